@@ -1,0 +1,1 @@
+"""The CCMP server (RFC 6503) over HTTP."""
