@@ -1,0 +1,156 @@
+"""Who may do what: a role matrix over the RFC 6501 roles and the core's operations.
+
+RFC 6501 s4.6.5.2 names the roles but leaves their semantics to policy documents; RFC 5239
+s5.2 leaves policy to the conferencing system.  This module is that policy, as data: one
+table from (effective role, operation) to allowed.
+
+The effective role of an actor on a conference is the more privileged of the role of
+their account (system wide) and their role in that conference: the creator of a conference
+is its moderator (RFC 6503 s6.3: the creator administers what she created), and a user
+listed in the conference with <roles> gets the most privileged of those roles there.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from focus.core.errors import CoreError, ErrorKind
+
+
+class Role(enum.Enum):
+    """RFC 6501 s4.6.5.2 roles (single-role-type), most privileged first."""
+
+    ADMINISTRATOR = "administrator"
+    MODERATOR = "moderator"
+    USER = "user"
+    PARTICIPANT = "participant"
+    OBSERVER = "observer"
+    NONE = "none"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more privileged."""
+        return _RANK[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        """The role named ``text`` (case-insensitive); ValueError naming the valid ones."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            valid = ", ".join(r.value for r in cls)
+            raise ValueError(f"unknown role {text!r}; expected one of {valid}") from None
+
+
+_RANK: Mapping[Role, int] = {
+    Role.ADMINISTRATOR: 5,
+    Role.MODERATOR: 4,
+    Role.USER: 3,
+    Role.PARTICIPANT: 2,
+    Role.OBSERVER: 1,
+    Role.NONE: 0,
+}
+
+
+def most_privileged(roles: Iterable[Role]) -> Role:
+    """The most privileged of ``roles`` (NONE for none)."""
+    best = Role.NONE
+    for role in roles:
+        if role.rank > best.rank:
+            best = role
+    return best
+
+
+class Operation(enum.Enum):
+    """Operations the policy decides on (RFC 6503 s5.3, Table 1, split by target)."""
+
+    LIST_BLUEPRINTS = "list-blueprints"
+    READ_BLUEPRINT = "read-blueprint"
+    LIST_CONFERENCES = "list-conferences"
+    CREATE_CONFERENCE = "create-conference"
+    READ_CONFERENCE = "read-conference"
+    UPDATE_CONFERENCE = "update-conference"
+    DELETE_CONFERENCE = "delete-conference"
+    READ_USERS = "read-users"
+    UPDATE_USERS = "update-users"
+    ADD_SELF = "add-self"
+    ADD_USER = "add-user"
+    READ_SELF = "read-self"
+    READ_USER = "read-user"
+    UPDATE_SELF = "update-self"
+    UPDATE_USER = "update-user"
+    """Change another user, including their media status (mute)."""
+    REMOVE_SELF = "remove-self"
+    REMOVE_USER = "remove-user"
+    READ_SIDEBARS = "read-sidebars"
+    CREATE_SIDEBAR = "create-sidebar"
+    UPDATE_SIDEBAR = "update-sidebar"
+    DELETE_SIDEBAR = "delete-sidebar"
+
+
+_O = Operation
+_READ_ONLY = frozenset(
+    {
+        _O.LIST_BLUEPRINTS,
+        _O.READ_BLUEPRINT,
+        _O.LIST_CONFERENCES,
+        _O.READ_CONFERENCE,
+        _O.READ_USERS,
+        _O.READ_SELF,
+        _O.READ_USER,
+        _O.READ_SIDEBARS,
+    }
+)
+_SELF_SERVICE = frozenset({_O.ADD_SELF, _O.REMOVE_SELF, _O.UPDATE_SELF})
+
+#: The matrix.  Administrators and moderators run conferences; a registered user may
+#: also create conferences (and so becomes their moderator); participants and observers
+#: see conferences and manage only themselves; observers may not change even their own
+#: user (they only listen); "none" may do nothing.
+MATRIX: Mapping[Role, frozenset[Operation]] = {
+    Role.ADMINISTRATOR: frozenset(Operation),
+    Role.MODERATOR: frozenset(Operation),
+    Role.USER: _READ_ONLY | _SELF_SERVICE | {_O.CREATE_CONFERENCE},
+    Role.PARTICIPANT: _READ_ONLY | _SELF_SERVICE,
+    Role.OBSERVER: _READ_ONLY | {_O.ADD_SELF, _O.REMOVE_SELF},
+    Role.NONE: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks: their XCON-USERID (None for a user without one, RFC 6503 s5.3.6) and
+    the role of their account.  The core trusts the front end to have authenticated them."""
+
+    user_id: str | None
+    role: Role
+
+    @classmethod
+    def system(cls) -> Actor:
+        """The conferencing system itself (scheduler, operator tools)."""
+        return cls(user_id=None, role=Role.ADMINISTRATOR)
+
+
+def allowed(role: Role, operation: Operation) -> bool:
+    """Whether ``role`` may perform ``operation``."""
+    return operation in MATRIX[role]
+
+
+def effective_role(actor: Actor, *, owner: str | None, conference_roles: Iterable[Role]) -> Role:
+    """The actor's role on one conference: account role, ownership and listed roles."""
+    candidates = [actor.role, *conference_roles]
+    if owner is not None and actor.user_id is not None and actor.user_id == owner:
+        candidates.append(Role.MODERATOR)
+    return most_privileged(candidates)
+
+
+def require(role: Role, operation: Operation, target: str = "") -> None:
+    """Raise FORBIDDEN unless ``role`` may perform ``operation``."""
+    if not allowed(role, operation):
+        where = f" on {target}" if target else ""
+        raise CoreError(
+            ErrorKind.FORBIDDEN,
+            f"role {role.value!r} may not {operation.value.replace('-', ' ')}{where}",
+        )

@@ -1,0 +1,93 @@
+"""The role matrix: every (role, operation) cell, and how the effective role is found."""
+
+from __future__ import annotations
+
+import pytest
+
+from focus.core.errors import CoreError, ErrorKind
+from focus.core.policy import (
+    MATRIX,
+    Actor,
+    Operation,
+    Role,
+    allowed,
+    effective_role,
+    most_privileged,
+    require,
+)
+
+Op = Operation
+READS = {
+    Op.LIST_BLUEPRINTS,
+    Op.READ_BLUEPRINT,
+    Op.LIST_CONFERENCES,
+    Op.READ_CONFERENCE,
+    Op.READ_USERS,
+    Op.READ_SELF,
+    Op.READ_USER,
+    Op.READ_SIDEBARS,
+}
+
+# The expected matrix written out independently of the module's construction of it.
+EXPECTED: dict[Role, set[Operation]] = {
+    Role.ADMINISTRATOR: set(Operation),
+    Role.MODERATOR: set(Operation),
+    Role.USER: READS | {Op.ADD_SELF, Op.UPDATE_SELF, Op.REMOVE_SELF, Op.CREATE_CONFERENCE},
+    Role.PARTICIPANT: READS | {Op.ADD_SELF, Op.UPDATE_SELF, Op.REMOVE_SELF},
+    Role.OBSERVER: READS | {Op.ADD_SELF, Op.REMOVE_SELF},
+    Role.NONE: set(),
+}
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("operation", list(Operation))
+def test_every_cell(role: Role, operation: Operation) -> None:
+    expected = operation in EXPECTED[role]
+    assert allowed(role, operation) is expected
+    if expected:
+        require(role, operation, "xcon:x@example.com")
+    else:
+        with pytest.raises(CoreError) as info:
+            require(role, operation, "xcon:x@example.com")
+        assert info.value.kind is ErrorKind.FORBIDDEN
+        assert role.value in info.value.message
+
+
+def test_matrix_covers_every_role() -> None:
+    assert set(MATRIX) == set(Role)
+
+
+def test_only_privileged_roles_change_others() -> None:
+    for role in Role:
+        if allowed(role, Op.UPDATE_USER) or allowed(role, Op.REMOVE_USER):
+            assert role.rank >= Role.MODERATOR.rank
+
+
+def test_owner_is_moderator() -> None:
+    alice = Actor("xcon-userid:alice@example.com", Role.USER)
+    assert effective_role(alice, owner=alice.user_id, conference_roles=()) is Role.MODERATOR
+    assert effective_role(alice, owner="xcon-userid:bob@example.com", conference_roles=()) is (
+        Role.USER
+    )
+
+
+def test_listed_role_raises_but_never_lowers() -> None:
+    bob = Actor("xcon-userid:bob@example.com", Role.PARTICIPANT)
+    assert effective_role(bob, owner=None, conference_roles=[Role.MODERATOR]) is Role.MODERATOR
+    admin = Actor("xcon-userid:root@example.com", Role.ADMINISTRATOR)
+    assert effective_role(admin, owner=None, conference_roles=[Role.OBSERVER]) is (
+        Role.ADMINISTRATOR
+    )
+
+
+def test_anonymous_actor_is_not_owner_of_anonymous_conference() -> None:
+    anon = Actor(None, Role.NONE)
+    assert effective_role(anon, owner=None, conference_roles=()) is Role.NONE
+
+
+def test_role_parse() -> None:
+    assert Role.parse(" Moderator ") is Role.MODERATOR
+    with pytest.raises(ValueError, match="expected one of administrator"):
+        Role.parse("chair")
+    assert most_privileged([]) is Role.NONE
+    assert most_privileged([Role.OBSERVER, Role.USER]) is Role.USER
