@@ -9,7 +9,7 @@ import pytest
 
 from focus.core.schedule import Occurrence, ScheduleError, parse_schedule
 
-VECTORS = Path(__file__).parent.parent / "vectors" / "core"
+VECTORS = Path(__file__).parent / "vectors"
 
 
 def ical(*lines: str) -> str:
