@@ -1,0 +1,408 @@
+"""The CFW connection state machines (RFC 6230 s6), client and server back to back.
+
+Bytes go through the real serializer and parser; time is a fake clock advanced by the test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mediactrl.cfw.connection import (
+    TRANSITIONS,
+    CfwConfig,
+    CfwConnection,
+    Role,
+    State,
+    Trigger,
+    package_matches,
+)
+from mediactrl.cfw.errors import LocalProtocolError
+from mediactrl.cfw.events import (
+    BadMessageReceived,
+    ChannelClosed,
+    ControlReceived,
+    Event,
+    KeepAliveMissed,
+    ReportReceived,
+    ResponseReceived,
+    StrayResponse,
+    SyncCompleted,
+    SyncReceived,
+    SyncRefused,
+    TransactionTimedOut,
+)
+from mediactrl.cfw.message import Method, ReportStatus, Request, Response, serialize
+from mediactrl.cfw.parser import CfwParser, NeedData
+
+MIXER = "msc-mixer/1.0"
+CT = "application/msc-mixer+xml"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+
+class Pair:
+    """A client and a server wired back to back."""
+
+    def __init__(
+        self, client_config: CfwConfig | None = None, server_config: CfwConfig | None = None
+    ) -> None:
+        self.clock = Clock()
+        self.client = CfwConnection(
+            Role.CLIENT,
+            client_config or CfwConfig(packages=("msc-ivr/1.0", MIXER), dialog_id="5feb6486792a"),
+            now=self.clock.now,
+        )
+        self.server = CfwConnection(
+            Role.SERVER,
+            server_config or CfwConfig(packages=(MIXER, "msc-ivr/1.0", "msc-example-pkg/1.0")),
+            now=self.clock.now,
+        )
+
+    def pump(self) -> None:
+        """Delivers bytes both ways until both are quiet."""
+        while True:
+            to_server = self.client.data_to_send()
+            to_client = self.server.data_to_send()
+            if not to_server and not to_client:
+                return
+            if to_server:
+                self.server.receive_data(to_server, self.clock.now)
+            if to_client:
+                self.client.receive_data(to_client, self.clock.now)
+
+    def advance(self, seconds: float) -> None:
+        """Moves the clock, firing each side's timers at their deadlines on the way."""
+        end = self.clock.now + seconds
+        while True:
+            timers = [
+                t for t in (self.client.get_timer(), self.server.get_timer()) if t is not None
+            ]
+            due = min(timers, default=None)
+            if due is None or due > end:
+                break
+            self.clock.now = max(self.clock.now, due)
+            self.client.handle_timer(self.clock.now)
+            self.server.handle_timer(self.clock.now)
+            self.pump()
+        self.clock.now = end
+
+    def open(self) -> None:
+        self.client.sync(self.clock.now)
+        self.pump()
+        assert isinstance(self.server.next_event(), SyncReceived)
+        assert self.server.accept_sync(self.clock.now)
+        self.pump()
+        assert isinstance(self.client.next_event(), SyncCompleted)
+        assert isinstance(self.server.next_event(), SyncCompleted)
+
+
+def events(conn: CfwConnection) -> list[Event]:
+    out: list[Event] = []
+    while (event := conn.next_event()) is not None:
+        out.append(event)
+    return out
+
+
+def wire(data: bytes) -> list[Request | Response]:
+    parser = CfwParser()
+    parser.receive_data(data)
+    out: list[Request | Response] = []
+    while not isinstance(item := parser.next_event(), NeedData):
+        assert isinstance(item, Request | Response)
+        out.append(item)
+    return out
+
+
+def test_sync_negotiates_packages_and_keep_alive() -> None:
+    pair = Pair()
+    tid = pair.client.sync(pair.clock.now, trans_id="6e5e86f95609")
+    pair.pump()
+    (received,) = events(pair.server)
+    assert received == SyncReceived(tid, "5feb6486792a", ("msc-ivr/1.0", MIXER), 100)
+    assert pair.server.state.value == "sync-received"
+    pair.server.accept_sync(pair.clock.now)
+    answer = pair.server.data_to_send()
+    assert answer == (
+        b"CFW 6e5e86f95609 200\r\nKeep-Alive: 100\r\nPackages: msc-ivr/1.0,msc-mixer/1.0\r\n"
+        b"Supported: msc-example-pkg/1.0\r\n\r\n"
+    )
+    pair.client.receive_data(answer, pair.clock.now)
+    assert events(pair.client) == [
+        SyncCompleted(("msc-ivr/1.0", MIXER), ("msc-example-pkg/1.0",), 100)
+    ]
+    assert pair.client.state is State.OPEN and pair.server.state is State.OPEN
+    assert pair.server.keep_alive == 100
+
+
+def test_no_common_package_is_422_and_sync_may_be_retried() -> None:
+    pair = Pair(
+        client_config=CfwConfig(packages=("msc-ivr/1.0",), dialog_id="abcd1234"),
+        server_config=CfwConfig(packages=(MIXER,)),
+    )
+    pair.client.sync(pair.clock.now)
+    pair.pump()
+    events(pair.server)
+    assert not pair.server.accept_sync(pair.clock.now)
+    pair.pump()
+    assert events(pair.client) == [SyncRefused(422, (MIXER,))]
+    assert pair.client.state is State.IDLE and pair.server.state is State.IDLE
+
+
+def test_wrong_dialog_id_is_481_and_closes_both() -> None:
+    pair = Pair()
+    pair.client.sync(pair.clock.now)
+    pair.pump()
+    events(pair.server)
+    pair.server.reject_sync(481)
+    pair.pump()
+    assert events(pair.server) == [ChannelClosed("SYNC refused with 481", 481)]
+    assert events(pair.client) == [
+        SyncRefused(481, ()),
+        ChannelClosed("SYNC refused with 481", 481),
+    ]
+    assert pair.client.closed and pair.server.closed
+
+
+def test_anything_before_sync_is_403_and_closes() -> None:
+    server = CfwConnection(Role.SERVER, CfwConfig(), now=0.0)
+    control = Request("101fbbd62c35", (("Control-Package", "msc-ivr/1.0"),), method=Method.CONTROL)
+    server.receive_data(serialize(control), 0.0)
+    assert wire(server.data_to_send()) == [Response("101fbbd62c35", code=403)]
+    assert server.closed
+    assert events(server) == [ChannelClosed("CONTROL before the SYNC completed", 403)]
+
+
+def test_initial_sync_without_dialog_id_is_400() -> None:
+    server = CfwConnection(Role.SERVER, CfwConfig(), now=0.0)
+    sync = Request("abcd1234", (("Packages", MIXER),), method=Method.SYNC)
+    server.receive_data(serialize(sync), 0.0)
+    assert wire(server.data_to_send()) == [Response("abcd1234", code=400)]
+    assert server.closed
+
+
+def test_control_200_round_trip() -> None:
+    pair = Pair()
+    pair.open()
+    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
+    pair.pump()
+    assert events(pair.server) == [ControlReceived(tid, MIXER, CT, b"<x/>")]
+    pair.server.respond(tid, 200, content_type=CT, body=b"<ok/>")
+    pair.pump()
+    assert events(pair.client) == [ResponseReceived(tid, 200, CT, b"<ok/>")]
+    assert pair.client.get_timer() is not None  # only keep-alive remains
+    with pytest.raises(LocalProtocolError):
+        pair.server.respond(tid, 200)  # already answered
+
+
+def test_extended_transaction_with_reports() -> None:
+    pair = Pair()
+    pair.open()
+    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
+    pair.pump()
+    events(pair.server)
+    pair.server.respond(tid, 202, timeout=10)
+    pair.pump()
+    assert events(pair.client) == [ResponseReceived(tid, 202, None, b"", extended=True)]
+    pair.advance(8)
+    assert pair.server.report(tid, ReportStatus.UPDATE, pair.clock.now) == 1
+    pair.pump()
+    assert events(pair.client) == [ReportReceived(tid, 1, ReportStatus.UPDATE, 10, None, b"")]
+    assert events(pair.server) == [ResponseReceived(tid, 200, None, b"", method="REPORT", seq=1)]
+    pair.advance(8)  # the update reset the client's timer: 16 s after the 202, still alive
+    seq = pair.server.report(
+        tid, ReportStatus.TERMINATE, pair.clock.now, content_type=CT, body=b"<done/>"
+    )
+    pair.pump()
+    assert seq == 2
+    assert events(pair.client) == [
+        ReportReceived(tid, 2, ReportStatus.TERMINATE, 10, CT, b"<done/>")
+    ]
+    with pytest.raises(LocalProtocolError):
+        pair.server.report(tid, ReportStatus.UPDATE, pair.clock.now)
+
+
+def test_report_out_of_sequence_is_406() -> None:
+    pair = Pair()
+    pair.open()
+    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
+    pair.pump()
+    events(pair.server)
+    pair.server.respond(tid, 202)
+    pair.pump()
+    events(pair.client)
+    bad = Request(
+        tid, (("Seq", "2"), ("Status", "update"), ("Timeout", "10")), method=Method.REPORT
+    )
+    pair.client.receive_data(serialize(bad), pair.clock.now)
+    assert wire(pair.client.data_to_send()) == [Response(tid, (("Seq", "2"),), code=406)]
+    (event,) = events(pair.client)
+    assert isinstance(event, BadMessageReceived) and event.status == 406
+    # The transaction is over: a further REPORT is for no transaction.
+    again = Request(
+        tid, (("Seq", "1"), ("Status", "update"), ("Timeout", "10")), method=Method.REPORT
+    )
+    pair.client.receive_data(serialize(again), pair.clock.now)
+    assert wire(pair.client.data_to_send()) == [Response(tid, code=481)]
+
+
+def test_transaction_timeout_is_an_event() -> None:
+    pair = Pair(
+        client_config=CfwConfig(dialog_id="abcd1234", transaction_timeout=5.0, keep_alive=None)
+    )
+    pair.open()
+    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
+    pair.pump()
+    events(pair.server)  # the server never answers
+    pair.advance(9.9)
+    assert events(pair.client) == []
+    pair.advance(0.2)
+    assert events(pair.client) == [TransactionTimedOut(tid, Method.CONTROL)]
+    pair.server.respond(tid, 200)  # too late: a stray response
+    pair.pump()
+    assert events(pair.client) == [StrayResponse(tid, 200)]
+
+
+def test_extended_transaction_times_out_without_reports() -> None:
+    pair = Pair()
+    pair.open()
+    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
+    pair.pump()
+    events(pair.server)
+    pair.server.respond(tid, 202, timeout=12)
+    pair.pump()
+    events(pair.client)
+    pair.advance(11.9)
+    assert events(pair.client) == []
+    pair.advance(0.2)
+    assert events(pair.client) == [TransactionTimedOut(tid, Method.CONTROL)]
+
+
+def test_sync_without_answer_closes_the_channel() -> None:
+    client = CfwConnection(Role.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0)
+    tid = client.sync(0.0)
+    assert client.get_timer() == 20.0  # 2 x Transaction-Timeout (s6)
+    client.handle_timer(20.0)
+    assert events(client) == [
+        TransactionTimedOut(tid, Method.SYNC),
+        ChannelClosed("no answer to SYNC"),
+    ]
+    assert client.closed and client.get_timer() is None
+
+
+def test_keep_alive_flows_and_both_timers_reset() -> None:
+    pair = Pair()
+    pair.open()
+    start = pair.clock.now
+    assert pair.client.get_timer() == start + 80  # 80 % of 100 s
+    assert pair.server.get_timer() == start + 100
+    pair.advance(80)
+    # The client sent K-ALIVE at 80 s, the server answered and both restarted their timers.
+    assert pair.server.get_timer() == start + 180
+    assert pair.client.get_timer() == start + 160
+    pair.advance(1000)
+    assert events(pair.client) == [] and events(pair.server) == []
+    assert pair.client.state is State.OPEN and pair.server.state is State.OPEN
+
+
+def test_keep_alive_missed_by_the_passive_side() -> None:
+    pair = Pair()
+    pair.open()
+    start = pair.clock.now
+    pair.client.close()  # the client falls silent
+    pair.advance(99.9)
+    assert events(pair.server) == []
+    pair.advance(0.2)
+    assert events(pair.server) == [KeepAliveMissed()]
+    assert pair.server.closed
+    assert pair.clock.now >= start + 100
+
+
+def test_keep_alive_missed_by_the_active_side() -> None:
+    pair = Pair()
+    pair.open()
+    pair.client.handle_timer(pair.clock.now + 80)  # K-ALIVE queued, but the server never sees it
+    assert wire(pair.client.data_to_send())[0].method == "K-ALIVE"  # type: ignore[union-attr]
+    pair.client.handle_timer(pair.clock.now + 100)
+    assert events(pair.client) == [KeepAliveMissed()]
+    assert pair.client.closed
+
+
+def test_framework_errors_on_an_open_channel() -> None:
+    pair = Pair()
+    pair.open()
+    server = pair.server
+    now = pair.clock.now
+    unknown = Request(
+        "abcd1234", (("Control-Package", "msc-ivr-basic/1.0"),), method=Method.CONTROL
+    )
+    server.receive_data(serialize(unknown), now)
+    assert wire(server.data_to_send()) == [Response("abcd1234", code=420)]
+    control = Request("dup12345", (("Control-Package", MIXER),), method=Method.CONTROL)
+    server.receive_data(serialize(control) * 2, now)
+    assert wire(server.data_to_send()) == [Response("dup12345", code=423)]
+    server.receive_data(serialize(Request("meth1234", method="FOO")), now)
+    assert wire(server.data_to_send()) == [Response("meth1234", code=405)]
+    resync = Request("sync1234", (("Packages", MIXER),), method=Method.SYNC)
+    server.receive_data(serialize(resync), now)
+    assert wire(server.data_to_send()) == [Response("sync1234", code=421)]
+    server.receive_data(b"CFW bad12345 REPORT\r\nSeq: x\r\n\r\n", now)
+    assert wire(server.data_to_send()) == [Response("bad12345", code=400)]
+    report = Request(
+        "none1234", (("Seq", "1"), ("Status", "update"), ("Timeout", "1")), method=Method.REPORT
+    )
+    server.receive_data(serialize(report), now)
+    assert wire(server.data_to_send()) == [Response("none1234", code=481)]
+    statuses = [e.status for e in events(server) if isinstance(e, BadMessageReceived)]
+    assert statuses == [420, 423, 405, 421, 400, 481]
+    assert server.state is State.OPEN
+    assert [e for e in events(server) if not isinstance(e, BadMessageReceived)] == []
+
+
+def test_lost_framing_closes_the_channel() -> None:
+    pair = Pair()
+    pair.open()
+    pair.server.receive_data(b"CFW abcd1234 CONTROL\r\nContent-Length: -1\r\n\r\n", pair.clock.now)
+    assert pair.server.closed
+    assert isinstance(events(pair.server)[-1], ChannelClosed)
+
+
+def test_server_may_send_control_events_to_the_client() -> None:
+    pair = Pair()
+    pair.open()
+    tid = pair.server.control(MIXER, CT, b"<event/>", pair.clock.now)
+    pair.pump()
+    assert events(pair.client) == [ControlReceived(tid, MIXER, CT, b"<event/>")]
+    pair.client.respond(tid, 200)
+    pair.pump()
+    assert events(pair.server) == [ResponseReceived(tid, 200, None, b"")]
+
+
+def test_local_misuse_is_a_local_error() -> None:
+    client = CfwConnection(Role.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0)
+    with pytest.raises(LocalProtocolError):
+        client.control(MIXER, CT, b"", 0.0)  # not open yet
+    with pytest.raises(LocalProtocolError):
+        client.accept_sync(0.0)
+    with pytest.raises(LocalProtocolError):
+        CfwConnection(Role.CLIENT, CfwConfig(), now=0.0)  # no cfw-id
+    with pytest.raises(LocalProtocolError):
+        CfwConfig(keep_alive=601)
+    client.sync(0.0)
+    with pytest.raises(LocalProtocolError):
+        client.sync(0.0)  # no transition SYNC_SENT --send-sync-->
+
+
+def test_transition_table_is_the_only_way() -> None:
+    assert (Role.SERVER, State.IDLE, Trigger.SEND_SYNC) not in TRANSITIONS
+    assert all(target in State for target in TRANSITIONS.values())
+    assert not any(state is State.CLOSED for (_, state, _) in TRANSITIONS)
+
+
+def test_package_matching_accepts_unversioned_names() -> None:
+    assert package_matches("msc-mixer", [MIXER])
+    assert package_matches(MIXER, [MIXER])
+    assert not package_matches("msc-mixer/2.0", [MIXER])
+    assert not package_matches("msc-ivr", [MIXER])
