@@ -1,0 +1,269 @@
+"""Sans-IO SIP message parsing (RFC 3261 s7, s18.3, s25).
+
+* :func:`parse_message` -- one message from one datagram (UDP): the body is what Content-Length
+  says (extra octets are ignored, RFC 3261 s18.3), or the rest of the datagram without it.
+* :class:`StreamParser` -- messages framed by Content-Length on a byte stream (TCP/TLS):
+  ``receive_data(bytes)`` then ``next_message()`` until it returns ``None``. CRLF keep-alives
+  between messages (RFC 5626 s3.5.1) are skipped.
+
+Every failure is a :class:`~focus.sip.errors.SipParseError` with the status to answer and a
+reason naming the fault; once the header block could be split, ``exc.message`` holds the raw
+message so that a UAS can answer it. On a stream a *framing* error (no usable Content-Length,
+header block too large) breaks the parser for good -- the connection must be closed
+(RFC 4475 s3.1.2.3); any other error only consumes the offending message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from focus.sip.errors import SipParseError
+from focus.sip.headers import Headers, canonical_name
+from focus.sip.message import Message, Request, Response
+from focus.sip.uri import AbsoluteURI, SipURI, parse_uri
+
+__all__ = ["DEFAULT_CONFIG", "ParserConfig", "StreamParser", "parse_message"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParserConfig:
+    """Limits and policies of the parser.
+
+    max_message_size: a larger message is refused with 513 Message Too Large (whole message:
+        datagram, or header block plus announced body on a stream).
+    max_head_size: a larger start line plus header block gets 513 as well; on a stream this is
+        also how long we wait for the empty line that ends the headers.
+    max_header_fields: more header lines than this get 513.
+    max_body_size: a larger Content-Length gets 413 Request Entity Too Large.
+    supported_uri_schemes: Request-URI schemes we serve; any other gives 416 Unsupported URI
+        Scheme (RFC 3261 s8.2.2.1) with the fully parsed request in ``exc.message``. ``None``
+        accepts every absolute URI.
+    """
+
+    max_message_size: int = 65535
+    max_head_size: int = 16384
+    max_header_fields: int = 256
+    max_body_size: int = 65535
+    supported_uri_schemes: frozenset[str] | None = frozenset({"sip", "sips", "tel"})
+
+
+DEFAULT_CONFIG = ParserConfig()
+
+_HEAD_END_RE = re.compile(rb"\r?\n\r?\n")
+# Control characters are not allowed in header lines (RFC 3261 s25.1 TEXT-UTF8char, LWS);
+# a CR must be followed by LF.
+_BAD_CTL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
+_REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) ([^ \t]+) ([Ss][Ii][Pp]/[0-9]+\.[0-9]+)")
+_STATUS_LINE_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?")
+_LEADING_CRLF_RE = re.compile(rb"(?:\r?\n)+")
+
+
+def _split_head(head: bytes, config: ParserConfig) -> Request | Response:
+    """Start line and header fields of one message (without the final empty line)."""
+    text = head.decode("utf-8", "surrogateescape")
+    if _BAD_CTL_RE.search(text):
+        raise SipParseError.bad("Control character in header block")
+    lines = text.split("\n")
+    if len(lines) > config.max_header_fields + 1:
+        raise SipParseError("Message Too Large - too many header fields", 513)
+    start = lines[0].removesuffix("\r")
+    fields: list[tuple[str, str]] = []
+    for raw in lines[1:]:
+        line = raw.removesuffix("\r")
+        if line[:1] in (" ", "\t"):
+            # Line folding (RFC 3261 s7.3.1): a continuation line joins the previous value.
+            if not fields:
+                raise SipParseError.bad("Continuation line before the first header field")
+            name, value = fields[-1]
+            extra = line.strip(" \t")
+            fields[-1] = (name, f"{value} {extra}" if value and extra else value + extra)
+            continue
+        name, colon, value = line.partition(":")
+        name = name.rstrip(" \t")
+        if not colon or not _TOKEN_RE.fullmatch(name):
+            raise SipParseError.bad(f"Malformed header line {line[:40]!r}")
+        fields.append((canonical_name(name), value.strip(" \t")))
+    headers = Headers(fields)
+    return _parse_start_line(start, headers)
+
+
+def _parse_start_line(line: str, headers: Headers) -> Request | Response:
+    if line[:4].upper() == "SIP/":
+        m = _STATUS_LINE_RE.fullmatch(line)
+        if m is None:
+            raise SipParseError.bad("Malformed Status-Line")
+        version, code, reason = m.groups()
+        if version != "2.0":
+            raise SipParseError("SIP Version Not Supported", 505)
+        status = int(code)
+        if not 100 <= status <= 699:
+            raise SipParseError.bad("Status code out of range")
+        return Response(status, reason or "", headers)
+    m = _REQUEST_LINE_RE.fullmatch(line)
+    if m is None:
+        raise SipParseError.bad("Malformed Request-Line")
+    method, uri_text, version = m.groups()
+    if version[4:] != "2.0":
+        raise SipParseError("SIP Version Not Supported", 505)
+    try:
+        uri = parse_uri(uri_text)
+    except SipParseError as exc:
+        raise SipParseError.bad("Malformed Request-URI") from exc
+    if isinstance(uri, SipURI) and uri.headers:
+        # RFC 3261 s19.1.1 table: headers are not allowed in a Request-URI (RFC 4475 s3.1.2.11).
+        raise SipParseError.bad("Headers in Request-URI")
+    return Request(method, uri, headers)
+
+
+def _content_length(msg: Message) -> int | None:
+    values = msg.headers.get_all("Content-Length")
+    if not values:
+        return None
+    if len(values) > 1:
+        raise SipParseError.bad("Multiple Content-Length values")
+    text = values[0]
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        raise SipParseError.bad("Malformed Content-Length")
+    return int(text)
+
+
+def _validate(msg: Message, config: ParserConfig) -> None:
+    """Checks every element needs before it can act on a message (RFC 3261 s8.2, s18)."""
+    try:
+        headers = msg.headers
+        if not headers.via:
+            raise SipParseError.bad("Missing Via")
+        headers.from_  # noqa: B018 -- parsing is the check
+        headers.to  # noqa: B018
+        headers.call_id  # noqa: B018
+        cseq = headers.cseq
+        if "Contact" in headers:
+            headers.contact  # noqa: B018
+        if isinstance(msg, Request):
+            if cseq.method != msg.method:
+                raise SipParseError.bad("CSeq method does not match Request-Line")
+            schemes = config.supported_uri_schemes
+            if schemes is not None and msg.uri.scheme not in schemes:
+                raise SipParseError("Unsupported URI Scheme", 416)
+            if isinstance(msg.uri, AbsoluteURI) and msg.uri.scheme in ("sip", "sips"):
+                raise SipParseError.bad("Malformed Request-URI")
+    except SipParseError as exc:
+        if exc.message is None:
+            exc.message = msg
+        raise
+
+
+def _check_sizes(msg: Message, length: int, head_size: int, config: ParserConfig) -> None:
+    if length > config.max_body_size:
+        raise SipParseError("Request Entity Too Large", 413, message=msg)
+    if head_size + length > config.max_message_size:
+        raise SipParseError("Message Too Large", 513, message=msg)
+
+
+def parse_message(data: bytes, config: ParserConfig = DEFAULT_CONFIG) -> Request | Response:
+    """Parse one message from a datagram; raises :class:`SipParseError`."""
+    if len(data) > config.max_message_size:
+        raise SipParseError("Message Too Large", 513)
+    lead = _LEADING_CRLF_RE.match(data)
+    start = lead.end() if lead else 0
+    end = _HEAD_END_RE.search(data, start)
+    if end is None:
+        if start == len(data):
+            raise SipParseError.bad("Empty message")
+        raise SipParseError.bad("Missing empty line after the header fields")
+    if end.start() - start > config.max_head_size:
+        raise SipParseError("Message Too Large - header block", 513)
+    msg = _split_head(data[start : end.start()], config)
+    try:
+        length = _content_length(msg)
+    except SipParseError as exc:
+        exc.message = msg
+        raise
+    body_start = end.end()
+    if length is None:
+        msg.body = data[body_start:]
+    else:
+        _check_sizes(msg, length, body_start - start, config)
+        if len(data) - body_start < length:
+            raise SipParseError(
+                "Bad Request - Content-Length larger than message", 400, message=msg
+            )
+        msg.body = data[body_start : body_start + length]
+    _validate(msg, config)
+    return msg
+
+
+class StreamParser:
+    """Frames and parses SIP messages arriving on a byte stream (sans-IO).
+
+    Feed bytes with :meth:`receive_data`; call :meth:`next_message` until it returns ``None``.
+    After a framing error :attr:`broken` is set and every further call raises again: close the
+    connection. Messages must carry Content-Length (RFC 3261 s18.3).
+    """
+
+    def __init__(self, config: ParserConfig = DEFAULT_CONFIG) -> None:
+        self.config = config
+        self._buf = bytearray()
+        self._scan_from = 0
+        self._error: SipParseError | None = None
+
+    @property
+    def broken(self) -> bool:
+        return self._error is not None
+
+    @property
+    def buffered(self) -> int:
+        """Octets received but not yet consumed by a complete message."""
+        return len(self._buf)
+
+    def receive_data(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._buf += data
+
+    def _fail(self, exc: SipParseError) -> SipParseError:
+        self._error = exc
+        return exc
+
+    def next_message(self) -> Request | Response | None:
+        """The next complete message, or ``None`` if more data is needed."""
+        if self._error is not None:
+            raise self._error
+        buf = self._buf
+        lead = _LEADING_CRLF_RE.match(buf)
+        if lead is not None:
+            del buf[: lead.end()]
+            self._scan_from = 0
+        if not buf:
+            return None
+        end = _HEAD_END_RE.search(buf, max(0, self._scan_from - 3))
+        if end is None:
+            self._scan_from = len(buf)
+            if len(buf) > self.config.max_head_size:
+                raise self._fail(SipParseError("Message Too Large - header block", 513))
+            return None
+        if end.start() > self.config.max_head_size:
+            raise self._fail(SipParseError("Message Too Large - header block", 513))
+        try:
+            msg = _split_head(bytes(buf[: end.start()]), self.config)
+        except SipParseError as exc:
+            # Without headers we cannot know where the next message starts.
+            raise self._fail(exc) from None
+        try:
+            length = _content_length(msg)
+            if length is None:
+                raise SipParseError.bad("Missing Content-Length on a stream transport")
+            _check_sizes(msg, length, end.end(), self.config)
+        except SipParseError as exc:
+            exc.message = msg
+            raise self._fail(exc) from None
+        total = end.end() + length
+        if len(buf) < total:
+            return None
+        msg.body = bytes(buf[end.end() : total])
+        del buf[:total]
+        self._scan_from = 0
+        _validate(msg, self.config)
+        return msg
