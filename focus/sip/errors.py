@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from focus.sip.message import Message
 
-__all__ = ["LocalProtocolError", "RemoteProtocolError", "SipError", "SipParseError"]
+__all__ = [
+    "BadExtensionError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "SipError",
+    "SipParseError",
+]
 
 
 class SipError(Exception):
@@ -76,3 +82,14 @@ class SipParseError(RemoteProtocolError, ValueError):
     def bad(cls, fault: str) -> SipParseError:
         """A 400 whose reason phrase names ``fault``: ``Bad Request - <fault>``."""
         return cls(f"Bad Request - {fault}", 400)
+
+
+class BadExtensionError(RemoteProtocolError):
+    """The request requires option tags we do not support (RFC 3261 s8.2.2.3, s20.32).
+
+    Answer 420 Bad Extension with an ``Unsupported`` header listing :attr:`unsupported`.
+    """
+
+    def __init__(self, unsupported: tuple[str, ...]) -> None:
+        super().__init__("Bad Extension", 420)
+        self.unsupported = unsupported

@@ -251,13 +251,13 @@ class NameAddr:
 
     @property
     def expires(self) -> int | None:
-        """The ``expires`` Contact parameter as an int, or None."""
+        """The ``expires`` Contact parameter, clamped to 2**32-1 (RFC 3261 s20.19), or None."""
         value = self.params.get("expires")
         if value is None:
             return None
         if not value.isascii() or not value.isdigit():
             raise SipParseError.bad("Malformed Contact expires parameter")
-        return int(value)
+        return min(int(value), 2**32 - 1)
 
 
 _DISPLAY_TOKENS_RE = re.compile(f"[{_TOKEN_CHARS}]+(?:[ \\t]+[{_TOKEN_CHARS}]+)*")
@@ -291,7 +291,8 @@ def parse_name_addr(value: str, what: str = "name-addr") -> NameAddr:
     else:
         uri_text, sep, rest = text.partition(";")
         param_text = sep + rest
-        if uri_text.strip(" \t") != uri_text or not uri_text:
+        uri_text = uri_text.rstrip(" \t")
+        if not uri_text:
             raise SipParseError.bad(f"Malformed {what}")
         if "?" in uri_text:
             # RFC 3261 s20.10: a URI with headers must be enclosed in <>.
@@ -407,8 +408,8 @@ def parse_cseq(value: str) -> CSeq:
     if m is None:
         raise SipParseError.bad("Malformed CSeq")
     number = int(m.group(1))
-    if number >= 2**31:
-        # RFC 3261 s8.1.1.5: the sequence number MUST be less than 2**31.
+    if number >= 2**32:
+        # RFC 3261 s20.16: a 32-bit unsigned integer (we generate < 2**31, s8.1.1.5).
         raise SipParseError.bad("CSeq number out of range")
     return CSeq(number, m.group(2))
 
@@ -791,6 +792,13 @@ class Headers:
             return None if value is None else parse_name_addr(value, "Refer-To")
 
         return self._cached("Refer-To", build)
+
+    def media_types(self, name: str = "Accept") -> list[MediaType]:
+        """A comma-separated list of media types (Accept, RFC 3261 s20.1)."""
+        out: list[MediaType] = []
+        for value in self.get_all(name):
+            out.extend(parse_media_type(part) for part in split_commas(value) if part)
+        return out
 
     def tokens(self, name: str) -> list[str]:
         """A comma-separated token list (Supported, Require, Allow, Allow-Events ...)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
-from focus.sip.errors import LocalProtocolError
+from focus.sip.errors import BadExtensionError, LocalProtocolError
 from focus.sip.headers import (
     CSeq,
     EventHeader,
@@ -112,7 +112,9 @@ class Message:
         self.body: bytes = bytes(body)
 
     def start_line(self) -> str:
-        raise NotImplementedError
+        # A bare Message only carries the header fields of a request whose start line was
+        # malformed (see SipParseError.message); it cannot go on the wire.
+        raise LocalProtocolError("a bare Message has no start line")
 
     def _header_key(self) -> list[tuple[str, str]]:
         # Content-Length is derived from the body when serializing, so it takes no part in
@@ -277,7 +279,7 @@ class Response(Message):
 
 
 def make_response(
-    request: Request,
+    request: Message,
     status: int,
     reason: str | None = None,
     *,
@@ -288,7 +290,9 @@ def make_response(
     Copies Via (all, in order), From, Call-ID, CSeq and To; adds ``to_tag`` to To if To has no
     tag yet (s8.2.6.2: never for 100 Trying). For 101-299 responses Record-Route is copied too
     (s12.1.1), since such responses may create a dialog. Copying works on the raw field values,
-    so it also works for a request whose typed headers failed to parse (to answer 400).
+    so it also works for a request whose typed headers failed to parse (to answer 400), or for
+    the bare :class:`Message` a :class:`~focus.sip.errors.SipParseError` carries when the
+    Request-Line itself was malformed.
     """
     response = Response(status, reason)
     headers = response.headers
@@ -306,3 +310,18 @@ def make_response(
         # Appending keeps the peer's own spelling of the To value.
         headers.set("To", f"{headers.get('To')};tag={to_tag}")
     return response
+
+
+def check_require(request: Request, supported: Iterable[str], *, header: str = "Require") -> None:
+    """Raise :class:`BadExtensionError` if ``request`` requires an option tag not supported.
+
+    A UAS checks ``Require`` (RFC 3261 s8.2.2.3; never for ACK and CANCEL); a proxy checks
+    ``Proxy-Require`` (s16.3 item 5) by passing ``header="Proxy-Require"``. Option tags are
+    tokens, hence compared case-insensitively (s7.3.1).
+    """
+    if header == "Require" and request.method in ("ACK", "CANCEL"):
+        return
+    known = {tag.lower() for tag in supported}
+    missing = tuple(tag for tag in request.headers.tokens(header) if tag.lower() not in known)
+    if missing:
+        raise BadExtensionError(missing)

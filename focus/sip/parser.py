@@ -51,9 +51,9 @@ class ParserConfig:
 DEFAULT_CONFIG = ParserConfig()
 
 _HEAD_END_RE = re.compile(rb"\r?\n\r?\n")
-# Control characters are not allowed in header lines (RFC 3261 s25.1 TEXT-UTF8char, LWS);
-# a CR must be followed by LF.
-_BAD_CTL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+# A CR must end a line: a stray one could not be serialized again. (Other control characters
+# may legally appear as quoted-pairs, RFC 4475 s3.1.1.1 "intmeth".)
+_STRAY_CR_RE = re.compile(r"\r(?!\n)")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _REQUEST_LINE_RE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) ([^ \t]+) ([Ss][Ii][Pp]/[0-9]+\.[0-9]+)")
 _STATUS_LINE_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))?")
@@ -63,8 +63,8 @@ _LEADING_CRLF_RE = re.compile(rb"(?:\r?\n)+")
 def _split_head(head: bytes, config: ParserConfig) -> Request | Response:
     """Start line and header fields of one message (without the final empty line)."""
     text = head.decode("utf-8", "surrogateescape")
-    if _BAD_CTL_RE.search(text):
-        raise SipParseError.bad("Control character in header block")
+    if _STRAY_CR_RE.search(text):
+        raise SipParseError.bad("CR without LF in header block")
     lines = text.split("\n")
     if len(lines) > config.max_header_fields + 1:
         raise SipParseError("Message Too Large - too many header fields", 513)
@@ -86,7 +86,12 @@ def _split_head(head: bytes, config: ParserConfig) -> Request | Response:
             raise SipParseError.bad(f"Malformed header line {line[:40]!r}")
         fields.append((canonical_name(name), value.strip(" \t")))
     headers = Headers(fields)
-    return _parse_start_line(start, headers)
+    try:
+        return _parse_start_line(start, headers)
+    except SipParseError as exc:
+        # The header fields are still good enough to answer a broken request with.
+        exc.message = Message(headers, b"")
+        raise
 
 
 def _parse_start_line(line: str, headers: Headers) -> Request | Response:
@@ -168,20 +173,26 @@ def parse_message(data: bytes, config: ParserConfig = DEFAULT_CONFIG) -> Request
         raise SipParseError("Message Too Large", 513)
     lead = _LEADING_CRLF_RE.match(data)
     start = lead.end() if lead else 0
+    if start == len(data):
+        raise SipParseError.bad("Empty message")
     end = _HEAD_END_RE.search(data, start)
-    if end is None:
-        if start == len(data):
-            raise SipParseError.bad("Empty message")
+    if end is not None:
+        head_end, body_start = end.start(), end.end()
+    elif data.endswith(b"\n"):
+        # A datagram that ends right after its last header line: no body, lenient on the
+        # missing empty line (RFC 4475 "baddn" is framed like this).
+        head_end = len(data) - (2 if data.endswith(b"\r\n") else 1)
+        body_start = len(data)
+    else:
         raise SipParseError.bad("Missing empty line after the header fields")
-    if end.start() - start > config.max_head_size:
+    if head_end - start > config.max_head_size:
         raise SipParseError("Message Too Large - header block", 513)
-    msg = _split_head(data[start : end.start()], config)
+    msg = _split_head(data[start:head_end], config)
     try:
         length = _content_length(msg)
     except SipParseError as exc:
         exc.message = msg
         raise
-    body_start = end.end()
     if length is None:
         msg.body = data[body_start:]
     else:
