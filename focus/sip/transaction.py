@@ -451,6 +451,8 @@ class _Transaction:
     ack: Request | None = None
     timers: dict[TimerName, _Timer] = field(default_factory=dict)
     to_tag: str | None = None  # the tag we (server) answer with, shared with CANCEL's 200
+    # interval of the latest arming of each retransmit timer, for the doubling rules
+    intervals: dict[TimerName, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -598,6 +600,7 @@ class TransactionLayer:
 
     def _receive_response(self, response: Response, now: float) -> None:
         vias = response.via
+        _ = (response.from_, response.to, response.call_id, response.cseq)
         if len(vias) != 1:
             # s18.1.2: a UA drops responses whose Via count is not one.
             self._events.append(MessageDiscarded(response, f"{len(vias)} Via values, not 1"))
@@ -620,6 +623,10 @@ class TransactionLayer:
     def _receive_request(self, request: Request, source: Flow, now: float) -> None:
         if not request.via:
             raise SipParseError.bad("Missing Via")
+        # touch every header the matching and the TU rely on, so a bad one is caught here
+        _ = (request.from_, request.to, request.call_id)
+        if request.cseq.method != request.method:
+            raise SipParseError.bad("CSeq method does not match the request method")
         key = server_key(request)
         txn = self._find_server(key, request)
         if request.method == "ACK":
@@ -793,11 +800,12 @@ class TransactionLayer:
                 )
             case A.BACKOFF_A | A.BACKOFF_E | A.BACKOFF_G:
                 name = _BACKOFF[action]
-                previous = txn.timers[name].interval if name in txn.timers else cfg.t1
-                interval = cfg.next_interval(name, previous)
+                interval = cfg.next_interval(name, txn.intervals.get(name, cfg.t1))
                 txn.timers[name] = _Timer(now + interval, interval)
+                txn.intervals[name] = interval
             case A.E_AT_T2:
                 txn.timers[TimerName.E] = _Timer(now + cfg.t2, cfg.t2)
+                txn.intervals[TimerName.E] = cfg.t2
             case _:
                 name = _START[action]
                 initial = cfg.initial(name, txn.reliable)
@@ -806,6 +814,7 @@ class TransactionLayer:
                 if initial == 0:
                     return name
                 txn.timers[name] = _Timer(now + initial, initial)
+                txn.intervals[name] = initial
         return None
 
     def _pass_to_tu(
