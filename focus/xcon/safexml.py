@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import threading
 
 from lxml import etree
 
@@ -63,6 +64,17 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
+_PARSERS = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers are reusable but not shareable between threads.
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = _make_parser()
+    return parser
+
+
 def _make_parser() -> etree.XMLParser:
     # The document is handed to libxml2 re-encoded as UTF-8 (see parse_xml),
     # so the encoding is forced here and any declaration is overridden.
@@ -108,7 +120,7 @@ def parse_xml(
     if dtd is not None:
         raise XmlError(f"DTDs are not allowed: found {dtd.group(0)!r} markup")
     try:
-        root = etree.fromstring(text.encode("utf-8"), _make_parser())
+        root = etree.fromstring(text.encode("utf-8"), _parser())
     except etree.XMLSyntaxError as exc:
         message = str(exc.msg or exc)
         if "depth" in message.lower():
@@ -123,15 +135,15 @@ def parse_xml(
 
 
 def _check_shape(root: etree._Element, *, max_depth: int, max_elements: int) -> None:
+    # Level by level: cheaper than walking start/end events one by one.
     depth = 0
     count = 0
-    for event, _el in etree.iterwalk(root, events=("start", "end")):
-        if event == "end":
-            depth -= 1
-            continue
+    level = [root]
+    while level:
         depth += 1
-        count += 1
+        count += len(level)
         if depth > max_depth:
             raise XmlError(f"XML nested too deeply: more than {max_depth} levels")
         if count > max_elements:
             raise XmlError(f"XML has too many elements: more than {max_elements}")
+        level = [child for el in level for child in el]
