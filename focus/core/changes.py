@@ -1,0 +1,74 @@
+"""Committed changes: what ``ConferenceStore.apply`` returns and subscribers receive.
+
+One change per conference object touched, in the order they happened.  Each carries the
+object's new ``version`` and both snapshots (``before`` None on creation, ``after`` None
+on deletion), so a notifier can send full or partial state (RFC 4575 s4.6, RFC 6502) and a
+media driver can diff users and media.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from focus.core.state import ConferenceObject
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """Something happened to the conference object ``uri``; it is now at ``version``."""
+
+    uri: str
+    version: int
+    before: ConferenceObject | None
+    after: ConferenceObject | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceCreated(Change):
+    """A conference, reservation or sidebar object came into being."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceUpdated(Change):
+    """The document of an object changed (description, users list policy, sidebars, ...)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceDeleted(Change):
+    """The object is gone (``version`` is one past its last)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceActivated(Change):
+    """A reservation reached its start: it is active now (RFC 5239 s7.3)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceDeactivated(Change):
+    """An occurrence of a recurring reservation ended; it waits for the next one."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConferenceEnded(Change):
+    """The last occurrence ended: the conference is over."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserAdded(Change):
+    """``user`` was added to the conference."""
+
+    user: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserUpdated(Change):
+    """``user`` changed (roles, endpoints, media status such as mute)."""
+
+    user: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRemoved(Change):
+    """``user`` left or was removed."""
+
+    user: str

@@ -1,0 +1,174 @@
+"""Commands: the only way to ask the core for a change (``ConferenceStore.apply``).
+
+Each is a small frozen dataclass naming what the actor wants; the RFC 6503 operation it
+serves is in its docstring.  Every command carries the :class:`Actor`; commands that may
+touch a password-protected conference carry the ``password`` the requester gave (RFC 6501
+s4.2.6), and updates may carry the ``expected_version`` the client worked on (RFC 6503 s4.2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from focus.core.policy import Actor
+from focus.core.state import Enforceable
+from focus.xcon.model import ConferenceInfo, User, Users
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateConference:
+    """confRequest/create (RFC 6503 s5.3.4).
+
+    * neither ``clone_from`` nor ``info``: a clone of the system's default blueprint;
+    * ``clone_from`` (a blueprint, a reservation or an active conference): explicit cloning;
+      ``linked`` keeps the link to the parent (a dependent child, RFC 5239 s7.1);
+    * ``info``: direct creation from the document (AUTO_GENERATE_X placeholders are
+      replaced, RFC 6503 s4.3); it is still cloned from the default blueprint underneath,
+      so what the document leaves out comes from there (RFC 5239 s7.1 implicit cloning).
+    ``enforce`` lists the elements the new object will enforce on its own linked children
+    (None: the configured default).
+    """
+
+    actor: Actor
+    info: ConferenceInfo | None = None
+    clone_from: str | None = None
+    linked: bool = False
+    enforce: frozenset[Enforceable] | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateConference:
+    """confRequest/update (RFC 6503 s5.3.4): merge the partial ``patch`` into the object."""
+
+    actor: Actor
+    uri: str
+    patch: ConferenceInfo
+    expected_version: int | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteConference:
+    """confRequest/delete (RFC 6503 s5.3.4); refused while linked children depend on it."""
+
+    actor: Actor
+    uri: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlterSeries:
+    """Alter a recurring reservation for the sub-range [start, end) only (RFC 5239 s7.4):
+    a linked child reservation is cloned with ``patch`` merged in; the parent's
+    occurrences starting in the range give way to the child's."""
+
+    actor: Actor
+    uri: str
+    start: datetime
+    end: datetime
+    patch: ConferenceInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateUsers:
+    """usersRequest/update (RFC 6503 s5.3.5): merge a partial <users> into the object."""
+
+    actor: Actor
+    uri: str
+    patch: Users
+    expected_version: int | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AddUser:
+    """userRequest/create (RFC 6503 s5.3.6).
+
+    ``user`` None or with the actor's own entity: the actor joins; an entity of another
+    user: a third-party add; an entity ``xcon-userid:AUTO_GENERATE_n@domain``: a user new
+    to the system (or known by its endpoint URI) gets an XCON-USERID.
+    """
+
+    actor: Actor
+    uri: str
+    user: User | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateUser:
+    """userRequest/update (RFC 6503 s5.3.6): merge a partial <user> (e.g. a media status
+    change to mute); ``user.entity`` None means the actor's own user."""
+
+    actor: Actor
+    uri: str
+    user: User
+    expected_version: int | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoveUser:
+    """userRequest/delete (RFC 6503 s5.3.6); ``entity`` None means the actor leaves.
+    The user also leaves every sidebar of the conference."""
+
+    actor: Actor
+    uri: str
+    entity: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateSidebar:
+    """sidebarByValRequest/create or sidebarByRefRequest/create (RFC 6503 s5.3.8,
+    s5.3.10): a linked child of ``parent``, a clone of it unless ``info`` is given."""
+
+    actor: Actor
+    parent: str
+    by_ref: bool
+    info: ConferenceInfo | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateSidebar:
+    """sidebarByVal/ByRef update (RFC 6503 s5.3.8, s5.3.10)."""
+
+    actor: Actor
+    uri: str
+    by_ref: bool
+    patch: ConferenceInfo
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteSidebar:
+    """sidebarByVal/ByRef delete (RFC 6503 s5.3.8, s5.3.10)."""
+
+    actor: Actor
+    uri: str
+    by_ref: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    """Time passed: reservations whose start came become active, those whose end came
+    end (RFC 5239 s7.3-7.4).  Issued by the application's timer; ``now`` is UTC-aware."""
+
+    now: datetime
+
+
+Command = (
+    CreateConference
+    | UpdateConference
+    | DeleteConference
+    | AlterSeries
+    | UpdateUsers
+    | AddUser
+    | UpdateUser
+    | RemoveUser
+    | CreateSidebar
+    | UpdateSidebar
+    | DeleteSidebar
+    | Tick
+)

@@ -1,0 +1,43 @@
+"""Fixtures: a real store on a SQLite file in tmp_path, and a few actors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from focus.core.core import CoreConfig
+from focus.core.policy import Actor, Role
+from focus.core.store import ConferenceStore
+
+FAST_SCRYPT = 2**4
+
+ADMIN = Actor("xcon-userid:root@example.com", Role.ADMINISTRATOR)
+ALICE = Actor("xcon-userid:alice@example.com", Role.USER)
+BOB = Actor("xcon-userid:bob@example.com", Role.PARTICIPANT)
+CAROL = Actor("xcon-userid:carol@example.com", Role.PARTICIPANT)
+EVE = Actor("xcon-userid:eve@example.com", Role.OBSERVER)
+NOBODY = Actor(None, Role.NONE)
+
+
+def open_store(state: Path, **kwargs: object) -> ConferenceStore:
+    config = kwargs.pop("config", None) or CoreConfig(domain="example.com")
+    assert isinstance(config, CoreConfig)
+    return ConferenceStore.open(state, config, scrypt_n=FAST_SCRYPT, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def store(state_dir: Path) -> Iterator[ConferenceStore]:
+    s = open_store(state_dir)
+    for actor in (ALICE, BOB, CAROL, EVE, ADMIN):
+        assert actor.user_id is not None
+        name = actor.user_id.split(":")[1].split("@")[0]
+        s.accounts.add(name, actor.role, f"pw-{name}")
+    yield s
+    s.close()
