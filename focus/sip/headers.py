@@ -520,6 +520,7 @@ _WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
 _CALL_ID_RE = re.compile(f"{_WORD}(?:@{_WORD})?")
 
 _T = TypeVar("_T")
+_MISSING = object()
 
 
 # --- the multi-map ----------------------------------------------------------------------
@@ -534,19 +535,33 @@ class Headers:
     drops the cached typed values.
     """
 
-    __slots__ = ("_cache", "_items")
+    __slots__ = ("_cache", "_index", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] | None = None) -> None:
-        self._items: list[tuple[str, str]] = []
+        # (lower-case key, canonical name, value): the key saves a .lower() per lookup.
+        self._items: list[tuple[str, str, str]] = []
         self._cache: dict[str, object] = {}
+        self._index: dict[str, list[str]] | None = None
         if items is not None:
             for name, value in items:
-                self._items.append((canonical_name(name), value))
+                canonical = canonical_name(name)
+                self._items.append((canonical.lower(), canonical, value))
+
+    @classmethod
+    def _from_canonical(cls, items: list[tuple[str, str, str]]) -> Headers:
+        """Fast path for the parser, which already canonicalized (key, name, value)."""
+        headers = cls()
+        headers._items = items
+        return headers
+
+    @staticmethod
+    def _key(name: str) -> str:
+        return _CANONICAL.get(name.lower(), name).lower()
 
     # -- multi-map protocol
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(list(self._items))
+        return iter([(n, v) for _, n, v in self._items])
 
     def __len__(self) -> int:
         return len(self._items)
@@ -554,81 +569,79 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = canonical_name(name).lower()
-        return any(n.lower() == key for n, _ in self._items)
+        key = self._key(name)
+        return any(k == key for k, _, _ in self._items)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
             return NotImplemented
-        return [(n.lower(), v) for n, v in self._items] == [(n.lower(), v) for n, v in other._items]
+        return [(k, v) for k, _, v in self._items] == [(k, v) for k, _, v in other._items]
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
+        return f"Headers({self.items()!r})"
 
     def copy(self) -> Headers:
-        return Headers(self._items)
+        return Headers._from_canonical(list(self._items))
 
     def items(self) -> list[tuple[str, str]]:
-        return list(self._items)
+        return [(n, v) for _, n, v in self._items]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        key = canonical_name(name).lower()
-        for n, v in self._items:
-            if n.lower() == key:
+        key = self._key(name)
+        for k, _, v in self._items:
+            if k == key:
                 return v
         return default
 
     def get_all(self, name: str) -> list[str]:
         """Every field value of ``name`` in order (comma-joined values are not split)."""
-        key = canonical_name(name).lower()
-        return [v for n, v in self._items if n.lower() == key]
+        key = self._key(name)
+        return [v for k, _, v in self._items if k == key]
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a field, or put it before all others of the same name with ``first``."""
         name = canonical_name(name)
-        self._cache.clear()
+        key = name.lower()
+        self._changed()
         if first:
-            key = name.lower()
-            for i, (n, _) in enumerate(self._items):
-                if n.lower() == key:
-                    self._items.insert(i, (name, value))
+            for i, (k, _, _) in enumerate(self._items):
+                if k == key:
+                    self._items.insert(i, (key, name, value))
                     return
-        self._items.append((name, value))
+        self._items.append((key, name, value))
 
     def set(self, name: str, value: str) -> None:
         """Replace all fields of ``name`` by one, kept where the first one was."""
         name = canonical_name(name)
         key = name.lower()
-        self._cache.clear()
-        for i, (n, _) in enumerate(self._items):
-            if n.lower() == key:
-                self._items[i] = (name, value)
-                self._items[i + 1 :] = [
-                    (n2, v2) for n2, v2 in self._items[i + 1 :] if n2.lower() != key
-                ]
+        self._changed()
+        for i, (k, _, _) in enumerate(self._items):
+            if k == key:
+                self._items[i] = (key, name, value)
+                self._items[i + 1 :] = [item for item in self._items[i + 1 :] if item[0] != key]
                 return
-        self._items.append((name, value))
+        self._items.append((key, name, value))
 
     def remove(self, name: str) -> int:
         """Remove every field of ``name``; returns how many were removed."""
-        key = canonical_name(name).lower()
+        key = self._key(name)
         before = len(self._items)
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
-        self._cache.clear()
+        self._items = [item for item in self._items if item[0] != key]
+        self._changed()
         return before - len(self._items)
 
     def pop_first(self, name: str) -> str | None:
         """Remove and return the first value of ``name`` (first of a comma list)."""
-        key = canonical_name(name).lower()
-        for i, (n, v) in enumerate(self._items):
-            if n.lower() == key:
-                self._cache.clear()
+        key = self._key(name)
+        for i, (k, n, v) in enumerate(self._items):
+            if k == key:
+                self._changed()
                 parts = split_commas(v)
                 if len(parts) > 1:
-                    self._items[i] = (n, ", ".join(parts[1:]))
+                    self._items[i] = (k, n, ", ".join(parts[1:]))
                 else:
                     del self._items[i]
                 return parts[0]
@@ -636,27 +649,42 @@ class Headers:
 
     def replace_top_via(self, via: Via) -> None:
         """Replace the topmost Via value (e.g. to stamp received/rport, RFC 3261 s18.2.1)."""
-        key = "via"
-        for i, (n, v) in enumerate(self._items):
-            if n.lower() == key:
+        for i, (k, n, v) in enumerate(self._items):
+            if k == "via":
                 parts = split_commas(v)
-                self._items[i] = (n, ", ".join([str(via), *parts[1:]]))
-                self._cache.clear()
+                self._items[i] = (k, n, ", ".join([str(via), *parts[1:]]))
+                self._changed()
                 return
         raise SipParseError.bad("Missing Via")
 
     # -- typed accessors
 
+    def _changed(self) -> None:
+        self._cache.clear()
+        self._index = None
+
+    def _values(self, name: str) -> list[str]:
+        """Values of a canonically spelled ``name``, via an index built on first use."""
+        index = self._index
+        if index is None:
+            index = {}
+            for key, _, value in self._items:
+                if key in index:
+                    index[key].append(value)
+                else:
+                    index[key] = [value]
+            self._index = index
+        return index.get(name.lower(), [])
+
     def _cached(self, key: str, build: Callable[[], _T]) -> _T:
-        try:
-            return cast(_T, self._cache[key])
-        except KeyError:
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:
             value = build()
             self._cache[key] = value
-            return value
+        return cast(_T, value)
 
     def _single(self, name: str) -> str | None:
-        values = self.get_all(name)
+        values = self._values(name)
         if not values:
             return None
         if len(values) > 1:
@@ -672,7 +700,7 @@ class Headers:
     def _list(self, name: str, parse: Callable[[str], list[_T]]) -> list[_T]:
         def build() -> list[_T]:
             out: list[_T] = []
-            for value in self.get_all(name):
+            for value in self._values(name):
                 out.extend(parse(value))
             return out
 
@@ -709,7 +737,7 @@ class Headers:
         """Contact values, or ``"*"`` for the REGISTER wildcard (RFC 3261 s10.2.2)."""
 
         def build() -> list[NameAddr] | Literal["*"]:
-            values = self.get_all("Contact")
+            values = self._values("Contact")
             if len(values) == 1 and values[0].strip(" \t") == "*":
                 return "*"
             out: list[NameAddr] = []

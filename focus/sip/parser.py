@@ -60,32 +60,53 @@ _STATUS_LINE_RE = re.compile(r"[Ss][Ii][Pp]/([0-9]+\.[0-9]+) ([0-9]{3})(?: (.*))
 _LEADING_CRLF_RE = re.compile(rb"(?:\r?\n)+")
 
 
+# Header names seen before -> (key, canonical name); saves validating and canonicalizing the
+# same few dozen names in every message. Bounded so that hostile peers cannot grow it.
+_NAME_CACHE: dict[str, tuple[str, str]] = {}
+_NAME_CACHE_MAX = 512
+
+
+def _field_name(raw: str, line: str) -> tuple[str, str]:
+    cached = _NAME_CACHE.get(raw)
+    if cached is not None:
+        return cached
+    name = raw.rstrip(" \t")
+    if not _TOKEN_RE.fullmatch(name):
+        raise SipParseError.bad(f"Malformed header line {line[:40]!r}")
+    name = canonical_name(name)
+    entry = (name.lower(), name)
+    if len(_NAME_CACHE) < _NAME_CACHE_MAX:
+        _NAME_CACHE[raw] = entry
+    return entry
+
+
 def _split_head(head: bytes, config: ParserConfig) -> Request | Response:
     """Start line and header fields of one message (without the final empty line)."""
     text = head.decode("utf-8", "surrogateescape")
-    if _STRAY_CR_RE.search(text):
-        raise SipParseError.bad("CR without LF in header block")
+    if "\r" in text:
+        if _STRAY_CR_RE.search(text):
+            raise SipParseError.bad("CR without LF in header block")
+        text = text.replace("\r\n", "\n")
     lines = text.split("\n")
     if len(lines) > config.max_header_fields + 1:
         raise SipParseError("Message Too Large - too many header fields", 513)
-    start = lines[0].removesuffix("\r")
-    fields: list[tuple[str, str]] = []
-    for raw in lines[1:]:
-        line = raw.removesuffix("\r")
+    start = lines[0]
+    fields: list[tuple[str, str, str]] = []
+    for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             # Line folding (RFC 3261 s7.3.1): a continuation line joins the previous value.
             if not fields:
                 raise SipParseError.bad("Continuation line before the first header field")
-            name, value = fields[-1]
+            key, name, value = fields[-1]
             extra = line.strip(" \t")
-            fields[-1] = (name, f"{value} {extra}" if value and extra else value + extra)
+            fields[-1] = (key, name, f"{value} {extra}" if value and extra else value + extra)
             continue
-        name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not colon or not _TOKEN_RE.fullmatch(name):
+        raw_name, colon, value = line.partition(":")
+        if not colon:
             raise SipParseError.bad(f"Malformed header line {line[:40]!r}")
-        fields.append((canonical_name(name), value.strip(" \t")))
-    headers = Headers(fields)
+        key, name = _field_name(raw_name, line)
+        fields.append((key, name, value.strip(" \t")))
+    headers = Headers._from_canonical(fields)
     try:
         return _parse_start_line(start, headers)
     except SipParseError as exc:

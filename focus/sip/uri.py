@@ -8,6 +8,7 @@ unreserved characters compare equal after parsing. Non-UTF-8 escapes survive the
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Iterable, Iterator, Mapping
@@ -334,6 +335,7 @@ class AbsoluteURI:
 
 
 URI = SipURI | TelURI | AbsoluteURI
+_NO_PARAMS = Params()
 
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+")
@@ -346,7 +348,25 @@ _OPAQUE_BAD = frozenset(' \t\r\n<>"\\^`{|}') | frozenset(chr(c) for c in range(3
 
 
 def parse_uri(text: str) -> URI:
-    """Parse a URI; unknown schemes become :class:`AbsoluteURI` (the caller decides on 416)."""
+    """Parse a URI; unknown schemes become :class:`AbsoluteURI` (the caller decides on 416).
+
+    URI objects are immutable, so results are memoized: the same URIs recur in every request
+    of a dialog (Request-URI, From, To, Contact). Long ones are not kept, to bound memory.
+    """
+    if len(text) <= _CACHE_MAX_LEN:
+        return _parse_uri_cached(text)
+    return _parse_uri(text)
+
+
+_CACHE_MAX_LEN = 256
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_uri_cached(text: str) -> URI:
+    return _parse_uri(text)
+
+
+def _parse_uri(text: str) -> URI:
     scheme, sep, rest = text.partition(":")
     if not sep or not _SCHEME_RE.fullmatch(scheme):
         raise SipParseError.bad("Malformed URI")
@@ -370,7 +390,37 @@ def _parse_params(text: str, regex: re.Pattern[str], what: str) -> Params:
     return Params(items)
 
 
+# The common shape (no escapes, no password, no IPv6, no headers) in one linear regex; anything
+# else takes the general path below, which also names the fault.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+_PCHAR = r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$]"
+_SIP_FAST_RE = re.compile(
+    r"(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/]+)@)?"
+    rf"((?:{_LABEL}\.)*{_LABEL}\.?)"
+    r"(?::([0-9]{1,5}))?"
+    rf"((?:;{_PCHAR}+(?:={_PCHAR}+)?)*)"
+)
+
+
 def _parse_sip(scheme: str, rest: str) -> SipURI:
+    fast = _SIP_FAST_RE.fullmatch(rest)
+    if fast is not None:
+        user_text, host_text, port_text, param_text = fast.groups()
+        port_value = int(port_text) if port_text is not None else None
+        if (port_value is None or port_value <= 65535) and len(host_text) <= 255:
+            fast_params = (
+                Params(
+                    (name, value if sep else None)
+                    for name, sep, value in (p.partition("=") for p in param_text[1:].split(";"))
+                )
+                if param_text
+                else _NO_PARAMS
+            )
+            return SipURI(host_text, user_text, None, port_value, fast_params, (), scheme)
+    return _parse_sip_general(scheme, rest)
+
+
+def _parse_sip_general(scheme: str, rest: str) -> SipURI:
     user: str | None = None
     password: str | None = None
     at = rest.find("@")
