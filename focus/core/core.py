@@ -243,7 +243,7 @@ class _Tx:
         self._event(ConferenceDeleted, uri, {})
 
     def _event(self, event: type[Change], uri: str, extra: dict[str, str]) -> None:
-        if event is ConferenceUpdated and any(u == uri for _, u, _ in self.events):
+        if (event, uri, extra) in self.events:
             return  # already reported for this object in this command
         self.events.append((event, uri, extra))
 
