@@ -8,7 +8,8 @@ counted on a different layout of the same text, so Content-Length is recomputed 
 written here; the printed value is kept in ``manifest.json`` (``rfc_content_length``).
 
 ``manifest.json`` lists, per message: file, section, step, from, to, title, package (the
-Control-Package of a CONTROL, else null).  Page headers and footers are dropped first, with the
+Control-Package of a CONTROL, else null).  Editorial ellipses ("[..] ... [..]") end a
+message.  Page headers and footers are dropped first, with the
 blank lines that pad them, so a message broken across pages comes out whole.
 """
 
@@ -76,6 +77,8 @@ def extract(rfc_text: str) -> list[dict[str, object]]:
             nxt = lines[i]
             if nxt.strip() and (_HEADING.match(nxt) or _START.match(nxt)):
                 break
+            if nxt.strip().startswith("[..]"):
+                break  # an editorial ellipsis ("[..] skipped for brevity [..]"), not protocol
             shallow = len(nxt) - len(nxt.lstrip()) < indent
             # Inside an XML body the RFC wraps long attributes to the left margin.
             if nxt.strip() and shallow and not in_body:
