@@ -229,14 +229,22 @@ class _Tx:
         self.serial += 1
         return token
 
-    def write(self, obj: ConferenceObject, event: type[Change], **extra: str) -> ConferenceObject:
-        """Record ``obj`` as the new state; the first write in this tx bumps the version."""
+    def write(
+        self, obj: ConferenceObject, event: type[Change] | None, **extra: str
+    ) -> ConferenceObject:
+        """Record ``obj`` as the new state; the first write in this tx bumps the version.
+        ``event`` None: already reported by an earlier event of this command."""
         original = self.base.get(obj.uri)
         version = 1 if original is None else original.version + 1
         obj = dataclasses.replace(obj, version=version).with_info(obj.info)
         self.over[obj.uri] = obj
-        self._event(event, obj.uri, extra)
+        if event is not None:
+            self._event(event, obj.uri, extra)
         return obj
+
+    def reported(self, uri: str) -> bool:
+        """Whether this command already has an event for ``uri``."""
+        return any(u == uri for _, u, _ in self.events)
 
     def delete(self, uri: str) -> None:
         self.over[uri] = None
@@ -636,7 +644,8 @@ class Core:
                 sidebars_by_ref=Uris(entries=tuple(by_ref)) if by_ref else None,
             )
             if info != parent.info:
-                tx.write(dataclasses.replace(parent, info=info), ConferenceUpdated)
+                event = None if tx.reported(parent_uri) else ConferenceUpdated
+                tx.write(dataclasses.replace(parent, info=info), event)
 
     def _system_parts(self, obj: ConferenceObject, info: ConferenceInfo) -> ConferenceInfo:
         """``info`` with what only the system manages put back from ``obj``."""
