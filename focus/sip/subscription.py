@@ -1,0 +1,545 @@
+"""SIP-specific event notification (RFC 6665), sans-IO, notifier and subscriber sides.
+
+Notifier (the focus, for the conference package and for REFER's implicit
+subscriptions)::
+
+    notifier = Notifier(NotifierConfig(packages=frozenset({"conference"}), ...))
+    result = notifier.receive_subscribe(request, now)   # request from RequestReceived
+    layer.send_response(result.response, now)           # 200 (or 489, 423, 481 ...)
+    if result.notify: layer.send_request(result.notify, flow_for(result.subscription), now)
+    ...state changes...: notify = sub.notify(now, body=..., content_type=...)
+    deadline = notifier.get_timer(); notifier.handle_timer(now) -> [final NOTIFYs]
+    notifier.notify_response(sub, response_or_None)      # 481/408/timeout remove it
+
+Each subscription is a dialog usage (RFC 6665 s4.5.2): it lives on a
+:class:`focus.sip.dialog.Dialog` and is identified by (dialog, package, id).  The
+subscription states and their moves are a transition table,
+:data:`SUBSCRIPTION_TABLE`.  This implementation is forking-free: a subscriber
+keeps the first dialog and answers NOTIFYs of any other with 481.
+
+Choices: a new subscription is answered 200 (RFC 6665 s4.2.1.1; 202 is only for
+legacy peers) and its first NOTIFY is built at once; the expiry granted is the
+requested one clamped to ``max_expires`` (s4.2.1.1 lets the notifier shorten it).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from focus.sip.dialog import Dialog, DialogId, DialogState, DialogTable
+from focus.sip.errors import LocalProtocolError, SipParseError
+from focus.sip.headers import EventHeader, NameAddr
+from focus.sip.message import Request, Response, make_response
+from focus.sip.transaction import new_branch, new_tag
+
+__all__ = [
+    "SUBSCRIPTION_TABLE",
+    "Notifier",
+    "NotifierConfig",
+    "Reason",
+    "SubInput",
+    "SubState",
+    "SubscribeResult",
+    "Subscriber",
+    "SubscriberUpdate",
+    "Subscription",
+]
+
+
+class SubState(enum.Enum):
+    """Subscription-State values (RFC 6665 s4.1.3, s8.2.3)."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    TERMINATED = "terminated"
+
+
+class Reason(enum.Enum):
+    """Reason codes of a terminated subscription (RFC 6665 s4.1.3)."""
+
+    DEACTIVATED = "deactivated"
+    PROBATION = "probation"
+    REJECTED = "rejected"
+    TIMEOUT = "timeout"
+    GIVEUP = "giveup"
+    NORESOURCE = "noresource"
+    INVARIANT = "invariant"
+
+
+class SubInput(enum.Enum):
+    """What moves a notifier-side subscription (RFC 6665 s4.2)."""
+
+    AUTHORIZED = "authorized"  # s4.2.1.3: pending -> active
+    REFRESH = "refreshed"  # s4.2.1.4
+    EXPIRED = "expired or unsubscribed"  # s4.2.1.4 (Expires: 0 is the same)
+    TERMINATE = "terminated by the notifier"  # s4.2.2
+    FAILED = "NOTIFY failed (481, 408, timeout)"  # s4.2.2
+
+
+SUBSCRIPTION_TABLE: dict[tuple[SubState, SubInput], SubState] = {
+    (SubState.PENDING, SubInput.AUTHORIZED): SubState.ACTIVE,
+    (SubState.PENDING, SubInput.REFRESH): SubState.PENDING,
+    (SubState.PENDING, SubInput.EXPIRED): SubState.TERMINATED,
+    (SubState.PENDING, SubInput.TERMINATE): SubState.TERMINATED,
+    (SubState.PENDING, SubInput.FAILED): SubState.TERMINATED,
+    (SubState.ACTIVE, SubInput.AUTHORIZED): SubState.ACTIVE,
+    (SubState.ACTIVE, SubInput.REFRESH): SubState.ACTIVE,
+    (SubState.ACTIVE, SubInput.EXPIRED): SubState.TERMINATED,
+    (SubState.ACTIVE, SubInput.TERMINATE): SubState.TERMINATED,
+    (SubState.ACTIVE, SubInput.FAILED): SubState.TERMINATED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierConfig:
+    """How a notifier treats SUBSCRIBE requests.
+
+    Attributes:
+        packages: event packages served (anything else gets 489 Bad Event, s4.2.1.1).
+        sent_by: our ``host:port`` for the Via of NOTIFY requests.
+        contact: our Contact for responses and NOTIFYs.
+        transport: the Via transport of NOTIFY requests.
+        default_expires: granted when SUBSCRIBE has no Expires (packages define it;
+            RFC 4575 s4.1 says 3600 for "conference").
+        min_expires: shorter non-zero requests get 423 Interval Too Brief with
+            Min-Expires (s4.2.1.1).
+        max_expires: longer requests are shortened to this.
+    """
+
+    packages: frozenset[str]
+    sent_by: str
+    contact: NameAddr
+    transport: str = "UDP"
+    default_expires: int = 3600
+    min_expires: int = 60
+    max_expires: int = 86400
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_expires <= self.default_expires <= self.max_expires:
+            raise ValueError("need 0 < min_expires <= default_expires <= max_expires")
+
+
+@dataclass
+class Subscription:
+    """One subscription usage of a dialog (notifier side)."""
+
+    dialog: Dialog
+    event: EventHeader
+    state: SubState
+    expires_at: float
+    sent_by: str
+    transport: str = "UDP"
+    reason: Reason | None = None
+    retry_after: int | None = None
+
+    @property
+    def key(self) -> tuple[DialogId, str, str | None]:
+        return (self.dialog.id, self.event.package, self.event.id)
+
+    def move(self, event: SubInput) -> None:
+        try:
+            self.state = SUBSCRIPTION_TABLE[(self.state, event)]
+        except KeyError:
+            raise LocalProtocolError(
+                f"subscription in state {self.state.value} cannot take {event.value}"
+            ) from None
+
+    def subscription_state(self, now: float) -> str:
+        """The Subscription-State value for the next NOTIFY (s4.1.3, s8.2.3)."""
+        if self.state is SubState.TERMINATED:
+            value = "terminated"
+            if self.reason is not None:
+                value += f";reason={self.reason.value}"
+            if self.retry_after is not None:
+                value += f";retry-after={self.retry_after}"
+            return value
+        remaining = max(0, int(self.expires_at - now + 0.999))
+        return f"{self.state.value};expires={remaining}"
+
+    def notify(self, now: float, *, body: bytes = b"", content_type: str | None = None) -> Request:
+        """A NOTIFY carrying the current state (s4.2.2) and ``body``."""
+        headers = [
+            ("Event", str(self.event)),
+            ("Subscription-State", self.subscription_state(now)),
+        ]
+        request = self.dialog.create_request(
+            "NOTIFY",
+            sent_by=self.sent_by,
+            transport=self.transport,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+        if not body and content_type is not None:
+            request.headers.add("Content-Type", content_type)
+        return request
+
+    def authorize(
+        self, now: float, *, body: bytes = b"", content_type: str | None = None
+    ) -> Request:
+        """Pending -> active (s4.2.1.3); returns the NOTIFY saying so."""
+        self.move(SubInput.AUTHORIZED)
+        return self.notify(now, body=body, content_type=content_type)
+
+    def terminate(
+        self,
+        now: float,
+        reason: Reason = Reason.NORESOURCE,
+        *,
+        retry_after: int | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Request:
+        """End the subscription from the notifier side; returns the final NOTIFY."""
+        self.move(SubInput.TERMINATE)
+        self.reason, self.retry_after = reason, retry_after
+        return self.notify(now, body=body, content_type=content_type)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeResult:
+    """What to do with a SUBSCRIBE: always send ``response``; if ``notify`` is set,
+    send it right after (in ``subscription``'s dialog)."""
+
+    response: Response
+    subscription: Subscription | None = None
+    notify: Request | None = None
+
+
+BodyFor = Callable[[Subscription], tuple[str, bytes] | None]
+
+
+@dataclass
+class Notifier:
+    """All notifier-side subscriptions of a UA (see module docstring)."""
+
+    config: NotifierConfig
+    dialogs: DialogTable = field(default_factory=DialogTable)
+    subscriptions: dict[tuple[DialogId, str, str | None], Subscription] = field(
+        default_factory=dict
+    )
+
+    def _error(self, request: Request, status: int, tag: str | None = None) -> Response:
+        return make_response(request, status, to_tag=tag or new_tag())
+
+    def receive_subscribe(
+        self,
+        request: Request,
+        now: float,
+        *,
+        body_for: BodyFor | None = None,
+        pending: bool = False,
+    ) -> SubscribeResult:
+        """Handle a SUBSCRIBE (new, refresh or unsubscribe).  Never raises for bad
+        peer input: the result's response says what was wrong.
+
+        ``body_for(subscription)`` gives (content type, body) of the NOTIFY it
+        triggers; ``pending`` creates the subscription awaiting authorization
+        (s4.2.1.3: the first NOTIFY then says ``pending``).
+        """
+        try:
+            return self._subscribe(request, now, body_for, pending)
+        except SipParseError as exc:
+            return SubscribeResult(make_response(request, exc.status, exc.reason, to_tag=new_tag()))
+
+    def _subscribe(
+        self, request: Request, now: float, body_for: BodyFor | None, pending: bool
+    ) -> SubscribeResult:
+        if request.method != "SUBSCRIBE":
+            raise LocalProtocolError("receive_subscribe takes SUBSCRIBE requests")
+        event = request.event
+        in_dialog = request.to.tag is not None
+        if event is None or event.package not in self.config.packages:
+            response = self._error(request, 489, request.to.tag)
+            response.headers.add("Allow-Events", ", ".join(sorted(self.config.packages)))
+            return SubscribeResult(response)
+        requested = request.expires
+        if requested is None:
+            requested = self.config.default_expires
+        if 0 < requested < self.config.min_expires:
+            response = self._error(request, 423, request.to.tag)
+            response.headers.add("Min-Expires", str(self.config.min_expires))
+            return SubscribeResult(response)
+        granted = min(requested, self.config.max_expires)
+        if in_dialog:
+            return self._refresh(request, event, granted, now, body_for)
+        if request.contact == "*" or not request.contact:
+            return SubscribeResult(self._error(request, 400))
+        tag = new_tag()
+        response = make_response(request, 200, to_tag=tag)
+        response.headers.add("Contact", str(self.config.contact))
+        response.headers.add("Expires", str(granted))
+        dialog = Dialog.from_uas(request, response, self.config.contact)
+        sub = Subscription(
+            dialog=dialog,
+            event=event,
+            state=SubState.PENDING if pending else SubState.ACTIVE,
+            expires_at=now + granted,
+            sent_by=self.config.sent_by,
+            transport=self.config.transport,
+        )
+        if granted == 0:
+            # a fetch (s4.4.3): one NOTIFY with the state, then gone
+            sub.move(SubInput.EXPIRED)
+            sub.reason = Reason.TIMEOUT
+        else:
+            self.dialogs.add(dialog)
+            self.subscriptions[sub.key] = sub
+        return SubscribeResult(response, sub, self._notify(sub, now, body_for))
+
+    def _refresh(
+        self,
+        request: Request,
+        event: EventHeader,
+        granted: int,
+        now: float,
+        body_for: BodyFor | None,
+    ) -> SubscribeResult:
+        dialog = self.dialogs.for_request(request)
+        sub = (
+            self.subscriptions.get((dialog.id, event.package, event.id))
+            if dialog is not None
+            else None
+        )
+        if dialog is None or sub is None or sub.state is SubState.TERMINATED:
+            return SubscribeResult(make_response(request, 481))
+        error = dialog.receive_request(request)
+        if error is not None:
+            return SubscribeResult(error)
+        response = dialog.create_response(request, 200)
+        response.headers.add("Expires", str(granted))
+        if granted == 0:
+            sub.move(SubInput.EXPIRED)
+            sub.reason = Reason.TIMEOUT
+            notify = self._notify(sub, now, body_for)
+            self._forget(sub)  # after the final NOTIFY: it still needs the dialog
+            return SubscribeResult(response, sub, notify)
+        sub.move(SubInput.REFRESH)
+        sub.expires_at = now + granted
+        return SubscribeResult(response, sub, self._notify(sub, now, body_for))
+
+    def _notify(self, sub: Subscription, now: float, body_for: BodyFor | None) -> Request:
+        content = body_for(sub) if body_for is not None else None
+        if content is None:
+            return sub.notify(now)
+        return sub.notify(now, content_type=content[0], body=content[1])
+
+    def _forget(self, sub: Subscription) -> None:
+        self.subscriptions.pop(sub.key, None)
+        if not any(k[0] == sub.dialog.id for k in self.subscriptions):
+            # the dialog has no other usage left (s4.5.2)
+            self.dialogs.remove(sub.dialog)
+            sub.dialog.state = DialogState.TERMINATED
+
+    def terminate(
+        self,
+        sub: Subscription,
+        now: float,
+        reason: Reason,
+        *,
+        retry_after: int | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Request:
+        """Notifier-initiated end (s4.2.2): the final NOTIFY to send."""
+        notify = sub.terminate(
+            now, reason, retry_after=retry_after, body=body, content_type=content_type
+        )
+        self._forget(sub)
+        return notify
+
+    def get_timer(self) -> float | None:
+        """The earliest subscription expiry."""
+        return min((s.expires_at for s in self.subscriptions.values()), default=None)
+
+    def handle_timer(self, now: float) -> list[tuple[Subscription, Request]]:
+        """Expire every subscription whose time is up; returns their final NOTIFYs
+        (``terminated;reason=timeout``, s4.2.1.4)."""
+        out: list[tuple[Subscription, Request]] = []
+        for sub in [s for s in self.subscriptions.values() if s.expires_at <= now]:
+            sub.move(SubInput.EXPIRED)
+            sub.reason = Reason.TIMEOUT
+            out.append((sub, sub.notify(now)))
+            self._forget(sub)
+        return out
+
+    def notify_response(self, sub: Subscription, response: Response | None) -> None:
+        """The outcome of a NOTIFY: ``None`` for a transaction timeout or transport
+        error.  A failed NOTIFY (timeout, or a final error without Retry-After other
+        than 401/407) removes the subscription (s4.2.2)."""
+        if response is not None and (
+            response.status < 300
+            or response.status in (401, 407)
+            or "Retry-After" in response.headers
+        ):
+            return  # delivered, or a failure that may recover
+        if sub.state is not SubState.TERMINATED:
+            sub.move(SubInput.FAILED)
+        self._forget(sub)
+
+
+# --------------------------------------------------------------------------- subscriber
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberUpdate:
+    """What a NOTIFY told the subscriber (s4.1.3)."""
+
+    state: SubState
+    reason: str | None
+    expires: int | None
+    retry_after: int | None
+    content_type: str | None
+    body: bytes
+
+
+@dataclass
+class Subscriber:
+    """The subscribing side of one subscription (used by tests and by REFER).
+
+    Build the SUBSCRIBE with :meth:`subscribe`, feed every response with
+    :meth:`receive_response` and every NOTIFY with :meth:`receive_notify`.
+    """
+
+    package: str
+    local_uri: NameAddr
+    remote_uri: NameAddr
+    request_uri: str
+    contact: NameAddr
+    sent_by: str
+    transport: str = "UDP"
+    event_id: str | None = None
+    call_id: str = field(default_factory=lambda: new_tag() + new_tag())
+    local_tag: str = field(default_factory=new_tag)
+    dialog: Dialog | None = None
+    state: SubState | None = None
+    updates: list[SubscriberUpdate] = field(default_factory=list)
+    _cseq: int = 0
+
+    @property
+    def event(self) -> str:
+        return self.package + (f";id={self.event_id}" if self.event_id is not None else "")
+
+    def subscribe(self, expires: int | None = None) -> Request:
+        """The initial SUBSCRIBE (out of dialog), or a refresh within the dialog."""
+        if self.dialog is not None:
+            return self._in_dialog(expires if expires is not None else 3600)
+        self._cseq += 1
+        request = Request("SUBSCRIBE", self.request_uri)
+        h = request.headers
+        h.add("Via", f"SIP/2.0/{self.transport} {self.sent_by};branch={new_branch()};rport")
+        h.add("Max-Forwards", "70")
+        h.add("From", str(self.local_uri.with_tag(self.local_tag)))
+        h.add("To", str(self.remote_uri))
+        h.add("Call-ID", self.call_id)
+        h.add("CSeq", f"{self._cseq} SUBSCRIBE")
+        h.add("Contact", str(self.contact))
+        h.add("Event", self.event)
+        if expires is not None:
+            h.add("Expires", str(expires))
+        return request
+
+    def unsubscribe(self) -> Request:
+        """SUBSCRIBE with Expires: 0 in the dialog (s4.1.2.3)."""
+        if self.dialog is None:
+            raise LocalProtocolError("no subscription dialog to unsubscribe from")
+        return self._in_dialog(0)
+
+    def _in_dialog(self, expires: int) -> Request:
+        assert self.dialog is not None
+        return self.dialog.create_request(
+            "SUBSCRIBE",
+            sent_by=self.sent_by,
+            transport=self.transport,
+            headers=[("Event", self.event), ("Expires", str(expires))],
+        )
+
+    def receive_response(self, request: Request, response: Response) -> int | None:
+        """Follow a response to our SUBSCRIBE.  Returns the Min-Expires to retry with
+        after a 423 (s4.1.2.1), else ``None``.  A 2xx creates the dialog unless a
+        NOTIFY already did (s4.1.2.4); other failures end the subscription."""
+        if response.status < 200:
+            return None
+        if response.status < 300:
+            if self.dialog is None:
+                self.dialog = Dialog.from_uac(request, response, self.contact)
+                self._cseq = request.cseq.number
+            else:
+                self.dialog.receive_response(request, response)
+            if self.state is None:
+                self.state = SubState.PENDING  # until the NOTIFY says more
+            return None
+        if response.status == 423:
+            value = response.headers.get("Min-Expires")
+            if value is not None and value.strip().isdigit():
+                return int(value.strip())
+        if self.dialog is not None and response.status in (481, 408):
+            self.dialog.terminate()
+        if self.dialog is None or response.status in (481, 408):
+            self.state = SubState.TERMINATED
+        return None
+
+    def receive_notify(self, notify: Request) -> Response:
+        """Process a NOTIFY; returns the response to send (200, or 481/400/489)."""
+        try:
+            return self._notify(notify)
+        except SipParseError as exc:
+            return make_response(notify, exc.status, exc.reason)
+
+    def _notify(self, notify: Request) -> Response:
+        event = notify.event
+        if (
+            notify.call_id != self.call_id
+            or notify.to.tag != self.local_tag
+            or notify.from_.tag is None
+        ):
+            return make_response(notify, 481)
+        if event is None or event.package != self.package or event.id != self.event_id:
+            return make_response(notify, 489)
+        state_header = notify.subscription_state
+        if state_header is None:
+            return make_response(notify, 400, "Missing Subscription-State")
+        if self.dialog is None:
+            # NOTIFY before the 2xx (s4.1.2.4): the NOTIFY creates the dialog
+            target = notify.contact
+            if target == "*" or not target:
+                return make_response(notify, 400, "Missing Contact")
+            self.dialog = Dialog(
+                id=DialogId(self.call_id, self.local_tag, notify.from_.tag),
+                state=DialogState.CONFIRMED,
+                is_uac=True,
+                local_uri=self.local_uri,
+                remote_uri=NameAddr(notify.from_.uri, notify.from_.display_name),
+                local_contact=self.contact,
+                remote_target=target[0].uri,
+                route_set=list(notify.record_route),
+                local_seq=self._cseq,
+                remote_seq=None,
+            )
+        elif self.dialog.id.remote_tag != notify.from_.tag:
+            return make_response(notify, 481)  # forking-free: one dialog only
+        error = self.dialog.receive_request(notify)
+        if error is not None:
+            return error
+        try:
+            state = SubState(state_header.state)
+        except ValueError:
+            state = SubState.ACTIVE  # s8.2.3: unknown values are treated as "active"
+        content_type = notify.content_type
+        self.state = state
+        self.updates.append(
+            SubscriberUpdate(
+                state=state,
+                reason=state_header.reason,
+                expires=state_header.expires,
+                retry_after=state_header.retry_after,
+                content_type=content_type.mime if content_type is not None else None,
+                body=notify.body,
+            )
+        )
+        response = self.dialog.create_response(notify, 200)
+        if state is SubState.TERMINATED:
+            self.dialog.terminate()
+        return response
