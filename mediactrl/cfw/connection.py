@@ -180,6 +180,7 @@ class _Incoming:
 
     extended: bool = False
     next_seq: int = 1
+    refresh_at: float | None = None  # when to send an empty REPORT update (s6.3.2.1)
 
 
 class CfwConnection:
@@ -271,6 +272,7 @@ class CfwConnection:
             return None
         deadlines = [txn.deadline for txn in self._outgoing.values()]
         deadlines.extend(self._report_acks.values())
+        deadlines.extend(t.refresh_at for t in self._incoming.values() if t.refresh_at is not None)
         if self.state is State.OPEN and self.keep_alive is not None:
             deadlines.append(self._ka_reset + self.keep_alive)
             if self.role is Role.CLIENT and self._ka_pending is None:
@@ -292,6 +294,10 @@ class CfwConnection:
             if deadline <= now:
                 del self._report_acks[key]
                 self._events.append(TransactionTimedOut(key[0], Method.REPORT))
+        for trans_id, incoming in list(self._incoming.items()):
+            if incoming.refresh_at is not None and incoming.refresh_at <= now:
+                # s6.3.2.1: an empty 'update' REPORT keeps the requester from timing out.
+                self.report(trans_id, ReportStatus.UPDATE, now)
         if self.state is State.OPEN and self.keep_alive is not None:
             if now >= self._ka_reset + self.keep_alive:
                 self._fire(Trigger.TIMEOUT)
@@ -303,14 +309,22 @@ class CfwConnection:
                 self._send(Request(self._ka_pending, method=Method.K_ALIVE))
 
     # ----------------------------------------------------------------- user actions
-    def sync(self, now: float, *, trans_id: str | None = None) -> str:
-        """Client: sends the initial SYNC (s6); returns its transaction id."""
+    def sync(
+        self, now: float, *, trans_id: str | None = None, packages: tuple[str, ...] | None = None
+    ) -> str:
+        """Client: sends the initial SYNC (s6); returns its transaction id.
+
+        ``packages`` narrows the offer (e.g. when retrying after a 422); default: all of ours.
+        """
+        offered = self.config.packages if packages is None else packages
+        if not offered or any(p not in self.config.packages for p in offered):
+            raise LocalProtocolError("SYNC must offer at least one of our configured packages")
         self._fire(Trigger.SEND_SYNC)
         tid = self._claim(trans_id)
         headers = [("Dialog-ID", self.config.dialog_id or "")]
         if self.config.keep_alive is not None:
             headers.append(("Keep-Alive", str(self.config.keep_alive)))
-        headers.append(("Packages", ",".join(self.config.packages)))
+        headers.append(("Packages", ",".join(offered)))
         self._sync_trans_id = tid
         self._outgoing[tid] = _Outgoing(Method.SYNC, now + 2 * self.config.transaction_timeout)
         self._send(Request(tid, tuple(headers), method=Method.SYNC))
@@ -386,8 +400,13 @@ class CfwConnection:
         content_type: str | None = None,
         body: bytes = b"",
         timeout: int | None = None,
+        now: float | None = None,
     ) -> None:
-        """Answers a received CONTROL: 200 (done), 202 (REPORTs follow) or an error (s6.2)."""
+        """Answers a received CONTROL: 200 (done), 202 (REPORTs follow) or an error (s6.2).
+
+        A 202 needs ``now``: from then on the connection itself sends an empty REPORT update
+        whenever 80 % of the announced Timeout passes without a REPORT (s6.3.2.1).
+        """
         txn = self._incoming.get(trans_id)
         if txn is None or txn.extended:
             raise LocalProtocolError(f"no CONTROL {trans_id} awaits a response")
@@ -395,8 +414,12 @@ class CfwConnection:
         if code == 202:
             if body:
                 raise LocalProtocolError("a 202 carries no body; send it in a REPORT")
-            headers.append(("Timeout", str(timeout or self.config.report_timeout)))
+            if now is None:
+                raise LocalProtocolError("a 202 needs now: its Timeout starts running")
+            seconds = timeout or self.config.report_timeout
+            headers.append(("Timeout", str(seconds)))
             txn.extended = True
+            txn.refresh_at = now + seconds * self.config.keep_alive_ratio
         else:
             del self._incoming[trans_id]
         if body:
@@ -433,6 +456,9 @@ class CfwConnection:
             headers.append(("Content-Type", content_type))
         if status is ReportStatus.TERMINATE:
             del self._incoming[trans_id]
+        else:
+            seconds = timeout or self.config.report_timeout
+            txn.refresh_at = now + seconds * self.config.keep_alive_ratio
         self._report_acks[(trans_id, seq)] = now + 2 * self.config.transaction_timeout
         self._send(Request(trans_id, tuple(headers), body, method=Method.REPORT))
         return seq

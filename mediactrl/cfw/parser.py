@@ -202,6 +202,10 @@ class CfwParser:
         if self._fatal is not None:
             return self._fatal
         end = self._buffer.find(b"\r\n\r\n")
+        bare = self._buffer.find(b"\n\n")
+        if bare >= 0 and (end < 0 or bare < end):
+            # Without CRLF the head's end is never seen: fail now rather than wait forever.
+            return self._fail(400, "lines must end with CRLF (RFC 6230 s9.1)", None)
         if end < 0:
             if len(self._buffer) > self.limits.max_head:
                 return self._fail(431, f"message head exceeds {self.limits.max_head} bytes", None)

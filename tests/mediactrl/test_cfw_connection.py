@@ -203,15 +203,15 @@ def test_extended_transaction_with_reports() -> None:
     tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
     pair.pump()
     events(pair.server)
-    pair.server.respond(tid, 202, timeout=10)
+    pair.server.respond(tid, 202, timeout=10, now=pair.clock.now)
     pair.pump()
     assert events(pair.client) == [ResponseReceived(tid, 202, None, b"", extended=True)]
-    pair.advance(8)
+    pair.advance(7)
     assert pair.server.report(tid, ReportStatus.UPDATE, pair.clock.now) == 1
     pair.pump()
     assert events(pair.client) == [ReportReceived(tid, 1, ReportStatus.UPDATE, 10, None, b"")]
     assert events(pair.server) == [ResponseReceived(tid, 200, None, b"", method="REPORT", seq=1)]
-    pair.advance(8)  # the update reset the client's timer: 16 s after the 202, still alive
+    pair.advance(7)  # the update reset the client's timer: 14 s after the 202, still alive
     seq = pair.server.report(
         tid, ReportStatus.TERMINATE, pair.clock.now, content_type=CT, body=b"<done/>"
     )
@@ -230,7 +230,7 @@ def test_report_out_of_sequence_is_406() -> None:
     tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
     pair.pump()
     events(pair.server)
-    pair.server.respond(tid, 202)
+    pair.server.respond(tid, 202, now=pair.clock.now)
     pair.pump()
     events(pair.client)
     bad = Request(
@@ -271,13 +271,58 @@ def test_extended_transaction_times_out_without_reports() -> None:
     tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
     pair.pump()
     events(pair.server)
-    pair.server.respond(tid, 202, timeout=12)
+    pair.server.respond(tid, 202, timeout=12, now=pair.clock.now)
     pair.pump()
     events(pair.client)
+    pair.server.close()  # the server dies: no refreshing REPORTs come
     pair.advance(11.9)
     assert events(pair.client) == []
     pair.advance(0.2)
     assert events(pair.client) == [TransactionTimedOut(tid, Method.CONTROL)]
+
+
+def test_server_refreshes_a_quiet_extended_transaction() -> None:
+    pair = Pair()
+    pair.open()
+    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
+    pair.pump()
+    events(pair.server)
+    pair.server.respond(tid, 202, timeout=10, now=pair.clock.now)
+    pair.pump()
+    events(pair.client)
+    pair.advance(30)  # s6.3.2.1: empty updates at 80 % of Timeout keep the transaction alive
+    reports = events(pair.client)
+    assert reports == [
+        ReportReceived(tid, n, ReportStatus.UPDATE, 10, None, b"") for n in (1, 2, 3)
+    ]
+    pair.server.report(tid, ReportStatus.TERMINATE, pair.clock.now)
+    pair.pump()
+    assert events(pair.client) == [ReportReceived(tid, 4, ReportStatus.TERMINATE, 10, None, b"")]
+    with pytest.raises(LocalProtocolError):
+        pair.server.respond(tid, 200)  # a 202 cannot be followed by another response
+
+
+def test_client_may_narrow_its_offer_after_422() -> None:
+    pair = Pair(
+        client_config=CfwConfig(packages=("msc-ivr/1.0", MIXER), dialog_id="abcd1234"),
+        server_config=CfwConfig(packages=(MIXER,)),
+    )
+    pair.client.sync(pair.clock.now, packages=("msc-ivr/1.0",))
+    pair.pump()
+    events(pair.server)
+    assert not pair.server.accept_sync(pair.clock.now)
+    pair.pump()
+    assert events(pair.client) == [SyncRefused(422, (MIXER,))]
+    pair.client.sync(pair.clock.now, packages=(MIXER,))
+    pair.pump()
+    events(pair.server)
+    assert pair.server.accept_sync(pair.clock.now)
+    pair.pump()
+    assert events(pair.client) == [SyncCompleted((MIXER,), (), 100)]
+    with pytest.raises(LocalProtocolError):
+        CfwConnection(Role.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0).sync(
+            0.0, packages=("msc-other/1.0",)
+        )
 
 
 def test_sync_without_answer_closes_the_channel() -> None:

@@ -144,6 +144,13 @@ def test_bad_content_length_is_fatal() -> None:
     assert parser.next_event() == error
 
 
+def test_bare_lf_fails_at_once_instead_of_waiting() -> None:
+    parser = CfwParser()
+    parser.receive_data(b"CFW abcd1234 K-ALIVE\n\n")
+    event = parser.next_event()
+    assert isinstance(event, ParseError) and event.fatal and "CRLF" in event.reason
+
+
 def test_size_limits() -> None:
     parser = CfwParser(ParserLimits(max_head=64, max_body=10))
     parser.receive_data(b"CFW abcd1234 SYNC\r\n" + b"X: y\r\n" * 20)

@@ -268,6 +268,7 @@ def respond(sender: CfwConnection, message: Response) -> Response:
         content_type=message.content_type,
         body=message.body,
         timeout=message.timeout if message.code == 202 else None,
+        now=0.0,
     )
     sent = parse_message(sender.data_to_send())
     assert isinstance(sent, Response)
