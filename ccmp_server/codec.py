@@ -186,6 +186,11 @@ def decode_request(
     if "subject" in common:
         subject = _decode_subject(common["subject"], ns)
     password = _text(common["conference-password"]) if "conference-password" in common else None
+    if password is None and "subject" in common:
+        # RFC 6504 s6.2 prints <conference-password> inside <subject>; read it from there too.
+        for part in _children(common["subject"]):
+            if _local(part) == "conference-password" and _ns(part) in (None, ns):
+                password = _text(part)
     xpath_filter: str | None = None
     info: etree._Element | None = None
     extension_name: str | None = None

@@ -45,9 +45,7 @@ def test_every_published_request_decodes_and_round_trips(path: Path) -> None:
     assert again.extension_name == req.extension_name
     assert (again.info is None) == (req.info is None)
     if req.info is not None and again.info is not None:
-        assert etree.tostring(again.info, method="c14n") == etree.tostring(
-            req.info, method="c14n"
-        )
+        assert etree.tostring(again.info, method="c14n") == etree.tostring(req.info, method="c14n")
 
 
 @pytest.mark.parametrize("path", vector_files("response"), ids=vector_id)
@@ -230,7 +228,11 @@ def test_decode_error_remembers_what_was_understood() -> None:
 
 
 def test_extension_elements_in_other_namespaces_are_ignored() -> None:
-    body = _request(
-        '<x:hint xmlns:x="urn:example"/><confUserID>u</confUserID><ccmp:confsRequest/>'
-    )
+    body = _request('<x:hint xmlns:x="urn:example"/><confUserID>u</confUserID><ccmp:confsRequest/>')
     assert decode_request(body).message_type is MessageType.CONFS
+
+
+def test_rfc6504_conference_password_inside_subject_is_understood() -> None:
+    req = decode_request(load("rfc6504/6.2-01-request.xml"))
+    assert req.conference_password == "13011983"
+    assert req.subject == Subject("Alice83", None)
