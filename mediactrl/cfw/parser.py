@@ -48,9 +48,9 @@ class ParserLimits:
 class ParseError:
     """The peer sent a message we cannot accept.
 
-    ``status`` is the RFC 6230 s7 code to answer with and ``trans_id`` the transaction to
-    answer (None when unreadable: then nothing can be answered).  ``fatal`` means framing is
-    lost and the channel must be closed.
+    ``status`` is the RFC 6230 s7 code to answer with and ``trans_id`` the request to answer
+    (None when unreadable or when the bad message is a response, which is never answered).
+    ``fatal`` means framing is lost and the channel must be closed.
     """
 
     status: int
@@ -255,9 +255,14 @@ class CfwParser:
 
 
 def _peek_trans_id(head: bytes) -> str | None:
-    """The transaction id of a start line, if it is usable in an answer."""
+    """The transaction id of a request's start line, if it is usable in an answer.
+
+    None for a response: a response is never answered, whatever is wrong with it.
+    """
     first = head.split(b"\r\n", 1)[0]
     parts = first.split(b" ")
+    if len(parts) >= 3 and parts[2].isdigit():
+        return None
     if len(parts) >= 2 and parts[0] == b"CFW":
         try:
             candidate = parts[1].decode("ascii")
