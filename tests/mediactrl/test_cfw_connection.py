@@ -6,6 +6,8 @@ Bytes go through the real serializer and parser; time is a fake clock advanced b
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mediactrl.cfw.connection import (
     TRANSITIONS,
@@ -451,3 +453,50 @@ def test_package_matching_accepts_unversioned_names() -> None:
     assert package_matches(MIXER, [MIXER])
     assert not package_matches("msc-mixer/2.0", [MIXER])
     assert not package_matches("msc-ivr", [MIXER])
+
+
+# ----------------------------------------------------------------- fuzzing the machines
+_VALID_STREAM = [
+    b"CFW 6e5e86f95609 SYNC\r\nDialog-ID: 5feb6486792a\r\nKeep-Alive: 100\r\n"
+    b"Packages: msc-mixer/1.0\r\n\r\n",
+    b"CFW 518ba6047880 K-ALIVE\r\n\r\n",
+    b"CFW 3032e5fb79a1 CONTROL\r\nControl-Package: msc-mixer/1.0\r\n"
+    b"Content-Type: application/msc-mixer+xml\r\nContent-Length: 4\r\n\r\n<x/>",
+    b"CFW 3032e5fb79a1 REPORT\r\nSeq: 1\r\nStatus: update\r\nTimeout: 10\r\n\r\n",
+    b"CFW 3032e5fb79a1 200\r\n\r\n",
+    b"CFW 3032e5fb79a1 202\r\nTimeout: 10\r\n\r\n",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(_VALID_STREAM), min_size=1, max_size=6),
+    st.lists(st.tuples(st.integers(0, 600), st.binary(max_size=3)), max_size=3),
+    st.sampled_from(list(Role)),
+    st.integers(1, 50),
+)
+def test_fuzz_any_stream_gives_events_and_valid_answers(
+    chunks: list[bytes], edits: list[tuple[int, bytes]], role: Role, step: int
+) -> None:
+    data = bytearray(b"".join(chunks))
+    for position, replacement in edits:
+        at = position % (len(data) + 1)
+        data[at : at + len(replacement)] = replacement
+    config = CfwConfig(dialog_id="abcd1234") if role is Role.CLIENT else CfwConfig()
+    conn = CfwConnection(role, config, now=0.0)
+    if role is Role.CLIENT:
+        conn.sync(0.0)
+        conn.data_to_send()
+    now = 0.0
+    for i in range(0, len(data), step):
+        conn.receive_data(bytes(data[i : i + step]), now)
+        while (event := conn.next_event()) is not None:
+            if isinstance(event, SyncReceived):
+                conn.accept_sync(now)
+            elif isinstance(event, ControlReceived):
+                conn.respond(event.trans_id, 200)
+        now += 1.0
+        conn.handle_timer(now)
+    # Everything we wrote in answer is itself a valid CFW stream of responses and K-ALIVEs.
+    for message in wire(conn.data_to_send()):
+        assert isinstance(message, Response) or message.method == Method.K_ALIVE
