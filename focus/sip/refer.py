@@ -1,0 +1,371 @@
+"""REFER (RFC 3515) with its implicit subscription, and Refer-Sub: false (RFC 4488).
+
+Referee (we are asked to act, e.g. the focus asked to dial out, RFC 4579 s5.5)::
+
+    result = receive_refer(request, now, config=..., dialog=existing_or_None)
+    layer.send_response(result.response, now)            # 202 Accepted (or 400, 403...)
+    if result.notify: layer.send_request(result.notify, ...)   # "SIP/2.0 100 Trying"
+    ... later: layer.send_request(result.referral.progress(now, 180, "Ringing"), ...)
+    ...        layer.send_request(result.referral.progress(now, 200, "OK"), ...)  # final
+
+Referrer (we ask someone else, e.g. the focus asking a UA to join or leave)::
+
+    referrer = Referrer.in_dialog(dialog, sent_by=...)   # or Referrer.out_of_dialog(...)
+    refer = referrer.refer("sip:carol@example.com", method="BYE")
+    referrer.receive_response(refer, response); referrer.receive_notify(notify) -> response
+
+The implicit subscription uses ``Event: refer;id=<CSeq of the REFER>`` (RFC 3515
+s2.4.6; we always put the id, which RFC 6665 s4.4.1 allows) and NOTIFY bodies of type
+``message/sipfrag`` holding a status line (s2.4.5).  A final status (>= 200)
+terminates it with ``reason=noresource`` (s2.4.7).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from focus.sip.dialog import Dialog, DialogId, DialogState
+from focus.sip.errors import LocalProtocolError, SipParseError
+from focus.sip.headers import EventHeader, NameAddr, parse_name_addr, split_commas
+from focus.sip.message import REASON_PHRASES, Request, Response, make_response
+from focus.sip.subscription import Reason, SubscriberUpdate, Subscription, SubState
+from focus.sip.transaction import new_branch, new_tag
+from focus.sip.uri import Params, SipURI
+
+__all__ = [
+    "SIPFRAG",
+    "ReferConfig",
+    "ReferResult",
+    "Referral",
+    "Referrer",
+    "parse_sipfrag",
+    "receive_refer",
+    "sipfrag",
+]
+
+SIPFRAG = "message/sipfrag;version=2.0"
+_STATUS_LINE_RE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9])(?: ([^\r\n]*))?")
+
+
+def sipfrag(status: int, reason: str | None = None) -> bytes:
+    """A message/sipfrag body with just a status line (RFC 3515 s2.4.5, RFC 3420)."""
+    phrase = reason if reason is not None else REASON_PHRASES.get(status, "")
+    return f"SIP/2.0 {status} {phrase}\r\n".encode()
+
+
+def parse_sipfrag(body: bytes) -> tuple[int, str]:
+    """The status code and reason of a sipfrag body's first line.
+
+    Raises :class:`~focus.sip.errors.SipParseError` (answer 400) if it does not start
+    with a SIP/2.0 status line.
+    """
+    try:
+        first = body.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8")
+    except UnicodeDecodeError:
+        raise SipParseError.bad("sipfrag body is not UTF-8") from None
+    m = _STATUS_LINE_RE.fullmatch(first)
+    if m is None:
+        raise SipParseError.bad("sipfrag body does not start with a SIP/2.0 status line")
+    return int(m.group(1)), m.group(2) or ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReferConfig:
+    """How the referee answers.
+
+    Attributes:
+        sent_by: our ``host:port`` for the Via of NOTIFYs.
+        contact: our Contact.
+        transport: Via transport of NOTIFYs.
+        expires: lifetime of the implicit subscription (RFC 3515 s2.4.4 leaves it to
+            the notifier); the referral should end well before.
+    """
+
+    sent_by: str
+    contact: NameAddr
+    transport: str = "UDP"
+    expires: int = 180
+
+
+@dataclass
+class Referral:
+    """A REFER we accepted: what to do and, unless Refer-Sub: false, its subscription."""
+
+    refer_to: NameAddr
+    method: str  # from the Refer-To URI's method parameter (RFC 3515 s2.1), INVITE if none
+    referred_by: str | None
+    request: Request
+    subscription: Subscription | None
+
+    def progress(self, now: float, status: int, reason: str | None = None) -> Request | None:
+        """The NOTIFY reporting ``status`` of the referred request (s2.4.5); a final
+        status ends the subscription (s2.4.7).  ``None`` if there is no subscription
+        (Refer-Sub: false) or it already ended."""
+        sub = self.subscription
+        if sub is None or sub.state is SubState.TERMINATED:
+            return None
+        body = sipfrag(status, reason)
+        if status >= 200:
+            return sub.terminate(now, Reason.NORESOURCE, body=body, content_type=SIPFRAG)
+        return sub.notify(now, body=body, content_type=SIPFRAG)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferResult:
+    """Send ``response``; then ``notify`` if set (the first "100 Trying" NOTIFY)."""
+
+    response: Response
+    referral: Referral | None = None
+    notify: Request | None = None
+
+
+def receive_refer(
+    request: Request, now: float, *, config: ReferConfig, dialog: Dialog | None = None
+) -> ReferResult:
+    """Accept a REFER (RFC 3515 s2.4.2) or say what is wrong with it.
+
+    ``dialog`` is the dialog the REFER arrived in (from a DialogTable), ``None`` if it
+    came outside a dialog: then it creates one (s2.4.2), unless Refer-Sub: false
+    (RFC 4488 s4) asks for no subscription.  Never raises for bad peer input.
+    """
+    if request.method != "REFER":
+        raise LocalProtocolError("receive_refer takes REFER requests")
+    tag = dialog.id.local_tag if dialog is not None else new_tag()
+    try:
+        refer_tos = request.headers.get_all("Refer-To")
+        if len(refer_tos) != 1 or len(split_commas(refer_tos[0])) != 1:
+            return ReferResult(
+                make_response(request, 400, "Exactly one Refer-To required", to_tag=tag)
+            )
+        refer_to = parse_name_addr(refer_tos[0], "Refer-To")
+        if dialog is not None:
+            error = dialog.receive_request(request)
+            if error is not None:
+                return ReferResult(error)
+        refer_sub = (request.headers.get("Refer-Sub") or "true").strip().lower()
+    except SipParseError as exc:
+        return ReferResult(make_response(request, exc.status, exc.reason, to_tag=tag))
+    method = "INVITE"
+    if isinstance(refer_to.uri, SipURI):
+        method = (refer_to.uri.params.get("method") or "INVITE").upper()
+    subscribe = refer_sub != "false"
+    if dialog is None and subscribe:
+        accepted = make_response(request, 202, to_tag=tag)
+        accepted.headers.add("Contact", str(config.contact))
+        dialog = Dialog.from_uas(request, accepted, config.contact)
+    elif dialog is not None:
+        accepted = dialog.create_response(request, 202)
+    else:
+        accepted = make_response(request, 202, to_tag=tag)
+        accepted.headers.add("Contact", str(config.contact))
+    if not subscribe:
+        accepted.headers.add("Refer-Sub", "false")  # RFC 4488 s4: we honour it
+        referral = Referral(refer_to, method, request.headers.get("Referred-By"), request, None)
+        return ReferResult(accepted, referral)
+    assert dialog is not None
+    sub = Subscription(
+        dialog=dialog,
+        event=EventHeader("refer", _id_params(request.cseq.number)),
+        state=SubState.ACTIVE,
+        expires_at=now + config.expires,
+        sent_by=config.sent_by,
+        transport=config.transport,
+    )
+    referral = Referral(refer_to, method, request.headers.get("Referred-By"), request, sub)
+    first = sub.notify(now, body=sipfrag(100), content_type=SIPFRAG)
+    return ReferResult(accepted, referral, first)
+
+
+def _id_params(cseq: int) -> Params:
+    return Params([("id", str(cseq))])
+
+
+# --------------------------------------------------------------------------- referrer
+
+
+@dataclass
+class Referrer:
+    """Sends one REFER and follows its implicit subscription (RFC 3515 s2.4.5)."""
+
+    sent_by: str
+    contact: NameAddr
+    transport: str = "UDP"
+    dialog: Dialog | None = None
+    # out-of-dialog addressing
+    local_uri: NameAddr | None = None
+    remote_uri: NameAddr | None = None
+    request_uri: str | None = None
+    call_id: str = field(default_factory=lambda: new_tag() + new_tag())
+    local_tag: str = field(default_factory=new_tag)
+    cseq: int | None = None  # CSeq of our REFER = the subscription id
+    subscribed: bool = True
+    accepted: bool | None = None  # True on 2xx, False on failure
+    state: SubState | None = None
+    updates: list[SubscriberUpdate] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # sipfrag status codes seen
+
+    @classmethod
+    def in_dialog(cls, dialog: Dialog, *, sent_by: str, transport: str = "UDP") -> Referrer:
+        return cls(
+            sent_by=sent_by, contact=dialog.local_contact, transport=transport, dialog=dialog
+        )
+
+    @classmethod
+    def out_of_dialog(
+        cls,
+        *,
+        local_uri: NameAddr,
+        remote_uri: NameAddr,
+        request_uri: str,
+        contact: NameAddr,
+        sent_by: str,
+        transport: str = "UDP",
+    ) -> Referrer:
+        return cls(
+            sent_by=sent_by,
+            contact=contact,
+            transport=transport,
+            local_uri=local_uri,
+            remote_uri=remote_uri,
+            request_uri=request_uri,
+        )
+
+    def refer(
+        self,
+        target: str | NameAddr,
+        *,
+        method: str | None = None,
+        subscribe: bool = True,
+        referred_by: str | None = None,
+    ) -> Request:
+        """The REFER asking to send ``method`` (default INVITE) to ``target``."""
+        refer_to = target if isinstance(target, NameAddr) else parse_name_addr(target)
+        if method is not None and method.upper() != "INVITE":
+            if not isinstance(refer_to.uri, SipURI):
+                raise LocalProtocolError("a method parameter needs a SIP URI in Refer-To")
+            refer_to = NameAddr(
+                refer_to.uri.with_params(method=method.upper()),
+                refer_to.display_name,
+                refer_to.params,
+            )
+        extra = [("Refer-To", str(refer_to))]
+        if not subscribe:
+            extra.append(("Refer-Sub", "false"))
+        if referred_by is not None:
+            extra.append(("Referred-By", referred_by))
+        self.subscribed = subscribe
+        if self.dialog is not None:
+            request = self.dialog.create_request(
+                "REFER", sent_by=self.sent_by, transport=self.transport, headers=extra
+            )
+        else:
+            if self.local_uri is None or self.remote_uri is None or self.request_uri is None:
+                raise LocalProtocolError("out-of-dialog REFER needs local/remote/request URI")
+            request = Request("REFER", self.request_uri)
+            h = request.headers
+            h.add("Via", f"SIP/2.0/{self.transport} {self.sent_by};branch={new_branch()};rport")
+            h.add("Max-Forwards", "70")
+            h.add("From", str(self.local_uri.with_tag(self.local_tag)))
+            h.add("To", str(self.remote_uri))
+            h.add("Call-ID", self.call_id)
+            h.add("CSeq", "1 REFER")
+            h.add("Contact", str(self.contact))
+            for name, value in extra:
+                h.add(name, value)
+        self.cseq = request.cseq.number
+        return request
+
+    def receive_response(self, request: Request, response: Response) -> None:
+        """Follow the response to our REFER (202 starts the subscription)."""
+        if response.status < 200:
+            return
+        if response.status >= 300:
+            self.accepted = False
+            self.state = SubState.TERMINATED
+            return
+        self.accepted = True
+        if (response.headers.get("Refer-Sub") or "").strip().lower() == "false":
+            self.subscribed = False
+        if not self.subscribed:
+            self.state = SubState.TERMINATED
+            return
+        if self.dialog is None:
+            self.dialog = Dialog.from_uac(request, response, self.contact)
+        elif self.dialog.id.remote_tag == response.to.tag:
+            self.dialog.receive_response(request, response)
+        if self.state is None:
+            self.state = SubState.ACTIVE
+
+    def receive_notify(self, notify: Request) -> Response:
+        """A NOTIFY of the refer subscription; returns the response to send."""
+        try:
+            return self._notify(notify)
+        except SipParseError as exc:
+            return make_response(notify, exc.status, exc.reason)
+
+    def _notify(self, notify: Request) -> Response:
+        event = notify.event
+        if event is None or event.package != "refer":
+            return make_response(notify, 489)
+        if event.id is not None and event.id != str(self.cseq):
+            return make_response(notify, 481)
+        local_tag = self.dialog.id.local_tag if self.dialog is not None else self.local_tag
+        call_id = self.dialog.id.call_id if self.dialog is not None else self.call_id
+        if notify.call_id != call_id or notify.to.tag != local_tag or notify.from_.tag is None:
+            return make_response(notify, 481)
+        if not self.subscribed:
+            return make_response(notify, 481)  # Refer-Sub: false: there is no subscription
+        state_header = notify.subscription_state
+        if state_header is None:
+            return make_response(notify, 400, "Missing Subscription-State")
+        if self.dialog is None:
+            # NOTIFY before the 202 (RFC 6665 s4.1.2.4)
+            contacts = notify.contact
+            if contacts == "*" or not contacts:
+                return make_response(notify, 400, "Missing Contact")
+            assert self.local_uri is not None
+            self.dialog = Dialog(
+                id=DialogId(self.call_id, self.local_tag, notify.from_.tag),
+                state=DialogState.CONFIRMED,
+                is_uac=True,
+                local_uri=self.local_uri,
+                remote_uri=NameAddr(notify.from_.uri, notify.from_.display_name),
+                local_contact=self.contact,
+                remote_target=contacts[0].uri,
+                route_set=list(notify.record_route),
+                local_seq=self.cseq,
+                remote_seq=None,
+            )
+        elif self.dialog.id.remote_tag != notify.from_.tag:
+            return make_response(notify, 481)
+        error = self.dialog.receive_request(notify)
+        if error is not None:
+            return error
+        content_type = notify.content_type
+        if content_type is None or content_type.mime != "message/sipfrag":
+            return self.dialog.create_response(notify, 415, "Need message/sipfrag")
+        status, _ = parse_sipfrag(notify.body)
+        try:
+            state = SubState(state_header.state)
+        except ValueError:
+            state = SubState.ACTIVE
+        self.state = state
+        self.statuses.append(status)
+        self.updates.append(
+            SubscriberUpdate(
+                state=state,
+                reason=state_header.reason,
+                expires=state_header.expires,
+                retry_after=state_header.retry_after,
+                content_type=content_type.mime,
+                body=notify.body,
+            )
+        )
+        return self.dialog.create_response(notify, 200)
+
+    @property
+    def final_status(self) -> int | None:
+        """The referred request's final status, once a final sipfrag arrived."""
+        finals = [s for s in self.statuses if s >= 200]
+        return finals[-1] if finals else None
