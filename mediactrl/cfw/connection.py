@@ -300,8 +300,8 @@ class CfwConnection:
                 self.report(trans_id, ReportStatus.UPDATE, now)
         if self.state is State.OPEN and self.keep_alive is not None:
             if now >= self._ka_reset + self.keep_alive:
-                self._fire(Trigger.TIMEOUT)
                 self._events.append(KeepAliveMissed())
+                self._close(Trigger.TIMEOUT, "keep-alive missed", None)
                 return
             due = self._ka_reset + self.keep_alive * self.config.keep_alive_ratio
             if self.role is Role.CLIENT and self._ka_pending is None and now >= due:
@@ -319,8 +319,8 @@ class CfwConnection:
         offered = self.config.packages if packages is None else packages
         if not offered or any(p not in self.config.packages for p in offered):
             raise LocalProtocolError("SYNC must offer at least one of our configured packages")
-        self._fire(Trigger.SEND_SYNC)
         tid = self._claim(trans_id)
+        self._fire(Trigger.SEND_SYNC)
         headers = [("Dialog-ID", self.config.dialog_id or "")]
         if self.config.keep_alive is not None:
             headers.append(("Keep-Alive", str(self.config.keep_alive)))

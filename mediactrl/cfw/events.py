@@ -101,7 +101,10 @@ class TransactionTimedOut:
 
 @dataclass(frozen=True)
 class KeepAliveMissed:
-    """The keep-alive timer fired (s6.3.3): the channel is dead and the SIP dialog must end."""
+    """The keep-alive timer fired (s6.3.3): the channel is dead and the SIP dialog must end.
+
+    A ChannelClosed follows, as for every way the channel ends other than a local close().
+    """
 
 
 @dataclass(frozen=True)

@@ -362,7 +362,7 @@ def test_keep_alive_missed_by_the_passive_side() -> None:
     pair.advance(99.9)
     assert events(pair.server) == []
     pair.advance(0.2)
-    assert events(pair.server) == [KeepAliveMissed()]
+    assert events(pair.server) == [KeepAliveMissed(), ChannelClosed("keep-alive missed")]
     assert pair.server.closed
     assert pair.clock.now >= start + 100
 
@@ -373,7 +373,7 @@ def test_keep_alive_missed_by_the_active_side() -> None:
     pair.client.handle_timer(pair.clock.now + 80)  # K-ALIVE queued, but the server never sees it
     assert wire(pair.client.data_to_send())[0].method == "K-ALIVE"  # type: ignore[union-attr]
     pair.client.handle_timer(pair.clock.now + 100)
-    assert events(pair.client) == [KeepAliveMissed()]
+    assert events(pair.client) == [KeepAliveMissed(), ChannelClosed("keep-alive missed")]
     assert pair.client.closed
 
 
