@@ -27,6 +27,9 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from focus.sip.message import Request, Response, make_response
+from focus.sip.transaction import new_branch, new_tag
+
 __all__ = [
     "ALGORITHMS",
     "AuthOutcome",
@@ -37,6 +40,9 @@ __all__ = [
     "DigestParseError",
     "DigestServer",
     "answer_challenge",
+    "authorize_request",
+    "challenge",
+    "check_request",
     "compute_response",
     "parse_auth_params",
 ]
@@ -517,3 +523,96 @@ class DigestServer:
             return AuthResult(AuthOutcome.REPLAY, user, f"nonce-count {creds.nc} already used")
         state.last_nc = nc
         return AuthResult(AuthOutcome.OK, user)
+
+
+# --------------------------------------------------------------------------- SIP glue
+
+
+def challenge(
+    request: Request,
+    server: DigestServer,
+    now: float,
+    *,
+    proxy: bool = False,
+    stale: bool = False,
+    to_tag: str | None = None,
+) -> Response:
+    """The 401 (or 407 with ``proxy``) answering ``request`` (RFC 3261 s22.1, s22.3),
+    one ``WWW-Authenticate``/``Proxy-Authenticate`` per offered algorithm."""
+    response = make_response(request, 407 if proxy else 401, to_tag=to_tag or new_tag())
+    name = "Proxy-Authenticate" if proxy else "WWW-Authenticate"
+    for c in server.challenges(now, stale=stale):
+        response.headers.add(name, c.to_header())
+    return response
+
+
+def check_request(
+    request: Request, server: DigestServer, now: float, *, proxy: bool = False
+) -> AuthResult:
+    """Verify the request's ``Authorization`` (or ``Proxy-Authorization``) header,
+    with the Request-URI as the expected ``uri`` (RFC 3261 s22.4)."""
+    name = "Proxy-Authorization" if proxy else "Authorization"
+    return server.verify(
+        request.method, request.headers.get_all(name), now, request_uri=str(request.uri)
+    )
+
+
+def authorize_request(
+    request: Request,
+    response: Response,
+    *,
+    username: str,
+    password: str,
+    nc: int = 1,
+    cnonce: str | None = None,
+) -> Request:
+    """``request`` again, answering the 401/407 ``response`` (RFC 3261 s22.2).
+
+    Same Call-ID, From, To and body; CSeq + 1; a new branch; an ``Authorization``
+    (``Proxy-Authorization`` for 407) for the topmost challenge whose algorithm we
+    support (RFC 8760 s2.4 lists the server's preference first).  Raises
+    :class:`DigestParseError` if no challenge is usable.
+    """
+    if response.status not in (401, 407):
+        raise DigestParseError(f"{response.status} is not a challenge")
+    proxy = response.status == 407
+    chosen: DigestChallenge | None = None
+    errors: list[str] = []
+    for value in response.headers.get_all("Proxy-Authenticate" if proxy else "WWW-Authenticate"):
+        try:
+            candidate = DigestChallenge.parse(value)
+        except DigestParseError as exc:
+            errors.append(str(exc))
+            continue
+        if not candidate.qop or "auth" in candidate.qop:
+            chosen = candidate
+            break
+    if chosen is None:
+        raise DigestParseError("no usable digest challenge: " + "; ".join(errors or ["none"]))
+    creds = answer_challenge(
+        chosen,
+        method=request.method,
+        uri=str(request.uri),
+        username=username,
+        password=password,
+        nc=nc,
+        cnonce=cnonce,
+    )
+    retry = Request(request.method, request.uri, request.headers.copy(), request.body)
+    h = retry.headers
+    h.replace_top_via(request.via[0].with_params(branch=new_branch()))
+    h.set("CSeq", f"{request.cseq.number + 1} {request.method}")
+    header = "Proxy-Authorization" if proxy else "Authorization"
+    kept = [v for v in h.get_all(header) if _realm_of(v) not in (None, chosen.realm)]
+    h.remove(header)
+    for v in kept:
+        h.add(header, v)
+    h.add(header, creds.to_header())
+    return retry
+
+
+def _realm_of(value: str) -> str | None:
+    try:
+        return parse_auth_params(value)[1].get("realm")
+    except DigestParseError:
+        return None

@@ -19,9 +19,14 @@ from focus.sip.digest import (
     DigestParseError,
     DigestServer,
     answer_challenge,
+    authorize_request,
+    challenge,
+    check_request,
     compute_response,
     parse_auth_params,
 )
+from focus.sip.message import Request
+from tests.sip.test_transaction_wire import Wire
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors" / "digest"
 
@@ -318,3 +323,101 @@ def test_parser_never_crashes(text: str) -> None:
         DigestCredentials.parse(text)
     with contextlib.suppress(DigestParseError):
         DigestChallenge.parse(text)
+
+
+# ------------------------------------------------------------------ over SIP transactions
+
+
+def _auth_round(wire: Wire, server: DigestServer, request: Request) -> list[int]:
+    """Send ``request``; the UAS challenges until the credentials verify, then 200."""
+    from focus.sip.events import RequestReceived, ResponseReceived
+    from focus.sip.message import make_response
+
+    wire.a.send_request(request, wire.b_flow, wire.now)
+    statuses: list[int] = []
+    seen_a = seen_b = 0
+    for _ in range(10):
+        wire.pump()
+        for e in wire.b_events[seen_b:]:
+            seen_b += 1
+            if isinstance(e, RequestReceived) and e.transaction is not None:
+                result = check_request(e.request, server, wire.now)
+                if result.ok:
+                    reply = make_response(e.request, 200, to_tag="ok")
+                else:
+                    reply = challenge(e.request, server, wire.now, stale=result.stale)
+                wire.b.send_response(reply, wire.now)
+        wire.pump()
+        for e in wire.a_events[seen_a:]:
+            seen_a += 1
+            if isinstance(e, ResponseReceived) and e.response.status >= 200:
+                statuses.append(e.response.status)
+                if e.response.status in (401, 407) and len(statuses) < 4:
+                    retry = authorize_request(
+                        e.request, e.response, username="alice", password="wonderland"
+                    )
+                    wire.a.send_request(retry, wire.b_flow, wire.now)
+        if statuses and statuses[-1] == 200:
+            break
+    return statuses
+
+
+@pytest.mark.parametrize("method", ["INVITE", "REGISTER"])
+def test_challenge_and_retry_over_transactions(method: str) -> None:
+    wire = Wire()
+    server = make_server()
+    statuses = _auth_round(wire, server, wire.request(method))
+    assert statuses == [401, 200]
+    # the retry was a new transaction: CSeq + 1, new branch, same Call-ID
+    sent = [s.message for s in wire.log if s.first_line.startswith(method)]
+    first, second = sent[0], sent[-1]
+    assert isinstance(first, Request) and isinstance(second, Request)
+    assert second.cseq.number == first.cseq.number + 1
+    assert second.via[0].branch != first.via[0].branch
+    assert second.call_id == first.call_id
+    creds = DigestCredentials.parse(second.headers.get("Authorization") or "")
+    assert creds.algorithm == "SHA-256"  # the topmost challenge
+    assert creds.uri == str(first.uri)
+
+
+def test_proxy_style_407_uses_proxy_headers() -> None:
+    wire = Wire()
+    server = make_server()
+    req = wire.request("INVITE")
+    resp = challenge(req, server, 0.0, proxy=True)
+    assert resp.status == 407
+    assert len(resp.headers.get_all("Proxy-Authenticate")) == 2
+    retry = authorize_request(req, resp, username="alice", password="wonderland")
+    assert retry.headers.get("Authorization") is None
+    assert check_request(retry, server, 1.0, proxy=True).ok
+
+
+def test_stale_nonce_rechallenged_then_accepted() -> None:
+    wire = Wire()
+    server = make_server(nonce_lifetime=10.0)
+    req = wire.request("OPTIONS")
+    first = challenge(req, server, 0.0)
+    late = authorize_request(req, first, username="alice", password="wonderland")
+    result = check_request(late, server, 20.0)
+    assert result.stale
+    again = challenge(late, server, 20.0, stale=True)
+    assert all("stale=TRUE" in v for v in again.headers.get_all("WWW-Authenticate"))
+    retry = authorize_request(late, again, username="alice", password="wonderland")
+    assert check_request(retry, server, 21.0).ok
+    assert retry.headers.get_all("Authorization") == [retry.headers.get("Authorization")]
+
+
+def test_authorize_request_needs_a_usable_challenge() -> None:
+    wire = Wire()
+    req = wire.request("INVITE")
+    from focus.sip.message import make_response
+
+    bare = make_response(req, 401, to_tag="x")
+    with pytest.raises(DigestParseError):
+        authorize_request(req, bare, username="a", password="b")
+    bare.headers.add("WWW-Authenticate", 'Digest realm="r", nonce="n", qop="auth-int"')
+    with pytest.raises(DigestParseError):
+        authorize_request(req, bare, username="a", password="b")
+    ok = make_response(req, 200, to_tag="x")
+    with pytest.raises(DigestParseError):
+        authorize_request(req, ok, username="a", password="b")
