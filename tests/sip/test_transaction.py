@@ -203,12 +203,22 @@ def test_2xx_without_ack_backs_off_to_t2_then_asks_for_bye() -> None:
 
 
 def test_invite_retransmission_absorbed_in_accepted() -> None:
-    wire = Wire(drop=lambda s: s.first_line.startswith("SIP/2.0 100"))
-    wire.a.send_request(wire.request("INVITE"), wire.b_flow, 0.0)
+    # the 100 and the first 200 are lost: Timer A retransmits the INVITE, which the
+    # Accepted server transaction absorbs (RFC 6026 s8.7); the 2xx comes from the core
+    wire = Wire(
+        drop=lambda s: (
+            s.first_line.startswith("SIP/2.0 100")
+            or (s.first_line.startswith("SIP/2.0 200") and s.at == 0.0)
+        )
+    )
+    key = wire.a.send_request(wire.request("INVITE"), wire.b_flow, 0.0)
     wire.pump()
-    answer(wire, 200)  # 100 lost, 200 also... no: only 100s are lost
-    wire.run_until(0.4)
+    answer(wire, 200)
+    wire.run_until(0.5)
+    assert wire.sends("a", "INVITE") == [0.0, 0.5]
+    assert wire.sends("b", "SIP/2.0 200") == [0.0, 0.5]
     assert len(received_requests(wire, "INVITE")) == 1
+    assert wire.a.transaction_state(key) is State.ACCEPTED
 
 
 # ------------------------------------------------------------------ non-INVITE
@@ -476,3 +486,32 @@ def test_unreadable_message_is_discarded_not_raised() -> None:
     no_via = Request("OPTIONS", "sip:bob@127.0.0.1")
     wire.b.receive_message(no_via, wire.a_flow, 0.0)
     assert isinstance(wire.b.next_event(), MessageDiscarded)
+
+
+def test_timers_l_and_m_end_accepted_at_64_t1() -> None:
+    wire = Wire()
+    invite = wire.request("INVITE")
+    ckey = wire.a.send_request(invite, wire.b_flow, 0.0)
+    wire.pump()
+    answer(wire, 200)
+    skey = of_type(wire.b_events, RequestReceived)[0].transaction
+    assert skey is not None
+    wire.a.send_ack(build_ack_for_2xx(wire, invite, "b0b"), wire.b_flow)
+    wire.run_until(31.99)
+    assert wire.a.transaction_state(ckey) is State.ACCEPTED  # Timer M pending
+    assert wire.b.transaction_state(skey) is State.ACCEPTED  # Timer L pending
+    wire.run_until(32.0)
+    assert wire.a.transaction_state(ckey) is None
+    assert wire.b.transaction_state(skey) is None
+
+
+def test_invite_retransmission_in_proceeding_resends_last_provisional() -> None:
+    # the 180 and the first 100 are lost; the INVITE retransmission gets the 180
+    wire = Wire(drop=lambda s: s.first_line.startswith("SIP/2.0 1") and s.at == 0.0)
+    wire.a.send_request(wire.request("INVITE"), wire.b_flow, 0.0)
+    wire.pump()
+    answer(wire, 180)
+    wire.run_until(0.5)
+    assert wire.sends("b", "SIP/2.0 180") == [0.0, 0.5]
+    assert [e.response.status for e in of_type(wire.a_events, ResponseReceived)] == [180]
+    assert len(received_requests(wire, "INVITE")) == 1
