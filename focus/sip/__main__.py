@@ -1,0 +1,229 @@
+"""``python -m focus.sip --listen HOST:PORT``: a standalone answering UAS on the SIP stack.
+
+It listens on UDP and TCP (same port) and answers like a well-behaved phone:
+
+* INVITE -> 100 Trying, then 200 with an SDP answer (an offerless INVITE gets our offer in the
+  200 and the answer is read from the ACK); re-INVITE -> 200 with the answer again;
+* ACK absorbed, BYE -> 200, CANCEL -> 200 + 487 (transaction layer), OPTIONS -> 200 + Allow;
+* MESSAGE -> 200; SUBSCRIBE -> 489 Bad Event (no event package here);
+* REFER in a call -> 202, then NOTIFYs of the implicit ``refer`` subscription (RFC 3515)
+  carrying ``message/sipfrag`` bodies: "SIP/2.0 100 Trying", then the final status of the call
+  it places to the Refer-To target (which it hangs up at once);
+* anything else -> 501 Not Implemented (405 for known methods it does not serve).
+
+It is the peer bench/sip and the interop tests drive, and a handy test responder. It logs one
+line per call on stderr with ``-v``. Stop it with SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from focus.sip.message import Request
+from focus.sip.transport import TransportConfig
+from focus.sip.ua import (
+    CallConfirmed,
+    CallEnded,
+    CallFailedError,
+    IncomingCall,
+    IncomingRequest,
+    UAConfig,
+    UAEvent,
+    UserAgent,
+)
+
+log = logging.getLogger("focus.sip.uas")
+
+#: Codecs the responder can answer with: payload type -> rtpmap (RFC 3551 static + DTMF).
+_CODECS = {"0": "PCMU/8000", "8": "PCMA/8000"}
+_MEDIA_PORT = 40000
+
+
+def answer_sdp(offer: bytes, host: str, session_version: int = 1) -> bytes:
+    """An RFC 3264 answer to ``offer``: one answer line per offered m= line, in order.
+
+    Audio streams keep the offer's order of the codecs we know (PCMU, PCMA) plus
+    telephone-event; streams with no common codec, and non-audio streams, are rejected with
+    port 0 (s6). Direction is mirrored (sendonly <-> recvonly, s6.1). A small, local builder:
+    the responder needs nothing more, and it keeps the UAS independent of the focus's media
+    logic.
+    """
+    text = offer.decode("utf-8", "replace").replace("\r\n", "\n")
+    ip_kind = "IP6" if ":" in host else "IP4"
+    lines = [
+        "v=0",
+        f"o=uas 1 {session_version} IN {ip_kind} {host}",
+        "s=-",
+        f"c=IN {ip_kind} {host}",
+        "t=0 0",
+    ]
+    port = _MEDIA_PORT
+    sections = text.split("\nm=")[1:] if "\nm=" in text else []
+    for section in sections:
+        mline, *attrs = section.split("\n")
+        parts = mline.split()
+        if len(parts) < 4:
+            continue
+        media, _, proto, *formats = parts
+        events = [f for f in formats for a in attrs
+                  if a.lower().startswith(f"a=rtpmap:{f} telephone-event/")]
+        chosen = [f for f in formats if f in _CODECS]
+        if media != "audio" or not chosen:
+            lines.append(f"m={media} 0 {proto} {formats[0] if formats else '0'}")
+            continue
+        lines.append(f"m=audio {port} {proto} {' '.join(chosen + events[:1])}")
+        port += 2
+        lines.extend(f"a=rtpmap:{f} {_CODECS[f]}" for f in chosen)
+        if events:
+            lines.append(f"a=rtpmap:{events[0]} telephone-event/8000")
+        mirrored = {"a=sendonly": "a=recvonly", "a=recvonly": "a=sendonly",
+                    "a=inactive": "a=inactive"}
+        direction = next((mirrored[a.strip()] for a in attrs if a.strip() in mirrored), None)
+        lines.append(direction or "a=sendrecv")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def offer_sdp(host: str) -> bytes:
+    """Our offer, for an offerless INVITE (RFC 3264 s5)."""
+    ip_kind = "IP6" if ":" in host else "IP4"
+    return (
+        f"v=0\r\no=uas 1 1 IN {ip_kind} {host}\r\ns=-\r\nc=IN {ip_kind} {host}\r\nt=0 0\r\n"
+        f"m=audio {_MEDIA_PORT} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n"
+        f"a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    ).encode()
+
+
+class Responder:
+    """The answering behaviour, as an ``on_event`` handler of a :class:`UserAgent`."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.calls = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def __call__(self, ua: UserAgent, event: UAEvent) -> None:
+        match event:
+            case IncomingCall(call=call, offer=offer):
+                if offer:
+                    body = answer_sdp(offer, self.host, 2 if event.reinvite else 1)
+                else:
+                    body = offer_sdp(self.host)
+                ua.accept(call, body)
+                if not event.reinvite:
+                    self.calls += 1
+            case CallConfirmed(call=call):
+                log.info("call %s confirmed", call.call_id)
+            case CallEnded(call=call, reason=reason):
+                log.info("call %s ended: %s", call.call_id, reason)
+            case IncomingRequest(request=request, dialog=dialog):
+                self._request(ua, request, dialog is not None)
+            case _:
+                pass
+
+    def _request(self, ua: UserAgent, request: Request, in_dialog: bool) -> None:
+        method = request.method
+        if method == "MESSAGE" or (method == "NOTIFY" and in_dialog) or method == "INFO":
+            ua.respond(request, 200)
+        elif method == "SUBSCRIBE":
+            ua.respond(request, 489, headers=[("Allow-Events", "refer")])
+        elif method == "REFER" and in_dialog:
+            self._refer(ua, request)
+        elif method == "REFER":
+            ua.respond(request, 403, reason="Forbidden - REFER outside a dialog")
+        else:
+            ua.respond(request, 501)
+
+    def _refer(self, ua: UserAgent, request: Request) -> None:
+        target = request.refer_to
+        if target is None:
+            ua.respond(request, 400, reason="Bad Request - Missing Refer-To")
+            return
+        ua.respond(request, 202)
+        dialog = ua.core.find_dialog(request.call_id, request.to.tag or "",
+                                     request.from_.tag or "")
+        if dialog is None:
+            return
+        event = f"refer;id={request.cseq.number}"
+
+        async def transfer() -> None:
+            async def notify(frag: str, state: str) -> None:
+                await ua.request(dialog, "NOTIFY", body=f"{frag}\r\n".encode(),
+                                 content_type="message/sipfrag;version=2.0",
+                                 headers=[("Event", event), ("Subscription-State", state)])
+
+            await notify("SIP/2.0 100 Trying", "active;expires=60")
+            try:
+                call = await asyncio.wait_for(
+                    ua.invite(target.uri, offer_sdp(self.host)), 40)
+            except CallFailedError as exc:
+                final = f"SIP/2.0 {exc.status} {exc.reason}"
+            except (TimeoutError, ValueError) as exc:
+                final = f"SIP/2.0 503 Service Unavailable ({type(exc).__name__})"
+            else:
+                final = "SIP/2.0 200 OK"
+                await ua.bye(call)
+            await notify(final, "terminated;reason=noresource")
+
+        task = asyncio.get_running_loop().create_task(transfer())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+def parse_hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+async def serve(host: str, port: int, *, ready: asyncio.Event | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run the responder until ``stop`` is set (or SIGINT/SIGTERM)."""
+    responder = Responder(host)
+    config = UAConfig(user="uas", methods=frozenset(
+        {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY",
+         "REFER", "INFO"}))
+    ua = await UserAgent.start(config, TransportConfig(host=host, udp_port=port, tcp_port=port),
+                               on_event=responder)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"SIP UAS listening on {host}:{port} (UDP and TCP)", flush=True)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        for task in list(responder.tasks):
+            task.cancel()
+        await ua.close()
+        print(f"SIP UAS stopped after {responder.calls} calls", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m focus.sip",
+                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--listen", type=parse_hostport, default=("127.0.0.1", 5060),
+                        metavar="HOST:PORT",
+                        help="address for UDP and TCP (default 127.0.0.1:5060)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log calls on stderr")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    host, port = args.listen
+    try:
+        asyncio.run(serve(host, port))
+    except OSError as exc:
+        print(f"cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

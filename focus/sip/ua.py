@@ -1,0 +1,1101 @@
+"""The SIP user agent: a sans-IO core (:class:`UACore`) and its asyncio face (:class:`UserAgent`).
+
+:class:`UACore` is the transaction user (RFC 3261 s8, s12, s13, s15) on top of
+:class:`focus.sip.transaction.TransactionLayer`. It implements the transport's
+:class:`~focus.sip.transport.SipCore` protocol, so :class:`~focus.sip.transport.SipTransport`
+drives it with parsed messages and ``now``; the application drives it with method calls
+(``invite``, ``accept``, ``bye``, ``request``, ``respond`` ...) and reads :data:`UAEvent`
+values from :meth:`UACore.next_event`. Nothing in it reads a clock or touches a socket.
+
+What the core does on its own, so that every application gets it right:
+
+* 100 Trying, retransmissions, CANCEL/487 and 2xx retransmission until ACK (the layer);
+* To-tags, Contact, Via with ``rport`` and a fresh branch, CSeq numbering, Call-IDs;
+* the ACK of a 2xx (s13.2.2.4) -- and re-sending it for each retransmitted 2xx -- except
+  for an offerless INVITE, where the application supplies the answer with :meth:`ack`
+  (3PCC, RFC 3725 flow I);
+* dialog matching (s12.2.2): 481 for in-dialog requests without a dialog, 500 for a CSeq
+  lower than the last one, BYE answered 200 and the call ended;
+* OPTIONS out of dialog answered 200 with Allow (``UAConfig.answer_options``); methods not in
+  ``UAConfig.methods`` answered 501 (not implemented) or 405 (known, not allowed here);
+* a 2xx never ACKed (s13.3.1.4) ends the call with BYE; a timed-out or unroutable request
+  completes with a synthesized 408 / 503 (s8.1.3.1, s17.1.4).
+
+Name resolution is deliberately minimal: targets must be IP literals or ``localhost`` (no
+DNS: the focus talks to peers it was given addresses for); ``transport=tcp`` in the URI
+selects TCP (RFC 3263 s4.1 without NAPTR/SRV).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import ipaddress
+import itertools
+import logging
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from focus.sip.errors import LocalProtocolError, SipParseError
+from focus.sip.events import (
+    AckNotReceived,
+    MessageDiscarded,
+    RequestCancelled,
+    RequestReceived,
+    ResponseReceived,
+    TransactionKey,
+    TransactionTerminated,
+    TransactionTimedOut,
+    TransactionTransportError,
+    Transmit,
+)
+from focus.sip.headers import NameAddr, parse_name_addr
+from focus.sip.message import Request, Response, make_response
+from focus.sip.timers import TimerConfig
+from focus.sip.transaction import (
+    TransactionGone,
+    TransactionLayer,
+    make_cancel,
+    new_branch,
+    new_tag,
+)
+from focus.sip.transport import (
+    Flow,
+    SipTransport,
+    TransportConfig,
+    TransportFailure,
+    TransportKind,
+)
+from focus.sip.uri import URI, SipURI, parse_uri
+
+__all__ = [
+    "Call",
+    "CallAnswered",
+    "CallConfirmed",
+    "CallEnded",
+    "CallFailed",
+    "CallFailedError",
+    "CallState",
+    "Dialog",
+    "IncomingCall",
+    "IncomingRequest",
+    "RequestCompleted",
+    "UAConfig",
+    "UACore",
+    "UAError",
+    "UAEvent",
+    "UserAgent",
+    "resolve_target",
+]
+
+log = logging.getLogger(__name__)
+
+#: Methods a UA may receive that RFC 3261 and its extensions define (405 vs 501, s8.2.1).
+KNOWN_METHODS = frozenset({
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
+})
+
+
+class UAError(LocalProtocolError):
+    """The application asked for something the UA cannot do (unknown call, bad target...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UAConfig:
+    """Who the UA is and what it accepts.
+
+    user: the user part of our From/Contact URIs.
+    display_name: optional display name in From.
+    user_agent: the User-Agent / Server header value (``None`` leaves it out).
+    methods: methods the application handles; ACK, CANCEL and BYE are always handled, OPTIONS
+        too when ``answer_options``. Others get 405 (known methods) or 501 (s8.2.1).
+    answer_options: answer out-of-dialog OPTIONS with 200 + Allow by ourselves (s11.2).
+    timers: T1/T2/T4 for the transaction layer.
+    accept: media types we accept in bodies (Accept header of OPTIONS answers).
+    """
+
+    user: str = "focus"
+    display_name: str | None = None
+    user_agent: str | None = "xcon-focus"
+    methods: frozenset[str] = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"})
+    answer_options: bool = True
+    timers: TimerConfig = field(default_factory=TimerConfig)
+    accept: tuple[str, ...] = ("application/sdp",)
+
+
+_CALL_LABELS: Iterator[str] = (f"c{n}" for n in itertools.count(1))
+
+
+class CallState(enum.Enum):
+    """Where an INVITE dialog is (RFC 3261 s12, s13; RFC 3725 for offerless INVITEs)."""
+
+    CALLING = "calling"  # UAC: INVITE sent, no final response yet
+    INCOMING = "incoming"  # UAS: INVITE received, not answered yet
+    ANSWERED = "answered"  # UAS: 2xx sent, waiting for ACK; UAC: 2xx got, ACK pending (3PCC)
+    CONFIRMED = "confirmed"  # ACK sent (UAC) / received (UAS)
+    ENDED = "ended"
+
+
+@dataclass(eq=False, slots=True)
+class Dialog:
+    """The dialog state of RFC 3261 s12 (Call-ID, tags, CSeqs, remote target, route set).
+
+    ``flow`` is how we reach the peer (transport and address of the next hop).
+    """
+
+    call_id: str
+    local_tag: str
+    remote_tag: str | None
+    local_uri: str  # our From (UAC) / To (UAS) value without tag
+    remote_uri: str
+    remote_target: URI
+    route_set: list[NameAddr]
+    local_cseq: int
+    remote_cseq: int | None
+    flow: Flow
+    usage: str = "INVITE"  # INVITE, SUBSCRIBE or REFER: what created it
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.call_id, self.local_tag, self.remote_tag or "")
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """One INVITE-initiated session, UAC or UAS side. The application's handle."""
+
+    dialog: Dialog
+    outgoing: bool
+    invite: Request
+    state: CallState
+    offer: bytes = b""  # the body of the INVITE (empty for an offerless INVITE)
+    answer: bytes = b""  # the answer (in our 2xx / their 2xx / the ACK for 3PCC)
+    invite_key: TransactionKey | None = None
+    ack: Request | None = None
+    final_status: int | None = None
+    end_reason: str = ""
+    local_sdp: bytes = b""  # what we put in our 2xx (UAS) or INVITE (UAC)
+    remote_sdp: bytes = b""  # what the peer sent (offer or answer)
+    label: str = field(default_factory=lambda: next(_CALL_LABELS))
+
+    @property
+    def call_id(self) -> str:
+        return self.dialog.call_id
+
+    def __repr__(self) -> str:
+        side = "out" if self.outgoing else "in"
+        return f"<Call {self.label} {side} {self.state.value} {self.call_id}>"
+
+
+# --- events the application reacts to ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    """An INVITE created a call (or a re-INVITE arrived in one: ``reinvite``); answer it with
+    :meth:`UACore.accept` or :meth:`UACore.reject`. ``offer`` is empty for an offerless
+    INVITE: then our 2xx carries the offer and the answer comes in the ACK."""
+
+    call: Call
+    request: Request
+    offer: bytes
+    reinvite: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """Our INVITE got a 2xx. For an offerless INVITE (``needs_ack``) the 2xx holds the
+    peer's offer and the application must send the answer with :meth:`UACore.ack`."""
+
+    call: Call
+    response: Response
+    needs_ack: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallConfirmed:
+    """The ACK for our 2xx arrived (UAS); ``body`` is the answer if we sent an offer in it."""
+
+    call: Call
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CallFailed:
+    """Our INVITE got a final non-2xx (or timed out: 408, or could not be sent: 503), or an
+    incoming INVITE was cancelled (487)."""
+
+    call: Call
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """A confirmed call ended: BYE from the peer (``by_peer``) or from us, or no ACK came."""
+
+    call: Call
+    by_peer: bool
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRequest:
+    """A request the application answers with :meth:`UACore.respond` (REFER, SUBSCRIBE,
+    NOTIFY, MESSAGE, INFO ...); ``dialog`` is set for in-dialog requests."""
+
+    request: Request
+    dialog: Dialog | None
+    source: Flow
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCompleted:
+    """The final response to a request sent with :meth:`UACore.request` (or a 408 / 503 the
+    core synthesized for a timeout / transport failure, s8.1.3.1)."""
+
+    key: TransactionKey
+    request: Request
+    response: Response
+    dialog: Dialog | None
+
+
+UAEvent = (
+    IncomingCall | CallAnswered | CallConfirmed | CallFailed | CallEnded | IncomingRequest
+    | RequestCompleted
+)
+
+
+# --- addressing ------------------------------------------------------------------------------
+
+
+def resolve_target(uri: URI) -> Flow:
+    """The next hop for a SIP URI: IP literal or ``localhost``, port 5060 by default.
+
+    ``maddr`` (s19.1.1) overrides the host; ``transport=tcp`` selects TCP. Raises
+    :class:`UAError` for anything that would need DNS or is not SIP.
+    """
+    if not isinstance(uri, SipURI):
+        raise UAError(f"cannot route to a non-SIP URI {uri}", 416)
+    host = uri.params.get("maddr") or uri.host
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        host = "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UAError(f"{host!r} is not an IP literal (the UA does no DNS)", 503) from None
+    kind = TransportKind.TCP if uri.transport == "tcp" else TransportKind.UDP
+    return Flow(kind, host, uri.port if uri.port is not None else 5060)
+
+
+def _uri_text(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _strip_tag(value: str) -> str:
+    addr = parse_name_addr(value)
+    return str(NameAddr(addr.uri, addr.display_name, addr.params.remove("tag")))
+
+
+# --- the sans-IO core -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An outgoing non-INVITE request waiting for its final response."""
+
+    request: Request
+    dialog: Dialog | None
+
+
+class UACore:
+    """The sans-IO user agent (see the module docstring).
+
+    ``local`` maps each transport to the address we put in Via and Contact for it (what the
+    transport bound). The core is single-threaded and synchronous; the transport calls
+    :meth:`receive_message`, :meth:`handle_timer` and :meth:`transport_failed`, the
+    application calls the rest and drains :meth:`next_event`.
+    """
+
+    def __init__(self, config: UAConfig, local: dict[TransportKind, tuple[str, int]]) -> None:
+        if not local:
+            raise UAError("the UA needs at least one local transport address")
+        self.config = config
+        self.local = dict(local)
+        self.layer = TransactionLayer(config.timers)
+        self._events: deque[UAEvent] = deque()
+        self._dialogs: dict[tuple[str, str, str], Dialog] = {}
+        self._calls: dict[tuple[str, str, str], Call] = {}
+        self._calls_by_invite: dict[TransactionKey, Call] = {}
+        self._incoming_invites: dict[TransactionKey, Call] = {}
+        self._pending: dict[TransactionKey, _Pending] = {}
+        # Outgoing dialog-creating requests (INVITE, SUBSCRIBE, REFER) waiting for the peer's
+        # tag, by (Call-ID, our tag): a NOTIFY may even come before the SUBSCRIBE's 2xx.
+        self._early: dict[tuple[str, str], Dialog] = {}
+        self._allow = ", ".join(sorted(config.methods | {"ACK", "BYE", "CANCEL", "OPTIONS"}))
+
+    # ------------------------------------------------------------------ SipCore protocol
+
+    def receive_message(self, message: Request | Response, source: Flow, now: float) -> None:
+        self.layer.receive_message(message, source, now)
+        self._drain_layer(now)
+
+    def transport_failed(self, failure: TransportFailure, now: float) -> None:
+        self.layer.transport_failed(failure.message, now)
+        self._drain_layer(now)
+
+    def handle_timer(self, now: float) -> None:
+        self.layer.handle_timer(now)
+        self._drain_layer(now)
+
+    def get_timer(self) -> float | None:
+        return self.layer.get_timer()
+
+    def outgoing(self) -> list[Transmit]:
+        return self.layer.outgoing()
+
+    # ------------------------------------------------------------------ application side
+
+    def next_event(self) -> UAEvent | None:
+        """The next event for the application, or ``None``."""
+        return self._events.popleft() if self._events else None
+
+    @property
+    def calls(self) -> list[Call]:
+        """Calls with a dialog (confirmed or waiting for ACK), for diagnostics."""
+        return list(self._calls.values())
+
+    def invite(self, target: str | URI, body: bytes, now: float, *,
+               content_type: str = "application/sdp",
+               headers: Iterable[tuple[str, str]] = ()) -> Call:
+        """Place a call. An empty ``body`` sends an offerless INVITE (3PCC): the peer's offer
+        comes in its 2xx and :meth:`ack` carries our answer."""
+        uri = parse_uri(target) if isinstance(target, str) else target
+        flow = resolve_target(uri)
+        dialog = self._new_dialog(uri, flow, "INVITE")
+        request = self._build(dialog, "INVITE", body, content_type, headers)
+        call = Call(dialog, True, request, CallState.CALLING, offer=body, local_sdp=body)
+        self._early[(dialog.call_id, dialog.local_tag)] = dialog
+        key = self.layer.send_request(request, flow, now)
+        call.invite_key = key
+        self._calls_by_invite[key] = call
+        self._drain_layer(now)
+        return call
+
+    def accept(self, call: Call, body: bytes, now: float, *,
+               content_type: str = "application/sdp",
+               headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Answer an incoming INVITE (or re-INVITE) with 200 and ``body`` (s13.3.1.4)."""
+        request = call.invite
+        if call.invite_key is None or call.state not in (CallState.INCOMING,
+                                                         CallState.CONFIRMED):
+            raise UAError(f"{call!r} has no INVITE waiting for an answer")
+        response = self._response(request, 200, call.dialog.local_tag)
+        response.headers.add("Contact", self._contact(call.dialog.flow.transport))
+        for name, value in headers:
+            response.headers.add(name, value)
+        if body:
+            response.headers.add("Content-Type", content_type)
+            response.body = body
+        self._send_response(response, now)
+        call.invite_key = None
+        call.local_sdp = body
+        if call.state is CallState.INCOMING:
+            call.answer = body
+            call.state = CallState.ANSWERED
+            self._calls[call.dialog.key] = call
+            self._dialogs[call.dialog.key] = call.dialog
+        self._drain_layer(now)
+
+    def reject(self, call: Call, status: int, now: float, reason: str | None = None) -> None:
+        """Answer an incoming INVITE with a final non-2xx ``status`` (300-699)."""
+        if call.invite_key is None or not 300 <= status <= 699:
+            raise UAError(f"cannot reject {call!r} with {status}")
+        response = self._response(call.invite, status, call.dialog.local_tag, reason)
+        self._send_response(response, now)
+        call.invite_key = None
+        if call.state is CallState.INCOMING:
+            self._end(call, f"rejected {status}")
+        self._drain_layer(now)
+
+    def ack(self, call: Call, body: bytes, now: float, *,
+            content_type: str = "application/sdp") -> None:
+        """Send the ACK of an offerless INVITE's 2xx with our answer (RFC 3725 flow I)."""
+        if not call.outgoing or call.state is not CallState.ANSWERED:
+            raise UAError(f"{call!r} is not waiting for an ACK from us")
+        self._send_ack(call, body, content_type, now)
+        self._drain_layer(now)
+
+    def bye(self, call: Call, now: float) -> TransactionKey | None:
+        """End a call: BYE for an established one; CANCEL for our ringing INVITE (s9.1)."""
+        if call.state is CallState.ENDED:
+            return None
+        if call.state is CallState.CALLING:
+            # Not answered yet: CANCEL it; the INVITE then completes with 487.
+            cancel = make_cancel(call.invite)
+            key = self.layer.send_request(cancel, call.dialog.flow, now)
+            self._pending[key] = _Pending(cancel, None)
+            self._drain_layer(now)
+            return key
+        if call.state is CallState.INCOMING:
+            self.reject(call, 480, now)
+            return None
+        key = self.request(call.dialog, "BYE", now)
+        self._end(call, "BYE sent", by_peer=False)
+        return key
+
+    def request(self, where: Dialog | str | URI, method: str, now: float, *,
+                body: bytes = b"", content_type: str | None = None,
+                headers: Iterable[tuple[str, str]] = ()) -> TransactionKey:
+        """Send ``method`` in a dialog or to a target; its final response arrives as a
+        :class:`RequestCompleted` with the returned key. SUBSCRIBE and REFER out of dialog
+        create a dialog (their NOTIFYs arrive as :class:`IncomingRequest` in it)."""
+        if method in ("ACK", "CANCEL", "INVITE"):
+            raise UAError(f"use invite/ack/bye for {method}")
+        if isinstance(where, Dialog):
+            dialog = where
+            created = None
+        else:
+            uri = parse_uri(where) if isinstance(where, str) else where
+            created = self._new_dialog(uri, resolve_target(uri), method)
+            dialog = created
+        request = self._build(dialog, method, body, content_type, headers)
+        if created is not None and method in ("SUBSCRIBE", "REFER"):
+            self._early[(dialog.call_id, dialog.local_tag)] = dialog
+        key = self.layer.send_request(request, dialog.flow, now)
+        self._pending[key] = _Pending(request, dialog if created is None or
+                                      method in ("SUBSCRIBE", "REFER") else None)
+        self._drain_layer(now)
+        return key
+
+    def respond(self, request: Request, status: int, now: float, *, reason: str | None = None,
+                body: bytes = b"", content_type: str | None = None,
+                headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Answer a request delivered as :class:`IncomingRequest`."""
+        tag = request.to.tag or self._tag_for(request)
+        response = self._response(request, status, tag, reason)
+        if 200 <= status < 300 and request.method in ("SUBSCRIBE", "REFER"):
+            response.headers.add("Contact", self._contact(self._transport_of(request)))
+            if request.to.tag is None:
+                self._dialog_from_request(request, tag, request.method, self._source_of(request))
+        for name, value in headers:
+            response.headers.add(name, value)
+        if body:
+            response.headers.add("Content-Type", content_type or "application/octet-stream")
+            response.body = body
+        self._send_response(response, now)
+        self._drain_layer(now)
+
+    def find_dialog(self, call_id: str, local_tag: str, remote_tag: str) -> Dialog | None:
+        return self._dialogs.get((call_id, local_tag, remote_tag))
+
+    # ------------------------------------------------------------------ building messages
+
+    def _new_dialog(self, uri: URI, flow: Flow, usage: str) -> Dialog:
+        if flow.transport not in self.local:
+            raise UAError(f"no local {flow.transport} transport to reach {uri}", 503)
+        host, port = self.local[flow.transport]
+        local_uri = f"<sip:{self.config.user}@{_uri_text(host, port)}>"
+        if self.config.display_name:
+            local_uri = str(NameAddr(parse_uri(local_uri[1:-1]), self.config.display_name))
+        return Dialog(
+            call_id=f"{secrets.token_hex(12)}@{host}", local_tag=new_tag(), remote_tag=None,
+            local_uri=local_uri, remote_uri=f"<{uri}>", remote_target=uri, route_set=[],
+            local_cseq=secrets.randbelow(2**16) + 1, remote_cseq=None, flow=flow, usage=usage)
+
+    def _contact(self, transport: TransportKind) -> str:
+        kind = transport if transport in self.local else next(iter(self.local))
+        host, port = self.local[kind]
+        suffix = ";transport=tcp" if kind is TransportKind.TCP else ""
+        return f"<sip:{self.config.user}@{_uri_text(host, port)}{suffix}>"
+
+    def _via(self, transport: TransportKind) -> str:
+        host, port = self.local[transport]
+        return f"SIP/2.0/{transport.value} {_uri_text(host, port)};branch={new_branch()};rport"
+
+    def _build(self, dialog: Dialog, method: str, body: bytes, content_type: str | None,
+               headers: Iterable[tuple[str, str]], *, cseq: int | None = None) -> Request:
+        if cseq is None:
+            dialog.local_cseq += 1
+            cseq = dialog.local_cseq
+        # s12.2.1.1: loose routing keeps the remote target as Request-URI, Route = route set.
+        request = Request(method, dialog.remote_target)
+        h = request.headers
+        h.add("Via", self._via(dialog.flow.transport))
+        h.add("Max-Forwards", "70")
+        for route in dialog.route_set:
+            h.add("Route", str(route))
+        h.add("From", f"{dialog.local_uri};tag={dialog.local_tag}")
+        h.add("To", dialog.remote_uri + (f";tag={dialog.remote_tag}" if dialog.remote_tag
+                                         else ""))
+        h.add("Call-ID", dialog.call_id)
+        h.add("CSeq", f"{cseq} {method}")
+        if method in ("INVITE", "SUBSCRIBE", "REFER", "NOTIFY"):
+            h.add("Contact", self._contact(dialog.flow.transport))
+        if self.config.user_agent:
+            h.add("User-Agent", self.config.user_agent)
+        for name, value in headers:
+            h.add(name, value)
+        if body:
+            h.add("Content-Type", content_type or "application/sdp")
+            request.body = body
+        return request
+
+    def _response(self, request: Request, status: int, tag: str | None,
+                  reason: str | None = None) -> Response:
+        response = make_response(request, status, reason, to_tag=tag)
+        if self.config.user_agent:
+            response.headers.add("Server", self.config.user_agent)
+        if status == 405:
+            response.headers.add("Allow", self._allow)
+        return response
+
+    def _tag_for(self, request: Request) -> str:
+        # The same tag for every response to one request (retransmissions, s8.2.6.2).
+        return f"{abs(hash((request.call_id, request.from_.tag, request.cseq.number))):x}"[:12]
+
+    def _source_of(self, request: Request) -> Flow:
+        via = request.via[0]
+        host = (via.received or via.host).strip("[]")
+        return Flow(self._transport_of(request), host, via.rport or via.port or 5060)
+
+    def _transport_of(self, request: Request) -> TransportKind:
+        return TransportKind.TCP if request.via[0].transport == "TCP" else TransportKind.UDP
+
+    def _send_response(self, response: Response, now: float) -> None:
+        try:
+            self.layer.send_response(response, now)
+        except TransactionGone as exc:
+            # The peer gave up (or CANCELled) before we answered: nothing left to answer.
+            log.info("response dropped: %s", exc)
+
+    def _send_ack(self, call: Call, body: bytes, content_type: str, now: float) -> None:
+        dialog = call.dialog
+        ack = self._build(dialog, "ACK", body, content_type if body else None, (),
+                          cseq=call.invite.cseq.number)
+        call.ack = ack
+        call.state = CallState.CONFIRMED
+        if body:
+            call.answer = body
+            call.local_sdp = body
+        self.layer.send_ack(ack, dialog.flow)
+
+    # ------------------------------------------------------------------ layer events
+
+    def _drain_layer(self, now: float) -> None:
+        while (event := self.layer.next_event()) is not None:
+            match event:
+                case RequestReceived(request=request, source=source, transaction=key):
+                    try:
+                        self._on_request(request, source, key, now)
+                    except SipParseError as exc:
+                        if key is not None and request.method != "ACK":
+                            self._send_response(
+                                self._response(request, exc.status, None, exc.reason), now)
+                case ResponseReceived(response=response, transaction=key):
+                    self._on_response(response, key, now)
+                case TransactionTimedOut(transaction=key, request=request):
+                    if not key.server:
+                        self._synthesize(key, request, 408, "Request Timeout", now)
+                case TransactionTransportError(transaction=key, request=request, reason=why):
+                    if not key.server:
+                        self._synthesize(key, request, 503, f"Service Unavailable - {why}",
+                                         now)
+                case RequestCancelled(transaction=key):
+                    call = self._incoming_invites.pop(key, None)
+                    if call is not None:
+                        call.invite_key = None
+                        self._fail(call, 487, "Request Terminated (cancelled by peer)")
+                case AckNotReceived(response=response):
+                    call = self._calls.get((response.call_id, response.to.tag or "",
+                                            response.from_.tag or ""))
+                    if call is not None and call.state is CallState.ANSWERED:
+                        # s13.3.1.4: confirm, then end the session with BYE.
+                        call.state = CallState.CONFIRMED
+                        self.request(call.dialog, "BYE", now)
+                        self._end(call, "no ACK for our 2xx", by_peer=False)
+                case TransactionTerminated(transaction=key):
+                    self._incoming_invites.pop(key, None)
+                    self._calls_by_invite.pop(key, None)
+                case MessageDiscarded(message=message, reason=why):
+                    log.debug("discarded %r: %s", message, why)
+
+    def _synthesize(self, key: TransactionKey, request: Request, status: int, reason: str,
+                    now: float) -> None:
+        response = make_response(request, status, reason)
+        self._on_response(response, key, now)
+
+    # ------------------------------------------------------------------ requests in
+
+    def _on_request(self, request: Request, source: Flow, key: TransactionKey | None,
+                    now: float) -> None:
+        method = request.method
+        to_tag = request.to.tag
+        if method == "ACK":
+            self._on_ack(request)
+            return
+        assert key is not None
+        if to_tag is not None:
+            self._in_dialog(request, source, key, now)
+            return
+        if method == "INVITE":
+            self._new_incoming_call(request, source, key, now)
+        elif method == "OPTIONS" and self.config.answer_options:
+            response = self._response(request, 200, self._tag_for(request))
+            response.headers.add("Allow", self._allow)
+            response.headers.add("Accept", ", ".join(self.config.accept))
+            self._send_response(response, now)
+        elif method == "BYE":
+            self._send_response(self._response(request, 481, self._tag_for(request)), now)
+        elif method in self.config.methods:
+            self._events.append(IncomingRequest(request, None, source))
+        else:
+            self._not_allowed(request, now)
+
+    def _not_allowed(self, request: Request, now: float) -> None:
+        status = 405 if request.method in KNOWN_METHODS else 501
+        self._send_response(self._response(request, status, self._tag_for(request)), now)
+
+    def _new_incoming_call(self, request: Request, source: Flow, key: TransactionKey,
+                           now: float) -> None:
+        contact = request.contact
+        if contact == "*" or not contact:
+            # s8.1.1.8: an INVITE must carry exactly one Contact to be the remote target.
+            self._send_response(self._response(
+                request, 400, self._tag_for(request), "Bad Request - Missing Contact"), now)
+            return
+        dialog = self._dialog_from_request(request, new_tag(), "INVITE", source,
+                                           register=False)
+        call = Call(dialog, False, request, CallState.INCOMING, offer=request.body,
+                    remote_sdp=request.body, invite_key=key)
+        self._incoming_invites[key] = call
+        self._events.append(IncomingCall(call, request, request.body))
+
+    def _dialog_from_request(self, request: Request, local_tag: str, usage: str,
+                             source: Flow, *, register: bool = True) -> Dialog:
+        """The UAS side of a dialog (s12.1.1).
+
+        Requests go to the remote target (Contact); over TCP they reuse the connection the
+        dialog-creating request came on while it is open (connection reuse, RFC 5923 spirit).
+        """
+        contact = request.contact
+        target = contact[0].uri if contact != "*" and contact else request.from_.uri
+        try:
+            flow = resolve_target(target)
+        except UAError:
+            flow = Flow(source.transport, source.host, source.port)
+        if source.transport is TransportKind.TCP:
+            flow = Flow(TransportKind.TCP, flow.host, flow.port, source.connection)
+        dialog = Dialog(
+            call_id=request.call_id, local_tag=local_tag, remote_tag=request.from_.tag,
+            local_uri=_strip_tag(request.headers.get("To") or ""),
+            remote_uri=_strip_tag(request.headers.get("From") or ""),
+            remote_target=target, route_set=list(request.record_route),
+            local_cseq=secrets.randbelow(2**16) + 1, remote_cseq=request.cseq.number,
+            flow=flow, usage=usage)
+        if register:
+            self._dialogs[dialog.key] = dialog
+        return dialog
+
+    def _on_ack(self, request: Request) -> None:
+        key = (request.call_id, request.to.tag or "", request.from_.tag or "")
+        call = self._calls.get(key)
+        if call is None or call.state is not CallState.ANSWERED:
+            return  # a retransmitted ACK, or one for a call we do not know: absorb
+        call.state = CallState.CONFIRMED
+        if request.body:
+            call.remote_sdp = request.body
+        self._events.append(CallConfirmed(call, request.body))
+
+    def _in_dialog(self, request: Request, source: Flow, key: TransactionKey,
+                   now: float) -> None:
+        dkey = (request.call_id, request.to.tag or "", request.from_.tag or "")
+        dialog = self._dialogs.get(dkey)
+        if dialog is None:
+            early = self._early.get((request.call_id, request.to.tag or ""))
+            if early is not None and request.method == "NOTIFY" and early.remote_tag is None:
+                # RFC 6665 s4.1.2.4: a NOTIFY may beat the SUBSCRIBE's 2xx; it sets the tag.
+                dialog = self._confirm_early(early, request.from_.tag or "", request)
+        if dialog is None:
+            self._send_response(self._response(request, 481, None), now)
+            return
+        number = request.cseq.number
+        if dialog.remote_cseq is not None and number <= dialog.remote_cseq:
+            # s12.2.2: lower CSeq -> 500 (equal only reaches us if it is a new transaction).
+            self._send_response(self._response(
+                request, 500, None, "Server Internal Error - CSeq out of order"), now)
+            return
+        dialog.remote_cseq = number
+        method = request.method
+        call = self._calls.get(dkey)
+        if method == "BYE":
+            self._send_response(self._response(request, 200, None), now)
+            if call is not None:
+                self._end(call, "BYE from peer", by_peer=True)
+            else:
+                self._forget(dialog)
+            return
+        if method == "INVITE" and call is not None:
+            call.invite = request
+            call.invite_key = key
+            call.remote_sdp = request.body or call.remote_sdp
+            self._events.append(IncomingCall(call, request, request.body, reinvite=True))
+            return
+        if method in self.config.methods or method == "OPTIONS":
+            self._events.append(IncomingRequest(request, dialog, source))
+        else:
+            self._not_allowed(request, now)
+
+    # ------------------------------------------------------------------ responses in
+
+    def _on_response(self, response: Response, key: TransactionKey, now: float) -> None:
+        call = self._calls_by_invite.get(key)
+        if call is not None:
+            self._invite_response(call, key, response, now)
+            return
+        pending = self._pending.get(key)
+        if pending is None or response.status < 200:
+            return
+        del self._pending[key]
+        dialog = pending.dialog
+        if dialog is not None and dialog.remote_tag is None:
+            if 200 <= response.status < 300:
+                self._confirm_early(dialog, response.to.tag or "", response)
+            else:
+                self._early.pop((dialog.call_id, dialog.local_tag), None)
+        self._events.append(RequestCompleted(key, pending.request, response, dialog))
+
+    def _confirm_early(self, dialog: Dialog, remote_tag: str,
+                       message: Request | Response) -> Dialog:
+        """Fix the remote tag, target and route set of a dialog we initiated (s12.1.2)."""
+        self._early.pop((dialog.call_id, dialog.local_tag), None)
+        dialog.remote_tag = remote_tag
+        contact = message.contact
+        if contact != "*" and contact:
+            dialog.remote_target = contact[0].uri
+            try:
+                flow = resolve_target(contact[0].uri)
+            except UAError:
+                flow = dialog.flow  # keep sending where the request went
+            dialog.flow = Flow(flow.transport, flow.host, flow.port, dialog.flow.connection)
+        rr = message.record_route
+        dialog.route_set = list(reversed(rr)) if isinstance(message, Response) else list(rr)
+        self._dialogs[dialog.key] = dialog
+        return dialog
+
+    def _invite_response(self, call: Call, key: TransactionKey, response: Response,
+                         now: float) -> None:
+        status = response.status
+        if status < 200:
+            return
+        if status >= 300:
+            self._calls_by_invite.pop(key, None)
+            self._early.pop((call.dialog.call_id, call.dialog.local_tag), None)
+            if call.state is CallState.CALLING:
+                self._fail(call, status, response.reason)
+            return
+        if call.state is CallState.CALLING:
+            call.final_status = status
+            self._confirm_early(call.dialog, response.to.tag or "", response)
+            self._calls[call.dialog.key] = call
+            call.remote_sdp = response.body
+            call.state = CallState.ANSWERED
+            needs_ack = not call.offer
+            if not needs_ack:
+                call.answer = response.body
+                self._send_ack(call, b"", "", now)
+            self._events.append(CallAnswered(call, response, needs_ack))
+        elif call.ack is not None and response.to.tag == call.dialog.remote_tag:
+            # A retransmitted 2xx: our ACK got lost, send it again (s13.2.2.4).
+            self.layer.send_ack(call.ack, call.dialog.flow)
+        elif response.to.tag != call.dialog.remote_tag:
+            # A 2xx from another fork: ACK and BYE it (s13.2.2.4); we keep the first.
+            log.info("2xx from a second fork of %s; ending it", call.call_id)
+
+    # ------------------------------------------------------------------ endings
+
+    def _fail(self, call: Call, status: int, reason: str) -> None:
+        call.final_status = status
+        call.end_reason = f"{status} {reason}"
+        call.state = CallState.ENDED
+        self._calls_by_invite = {k: c for k, c in self._calls_by_invite.items() if c is not call}
+        self._events.append(CallFailed(call, status, reason))
+
+    def _end(self, call: Call, reason: str, *, by_peer: bool = False) -> None:
+        was = call.state
+        call.state = CallState.ENDED
+        call.end_reason = reason
+        self._forget(call.dialog)
+        self._calls.pop(call.dialog.key, None)
+        if call.invite_key is not None:
+            self._calls_by_invite.pop(call.invite_key, None)
+        if was in (CallState.INCOMING, CallState.CALLING):
+            self._events.append(CallFailed(call, call.final_status or 487, reason))
+        else:
+            self._events.append(CallEnded(call, by_peer, reason))
+
+    def _forget(self, dialog: Dialog) -> None:
+        self._dialogs.pop(dialog.key, None)
+        self._early.pop((dialog.call_id, dialog.local_tag), None)
+
+
+# --- the asyncio face -----------------------------------------------------------------------
+
+
+class CallFailedError(Exception):
+    """``await ua.invite(...)`` got a non-2xx final response (``status``)."""
+
+    def __init__(self, call: Call, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.call = call
+        self.status = status
+        self.reason = reason
+
+
+class UserAgent:
+    """A :class:`UACore` on a :class:`SipTransport`, with awaitable requests and events.
+
+    Events reach the application through ``on_event`` (called synchronously, so it may act
+    on the core at once -- e.g. accept a call) and/or ``async for event in ua.events()``.
+    Use :meth:`start` and :meth:`close` (or ``async with``).
+    """
+
+    def __init__(self, core: UACore, transport: SipTransport,
+                 on_event: Callable[[UserAgent, UAEvent], None] | None) -> None:
+        self.core = core
+        self.transport = transport
+        self.on_event = on_event
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[UAEvent] | None = None
+        self._invites: dict[int, asyncio.Future[Call]] = {}
+        self._requests: dict[TransactionKey, asyncio.Future[RequestCompleted]] = {}
+        self._confirmed: dict[int, asyncio.Future[bytes]] = {}
+        self._dispatching = False
+
+    @classmethod
+    async def start(cls, config: UAConfig | None = None,
+                    transport_config: TransportConfig | None = None,
+                    on_event: Callable[[UserAgent, UAEvent], None] | None = None,
+                    ) -> UserAgent:
+        config = config or UAConfig()
+        transport_config = transport_config or TransportConfig()
+        holder: list[UserAgent] = []
+
+        class _Bridge:
+            """Lets the transport start before the core knows its bound addresses."""
+
+            core: UACore | None = None
+
+            def receive_message(self, m: Request | Response, s: Flow, now: float) -> None:
+                assert self.core is not None
+                self.core.receive_message(m, s, now)
+                holder[0]._dispatch()
+
+            def transport_failed(self, f: TransportFailure, now: float) -> None:
+                assert self.core is not None
+                self.core.transport_failed(f, now)
+                holder[0]._dispatch()
+
+            def handle_timer(self, now: float) -> None:
+                assert self.core is not None
+                self.core.handle_timer(now)
+                holder[0]._dispatch()
+
+            def get_timer(self) -> float | None:
+                return self.core.get_timer() if self.core is not None else None
+
+            def outgoing(self) -> list[Transmit]:
+                return self.core.outgoing() if self.core is not None else []
+
+        bridge = _Bridge()
+        transport = await SipTransport.start(bridge, transport_config)
+        local: dict[TransportKind, tuple[str, int]] = {}
+        if transport.local_udp is not None:
+            local[TransportKind.UDP] = transport.local_udp
+        if transport.local_tcp is not None:
+            local[TransportKind.TCP] = transport.local_tcp
+        core = UACore(config, local)
+        bridge.core = core
+        ua = cls(core, transport, on_event)
+        holder.append(ua)
+        return ua
+
+    async def __aenter__(self) -> UserAgent:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.transport.close()
+        futures: list[asyncio.Future[Any]] = [
+            *self._invites.values(), *self._requests.values(), *self._confirmed.values()]
+        for fut in futures:
+            if not fut.done():
+                fut.cancel()
+
+    @property
+    def now(self) -> float:
+        return self._loop.time()
+
+    def local_uri(self, transport: TransportKind = TransportKind.UDP) -> str:
+        host, port = self.core.local[transport]
+        suffix = ";transport=tcp" if transport is TransportKind.TCP else ""
+        return f"sip:{self.core.config.user}@{_uri_text(host, port)}{suffix}"
+
+    # -- events
+
+    def events(self) -> AsyncIterator[UAEvent]:
+        """Every event from now on, as an async iterator (in addition to ``on_event``)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        queue = self._queue
+
+        async def gen() -> AsyncIterator[UAEvent]:
+            while True:
+                yield await queue.get()
+
+        return gen()
+
+    def _after(self) -> None:
+        self._dispatch()
+        self.transport.flush()
+
+    def _dispatch(self) -> None:
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while (event := self.core.next_event()) is not None:
+                self._resolve(event)
+                if self.on_event is not None:
+                    try:
+                        self.on_event(self, event)
+                    except Exception:
+                        log.exception("on_event handler failed for %r", event)
+                if self._queue is not None:
+                    self._queue.put_nowait(event)
+        finally:
+            self._dispatching = False
+
+    def _resolve(self, event: UAEvent) -> None:
+        match event:
+            case CallAnswered(call=call):
+                fut = self._invites.pop(id(call), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(call)
+            case CallFailed(call=call, status=status, reason=reason):
+                fut = self._invites.pop(id(call), None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(CallFailedError(call, status, reason))
+            case CallConfirmed(call=call, body=body):
+                cfut = self._confirmed.pop(id(call), None)
+                if cfut is not None and not cfut.done():
+                    cfut.set_result(body)
+            case RequestCompleted(key=key):
+                rfut = self._requests.pop(key, None)
+                if rfut is not None and not rfut.done():
+                    rfut.set_result(event)
+            case _:
+                pass
+
+    # -- actions (each drives the core, then flushes the transport)
+
+    async def invite(self, target: str | URI, body: bytes = b"", *,
+                     headers: Iterable[tuple[str, str]] = (),
+                     content_type: str = "application/sdp") -> Call:
+        """Call ``target``; returns the answered call (ACK already sent unless ``body`` is
+        empty: then send the answer with :meth:`ack`). Raises :class:`CallFailedError`."""
+        call = self.core.invite(target, body, self.now, headers=headers,
+                                content_type=content_type)
+        fut: asyncio.Future[Call] = self._loop.create_future()
+        self._invites[id(call)] = fut
+        self._after()
+        return await fut
+
+    def ack(self, call: Call, body: bytes, *, content_type: str = "application/sdp") -> None:
+        self.core.ack(call, body, self.now, content_type=content_type)
+        self._after()
+
+    def accept(self, call: Call, body: bytes, *, content_type: str = "application/sdp",
+               headers: Iterable[tuple[str, str]] = ()) -> None:
+        self.core.accept(call, body, self.now, content_type=content_type, headers=headers)
+        self._after()
+
+    async def confirmed(self, call: Call) -> bytes:
+        """Wait for the ACK of our 2xx (returns its body: the answer in 3PCC)."""
+        if call.state is CallState.CONFIRMED:
+            return call.remote_sdp if not call.outgoing else b""
+        fut: asyncio.Future[bytes] = self._loop.create_future()
+        self._confirmed[id(call)] = fut
+        return await fut
+
+    def reject(self, call: Call, status: int, reason: str | None = None) -> None:
+        self.core.reject(call, status, self.now, reason)
+        self._after()
+
+    async def bye(self, call: Call) -> Response | None:
+        """End ``call``; returns the response to the BYE (or CANCEL), or None."""
+        key = self.core.bye(call, self.now)
+        if key is None:
+            self._after()
+            return None
+        return (await self._await(key)).response
+
+    async def request(self, where: Dialog | str | URI, method: str, *, body: bytes = b"",
+                      content_type: str | None = None,
+                      headers: Iterable[tuple[str, str]] = ()) -> Response:
+        """Send any non-INVITE request and wait for its final response."""
+        return (await self.transaction(where, method, body=body, content_type=content_type,
+                                       headers=headers)).response
+
+    async def transaction(self, where: Dialog | str | URI, method: str, *, body: bytes = b"",
+                          content_type: str | None = None,
+                          headers: Iterable[tuple[str, str]] = ()) -> RequestCompleted:
+        """Like :meth:`request`, returning the whole completion (with the dialog a
+        SUBSCRIBE or REFER created)."""
+        key = self.core.request(where, method, self.now, body=body,
+                                content_type=content_type, headers=headers)
+        return await self._await(key)
+
+    async def options(self, target: str | URI) -> Response:
+        return await self.request(target, "OPTIONS")
+
+    async def message(self, target: str | URI | Dialog, text: str,
+                      content_type: str = "text/plain") -> Response:
+        return await self.request(target, "MESSAGE", body=text.encode(),
+                                  content_type=content_type)
+
+    async def refer(self, call: Call | Dialog, refer_to: str) -> Response:
+        dialog = call.dialog if isinstance(call, Call) else call
+        return await self.request(dialog, "REFER", headers=[("Refer-To", f"<{refer_to}>")])
+
+    async def subscribe(self, target: str | URI | Dialog, event: str, expires: int = 3600,
+                        accept: str | None = None) -> tuple[Response, Dialog | None]:
+        """SUBSCRIBE (RFC 6665); a Dialog ``target`` refreshes (``expires=0`` ends it).
+        Returns the final response and the subscription's dialog (NOTIFYs arrive in it as
+        :class:`IncomingRequest`)."""
+        headers = [("Event", event), ("Expires", str(expires))]
+        if accept:
+            headers.append(("Accept", accept))
+        done = await self.transaction(target, "SUBSCRIBE", headers=headers)
+        return done.response, done.dialog
+
+    def respond(self, request: Request, status: int, *, reason: str | None = None,
+                body: bytes = b"", content_type: str | None = None,
+                headers: Iterable[tuple[str, str]] = ()) -> None:
+        self.core.respond(request, status, self.now, reason=reason, body=body,
+                          content_type=content_type, headers=headers)
+        self._after()
+
+    async def _await(self, key: TransactionKey) -> RequestCompleted:
+        fut: asyncio.Future[RequestCompleted] = self._loop.create_future()
+        self._requests[key] = fut
+        self._after()
+        # The response may already have been dispatched while we drove the core.
+        return await fut
