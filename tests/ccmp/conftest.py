@@ -25,6 +25,7 @@ ACCOUNTS: Mapping[str, Role] = {
     "bob": Role.PARTICIPANT,
     "olga": Role.OBSERVER,
     "nobody": Role.NONE,
+    "carol": Role.PARTICIPANT,  # the "other user" of third-party operations
 }
 HEADERS = {"Content-Type": f"{MEDIA_TYPE}; charset=utf-8", "Accept": MEDIA_TYPE}
 
