@@ -127,6 +127,7 @@ class Dialog:
     client_invite_pending: bool = False
     server_invite_pending: int | None = None  # CSeq of the INVITE we have not answered
     _initial_cseq: int | None = field(default=None, repr=False)
+    _acks: dict[int, Request] = field(default_factory=dict, repr=False)
 
     # ---------------------------------------------------------------- creation
 
@@ -273,8 +274,11 @@ class Dialog:
         content_type: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
     ) -> Request:
-        """The ACK for a 2xx to our INVITE with CSeq ``invite_cseq`` (s13.2.2.4)."""
-        return self._build(
+        """The ACK for a 2xx to our INVITE with CSeq ``invite_cseq`` (s13.2.2.4).
+
+        It is remembered: :meth:`ack_for` returns it again for 2xx retransmissions.
+        """
+        ack = self._build(
             "ACK",
             invite_cseq,
             sent_by=sent_by,
@@ -283,6 +287,15 @@ class Dialog:
             content_type=content_type,
             extra=headers,
         )
+        self._acks[invite_cseq] = ack
+        for old in sorted(self._acks)[:-2]:  # only the latest INVITEs can still see 2xx
+            del self._acks[old]
+        return ack
+
+    def ack_for(self, invite_cseq: int) -> Request | None:
+        """The ACK already sent for that INVITE: the UAC core sends it again for every
+        retransmission of the 2xx (s13.2.2.4), without building a new one."""
+        return self._acks.get(invite_cseq)
 
     def _build(
         self,

@@ -273,3 +273,12 @@ def test_dialog_table_total_or_error(state: DialogState, event: DialogInput) -> 
         with pytest.raises(LocalProtocolError):
             d._move(event)
     assert not any(s is DialogState.TERMINATED for (s, _) in DIALOG_TABLE)
+
+
+def test_ack_is_remembered_for_2xx_retransmissions() -> None:
+    call = Call()
+    n = call.invite.cseq.number
+    ack = call.alice.ack_for(n)
+    assert ack is not None and ack.method == "ACK" and ack.cseq.number == n
+    assert ack.to.tag == "bobtag" and ack.via[0].branch != call.invite.via[0].branch
+    assert call.alice.ack_for(n + 1) is None
