@@ -1,1 +1,1 @@
-"""Media control: the RFC 6230 control framework, the RFC 6505 mixer package, a bundled media server."""
+"""Media control: RFC 6230 control framework, RFC 6505 mixer package, a bundled media server."""
