@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import heapq
+import itertools
 import secrets
 from collections import deque
 from dataclasses import dataclass, field
@@ -467,6 +469,9 @@ class _TwoXXRetransmit:
     give_up_at: float
 
 
+_HeapEntry = tuple[float, int, "_Transaction | _TwoXXRetransmit", TimerName | None, _Timer | None]
+
+
 class TransactionLayer:
     """All client and server transactions of one SIP endpoint (see module docstring).
 
@@ -480,6 +485,11 @@ class TransactionLayer:
         self._client: dict[TransactionKey, _Transaction] = {}
         self._server: dict[TransactionKey, _Transaction] = {}
         self._twoxx: dict[tuple[str, int, str], _TwoXXRetransmit] = {}
+        # (deadline, seq, owner, timer name or None for a 2xx retransmission, the armed
+        # timer); entries go stale when their timer is cancelled or re-armed and are
+        # skipped lazily
+        self._heap: list[_HeapEntry] = []
+        self._seq = itertools.count()
         self._out: list[Transmit] = []
         self._events: deque[Event] = deque()
 
@@ -496,10 +506,28 @@ class TransactionLayer:
 
     def get_timer(self) -> float | None:
         """The earliest deadline of any transaction timer or 2xx retransmission."""
-        deadlines = [t.deadline for txn in self._all() for t in txn.timers.values()]
-        for r in self._twoxx.values():
-            deadlines.append(min(r.next_at, r.give_up_at))
-        return min(deadlines, default=None)
+        heap = self._heap
+        while heap and not self._live(heap[0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def _live(self, entry: _HeapEntry) -> bool:
+        deadline, _, owner, name, token = entry
+        if isinstance(owner, _TwoXXRetransmit):
+            current = self._twoxx.get(self._twoxx_key(owner.response))
+            return current is owner and min(owner.next_at, owner.give_up_at) == deadline
+        assert name is not None
+        return owner.timers.get(name) is token
+
+    def _arm(self, txn: _Transaction, name: TimerName, interval: float, now: float) -> None:
+        timer = _Timer(now + interval, interval)
+        txn.timers[name] = timer
+        txn.intervals[name] = interval
+        heapq.heappush(self._heap, (timer.deadline, next(self._seq), txn, name, timer))
+
+    def _arm_twoxx(self, r: _TwoXXRetransmit) -> None:
+        when = min(r.next_at, r.give_up_at)
+        heapq.heappush(self._heap, (when, next(self._seq), r, None, None))
 
     def transaction_state(self, key: TransactionKey) -> State | None:
         """The current state of a live transaction (``None`` once forgotten)."""
@@ -680,26 +708,18 @@ class TransactionLayer:
 
     def handle_timer(self, now: float) -> None:
         """Fire every timer whose deadline is ``<= now``, earliest first."""
-        while True:
-            due: list[tuple[float, int, _Transaction | _TwoXXRetransmit, TimerName | None]] = []
-            for n, txn in enumerate(self._all()):
-                for name, t in txn.timers.items():
-                    if t.deadline <= now:
-                        due.append((t.deadline, n, txn, name))
-            for n, r in enumerate(self._twoxx.values()):
-                when = min(r.next_at, r.give_up_at)
-                if when <= now:
-                    due.append((when, -1 - n, r, None))
-            if not due:
-                return
-            due.sort(key=lambda d: (d[0], d[1]))
-            _, _, obj, which = due[0]
-            if isinstance(obj, _TwoXXRetransmit):
-                self._fire_twoxx(obj, now)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if not self._live(entry):
+                continue
+            _, _, owner, name, _ = entry
+            if isinstance(owner, _TwoXXRetransmit):
+                self._fire_twoxx(owner, now)
             else:
-                assert which is not None
-                del obj.timers[which]
-                self._drive(obj, TIMER_INPUT[which], now)
+                assert name is not None
+                del owner.timers[name]
+                self._drive(owner, TIMER_INPUT[name], now)
 
     # ---------------------------------------------------------------- 2xx until ACK
 
@@ -712,9 +732,11 @@ class TransactionLayer:
         if key in self._twoxx:
             return  # the TU retransmitting itself; our schedule already runs
         t1 = self.config.t1
-        self._twoxx[key] = _TwoXXRetransmit(
+        r = _TwoXXRetransmit(
             response, txn.request, txn.flow, now + t1, t1, now + self.config.timeout
         )
+        self._twoxx[key] = r
+        self._arm_twoxx(r)
 
     def _fire_twoxx(self, r: _TwoXXRetransmit, now: float) -> None:
         key = self._twoxx_key(r.response)
@@ -725,6 +747,7 @@ class TransactionLayer:
         self._out.append(Transmit(r.response, r.destination))
         r.interval = min(2 * r.interval, self.config.t2)
         r.next_at += r.interval
+        self._arm_twoxx(r)
 
     def _ack_for_2xx(self, ack: Request, source: Flow) -> None:
         self._twoxx.pop(self._twoxx_key(ack), None)
@@ -800,12 +823,9 @@ class TransactionLayer:
                 )
             case A.BACKOFF_A | A.BACKOFF_E | A.BACKOFF_G:
                 name = _BACKOFF[action]
-                interval = cfg.next_interval(name, txn.intervals.get(name, cfg.t1))
-                txn.timers[name] = _Timer(now + interval, interval)
-                txn.intervals[name] = interval
+                self._arm(txn, name, cfg.next_interval(name, txn.intervals.get(name, cfg.t1)), now)
             case A.E_AT_T2:
-                txn.timers[TimerName.E] = _Timer(now + cfg.t2, cfg.t2)
-                txn.intervals[TimerName.E] = cfg.t2
+                self._arm(txn, TimerName.E, cfg.t2, now)
             case _:
                 name = _START[action]
                 initial = cfg.initial(name, txn.reliable)
@@ -813,8 +833,7 @@ class TransactionLayer:
                     return None
                 if initial == 0:
                     return name
-                txn.timers[name] = _Timer(now + initial, initial)
-                txn.intervals[name] = initial
+                self._arm(txn, name, initial, now)
         return None
 
     def _pass_to_tu(

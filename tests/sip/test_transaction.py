@@ -515,3 +515,34 @@ def test_invite_retransmission_in_proceeding_resends_last_provisional() -> None:
     assert wire.sends("b", "SIP/2.0 180") == [0.0, 0.5]
     assert [e.response.status for e in of_type(wire.a_events, ResponseReceived)] == [180]
     assert len(received_requests(wire, "INVITE")) == 1
+
+
+def test_many_concurrent_transactions_with_loss_all_finish() -> None:
+    import random
+
+    rng = random.Random(7)
+    wire = Wire(drop=lambda s: rng.random() < 0.2)
+    keys = []
+    for i in range(60):
+        method = "INVITE" if i % 3 == 0 else "OPTIONS"
+        keys.append(wire.a.send_request(wire.request(method, call_id=f"c{i}"), wire.b_flow, 0.0))
+    answered: set[str] = set()
+    t = 0.0
+    while t < 80.0:
+        wire.run_until(t)
+        for e in of_type(wire.b_events, RequestReceived):
+            req = e.request
+            if e.transaction is not None and req.call_id not in answered:
+                answered.add(req.call_id)
+                status = 486 if req.method == "INVITE" else 200
+                wire.b.send_response(make_response(req, status, to_tag="t"), wire.now)
+        t += 0.25
+    finals = {
+        e.transaction for e in of_type(wire.a_events, ResponseReceived) if e.response.status >= 200
+    }
+    timeouts = {e.transaction for e in of_type(wire.a_events, TransactionTimedOut)}
+    assert finals | timeouts == set(keys)
+    assert not finals & timeouts
+    assert len(finals) > 50  # 20 % loss: nearly all get through thanks to retransmission
+    assert len(wire.a) == 0 and len(wire.b) == 0
+    assert wire.a.get_timer() is None and wire.b.get_timer() is None
