@@ -21,6 +21,7 @@ from focus.sip.events import (
     TransactionTransportError,
 )
 from focus.sip.message import Request, make_response
+from focus.sip.parser import parse_message
 from focus.sip.timers import TimerConfig, TimerName
 from focus.sip.transaction import (
     InvalidTransactionUse,
@@ -410,18 +411,18 @@ def test_rfc2543_branchless_request_matching() -> None:
     # an RFC 2543 peer: no magic cookie, so the layer cannot create it on the client side;
     # feed the server directly with the same bytes twice, then an ACK.
     for _ in range(2):
-        wire.b.receive_message(invite, wire.a_flow, 0.0)
+        wire.b.receive_message(parse_message(invite.to_bytes()), wire.a_flow, 0.0)
     wire.pump()
     assert len(received_requests(wire, "INVITE")) == 1
     answer(wire, 486)
     skey = of_type(wire.b_events, RequestReceived)[0].transaction
     assert skey is not None and skey.branch.startswith("2543|")
     ack = wire.request("ACK", to_tag="b0b", branch="oldstyle1")
-    wire.b.receive_message(ack, wire.a_flow, 0.1)
+    wire.b.receive_message(parse_message(ack.to_bytes()), wire.a_flow, 0.1)
     assert wire.b.transaction_state(skey) is State.CONFIRMED
     # an ACK with another To tag does not match (s17.2.3)
     other = wire.request("INVITE", branch="oldstyle1", to_tag="zzz")
-    wire.b.receive_message(other, wire.a_flow, 0.2)
+    wire.b.receive_message(parse_message(other.to_bytes()), wire.a_flow, 0.2)
     wire.pump()
     assert len(received_requests(wire, "INVITE")) == 2
 

@@ -52,6 +52,18 @@ def test_every_state_and_input(kind: Kind, state: State, event: Input) -> None:
         assert all(a in type(actions[0]) for a in actions) if actions else True
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ALL))
+def test_hypothesis_any_state_and_input(case: tuple[Kind, State, Input]) -> None:
+    kind, state, event = case
+    try:
+        new_state, _ = step(kind, state, event)
+    except (UnexpectedInput, InvalidTransactionUse):
+        assert (state, event) not in TABLES[kind]
+    else:
+        assert new_state in State
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(list(Kind)), st.lists(st.sampled_from(list(Input)), max_size=30))
 def test_random_walks_stay_in_valid_states(kind: Kind, inputs: list[Input]) -> None:
