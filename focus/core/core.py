@@ -313,6 +313,9 @@ class Core:
         handler = self._handlers.get(type(command))
         if handler is None:
             raise TypeError(f"no handler for {type(command).__name__}")
+        actor = getattr(command, "actor", None)
+        if actor is not None:
+            self._check_actor(actor)
         tx = _Tx(self)
         handler(tx, command)
         self._refresh_sidebar_lists(tx)
@@ -334,18 +337,21 @@ class Core:
 
     def list_blueprints(self, actor: Actor) -> tuple[ConferenceObject, ...]:
         """blueprintsRequest (RFC 6503 s5.3.1)."""
+        self._check_actor(actor)
         require(actor.role, Operation.LIST_BLUEPRINTS)
         found = (o for o in self.objects.values() if o.kind is ObjectKind.BLUEPRINT)
         return tuple(sorted(found, key=lambda o: o.name or o.uri))
 
     def get_blueprint(self, actor: Actor, uri: str) -> ConferenceObject:
         """blueprintRequest/retrieve (RFC 6503 s5.3.3)."""
+        self._check_actor(actor)
         obj = self._find(self.objects.get(uri), uri, frozenset({ObjectKind.BLUEPRINT}))
         require(actor.role, Operation.READ_BLUEPRINT, uri)
         return obj
 
     def list_conferences(self, actor: Actor) -> tuple[ConferenceObject, ...]:
         """confsRequest (RFC 6503 s5.3.2): active and registered conferences."""
+        self._check_actor(actor)
         require(actor.role, Operation.LIST_CONFERENCES)
         found = (o for o in self.objects.values() if o.kind is ObjectKind.CONFERENCE)
         return tuple(sorted(found, key=lambda o: o.uri))
@@ -354,12 +360,14 @@ class Core:
         self, actor: Actor, uri: str, *, password: str | None = None
     ) -> ConferenceObject:
         """confRequest/retrieve (RFC 6503 s5.3.4)."""
+        self._check_actor(actor)
         obj = self._find(self.objects.get(uri), uri, _CONFERENCES)
         self._authorize(actor, obj, Operation.READ_CONFERENCE, password)
         return obj
 
     def get_users(self, actor: Actor, uri: str, *, password: str | None = None) -> ConferenceObject:
         """usersRequest/retrieve (RFC 6503 s5.3.5): the object; its ``info.users`` is it."""
+        self._check_actor(actor)
         obj = self._find(self.objects.get(uri), uri, _WITH_USERS)
         self._authorize(actor, obj, Operation.READ_USERS, password)
         return obj
@@ -368,6 +376,7 @@ class Core:
         self, actor: Actor, uri: str, entity: str | None = None, *, password: str | None = None
     ) -> User:
         """userRequest/retrieve (RFC 6503 s5.3.6); ``entity`` None means the actor."""
+        self._check_actor(actor)
         obj = self._find(self.objects.get(uri), uri, _WITH_USERS)
         target = self._target(actor, entity)
         own = target == actor.user_id
@@ -382,6 +391,7 @@ class Core:
     ) -> ConferenceObject:
         """sidebarsByVal/sidebarsByRef retrieve (RFC 6503 s5.3.7, s5.3.9): the parent
         object, whose ``info.sidebars_by_val`` / ``info.sidebars_by_ref`` list them."""
+        self._check_actor(actor)
         obj = self._find(self.objects.get(uri), uri, _CONFERENCES)
         self._authorize(actor, obj, Operation.READ_SIDEBARS, password)
         return obj
@@ -390,6 +400,7 @@ class Core:
         self, actor: Actor, uri: str, *, by_ref: bool, password: str | None = None
     ) -> ConferenceObject:
         """sidebarByVal/sidebarByRef retrieve (RFC 6503 s5.3.8, s5.3.10)."""
+        self._check_actor(actor)
         kind = ObjectKind.SIDEBAR_BY_REF if by_ref else ObjectKind.SIDEBAR_BY_VAL
         obj = self._find(self.objects.get(uri), uri, frozenset({kind}))
         self._authorize(actor, obj, Operation.READ_SIDEBARS, password)
@@ -489,6 +500,14 @@ class Core:
             ErrorKind.NOT_FOUND,
             f"the default blueprint {self.config.default_blueprint!r} is missing",
         )
+
+    def _check_actor(self, actor: Actor) -> None:
+        """421 when the requester names an XCON-USERID this system does not know."""
+        if actor.user_id is not None and not (
+            self._known_user(actor.user_id)
+            or any(actor.user_id in _user_ids(o.info) for o in self.objects.values())
+        ):
+            raise _fail(ErrorKind.INVALID_CONF_USER_ID, f"{actor.user_id} is not known here")
 
     def _known(self, tx: _Tx, user_id: str) -> bool:
         if self._known_user(user_id):

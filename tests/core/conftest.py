@@ -32,12 +32,18 @@ def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
-@pytest.fixture
-def store(state_dir: Path) -> Iterator[ConferenceStore]:
-    s = open_store(state_dir)
+def add_accounts(s: ConferenceStore) -> ConferenceStore:
+    """Accounts for the test actors (password pw-<name>)."""
     for actor in (ALICE, BOB, CAROL, EVE, ADMIN):
         assert actor.user_id is not None
         name = actor.user_id.split(":")[1].split("@")[0]
-        s.accounts.add(name, actor.role, f"pw-{name}")
+        if s.accounts.get(name) is None:
+            s.accounts.add(name, actor.role, f"pw-{name}")
+    return s
+
+
+@pytest.fixture
+def store(state_dir: Path) -> Iterator[ConferenceStore]:
+    s = add_accounts(open_store(state_dir))
     yield s
     s.close()

@@ -14,7 +14,7 @@ from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import MATRIX, Actor, Operation, Role
 from focus.core.store import ConferenceStore
 from focus.xcon.model import ConferenceDescription, ConferenceInfo, JoinHandling, User, Users
-from tests.core.conftest import ALICE, BOB, open_store
+from tests.core.conftest import ALICE, BOB, add_accounts, open_store
 
 Action = Callable[[ConferenceStore, Actor, str, str], object]
 
@@ -98,8 +98,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConferenceStore
     store = open_store(tmp_path_factory.mktemp("authz"))
     for role in Role:
         store.accounts.add(f"tester-{role.value}", role, "pw")
-    store.accounts.add("bob", BOB.role, "pw")
-    store.accounts.add("carol", Role.PARTICIPANT, "pw")
+    add_accounts(store)
     yield store
     store.close()
 

@@ -11,8 +11,9 @@ from focus.core import commands as cmd
 from focus.core.blueprints import BUNDLED_DIR, BlueprintError, load_blueprints
 from focus.core.core import CoreConfig
 from focus.core.errors import CoreError, ErrorKind
+from focus.core.policy import Actor
 from focus.core.state import ObjectKind
-from tests.core.conftest import ALICE, BOB, open_store
+from tests.core.conftest import ALICE, BOB, add_accounts, open_store
 
 SEED_FIVE = ["AudioConference1", "AudioConference2", "AudioRoom", "VideoConference1", "VideoRoom"]
 
@@ -39,7 +40,7 @@ def test_bundled_blueprints() -> None:
 
 
 def test_list_and_read_through_store(tmp_path: Path) -> None:
-    store = open_store(tmp_path)
+    store = add_accounts(open_store(tmp_path))
     try:
         names = [b.name for b in store.list_blueprints(BOB)]
         assert names == sorted([*SEED_FIVE, "ChatRoom"])
@@ -50,11 +51,16 @@ def test_list_and_read_through_store(tmp_path: Path) -> None:
 
 def test_domain_follows_config(tmp_path: Path) -> None:
     store = open_store(tmp_path, config=CoreConfig(domain="conf.example.org"))
+    system = Actor.system()
     try:
-        uris = [b.uri for b in store.list_blueprints(BOB)]
+        uris = [b.uri for b in store.list_blueprints(system)]
         assert "xcon:AudioRoom@conf.example.org" in uris
-        created = store.apply(cmd.CreateConference(actor=ALICE))[0].uri
+        created = store.apply(cmd.CreateConference(actor=system))[0].uri
         assert created.endswith("@conf.example.org")
+        # an XCON-USERID of another domain is not a user of this system (421)
+        with pytest.raises(CoreError) as exc:
+            store.list_blueprints(BOB)
+        assert exc.value.kind is ErrorKind.INVALID_CONF_USER_ID
     finally:
         store.close()
 
@@ -69,7 +75,7 @@ def test_operator_directory_adds_and_overrides(tmp_path: Path) -> None:
         .replace("<maximum-user-count>100<", "<maximum-user-count>7<")
     )
     (extra / "AudioRoom.xml").write_text(text)
-    store = open_store(tmp_path / "state", blueprint_dirs=[extra])
+    store = add_accounts(open_store(tmp_path / "state", blueprint_dirs=[extra]))
     try:
         names = [b.name for b in store.list_blueprints(BOB)]
         assert "Townhall" in names and names.count("AudioRoom") == 1
@@ -81,13 +87,13 @@ def test_operator_directory_adds_and_overrides(tmp_path: Path) -> None:
 
 
 def test_default_blueprint_is_configurable(tmp_path: Path) -> None:
-    store = open_store(tmp_path, config=CoreConfig(default_blueprint="ChatRoom"))
+    store = add_accounts(open_store(tmp_path, config=CoreConfig(default_blueprint="ChatRoom")))
     try:
         uri = store.apply(cmd.CreateConference(actor=ALICE))[0].uri
         assert media_types(store.get_conference(ALICE, uri).info) == ["text"]
     finally:
         store.close()
-    missing = open_store(tmp_path / "b", config=CoreConfig(default_blueprint="Nope"))
+    missing = add_accounts(open_store(tmp_path / "b", config=CoreConfig(default_blueprint="Nope")))
     try:
         with pytest.raises(CoreError) as exc:
             missing.apply(cmd.CreateConference(actor=ALICE))

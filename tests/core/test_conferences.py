@@ -346,4 +346,12 @@ def test_password_protected_conference(store: ConferenceStore) -> None:
             actor=dataclasses.replace(ALICE, user_id="xcon-userid:zed@example.com"),
             clone_from=uri,
         )
+    assert kind_of(exc) is ErrorKind.INVALID_CONF_USER_ID  # zed has no account: 421
+    store.accounts.add("zed", ALICE.role, "pw")
+    with pytest.raises(CoreError) as exc:
+        create(
+            store,
+            actor=dataclasses.replace(ALICE, user_id="xcon-userid:zed@example.com"),
+            clone_from=uri,
+        )
     assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED

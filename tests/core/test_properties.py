@@ -26,7 +26,7 @@ from focus.xcon.model import (
     MediaStatus,
     User,
 )
-from tests.core.conftest import ADMIN, ALICE, BOB, CAROL, open_store
+from tests.core.conftest import ADMIN, ALICE, BOB, CAROL, add_accounts, open_store
 
 ACTORS = (ALICE, BOB, CAROL, ADMIN)
 START = datetime(2030, 1, 7, 8, tzinfo=UTC)
@@ -156,7 +156,7 @@ def run_sequence(sequence: list[tuple[str, int, int]]) -> list[str]:
     returns the names of the steps that succeeded."""
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        store = open_store(state)
+        store = add_accounts(open_store(state))
         published: list[Change] = []
         store.subscribe(published.extend)
         versions: dict[str, int] = {}

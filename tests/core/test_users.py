@@ -109,6 +109,16 @@ def test_user_without_xcon_userid_enters_and_gets_one(store: ConferenceStore) ->
     )
     added = store.apply(cmd.AddUser(actor=anon, uri=uri, user=user))[0]
     assert isinstance(added, UserAdded) and added.user.startswith("xcon-userid:")
+    # from now on the new XCON-USERID is a known confUserID (no 421)
+    me = Actor(added.user, PolicyRole.PARTICIPANT)
+    assert store.get_user(me, uri).entity == added.user
+    stranger = Actor("xcon-userid:stranger@example.com", PolicyRole.PARTICIPANT)
+    with pytest.raises(CoreError) as exc:
+        store.get_user(stranger, uri)
+    assert kind(exc) is ErrorKind.INVALID_CONF_USER_ID
+    with pytest.raises(CoreError) as exc:
+        store.apply(cmd.AddUser(actor=stranger, uri=uri))
+    assert kind(exc) is ErrorKind.INVALID_CONF_USER_ID
 
 
 def test_maximum_user_count(store: ConferenceStore) -> None:
