@@ -792,6 +792,9 @@ def _write(obj: XconElement, qname: str, out: list[str], root_attrs: str = "") -
     mark = len(out)
     out.append(">")
     if spec.body is not None:
+        if obj.extensions:
+            # RFC 6501 s5 gives these text-only elements no anyElement.
+            raise ValueError(f"{type(obj).__name__} can not carry extension elements")
         out.append(_format(spec.body, getattr(obj, spec.body.name)).translate(_TEXT_ESCAPES))
     cleared = obj.cleared
     for f in spec.children:
