@@ -203,7 +203,10 @@ async def serve(host: str, port: int, *, ready: asyncio.Event | None = None,
         for task in list(responder.tasks):
             task.cancel()
         await ua.close()
-        print(f"SIP UAS stopped after {responder.calls} calls", flush=True)
+        stats = ua.transport.stats
+        print(f"SIP UAS stopped after {responder.calls} calls; refused "
+              f"{stats.refused_destinations} destinations, {stats.send_failures} send failures",
+              flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

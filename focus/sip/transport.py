@@ -317,7 +317,6 @@ class _TcpConnection(asyncio.Protocol):
             self.transport.close()
 
 
-
 @dataclass(slots=True)
 class _Stats:
     received: int = 0
@@ -336,12 +335,14 @@ class SipTransport:
     from outside (e.g. a UA API call that queued a request), and ``await close()``.
     """
 
-    def __init__(self, core: SipCore, config: TransportConfig,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, core: SipCore, config: TransportConfig, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.core = core
         self.config = config
         self._loop = loop
         self._udp: asyncio.DatagramTransport | None = None
+        self._udp_sock: socket.socket | None = None
         self._tcp_server: asyncio.Server | None = None
         self._connections: dict[int, _TcpConnection] = {}
         self._by_address: dict[tuple[str, int], _TcpConnection] = {}
@@ -364,9 +365,22 @@ class SipTransport:
         self = cls(core, config, loop)
         try:
             if config.udp_port is not None:
+                # Our own socket object: sendto on it reports errors (unreachable network,
+                # EACCES...) synchronously, so they can be tied to the message (s18.4);
+                # asyncio's transport.sendto would only hand them to error_received.
+                family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    sock.setblocking(False)
+                    sock.bind((config.host, config.udp_port))
+                except OSError:
+                    sock.close()
+                    raise
                 udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self), local_addr=(config.host, config.udp_port))
+                    lambda: _UdpProtocol(self), sock=sock
+                )
                 self._udp = udp
+                self._udp_sock = sock
                 sockname = udp.get_extra_info("sockname")
                 self.local_udp = (str(sockname[0]), int(sockname[1]))
             if config.tcp_port is not None:
@@ -376,12 +390,14 @@ class SipTransport:
                     tcp_port = self.local_udp[1]
                 try:
                     server = await loop.create_server(
-                        self._accept, config.host, tcp_port, reuse_address=True)
+                        self._accept, config.host, tcp_port, reuse_address=True
+                    )
                 except OSError:
                     if config.tcp_port != 0:
                         raise
                     server = await loop.create_server(
-                        self._accept, config.host, 0, reuse_address=True)
+                        self._accept, config.host, 0, reuse_address=True
+                    )
                 self._tcp_server = server
                 sockname = server.sockets[0].getsockname()
                 self.local_tcp = (str(sockname[0]), int(sockname[1]))
@@ -540,8 +556,17 @@ class SipTransport:
         if self._udp is None:
             self._fail(message, dest, "UDP is not enabled")
             return
+        data = message.to_bytes()
         try:
-            self._udp.sendto(message.to_bytes(), dest.address)
+            # Bypass asyncio only while it has nothing queued, so datagrams keep their order
+            # (the selector transport has get_write_buffer_size; typeshed does not say so).
+            queued = getattr(self._udp, "get_write_buffer_size", lambda: 0)()
+            if self._udp_sock is not None and queued == 0:
+                self._udp_sock.sendto(data, dest.address)
+            else:
+                self._udp.sendto(data, dest.address)
+        except BlockingIOError:
+            self._udp.sendto(data, dest.address)  # kernel buffer full: let asyncio queue it
         except OSError as exc:
             self._fail(message, dest, str(exc))
             return
@@ -574,7 +599,8 @@ class SipTransport:
             try:
                 await asyncio.wait_for(
                     self._loop.create_connection(lambda: conn, dest.host, dest.port),
-                    self.config.tcp_connect_timeout)
+                    self.config.tcp_connect_timeout,
+                )
             except (OSError, TimeoutError) as exc:
                 conn.closed = True
                 self._connection_closed(conn, exc)
@@ -587,8 +613,9 @@ class SipTransport:
     def _fail(self, message: Message, dest: Flow | None, reason: str) -> None:
         self.stats.send_failures += 1
         log.info("send of %s to %s failed: %s", _describe(message), dest, reason)
-        self._guard(self.core.transport_failed, TransportFailure(message, dest, reason),
-                    self._loop.time())
+        self._guard(
+            self.core.transport_failed, TransportFailure(message, dest, reason), self._loop.time()
+        )
 
     # -- the one timer -----------------------------------------------------------------
 
@@ -655,6 +682,7 @@ class SipTransport:
         if self._udp is not None:
             self._udp.close()
             self._udp = None
+            self._udp_sock = None
         if self._tcp_server is not None:
             self._tcp_server.close()
             await self._tcp_server.wait_closed()
