@@ -123,6 +123,26 @@ def _user_ids(info: ConferenceInfo) -> set[str]:
     return {u.entity for u in _users(info) if u.entity is not None}
 
 
+def _admitted(info: ConferenceInfo) -> set[str]:
+    """Who a conference admits, lower-cased: its users' XCON-USERIDs, their endpoints and
+    associated AORs, and the targets of its allowed-users-list."""
+    found: set[str] = set()
+    for user in _users(info):
+        found.update(
+            x.strip().lower()
+            for x in (
+                user.entity,
+                *(e.entity for e in user.endpoints),
+                *(a.uri for a in (user.associated_aors.entries if user.associated_aors else ())),
+            )
+            if x
+        )
+    allowed = info.users.allowed_users_list if info.users is not None else None
+    if allowed is not None:
+        found.update(t.uri.strip().lower() for t in allowed.targets)
+    return found
+
+
 def _roles_of(info: ConferenceInfo, user_id: str | None) -> list[Role]:
     if user_id is None:
         return []
@@ -560,11 +580,17 @@ class Core:
                 )
 
     def _check_sidebar_users(self, tx: _Tx, obj: ConferenceObject, new: ConferenceInfo) -> None:
+        """A sidebar admits only its parent's users: as <user> entries and as targets
+        of its allowed-users-list (RFC 5239 s9.4-9.5)."""
         if not obj.kind.is_sidebar or obj.parent is None:
             return
         parent = tx.get(obj.parent)
-        allowed = _user_ids(parent.info) if parent is not None else set()
-        strangers = sorted(_user_ids(new) - allowed)
+        allowed = _admitted(parent.info) if parent is not None else set()
+        wanted = set(_user_ids(new))
+        users = new.users or Users()
+        if users.allowed_users_list is not None:
+            wanted |= {t.uri.strip() for t in users.allowed_users_list.targets}
+        strangers = sorted(w for w in wanted if w.lower() not in allowed)
         if strangers:
             raise _fail(
                 ErrorKind.USER_NOT_FOUND,
