@@ -271,14 +271,14 @@ class Dispatcher:
 
     def _authenticate(self, req: CcmpRequest, basic: Credentials | None) -> Actor:
         creds: Credentials | None = None
-        if req.subject is not None and req.subject.username:
-            if req.subject.password is None:
-                raise Refusal(
-                    ResponseCode.AUTHENTICATION_REQUIRED, "<subject> without a <password>"
-                )
-            creds = Credentials(req.subject.username, req.subject.password, "subject")
+        subject = req.subject
+        if subject is not None and subject.username and subject.password is not None:
+            creds = Credentials(subject.username, subject.password, "subject")
         elif basic is not None:
+            # Also when <subject> names a user without a password (RFC 6504 s6.2 does).
             creds = basic
+        elif subject is not None and subject.username:
+            raise Refusal(ResponseCode.AUTHENTICATION_REQUIRED, "<subject> without a <password>")
         if creds is None:
             raise Refusal(
                 ResponseCode.AUTHENTICATION_REQUIRED,

@@ -33,8 +33,7 @@ LAUGHS = (
     + b"]><lolz>&lol9;</lolz>"
 )
 PARAMETER_ENTITY = (
-    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p SYSTEM "http://127.0.0.1:1/x.dtd"> %p;]>'
-    b"<r/>"
+    b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY % p SYSTEM "http://127.0.0.1:1/x.dtd"> %p;]><r/>'
 )
 DEEP = b"<a>" * 5000 + b"</a>" * 5000
 
