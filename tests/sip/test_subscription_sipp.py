@@ -8,23 +8,18 @@ unsubscribe answered by a terminated NOTIFY.
 
 from __future__ import annotations
 
-import select
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from focus.sip.events import RequestReceived, ResponseReceived
+from focus.sip.events import Event, RequestReceived, ResponseReceived
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Request
-from focus.sip.parser import parse_message
 from focus.sip.subscription import Notifier, NotifierConfig, Subscription
-from focus.sip.transaction import TransactionLayer
-from focus.sip.transport import Flow, TransportKind, stamp_via
-from focus.sip.uri import SipURI
+from tests.sip.test_transaction_wire import UdpLoop
 
 pytestmark = [
     pytest.mark.interop,
@@ -178,65 +173,44 @@ def free_port() -> int:
 
 
 class NotifierServer:
-    """Our notifier on a real UDP socket, driven by a blocking select loop."""
+    """Our notifier on a real UDP socket (see test_transaction_wire.UdpLoop)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = int(self.sock.getsockname()[1])
-        self.layer = TransactionLayer()
+        self.loop = UdpLoop(self.on_event)
+        self.port = self.loop.port
         self.notifier = Notifier(
             NotifierConfig(
                 packages=frozenset({"conference"}),
-                sent_by=f"127.0.0.1:{self.port}",
+                sent_by=self.loop.sent_by,
                 contact=parse_name_addr(f"<sip:conf@127.0.0.1:{self.port}>"),
                 min_expires=60,
             )
         )
+        self.loop.timers.append(self.notifier.get_timer)
+        self.loop.on_tick.append(self.expire)
         self.by_notify: dict[str, Subscription] = {}
         self.statuses: list[int] = []
 
     def _send_notify(self, sub: Subscription, notify: Request, now: float) -> None:
-        target = sub.dialog.next_hop()
-        assert isinstance(target, SipURI)
-        flow = Flow(TransportKind.UDP, target.host, target.port or 5060)
-        key = self.layer.send_request(notify, flow, now)
+        flow = self.loop.flow_to(sub.dialog.next_hop())
+        key = self.loop.layer.send_request(notify, flow, now)
         self.by_notify[key.branch] = sub
 
-    def serve(self, proc: subprocess.Popen[str], limit: float = 60.0) -> None:
-        clock = time.monotonic
-        stop = clock() + limit
-        while proc.poll() is None and clock() < stop:
-            now = clock()
-            deadlines = [t for t in (self.layer.get_timer(), self.notifier.get_timer()) if t]
-            wait = max(0.0, min([*deadlines, now + 0.1]) - now)
-            readable, _, _ = select.select([self.sock], [], [], wait)
-            now = clock()
-            if readable:
-                data, addr = self.sock.recvfrom(65535)
-                message = parse_message(data)
-                if isinstance(message, Request):
-                    message.headers.replace_top_via(stamp_via(message.via[0], addr[0], addr[1]))
-                self.layer.receive_message(message, Flow(TransportKind.UDP, *addr), now)
-            self.layer.handle_timer(now)
-            for sub, notify in self.notifier.handle_timer(now):
-                self._send_notify(sub, notify, now)
-            while (event := self.layer.next_event()) is not None:
-                if isinstance(event, RequestReceived) and event.transaction is not None:
-                    result = self.notifier.receive_subscribe(
-                        event.request, now, body_for=lambda s: BODY
-                    )
-                    self.statuses.append(result.response.status)
-                    self.layer.send_response(result.response, now)
-                    if result.notify is not None and result.subscription is not None:
-                        self._send_notify(result.subscription, result.notify, now)
-                elif isinstance(event, ResponseReceived) and event.request.method == "NOTIFY":
-                    notified = self.by_notify.get(event.transaction.branch)
-                    if notified is not None:
-                        self.notifier.notify_response(notified, event.response)
-            for t in self.layer.outgoing():
-                assert t.destination is not None
-                self.sock.sendto(t.message.to_bytes(), (t.destination.host, t.destination.port))
+    def expire(self, now: float) -> None:
+        for sub, notify in self.notifier.handle_timer(now):
+            self._send_notify(sub, notify, now)
+
+    def on_event(self, event: Event, now: float) -> None:
+        if isinstance(event, RequestReceived) and event.transaction is not None:
+            result = self.notifier.receive_subscribe(event.request, now, body_for=lambda s: BODY)
+            self.statuses.append(result.response.status)
+            self.loop.layer.send_response(result.response, now)
+            if result.notify is not None and result.subscription is not None:
+                self._send_notify(result.subscription, result.notify, now)
+        elif isinstance(event, ResponseReceived) and event.request.method == "NOTIFY":
+            notified = self.by_notify.get(event.transaction.branch)
+            if notified is not None:
+                self.notifier.notify_response(notified, event.response)
 
 
 def test_sipp_subscriber_against_our_notifier(tmp_path: Path) -> None:
@@ -268,7 +242,7 @@ def test_sipp_subscriber_against_our_notifier(tmp_path: Path) -> None:
             text=True,
         )
         try:
-            server.serve(proc)
+            server.loop.serve(lambda: proc.poll() is not None)
             out, _ = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:
@@ -279,4 +253,4 @@ def test_sipp_subscriber_against_our_notifier(tmp_path: Path) -> None:
         assert sorted(server.statuses) == sorted([423, 200, 200] * 3)
         assert server.notifier.subscriptions == {}
     finally:
-        server.sock.close()
+        server.loop.close()

@@ -139,3 +139,61 @@ def test_wire_delivers_through_the_parser() -> None:
     wire.pump()
     assert [s.first_line for s in wire.log] == [f"OPTIONS sip:bob@127.0.0.1:{BOB_PORT} SIP/2.0"]
     assert len(wire.b_events) == 1
+
+
+class UdpLoop:
+    """A TransactionLayer on a real loopback UDP socket, driven by a blocking select loop
+    (for tests against real peers such as sipp; the sans-IO layer only sees ``now``)."""
+
+    def __init__(self, on_event: Callable[[Event, float], None]) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.layer = TransactionLayer()
+        self.on_event = on_event
+        self.timers: list[Callable[[], float | None]] = []
+        self.on_tick: list[Callable[[float], None]] = []
+
+    @property
+    def sent_by(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def flow_to(self, uri: object) -> Flow:
+        from focus.sip.uri import SipURI
+
+        assert isinstance(uri, SipURI)
+        return Flow(TransportKind.UDP, uri.host, uri.port or 5060)
+
+    def serve(self, done: Callable[[], bool], limit: float = 60.0) -> None:
+        import select
+        import time
+
+        from focus.sip.transport import stamp_via
+
+        clock = time.monotonic
+        stop = clock() + limit
+        while not done() and clock() < stop:
+            now = clock()
+            deadlines = [d for d in (f() for f in [self.layer.get_timer, *self.timers]) if d]
+            wait = max(0.0, min([*deadlines, now + 0.1]) - now)
+            readable, _, _ = select.select([self.sock], [], [], wait)
+            now = clock()
+            if readable:
+                data, addr = self.sock.recvfrom(65535)
+                message = parse_message(data)
+                if isinstance(message, Request):
+                    message.headers.replace_top_via(stamp_via(message.via[0], addr[0], addr[1]))
+                self.layer.receive_message(message, Flow(TransportKind.UDP, *addr), now)
+            self.layer.handle_timer(now)
+            for tick in self.on_tick:
+                tick(now)
+            while (event := self.layer.next_event()) is not None:
+                self.on_event(event, now)
+            for t in self.layer.outgoing():
+                assert t.destination is not None
+                self.sock.sendto(t.message.to_bytes(), (t.destination.host, t.destination.port))
+
+    def close(self) -> None:
+        self.sock.close()
