@@ -718,10 +718,6 @@ class Core:
         before_users = {u.entity: u for u in _users(obj.info) if u.entity is not None}
         after_users = {u.entity: u for u in _users(new_info) if u.entity is not None}
         updated = dataclasses.replace(obj, info=new_info)
-        if self._is_scheduled(updated) != self._is_scheduled(obj) or (
-            _description(new_info).conference_time != _description(obj.info).conference_time
-        ):
-            updated = dataclasses.replace(updated, lifecycle=self._initial_lifecycle(tx, updated))
         wrote = False
         for entity in before_users:
             if entity not in after_users:
@@ -744,6 +740,8 @@ class Core:
         if others_changed or not wrote:
             updated = tx.write(updated, ConferenceUpdated)
         self._propagate(tx, obj, updated)
+        if _description(new_info).conference_time != _description(obj.info).conference_time:
+            self._settle(tx, updated, tx.now)  # a new schedule may start or stop it now
         return updated
 
     def _cascade_removal(self, tx: _Tx, uri: str, entity: str) -> None:
@@ -1127,13 +1125,18 @@ class Core:
             if obj.kind is ObjectKind.CONFERENCE:
                 self._settle(tx, obj, now)
 
-    def _settle(self, tx: _Tx, obj: ConferenceObject, now: datetime) -> None:
-        """Move ``obj`` to the lifecycle its schedule wants at ``now``; end its sidebars
-        when it stops being active (a sidebar never outlives its parent's occurrence)."""
+    def _settle(self, tx: _Tx, obj: ConferenceObject, now: datetime | None) -> None:
+        """Move the conference ``obj`` to the lifecycle its schedule wants at ``now``
+        (None: no Tick seen yet, a scheduled conference waits); end its sidebars when it
+        stops being active (a sidebar never outlives its parent's occurrence); sidebars
+        follow their parent, they have no schedule of their own."""
         current = tx.get(obj.uri)
-        if current is None:
+        if current is None or current.kind is not ObjectKind.CONFERENCE:
             return
-        wanted, _ = self._wanted_lifecycle(tx, current, now)
+        if now is None:
+            wanted = Lifecycle.RESERVED if self._is_scheduled(current) else Lifecycle.ACTIVE
+        else:
+            wanted, _ = self._wanted_lifecycle(tx, current, now)
         if wanted is current.lifecycle:
             return
         event: type[Change] = {

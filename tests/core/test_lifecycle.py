@@ -207,3 +207,27 @@ def test_rfc6504_weekly_example_becomes_active(store: ConferenceStore) -> None:
     assert lifecycle(store, uri) is Lifecycle.RESERVED
     store.apply(cmd.Tick(now=datetime(2010, 2, 3, 15, 0, tzinfo=UTC)))
     assert lifecycle(store, uri) is Lifecycle.ACTIVE
+
+
+def test_rescheduling_moves_the_lifecycle(store: ConferenceStore) -> None:
+    store.apply(cmd.Tick(now=at(1)))
+    uri = store.apply(cmd.CreateConference(actor=ALICE))[0].uri  # ad hoc: active
+    store.apply(cmd.AddUser(actor=ALICE, uri=uri))
+    sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=uri, by_ref=False))[0].uri
+    later = ConferenceInfo(
+        entity=uri,
+        conference_description=ConferenceDescription(
+            conference_time=ConferenceTime(entries=(ConferenceTimeEntry(base=ical(*ONCE)),))
+        ),
+    )
+    changes = store.apply(cmd.UpdateConference(actor=ALICE, uri=uri, patch=later))
+    assert ConferenceDeactivated in [type(c) for c in changes]
+    assert lifecycle(store, uri) is Lifecycle.RESERVED
+    assert store.get(sidebar) is None
+    unscheduled = ConferenceInfo(
+        entity=uri,
+        conference_description=ConferenceDescription(cleared=frozenset({"conference_time"})),
+    )
+    changes = store.apply(cmd.UpdateConference(actor=ALICE, uri=uri, patch=unscheduled))
+    assert ConferenceActivated in [type(c) for c in changes]
+    assert lifecycle(store, uri) is Lifecycle.ACTIVE

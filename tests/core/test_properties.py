@@ -50,6 +50,7 @@ steps = st.lists(
                 "leave",
                 "kick",
                 "subject",
+                "reschedule",
                 "mute",
                 "sidebar",
                 "unsidebar",
@@ -100,6 +101,19 @@ def command_for(store: ConferenceStore, name: str, a: int, b: int) -> cmd.Comman
                 ),
             )
             return cmd.UpdateConference(actor=actor, uri=conf, patch=patch)
+        case "reschedule":
+            desc = (
+                ConferenceDescription(
+                    conference_time=ConferenceTime(entries=(ConferenceTimeEntry(base=DAILY),))
+                )
+                if a % 2
+                else ConferenceDescription(cleared=frozenset({"conference_time"}))
+            )
+            return cmd.UpdateConference(
+                actor=actor,
+                uri=conf,
+                patch=ConferenceInfo(entity=conf, conference_description=desc),
+            )
         case "mute":
             user = User(
                 entity=other,
@@ -210,6 +224,8 @@ RICH = [
     ("leave", 1, 0),
     ("tick", 1, 0),
     ("unsidebar", 0, 0),
+    ("reschedule", 3, 0),
+    ("reschedule", 0, 1),
     ("tick", 7, 7),
     ("delete", 0, 3),
 ]
