@@ -84,12 +84,15 @@ class MediaCapability:
     codecs: our formats, in our order of preference (used when we offer).
     protos: transport protocols accepted in an m= line; the first one is used in offers.
     direction: how far we are willing to go: SENDRECV, or e.g. RECVONLY for a recorder.
+    formats: for non-RTP protocols (e.g. TCP/CFW, RFC 6230), the fmt tokens we accept,
+        compared literally; "*" accepts any.
     """
 
     media: str = "audio"
     codecs: tuple[Codec, ...] = (PCMU, PCMA, TELEPHONE_EVENT)
     protos: tuple[str, ...] = ("RTP/AVP",)
     direction: Direction = Direction.SENDRECV
+    formats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +198,14 @@ def _answer_media(
     port: int,
 ) -> MediaDescription:
     offered = offer.media[index]
+    if not offered.proto.upper().startswith("RTP/"):
+        # Not RTP: fmt tokens have no rtpmap and are matched as they are (RFC 4566 s5.14).
+        accepted = tuple(
+            f for f in offered.formats if f in capability.formats or "*" in capability.formats
+        )
+        if not accepted:
+            return _rejected(offered)
+        return MediaDescription(offered.media, port, offered.proto, accepted)
     rtpmaps = offered.rtpmaps
     fmtps = offered.fmtps
     chosen: list[tuple[str, Codec, RtpMap]] = []

@@ -309,3 +309,12 @@ def test_negotiate_reports_telephone_event_and_remote_address() -> None:
     assert stream.codec == RtpMap(0, "PCMU", 8000)
     assert stream.telephone_event == 101
     assert (stream.remote_address, stream.remote_port) == ("host.example.com", 6000)
+
+
+def test_non_rtp_streams_match_formats_literally() -> None:
+    offer = offer_of("m=application 9 TCP/CFW *", "m=application 9 TCP/BFCP *")
+    cfw = MediaCapability("application", (), ("TCP/CFW",), formats=("*",))
+    answer = create_answer(offer, FOCUS, [cfw], [7575, 7576])
+    assert [(m.port, m.formats) for m in answer.media] == [(7575, ("*",)), (0, ("*",))]
+    strict = replace(cfw, formats=("cfw",))
+    assert create_answer(offer, FOCUS, [strict], [7575, 0]).media[0].rejected
