@@ -1,0 +1,2 @@
+"""The bundled media server: CFW control side (``control``), the msc-mixer executor
+(``mixer_service``); the SIP and media parts live in their own modules."""

@@ -1,0 +1,649 @@
+"""The msc-mixer/1.0 package executor of the bundled media server (RFC 6505), without I/O.
+
+:class:`MixerService` takes a decoded mixer request and the *owner* of the control channel it
+came on, checks it against the server-side registry of conferences and joins (existence,
+ownership, duplicates, stream co-occurrence rules, capabilities) and answers with the status
+codes of RFC 6505 s4.6.  Only a request that passed every check reaches the media plane, through
+the small :class:`MixerBackend` protocol, and only a backend call that succeeded changes the
+registry: a failing request changes nothing (s4.2.1.1, s4.2.2.2: "MUST NOT create/join").
+
+Events the mixer generates (<unjoin-notify>, <conferenceexit>, <active-talkers-notify>,
+s4.2.4) come back as :class:`Notice` values addressed to the owner of the affected resource.
+
+Ownership follows RFC 7058 s8: a conference or join belongs to the owner whose channel created
+it; another owner's audit does not see it and any attempt to touch it is a framework-level 403.
+An owner is normally the cfw-id of the channel (the control server may map several cfw-ids of
+one application server to one owner, so that a reconnected channel keeps its mixers).
+
+:class:`ControlOnlyBackend` is a legitimate product mode, not a test double: a media server that
+tracks the mixing graph with no media at all, for signalling tests and for deployments where
+the focus must run without RTP.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from mediactrl.mixer import model as m
+from mediactrl.mixer.codec import MixerDecodeError, decode, encode
+from mediactrl.mixer.model import MixerStatus
+
+__all__ = [
+    "FORBIDDEN",
+    "BackendCapabilities",
+    "BackendError",
+    "ConferenceSettings",
+    "ControlOnlyBackend",
+    "MixerBackend",
+    "MixerService",
+    "MixerServiceConfig",
+    "Notice",
+    "Outcome",
+    "streams_key",
+]
+
+FORBIDDEN = 403  # RFC 6230 s7 / RFC 7058 s8: the framework code for another owner's resource
+
+
+@dataclass(frozen=True)
+class BackendCapabilities:
+    """What a backend can mix; requests needing more get the 42x codes of RFC 6505 s4.6.
+
+    codecs: advertised in <capabilities> (s4.3.2.1); a <codecs> request naming another one is 425.
+    media: stream media types the backend carries (others are 422, s4.2.2.5).
+    video_layouts, video_switch: whether those elements are honoured (else 423, 424).
+    controller_mixing: whether <audio-mixing type="controller"> is supported (else 421).
+    connection_joins / conference_joins: connection-connection and conference-conference
+        joins (else 426, 427).
+    max_participants: entities per conference (410 when full; 420 when the reservation asks
+        for more); None for no limit.
+    """
+
+    codecs: tuple[m.Codec, ...] = (m.Codec("audio", "PCMU"), m.Codec("audio", "PCMA"))
+    media: frozenset[str] = frozenset({"audio"})
+    video_layouts: bool = False
+    video_switch: bool = False
+    controller_mixing: bool = False
+    connection_joins: bool = True
+    conference_joins: bool = True
+    max_participants: int | None = None
+
+
+@dataclass(frozen=True)
+class ConferenceSettings:
+    """The configuration of a conference mixer as the backend sees it (s4.2.1.4)."""
+
+    reserved_talkers: int = 0
+    reserved_listeners: int = 0
+    codecs: tuple[m.Codec, ...] | None = None
+    audio_mixing: m.AudioMixing | None = None
+    video_layouts: tuple[m.VideoLayout, ...] | None = None
+    video_switch: m.VideoSwitch | None = None
+
+
+class BackendError(Exception):
+    """The media plane could not carry out an operation that passed validation.
+
+    ``status`` is the RFC 6505 s4.6 code to answer (411 join failed, 419 other error...).
+    """
+
+    def __init__(self, reason: str, status: int = MixerStatus.OTHER_EXECUTION_ERROR) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class MixerBackend(Protocol):
+    """The media plane driven by :class:`MixerService`.
+
+    Every method is called only after the request was validated; it raises
+    :class:`BackendError` when the media plane fails, and must then leave things unchanged.
+    Streams are always given oriented from ``id1`` (s4.2.2.5).
+    """
+
+    @property
+    def capabilities(self) -> BackendCapabilities: ...
+
+    def connection_exists(self, connection_id: str) -> bool: ...
+
+    def create_conference(self, conference_id: str, settings: ConferenceSettings) -> None: ...
+
+    def modify_conference(self, conference_id: str, settings: ConferenceSettings) -> None: ...
+
+    def destroy_conference(self, conference_id: str) -> None: ...
+
+    def join(self, id1: str, id2: str, streams: tuple[m.Stream, ...]) -> None: ...
+
+    def modify_join(self, id1: str, id2: str, streams: tuple[m.Stream, ...]) -> None: ...
+
+    def unjoin(self, id1: str, id2: str) -> None: ...
+
+
+@dataclass
+class ControlOnlyBackend:
+    """The control-only media server: keeps the mixing graph, moves no media.
+
+    Connections are the media legs the SIP side set up (RFC 6230 A.1 ids, local:remote tag);
+    the SIP side announces them with :meth:`add_connection` / :meth:`remove_connection`.
+    ``accept_any_connection`` makes every well-formed connection id exist, for signalling tests
+    that run without SIP media legs.
+    """
+
+    caps: BackendCapabilities = field(
+        default_factory=lambda: BackendCapabilities(
+            media=frozenset({"audio", "video"}), video_layouts=True, video_switch=True
+        )
+    )
+    accept_any_connection: bool = False
+    connections: set[str] = field(default_factory=set)
+    conferences: dict[str, ConferenceSettings] = field(default_factory=dict)
+    joins: dict[tuple[str, str], tuple[m.Stream, ...]] = field(default_factory=dict)
+
+    @property
+    def capabilities(self) -> BackendCapabilities:
+        return self.caps
+
+    def add_connection(self, connection_id: str) -> None:
+        self.connections.add(connection_id)
+
+    def remove_connection(self, connection_id: str) -> None:
+        self.connections.discard(connection_id)
+
+    def connection_exists(self, connection_id: str) -> bool:
+        if self.accept_any_connection:
+            return is_connection_id(connection_id)
+        return connection_id in self.connections
+
+    def create_conference(self, conference_id: str, settings: ConferenceSettings) -> None:
+        self.conferences[conference_id] = settings
+
+    def modify_conference(self, conference_id: str, settings: ConferenceSettings) -> None:
+        self.conferences[conference_id] = settings
+
+    def destroy_conference(self, conference_id: str) -> None:
+        self.conferences.pop(conference_id, None)
+        for pair in [pair for pair in self.joins if conference_id in pair]:
+            del self.joins[pair]
+
+    def join(self, id1: str, id2: str, streams: tuple[m.Stream, ...]) -> None:
+        self.joins[(id1, id2)] = streams
+
+    def modify_join(self, id1: str, id2: str, streams: tuple[m.Stream, ...]) -> None:
+        self.joins[(id1, id2)] = streams
+
+    def unjoin(self, id1: str, id2: str) -> None:
+        self.joins.pop((id1, id2), None)
+
+
+@dataclass(frozen=True)
+class MixerServiceConfig:
+    """Settings of the executor.
+
+    allow_cross_owner: lift the RFC 7058 s8 isolation (one trusted application server using
+        several channels under different cfw-ids); off by default.
+    conference_id_bytes: random bytes in a conferenceid the MS picks (s4.2.1.1).
+    """
+
+    allow_cross_owner: bool = False
+    conference_id_bytes: int = 4
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A mixer <event> (s4.2.4) to send on the channel of ``owner``."""
+
+    owner: str
+    event: m.Event
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to answer a CONTROL with.
+
+    ``cfw_status`` is the framework code (200, or 403 for another owner's resource, RFC 7058
+    s8); with 200, ``answer`` is the mixer <response>/<auditresponse> to put in the body.
+    ``notices`` are events the request caused, to send after the answer.
+    """
+
+    cfw_status: int
+    answer: m.Response | m.AuditResponse | None = None
+    notices: tuple[Notice, ...] = ()
+
+    def body(self) -> bytes:
+        """The msc-mixer body of the answer (empty for a framework error)."""
+        return encode(self.answer) if self.answer is not None else b""
+
+
+@dataclass
+class _Conference:
+    owner: str
+    settings: ConferenceSettings
+    talkers_interval: int | None = None
+    talkers_sent_at: float | None = None
+
+
+@dataclass
+class _Join:
+    owner: str
+    id1: str
+    id2: str
+    streams: tuple[m.Stream, ...]  # oriented from id1; never empty
+
+
+class _Refusal(Exception):
+    """Internal: ends request processing with a status."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def is_connection_id(value: str) -> bool:
+    """True for an RFC 6230 A.1 connection id: ``local-tag:remote-tag`` (an optional
+    ``~label`` suffix aside); a conference id is any other string."""
+    local, sep, remote = value.partition(":")
+    return bool(sep and local and remote)
+
+
+def streams_key(stream: m.Stream) -> tuple[str, str | None]:
+    """Streams are told apart by media type and SDP label (s4.2.2.5)."""
+    return (stream.media, stream.label)
+
+
+_FLIP = {
+    m.Direction.SENDONLY: m.Direction.RECVONLY,
+    m.Direction.RECVONLY: m.Direction.SENDONLY,
+    m.Direction.SENDRECV: m.Direction.SENDRECV,
+    m.Direction.INACTIVE: m.Direction.INACTIVE,
+}
+
+
+def _flipped(streams: Iterable[m.Stream]) -> tuple[m.Stream, ...]:
+    """The same streams seen from the other entity (direction is relative to id1)."""
+    return tuple(replace(s, direction=_FLIP[s.direction]) for s in streams)
+
+
+class MixerService:
+    """The msc-mixer/1.0 executor: registry, validation, events; media through a backend."""
+
+    def __init__(self, backend: MixerBackend, config: MixerServiceConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or MixerServiceConfig()
+        self._conferences: dict[str, _Conference] = {}
+        self._joins: dict[frozenset[str], _Join] = {}
+
+    # ----------------------------------------------------------------- entry points
+    def handle_body(self, owner: str, body: bytes) -> Outcome:
+        """Executes an ``application/msc-mixer+xml`` CONTROL body from ``owner``'s channel."""
+        try:
+            request = decode(body)
+        except MixerDecodeError as exc:
+            return Outcome(200, m.Response(exc.status, _reason(exc.reason)))
+        return self.execute(owner, request)
+
+    def execute(self, owner: str, request: m.MixerMessage) -> Outcome:
+        """Executes one decoded mixer request."""
+        notices: list[Notice] = []
+        try:
+            answer = self._dispatch(owner, request, notices)
+        except _Refusal as refusal:
+            if refusal.status == FORBIDDEN:
+                return Outcome(FORBIDDEN)
+            return Outcome(200, self._error_answer(request, refusal))
+        except BackendError as exc:
+            return Outcome(200, self._error_answer(request, _Refusal(exc.status, exc.reason)))
+        return Outcome(200, answer, tuple(notices))
+
+    def connection_closed(self, connection_id: str) -> tuple[Notice, ...]:
+        """The SIP side ended a connection: its joins end, unjoin-notify status 2 (s4.2.4.2)."""
+        notices: list[Notice] = []
+        for key, join in list(self._joins.items()):
+            if connection_id in key:
+                self._drop_join(key, join, 2, "connection terminated", notices)
+        return tuple(notices)
+
+    def active_talkers(
+        self, conference_id: str, talkers: Iterable[str], now: float
+    ) -> tuple[Notice, ...]:
+        """The media plane reports who talks in a conference; notifies its owner if it
+        subscribed, at most once per subscribed interval (s4.2.1.4.4.1)."""
+        conference = self._conferences.get(conference_id)
+        if conference is None or conference.talkers_interval is None:
+            return ()
+        last = conference.talkers_sent_at
+        if last is not None and now - last < conference.talkers_interval:
+            return ()
+        conference.talkers_sent_at = now
+        entries = tuple(
+            m.ActiveTalker(connectionid=t)
+            if is_connection_id(t)
+            else m.ActiveTalker(conferenceid=t)
+            for t in talkers
+        )
+        notify = m.ActiveTalkersNotify(conference_id, entries)
+        return (Notice(conference.owner, m.Event(notify)),)
+
+    def conferences_of(self, owner: str) -> tuple[str, ...]:
+        """Conference ids owned by ``owner`` (for diagnostics and tests)."""
+        return tuple(c for c, conf in self._conferences.items() if conf.owner == owner)
+
+    def participants(self, conference_id: str) -> tuple[str, ...]:
+        """Entities joined to a conference, in join order."""
+        out: list[str] = []
+        for join in self._joins.values():
+            if conference_id in (join.id1, join.id2):
+                out.append(join.id2 if join.id1 == conference_id else join.id1)
+        return tuple(out)
+
+    def join_streams(self, id1: str, id2: str) -> tuple[m.Stream, ...] | None:
+        """The streams of the join between two entities, oriented from ``id1``."""
+        join = self._joins.get(frozenset((id1, id2)))
+        if join is None:
+            return None
+        return join.streams if join.id1 == id1 else _flipped(join.streams)
+
+    # ----------------------------------------------------------------- dispatch
+    def _dispatch(
+        self, owner: str, request: m.MixerMessage, notices: list[Notice]
+    ) -> m.Response | m.AuditResponse:
+        if isinstance(request, m.CreateConference):
+            return self._create(owner, request)
+        if isinstance(request, m.ModifyConference):
+            return self._modify_conference(owner, request)
+        if isinstance(request, m.DestroyConference):
+            return self._destroy(owner, request, notices)
+        if isinstance(request, m.Join):
+            return self._join(owner, request)
+        if isinstance(request, m.ModifyJoin):
+            return self._modify_join(owner, request)
+        if isinstance(request, m.Unjoin):
+            return self._unjoin(owner, request, notices)
+        if isinstance(request, m.Audit):
+            return self._audit(owner, request)
+        # <response>, <event>, <auditresponse> travel MS -> AS only.
+        raise _Refusal(MixerStatus.SYNTAX_ERROR, f"{type(request).__name__} is not a request")
+
+    def _error_answer(
+        self, request: m.MixerMessage, refusal: _Refusal
+    ) -> m.Response | m.AuditResponse:
+        if isinstance(request, m.Audit):
+            return m.AuditResponse(refusal.status, _reason(refusal.reason))
+        conferenceid = getattr(request, "conferenceid", None)
+        return m.Response(refusal.status, _reason(refusal.reason), conferenceid=conferenceid)
+
+    # ----------------------------------------------------------------- conferences
+    def _owned_conference(self, owner: str, conference_id: str) -> _Conference:
+        conference = self._conferences.get(conference_id)
+        if conference is None:
+            raise _Refusal(MixerStatus.CONFERENCE_DOES_NOT_EXIST, f"no conference {conference_id}")
+        self._check_owner(owner, conference.owner)
+        return conference
+
+    def _check_owner(self, owner: str, resource_owner: str) -> None:
+        if owner != resource_owner and not self.config.allow_cross_owner:
+            raise _Refusal(FORBIDDEN, "resource of another application server")
+
+    def _check_config(self, request: m.CreateConference | m.ModifyConference) -> None:
+        caps = self.backend.capabilities
+        if request.audio_mixing is not None and (
+            request.audio_mixing.type is m.AudioMixType.CONTROLLER and not caps.controller_mixing
+        ):
+            raise _Refusal(MixerStatus.AUDIO_MIX_UNSUPPORTED, "controller mixing not supported")
+        if request.video_layouts is not None and not caps.video_layouts:
+            raise _Refusal(MixerStatus.VIDEO_LAYOUTS_UNSUPPORTED, "video layouts not supported")
+        if request.video_switch is not None and not caps.video_switch:
+            raise _Refusal(MixerStatus.VIDEO_SWITCH_UNSUPPORTED, "video switching not supported")
+        for codec in request.codecs or ():
+            if not any(_same_codec(codec, known) for known in caps.codecs):
+                raise _Refusal(
+                    MixerStatus.CODECS_UNSUPPORTED,
+                    f"{codec.name}/{codec.subtype} codec not supported",
+                )
+
+    def _create(self, owner: str, request: m.CreateConference) -> m.Response:
+        conference_id = request.conferenceid
+        if conference_id is not None and conference_id in self._conferences:
+            raise _Refusal(
+                MixerStatus.CONFERENCE_ALREADY_EXISTS, f"conference {conference_id} exists"
+            )
+        if conference_id is not None and is_connection_id(conference_id):
+            # A ':' would make the id indistinguishable from a connection id (RFC 6505 s4.2.2.2).
+            raise _Refusal(MixerStatus.SYNTAX_ERROR, "a conferenceid must not contain ':'")
+        caps = self.backend.capabilities
+        reserved = request.reserved_talkers + request.reserved_listeners
+        if caps.max_participants is not None and reserved > caps.max_participants:
+            raise _Refusal(
+                MixerStatus.RESERVATION_FAILED,
+                f"cannot reserve {reserved} slots (at most {caps.max_participants})",
+            )
+        self._check_config(request)
+        if conference_id is None:
+            conference_id = self._new_conference_id()
+        settings = ConferenceSettings(
+            request.reserved_talkers,
+            request.reserved_listeners,
+            request.codecs,
+            request.audio_mixing,
+            request.video_layouts,
+            request.video_switch,
+        )
+        self.backend.create_conference(conference_id, settings)
+        self._conferences[conference_id] = _Conference(
+            owner, settings, _talkers_interval(request.subscribe)
+        )
+        return m.Response(200, "Conference created", conferenceid=conference_id)
+
+    def _modify_conference(self, owner: str, request: m.ModifyConference) -> m.Response:
+        conference = self._owned_conference(owner, request.conferenceid)
+        self._check_config(request)
+        old = conference.settings
+        settings = replace(
+            old,
+            codecs=request.codecs if request.codecs is not None else old.codecs,
+            audio_mixing=request.audio_mixing or old.audio_mixing,
+            video_layouts=request.video_layouts or old.video_layouts,
+            video_switch=request.video_switch or old.video_switch,
+        )
+        self.backend.modify_conference(request.conferenceid, settings)
+        conference.settings = settings
+        if request.subscribe is not None:
+            conference.talkers_interval = _talkers_interval(request.subscribe)
+        return m.Response(200, "Conference modified", conferenceid=request.conferenceid)
+
+    def _destroy(
+        self, owner: str, request: m.DestroyConference, notices: list[Notice]
+    ) -> m.Response:
+        conference_id = request.conferenceid
+        conference = self._owned_conference(owner, conference_id)
+        self.backend.destroy_conference(conference_id)
+        # s4.2.1.3: every participant is unjoined (unjoin-notify), then conferenceexit.
+        for key, join in list(self._joins.items()):
+            if conference_id in key:
+                self._drop_join(key, join, 2, "conference terminated", notices, backend=False)
+        del self._conferences[conference_id]
+        exit_event = m.ConferenceExit(conference_id, 0, "conference destroyed")
+        notices.append(Notice(conference.owner, m.Event(exit_event)))
+        return m.Response(200, "Conference destroyed", conferenceid=conference_id)
+
+    def _new_conference_id(self) -> str:
+        while True:
+            candidate = secrets.token_hex(self.config.conference_id_bytes)[:7]
+            if candidate not in self._conferences:
+                return candidate
+
+    # ----------------------------------------------------------------- joins
+    def _entity(self, owner: str, entity: str) -> bool:
+        """Checks an id1/id2 exists and may be used; True for a conference."""
+        conference = self._conferences.get(entity)
+        if conference is not None:
+            self._check_owner(owner, conference.owner)
+            return True
+        if is_connection_id(entity):
+            if not self.backend.connection_exists(entity):
+                raise _Refusal(MixerStatus.CONNECTION_DOES_NOT_EXIST, f"no connection {entity}")
+            return False
+        raise _Refusal(MixerStatus.CONFERENCE_DOES_NOT_EXIST, f"no conference {entity}")
+
+    def _check_streams(self, streams: tuple[m.Stream, ...]) -> None:
+        media = self.backend.capabilities.media
+        groups: dict[tuple[str, str | None], list[m.Direction]] = {}
+        for stream in streams:
+            if stream.media not in media:
+                raise _Refusal(
+                    MixerStatus.STREAM_CONFIGURATION_UNSUPPORTED,
+                    f"{stream.media} streams are not supported",
+                )
+            groups.setdefault(streams_key(stream), []).append(stream.direction)
+        for (medium, _label), directions in groups.items():
+            # s4.2.2.2: one <stream> per medium, or one per direction (sendonly + recvonly).
+            one_way = {m.Direction.SENDONLY, m.Direction.RECVONLY}
+            if len(directions) > 1 and (len(directions) > 2 or set(directions) != one_way):
+                raise _Refusal(
+                    MixerStatus.INCOMPATIBLE_STREAM_CONFIGURATION,
+                    f"conflicting {medium} streams",
+                )
+
+    def _default_streams(self) -> tuple[m.Stream, ...]:
+        return tuple(m.Stream(medium) for medium in sorted(self.backend.capabilities.media))
+
+    def _join(self, owner: str, request: m.Join) -> m.Response:
+        id1, id2 = request.id1, request.id2
+        if id1 == id2:
+            raise _Refusal(MixerStatus.JOIN_OPERATION_FAILED, "an entity cannot join itself")
+        first_is_conf = self._entity(owner, id1)
+        second_is_conf = self._entity(owner, id2)
+        caps = self.backend.capabilities
+        if not first_is_conf and not second_is_conf and not caps.connection_joins:
+            raise _Refusal(
+                MixerStatus.MIXING_CONNECTIONS_UNSUPPORTED, "joining connections not supported"
+            )
+        if first_is_conf and second_is_conf and not caps.conference_joins:
+            raise _Refusal(
+                MixerStatus.MIXING_CONFERENCES_UNSUPPORTED, "joining conferences not supported"
+            )
+        key = frozenset((id1, id2))
+        if key in self._joins:
+            raise _Refusal(MixerStatus.ALREADY_JOINED, f"{id1} and {id2} are already joined")
+        self._check_streams(request.streams)
+        if caps.max_participants is not None:
+            conferences = [c for c, c_is in ((id1, first_is_conf), (id2, second_is_conf)) if c_is]
+            for conference_id in conferences:
+                if len(self.participants(conference_id)) >= caps.max_participants:
+                    raise _Refusal(
+                        MixerStatus.CONFERENCE_FULL, f"conference {conference_id} is full"
+                    )
+        streams = request.streams or self._default_streams()
+        self.backend.join(id1, id2, streams)
+        self._joins[key] = _Join(owner, id1, id2, streams)
+        return m.Response(200, "Join successful")
+
+    def _existing_join(self, owner: str, id1: str, id2: str) -> _Join:
+        self._entity(owner, id1)
+        self._entity(owner, id2)
+        join = self._joins.get(frozenset((id1, id2)))
+        if join is None:
+            raise _Refusal(MixerStatus.NOT_JOINED, f"{id1} and {id2} are not joined")
+        self._check_owner(owner, join.owner)
+        return join
+
+    def _modify_join(self, owner: str, request: m.ModifyJoin) -> m.Response:
+        join = self._existing_join(owner, request.id1, request.id2)
+        self._check_streams(request.streams)
+        wanted = request.streams if join.id1 == request.id1 else _flipped(request.streams)
+        changed = {streams_key(s) for s in wanted}
+        # s4.2.2.3: the streams named are configured as given "from this point forward";
+        # the other media keep theirs.
+        streams = tuple(s for s in join.streams if streams_key(s) not in changed) + wanted
+        self.backend.modify_join(join.id1, join.id2, streams)
+        join.streams = streams
+        return m.Response(200, "Join modified")
+
+    def _unjoin(self, owner: str, request: m.Unjoin, notices: list[Notice]) -> m.Response:
+        join = self._existing_join(owner, request.id1, request.id2)
+        key = frozenset((request.id1, request.id2))
+        if request.streams:
+            self._check_streams(request.streams)
+            removed = {streams_key(s) for s in request.streams}
+            if not removed <= {streams_key(s) for s in join.streams}:
+                raise _Refusal(
+                    MixerStatus.INCOMPATIBLE_STREAM_CONFIGURATION, "no such stream in the join"
+                )
+            remaining = tuple(s for s in join.streams if streams_key(s) not in removed)
+            if remaining:
+                self.backend.modify_join(join.id1, join.id2, remaining)
+                join.streams = remaining
+                return m.Response(200, "Streams unjoined")
+        self._drop_join(key, join, 0, None, notices)
+        return m.Response(200, "Unjoin successful")
+
+    def _drop_join(
+        self,
+        key: frozenset[str],
+        join: _Join,
+        status: int,
+        reason: str | None,
+        notices: list[Notice],
+        *,
+        backend: bool = True,
+    ) -> None:
+        if backend:
+            self.backend.unjoin(join.id1, join.id2)
+        del self._joins[key]
+        event = m.Event(m.UnjoinNotify(status, join.id1, join.id2, reason))
+        notices.append(Notice(join.owner, event))
+
+    # ----------------------------------------------------------------- audit
+    def _audit(self, owner: str, request: m.Audit) -> m.AuditResponse:
+        if request.conferenceid is not None:
+            self._owned_conference(owner, request.conferenceid)
+        capabilities = None
+        if request.capabilities:
+            capabilities = m.Capabilities(self.backend.capabilities.codecs)
+        mixers = None
+        if request.mixers:
+            mixers = self._mixers(owner, request.conferenceid)
+        return m.AuditResponse(200, capabilities=capabilities, mixers=mixers)
+
+    def _mixers(self, owner: str, only: str | None) -> m.Mixers:
+        # RFC 7058 s8: an audit shows only what this owner is involved in.
+        visible = self.config.allow_cross_owner
+        conferences = tuple(
+            self._conference_audit(conference_id, conference)
+            for conference_id, conference in self._conferences.items()
+            if (visible or conference.owner == owner) and only in (None, conference_id)
+        )
+        joins = tuple(
+            m.JoinAudit(join.id1, join.id2)
+            for join in self._joins.values()
+            if (visible or join.owner == owner) and only in (None, join.id1, join.id2)
+        )
+        return m.Mixers(conferences, joins)
+
+    def _conference_audit(self, conference_id: str, conference: _Conference) -> m.ConferenceAudit:
+        participants = self.participants(conference_id)
+        layout = None
+        for candidate in conference.settings.video_layouts or ():
+            if candidate.min_participants <= max(len(participants), 1):
+                layout = candidate
+        return m.ConferenceAudit(
+            conference_id, conference.settings.codecs, participants or None, layout
+        )
+
+
+def _talkers_interval(subscribe: m.Subscribe | None) -> int | None:
+    if subscribe is None or subscribe.active_talkers is None:
+        return None
+    return subscribe.active_talkers.interval
+
+
+def _same_codec(a: m.Codec, b: m.Codec) -> bool:
+    return a.name.lower() == b.name.lower() and a.subtype.lower() == b.subtype.lower()
+
+
+def _reason(text: str) -> str:
+    # A reason is an XML attribute: keep it one bounded line.
+    return " ".join(text.split())[:200]
