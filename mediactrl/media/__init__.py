@@ -1,0 +1,32 @@
+"""The bundled media server's media engine: RTP/RTCP, G.711, RFC 4733 DTMF, N-1 mixing.
+
+Pure parts (no sockets, no clock): :mod:`.rtp`, :mod:`.rtcp`, :mod:`.g711`, :mod:`.jitter`,
+:mod:`.dtmf`, :mod:`.talkers`, :mod:`.mixer`, :mod:`.clock`.  The asyncio layer is
+:mod:`.engine` (:class:`MediaEngine`); its docstring documents the API, and :mod:`.mixer`'s
+the mapping of RFC 6505 stream directions onto mixing.
+"""
+
+from .engine import Endpoint, EndpointStats, EngineStats, MediaConfig, MediaEngine, PayloadTypes
+from .errors import MalformedPacket, MediaUsageError
+from .events import ActiveTalkers, DtmfReceived, EndpointBye, EndpointTimedOut, MediaEvent
+from .g711 import Law
+from .mixer import Flow, JoinSettings
+
+__all__ = [
+    "ActiveTalkers",
+    "DtmfReceived",
+    "Endpoint",
+    "EndpointBye",
+    "EndpointStats",
+    "EndpointTimedOut",
+    "EngineStats",
+    "Flow",
+    "JoinSettings",
+    "Law",
+    "MalformedPacket",
+    "MediaConfig",
+    "MediaEngine",
+    "MediaEvent",
+    "MediaUsageError",
+    "PayloadTypes",
+]

@@ -1,0 +1,827 @@
+"""The bundled media server's engine: RTP endpoints and N-1 conference mixing on one timer.
+
+This is the thin asyncio layer over the pure parts (``rtp``, ``rtcp``, ``g711``, ``jitter``,
+``dtmf``, ``talkers``, ``mixer``, ``clock``).  One :class:`MediaEngine` owns
+
+* endpoints - one per SIP media leg: an RTP socket on an even port of ``port_range`` and an
+  RTCP socket on the next port (RTCP arriving on the RTP port is accepted too, RFC 5761);
+* conferences - sets of memberships, each two flows (see :mod:`.mixer` for the RFC 6505
+  direction mapping), plus optional per-(source, sink) gains for whisper/coach;
+* ONE ``loop.call_at`` timer that runs every 20 ms tick at the absolute deadline
+  ``start + k * 20 ms`` (:class:`.clock.TickClock`): each tick pulls one frame from every
+  endpoint's jitter buffer, mixes every conference as one matrix operation, and sends one
+  RTP packet to every endpoint that listens to at least one conference.
+
+API (all ids are strings chosen by the caller, or generated when None)::
+
+    engine = MediaEngine(MediaConfig(...), on_event=callback)   # or read engine.events
+    ep = await engine.create_endpoint(endpoint_id=None, remote=("127.0.0.1", 4000),
+                                      payload_types=PayloadTypes())      # -> Endpoint
+    engine.update_endpoint_remote(ep.id, remote, payload_types=None)
+    await engine.close_endpoint(ep.id)                 # RTCP BYE, leaves every conference
+    engine.create_conference(conf_id=None, active_talkers_interval=None,
+                             max_participants=None) -> str
+    engine.join(ep.id, conf_id, JoinSettings.from_direction(Direction.SENDRECV, 0.0, True))
+    engine.modify_join(ep.id, conf_id, settings)
+    engine.unjoin(ep.id, conf_id)
+    engine.set_pair_gain(conf_id, source_id, sink_id, gain_db)   # None: back to default
+    engine.destroy_conference(conf_id) -> tuple[str, ...]         # the endpoints unjoined
+    await engine.close()
+
+Misuse raises :class:`.errors.MediaUsageError` whose ``status`` is the RFC 6505 s4.6 code to
+answer (405, 406, 408, 409, 410, 412, 419).  Events (:mod:`.events`): ActiveTalkers,
+DtmfReceived, EndpointTimedOut, EndpointBye - passed to ``on_event`` or, by default, put on
+the ``events`` queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import random
+import secrets
+import socket
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from mediactrl.mixer.model import Direction
+
+from . import g711
+from .clock import TickClock
+from .dtmf import DtmfReceiver, dtmf_tone
+from .errors import MalformedPacket, MediaUsageError
+from .events import ActiveTalkers, DtmfReceived, EndpointBye, EndpointTimedOut, MediaEvent
+from .g711 import Law
+from .jitter import JitterBuffer, JitterStats
+from .mixer import JoinSettings, db_to_gain, mix_minus, saturate
+from .rtcp import (
+    Bye,
+    ReceiverReport,
+    ReportBlock,
+    Sdes,
+    SenderReport,
+    build_compound,
+    middle_ntp,
+    ntp_from_unix,
+    parse_compound,
+)
+from .rtp import SequenceTracker, is_rtcp, parse_rtp
+from .talkers import TalkerDetector, frame_levels_dbov
+
+__all__ = [
+    "Endpoint",
+    "EndpointStats",
+    "EngineStats",
+    "MediaConfig",
+    "MediaEngine",
+    "PayloadTypes",
+]
+
+Address = tuple[str, int]
+_RTP_HEADER = struct.Struct("!BBHII")
+_STATUS_EXISTS = 405
+_STATUS_NO_CONFERENCE = 406
+_STATUS_ALREADY_JOINED = 408
+_STATUS_NOT_JOINED = 409
+_STATUS_FULL = 410
+_STATUS_NO_CONNECTION = 412
+_STATUS_EXECUTION = 419
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """Settings of a media engine.
+
+    host: address the RTP/RTCP sockets bind (loopback unless told otherwise).
+    port_range: inclusive range for RTP ports; each endpoint takes an even port p and p+1.
+    ptime: packetisation and mixing interval, seconds (20 ms: 160 samples at 8 kHz).
+    jitter_depth / jitter_max_excess: packets buffered before playing / extra allowed.
+    rtcp_interval: mean seconds between RTCP reports (randomised 0.5-1.5x, RFC 3550 s6.2).
+    media_timeout: seconds without RTP before EndpointTimedOut (None: never).
+    latch_remote: learn an endpoint's remote address from its first packet when none is set.
+    talker_*: active-talker threshold (dBov), frames to become active, frames to stop.
+    dtmf_soft_timeout: seconds after which a digit without its end packet is reported.
+    dtmf_level: peak amplitude of each sine of a DTMF tone mixed for unclamped senders.
+    max_catch_up: at most this many overdue ticks are run at once; older ones are skipped.
+    max_participants: members per conference before join answers 410.
+    """
+
+    host: str = "127.0.0.1"
+    port_range: tuple[int, int] = (40000, 44999)
+    ptime: float = 0.02
+    jitter_depth: int = 2
+    jitter_max_excess: int = 6
+    rtcp_interval: float = 5.0
+    media_timeout: float | None = 30.0
+    latch_remote: bool = True
+    talker_threshold_dbov: float = -45.0
+    talker_attack: int = 2
+    talker_hangover: int = 15
+    dtmf_soft_timeout: float = 0.5
+    dtmf_level: float = 4000.0
+    max_catch_up: int = 5
+    max_participants: int = 2000
+
+    @property
+    def frame_samples(self) -> int:
+        return round(8000 * self.ptime)
+
+
+@dataclass(frozen=True)
+class PayloadTypes:
+    """What an endpoint sends and accepts (normally the result of the SDP offer/answer).
+
+    send: the G.711 law sent (static payload type 0 or 8, RFC 3551 s6).
+    accept: the laws accepted on receive.
+    telephone_event: the dynamic payload type of RFC 4733 events, None if not negotiated.
+    """
+
+    send: Law = Law.PCMU
+    accept: frozenset[Law] = frozenset({Law.PCMU, Law.PCMA})
+    telephone_event: int | None = 101
+
+
+@dataclass(slots=True)
+class EndpointStats:
+    """Counters of one endpoint (RTP and RTCP)."""
+
+    packets_received: int = 0
+    octets_received: int = 0
+    malformed: int = 0
+    send_errors: int = 0
+    unknown_payload_type: int = 0
+    packets_sent: int = 0
+    octets_sent: int = 0
+    rtcp_sent: int = 0
+    rtcp_received: int = 0
+    remote_fraction_lost: float | None = None  # what the remote reported about us
+    remote_cumulative_lost: int | None = None
+    remote_jitter: int | None = None
+    round_trip_time: float | None = None  # seconds, from LSR/DLSR (RFC 3550 s6.4.1)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    ticks_run: int
+    late_ticks: int
+    skipped_ticks: int
+    endpoints: int
+    conferences: int
+
+
+class _RtpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, engine: MediaEngine, endpoint: Endpoint, rtcp: bool) -> None:
+        self.engine = engine
+        self.endpoint = endpoint
+        self.rtcp = rtcp
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        if self.rtcp or is_rtcp(data):
+            self.engine._on_rtcp(self.endpoint, data)
+        else:
+            self.engine._on_rtp(self.endpoint, data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a peer that went away: counted; timeouts deal with it.
+        self.endpoint.stats.send_errors += 1
+
+
+class Endpoint:
+    """One RTP session (a SIP media leg) inside the engine; read-only for callers."""
+
+    def __init__(
+        self,
+        endpoint_id: str,
+        config: MediaConfig,
+        payload_types: PayloadTypes,
+        remote: Address | None,
+        slot: int,
+    ) -> None:
+        self.id = endpoint_id
+        self.payload_types = payload_types
+        self.remote = remote
+        self.rtcp_remote: Address | None = None
+        self.local_port = 0
+        self.rtcp_port = 0
+        self.stats = EndpointStats()
+        self.jitter = JitterBuffer(
+            config.jitter_depth, config.jitter_max_excess, config.frame_samples
+        )
+        self.dtmf = DtmfReceiver(config.dtmf_soft_timeout)
+        self.cname = f"{endpoint_id}@media".encode()[:255]
+        self._slot = slot
+        self._rtp: asyncio.DatagramTransport | None = None
+        self._rtcp: asyncio.DatagramTransport | None = None
+        self._tracker: SequenceTracker | None = None
+        self._tracker_ssrc: int | None = None
+        self._ssrc = secrets.randbits(32)
+        self._seq = secrets.randbits(16)
+        self._ts_offset = secrets.randbits(32)
+        self._first_packet = True
+        self._last_rx: float | None = None
+        self._created: float = 0.0
+        self._timed_out = False
+        self._last_sr: tuple[int, float] | None = None  # (middle NTP, arrival) of the last SR
+        self._next_rtcp = 0.0
+        self._dtmf_started: int | None = None  # sample index where a synthesised tone began
+        self.conferences: dict[str, JoinSettings] = {}
+
+    @property
+    def ssrc(self) -> int:
+        return self._ssrc
+
+    @property
+    def jitter_stats(self) -> JitterStats:
+        return self.jitter.stats
+
+    def _send_rtcp(self, data: bytes) -> None:
+        target = self.rtcp_remote or (
+            (self.remote[0], self.remote[1] + 1) if self.remote is not None else None
+        )
+        if target is not None and self._rtcp is not None:
+            self._rtcp.sendto(data, target)
+            self.stats.rtcp_sent += 1
+
+
+@dataclass(slots=True)
+class _Conference:
+    id: str
+    max_participants: int
+    talkers_interval: float | None
+    members: list[Endpoint] = field(default_factory=list)
+    pair_gains: dict[tuple[str, str], float] = field(default_factory=dict)
+    detector: TalkerDetector[str] = field(default_factory=TalkerDetector)
+    reported_talkers: tuple[str, ...] = ()
+    last_report: float = -math.inf
+    # Derived arrays, rebuilt when membership or settings change.
+    slots: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))
+    up: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    down: npt.NDArray[np.float32] = field(default_factory=lambda: np.zeros(0, np.float32))
+    routing: npt.NDArray[np.float32] | None = None
+
+    def rebuild(self) -> None:
+        self.slots = np.array([m._slot for m in self.members], dtype=np.intp)
+        self.up = np.array(
+            [m.conferences[self.id].upstream.gain for m in self.members], dtype=np.float32
+        )
+        self.down = np.array(
+            [m.conferences[self.id].downstream.gain for m in self.members], dtype=np.float32
+        )
+        if not self.pair_gains:
+            self.routing = None
+            return
+        n = len(self.members)
+        routing = np.ones((n, n), dtype=np.float32) - np.eye(n, dtype=np.float32)
+        index = {m.id: i for i, m in enumerate(self.members)}
+        for (source, sink), gain in self.pair_gains.items():
+            if source in index and sink in index:
+                routing[index[sink], index[source]] = gain
+        self.routing = routing
+
+
+class MediaEngine:
+    """Endpoints, conferences and the mixing clock (see the module docstring for the API)."""
+
+    def __init__(
+        self,
+        config: MediaConfig | None = None,
+        on_event: Callable[[MediaEvent], None] | None = None,
+    ) -> None:
+        self.config = config or MediaConfig()
+        self.events: asyncio.Queue[MediaEvent] = asyncio.Queue()
+        self._emit = on_event or self.events.put_nowait
+        self._endpoints: dict[str, Endpoint] = {}
+        self._conferences: dict[str, _Conference] = {}
+        self._ports_in_use: set[int] = set()
+        self._free_slots: list[int] = []
+        self._capacity = 0
+        self._inputs = np.zeros((0, self.config.frame_samples), np.int16)
+        self._has_input = np.zeros(0, dtype=bool)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clock: TickClock | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._ids = itertools.count(1)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _ensure_running(self) -> None:
+        if self._closed:
+            raise MediaUsageError("the media engine is closed", _STATUS_EXECUTION)
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._clock = TickClock(
+                self._loop.time(), self.config.ptime, max_catch_up=self.config.max_catch_up
+            )
+            self._arm()
+
+    def _arm(self) -> None:
+        assert self._loop is not None and self._clock is not None
+        self._timer = self._loop.call_at(self._clock.next_deadline, self._on_timer)
+
+    async def close(self) -> None:
+        """Stop the clock and close every endpoint (each sends an RTCP BYE)."""
+        for endpoint_id in list(self._endpoints):
+            await self.close_endpoint(endpoint_id)
+        self._conferences.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._closed = True
+
+    def stats(self) -> EngineStats:
+        clock = self._clock
+        return EngineStats(
+            ticks_run=clock.ticks_run if clock else 0,
+            late_ticks=clock.late_ticks if clock else 0,
+            skipped_ticks=clock.skipped_ticks if clock else 0,
+            endpoints=len(self._endpoints),
+            conferences=len(self._conferences),
+        )
+
+    # ------------------------------------------------------------------ endpoints
+    def endpoint(self, endpoint_id: str) -> Endpoint:
+        try:
+            return self._endpoints[endpoint_id]
+        except KeyError:
+            raise MediaUsageError(
+                f"no connection {endpoint_id!r} on this media server", _STATUS_NO_CONNECTION
+            ) from None
+
+    def _take_slot(self) -> int:
+        if not self._free_slots:
+            grown = max(16, self._capacity * 2)
+            inputs = np.zeros((grown, self.config.frame_samples), np.int16)
+            inputs[: self._capacity] = self._inputs
+            has = np.zeros(grown, dtype=bool)
+            has[: self._capacity] = self._has_input
+            self._free_slots = list(range(grown - 1, self._capacity - 1, -1))
+            self._inputs, self._has_input, self._capacity = inputs, has, grown
+        return self._free_slots.pop()
+
+    async def create_endpoint(
+        self,
+        endpoint_id: str | None = None,
+        remote: Address | None = None,
+        payload_types: PayloadTypes | None = None,
+        rtcp_remote: Address | None = None,
+    ) -> Endpoint:
+        """Open an RTP/RTCP socket pair; ``remote`` may come later (or be latched)."""
+        self._ensure_running()
+        assert self._loop is not None
+        endpoint_id = endpoint_id or f"ep{next(self._ids)}-{secrets.token_hex(4)}"
+        if endpoint_id in self._endpoints:
+            raise MediaUsageError(f"connection {endpoint_id!r} already exists", _STATUS_EXISTS)
+        endpoint = Endpoint(
+            endpoint_id, self.config, payload_types or PayloadTypes(), remote, self._take_slot()
+        )
+        endpoint.rtcp_remote = rtcp_remote
+        low, high = self.config.port_range
+        evens = list(range(low + (low % 2), high, 2))
+        start = random.randrange(len(evens)) if evens else 0
+        for port in evens[start:] + evens[:start]:
+            if port in self._ports_in_use:
+                continue
+            try:
+                rtp, _ = await self._loop.create_datagram_endpoint(
+                    lambda: _RtpProtocol(self, endpoint, rtcp=False),
+                    local_addr=(self.config.host, port),
+                    family=socket.AF_INET6 if ":" in self.config.host else socket.AF_INET,
+                )
+            except OSError:
+                continue
+            try:
+                rtcp, _ = await self._loop.create_datagram_endpoint(
+                    lambda: _RtpProtocol(self, endpoint, rtcp=True),
+                    local_addr=(self.config.host, port + 1),
+                    family=socket.AF_INET6 if ":" in self.config.host else socket.AF_INET,
+                )
+            except OSError:
+                rtp.close()
+                continue
+            break
+        else:
+            self._free_slots.append(endpoint._slot)
+            raise MediaUsageError(f"no free RTP port pair in {low}-{high}", _STATUS_EXECUTION)
+        endpoint._rtp, endpoint._rtcp = rtp, rtcp
+        endpoint.local_port, endpoint.rtcp_port = port, port + 1
+        self._ports_in_use.add(port)
+        now = self._loop.time()
+        endpoint._created = now
+        endpoint._next_rtcp = now + self._rtcp_delay()
+        self._endpoints[endpoint_id] = endpoint
+        return endpoint
+
+    def update_endpoint_remote(
+        self,
+        endpoint_id: str,
+        remote: Address | None,
+        payload_types: PayloadTypes | None = None,
+        rtcp_remote: Address | None = None,
+    ) -> None:
+        """New remote address (a re-INVITE) and, optionally, newly negotiated payload types."""
+        endpoint = self.endpoint(endpoint_id)
+        endpoint.remote = remote
+        endpoint.rtcp_remote = rtcp_remote
+        if payload_types is not None:
+            endpoint.payload_types = payload_types
+
+    async def close_endpoint(self, endpoint_id: str) -> None:
+        """Leave every conference, send an RTCP BYE and close the sockets."""
+        endpoint = self.endpoint(endpoint_id)
+        for conf_id in list(endpoint.conferences):
+            self.unjoin(endpoint_id, conf_id)
+        endpoint._send_rtcp(
+            build_compound(self._report(endpoint, time.time()), Bye((endpoint.ssrc,)))
+        )
+        for transport in (endpoint._rtp, endpoint._rtcp):
+            if transport is not None:
+                transport.close()
+        self._ports_in_use.discard(endpoint.local_port)
+        del self._endpoints[endpoint_id]
+        self._inputs[endpoint._slot] = 0
+        self._has_input[endpoint._slot] = False
+        self._free_slots.append(endpoint._slot)
+
+    # ------------------------------------------------------------------ conferences
+    def _conference(self, conf_id: str) -> _Conference:
+        try:
+            return self._conferences[conf_id]
+        except KeyError:
+            raise MediaUsageError(
+                f"no conference {conf_id!r} on this media server", _STATUS_NO_CONFERENCE
+            ) from None
+
+    def create_conference(
+        self,
+        conf_id: str | None = None,
+        active_talkers_interval: float | None = None,
+        max_participants: int | None = None,
+    ) -> str:
+        """A new, empty conference; ``active_talkers_interval`` (s) subscribes to talkers."""
+        self._ensure_running()
+        conf_id = conf_id or f"conf{next(self._ids)}-{secrets.token_hex(4)}"
+        if conf_id in self._conferences:
+            raise MediaUsageError(f"conference {conf_id!r} already exists", _STATUS_EXISTS)
+        self._conferences[conf_id] = _Conference(
+            conf_id,
+            max_participants or self.config.max_participants,
+            active_talkers_interval,
+            detector=TalkerDetector(
+                self.config.talker_threshold_dbov,
+                self.config.talker_attack,
+                self.config.talker_hangover,
+            ),
+        )
+        return conf_id
+
+    def set_active_talkers(self, conf_id: str, interval: float | None) -> None:
+        """Subscribe (interval in s, 0 = no minimum) or unsubscribe (None) active talkers."""
+        self._conference(conf_id).talkers_interval = interval
+
+    def destroy_conference(self, conf_id: str) -> tuple[str, ...]:
+        """Remove a conference; returns the endpoints it unjoined (for unjoin-notify)."""
+        conference = self._conference(conf_id)
+        unjoined = tuple(m.id for m in conference.members)
+        for member in conference.members:
+            member.conferences.pop(conf_id, None)
+        del self._conferences[conf_id]
+        return unjoined
+
+    def members(self, conf_id: str) -> dict[str, JoinSettings]:
+        conference = self._conference(conf_id)
+        return {m.id: m.conferences[conf_id] for m in conference.members}
+
+    @staticmethod
+    def _settings(
+        settings: JoinSettings | None, direction: Direction, volume_db: float, clamp_dtmf: bool
+    ) -> JoinSettings:
+        return settings or JoinSettings.from_direction(direction, volume_db, clamp_dtmf)
+
+    def join(
+        self,
+        endpoint_id: str,
+        conf_id: str,
+        settings: JoinSettings | None = None,
+        *,
+        direction: Direction = Direction.SENDRECV,
+        volume_db: float = 0.0,
+        clamp_dtmf: bool = True,
+    ) -> None:
+        """Join an endpoint to a conference; either ``settings`` or the shorthand keywords."""
+        conference = self._conference(conf_id)
+        endpoint = self.endpoint(endpoint_id)
+        if conf_id in endpoint.conferences:
+            raise MediaUsageError(
+                f"{endpoint_id!r} is already joined to {conf_id!r}", _STATUS_ALREADY_JOINED
+            )
+        if len(conference.members) >= conference.max_participants:
+            raise MediaUsageError(f"conference {conf_id!r} is full", _STATUS_FULL)
+        endpoint.conferences[conf_id] = self._settings(settings, direction, volume_db, clamp_dtmf)
+        conference.members.append(endpoint)
+        conference.rebuild()
+
+    def modify_join(
+        self,
+        endpoint_id: str,
+        conf_id: str,
+        settings: JoinSettings | None = None,
+        *,
+        direction: Direction = Direction.SENDRECV,
+        volume_db: float = 0.0,
+        clamp_dtmf: bool = True,
+    ) -> None:
+        conference = self._conference(conf_id)
+        endpoint = self.endpoint(endpoint_id)
+        if conf_id not in endpoint.conferences:
+            raise MediaUsageError(
+                f"{endpoint_id!r} is not joined to {conf_id!r}", _STATUS_NOT_JOINED
+            )
+        endpoint.conferences[conf_id] = self._settings(settings, direction, volume_db, clamp_dtmf)
+        conference.rebuild()
+
+    def unjoin(self, endpoint_id: str, conf_id: str) -> None:
+        conference = self._conference(conf_id)
+        endpoint = self.endpoint(endpoint_id)
+        if endpoint.conferences.pop(conf_id, None) is None:
+            raise MediaUsageError(
+                f"{endpoint_id!r} is not joined to {conf_id!r}", _STATUS_NOT_JOINED
+            )
+        conference.members.remove(endpoint)
+        conference.rebuild()
+
+    def set_pair_gain(
+        self, conf_id: str, source_id: str, sink_id: str, gain_db: float | None
+    ) -> None:
+        """How loud ``sink`` hears ``source`` in this conference (None: the default, 0 dB).
+
+        -inf blocks the pair: a coach joined sendrecv and blocked towards the customer is
+        heard by the agent only (whisper).  Both must be members when the mix runs.
+        """
+        conference = self._conference(conf_id)
+        self.endpoint(source_id)
+        self.endpoint(sink_id)
+        if gain_db is None:
+            conference.pair_gains.pop((source_id, sink_id), None)
+        else:
+            conference.pair_gains[(source_id, sink_id)] = db_to_gain(gain_db)
+        conference.rebuild()
+
+    # ------------------------------------------------------------------ receive path
+    def _on_rtp(self, endpoint: Endpoint, data: bytes, addr: Address) -> None:
+        assert self._loop is not None
+        try:
+            packet = parse_rtp(data)
+        except MalformedPacket:
+            endpoint.stats.malformed += 1
+            return
+        arrival = self._loop.time()
+        if endpoint.remote is None and self.config.latch_remote:
+            endpoint.remote = addr  # symmetric RTP: answer where the media comes from
+        stats = endpoint.stats
+        stats.packets_received += 1
+        stats.octets_received += len(packet.payload)
+        endpoint._last_rx = arrival
+        endpoint._timed_out = False
+        tracker = endpoint._tracker
+        if tracker is None or endpoint._tracker_ssrc != packet.ssrc:
+            tracker = endpoint._tracker = SequenceTracker(packet.sequence)
+            endpoint._tracker_ssrc = packet.ssrc
+        tracker.update(packet.sequence)
+        tracker.record_transit(packet.timestamp, arrival)
+        types = endpoint.payload_types
+        if packet.payload_type == types.telephone_event:
+            try:
+                reports = endpoint.dtmf.receive(packet, arrival)
+            except MalformedPacket:
+                stats.malformed += 1
+                return
+            for report in reports:
+                self._emit(
+                    DtmfReceived(
+                        endpoint.id,
+                        report.digit,
+                        round(report.duration * 1000 / 8000),
+                        report.volume,
+                        report.end_seen,
+                    )
+                )
+            return
+        if packet.payload_type in (Law.PCMU, Law.PCMA) and packet.payload_type in types.accept:
+            samples = g711.decode(Law(packet.payload_type), packet.payload)
+            endpoint.jitter.push(packet.ssrc, packet.sequence, samples)
+            return
+        stats.unknown_payload_type += 1
+
+    def _on_rtcp(self, endpoint: Endpoint, data: bytes) -> None:
+        assert self._loop is not None
+        try:
+            packets = parse_compound(data)
+        except MalformedPacket:
+            endpoint.stats.malformed += 1
+            return
+        now = self._loop.time()
+        endpoint.stats.rtcp_received += 1
+        for packet in packets:
+            if isinstance(packet, SenderReport | ReceiverReport):
+                if isinstance(packet, SenderReport):
+                    endpoint._last_sr = (middle_ntp(packet.ntp_timestamp), now)
+                for block in packet.reports:
+                    if block.ssrc == endpoint.ssrc:
+                        self._note_report(endpoint, block)
+            elif isinstance(packet, Bye):
+                for ssrc in packet.ssrcs:
+                    self._emit(
+                        EndpointBye(endpoint.id, ssrc, packet.reason.decode("utf-8", "replace"))
+                    )
+
+    @staticmethod
+    def _note_report(endpoint: Endpoint, block: ReportBlock) -> None:
+        stats = endpoint.stats
+        stats.remote_fraction_lost = block.fraction_lost / 256
+        stats.remote_cumulative_lost = block.cumulative_lost
+        stats.remote_jitter = block.jitter
+        if block.last_sr:
+            # RTT = A - LSR - DLSR in 1/65536 s units (RFC 3550 s6.4.1).
+            arrival = middle_ntp(ntp_from_unix(time.time()))
+            rtt = (arrival - block.last_sr - block.delay_since_last_sr) & 0xFFFFFFFF
+            stats.round_trip_time = rtt / 65536 if rtt < 0x80000000 else None
+
+    # ------------------------------------------------------------------ RTCP send
+    def _rtcp_delay(self) -> float:
+        return self.config.rtcp_interval * random.uniform(0.5, 1.5)
+
+    def _report(self, endpoint: Endpoint, wall: float) -> SenderReport | ReceiverReport:
+        assert self._loop is not None and self._clock is not None
+        blocks: tuple[ReportBlock, ...] = ()
+        tracker, ssrc = endpoint._tracker, endpoint._tracker_ssrc
+        if tracker is not None and ssrc is not None:
+            last_sr, dlsr = 0, 0
+            if endpoint._last_sr is not None:
+                last_sr = endpoint._last_sr[0]
+                dlsr = int((self._loop.time() - endpoint._last_sr[1]) * 65536)
+            blocks = (
+                ReportBlock(
+                    ssrc=ssrc,
+                    fraction_lost=tracker.fraction_lost(),
+                    cumulative_lost=tracker.cumulative_lost,
+                    highest_sequence=tracker.max_ext,
+                    jitter=int(tracker.jitter),
+                    last_sr=last_sr,
+                    delay_since_last_sr=dlsr,
+                ),
+            )
+        if endpoint.stats.packets_sent == 0:
+            return ReceiverReport(endpoint.ssrc, blocks)
+        # The RTP timestamp of "now" on the same timeline as the packets (s6.4.1).
+        elapsed = self._loop.time() - self._clock.start
+        rtp_now = (endpoint._ts_offset + round(elapsed * 8000)) & 0xFFFFFFFF
+        return SenderReport(
+            endpoint.ssrc,
+            ntp_from_unix(wall),
+            rtp_now,
+            endpoint.stats.packets_sent,
+            endpoint.stats.octets_sent,
+            blocks,
+        )
+
+    def _send_reports(self, now: float) -> None:
+        wall = time.time()
+        for endpoint in self._endpoints.values():
+            if now >= endpoint._next_rtcp:
+                endpoint._next_rtcp = now + self._rtcp_delay()
+                sdes = Sdes(((endpoint.ssrc, ((1, endpoint.cname),)),))
+                endpoint._send_rtcp(build_compound(self._report(endpoint, wall), sdes))
+
+    # ------------------------------------------------------------------ the tick
+    def _on_timer(self) -> None:
+        assert self._loop is not None and self._clock is not None
+        now = self._loop.time()
+        for tick in self._clock.due(now):
+            self._tick(tick, now)
+        self._send_reports(now)
+        if not self._closed:
+            self._arm()
+
+    def _tick(self, tick: int, now: float) -> None:
+        samples = self.config.frame_samples
+        inputs, has_input = self._inputs, self._has_input
+        timeout = self.config.media_timeout
+        dtmf_active: list[Endpoint] = []
+        for endpoint in self._endpoints.values():
+            frame = endpoint.jitter.pop()
+            slot = endpoint._slot
+            if frame is None:
+                if has_input[slot]:
+                    inputs[slot] = 0
+                    has_input[slot] = False
+            else:
+                inputs[slot] = frame
+                has_input[slot] = True
+            for report in endpoint.dtmf.expire(now):
+                self._emit(
+                    DtmfReceived(
+                        endpoint.id,
+                        report.digit,
+                        round(report.duration * 1000 / 8000),
+                        report.volume,
+                        report.end_seen,
+                    )
+                )
+            if endpoint.dtmf.active_digit is not None:
+                dtmf_active.append(endpoint)
+            elif endpoint._dtmf_started is not None:
+                endpoint._dtmf_started = None
+            if timeout is not None and not endpoint._timed_out:
+                since = endpoint._last_rx if endpoint._last_rx is not None else endpoint._created
+                if now - since > timeout:
+                    endpoint._timed_out = True
+                    self._emit(EndpointTimedOut(endpoint.id, now - since))
+
+        out = np.zeros((self._capacity, samples), np.float32)
+        listens = np.zeros(self._capacity, dtype=bool)
+        for conference in self._conferences.values():
+            if not conference.members:
+                continue
+            slots = conference.slots
+            frames = inputs[slots].astype(np.float32)
+            up = conference.up
+            if dtmf_active:
+                up = self._apply_dtmf(conference, frames, up, dtmf_active, tick)
+            out[slots] += mix_minus(frames, up, conference.down, conference.routing)
+            listens[slots] |= conference.down > 0
+            if conference.talkers_interval is not None:
+                self._detect_talkers(conference, frames, up, now)
+
+        targets = [e for e in self._endpoints.values() if listens[e._slot] and e.remote is not None]
+        if not targets:
+            return
+        target_slots = np.array([e._slot for e in targets], dtype=np.intp)
+        pcm = saturate(out[target_slots])
+        encoded = {law: g711.encode(law, pcm) for law in {e.payload_types.send for e in targets}}
+        for row, endpoint in enumerate(targets):
+            law = endpoint.payload_types.send
+            payload = encoded[law][row].tobytes()
+            marker = 0x80 if endpoint._first_packet else 0
+            endpoint._first_packet = False
+            header = _RTP_HEADER.pack(
+                0x80,
+                int(law) | marker,
+                endpoint._seq,
+                (endpoint._ts_offset + tick * samples) & 0xFFFFFFFF,
+                endpoint._ssrc,
+            )
+            endpoint._seq = (endpoint._seq + 1) & 0xFFFF
+            assert endpoint._rtp is not None and endpoint.remote is not None
+            endpoint._rtp.sendto(header + payload, endpoint.remote)
+            endpoint.stats.packets_sent += 1
+            endpoint.stats.octets_sent += len(payload)
+
+    def _apply_dtmf(
+        self,
+        conference: _Conference,
+        frames: npt.NDArray[np.float32],
+        up: npt.NDArray[np.float32],
+        active: list[Endpoint],
+        tick: int,
+    ) -> npt.NDArray[np.float32]:
+        """Clamped senders drop out of the mix while a digit lasts; unclamped ones without
+        in-band audio are heard as the digit's tone (RFC 6505 s4.2.2.5.2)."""
+        up = up.copy()
+        samples = self.config.frame_samples
+        for index, member in enumerate(conference.members):
+            if member not in active:
+                continue
+            digit = member.dtmf.active_digit
+            assert digit is not None
+            if member.conferences[conference.id].upstream.clamp_dtmf:
+                up[index] = 0.0
+            elif not self._has_input[member._slot]:
+                if member._dtmf_started is None:
+                    member._dtmf_started = tick * samples
+                first = tick * samples - member._dtmf_started
+                frames[index] = dtmf_tone(digit, first, samples, self.config.dtmf_level)
+        return up
+
+    def _detect_talkers(
+        self,
+        conference: _Conference,
+        frames: npt.NDArray[np.float32],
+        up: npt.NDArray[np.float32],
+        now: float,
+    ) -> None:
+        heard = up > 0
+        levels = frame_levels_dbov(frames[heard])
+        ids = [m.id for m, h in zip(conference.members, heard, strict=True) if h]
+        active = conference.detector.update(zip(ids, levels.tolist(), strict=True))
+        talkers = tuple(sorted(active))
+        interval = conference.talkers_interval
+        assert interval is not None
+        if talkers != conference.reported_talkers and now - conference.last_report >= interval:
+            conference.reported_talkers = talkers
+            conference.last_report = now
+            self._emit(ActiveTalkers(conference.id, talkers))

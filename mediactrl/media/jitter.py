@@ -1,0 +1,153 @@
+"""A fixed-depth jitter buffer per source (pure: packets in, 20 ms frames out, no clock).
+
+The buffer holds decoded packets keyed by an extended sequence number and plays them out in
+sequence order, one frame per mixer tick:
+
+* it starts playing once ``depth`` packets are queued (the reorder/jitter allowance);
+* a packet arriving after its turn was played is *late* and dropped; one already queued is a
+  *duplicate* and dropped;
+* a hole whose successors are queued when its turn comes is *lost*: the frame is concealed
+  (silence) and play moves on;
+* an empty buffer is an *underrun*: it plays silence and waits for ``depth`` packets again;
+* more than ``depth + max_excess`` queued packets (a sender running fast, or a burst) drops the
+  oldest down to ``depth``, so latency never creeps up;
+* a new SSRC, or a sequence jump beyond RFC 3550 A.1's MAX_DROPOUT/MAX_MISORDER, restarts it.
+
+Frames are sample-based, so 10, 20 or 30 ms packets all yield 20 ms frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+import numpy.typing as npt
+
+from .rtp import MAX_DROPOUT, MAX_MISORDER
+
+__all__ = ["JitterBuffer", "JitterStats", "PushResult"]
+
+Samples = npt.NDArray[np.int16]
+
+
+class PushResult(Enum):
+    """What became of a pushed packet."""
+
+    QUEUED = "queued"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    RESTARTED = "restarted"  # queued as the first packet of a new source or sequence
+
+
+@dataclass(slots=True)
+class JitterStats:
+    """Counters since creation; restarts keep counting."""
+
+    queued: int = 0
+    duplicates: int = 0
+    late: int = 0
+    lost: int = 0
+    underruns: int = 0
+    overflow_drops: int = 0
+    restarts: int = 0
+
+
+class JitterBuffer:
+    """Reorders one source's packets by sequence number and plays fixed-size frames."""
+
+    def __init__(self, depth: int = 2, max_excess: int = 6, frame_samples: int = 160) -> None:
+        if depth < 1 or max_excess < 0 or frame_samples < 1:
+            raise ValueError("depth >= 1, max_excess >= 0 and frame_samples >= 1 are required")
+        self.depth = depth
+        self.max_excess = max_excess
+        self.frame_samples = frame_samples
+        self.stats = JitterStats()
+        self.ssrc: int | None = None
+        self._packets: dict[int, Samples] = {}
+        self._highest = 0  # extended sequence number of the newest packet queued
+        self._next: int | None = None  # extended sequence number to play next
+        self._primed = False
+        self._pending: Samples = np.zeros(0, np.int16)
+        self._last_len = frame_samples
+
+    def __len__(self) -> int:
+        return len(self._packets)
+
+    def _restart(self, ssrc: int, sequence: int) -> None:
+        self.ssrc = ssrc
+        self._packets.clear()
+        self._highest = sequence
+        self._next = None
+        self._primed = False
+        self._pending = np.zeros(0, np.int16)
+
+    def push(self, ssrc: int, sequence: int, samples: Samples) -> PushResult:
+        """Queue one decoded packet of ``ssrc`` with 16-bit RTP sequence number ``sequence``."""
+        result = PushResult.QUEUED
+        if self.ssrc != ssrc:
+            if self.ssrc is not None:
+                self.stats.restarts += 1
+            self._restart(ssrc, sequence)
+            result = PushResult.RESTARTED
+        delta = (sequence - self._highest) % 65536
+        if delta >= 32768:
+            delta -= 65536
+        if delta >= MAX_DROPOUT or delta < -MAX_MISORDER:
+            self.stats.restarts += 1
+            self._restart(ssrc, sequence)
+            delta = 0
+            result = PushResult.RESTARTED
+        ext = self._highest + delta
+        if self._next is not None and ext < self._next:
+            self.stats.late += 1
+            return PushResult.LATE
+        if ext in self._packets:
+            self.stats.duplicates += 1
+            return PushResult.DUPLICATE
+        self._packets[ext] = samples
+        self._highest = max(self._highest, ext)
+        self.stats.queued += 1
+        if not self._primed and len(self._packets) >= self.depth:
+            self._primed = True
+            self._next = min(self._packets)  # after an underrun, skip what never came
+        if len(self._packets) > self.depth + self.max_excess:
+            self._trim()
+        return result
+
+    def _trim(self) -> None:
+        while len(self._packets) > self.depth:
+            oldest = min(self._packets)
+            del self._packets[oldest]
+            self.stats.overflow_drops += 1
+            self._next = oldest + 1
+
+    def pop(self) -> Samples | None:
+        """The next frame of ``frame_samples`` samples, or None when nothing is playing."""
+        if not self._primed:
+            return None
+        parts = [self._pending] if len(self._pending) else []
+        have = len(self._pending)
+        while have < self.frame_samples:
+            if not self._packets:
+                self.stats.underruns += 1
+                self._primed = False
+                break
+            assert self._next is not None
+            samples = self._packets.pop(self._next, None)
+            if samples is None:
+                self.stats.lost += 1
+                samples = np.zeros(self._last_len, np.int16)
+            else:
+                self._last_len = len(samples) or self._last_len
+            self._next += 1
+            parts.append(samples)
+            have += len(samples)
+        if have == 0:
+            self._pending = np.zeros(0, np.int16)
+            return None
+        joined = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        if have < self.frame_samples:
+            joined = np.concatenate([joined, np.zeros(self.frame_samples - have, np.int16)])
+        self._pending = joined[self.frame_samples :]
+        return joined[: self.frame_samples]
