@@ -97,6 +97,7 @@ class Referral:
     referred_by: str | None
     request: Request
     subscription: Subscription | None
+    last_progress: bytes | None = None
 
     def progress(self, now: float, status: int, reason: str | None = None) -> Request | None:
         """The NOTIFY reporting ``status`` of the referred request (s2.4.5); a final
@@ -106,9 +107,33 @@ class Referral:
         if sub is None or sub.state is SubState.TERMINATED:
             return None
         body = sipfrag(status, reason)
+        self.last_progress = body
         if status >= 200:
             return sub.terminate(now, Reason.NORESOURCE, body=body, content_type=SIPFRAG)
         return sub.notify(now, body=body, content_type=SIPFRAG)
+
+    def get_timer(self) -> float | None:
+        """When the implicit subscription expires (``None`` if there is none left)."""
+        sub = self.subscription
+        if sub is None or sub.state is SubState.TERMINATED:
+            return None
+        return sub.expires_at
+
+    def handle_timer(self, now: float) -> Request | None:
+        """If the subscription has expired before a final status, end it: the NOTIFY
+        with ``terminated;reason=timeout`` (RFC 6665 s4.2.1.4) and the last sipfrag
+        known, a "100 Trying" if nothing better (RFC 3515 s2.4.5 wants a body)."""
+        deadline = self.get_timer()
+        if deadline is None or now < deadline:
+            return None
+        assert self.subscription is not None
+        return self.subscription.terminate(
+            now, Reason.TIMEOUT, body=self._last_body, content_type=SIPFRAG
+        )
+
+    @property
+    def _last_body(self) -> bytes:
+        return self.last_progress if self.last_progress is not None else sipfrag(100)
 
 
 @dataclass(frozen=True, slots=True)

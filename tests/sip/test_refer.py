@@ -263,3 +263,20 @@ def test_parse_sipfrag_rejects(body: bytes) -> None:
 @given(st.integers(min_value=100, max_value=699))
 def test_sipfrag_round_trip(status: int) -> None:
     assert parse_sipfrag(sipfrag(status))[0] == status
+
+
+def test_referral_subscription_times_out_without_final_status() -> None:
+    refer = vector("rfc3515-f1-refer.sip")
+    assert isinstance(refer, Request)
+    result = receive_refer(refer, 0.0, config=CONFIG)
+    referral = result.referral
+    assert referral is not None
+    assert referral.get_timer() == 60.0
+    assert referral.handle_timer(59.0) is None
+    notify = referral.progress(10.0, 180)
+    assert notify is not None
+    final = referral.handle_timer(60.0)
+    assert final is not None
+    assert final.headers.get("Subscription-State") == "terminated;reason=timeout"
+    assert final.body == b"SIP/2.0 180 Ringing\r\n"
+    assert referral.get_timer() is None and referral.progress(61.0, 200) is None
