@@ -138,7 +138,10 @@ class Message:
         if not length_written:
             lines.append(f"Content-Length: {len(self.body)}")
         head = "\r\n".join(lines) + "\r\n\r\n"
-        return head.encode("utf-8", "surrogateescape") + self.body
+        try:
+            return head.encode("utf-8", "surrogateescape") + self.body
+        except UnicodeEncodeError as exc:
+            raise LocalProtocolError(f"unencodable character in message: {exc}") from None
 
     def __bytes__(self) -> bytes:
         return self.to_bytes()
@@ -287,17 +290,20 @@ def make_response(
 ) -> Response:
     """A response to ``request`` per RFC 3261 s8.2.6.2.
 
-    Copies Via (all, in order), From, Call-ID, CSeq and To; adds ``to_tag`` to To if To has no
-    tag yet (s8.2.6.2: never for 100 Trying). For 101-299 responses Record-Route is copied too
-    (s12.1.1), since such responses may create a dialog. Copying works on the raw field values,
-    so it also works for a request whose typed headers failed to parse (to answer 400), or for
-    the bare :class:`Message` a :class:`~focus.sip.errors.SipParseError` carries when the
-    Request-Line itself was malformed.
+    Copies Via (all, in order), From, Call-ID, CSeq and To; adds ``to_tag`` to To if To has
+    no tag yet (never for 100 Trying, which echoes Timestamp instead, s8.2.6.1). For 101-299
+    responses Record-Route is copied too (s12.1.1), since they may create a dialog.
+    Copying works on the raw field values, so it also works for a request whose typed
+    headers failed to parse (to answer 400), or for the bare :class:`Message` that a
+    :class:`~focus.sip.errors.SipParseError` carries when the Request-Line was malformed.
     """
     response = Response(status, reason)
     headers = response.headers
-    for name in ("Via", "Record-Route", "From", "To", "Call-ID", "CSeq"):
+    for name in ("Via", "Record-Route", "From", "To", "Call-ID", "CSeq", "Timestamp"):
         if name == "Record-Route" and not 101 <= status <= 299:
+            continue
+        if name == "Timestamp" and status != 100:
+            # s8.2.6.1: a 100 Trying echoes the request's Timestamp.
             continue
         for value in request.headers.get_all(name):
             headers.add(name, value)

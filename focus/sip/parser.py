@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from focus.sip.errors import SipParseError
 from focus.sip.headers import Headers, canonical_name
 from focus.sip.message import Message, Request, Response
-from focus.sip.uri import AbsoluteURI, SipURI, parse_uri
+from focus.sip.uri import SipURI, parse_uri
 
-__all__ = ["DEFAULT_CONFIG", "ParserConfig", "StreamParser", "parse_message"]
+__all__ = ["DEFAULT_CONFIG", "ParserConfig", "StreamParser", "is_keepalive", "parse_message"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +173,6 @@ def _validate(msg: Message, config: ParserConfig) -> None:
             schemes = config.supported_uri_schemes
             if schemes is not None and msg.uri.scheme not in schemes:
                 raise SipParseError("Unsupported URI Scheme", 416)
-            if isinstance(msg.uri, AbsoluteURI) and msg.uri.scheme in ("sip", "sips"):
-                raise SipParseError.bad("Malformed Request-URI")
     except SipParseError as exc:
         if exc.message is None:
             exc.message = msg
@@ -186,6 +184,11 @@ def _check_sizes(msg: Message, length: int, head_size: int, config: ParserConfig
         raise SipParseError("Request Entity Too Large", 413, message=msg)
     if head_size + length > config.max_message_size:
         raise SipParseError("Message Too Large", 513, message=msg)
+
+
+def is_keepalive(data: bytes) -> bool:
+    """True for a datagram of only CRLFs: an RFC 5626 s4.4.1 keep-alive, not a message."""
+    return bool(data) and not data.strip(b"\r\n")
 
 
 def parse_message(data: bytes, config: ParserConfig = DEFAULT_CONFIG) -> Request | Response:
@@ -237,6 +240,9 @@ class StreamParser:
 
     def __init__(self, config: ParserConfig = DEFAULT_CONFIG) -> None:
         self.config = config
+        #: Double-CRLF keep-alive pings consumed so far (RFC 5626 s3.5.1); each one deserves
+        #: a single-CRLF pong from the transport.
+        self.pings = 0
         self._buf = bytearray()
         self._scan_from = 0
         self._error: SipParseError | None = None
@@ -266,6 +272,7 @@ class StreamParser:
         buf = self._buf
         lead = _LEADING_CRLF_RE.match(buf)
         if lead is not None:
+            self.pings += buf.count(b"\r\n\r\n", 0, lead.end())
             del buf[: lead.end()]
             self._scan_from = 0
         if not buf:

@@ -185,3 +185,16 @@ def test_event_subscription_state_refer_to_expires() -> None:
 def test_tokens() -> None:
     h = Headers([("k", "timer, 100rel"), ("Supported", "replaces")])
     assert h.tokens("Supported") == ["timer", "100rel", "replaces"]
+
+
+def test_100_trying_echoes_timestamp() -> None:
+    req = parse_message(INVITE)
+    assert isinstance(req, Request)
+    req.headers.add("Timestamp", "54.2")
+    assert make_response(req, 100).headers.get("Timestamp") == "54.2"
+    assert make_response(req, 180).headers.get("Timestamp") is None
+
+
+def test_unencodable_text_is_our_bug() -> None:
+    with pytest.raises(LocalProtocolError):
+        Response(200, headers=[("Subject", "\ud800")]).to_bytes()

@@ -6,7 +6,7 @@ import pytest
 
 from focus.sip.errors import SipParseError
 from focus.sip.message import Message, Request, Response
-from focus.sip.parser import ParserConfig, StreamParser, parse_message
+from focus.sip.parser import ParserConfig, StreamParser, is_keepalive, parse_message
 
 HEAD = (
     "OPTIONS sip:conf@focus.example.com SIP/2.0\r\n"
@@ -159,6 +159,12 @@ def test_stream_frames_by_content_length_and_skips_keepalives() -> None:
     assert [m.body for m in feed(parser, wire)] == [b"one", b"two"]
     assert feed(parser, b"\r\n\r\n") == []
     assert parser.buffered == 0
+    assert parser.pings == 2
+
+
+def test_keepalive_datagrams() -> None:
+    assert is_keepalive(b"\r\n\r\n") and is_keepalive(b"\r\n")
+    assert not is_keepalive(b"") and not is_keepalive(options())
 
 
 def test_stream_waits_for_the_whole_body() -> None:
