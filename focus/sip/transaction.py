@@ -537,9 +537,6 @@ class TransactionLayer:
     def __len__(self) -> int:
         return len(self._client) + len(self._server)
 
-    def _all(self) -> list[_Transaction]:
-        return [*self._client.values(), *self._server.values()]
-
     # ---------------------------------------------------------------- TU inputs
 
     def send_request(self, request: Request, destination: Flow, now: float) -> TransactionKey:
