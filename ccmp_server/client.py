@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 from lxml import etree
@@ -120,17 +121,34 @@ def _load_info(path: Path) -> etree._Element:
         raise ClientError(f"cannot read {path}: {exc}") from exc
 
 
-def _title_patch(conf: str | None, title: str) -> etree._Element:
-    info = _el("confInfo", entity=conf or "xcon:AUTO_GENERATE_1@localhost")
+def _domain(*hints: str | None) -> str:
+    """The domain for AUTO_GENERATE_X placeholders (RFC 6503 s4.3): it must be the server's,
+    so take it from a URI of that server (the conference, our XCON-USERID, the URL)."""
+    for hint in hints:
+        if not hint:
+            continue
+        if "://" in hint:
+            host = urlsplit(hint).hostname
+            if host:
+                return host
+        elif "@" in hint:
+            return hint.rsplit("@", 1)[1]
+        else:
+            return hint
+    return "localhost"
+
+
+def _title_patch(conf: str | None, title: str, domain: str) -> etree._Element:
+    info = _el("confInfo", entity=conf or f"xcon:AUTO_GENERATE_1@{domain}")
     desc = etree.SubElement(info, f"{_CI}conference-description")
     etree.SubElement(desc, f"{_CI}display-text").text = title
     return info
 
 
 def _user_info(
-    entity: str | None, uri: str | None, method: str | None, name: str | None
+    domain: str, entity: str | None, uri: str | None, method: str | None, name: str | None
 ) -> etree._Element:
-    info = _el("userInfo", entity=entity or "xcon-userid:AUTO_GENERATE_1@localhost")
+    info = _el("userInfo", entity=entity or f"xcon-userid:AUTO_GENERATE_1@{domain}")
     if name:
         etree.SubElement(info, f"{_CI}display-text").text = name
     if uri:
@@ -173,14 +191,14 @@ def build_request(args: argparse.Namespace, conf_user_id: str | None) -> CcmpReq
         source = args.blueprint or args.clone
         info = _load_info(args.info) if args.info else None
         if info is None and args.title:
-            info = _title_patch(None, args.title)
+            info = _title_patch(None, args.title, _domain(conf_user_id, args.domain, args.url))
         return _with(conf_req, operation=Operation.CREATE, conf_obj_id=source, info=info)
     if cmd == "show":
         return _with(conf_req, operation=Operation.RETRIEVE, conf_obj_id=args.conf)
     if cmd == "update":
         if args.info is None and args.title is None:
             raise ClientError("update needs --title or --info")
-        info = _load_info(args.info) if args.info else _title_patch(args.conf, args.title)
+        info = _load_info(args.info) if args.info else _title_patch(args.conf, args.title, "")
         return _with(conf_req, operation=Operation.UPDATE, conf_obj_id=args.conf, info=info)
     if cmd == "delete":
         return _with(conf_req, operation=Operation.DELETE, conf_obj_id=args.conf)
@@ -191,9 +209,11 @@ def build_request(args: argparse.Namespace, conf_user_id: str | None) -> CcmpReq
             operation=Operation.RETRIEVE,
             conf_obj_id=args.conf,
         )
-    user_req = _with(conf_req, message_type=MessageType.USER, conf_obj_id=args.conf)
+    user_req = _with(
+        conf_req, message_type=MessageType.USER, conf_obj_id=getattr(args, "conf", None)
+    )
     if cmd == "user":
-        info = _user_info(args.entity, None, None, None) if args.entity else None
+        info = _user_info("", args.entity, None, None, None) if args.entity else None
         return _with(user_req, operation=Operation.RETRIEVE, info=info)
     if cmd == "add-user":
         uri = args.dial_out or args.dial_in
@@ -201,7 +221,7 @@ def build_request(args: argparse.Namespace, conf_user_id: str | None) -> CcmpReq
         return _with(
             user_req,
             operation=Operation.CREATE,
-            info=_user_info(args.entity, uri, method, args.name),
+            info=_user_info(_domain(args.conf), args.entity, uri, method, args.name),
         )
     if cmd in ("mute", "unmute"):
         status = "recvonly" if cmd == "mute" else "sendrecv"
@@ -211,7 +231,7 @@ def build_request(args: argparse.Namespace, conf_user_id: str | None) -> CcmpReq
             info=_mute_info(args.entity, status, args.media_id),
         )
     if cmd == "remove":
-        info = _user_info(args.entity, None, None, None) if args.entity else None
+        info = _user_info("", args.entity, None, None, None) if args.entity else None
         return _with(user_req, operation=Operation.DELETE, info=info)
     if cmd == "sidebars":
         kind = MessageType.SIDEBARS_BY_REF if by_ref else MessageType.SIDEBARS_BY_VAL
