@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +68,8 @@ class ConferenceStore:
         )
         self._core.now = now
         self._subscribers: list[Subscriber] = []
+        self._pending: deque[tuple[Change, ...]] = deque()
+        self._publishing = False
 
     @classmethod
     def open(
@@ -139,13 +142,28 @@ class ConferenceStore:
         self._core.commit(plan)
         changes = list(plan.changes)
         if changes:
-            for subscriber in list(self._subscribers):
-                try:
-                    subscriber(tuple(changes))
-                except Exception:
-                    # A failing listener must not undo or hide a committed change.
-                    log.exception("subscriber %r failed", subscriber)
+            self._publish(tuple(changes))
         return changes
+
+    def _publish(self, batch: tuple[Change, ...]) -> None:
+        """Deliver ``batch`` to every subscriber, batches strictly in commit order: a
+        subscriber that applies a command itself has that command's changes delivered
+        after the current batch reached everyone."""
+        self._pending.append(batch)
+        if self._publishing:
+            return
+        self._publishing = True
+        try:
+            while self._pending:
+                current = self._pending.popleft()
+                for subscriber in list(self._subscribers):
+                    try:
+                        subscriber(current)
+                    except Exception:
+                        # A failing listener must not undo or hide a committed change.
+                        log.exception("subscriber %r failed", subscriber)
+        finally:
+            self._publishing = False
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback`` with the changes of every committed command; returns a

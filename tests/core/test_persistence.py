@@ -245,3 +245,24 @@ def test_model_survives_json(info: ConferenceInfo) -> None:
     back = from_jsonable(ConferenceObject, data)
     assert back.info == info
     assert back.version == 3
+
+
+def test_reentrant_subscriber_keeps_commit_order(store: ConferenceStore) -> None:
+    """A subscriber may apply commands itself; everyone still sees batches in order."""
+    uri = store.apply(cmd.CreateConference(actor=ALICE))[0].uri
+    first: list[str] = []
+    second: list[str] = []
+
+    def reacting(changes: Sequence[Change]) -> None:
+        first.extend(c.user for c in changes if isinstance(c, UserAdded))
+        if any(isinstance(c, UserAdded) and c.user == BOB.user_id for c in changes):
+            store.apply(cmd.AddUser(actor=ALICE, uri=uri, user=User(entity=CAROL.user_id)))
+
+    store.subscribe(reacting)
+    store.subscribe(
+        lambda changes: second.extend(c.user for c in changes if isinstance(c, UserAdded))
+    )
+    store.apply(cmd.AddUser(actor=BOB, uri=uri))
+    assert first == second == [BOB.user_id, CAROL.user_id]
+    obj = store.get(uri)
+    assert obj is not None and obj.version == 3
