@@ -3,7 +3,8 @@
 A conference-time <entry> carries in <base> an iCalendar object (RFC 6501 s4.2.5, RFC 5545)
 with one VEVENT: DTSTART, DTEND or DURATION, optionally RRULE/RDATE/EXDATE for a recurring
 series.  It is parsed by the ``icalendar`` package (never by hand) and expanded with
-``dateutil.rrule``.  All times are UTC-aware; floating times are taken as UTC.
+``dateutil.rrule``.  Floating times are taken as UTC; zoned times (TZID) are expanded in
+their zone; occurrences are reported in UTC.
 
 Pure: callers pass ``now``; nothing here reads a clock.
 """
@@ -77,6 +78,7 @@ class Schedule:
                 break
             if until is not None and start >= until:
                 break
+            start = start.astimezone(UTC)
             occurrence = Occurrence(start, start + self.duration)
             if occurrence.end > after:
                 found.append(occurrence)
@@ -96,7 +98,7 @@ class Schedule:
             if index >= MAX_OCCURRENCES_SCANNED:
                 return None
             last = start
-        return None if last is None else last + self.duration
+        return None if last is None else last.astimezone(UTC) + self.duration
 
 
 def _utc(moment: datetime) -> datetime:
@@ -106,8 +108,10 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _as_datetime(value: object, what: str) -> datetime:
+    # A zoned time keeps its zone: a weekly 09:00 Europe/Berlin stays 09:00 local across
+    # daylight saving changes when the rule is expanded; occurrences come out in UTC.
     if isinstance(value, datetime):
-        return _utc(value)
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if isinstance(value, date):
         return datetime.combine(value, time(0, 0), tzinfo=UTC)
     raise ScheduleError(f"{what} is not a date or date-time")

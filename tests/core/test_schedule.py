@@ -98,3 +98,18 @@ def test_floating_time_is_utc() -> None:
 def test_invalid_bases(text: str, message: str) -> None:
     with pytest.raises(ScheduleError, match=message):
         parse_schedule(text)
+
+
+def test_zoned_series_keeps_local_time_across_dst() -> None:
+    schedule = parse_schedule(
+        ical(
+            "DTSTART;TZID=Europe/Berlin:20300318T090000",
+            "DURATION:PT1H",
+            "RRULE:FREQ=WEEKLY;COUNT=3",
+        )
+    )
+    starts = [o.start for o in schedule.occurrences(at(2030, 1, 1), at(2031, 1, 1))]
+    # CET (UTC+1) before 31 March 2030, CEST (UTC+2) after
+    assert starts == [at(2030, 3, 18, 8), at(2030, 3, 25, 8), at(2030, 4, 1, 7)]
+    assert all(s.tzinfo is UTC for s in starts)
+    assert schedule.last_end() == at(2030, 4, 1, 8)
