@@ -19,7 +19,9 @@ attributes, which are preserved as extensions; RFC 6501 s6).
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum, StrEnum, auto
@@ -563,6 +565,7 @@ def _extension(el: etree._Element) -> str:
 
 _OBJ, _MANY_OBJ, _MANY_TOKEN = _Kind.OBJ, _Kind.MANY_OBJ, _Kind.MANY_TOKEN
 _TEXT, _LIST, _ROLES = _Kind.TEXT, _Kind.LIST, _Kind.ROLES
+_TOKEN, _ENUM = _Kind.TOKEN, _Kind.ENUM
 
 
 def _decode(cls: type[E], el: etree._Element) -> E:
@@ -621,15 +624,23 @@ def _decode(cls: type[E], el: etree._Element) -> E:
             assert f.cls is not None
             kw[name] = _decode(f.cls, child)
             continue
-        found: Any
-        if kind is _TEXT:
-            found = _text_of(child) or None
-        elif kind is _LIST:
-            found = tuple(_text_of(child).split()) or None
-        elif kind is _ROLES:
-            found = _roles(child)
+        if kind is _ROLES:
+            found: Any = _roles(child)
         else:
-            found = _scalar(f, _text_of(child), child, None)
+            if len(child):
+                _text_of(child)  # raises: a simple element holds text only
+            raw = child.text or ""
+            if kind is _TEXT:
+                found = raw or None
+            elif kind is _TOKEN:
+                found = raw.strip() or None
+            elif kind is _ENUM and f.enum is not None and not f.closed:
+                raw = raw.strip()
+                found = f.enum._value2member_map_.get(raw, raw) or None
+            elif kind is _LIST:
+                found = tuple(raw.split()) or None
+            else:
+                found = _scalar(f, raw, child, None)
         if found is not None:
             kw[name] = found
         elif f.required and kind is _TEXT:
@@ -674,13 +685,13 @@ def _roles(el: etree._Element) -> tuple[Role | str, ...] | None:
     return tuple(roles) or None
 
 
-def _root(data: bytes | etree._Element, expected: str) -> etree._Element:
+def _root(data: bytes | etree._Element, expected: str | None) -> etree._Element:
     if isinstance(data, bytes | bytearray | memoryview):
         try:
             root = parse_xml(bytes(data))
         except XmlError as exc:
             raise XconDecodeError("document", str(exc)) from None
-        if root.tag != expected:
+        if expected is not None and root.tag != expected:
             raise XconDecodeError(
                 f"<{etree.QName(root).localname}>",
                 f"root element must be {expected} (check the namespace)",
@@ -711,8 +722,9 @@ def parse_users(data: bytes | etree._Element) -> Users:
 
 
 def parse_uris(data: bytes | etree._Element) -> Uris:
-    """Decode a uris-type element (CCMP ``<confsInfo>``, ``<blueprintsInfo>``, ...)."""
-    return _decode(Uris, _root(data, _ci("sidebars-by-ref")))
+    """Decode a uris-type element (CCMP ``<confsInfo>``, ``<blueprintsInfo>``, ...),
+    whatever its name."""
+    return _decode(Uris, _root(data, None))
 
 
 def parse_sidebars_by_ref(data: bytes | etree._Element) -> Uris:
@@ -819,7 +831,8 @@ def _write(obj: XconElement, qname: str, out: list[str], root_attrs: str = "") -
         else:
             text = " ".join(value) if kind is _LIST else _format(f, value)
             out.append(f"<{f.qname}>{text.translate(_TEXT_ESCAPES)}</{f.qname}>")
-    out.extend(obj.extensions)
+    for xml in obj.extensions:
+        out.append(_checked_extension(xml))
     if len(out) == mark + 1:
         out[mark] = "/>"
     else:
@@ -836,9 +849,38 @@ def _document(obj: XconElement, qname: str) -> str:
     return text
 
 
-_SERIALIZER_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True, collect_ids=False
-)
+_LOCAL = threading.local()
+
+
+def _serializer_parser() -> etree.XMLParser:
+    # Re-reads our own output only (extensions were checked by
+    # _checked_extension), so no size caps; one parser per thread as lxml asks.
+    parser: etree.XMLParser | None = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            huge_tree=True,
+            collect_ids=False,
+        )
+    return parser
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_extension(xml: str) -> str:
+    """``xml`` if it is one well-formed element (checked once per string).
+
+    Extensions are written verbatim, so a malformed one built by hand must
+    be stopped here rather than corrupt the whole document.
+    """
+    if not xml.lstrip().startswith("<") or xml.lstrip().startswith("<?"):
+        raise ValueError(f"{xml[:60]!r} is not a valid extension element: not an element")
+    try:
+        parse_xml(xml.encode("utf-8"))
+    except XmlError as exc:
+        raise ValueError(f"{xml[:60]!r} is not a valid extension element: {exc}") from None
+    return xml
 
 
 def serialize_element(obj: XconElement, tag: str) -> etree._Element:
@@ -849,7 +891,7 @@ def serialize_element(obj: XconElement, tag: str) -> etree._Element:
     """
     text = _document(obj, "root")
     try:
-        root = etree.fromstring(text, _SERIALIZER_PARSER)
+        root = etree.fromstring(text, _serializer_parser())
     except etree.XMLSyntaxError as exc:
         raise ValueError(f"{type(obj).__name__} does not serialize to XML: {exc}") from None
     root.tag = tag

@@ -13,10 +13,12 @@ from focus.xcon.codec import (
     conference_info_to_bytes,
     parse_conference_info,
     parse_sidebars_by_ref,
+    parse_uris,
     parse_user,
     parse_users,
     serialize_conference_info,
     serialize_sidebars_by_ref,
+    serialize_uris,
     serialize_user,
     user_to_bytes,
 )
@@ -297,3 +299,26 @@ def test_datetimes_keep_their_offset() -> None:
     assert info is not None and info.when is not None
     assert info.when.utcoffset() is not None
     assert b"2007-10-17T13:35:08.250000+02:00" in conference_info_to_bytes(ci)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["<a>", "text", '<?xml version="1.0"?><a/>', "<a/><b/>", '<!DOCTYPE a [<!ENTITY e "x">]><a/>'],
+)
+def test_malformed_extension_strings_are_refused_on_output(bad: str) -> None:
+    ci = ConferenceInfo(entity="x", extensions=(bad,))
+    with pytest.raises(ValueError, match="not a valid extension element"):
+        conference_info_to_bytes(ci)
+    with pytest.raises(ValueError, match="not a valid extension element"):
+        serialize_conference_info(ci)
+
+
+def test_uris_of_any_name() -> None:
+    ccmp = "urn:ietf:params:xml:ns:xcon-ccmp"
+    data = (
+        f'<confsInfo xmlns="{ccmp}" xmlns:i="{CI_NS}"><i:entry><i:uri>xcon:a@example.com</i:uri>'
+        "</i:entry></confsInfo>"
+    ).encode()
+    assert parse_uris(data) == Uris(entries=(UriEntry(uri="xcon:a@example.com"),))
+    el = serialize_uris(parse_uris(data), f"{{{ccmp}}}confsInfo")
+    assert el.tag == f"{{{ccmp}}}confsInfo"
