@@ -73,12 +73,12 @@ class Schedule:
     def occurrences(self, after: datetime, until: datetime | None = None) -> list[Occurrence]:
         """Occurrences ending after ``after`` and starting before ``until`` (bounded scan)."""
         found: list[Occurrence] = []
-        for index, start in enumerate(self._starts()):
+        for index, local_start in enumerate(self._starts()):
             if index >= MAX_OCCURRENCES_SCANNED:
                 break
-            if until is not None and start >= until:
+            if until is not None and local_start >= until:
                 break
-            start = start.astimezone(UTC)
+            start = local_start.astimezone(UTC)
             occurrence = Occurrence(start, start + self.duration)
             if occurrence.end > after:
                 found.append(occurrence)
