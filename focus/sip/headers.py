@@ -149,6 +149,9 @@ _PARAM_RE = re.compile(
 _PLAIN_VALUE_RE = re.compile(f"[{_TOKEN_CHARS}\\[\\]:]+")
 
 
+_NO_PARAMS = Params()
+
+
 def canonical_name(name: str) -> str:
     """The canonical spelling of a header name; compact forms are expanded."""
     return _CANONICAL.get(name.lower(), name)
@@ -194,6 +197,8 @@ def split_commas(value: str) -> list[str]:
 
 def parse_params(text: str, what: str) -> Params:
     """Parse ``*( SEMI generic-param )``; quoted values are unquoted."""
+    if not text:
+        return _NO_PARAMS
     items: list[tuple[str, str | None]] = []
     pos = 0
     n = len(text)
