@@ -507,7 +507,10 @@ class Core:
     def _new_uri(self, tx: _Tx, entity_hint: str | None = None) -> str:
         if entity_hint is not None and has_placeholder(entity_hint):
             check_domain(entity_hint, self.config.domain)
-        return f"xcon:{tx.fresh('conf')}@{self.config.domain}"
+        while True:  # an operator's blueprint file may be called conf7.xml
+            uri = f"xcon:{tx.fresh('conf')}@{self.config.domain}"
+            if tx.get(uri) is None:
+                return uri
 
     def _substitute(self, tx: _Tx, value: Any) -> Any:
         return Substitution(self.config.domain, lambda: tx.fresh("gen")).apply(value)

@@ -131,3 +131,17 @@ def test_bad_blueprint_files(tmp_path: Path, name: str, content: str, message: s
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(BlueprintError, match="not a directory"):
         load_blueprints("example.com", [tmp_path / "nope"])
+
+
+def test_generated_uris_skip_blueprint_names(tmp_path: Path) -> None:
+    extra = tmp_path / "blueprints"
+    extra.mkdir()
+    shutil.copy(BUNDLED_DIR / "ChatRoom.xml", extra / "conf1.xml")
+    store = add_accounts(open_store(tmp_path / "state", blueprint_dirs=[extra]))
+    try:
+        uri = store.apply(cmd.CreateConference(actor=ALICE))[0].uri
+        assert uri != "xcon:conf1@example.com"
+        blueprint = store.get("xcon:conf1@example.com")
+        assert blueprint is not None and blueprint.kind is ObjectKind.BLUEPRINT
+    finally:
+        store.close()
