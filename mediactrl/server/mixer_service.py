@@ -42,7 +42,9 @@ __all__ = [
     "MixerServiceConfig",
     "Notice",
     "Outcome",
+    "is_connection_id",
     "streams_key",
+    "swapped_connection_id",
 ]
 
 FORBIDDEN = 403  # RFC 6230 s7 / RFC 7058 s8: the framework code for another owner's resource
@@ -155,7 +157,8 @@ class ControlOnlyBackend:
     def connection_exists(self, connection_id: str) -> bool:
         if self.accept_any_connection:
             return is_connection_id(connection_id)
-        return connection_id in self.connections
+        # RFC 6230 A.1: the AS writes its local tag first, which is our remote tag.
+        return bool({connection_id, swapped_connection_id(connection_id)} & self.connections)
 
     def create_conference(self, conference_id: str, settings: ConferenceSettings) -> None:
         self.conferences[conference_id] = settings
@@ -249,6 +252,12 @@ def is_connection_id(value: str) -> bool:
     return bool(sep and local and remote)
 
 
+def swapped_connection_id(connection_id: str) -> str:
+    """The same SIP dialog named from the other end: ``remote:local`` (RFC 6230 A.1)."""
+    local, _, remote = connection_id.partition(":")
+    return f"{remote}:{local}"
+
+
 def streams_key(stream: m.Stream) -> tuple[str, str | None]:
     """Streams are told apart by media type and SDP label (s4.2.2.5)."""
     return (stream.media, stream.label)
@@ -301,8 +310,9 @@ class MixerService:
     def connection_closed(self, connection_id: str) -> tuple[Notice, ...]:
         """The SIP side ended a connection: its joins end, unjoin-notify status 2 (s4.2.4.2)."""
         notices: list[Notice] = []
+        names = {connection_id, swapped_connection_id(connection_id)}
         for key, join in list(self._joins.items()):
-            if connection_id in key:
+            if names & key:
                 self._drop_join(key, join, 2, "connection terminated", notices)
         return tuple(notices)
 
