@@ -477,7 +477,9 @@ _SPECS: Final[dict[type[XconElement], _Spec]] = {
 # Decoding
 # --------------------------------------------------------------------------
 
-_INT = re.compile(r"[+-]?[0-9]+")
+# 20 digits hold any 64-bit value and keep int() far from its digit limit.
+_INT = re.compile(r"[+-]?[0-9]{1,20}")
+_UINT_MAX = 2**64 - 1
 _DATETIME = re.compile(
     r"-?[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2})?"
 )
@@ -523,11 +525,13 @@ def _scalar(f: _Field, raw: str, el: etree._Element, attr: str | None) -> Any:
         raise XconDecodeError(_where(el, attr), f"{value!r} is not a boolean (true/false/1/0)")
     if kind is _Kind.INT or kind is _Kind.UINT:
         if not _INT.fullmatch(value):
-            raise XconDecodeError(_where(el, attr), f"{value!r} is not an integer")
+            raise XconDecodeError(
+                _where(el, attr), f"{value[:30]!r} is not an integer of at most 20 digits"
+            )
         number = int(value)
-        low = 0 if kind is _Kind.UINT else f.low
-        if (low is not None and number < low) or (f.high is not None and number > f.high):
-            bounds = f"{low if low is not None else '-inf'}..{f.high or 'inf'}"
+        low, high = (0, _UINT_MAX) if kind is _Kind.UINT else (f.low, f.high)
+        if (low is not None and number < low) or (high is not None and number > high):
+            bounds = f"{'-inf' if low is None else low}..{'inf' if high is None else high}"
             raise XconDecodeError(_where(el, attr), f"{number} is out of range {bounds}")
         return number
     if kind is _Kind.DATETIME:

@@ -229,6 +229,14 @@ def test_sidebars_by_ref_and_users() -> None:
         ("<conference-state><user-count>-1</user-count></conference-state>", "out of range"),
         ("<conference-state><user-count>many</user-count></conference-state>", "not an integer"),
         (
+            "<conference-state><user-count>" + "9" * 5000 + "</user-count></conference-state>",
+            "not an integer",
+        ),
+        (
+            "<conference-state><user-count>99999999999999999999</user-count></conference-state>",
+            "out of range",
+        ),
+        (
             "<conference-description><available-media><entry label='1'><xcon:controls>"
             "<xcon:gain>128</xcon:gain></xcon:controls></entry></available-media>"
             "</conference-description>",
