@@ -315,13 +315,20 @@ def parse_name_addr_list(value: str, what: str) -> list[NameAddr]:
 
 @dataclass(frozen=True, slots=True)
 class Via:
-    """One Via value (RFC 3261 s20.42): ``SIP/2.0/<transport> host[:port];params``."""
+    """One Via value (RFC 3261 s20.42): ``SIP/2.0/<transport> host[:port];params``.
+
+    An IPv6 sent-by host is kept in brackets (``[::1]``); a bare one gets them.
+    """
 
     transport: str
     host: str
     port: int | None = None
     params: Params = field(default_factory=Params)
     protocol: str = "SIP/2.0"
+
+    def __post_init__(self) -> None:
+        if ":" in self.host and not self.host.startswith("["):
+            object.__setattr__(self, "host", f"[{self.host}]")
 
     def __str__(self) -> str:
         return (

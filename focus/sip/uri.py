@@ -209,7 +209,11 @@ def format_hostport(host: str, port: int | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SipURI:
-    """A ``sip:`` or ``sips:`` URI (RFC 3261 s19.1.1). Immutable; ``str()`` serializes."""
+    """A ``sip:`` or ``sips:`` URI (RFC 3261 s19.1.1). Immutable; ``str()`` serializes.
+
+    An IPv6 host is kept as a reference in brackets (``[::1]``), as in the URI text; a bare
+    IPv6 address given to the constructor gets its brackets.
+    """
 
     host: str
     user: str | None = None
@@ -218,6 +222,10 @@ class SipURI:
     params: Params = field(default_factory=Params)
     headers: tuple[tuple[str, str], ...] = ()
     scheme: str = "sip"
+
+    def __post_init__(self) -> None:
+        if ":" in self.host and not self.host.startswith("["):
+            object.__setattr__(self, "host", f"[{self.host}]")
 
     def __str__(self) -> str:
         out = [self.scheme, ":"]

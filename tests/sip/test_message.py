@@ -198,3 +198,9 @@ def test_100_trying_echoes_timestamp() -> None:
 def test_unencodable_text_is_our_bug() -> None:
     with pytest.raises(LocalProtocolError):
         Response(200, headers=[("Subject", "\ud800")]).to_bytes()
+
+
+def test_via_with_bare_ipv6_host() -> None:
+    via = Via("UDP", "::1", 5060)
+    assert via.host == "[::1]"
+    assert str(via) == "SIP/2.0/UDP [::1]:5060"

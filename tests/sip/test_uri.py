@@ -199,3 +199,8 @@ def test_params_mapping() -> None:
     assert p.set("c", None).pairs[-1] == ("c", None)
     assert "a" not in p.remove("A")
     assert p == {"a": "1", "b": None}
+
+
+def test_bare_ipv6_host_gets_brackets() -> None:
+    assert SipURI("::1", port=5060) == sip("sip:[::1]:5060")
+    assert str(SipURI("2001:db8::1")) == "sip:[2001:db8::1]"
