@@ -45,7 +45,8 @@ class ConferenceActivated(Change):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConferenceDeactivated(Change):
-    """An occurrence of a recurring reservation ended; it waits for the next one."""
+    """The conference is reserved (inactive) again: an occurrence of a recurring series
+    ended and it waits for the next, or it was rescheduled to a later time."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -97,6 +97,18 @@ class Plan:
     changes: tuple[Change, ...]
 
 
+#: Lifecycle transitions (RFC 5239 s7.3) and the change each one is reported as.
+_LIFECYCLE_TRANSITIONS: Mapping[tuple[Lifecycle, Lifecycle], type[Change]] = {
+    (Lifecycle.RESERVED, Lifecycle.ACTIVE): ConferenceActivated,
+    (Lifecycle.ACTIVE, Lifecycle.RESERVED): ConferenceDeactivated,
+    (Lifecycle.ACTIVE, Lifecycle.ENDED): ConferenceEnded,
+    (Lifecycle.RESERVED, Lifecycle.ENDED): ConferenceEnded,
+    # rescheduled after its end:
+    (Lifecycle.ENDED, Lifecycle.RESERVED): ConferenceDeactivated,
+    (Lifecycle.ENDED, Lifecycle.ACTIVE): ConferenceActivated,
+}
+
+
 @functools.lru_cache(maxsize=4096)
 def _schedule(base: str) -> Schedule:
     return parse_schedule(base)
@@ -1142,11 +1154,9 @@ class Core:
             wanted, _ = self._wanted_lifecycle(tx, current, now)
         if wanted is current.lifecycle:
             return
-        event: type[Change] = {
-            Lifecycle.ACTIVE: ConferenceActivated,
-            Lifecycle.RESERVED: ConferenceDeactivated,
-            Lifecycle.ENDED: ConferenceEnded,
-        }[wanted]
+        event = _LIFECYCLE_TRANSITIONS.get((current.lifecycle, wanted))
+        if event is None:
+            raise AssertionError(f"no lifecycle transition {current.lifecycle} -> {wanted}")
         if wanted is not Lifecycle.ACTIVE:
             for child in tx.children(current.uri):
                 if child.kind.is_sidebar:

@@ -231,3 +231,25 @@ def test_rescheduling_moves_the_lifecycle(store: ConferenceStore) -> None:
     changes = store.apply(cmd.UpdateConference(actor=ALICE, uri=uri, patch=unscheduled))
     assert ConferenceActivated in [type(c) for c in changes]
     assert lifecycle(store, uri) is Lifecycle.ACTIVE
+
+
+def test_an_ended_conference_can_be_rescheduled(store: ConferenceStore) -> None:
+    store.apply(cmd.Tick(now=at(1)))
+    uri = store.apply(cmd.CreateConference(actor=ALICE, info=scheduled(*ONCE)))[0].uri
+    store.apply(cmd.Tick(now=at(8)))
+    assert lifecycle(store, uri) is Lifecycle.ENDED
+    again = ConferenceInfo(
+        entity=uri,
+        conference_description=ConferenceDescription(
+            conference_time=ConferenceTime(
+                entries=(
+                    ConferenceTimeEntry(base=ical("DTSTART:20300110T090000Z", "DURATION:PT1H")),
+                )
+            )
+        ),
+    )
+    changes = store.apply(cmd.UpdateConference(actor=ALICE, uri=uri, patch=again))
+    assert ConferenceDeactivated in [type(c) for c in changes]
+    assert lifecycle(store, uri) is Lifecycle.RESERVED
+    store.apply(cmd.Tick(now=at(10, 9, 15)))
+    assert lifecycle(store, uri) is Lifecycle.ACTIVE
