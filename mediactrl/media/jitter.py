@@ -68,6 +68,7 @@ class JitterBuffer:
         self._highest = 0  # extended sequence number of the newest packet queued
         self._next: int | None = None  # extended sequence number to play next
         self._primed = False
+        self._resync = False  # primed, nothing played yet: start from the oldest queued
         self._pending: Samples = np.zeros(0, np.int16)
         self._last_len = frame_samples
 
@@ -110,7 +111,7 @@ class JitterBuffer:
         self.stats.queued += 1
         if not self._primed and len(self._packets) >= self.depth:
             self._primed = True
-            self._next = min(self._packets)  # after an underrun, skip what never came
+            self._resync = True
         if len(self._packets) > self.depth + self.max_excess:
             self._trim()
         return result
@@ -120,12 +121,17 @@ class JitterBuffer:
             oldest = min(self._packets)
             del self._packets[oldest]
             self.stats.overflow_drops += 1
-            self._next = oldest + 1
+            if not self._resync:
+                self._next = oldest + 1
 
     def pop(self) -> Samples | None:
         """The next frame of ``frame_samples`` samples, or None when nothing is playing."""
         if not self._primed:
             return None
+        if self._resync:
+            # After an underrun, what never came is skipped rather than waited for.
+            self._resync = False
+            self._next = min(self._packets)
         parts = [self._pending] if len(self._pending) else []
         have = len(self._pending)
         while have < self.frame_samples:

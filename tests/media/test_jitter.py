@@ -1,0 +1,125 @@
+"""Jitter buffer: reorder, duplicates, late packets, loss, underrun, overflow, restarts."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mediactrl.media.jitter import JitterBuffer, PushResult
+
+
+def frame(n: int, samples: int = 160) -> np.ndarray:
+    """A frame whose every sample carries its packet number, so order is visible."""
+    return np.full(samples, n, dtype=np.int16)
+
+
+def played(buffer: JitterBuffer, ticks: int) -> list[int | None]:
+    out: list[int | None] = []
+    for _ in range(ticks):
+        f = buffer.pop()
+        out.append(None if f is None else int(f[0]) if f[0] == f[-1] else -1)
+    return out
+
+
+def test_waits_for_depth_then_plays_in_order() -> None:
+    buffer = JitterBuffer(depth=2)
+    buffer.push(1, 10, frame(10))
+    assert buffer.pop() is None  # not primed yet
+    buffer.push(1, 11, frame(11))
+    assert played(buffer, 2) == [10, 11]
+
+
+def test_reordered_packets_within_the_depth_play_in_sequence() -> None:
+    buffer = JitterBuffer(depth=3)
+    for seq in (12, 10, 11, 14, 13):
+        buffer.push(1, seq, frame(seq))
+    assert played(buffer, 5) == [10, 11, 12, 13, 14]
+    assert buffer.stats.lost == 0
+
+
+def test_duplicates_and_late_packets_are_dropped_and_counted() -> None:
+    buffer = JitterBuffer(depth=2)
+    assert buffer.push(1, 1, frame(1)) is PushResult.RESTARTED
+    assert buffer.push(1, 2, frame(2)) is PushResult.QUEUED
+    assert buffer.push(1, 2, frame(2)) is PushResult.DUPLICATE
+    assert played(buffer, 1) == [1]
+    assert buffer.push(1, 1, frame(1)) is PushResult.LATE
+    assert (buffer.stats.duplicates, buffer.stats.late) == (1, 1)
+
+
+def test_a_hole_with_successors_is_concealed_as_silence_and_counted_lost() -> None:
+    buffer = JitterBuffer(depth=2)
+    for seq in (1, 2, 4, 5):
+        buffer.push(1, seq, frame(seq))
+    assert played(buffer, 4) == [1, 2, 0, 4]
+    assert buffer.stats.lost == 1
+
+
+def test_underrun_plays_nothing_and_waits_to_refill() -> None:
+    buffer = JitterBuffer(depth=2)
+    buffer.push(1, 1, frame(1))
+    buffer.push(1, 2, frame(2))
+    assert played(buffer, 3) == [1, 2, None]
+    assert buffer.stats.underruns == 1
+    buffer.push(1, 5, frame(5))
+    assert buffer.pop() is None  # refilling
+    buffer.push(1, 6, frame(6))
+    assert played(buffer, 2) == [5, 6]  # 3 and 4 never came: skipped, not waited for
+    assert buffer.push(1, 3, frame(3)) is PushResult.LATE
+
+
+def test_overflow_drops_the_oldest_so_latency_stays_bounded() -> None:
+    buffer = JitterBuffer(depth=2, max_excess=2)
+    for seq in range(1, 8):
+        buffer.push(1, seq, frame(seq))
+    # Trimmed to depth when depth + max_excess was exceeded (at seq 5), then refilled.
+    assert len(buffer) == 4
+    assert played(buffer, 5) == [4, 5, 6, 7, None]
+    assert buffer.stats.overflow_drops == 3
+
+
+def test_new_ssrc_restarts_the_buffer() -> None:
+    buffer = JitterBuffer(depth=1)
+    buffer.push(1, 100, frame(1))
+    assert played(buffer, 1) == [1]
+    assert buffer.push(2, 7, frame(2)) is PushResult.RESTARTED
+    assert played(buffer, 1) == [2]
+    assert buffer.stats.restarts == 1
+
+
+def test_sequence_jump_beyond_max_dropout_restarts() -> None:
+    buffer = JitterBuffer(depth=1)
+    buffer.push(1, 100, frame(1))
+    played(buffer, 1)
+    assert buffer.push(1, 30000, frame(2)) is PushResult.RESTARTED
+    assert played(buffer, 1) == [2]
+
+
+def test_sequence_wrap_is_seamless() -> None:
+    buffer = JitterBuffer(depth=2)
+    for seq in (65534, 65535, 0, 1):
+        buffer.push(1, seq, frame(seq % 100))
+    assert played(buffer, 4) == [34, 35, 0, 1]
+    assert buffer.stats.lost == 0
+
+
+def test_10ms_packets_are_joined_into_20ms_frames() -> None:
+    buffer = JitterBuffer(depth=2)
+    for seq in range(4):
+        buffer.push(1, seq, np.arange(80, dtype=np.int16) + 80 * seq)
+    first, second = buffer.pop(), buffer.pop()
+    assert first is not None and second is not None
+    assert np.array_equal(first, np.arange(160))
+    assert np.array_equal(second, np.arange(160, 320))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.permutations(list(range(12))), st.integers(1, 4))
+def test_any_arrival_order_within_a_burst_plays_everything_once_in_order(
+    order: list[int], depth: int
+) -> None:
+    buffer = JitterBuffer(depth=depth, max_excess=20)
+    for seq in order:
+        buffer.push(9, 500 + seq, frame(seq))
+    assert played(buffer, 12) == list(range(12))
