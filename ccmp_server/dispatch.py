@@ -100,13 +100,19 @@ ERROR_TABLE: Mapping[ErrorKind, tuple[ResponseCode, str]] = {
 """ErrorKind -> (CCMP response code, response string): the one mapping, RFC 6503 s5.4."""
 
 
-def response_code(kind: ErrorKind, operation: Operation | None) -> ResponseCode:
-    """The CCMP code for a core error; an unknown kind is our fault (500)."""
+def response_for(kind: ErrorKind, operation: Operation | None) -> tuple[ResponseCode, str]:
+    """(code, response string) for a core error in an `operation`; an unknown kind is our
+    fault (500)."""
     # Unacceptable values are a malformed request on create but "not feasible" (409) on
     # update, which is how s5.3.4 describes a refused confRequest/update.
     if kind is ErrorKind.INVALID_CONF_INFO and operation is Operation.UPDATE:
-        return ResponseCode.CONFLICT
-    return ERROR_TABLE.get(kind, (ResponseCode.SERVER_INTERNAL_ERROR, ""))[0]
+        return ResponseCode.CONFLICT, ResponseCode.CONFLICT.reason
+    return ERROR_TABLE.get(kind, (ResponseCode.SERVER_INTERNAL_ERROR, "Server Internal Error"))
+
+
+def response_code(kind: ErrorKind, operation: Operation | None) -> ResponseCode:
+    """Just the code of :func:`response_for`."""
+    return response_for(kind, operation)[0]
 
 
 class Refusal(Exception):
@@ -235,13 +241,14 @@ class Dispatcher:
         except Refusal as exc:
             return self._reply(req, conf_user_id, exc.code, str(exc))
         except CoreError as exc:
-            code = response_code(exc.kind, req.operation)
+            code, reason = response_for(exc.kind, req.operation)
             version = None
             if code is ResponseCode.CONFLICT and req.conf_obj_id:
                 # s5.3.4: a 409 carries the current version so the client can catch up.
                 current = self._store.get(req.conf_obj_id)
                 version = current.version if current is not None else None
-            return self._reply(req, conf_user_id, code, exc.message, version=version)
+            text = f"{reason}: {exc.message}"
+            return self._reply(req, conf_user_id, code, text, version=version)
         except (XconDecodeError, XPathFilterError) as exc:
             return self._reply(req, conf_user_id, ResponseCode.BAD_REQUEST, str(exc))
 
