@@ -367,6 +367,23 @@ class Core:
         """The object ``uri`` without any authorization (for trusted in-process callers)."""
         return self.objects.get(uri)
 
+    def find(self, uri: str) -> ConferenceObject | None:
+        """The conference or sidebar known by ``uri``: its XCON-URI or a <conf-uris> entry
+        (e.g. the SIP URI a participant dials, RFC 4579 s5).  No authorization."""
+        direct = self.objects.get(uri)
+        if direct is not None and direct.kind is not ObjectKind.BLUEPRINT:
+            return direct
+        wanted = uri.strip().lower()
+        for obj in sorted(self.objects.values(), key=lambda o: o.uri):
+            if obj.kind is ObjectKind.BLUEPRINT:
+                continue
+            conf_uris = _description(obj.info).conf_uris
+            if conf_uris is not None and any(
+                e.uri.strip().lower() == wanted for e in conf_uris.entries
+            ):
+                return obj
+        return None
+
     def list_blueprints(self, actor: Actor) -> tuple[ConferenceObject, ...]:
         """blueprintsRequest (RFC 6503 s5.3.1)."""
         self._check_actor(actor)

@@ -182,6 +182,11 @@ class ConferenceStore:
         """Any object by URI, without authorization (trusted in-process callers)."""
         return self._core.get(uri)
 
+    def find(self, uri: str) -> ConferenceObject | None:
+        """A conference or sidebar by its XCON-URI or one of its <conf-uris> (e.g. the SIP
+        URI of the focus), without authorization."""
+        return self._core.find(uri)
+
     def objects(self) -> list[ConferenceObject]:
         """Every object (blueprints included), by URI."""
         return sorted(self._core.objects.values(), key=lambda o: o.uri)

@@ -355,3 +355,18 @@ def test_password_protected_conference(store: ConferenceStore) -> None:
             clone_from=uri,
         )
     assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED
+
+
+def test_find_by_xcon_uri_or_conf_uri(store: ConferenceStore) -> None:
+    info = ConferenceInfo(
+        entity="xcon:AUTO_GENERATE_1@example.com",
+        conference_description=ConferenceDescription(
+            conf_uris=Uris(entries=(UriEntry(uri="sip:Room42@focus.example.com"),))
+        ),
+    )
+    uri = create(store, info=info)
+    found = store.find("sip:room42@focus.example.com")
+    assert found is not None and found.uri == uri
+    assert store.find(uri) == found
+    assert store.find("sip:other@focus.example.com") is None
+    assert store.find("xcon:AudioRoom@example.com") is None  # blueprints are not dialled
