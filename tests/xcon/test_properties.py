@@ -24,6 +24,8 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 def test_conference_info_round_trips(ci: ConferenceInfo) -> None:
     data = conference_info_to_bytes(ci)
     assert parse_conference_info(data) == ci
+    # output is canonical: writing what was read gives the same bytes
+    assert conference_info_to_bytes(parse_conference_info(data)) == data
     # the element API agrees with the bytes API
     assert parse_element(ConferenceInfo, serialize_element(ci, f"{{{CI_NS}}}x")) == ci
 
