@@ -457,3 +457,96 @@ async def test_conf_summary_extension(client: Client) -> None:
         )
     )
     assert unknown.code is R.NOT_IMPLEMENTED
+
+
+# ---------------------------------------------------------------- more of Table 2
+
+
+async def test_third_party_add_of_an_unknown_user_is_420(client: Client) -> None:
+    made = await create(client)
+    resp = await client.send(
+        CcmpRequest(
+            MessageType.USER,
+            operation=Operation.CREATE,
+            conf_obj_id=made.conf_obj_id,
+            info=user_info("xcon-userid:ghost@example.com"),
+        )
+    )
+    assert resp.code is R.USER_NOT_FOUND
+
+
+async def test_user_request_on_a_missing_conference_is_404(client: Client) -> None:
+    resp = await client.send(
+        CcmpRequest(MessageType.USER, operation=Operation.CREATE, conf_obj_id="xcon:no@example.com")
+    )
+    assert resp.code is R.OBJECT_NOT_FOUND
+
+
+async def test_changing_a_parent_enforced_element_in_a_sidebar_is_426(client: Client) -> None:
+    made = await create(client)
+    side = await client.send(
+        CcmpRequest(
+            MessageType.SIDEBAR_BY_REF, operation=Operation.CREATE, conf_obj_id=made.conf_obj_id
+        )
+    )
+    assert side.conf_obj_id
+    body = "<ci:conference-description><ci:maximum-user-count>3</ci:maximum-user-count></ci:conference-description>"
+    resp = await client.send(
+        CcmpRequest(
+            MessageType.SIDEBAR_BY_REF,
+            operation=Operation.UPDATE,
+            conf_obj_id=side.conf_obj_id,
+            info=conf_info(body, side.conf_obj_id),
+        )
+    )
+    assert resp.code is R.FORBIDDEN_CHANGE_PROTECTED
+
+
+async def test_a_full_conference_is_511(client: Client) -> None:
+    body = (
+        "<ci:conference-description><ci:display-text>tiny</ci:display-text>"
+        "<ci:maximum-user-count>1</ci:maximum-user-count></ci:conference-description>"
+    )
+    made = await create(client, info=conf_info(body))
+    first = await client.as_("bob").send(
+        CcmpRequest(MessageType.USER, operation=Operation.CREATE, conf_obj_id=made.conf_obj_id)
+    )
+    assert first.code is R.SUCCESS
+    second = await client.as_("olga").send(
+        CcmpRequest(MessageType.USER, operation=Operation.CREATE, conf_obj_id=made.conf_obj_id)
+    )
+    assert second.code is R.RESOURCES_NOT_AVAILABLE
+
+
+async def test_an_update_applies_wholly_or_not_at_all(client: Client) -> None:
+    made = await create(client)
+    uri = made.conf_obj_id
+    assert uri is not None
+    body = (
+        "<ci:conference-description><ci:display-text>half</ci:display-text>"
+        "<ci:maximum-user-count>-5</ci:maximum-user-count></ci:conference-description>"
+    )
+    resp = await client.send(conf(Operation.UPDATE, uri, info=conf_info(body, uri)))
+    assert resp.code in (R.BAD_REQUEST, R.CONFLICT)
+    got = await client.send(conf(Operation.RETRIEVE, uri))
+    assert got.version == 1
+    assert display_text(got) != "half"
+
+
+async def test_concurrent_updates_of_one_version_exactly_one_wins(client: Client) -> None:
+    import asyncio
+
+    made = await create(client)
+    uri = made.conf_obj_id
+    assert uri is not None
+    answers = await asyncio.gather(
+        *(
+            client.send(
+                conf(Operation.UPDATE, uri, info=conf_info(title(f"t{i}"), uri, version="1"))
+            )
+            for i in range(8)
+        )
+    )
+    codes = sorted(int(a.code) for a in answers)
+    assert codes == [200] + [409] * 7
+    assert all(a.version == 2 for a in answers)
