@@ -490,7 +490,10 @@ async def test_changing_a_parent_enforced_element_in_a_sidebar_is_426(client: Cl
         )
     )
     assert side.conf_obj_id
-    body = "<ci:conference-description><ci:maximum-user-count>3</ci:maximum-user-count></ci:conference-description>"
+    body = (
+        "<ci:conference-description><ci:maximum-user-count>3</ci:maximum-user-count>"
+        "</ci:conference-description>"
+    )
     resp = await client.send(
         CcmpRequest(
             MessageType.SIDEBAR_BY_REF,
