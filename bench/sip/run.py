@@ -1,0 +1,250 @@
+"""SIP benchmark: INVITE-200-ACK-BYE calls per second, three UASes, one run, same load.
+
+Drives ``sipp -sn uac`` (closed loop: at most ``--concurrency`` calls in flight, as fast as
+the UAS answers) against, in turn,
+
+1. the standalone UAS on our stack (``python -m focus.sip``),
+2. ``sipp -sn uas`` (C++, the ceiling),
+3. the bare asyncio UDP responder of ``bench/sip/bare_responder.py`` (the floor of any
+   asyncio SIP code: no parsing, no transactions, no dialogs),
+
+and prints calls per second, failed calls and the UAS's CPU time per call for each, plus the
+ratios stack/sipp and stack/bare. Then it measures the memory one established dialog costs on
+the stack (tracemalloc over ``--dialogs`` held calls between two in-process UA cores, after
+their transactions have ended).
+
+Run: ``python -m bench.sip.run`` (from the repository root; needs ``sipp``). Bounded: a few
+thousand calls per target and well under a minute in total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass
+from pathlib import Path
+
+from focus.sip.parser import parse_message
+from focus.sip.transport import Flow, TransportKind
+from focus.sip.ua import CallConfirmed, IncomingCall, UAConfig, UACore
+
+ROOT = Path(__file__).resolve().parents[2]
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    calls: int
+    failed: int
+    seconds: float
+    cpu_seconds: float | None
+
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_call(self) -> float | None:
+        if self.cpu_seconds is None or not self.calls:
+            return None
+        return self.cpu_seconds / self.calls * 1e6
+
+
+def free_port() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def wait_bound(port: int, timeout: float = 10) -> None:
+    """Until something has bound UDP ``port`` (our own bind then fails)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on UDP {port}")
+
+
+def stat_counts(path: Path) -> tuple[int, int]:
+    """(successful, failed) cumulative calls from sipp's -trace_stat CSV."""
+    lines = path.read_text().strip().splitlines()
+    header, last = lines[0].split(";"), lines[-1].split(";")
+    ok = int(last[header.index("SuccessfulCall(C)")])
+    failed = int(last[header.index("FailedCall(C)")])
+    return ok, failed
+
+
+def drive(name: str, uas: list[str], calls: int, concurrency: int, workdir: Path) -> Result:
+    port = free_port()
+    command = [part.replace("{port}", str(port)) for part in uas]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_bound(port)
+        cpu_before = cpu_seconds(server.pid)
+        stats = workdir / f"{name.replace(' ', '_')}.csv"
+        client = [
+            "sipp", f"127.0.0.1:{port}", "-sn", "uac", "-i", "127.0.0.1",
+            "-p", str(free_port()), "-m", str(calls), "-r", "100000", "-l", str(concurrency),
+            "-timeout", "60s", "-nostdin", "-trace_stat", "-stf", str(stats),
+            "-fd", "1",
+        ]
+        started = time.perf_counter()
+        subprocess.run(client, cwd=workdir, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=90, check=False)
+        seconds = time.perf_counter() - started
+        cpu_after = cpu_seconds(server.pid)
+        ok, failed = stat_counts(stats)
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return Result(name, ok, failed, seconds, cpu)
+
+
+# --- memory per dialog ------------------------------------------------------------------------
+
+
+def _invite(n: int) -> tuple[bytes, bytes]:
+    """A distinct INVITE and its ACK template (To-tag filled in later), as a peer sends them."""
+    call = f"bench-{n}@127.0.0.1"
+    common = (f"From: <sip:uac@127.0.0.1:5070>;tag=f{n}\r\nCall-ID: {call}\r\n"
+              "Max-Forwards: 70\r\n")
+    body = (b"v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            b"m=audio 30000 RTP/AVP 0\r\n")
+    invite = (f"INVITE sip:uas@127.0.0.1:5060 SIP/2.0\r\n"
+              f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKi{n};rport\r\n{common}"
+              f"To: <sip:uas@127.0.0.1:5060>\r\nCSeq: 1 INVITE\r\n"
+              f"Contact: <sip:uac@127.0.0.1:5070>\r\nContent-Type: application/sdp\r\n"
+              f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    ack = (f"ACK sip:uas@127.0.0.1:5060 SIP/2.0\r\n"
+           f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa{n};rport\r\n{common}"
+           f"To: <sip:uas@127.0.0.1:5060>;tag=TOTAG\r\nCSeq: 1 ACK\r\n"
+           f"Content-Length: 0\r\n\r\n").encode()
+    return invite, ack
+
+
+def memory_per_dialog(dialogs: int) -> float:
+    """Bytes one confirmed call costs the UAS core once its transactions have ended.
+
+    The peer's INVITEs and ACKs are prepared as bytes before tracing starts; everything the
+    core keeps from them (the parsed INVITE, the dialog, the call) counts.
+    """
+    uas = UACore(UAConfig(user="uas"), {TransportKind.UDP: ("127.0.0.1", 5060)})
+    peer = Flow(TransportKind.UDP, "127.0.0.1", 5070)
+    answer = (b"v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+              b"m=audio 40000 RTP/AVP 0\r\n")
+    warmup = 50
+    wire = [_invite(n) for n in range(dialogs + warmup)]
+    now = 0.0
+
+    def call(invite: bytes, ack: bytes) -> None:
+        uas.receive_message(parse_message(invite), peer, now)
+        event = uas.next_event()
+        assert isinstance(event, IncomingCall), event
+        uas.accept(event.call, answer, now)
+        uas.outgoing()  # the 100 and the 200 would go on the wire here
+        tag = event.call.dialog.local_tag.encode()
+        uas.receive_message(parse_message(ack.replace(b"TOTAG", tag)), peer, now)
+        assert isinstance(uas.next_event(), CallConfirmed)
+
+    def settle() -> int:
+        # Past every transaction timer (64*T1, Timer J...): only the dialogs remain.
+        nonlocal now
+        now += 40.0
+        uas.handle_timer(now)
+        uas.outgoing()
+        while uas.next_event() is not None:
+            pass
+        gc.collect()
+        return tracemalloc.get_traced_memory()[0]
+
+    for invite, ack in wire[:warmup]:  # warm caches and interned strings
+        call(invite, ack)
+    tracemalloc.start()
+    try:
+        before = settle()
+        for invite, ack in wire[warmup:]:
+            call(invite, ack)
+        after = settle()
+        assert len(uas.calls) == dialogs + warmup and len(uas.layer) == 0
+    finally:
+        tracemalloc.stop()
+    return (after - before) / dialogs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--calls", type=int, default=2000, help="calls per UAS (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=32,
+                        help="calls in flight at most (sipp -l, default 32)")
+    parser.add_argument("--dialogs", type=int, default=2000,
+                        help="held dialogs for the memory measurement (default 2000)")
+    args = parser.parse_args(argv)
+    if shutil.which("sipp") is None:
+        print("sipp is not installed (Debian: apt-get install sip-tester)", file=sys.stderr)
+        return 2
+    py = sys.executable
+    targets = [
+        ("focus.sip UAS", [py, "-m", "focus.sip", "--listen", "127.0.0.1:{port}"]),
+        ("sipp -sn uas", ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", "{port}",
+                          "-timeout", "60s", "-nostdin"]),
+        ("bare asyncio", [py, "-m", "bench.sip.bare_responder", "--listen",
+                          "127.0.0.1:{port}"]),
+    ]
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:
+        for name, command in targets:
+            results.append(drive(name, command, args.calls, args.concurrency, Path(tmp)))
+    print(f"INVITE-200-ACK-BYE, {args.calls} calls per UAS, <= {args.concurrency} in flight,"
+          " loopback UDP")
+    print(f"{'UAS':<16}{'calls/s':>10}{'ok':>8}{'failed':>8}{'CPU us/call':>13}")
+    for r in results:
+        cpu = f"{r.cpu_us_per_call:.0f}" if r.cpu_us_per_call is not None else "-"
+        print(f"{r.name:<16}{r.rate:>10.0f}{r.calls:>8}{r.failed:>8}{cpu:>13}")
+    stack, sipp_uas, bare = results
+    if sipp_uas.rate and bare.rate:
+        print(f"ratio stack/sipp-uas = {stack.rate / sipp_uas.rate:.2f}, "
+              f"stack/bare-asyncio = {stack.rate / bare.rate:.2f}")
+    per_dialog = memory_per_dialog(args.dialogs)
+    print(f"memory per established dialog (UAS side, {args.dialogs} held, tracemalloc): "
+          f"{per_dialog / 1024:.1f} KiB")
+    return 0 if all(r.failed == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
