@@ -395,6 +395,12 @@ class Dialog:
         CANCEL carry the INVITE's CSeq and are not counted.  A BYE ends the dialog
         here; the TU still answers it 200.
         """
+        try:
+            return self._check_request(request)
+        except SipParseError as exc:
+            return self._error(request, exc.status, exc.reason)
+
+    def _check_request(self, request: Request) -> Response | None:
         if request.method in ("ACK", "CANCEL"):
             return None
         cseq = request.cseq.number

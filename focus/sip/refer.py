@@ -158,19 +158,23 @@ def receive_refer(
         raise LocalProtocolError("receive_refer takes REFER requests")
     tag = dialog.id.local_tag if dialog is not None else new_tag()
     try:
-        refer_tos = request.headers.get_all("Refer-To")
-        if len(refer_tos) != 1 or len(split_commas(refer_tos[0])) != 1:
-            return ReferResult(
-                make_response(request, 400, "Exactly one Refer-To required", to_tag=tag)
-            )
-        refer_to = parse_name_addr(refer_tos[0], "Refer-To")
-        if dialog is not None:
-            error = dialog.receive_request(request)
-            if error is not None:
-                return ReferResult(error)
-        refer_sub = (request.headers.get("Refer-Sub") or "true").strip().lower()
+        return _accept_refer(request, now, config, dialog, tag)
     except SipParseError as exc:
         return ReferResult(make_response(request, exc.status, exc.reason, to_tag=tag))
+
+
+def _accept_refer(
+    request: Request, now: float, config: ReferConfig, dialog: Dialog | None, tag: str
+) -> ReferResult:
+    refer_tos = request.headers.get_all("Refer-To")
+    if len(refer_tos) != 1 or len(split_commas(refer_tos[0])) != 1:
+        return ReferResult(make_response(request, 400, "Exactly one Refer-To required", to_tag=tag))
+    refer_to = parse_name_addr(refer_tos[0], "Refer-To")
+    if dialog is not None:
+        error = dialog.receive_request(request)
+        if error is not None:
+            return ReferResult(error)
+    refer_sub = (request.headers.get("Refer-Sub") or "true").strip().lower()
     method = "INVITE"
     if isinstance(refer_to.uri, SipURI):
         method = (refer_to.uri.params.get("method") or "INVITE").upper()
