@@ -139,7 +139,7 @@ def _error(
 ) -> CcmpResponse:
     if err is not None:
         return CcmpResponse(
-            message_type=err.message_type or MessageType.OPTIONS,
+            message_type=err.message_type,
             code=err.code,
             conf_user_id=err.conf_user_id or "",
             namespace=err.namespace,
@@ -148,7 +148,7 @@ def _error(
             response_string=str(err),
         )
     return CcmpResponse(
-        message_type=message_type or MessageType.OPTIONS,
+        message_type=message_type,
         code=code,
         namespace=namespace,
         response_string=text,

@@ -272,7 +272,8 @@ def _texts(el: etree._Element, path: str) -> list[str]:
 def describe(resp: CcmpResponse, out: TextIO) -> None:
     """Print a response for people."""
     status = f"{int(resp.code)} {resp.response_string or resp.code.reason}"
-    out.write(f"{resp.message_type.value}: {status}\n")
+    kind = resp.message_type.value if resp.message_type is not None else "ccmp"
+    out.write(f"{kind}: {status}\n")
     if resp.conf_obj_id:
         out.write(f"  object: {resp.conf_obj_id}\n")
     if resp.version is not None:

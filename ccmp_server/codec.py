@@ -311,7 +311,9 @@ def encode_response(resp: CcmpResponse) -> bytes:
     ns = resp.namespace
     root = etree.Element(f"{{{ns}}}ccmpResponse", nsmap=_nsmap(ns))
     inner = _sub(root, "ccmpResponse")
-    inner.set(f"{{{XSI_NS}}}type", f"ccmp:{resp.message_type.response_xsi_type}")
+    mt = resp.message_type
+    if mt is not None:
+        inner.set(f"{{{XSI_NS}}}type", f"ccmp:{mt.response_xsi_type}")
     _sub(inner, "confUserID", resp.conf_user_id)
     if resp.conf_obj_id is not None:
         _sub(inner, "confObjID", resp.conf_obj_id)
@@ -321,10 +323,13 @@ def encode_response(resp: CcmpResponse) -> bytes:
     _sub(inner, "response-string", resp.response_string or resp.code.reason)
     if resp.version is not None:
         _sub(inner, "version", str(resp.version))
-    spec = _sub(inner, f"{{{ns}}}{resp.message_type.response_element}")
+    if mt is None:
+        # s5.2: no specialized part when the request had no valid specialized message.
+        return _to_bytes(root)
+    spec = _sub(inner, f"{{{ns}}}{mt.response_element}")
     if resp.extension_name is not None:
         _sub(spec, "extensionName", resp.extension_name)
-    info_name = resp.message_type.info_element
+    info_name = mt.info_element
     if resp.uris is not None and info_name is not None:
         _encode_uris(_sub(spec, info_name), resp.uris)
     elif resp.info is not None and info_name is not None:
@@ -393,8 +398,8 @@ def decode_response(
         if specialized is not None
         else _BY_RESPONSE_XSI.get(xsi or "")
     )
-    if message_type is None:
-        raise CcmpDecodeError("cannot tell the response type", namespace=ns)
+    if message_type is None and xsi is not None and xsi != "ccmp-response-message-type":
+        raise CcmpDecodeError(f"unknown response type xsi:type={xsi!r}", namespace=ns)
     if "response-code" not in values:
         raise CcmpDecodeError("ccmpResponse without <response-code>", namespace=ns)
     try:
@@ -405,7 +410,7 @@ def decode_response(
         raise CcmpDecodeError(str(exc), namespace=ns) from exc
     info = uris = options = extension_name = None
     payload: list[etree._Element] = []
-    if specialized is not None:
+    if specialized is not None and message_type is not None:
         for part in _children(specialized):
             name = _local(part)
             if _ns(part) not in (None, ns):

@@ -271,9 +271,11 @@ class CcmpResponse:
 
     Exactly one of `info` (a document parameter, named by `message_type.info_element`), `uris`
     (for the list pairs) or `options` is set on success when the pair carries data.
+    `message_type` is None only for an error answer to a request whose type could not be
+    told (s5.2: then no specialized response is included).
     """
 
-    message_type: MessageType
+    message_type: MessageType | None
     code: ResponseCode
     conf_user_id: str = ""
     namespace: str = CCMP_NS

@@ -245,3 +245,19 @@ def test_config_validation() -> None:
         CcmpConfig(tls_cert=Path("x.pem"))
     with pytest.raises(ValueError, match="start with"):
         CcmpConfig(path="ccmp")
+
+
+async def test_answer_to_an_untyped_request_has_no_specialized_part(client: Client) -> None:
+    body = (
+        f'<ccmp:ccmpRequest xmlns:ccmp="{CCMP_NS_DRAFT}"><ccmpRequest>'
+        "<confUserID>xcon-userid:alice@example.com</confUserID>"
+        "</ccmpRequest></ccmp:ccmpRequest>"
+    ).encode()
+    status, answer = await client.raw(body)
+    assert status == 200
+    resp = decode_response(answer)
+    assert resp.code is ResponseCode.BAD_REQUEST
+    assert resp.message_type is None
+    assert resp.namespace == CCMP_NS_DRAFT
+    assert resp.conf_user_id == "xcon-userid:alice@example.com"
+    assert b"Response>" not in answer.replace(b"ccmpResponse>", b"")
