@@ -1,4 +1,4 @@
-"""SIP digest authentication (RFC 3261 s22, RFC 2617 style; SHA-256 per RFC 8760/7616).
+"""SIP digest authentication (RFC 3261 s22, RFC 2617 style; SHA-256/SHA-512-256 per RFC 8760).
 
 Both halves, sans-IO:
 
@@ -54,6 +54,9 @@ ALGORITHMS: dict[str, str] = {
     "SHA-256": "sha256",
     "SHA-256-sess": "sha256",
 }
+if "sha512_256" in hashlib.algorithms_available:  # RFC 8760 s2.3 (needs OpenSSL's SHA-512/256)
+    ALGORITHMS["SHA-512-256"] = "sha512_256"
+    ALGORITHMS["SHA-512-256-sess"] = "sha512_256"
 
 _MAX_HEADER = 4096  # a credentials header longer than this is not a real client's
 _NONCE_MAC_LEN = 16

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from focus.sip.digest import (
+    ALGORITHMS,
     AuthOutcome,
     DigestChallenge,
     DigestConfig,
@@ -421,3 +422,16 @@ def test_authorize_request_needs_a_usable_challenge() -> None:
     ok = make_response(req, 200, to_tag="x")
     with pytest.raises(DigestParseError):
         authorize_request(req, ok, username="a", password="b")
+
+
+@pytest.mark.skipif("SHA-512-256" not in ALGORITHMS, reason="no SHA-512/256 in this OpenSSL")
+def test_sha512_256_round_trip_and_independent_value() -> None:
+    v = load("rfc7616-3.9.1.txt")
+    assert compute(v, "SHA-512-256") == independent("sha512_256", v)
+    # FIPS 180-4 example: SHA-512/256("abc"), to be sure which hash "sha512_256" is
+    assert hashlib.new("sha512_256", b"abc").hexdigest() == (
+        "53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23"
+    )
+    server = make_server(algorithms=("SHA-512-256", "SHA-256", "MD5"))
+    creds, _ = login(server, 0.0, alg="SHA-512-256")
+    assert server.verify("INVITE", [creds.to_header()], 1.0).ok
