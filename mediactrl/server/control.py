@@ -269,10 +269,24 @@ class ControlServer:
         """The SIP side ended a media connection: its joins end and owners are notified."""
         self.deliver(self.service.connection_closed(connection_id))
 
-    def active_talkers(self, conference_id: str, talkers: Iterable[str]) -> None:
-        """The media plane reports active talkers; subscribed owners are notified."""
-        loop = asyncio.get_running_loop()
-        self.deliver(self.service.active_talkers(conference_id, talkers, loop.time()))
+    def active_talkers(
+        self, conference_id: str, talkers: Iterable[str], *, paced: bool = False
+    ) -> None:
+        """The media plane reports active talkers; subscribed owners are notified.
+
+        ``paced``: the media plane already keeps to the subscribed interval (the media engine
+        does), so the service does not throttle again.
+        """
+        now = None if paced else asyncio.get_running_loop().time()
+        self.deliver(self.service.active_talkers(conference_id, talkers, now))
+
+    def on_media_event(self, event: object) -> None:
+        """Routes a media engine event (``MediaEngine(on_event=...)``) to the mixer events:
+        active talkers become <active-talkers-notify>; the others are for the SIP side."""
+        from mediactrl.media.events import ActiveTalkers
+
+        if isinstance(event, ActiveTalkers):
+            self.active_talkers(event.conference_id, event.talkers, paced=True)
 
     def deliver(self, notices: Iterable[Notice]) -> None:
         """Sends events to the open channels of their owners; an absent owner misses them."""

@@ -84,6 +84,7 @@ class ConferenceSettings:
     audio_mixing: m.AudioMixing | None = None
     video_layouts: tuple[m.VideoLayout, ...] | None = None
     video_switch: m.VideoSwitch | None = None
+    active_talkers_interval: int | None = None  # s4.2.1.4.4.1 subscription, seconds
 
 
 class BackendError(Exception):
@@ -224,7 +225,6 @@ class Outcome:
 class _Conference:
     owner: str
     settings: ConferenceSettings
-    talkers_interval: int | None = None
     talkers_sent_at: float | None = None
 
 
@@ -317,24 +317,31 @@ class MixerService:
         return tuple(notices)
 
     def active_talkers(
-        self, conference_id: str, talkers: Iterable[str], now: float
+        self, conference_id: str, talkers: Iterable[str], now: float | None
     ) -> tuple[Notice, ...]:
         """The media plane reports who talks in a conference; notifies its owner if it
-        subscribed, at most once per subscribed interval (s4.2.1.4.4.1)."""
+        subscribed (s4.2.1.4.4.1).  With ``now`` the service itself keeps to one notification
+        per interval; None means the media plane already paces them.  Talkers are named as
+        the owner named them in its joins (either orientation of a connection id)."""
         conference = self._conferences.get(conference_id)
-        if conference is None or conference.talkers_interval is None:
+        if conference is None or conference.settings.active_talkers_interval is None:
             return ()
-        last = conference.talkers_sent_at
-        if last is not None and now - last < conference.talkers_interval:
-            return ()
-        conference.talkers_sent_at = now
-        entries = tuple(
-            m.ActiveTalker(connectionid=t)
-            if is_connection_id(t)
-            else m.ActiveTalker(conferenceid=t)
-            for t in talkers
-        )
-        notify = m.ActiveTalkersNotify(conference_id, entries)
+        if now is not None:
+            last = conference.talkers_sent_at
+            if last is not None and now - last < conference.settings.active_talkers_interval:
+                return ()
+            conference.talkers_sent_at = now
+        members = set(self.participants(conference_id))
+        entries: list[m.ActiveTalker] = []
+        for talker in talkers:
+            if is_connection_id(talker):
+                named = talker
+                if talker not in members and swapped_connection_id(talker) in members:
+                    named = swapped_connection_id(talker)
+                entries.append(m.ActiveTalker(connectionid=named))
+            else:
+                entries.append(m.ActiveTalker(conferenceid=talker))
+        notify = m.ActiveTalkersNotify(conference_id, tuple(entries))
         return (Notice(conference.owner, m.Event(notify)),)
 
     def conferences_of(self, owner: str) -> tuple[str, ...]:
@@ -440,11 +447,10 @@ class MixerService:
             request.audio_mixing,
             request.video_layouts,
             request.video_switch,
+            _talkers_interval(request.subscribe),
         )
         self.backend.create_conference(conference_id, settings)
-        self._conferences[conference_id] = _Conference(
-            owner, settings, _talkers_interval(request.subscribe)
-        )
+        self._conferences[conference_id] = _Conference(owner, settings)
         return m.Response(200, "Conference created", conferenceid=conference_id)
 
     def _modify_conference(self, owner: str, request: m.ModifyConference) -> m.Response:
@@ -457,11 +463,12 @@ class MixerService:
             audio_mixing=request.audio_mixing or old.audio_mixing,
             video_layouts=request.video_layouts or old.video_layouts,
             video_switch=request.video_switch or old.video_switch,
+            active_talkers_interval=_talkers_interval(request.subscribe)
+            if request.subscribe is not None
+            else old.active_talkers_interval,
         )
         self.backend.modify_conference(request.conferenceid, settings)
         conference.settings = settings
-        if request.subscribe is not None:
-            conference.talkers_interval = _talkers_interval(request.subscribe)
         return m.Response(200, "Conference modified", conferenceid=request.conferenceid)
 
     def _destroy(
