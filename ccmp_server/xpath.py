@@ -5,8 +5,10 @@ sees it: child steps by name, predicates comparing a relative path (or the conte
 literal with = != < <= > >=, `and`/`or`, parentheses, and the functions not(), contains(),
 starts-with(), count(), string-length(), normalize-space(), true(), false(). No axes, no `//`,
 no variables, no other functions; the expression length, the number of steps and the
-predicate nesting are capped. Each such expression runs in time linear in the document
-size times its own size, and documents are bounded too, so no filter can stall the server.
+predicate nesting are capped, and one side of every comparison must be a literal or a
+function result (two node-sets would compare pairwise). Each such expression runs in time
+linear in the document size times its own size, and documents are bounded too, so no
+filter can stall the server.
 
 Names are matched by local name: the RFC's examples are written without prefixes
 ("/conference-info[conference-description/conference-state/active='false']") although the
@@ -44,6 +46,10 @@ _TOKEN = re.compile(
 )
 
 
+_COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+_STEP_CONTEXT = frozenset({None, "/", "[", "(", ",", "@"})
+
+
 class XPathFilterError(ValueError):
     """The client's filter is outside the supported subset: answer 400 with the message."""
 
@@ -67,6 +73,12 @@ def compile_filter(expression: str, limits: XPathLimits = XPathLimits()) -> etre
     steps = 0
     depth = 0
     prev: str | None = None
+    # What the last complete operand was: "path" (a node-set) or "value" (a literal or a
+    # function result). Comparing two node-sets costs the product of their sizes, so one
+    # side of every comparison must be a value.
+    last = "value"
+    compared: str | None = None
+    parens: list[str] = []
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
@@ -74,14 +86,22 @@ def compile_filter(expression: str, limits: XPathLimits = XPathLimits()) -> etre
         pos = m.end()
         kind = m.lastgroup
         tok = m.group(kind or "op")
+        call = kind == "name" and text[pos:].lstrip().startswith("(")
+        is_operator = kind == "name" and tok in ("and", "or") and prev not in _STEP_CONTEXT
+        if compared is not None and not is_operator:
+            right = "value" if kind in ("string", "number") or call else "path"
+            if compared == "path" and right == "path":
+                raise XPathFilterError(
+                    "xpathFilter compares two node-sets; compare a path with a literal"
+                )
+            compared = None
         if kind == "name":
-            rest = text[pos:].lstrip()
             local = tok.rsplit(":", 1)[-1]
-            if rest.startswith("("):
+            if call:
                 if tok not in ALLOWED_FUNCTIONS:
                     raise XPathFilterError(f"xpathFilter: function {tok}() is not supported")
                 out.append(tok)
-            elif tok in ("and", "or") and prev not in (None, "/", "[", "(", ",", "@"):
+            elif is_operator:
                 out.append(f" {tok} ")
             else:
                 steps += 1
@@ -90,6 +110,7 @@ def compile_filter(expression: str, limits: XPathLimits = XPathLimits()) -> etre
                         f"xpathFilter has more than {limits.max_steps} location steps"
                     )
                 out.append(local)
+                last = "path"
         elif kind == "op":
             if tok == "/" and prev == "/":
                 raise XPathFilterError("xpathFilter: '//' (descendant search) is not supported")
@@ -101,9 +122,19 @@ def compile_filter(expression: str, limits: XPathLimits = XPathLimits()) -> etre
                     )
             elif tok == "]":
                 depth -= 1
+                last = "path"
+            elif tok == "(":
+                parens.append("call" if prev in ALLOWED_FUNCTIONS else "group")
+            elif tok == ")":
+                last = "value" if parens and parens.pop() == "call" else "path"
+            elif tok == ".":
+                last = "path"
+            elif tok in _COMPARISONS:
+                compared = last
             out.append(tok)
         else:
             out.append(tok)
+            last = "value"
         prev = tok
     if "$" in text:
         raise XPathFilterError("xpathFilter: variables are not supported")

@@ -41,6 +41,9 @@ DOC = etree.fromstring(
         ("/conference-info[contains(conference-description/display-text, 'Ro')]", True),
         ("/conference-info[not(conference-state/locked)]", True),
         ("/conference-info/conference-description/display-text", True),
+        ("/conference-info['Room' = conference-description/display-text]", True),
+        ("/conference-info[count(conference-description/available-media/entry) = count(x)]", False),
+        ("/conference-info[string-length(conference-description/display-text) > 2]", True),
     ],
 )
 def test_supported_filters(expression: str, expected: bool) -> None:
@@ -60,6 +63,8 @@ def test_supported_filters(expression: str, expected: bool) -> None:
         ("a" * 600, "longer than"),
         ("", "empty"),
         ("/a[", "not valid XPath"),
+        ("/conference-info[users/user/endpoint = users/user/endpoint]", "two node-sets"),
+        ("/conference-info[users/user/@entity != .]", "two node-sets"),
     ],
 )
 def test_hostile_or_unsupported_filters_are_refused(expression: str, reason: str) -> None:
