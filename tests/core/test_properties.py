@@ -51,6 +51,7 @@ steps = st.lists(
                 "kick",
                 "subject",
                 "reschedule",
+                "alter",
                 "mute",
                 "sidebar",
                 "unsidebar",
@@ -113,6 +114,17 @@ def command_for(store: ConferenceStore, name: str, a: int, b: int) -> cmd.Comman
                 actor=actor,
                 uri=conf,
                 patch=ConferenceInfo(entity=conf, conference_description=desc),
+            )
+        case "alter":
+            begin = START + timedelta(days=a % 3)
+            return cmd.AlterSeries(
+                actor=actor,
+                uri=conf,
+                start=begin,
+                end=begin + timedelta(days=1),
+                patch=ConferenceInfo(
+                    entity=conf, conference_description=ConferenceDescription(subject="moved")
+                ),
             )
         case "mute":
             user = User(
@@ -224,10 +236,11 @@ RICH = [
     ("leave", 1, 0),
     ("tick", 1, 0),
     ("unsidebar", 0, 0),
-    ("reschedule", 3, 0),
-    ("reschedule", 0, 1),
+    ("reschedule", 0, 0),
+    ("reschedule", 3, 1),
     ("tick", 7, 7),
     ("delete", 0, 3),
+    ("alter", 3, 1),
 ]
 
 
