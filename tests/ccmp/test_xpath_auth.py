@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from ccmp_server.auth import Authenticator, AuthError, Credentials, parse_basic_authorization
@@ -103,3 +106,48 @@ def test_authenticator_checks_and_caches_without_accepting_wrong_passwords(
     with pytest.raises(CoreError):
         auth.authenticate(Credentials("alice", "right", "basic"))
     conn.close()
+
+
+_PIECES = st.sampled_from(
+    [
+        "/",
+        "[",
+        "]",
+        "(",
+        ")",
+        "=",
+        "!=",
+        "<",
+        ">",
+        " and ",
+        " or ",
+        "'x'",
+        "1",
+        ".",
+        "@",
+        "entry",
+        "conference-info",
+        "info:type",
+        "count",
+        "not",
+        "contains",
+        ",",
+        "//",
+        "$v",
+        "*",
+        "|",
+        "::",
+        "document",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_any_filter_compiles_and_runs_or_is_refused_cleanly(expression: str) -> None:
+    try:
+        xpath = compile_filter(expression)
+    except XPathFilterError:
+        return
+    with contextlib.suppress(XPathFilterError):
+        matches(xpath, DOC)
