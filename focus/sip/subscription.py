@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from focus.sip.dialog import Dialog, DialogId, DialogState, DialogTable
 from focus.sip.errors import LocalProtocolError, SipParseError
-from focus.sip.headers import EventHeader, NameAddr
+from focus.sip.headers import EventHeader, NameAddr, split_commas
 from focus.sip.message import Request, Response, make_response
 from focus.sip.transaction import new_branch, new_tag
 
@@ -123,7 +123,12 @@ class NotifierConfig:
 
 @dataclass
 class Subscription:
-    """One subscription usage of a dialog (notifier side)."""
+    """One subscription usage of a dialog (notifier side).
+
+    ``resource`` is the Request-URI the SUBSCRIBE was sent to (e.g. the conference
+    URI) and ``accept`` the media types of its Accept header, lower-cased, in order
+    (empty: the package's default type, RFC 6665 s3.1.3).
+    """
 
     dialog: Dialog
     event: EventHeader
@@ -133,6 +138,8 @@ class Subscription:
     transport: str = "UDP"
     reason: Reason | None = None
     retry_after: int | None = None
+    resource: str = ""
+    accept: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[DialogId, str, str | None]:
@@ -208,6 +215,16 @@ class SubscribeResult:
     notify: Request | None = None
 
 
+def _accept(request: Request) -> tuple[str, ...]:
+    types: list[str] = []
+    for value in request.headers.get_all("Accept"):
+        for part in split_commas(value):
+            mime = part.split(";", 1)[0].strip().lower()
+            if mime:
+                types.append(mime)
+    return tuple(types)
+
+
 BodyFor = Callable[[Subscription], tuple[str, bytes] | None]
 
 
@@ -279,6 +296,8 @@ class Notifier:
             expires_at=now + granted,
             sent_by=self.config.sent_by,
             transport=self.config.transport,
+            resource=str(request.uri),
+            accept=_accept(request),
         )
         if granted == 0:
             # a fetch (s4.4.3): one NOTIFY with the state, then gone
@@ -349,6 +368,17 @@ class Notifier:
         )
         self._forget(sub)
         return notify
+
+    def subscriptions_for(self, resource: str, package: str) -> list[Subscription]:
+        """The live subscriptions to ``package`` of ``resource`` (a Request-URI as
+        text), oldest first: whom to NOTIFY when that resource's state changes."""
+        return [
+            s
+            for s in self.subscriptions.values()
+            if s.resource == resource
+            and s.event.package == package
+            and s.state is not SubState.TERMINATED
+        ]
 
     def get_timer(self) -> float | None:
         """The earliest subscription expiry."""

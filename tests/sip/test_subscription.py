@@ -295,3 +295,24 @@ def test_subscription_table_total_or_error(state: SubState, event: SubInput) -> 
         assert state is SubState.TERMINATED  # only the end state has no way out
         with pytest.raises(LocalProtocolError):
             sub.move(event)
+
+
+def test_subscriptions_for_a_resource_and_accept_types() -> None:
+    w = World()
+    request = w.sub.subscribe(600)
+    request.headers.add(
+        "Accept", "application/xcon-conference-info+xml, application/conference-info+xml;q=0.5"
+    )
+    w.send_subscribe(request)
+    other = World()
+    other.notifier = w.notifier
+    other.send_subscribe(other.sub.subscribe(600))
+    subs = w.notifier.subscriptions_for(f"sip:conf@127.0.0.1:{BOB_PORT}", "conference")
+    assert len(subs) == 2
+    assert subs[0].accept == (
+        "application/xcon-conference-info+xml",
+        "application/conference-info+xml",
+    )
+    assert subs[1].accept == ()
+    assert w.notifier.subscriptions_for("sip:other@127.0.0.1", "conference") == []
+    assert w.notifier.subscriptions_for(subs[0].resource, "presence") == []
