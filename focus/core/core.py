@@ -1004,10 +1004,11 @@ class Core:
                 raise _fail(ErrorKind.USER_NOT_FOUND, f"{user.entity} is unknown here")
         entity = user.entity
         assert entity is not None
-        if users.deny_users_list is not None and any(
-            t.uri.strip() == entity for t in users.deny_users_list.targets
-        ):
-            raise _fail(ErrorKind.FORBIDDEN, f"{entity} is on the deny list of {obj.uri}")
+        if users.deny_users_list is not None:
+            denied = {t.uri.strip().lower() for t in users.deny_users_list.targets}
+            names = {entity, *(e.entity for e in user.endpoints if e.entity)}
+            if any(n.strip().lower() in denied for n in names):
+                raise _fail(ErrorKind.FORBIDDEN, f"{entity} is on the deny list of {obj.uri}")
         if obj.info.user(entity) is not None:
             raise _fail(ErrorKind.USER_EXISTS, f"{entity} is already in {obj.uri}")
         if not own and role.rank < Role.MODERATOR.rank and user.roles:

@@ -138,7 +138,9 @@ def test_blocked_locked_and_denied(store: ConferenceStore) -> None:
         entity="xcon:AUTO_GENERATE_1@example.com",
         users=Users(
             join_handling=JoinHandling.BLOCK,
-            deny_users_list=DenyUsersList(targets=(Target(uri=CAROL.user_id or ""),)),
+            deny_users_list=DenyUsersList(
+                targets=(Target(uri=CAROL.user_id or ""), Target(uri="sip:troll@example.com"))
+            ),
         ),
     )
     uri = new_conf(store, info=info)
@@ -148,6 +150,13 @@ def test_blocked_locked_and_denied(store: ConferenceStore) -> None:
     with pytest.raises(CoreError) as exc:
         store.apply(cmd.AddUser(actor=ALICE, uri=uri, user=User(entity=CAROL.user_id)))
     assert kind(exc) is ErrorKind.FORBIDDEN  # deny list binds moderators too
+    troll = User(
+        entity="xcon-userid:AUTO_GENERATE_1@example.com",
+        endpoints=(Endpoint(entity="sip:Troll@example.com"),),
+    )
+    with pytest.raises(CoreError) as exc:
+        store.apply(cmd.AddUser(actor=ALICE, uri=uri, user=troll))
+    assert kind(exc) is ErrorKind.FORBIDDEN  # denied by its signalling URI
     store.apply(cmd.AddUser(actor=ALICE, uri=uri, user=User(entity=BOB.user_id)))
     locked = new_conf(
         store,
