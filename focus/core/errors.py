@@ -83,6 +83,12 @@ class ErrorKind(enum.Enum):
     """511 Resources Not Available: a limit is reached (maximum-user-count of the
     conference, the system's limit on conferences or sidebars)."""
 
+    @property
+    def client_fault(self) -> bool:
+        """Whether the requester caused it (and resending the same request will fail
+        again); False for the system's own limits and failures (511, 500)."""
+        return self not in (ErrorKind.STORAGE_FAILED, ErrorKind.RESOURCES_EXHAUSTED)
+
 
 class CoreError(Exception):
     """A refused command: ``kind`` says what to answer, ``message`` says why, for humans."""
@@ -91,6 +97,11 @@ class CoreError(Exception):
         super().__init__(f"{kind.value}: {message}")
         self.kind = kind
         self.message = message
+
+    @property
+    def client_fault(self) -> bool:
+        """Whether the requester caused it (see :attr:`ErrorKind.client_fault`)."""
+        return self.kind.client_fault
 
     def __repr__(self) -> str:
         return f"CoreError({self.kind!s}, {self.message!r})"
