@@ -553,3 +553,20 @@ async def test_concurrent_updates_of_one_version_exactly_one_wins(client: Client
     codes = sorted(int(a.code) for a in answers)
     assert codes == [200] + [409] * 7
     assert all(a.version == 2 for a in answers)
+
+
+async def test_sidebar_create_in_a_missing_conference_is_404(client: Client) -> None:
+    for kind in (MessageType.SIDEBAR_BY_VAL, MessageType.SIDEBAR_BY_REF):
+        resp = await client.send(
+            CcmpRequest(kind, operation=Operation.CREATE, conf_obj_id="xcon:gone@example.com")
+        )
+        assert resp.code is R.OBJECT_NOT_FOUND
+
+
+async def test_invalid_conf_user_id_is_421_for_every_operation(client: Client) -> None:
+    made = await create(client)
+    for op in Operation:
+        resp = await client.send(
+            conf(op, made.conf_obj_id, conf_user_id="xcon-userid:nobody-here@example.com")
+        )
+        assert resp.code is R.INVALID_CONF_USER_ID, op
