@@ -24,6 +24,7 @@ requested one clamped to ``max_expires`` (s4.2.1.1 lets the notifier shorten it)
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -430,7 +431,9 @@ class Subscriber:
     """The subscribing side of one subscription (used by tests and by REFER).
 
     Build the SUBSCRIBE with :meth:`subscribe`, feed every response with
-    :meth:`receive_response` and every NOTIFY with :meth:`receive_notify`.
+    :meth:`receive_response` and every NOTIFY with :meth:`receive_notify`.  When
+    they are given ``now``, :attr:`refresh_at` says when to send the refresh
+    (halfway through the granted interval, so a lost refresh can be retried).
     """
 
     package: str
@@ -446,7 +449,15 @@ class Subscriber:
     dialog: Dialog | None = None
     state: SubState | None = None
     updates: list[SubscriberUpdate] = field(default_factory=list)
+    expires_at: float | None = None
+    refresh_at: float | None = None
     _cseq: int = 0
+
+    def _granted(self, seconds: int | None, now: float | None) -> None:
+        if seconds is None or now is None:
+            return
+        self.expires_at = now + seconds
+        self.refresh_at = now + seconds / 2 if seconds > 0 else None
 
     @property
     def event(self) -> str:
@@ -486,7 +497,9 @@ class Subscriber:
             headers=[("Event", self.event), ("Expires", str(expires))],
         )
 
-    def receive_response(self, request: Request, response: Response) -> int | None:
+    def receive_response(
+        self, request: Request, response: Response, now: float | None = None
+    ) -> int | None:
         """Follow a response to our SUBSCRIBE.  Returns the Min-Expires to retry with
         after a 423 (s4.1.2.1), else ``None``.  A 2xx creates the dialog unless a
         NOTIFY already did (s4.1.2.4); other failures end the subscription."""
@@ -500,6 +513,8 @@ class Subscriber:
                 self.dialog.receive_response(request, response)
             if self.state is None:
                 self.state = SubState.PENDING  # until the NOTIFY says more
+            with contextlib.suppress(SipParseError):
+                self._granted(response.expires, now)
             return None
         if response.status == 423:
             value = response.headers.get("Min-Expires")
@@ -511,14 +526,14 @@ class Subscriber:
             self.state = SubState.TERMINATED
         return None
 
-    def receive_notify(self, notify: Request) -> Response:
+    def receive_notify(self, notify: Request, now: float | None = None) -> Response:
         """Process a NOTIFY; returns the response to send (200, or 481/400/489)."""
         try:
-            return self._notify(notify)
+            return self._notify(notify, now)
         except SipParseError as exc:
             return make_response(notify, exc.status, exc.reason)
 
-    def _notify(self, notify: Request) -> Response:
+    def _notify(self, notify: Request, now: float | None) -> Response:
         event = notify.event
         if (
             notify.call_id != self.call_id
@@ -572,4 +587,7 @@ class Subscriber:
         response = self.dialog.create_response(notify, 200)
         if state is SubState.TERMINATED:
             self.dialog.terminate()
+            self.expires_at = self.refresh_at = None
+        else:
+            self._granted(state_header.expires, now)
         return response

@@ -316,3 +316,27 @@ def test_subscriptions_for_a_resource_and_accept_types() -> None:
     assert subs[1].accept == ()
     assert w.notifier.subscriptions_for("sip:other@127.0.0.1", "conference") == []
     assert w.notifier.subscriptions_for(subs[0].resource, "presence") == []
+
+
+def test_subscriber_knows_when_to_refresh() -> None:
+    w = World()
+    request = w.sub.subscribe(600)
+    key = w.wire.a.send_request(request, w.wire.b_flow, 100.0)
+    w.wire.now = 100.0
+    w.wire.pump()
+    # drive by hand to pass `now`
+    sub_req = w.wire.b_events[-1]
+    assert isinstance(sub_req, RequestReceived)
+    result = w.notifier.receive_subscribe(sub_req.request, 100.0, body_for=lambda s: BODY)
+    assert result.notify is not None
+    response = result.response
+    assert w.sub.receive_response(request, response, now=100.5) is None
+    assert w.sub.refresh_at == pytest.approx(400.5)
+    assert w.sub.receive_notify(result.notify, now=101.0).status == 200
+    assert w.sub.expires_at == pytest.approx(701.0)
+    assert w.sub.refresh_at == pytest.approx(401.0)
+    assert key.method == "SUBSCRIBE"
+    assert result.subscription is not None
+    final = w.notifier.terminate(result.subscription, 200.0, Reason.DEACTIVATED)
+    assert w.sub.receive_notify(final, now=200.0).status == 200
+    assert w.sub.refresh_at is None and w.sub.state is SubState.TERMINATED
