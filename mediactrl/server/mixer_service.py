@@ -32,6 +32,7 @@ from mediactrl.mixer.codec import MixerDecodeError, decode, encode
 from mediactrl.mixer.model import MixerStatus
 
 __all__ = [
+    "CONTROL_ONLY_CAPABILITIES",
     "FORBIDDEN",
     "BackendCapabilities",
     "BackendError",
@@ -125,6 +126,15 @@ class MixerBackend(Protocol):
     def unjoin(self, id1: str, id2: str) -> None: ...
 
 
+CONTROL_ONLY_CAPABILITIES = BackendCapabilities(
+    media=frozenset({"audio", "video"}),
+    video_layouts=True,
+    video_switch=True,
+    controller_mixing=True,
+)
+"""A signalling-only server has nothing to refuse: every RFC 6505 feature is tracked."""
+
+
 @dataclass
 class ControlOnlyBackend:
     """The control-only media server: keeps the mixing graph, moves no media.
@@ -135,11 +145,7 @@ class ControlOnlyBackend:
     that run without SIP media legs.
     """
 
-    caps: BackendCapabilities = field(
-        default_factory=lambda: BackendCapabilities(
-            media=frozenset({"audio", "video"}), video_layouts=True, video_switch=True
-        )
-    )
+    caps: BackendCapabilities = field(default_factory=lambda: CONTROL_ONLY_CAPABILITIES)
     accept_any_connection: bool = False
     connections: set[str] = field(default_factory=set)
     conferences: dict[str, ConferenceSettings] = field(default_factory=dict)
@@ -529,10 +535,12 @@ class MixerService:
 
     def _join(self, owner: str, request: m.Join) -> m.Response:
         id1, id2 = request.id1, request.id2
-        if id1 == id2:
-            raise _Refusal(MixerStatus.JOIN_OPERATION_FAILED, "an entity cannot join itself")
         first_is_conf = self._entity(owner, id1)
         second_is_conf = self._entity(owner, id2)
+        if id1 == id2 and first_is_conf:
+            raise _Refusal(MixerStatus.JOIN_OPERATION_FAILED, "a conference cannot join itself")
+        # A connection joined to itself is an echo (RFC 7058 s6.1.1): a connection-connection
+        # join like any other.
         caps = self.backend.capabilities
         if not first_is_conf and not second_is_conf and not caps.connection_joins:
             raise _Refusal(

@@ -12,7 +12,7 @@ from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError, part
 from mediactrl.mixer import model as m
 from mediactrl.mixer.model import Direction, Volume, VolumeControlType
 from mediactrl.server.control import ControlServer, ControlServerConfig
-from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
+from mediactrl.server.mixer_service import BackendCapabilities, ControlOnlyBackend, MixerService
 from tests.mediactrl_client.conftest import FAST
 from tests.mediactrl_client.test_channel import until
 
@@ -52,7 +52,8 @@ async def start_server(service: MixerService, port: int = 0) -> ControlServer:
 
 @pytest.fixture
 def media() -> ControlOnlyBackend:
-    backend = ControlOnlyBackend()
+    # Audio mixing by the N loudest only, like the bundled engine (controller mixing is 421).
+    backend = ControlOnlyBackend(caps=BackendCapabilities(conference_joins=True))
     for connection in (ALICE, BOB, COACH):
         backend.add_connection(connection)
     return backend

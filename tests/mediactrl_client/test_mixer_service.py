@@ -59,7 +59,11 @@ def test_unknown_entities() -> None:
     assert status(svc, m.Join(ALICE, "nosuch")) == MixerStatus.CONFERENCE_DOES_NOT_EXIST
     assert status(svc, m.ModifyConference("nosuch", audio_mixing=m.AudioMixing())) == 406
     assert status(svc, m.Audit(conferenceid="nosuch")) == 406
-    assert status(svc, m.Join(ALICE, ALICE)) == MixerStatus.JOIN_OPERATION_FAILED
+    assert status(svc, m.Join("c1", "c1")) == MixerStatus.JOIN_OPERATION_FAILED
+    assert status(svc, m.Join(ALICE, ALICE)) == 200  # echo (RFC 7058 s6.1.1)
+    assert svc.connection_closed(ALICE) == (
+        Notice(AS1, m.Event(m.UnjoinNotify(2, ALICE, ALICE, "connection terminated"))),
+    )
     assert status(svc, m.CreateConference("bad:id")) == MixerStatus.SYNTAX_ERROR
 
 
@@ -116,6 +120,7 @@ def test_partial_unjoin_keeps_other_media() -> None:
 
 def test_capabilities_refusals() -> None:
     svc = service(max_participants=2, connection_joins=False, conference_joins=False)
+    assert status(svc, m.Join(ALICE, ALICE)) == MixerStatus.MIXING_CONNECTIONS_UNSUPPORTED
     assert status(svc, m.CreateConference("big", reserved_talkers=2, reserved_listeners=1)) == 420
     controller = m.AudioMixing(m.AudioMixType.CONTROLLER)
     assert status(svc, m.CreateConference("x1", audio_mixing=controller)) == 421
