@@ -405,11 +405,11 @@ class UACore:
         self._send_response(response, now)
         call.invite_key = None
         call.local_sdp = body
+        call.answer = body
         if call.state is CallState.INCOMING:
-            call.answer = body
-            call.state = CallState.ANSWERED
             self._calls[call.dialog.key] = call
             self._dialogs[call.dialog.key] = call.dialog
+        call.state = CallState.ANSWERED  # until the ACK (for a re-INVITE too)
         self._drain_layer(now)
 
     def reject(self, call: Call, status: int, now: float, reason: str | None = None) -> None:
@@ -430,6 +430,21 @@ class UACore:
             raise UAError(f"{call!r} is not waiting for an ACK from us")
         self._send_ack(call, body, content_type, now)
         self._drain_layer(now)
+
+    def reinvite(self, call: Call, body: bytes, now: float, *,
+                 content_type: str = "application/sdp") -> TransactionKey:
+        """Send a re-INVITE in a confirmed call (s14.1); ``body`` empty asks the peer for an
+        offer. Its 2xx comes as :class:`CallAnswered` (ACKed by us unless offerless); a
+        non-2xx as :class:`RequestCompleted` -- the call itself goes on (s14.1)."""
+        if call.state is not CallState.CONFIRMED:
+            raise UAError(f"{call!r} is not confirmed; re-INVITE needs an established call")
+        request = self._build(call.dialog, "INVITE", body, content_type, ())
+        key = self.layer.send_request(request, call.dialog.flow, now)
+        call.invite, call.invite_key, call.offer = request, key, body
+        call.local_sdp = body or call.local_sdp
+        self._calls_by_invite[key] = call
+        self._drain_layer(now)
+        return key
 
     def bye(self, call: Call, now: float) -> TransactionKey | None:
         """End a call: BYE for an established one; CANCEL for our ringing INVITE (s9.1)."""
@@ -798,6 +813,20 @@ class UACore:
             self._early.pop((call.dialog.call_id, call.dialog.local_tag), None)
             if call.state is CallState.CALLING:
                 self._fail(call, status, response.reason)
+            else:
+                # A refused re-INVITE leaves the session as it was (s14.1).
+                call.invite_key = None
+                self._events.append(RequestCompleted(key, call.invite, response, call.dialog))
+            return
+        if (call.state is CallState.CONFIRMED and response.cseq.number == call.invite.cseq.number
+                and (call.ack is None or call.ack.cseq.number != response.cseq.number)):
+            # The 2xx of our re-INVITE: a new ACK with its CSeq (s13.2.2.4).
+            call.remote_sdp = response.body or call.remote_sdp
+            call.state = CallState.ANSWERED
+            needs_ack = not call.offer
+            if not needs_ack:
+                self._send_ack(call, b"", "", now)
+            self._events.append(CallAnswered(call, response, needs_ack))
             return
         if call.state is CallState.CALLING:
             call.final_status = status
