@@ -9,6 +9,7 @@ strict: the request's namespace, the schema's element order, numeric response co
 from __future__ import annotations
 
 from collections.abc import Iterable
+from copy import deepcopy
 
 from lxml import etree
 
@@ -263,7 +264,7 @@ def _nsmap(ns: str) -> dict[str, str]:
 
 def _adopt(parent: etree._Element, name: str, el: etree._Element) -> None:
     """Append a copy of `el` under `parent` renamed to the unqualified parameter `name`."""
-    copy = etree.fromstring(etree.tostring(el))
+    copy = deepcopy(el)  # the caller's element stays where it is
     copy.tag = name
     parent.append(copy)
 
@@ -302,7 +303,7 @@ def encode_request(req: CcmpRequest) -> bytes:
         if req.info is not None and req.message_type.info_element is not None:
             _adopt(spec, req.message_type.info_element, req.info)
         for extra in req.extension_payload:
-            spec.append(etree.fromstring(etree.tostring(extra)))
+            spec.append(deepcopy(extra))
     return _to_bytes(root)
 
 
@@ -337,7 +338,7 @@ def encode_response(resp: CcmpResponse) -> bytes:
     if resp.options is not None:
         _encode_options(_sub(spec, "options"), resp.options)
     for extra in resp.extension_payload:
-        spec.append(etree.fromstring(etree.tostring(extra)))
+        spec.append(deepcopy(extra))
     return _to_bytes(root)
 
 
