@@ -14,8 +14,10 @@ transaction, and only then installs it in memory and tells the subscribers.  So:
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -39,6 +41,21 @@ log = logging.getLogger("focus.core")
 Subscriber = Callable[[Sequence[Change]], None]
 
 
+def _exclusive_lock(path: Path) -> int:
+    """Hold ``<db>.lock`` exclusively: two stores on one file would each keep their own
+    memory and silently overwrite each other's changes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise CoreError(
+            ErrorKind.STORAGE_FAILED, f"{path} is already in use by another conference store"
+        ) from None
+    return fd
+
+
 class ConferenceStore:
     """The conference state of one SQLite file (see the module doc)."""
 
@@ -52,14 +69,21 @@ class ConferenceStore:
     ) -> None:
         self.path = path
         self.config = config or CoreConfig()
-        self._conn = open_database(path)
+        self._lock = _exclusive_lock(path)
+        try:
+            self._conn = open_database(path)
+        except BaseException:
+            os.close(self._lock)
+            raise
         try:
             self.accounts = AccountDirectory(self._conn, self.config.domain, scrypt_n=scrypt_n)
             blueprints = load_blueprints(self.config.domain, blueprint_dirs)
             objects, serial, now = self._load()
         except BaseException:
             self._conn.close()
+            os.close(self._lock)
             raise
+        self._closed = False
         self._core = Core(
             self.config,
             [*blueprints, *objects],
@@ -86,8 +110,18 @@ class ConferenceStore:
         )
 
     def close(self) -> None:
-        """Close the SQLite connection; the store must not be used afterwards."""
+        """Close the SQLite connection and release the state; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         self._conn.close()
+        os.close(self._lock)  # closing the descriptor releases the lock
+
+    def __enter__(self) -> ConferenceStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def set_busy_timeout(self, milliseconds: int) -> None:
         """How long a write waits for another process holding the file's lock."""

@@ -266,3 +266,16 @@ def test_reentrant_subscriber_keeps_commit_order(store: ConferenceStore) -> None
     assert first == second == [BOB.user_id, CAROL.user_id]
     obj = store.get(uri)
     assert obj is not None and obj.version == 3
+
+
+def test_one_store_per_file(state_dir: Path, store: ConferenceStore) -> None:
+    with pytest.raises(CoreError) as exc:
+        open_store(state_dir)
+    assert exc.value.kind is ErrorKind.STORAGE_FAILED
+    assert "already in use" in exc.value.message
+    store.close()
+    store.close()  # idempotent
+    with open_store(state_dir) as again:
+        assert again.accounts.get("alice") is not None
+    with open_store(state_dir):
+        pass  # released by the context manager
