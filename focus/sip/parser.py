@@ -243,6 +243,8 @@ class StreamParser:
         #: Double-CRLF keep-alive pings consumed so far (RFC 5626 s3.5.1); each one deserves
         #: a single-CRLF pong from the transport.
         self.pings = 0
+        self._crlf_run = 0
+        self._pending: tuple[Request | Response, int, int] | None = None
         self._buf = bytearray()
         self._scan_from = 0
         self._error: SipParseError | None = None
@@ -255,6 +257,17 @@ class StreamParser:
     def buffered(self) -> int:
         """Octets received but not yet consumed by a complete message."""
         return len(self._buf)
+
+    @property
+    def awaiting_body(self) -> int | None:
+        """Body octets still missing for a message whose header block is complete, else None.
+
+        A transport can time such a connection out (RFC 4475 s3.1.2.2: a Content-Length larger
+        than what is sent leaves the receiver waiting).
+        """
+        if self._pending is None:
+            return None
+        return max(0, self._pending[2] - len(self._buf))
 
     def receive_data(self, data: bytes) -> None:
         if self._error is not None:
@@ -270,13 +283,36 @@ class StreamParser:
         if self._error is not None:
             raise self._error
         buf = self._buf
-        lead = _LEADING_CRLF_RE.match(buf)
-        if lead is not None:
-            self.pings += buf.count(b"\r\n\r\n", 0, lead.end())
-            del buf[: lead.end()]
-            self._scan_from = 0
-        if not buf:
+        pending = self._pending
+        if pending is None:
+            lead = _LEADING_CRLF_RE.match(buf)
+            if lead is not None:
+                # Keep-alives may arrive split across reads: count line ends, two per ping.
+                run = self._crlf_run + buf.count(b"\n", 0, lead.end())
+                self.pings += run // 2
+                self._crlf_run = run % 2
+                del buf[: lead.end()]
+                self._scan_from = 0
+            if not buf:
+                return None
+            pending = self._parse_head()
+            if pending is None:
+                return None
+            self._pending = pending
+            self._crlf_run = 0
+        msg, body_start, total = pending
+        if len(buf) < total:
             return None
+        self._pending = None
+        msg.body = bytes(buf[body_start:total])
+        del buf[:total]
+        self._scan_from = 0
+        _validate(msg, self.config)
+        return msg
+
+    def _parse_head(self) -> tuple[Request | Response, int, int] | None:
+        """Header block of the next message, once complete: (message, body start, end)."""
+        buf = self._buf
         end = _HEAD_END_RE.search(buf, max(0, self._scan_from - 3))
         if end is None:
             self._scan_from = len(buf)
@@ -298,11 +334,6 @@ class StreamParser:
         except SipParseError as exc:
             exc.message = msg
             raise self._fail(exc) from None
-        total = end.end() + length
-        if len(buf) < total:
-            return None
-        msg.body = bytes(buf[end.end() : total])
-        del buf[:total]
-        self._scan_from = 0
-        _validate(msg, self.config)
-        return msg
+        # Parsed once, kept while the body trickles in (a peer dripping bytes must not make
+        # us re-parse the header block for each of them).
+        return msg, end.end(), end.end() + length

@@ -160,6 +160,12 @@ def test_stream_frames_by_content_length_and_skips_keepalives() -> None:
     assert feed(parser, b"\r\n\r\n") == []
     assert parser.buffered == 0
     assert parser.pings == 2
+    # A ping split across reads still counts once; a lone CRLF (a pong) does not.
+    assert feed(parser, b"\r\n") == []
+    assert feed(parser, b"\r\n") == []
+    assert parser.pings == 3
+    assert [m.body for m in feed(parser, b"\r\n" + options(b"x"))] == [b"x"]
+    assert parser.pings == 3
 
 
 def test_keepalive_datagrams() -> None:
@@ -220,3 +226,20 @@ def test_stream_byte_at_a_time() -> None:
     for i in range(len(wire)):
         got.extend(feed(parser, wire[i : i + 1]))
     assert [m.body for m in got] == [b"abc", b"defg"]
+
+
+def test_stream_parses_the_head_once_while_the_body_drips_in() -> None:
+    parser = StreamParser()
+    wire = options(b"b" * 2000)
+    head_end = wire.index(b"\r\n\r\n") + 4
+    assert feed(parser, wire[:head_end]) == []
+    pending = parser._pending
+    assert pending is not None
+    assert parser.awaiting_body == 2000
+    for i in range(head_end, len(wire) - 1):
+        assert feed(parser, wire[i : i + 1]) == []
+        assert parser._pending is pending  # not re-parsed
+    assert parser.awaiting_body == 1
+    (msg,) = feed(parser, wire[-1:])
+    assert msg.body == b"b" * 2000
+    assert parser.awaiting_body is None

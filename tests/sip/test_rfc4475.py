@@ -304,6 +304,7 @@ def test_clerr_on_a_stream_waits_for_more_data() -> None:
     parser.receive_data(load("clerr"))
     assert parser.next_message() is None
     assert not parser.broken
+    assert parser.awaiting_body == 9999 - 154  # the 154 body octets that did arrive
 
 
 @pytest.mark.parametrize("name", ["ncl", "mcl01"])
