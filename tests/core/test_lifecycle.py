@@ -253,3 +253,14 @@ def test_an_ended_conference_can_be_rescheduled(store: ConferenceStore) -> None:
     assert lifecycle(store, uri) is Lifecycle.RESERVED
     store.apply(cmd.Tick(now=at(10, 9, 15)))
     assert lifecycle(store, uri) is Lifecycle.ACTIVE
+
+
+def test_alter_cannot_change_enforced_elements(store: ConferenceStore) -> None:
+    uri = store.apply(cmd.CreateConference(actor=ALICE, info=scheduled(*WEEKLY)))[0].uri
+    patch = ConferenceInfo(
+        entity=uri, conference_description=ConferenceDescription(maximum_user_count=3)
+    )
+    with pytest.raises(CoreError) as exc:
+        store.apply(cmd.AlterSeries(actor=ALICE, uri=uri, start=at(14), end=at(22), patch=patch))
+    assert exc.value.kind is ErrorKind.PARENT_ENFORCED
+    assert [o.uri for o in store.list_conferences(ALICE)] == [uri]

@@ -171,3 +171,22 @@ def test_parent_moderator_moderates_sidebar(store: ConferenceStore, conf: str) -
 
     sidebar = store.apply(cmd.CreateSidebar(actor=ADMIN, parent=conf, by_ref=False))[0].uri
     store.apply(cmd.DeleteSidebar(actor=ALICE, uri=sidebar, by_ref=False))
+
+
+def test_user_operations_inside_a_sidebar(store: ConferenceStore, conf: str) -> None:
+    info = ConferenceInfo(
+        entity="xcon:AUTO_GENERATE_1@example.com",
+        users=Users(users=(User(entity=ALICE.user_id),)),
+    )
+    sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True, info=info))[
+        0
+    ].uri
+    store.apply(cmd.AddUser(actor=BOB, uri=sidebar))  # Bob is in the parent: admitted
+    store.apply(cmd.UpdateUser(actor=BOB, uri=sidebar, user=User(display_text="B")))
+    assert store.get_user(BOB, sidebar).display_text == "B"
+    users = store.get_users(CAROL, sidebar).info.users
+    assert users is not None and [u.entity for u in users.users] == [ALICE.user_id, BOB.user_id]
+    store.apply(cmd.RemoveUser(actor=BOB, uri=sidebar))
+    assert store.get(conf) is not None
+    parent = store.get(conf)
+    assert parent is not None and parent.info.user(BOB.user_id or "") is not None
