@@ -457,6 +457,8 @@ class Core:
 
     def next_deadline(self, now: datetime) -> datetime | None:
         """When a Tick is next needed (a reservation starts or an occurrence ends)."""
+        if self.now is not None and now < self.now:
+            now = self.now  # as Tick does: a clock stepping back must not cause a busy loop
         best: datetime | None = None
         tx = _Tx(self)
         for obj in self.objects.values():

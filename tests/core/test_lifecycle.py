@@ -264,3 +264,11 @@ def test_alter_cannot_change_enforced_elements(store: ConferenceStore) -> None:
         store.apply(cmd.AlterSeries(actor=ALICE, uri=uri, start=at(14), end=at(22), patch=patch))
     assert exc.value.kind is ErrorKind.PARENT_ENFORCED
     assert [o.uri for o in store.list_conferences(ALICE)] == [uri]
+
+
+def test_clock_stepping_back_does_not_spin(store: ConferenceStore) -> None:
+    store.apply(cmd.Tick(now=at(1)))
+    store.apply(cmd.CreateConference(actor=ALICE, info=scheduled(*ONCE)))
+    store.apply(cmd.Tick(now=at(7, 9, 30)))  # active
+    # the wall clock steps back an hour: the deadline is the occurrence's end, not "now"
+    assert store.next_deadline(at(7, 8, 30)) == at(7, 10)
