@@ -25,6 +25,8 @@ API (all ids are strings chosen by the caller, or generated when None)::
     engine.modify_join(ep.id, conf_id, settings)
     engine.unjoin(ep.id, conf_id)
     engine.set_pair_gain(conf_id, source_id, sink_id, gain_db)   # None: back to default
+    engine.join_endpoints(id1, id2, settings)   # connection to connection (RFC 6505 s6.2.2)
+    engine.modify_join_endpoints(id1, id2, settings); engine.unjoin_endpoints(id1, id2)
     engine.destroy_conference(conf_id) -> tuple[str, ...]         # the endpoints unjoined
     await engine.close()
 
@@ -59,7 +61,7 @@ from .errors import MalformedPacket, MediaUsageError
 from .events import ActiveTalkers, DtmfReceived, EndpointBye, EndpointTimedOut, MediaEvent
 from .g711 import Law
 from .jitter import JitterBuffer, JitterStats
-from .mixer import JoinSettings, db_to_gain, mix_minus, saturate
+from .mixer import Flow, JoinSettings, db_to_gain, mix_minus, saturate
 from .rtcp import (
     Bye,
     ReceiverReport,
@@ -92,6 +94,7 @@ _STATUS_NOT_JOINED = 409
 _STATUS_FULL = 410
 _STATUS_NO_CONNECTION = 412
 _STATUS_EXECUTION = 419
+_PAIR_PREFIX = "\x00pair\x00"  # hidden conferences that carry connection-to-connection joins
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,7 @@ class MediaEngine:
             late_ticks=clock.late_ticks if clock else 0,
             skipped_ticks=clock.skipped_ticks if clock else 0,
             endpoints=len(self._endpoints),
-            conferences=len(self._conferences),
+            conferences=sum(not c.startswith(_PAIR_PREFIX) for c in self._conferences),
         )
 
     # ------------------------------------------------------------------ endpoints
@@ -434,7 +437,11 @@ class MediaEngine:
         """Leave every conference, send an RTCP BYE and close the sockets."""
         endpoint = self.endpoint(endpoint_id)
         for conf_id in list(endpoint.conferences):
-            self.unjoin(endpoint_id, conf_id)
+            if conf_id.startswith(_PAIR_PREFIX):
+                other = next(m for m in self._conferences[conf_id].members if m is not endpoint)
+                self.unjoin_endpoints(endpoint_id, other.id)
+            else:
+                self.unjoin(endpoint_id, conf_id)
         endpoint._send_rtcp(
             build_compound(self._report(endpoint, time.time()), Bye((endpoint.ssrc,)))
         )
@@ -450,6 +457,8 @@ class MediaEngine:
     # ------------------------------------------------------------------ conferences
     def _conference(self, conf_id: str) -> _Conference:
         try:
+            if conf_id.startswith(_PAIR_PREFIX):
+                raise KeyError(conf_id)  # connection joins are reached by their two ids
             return self._conferences[conf_id]
         except KeyError:
             raise MediaUsageError(
@@ -465,6 +474,8 @@ class MediaEngine:
         """A new, empty conference; ``active_talkers_interval`` (s) subscribes to talkers."""
         self._ensure_running()
         conf_id = conf_id or f"conf{next(self._ids)}-{secrets.token_hex(4)}"
+        if conf_id.startswith(_PAIR_PREFIX):
+            raise MediaUsageError("a conference id may not start with NUL", 400)
         if conf_id in self._conferences:
             raise MediaUsageError(f"conference {conf_id!r} already exists", _STATUS_EXISTS)
         self._conferences[conf_id] = _Conference(
@@ -553,6 +564,81 @@ class MediaEngine:
             )
         conference.members.remove(endpoint)
         conference.rebuild()
+
+    # ------------------------------------------------------------------ connection joins
+    @staticmethod
+    def _pair_id(id1: str, id2: str) -> str:
+        first, second = sorted((id1, id2))
+        return f"{_PAIR_PREFIX}{first}\x00{second}"
+
+    @staticmethod
+    def _mirror(settings: JoinSettings) -> JoinSettings:
+        """id2's flows in a connection join: it hears what id1 sends and sends what id1 hears;
+        the gains of the join (RFC 6505 s4.2.2.5) are applied once, on id1's side."""
+        return JoinSettings(
+            upstream=Flow(enabled=settings.downstream.enabled, clamp_dtmf=False),
+            downstream=Flow(enabled=settings.upstream.enabled, clamp_dtmf=False),
+        )
+
+    def join_endpoints(
+        self,
+        id1: str,
+        id2: str,
+        settings: JoinSettings | None = None,
+        *,
+        direction: Direction = Direction.SENDRECV,
+        volume_db: float = 0.0,
+        clamp_dtmf: bool = True,
+    ) -> None:
+        """Join two connections directly (RFC 6505 s6.2.2); ``settings`` are id1's flows.
+
+        Each connection join is a private two-member mix, so a connection joined to several
+        others (a supervisor coaching an agent while listening to the caller) hears the sum
+        of what each join lets through, exactly as s6.2.2 describes.
+        """
+        first, second = self.endpoint(id1), self.endpoint(id2)
+        if id1 == id2:
+            raise MediaUsageError("a connection cannot be joined to itself", 407)
+        pair_id = self._pair_id(id1, id2)
+        if pair_id in self._conferences:
+            raise MediaUsageError(f"{id1!r} and {id2!r} are already joined", 408)
+        chosen = self._settings(settings, direction, volume_db, clamp_dtmf)
+        conference = _Conference(pair_id, 2, None)
+        self._conferences[pair_id] = conference
+        first.conferences[pair_id] = chosen
+        second.conferences[pair_id] = self._mirror(chosen)
+        conference.members.extend((first, second))
+        conference.rebuild()
+
+    def modify_join_endpoints(
+        self,
+        id1: str,
+        id2: str,
+        settings: JoinSettings | None = None,
+        *,
+        direction: Direction = Direction.SENDRECV,
+        volume_db: float = 0.0,
+        clamp_dtmf: bool = True,
+    ) -> None:
+        first, second = self.endpoint(id1), self.endpoint(id2)
+        pair_id = self._pair_id(id1, id2)
+        conference = self._conferences.get(pair_id)
+        if conference is None:
+            raise MediaUsageError(f"{id1!r} and {id2!r} are not joined", _STATUS_NOT_JOINED)
+        chosen = self._settings(settings, direction, volume_db, clamp_dtmf)
+        first.conferences[pair_id] = chosen
+        second.conferences[pair_id] = self._mirror(chosen)
+        conference.rebuild()
+
+    def unjoin_endpoints(self, id1: str, id2: str) -> None:
+        self.endpoint(id1)
+        self.endpoint(id2)
+        pair_id = self._pair_id(id1, id2)
+        conference = self._conferences.pop(pair_id, None)
+        if conference is None:
+            raise MediaUsageError(f"{id1!r} and {id2!r} are not joined", _STATUS_NOT_JOINED)
+        for member in conference.members:
+            member.conferences.pop(pair_id, None)
 
     def set_pair_gain(
         self, conf_id: str, source_id: str, sink_id: str, gain_db: float | None

@@ -153,6 +153,52 @@ async def test_one_connection_in_two_conferences_hears_both_with_its_own_volumes
     assert tone_levels(speaker.audio(t0 + 0.3, t0 + 1.0), FREQS)[1800.0] < SILENT
 
 
+async def test_call_center_whisper_by_connection_joins_as_in_rfc6505_s6_2_2(
+    engine: MediaEngine,
+) -> None:
+    loop = asyncio.get_running_loop()
+    caller, agent, supervisor = Phone(440.0), Phone(1000.0), Phone(1800.0)
+    phones = (caller, agent, supervisor)
+    try:
+        eps = []
+        for phone in phones:
+            await phone.open()
+            eps.append(await engine.create_endpoint(remote=phone.address))
+            phone.start_tone(eps[-1].local_port)
+        c, a, s = (e.id for e in eps)
+        engine.join_endpoints(c, a)
+        engine.join_endpoints(s, c, direction=Direction.RECVONLY)
+        engine.join_endpoints(s, a)
+        t0 = loop.time()
+        await wait_until(loop, t0 + 1.0)
+        # The supervisor barges in: now the caller hears them too.
+        engine.modify_join_endpoints(s, c, direction=Direction.SENDRECV)
+        t1 = loop.time()
+        await wait_until(loop, t1 + 1.0)
+        engine.unjoin_endpoints(c, a)
+        with pytest.raises(MediaUsageError) as caught:
+            engine.unjoin_endpoints(a, c)
+        assert caught.value.status == 409
+        await engine.close_endpoint(s)
+        assert eps[0].conferences == {} and eps[1].conferences == {}
+    finally:
+        for phone in phones:
+            await phone.stop_tone()
+            phone.close()
+
+    def hears(phone: Phone, start: float, end: float) -> set[float]:
+        levels = tone_levels(phone.audio(start + 0.3, end), FREQS)
+        assert all(v > HEARD or v < SILENT for v in levels.values()), levels
+        return {f for f, v in levels.items() if v > HEARD}
+
+    # "the agent would hear the caller and supervisor, and the supervisor would hear the
+    # agent and caller.  The caller would only hear the agent."
+    assert hears(agent, t0, t1) == {440.0, 1800.0}
+    assert hears(supervisor, t0, t1) == {440.0, 1000.0}
+    assert hears(caller, t0, t1) == {1000.0}
+    assert hears(caller, t1, t1 + 1.0) == {1000.0, 1800.0}
+
+
 async def test_dtmf_is_reported_once_and_clamp_keeps_it_out_of_the_mix() -> None:
     loop = asyncio.get_running_loop()
     events: list[MediaEvent] = []
@@ -323,8 +369,14 @@ async def test_misuse_answers_the_rfc6505_status(engine: MediaEngine) -> None:
     assert status(lambda: engine.join(ep2.id, conf)) == 410
     assert status(lambda: engine.modify_join(ep2.id, conf)) == 409
     assert status(lambda: engine.unjoin(ep2.id, conf)) == 409
+    assert status(lambda: engine.join_endpoints(ep.id, ep.id)) == 407
+    engine.join_endpoints(ep.id, ep2.id)
+    assert status(lambda: engine.join_endpoints(ep2.id, ep.id)) == 408
+    assert status(lambda: engine.modify_join_endpoints("nope", ep.id)) == 412
+    assert status(lambda: engine.create_conference("\x00pair\x00x")) == 400
+    assert engine.stats().conferences == 1  # connection joins are not conferences
     assert engine.destroy_conference(conf) == (ep.id,)
-    assert ep.conferences == {}
+    assert len(ep.conferences) == 1  # the connection join remains
     assert status(lambda: engine.destroy_conference(conf)) == 406
     full = MediaEngine(config(port_range=(ep.local_port, ep.local_port + 1)))
     with pytest.raises(MediaUsageError) as caught:
