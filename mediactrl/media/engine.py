@@ -61,7 +61,7 @@ from .errors import MalformedPacket, MediaUsageError
 from .events import ActiveTalkers, DtmfReceived, EndpointBye, EndpointTimedOut, MediaEvent
 from .g711 import Law
 from .jitter import JitterBuffer, JitterStats
-from .mixer import Flow, JoinSettings, db_to_gain, mix_minus, saturate
+from .mixer import Flow, JoinSettings, db_to_gain, loudest, mix_minus, saturate
 from .rtcp import (
     Bye,
     ReceiverReport,
@@ -257,6 +257,7 @@ class _Conference:
     id: str
     max_participants: int
     talkers_interval: float | None
+    mix_loudest: int = 0  # RFC 6505 nbest: mix only the n loudest contributors (0: all)
     members: list[Endpoint] = field(default_factory=list)
     pair_gains: dict[tuple[str, str], float] = field(default_factory=dict)
     detector: TalkerDetector[str] = field(default_factory=TalkerDetector)
@@ -470,8 +471,13 @@ class MediaEngine:
         conf_id: str | None = None,
         active_talkers_interval: float | None = None,
         max_participants: int | None = None,
+        mix_loudest: int = 0,
     ) -> str:
-        """A new, empty conference; ``active_talkers_interval`` (s) subscribes to talkers."""
+        """A new, empty conference.
+
+        ``active_talkers_interval`` (s) subscribes to active talkers (s4.2.1.4.4.1);
+        ``mix_loudest`` is the nbest ``n`` of <audio-mixing> (s4.2.1.4.1), 0 mixing everyone.
+        """
         self._ensure_running()
         conf_id = conf_id or f"conf{next(self._ids)}-{secrets.token_hex(4)}"
         if conf_id.startswith(_PAIR_PREFIX):
@@ -482,6 +488,7 @@ class MediaEngine:
             conf_id,
             max_participants or self.config.max_participants,
             active_talkers_interval,
+            mix_loudest,
             detector=TalkerDetector(
                 self.config.talker_threshold_dbov,
                 self.config.talker_attack,
@@ -489,6 +496,12 @@ class MediaEngine:
             ),
         )
         return conf_id
+
+    def set_audio_mixing(self, conf_id: str, mix_loudest: int) -> None:
+        """Change the nbest ``n`` (modifyconference <audio-mixing>); 0 mixes everyone."""
+        if mix_loudest < 0:
+            raise MediaUsageError("nbest n is a non-negative integer", 400)
+        self._conference(conf_id).mix_loudest = mix_loudest
 
     def set_active_talkers(self, conf_id: str, interval: float | None) -> None:
         """Subscribe (interval in s, 0 = no minimum) or unsubscribe (None) active talkers."""
@@ -838,10 +851,14 @@ class MediaEngine:
             up = conference.up
             if dtmf_active:
                 up = self._apply_dtmf(conference, frames, up, dtmf_active, tick)
+            if conference.talkers_interval is not None or conference.mix_loudest:
+                levels = frame_levels_dbov(frames)
+                if conference.talkers_interval is not None:
+                    self._detect_talkers(conference, levels, up, now)
+                if conference.mix_loudest:
+                    up = up * loudest(levels, up > 0, conference.mix_loudest)
             out[slots] += mix_minus(frames, up, conference.down, conference.routing)
             listens[slots] |= conference.down > 0
-            if conference.talkers_interval is not None:
-                self._detect_talkers(conference, frames, up, now)
 
         targets = [e for e in self._endpoints.values() if listens[e._slot] and e.remote is not None]
         if not targets:
@@ -896,14 +913,13 @@ class MediaEngine:
     def _detect_talkers(
         self,
         conference: _Conference,
-        frames: npt.NDArray[np.float32],
+        levels: npt.NDArray[np.float64],
         up: npt.NDArray[np.float32],
         now: float,
     ) -> None:
         heard = up > 0
-        levels = frame_levels_dbov(frames[heard])
         ids = [m.id for m, h in zip(conference.members, heard, strict=True) if h]
-        active = conference.detector.update(zip(ids, levels.tolist(), strict=True))
+        active = conference.detector.update(zip(ids, levels[heard].tolist(), strict=True))
         talkers = tuple(sorted(active))
         interval = conference.talkers_interval
         assert interval is not None

@@ -55,6 +55,7 @@ __all__ = [
     "Flow",
     "JoinSettings",
     "db_to_gain",
+    "loudest",
     "mix_minus",
     "saturate",
 ]
@@ -202,6 +203,19 @@ def mix_minus(
     else:
         heard = routing @ contributions
     result: FloatMatrix = heard * downstream[:, None]
+    return result
+
+
+def loudest(
+    levels: npt.NDArray[np.float64], eligible: npt.NDArray[np.bool_], n: int
+) -> npt.NDArray[np.bool_]:
+    """The ``n`` loudest eligible sources (RFC 6505 s4.2.1.4.1 "nbest"); n = 0 keeps all."""
+    if n <= 0 or int(eligible.sum()) <= n:
+        return eligible.copy()
+    ranked = np.where(eligible, levels, -np.inf)
+    keep = np.zeros(len(levels), dtype=bool)
+    keep[np.argpartition(-ranked, n - 1)[:n]] = True
+    result: npt.NDArray[np.bool_] = keep & eligible
     return result
 
 

@@ -383,3 +383,36 @@ async def test_misuse_answers_the_rfc6505_status(engine: MediaEngine) -> None:
         await full.create_endpoint()
     assert caught.value.status == 419
     await full.close()
+
+
+async def test_nbest_mixes_only_the_loudest_and_a_remote_is_latched(engine: MediaEngine) -> None:
+    loop = asyncio.get_running_loop()
+    conf = engine.create_conference(mix_loudest=1)
+    loud, soft, listener = Phone(440.0), Phone(1000.0, amplitude=2000.0), Phone(None)
+    phones = (loud, soft, listener)
+    try:
+        eps = []
+        for phone in phones:
+            await phone.open()
+            # No remote for the listener: the engine answers where its first packet came from.
+            remote = None if phone is listener else phone.address
+            eps.append(await engine.create_endpoint(remote=remote))
+            engine.join(eps[-1].id, conf)
+        assert eps[2].remote is None
+        listener.send_packet(eps[2].local_port, 0, 0, b"\xff" * 160)
+        loud.start_tone(eps[0].local_port)
+        soft.start_tone(eps[1].local_port)
+        t0 = loop.time()
+        await wait_until(loop, t0 + 1.0)
+        engine.set_audio_mixing(conf, 0)
+        t1 = loop.time()
+        await wait_until(loop, t1 + 1.0)
+    finally:
+        for phone in phones:
+            await phone.stop_tone()
+            phone.close()
+    assert engine.endpoint(eps[2].id).remote == listener.address
+    only_loudest = tone_levels(listener.audio(t0 + 0.3, t1), FREQS)
+    assert only_loudest[440.0] > HEARD and only_loudest[1000.0] < SILENT
+    everyone = tone_levels(listener.audio(t1 + 0.3, t1 + 1.0), FREQS)
+    assert everyone[440.0] > HEARD and everyone[1000.0] > HEARD / 4

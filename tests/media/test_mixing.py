@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from mediactrl.media.clock import TickClock
 from mediactrl.media.errors import MediaUsageError
-from mediactrl.media.mixer import Flow, JoinSettings, db_to_gain, mix_minus, saturate
+from mediactrl.media.mixer import Flow, JoinSettings, db_to_gain, loudest, mix_minus, saturate
 from mediactrl.media.talkers import TalkerDetector, frame_levels_dbov
 from mediactrl.mixer.model import Clamp, Direction, Stream, Volume, VolumeControlType
 
@@ -142,6 +142,14 @@ def test_unusable_streams_answer_the_rfc6505_status(streams: list[Stream], statu
     with pytest.raises(MediaUsageError) as caught:
         JoinSettings.from_streams(streams)
     assert caught.value.status == status
+
+
+def test_nbest_keeps_the_n_loudest_eligible_sources() -> None:
+    levels = np.array([-10.0, -5.0, -50.0, -1.0, -20.0])
+    eligible = np.array([True, True, True, False, True])
+    assert loudest(levels, eligible, 2).tolist() == [True, True, False, False, False]
+    assert loudest(levels, eligible, 0).tolist() == eligible.tolist()
+    assert loudest(levels, eligible, 9).tolist() == eligible.tolist()
 
 
 def test_gain_conversion() -> None:
