@@ -203,7 +203,7 @@ class MediaControlClient:
         """Closes the channel and stops reconnecting."""
         self._stopping = True
         self._drop("closed by the application")
-        for task in (self._runner, self._hook_task):
+        for task in (self._runner, self._hook_task, *self._readers):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

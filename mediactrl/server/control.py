@@ -45,6 +45,8 @@ class ControlServerConfig:
     host, port: where to listen (port 0: any free port, see :attr:`ControlServer.port`).
     packages: control packages answered in SYNC (msc-mixer/1.0 is the one executed).
     accept_any_dialog: test mode: accept a SYNC with any Dialog-ID, owned by that id.
+    sync_timeout: seconds a new TCP connection has to complete its SYNC before it is closed
+        (the framework itself waits forever; a listener must not).
     transaction_timeout, report_timeout: as in :class:`~mediactrl.cfw.connection.CfwConfig`.
     limits: CFW parser limits.
     """
@@ -53,6 +55,7 @@ class ControlServerConfig:
     port: int = 0
     packages: tuple[str, ...] = (PACKAGE,)
     accept_any_dialog: bool = False
+    sync_timeout: float = 10.0
     transaction_timeout: float = 10.0
     report_timeout: int = 10
     limits: ParserLimits = field(default_factory=ParserLimits)
@@ -67,6 +70,7 @@ class _Channel(asyncio.Protocol):
         self._conn = CfwConnection(Role.SERVER, server.cfw_config, now=self._loop.time())
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._sync_deadline: float | None = self._loop.time() + server.config.sync_timeout
         self.dialog_id: str | None = None
         self.owner: str | None = None
 
@@ -98,11 +102,18 @@ class _Channel(asyncio.Protocol):
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._conn.handle_timer(self._loop.time())
+        now = self._loop.time()
+        if self._sync_deadline is not None and now >= self._sync_deadline:
+            log.info("no SYNC within %s s: closing", self._server.config.sync_timeout)
+            self.abort()
+            return
+        self._conn.handle_timer(now)
         self._pump()
 
     def _rearm(self) -> None:
         deadline = self._conn.get_timer()
+        if self._sync_deadline is not None:
+            deadline = min(deadline or self._sync_deadline, self._sync_deadline)
         if self._timer is not None and (deadline is None or self._timer.when() != deadline):
             self._timer.cancel()
             self._timer = None
@@ -148,6 +159,7 @@ class _Channel(asyncio.Protocol):
                 self.dialog_id, self.owner = event.dialog_id, owner
         elif isinstance(event, SyncCompleted):
             assert self.owner is not None
+            self._sync_deadline = None
             previous = self._server.open_channels.get(self.owner)
             self._server.open_channels[self.owner] = self
             if previous is not None and previous is not self:
@@ -159,6 +171,9 @@ class _Channel(asyncio.Protocol):
             log.warning("channel %s: %s %s timed out", self.dialog_id, event.method, event.trans_id)
         elif isinstance(event, BadMessageReceived):
             log.info("channel %s: refused a message: %s", self.dialog_id, event.reason)
+            if self.owner is None:
+                # Not even a SYNC yet: this is no MEDIACTRL peer (RFC 7058 s5.4 closes too).
+                self._conn.close()
         elif isinstance(event, ChannelClosed):
             log.info("channel %s closed: %s", self.dialog_id, event.reason)
         elif isinstance(event, ResponseReceived) and event.code != 200:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
+from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
+from mediactrl.cfw.events import ControlReceived, SyncReceived
+from mediactrl.cfw.message import ReportStatus
 from mediactrl.client import (
     ChannelDown,
+    ChannelTarget,
     ControlError,
     ControlTimeout,
     MediaControlClient,
     direct_opener,
 )
 from mediactrl.mixer import model as m
-from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE
+from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, decode, encode
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
 from tests.mediactrl_client.conftest import FAST, EventLog
@@ -157,22 +162,8 @@ async def test_control_when_down_and_timeout(server: ControlServer) -> None:
 
 
 async def test_silent_server_times_out() -> None:
-    """A peer that completes SYNC (real server-role CfwConnection) but never answers CONTROL."""
-    from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
-    from mediactrl.cfw.events import SyncReceived
-
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
-        conn = CfwConnection(Role.SERVER, CfwConfig(keep_alive=None), now=loop.time())
-        while data := await reader.read(65536):
-            conn.receive_data(data, loop.time())
-            while (event := conn.next_event()) is not None:
-                if isinstance(event, SyncReceived):
-                    conn.accept_sync(loop.time())
-            writer.write(conn.data_to_send())
-        writer.close()
-
-    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
+    """A peer that completes SYNC but never answers CONTROL: the caller's bound applies."""
+    listener = await scripted_peer(lambda conn, event, now: None)
     port = listener.sockets[0].getsockname()[1]
     cli = MediaControlClient(direct_opener("127.0.0.1", port, "silentcfw001"), FAST)
     try:
@@ -188,3 +179,154 @@ async def test_silent_server_times_out() -> None:
 
 def test_accept_any_dialog_is_off_by_default() -> None:
     assert ControlServerConfig().accept_any_dialog is False
+
+
+async def scripted_peer(
+    on_control: Callable[[CfwConnection, ControlReceived, float], None],
+) -> asyncio.Server:
+    """A media server written directly on the server-role CfwConnection (no mixer service)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        conn = CfwConnection(Role.SERVER, CfwConfig(), now=loop.time())
+        while data := await reader.read(65536):
+            conn.receive_data(data, loop.time())
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, SyncReceived):
+                    conn.accept_sync(loop.time())
+                elif isinstance(event, ControlReceived):
+                    on_control(conn, event, loop.time())
+            writer.write(conn.data_to_send())
+        writer.close()
+
+    return await asyncio.start_server(serve, "127.0.0.1", 0)
+
+
+async def test_extended_transaction_answer_is_the_final_report() -> None:
+    """RFC 6230 s6.3.2: 202, then REPORTs; the final (terminate) one carries the answer."""
+
+    def extended(conn: CfwConnection, event: ControlReceived, now: float) -> None:
+        conn.respond(event.trans_id, 202, now=now, timeout=5)
+        conn.report(event.trans_id, ReportStatus.UPDATE, now)
+        body = encode(m.Response(200, "done later", conferenceid="late1"))
+        conn.report(
+            event.trans_id, ReportStatus.TERMINATE, now, content_type=CONTENT_TYPE, body=body
+        )
+
+    listener = await scripted_peer(extended)
+    port = listener.sockets[0].getsockname()[1]
+    cli = MediaControlClient(direct_opener("127.0.0.1", port, "extendcfw001"), FAST)
+    try:
+        await cli.start()
+        answer = await cli.control(PACKAGE, encode(m.CreateConference()))
+        assert answer.extended
+        assert decode(answer.body) == m.Response(200, "done later", conferenceid="late1")
+    finally:
+        await cli.close()
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_framework_error_codes_reach_the_caller() -> None:
+    def refuse(conn: CfwConnection, event: ControlReceived, now: float) -> None:
+        conn.respond(event.trans_id, 481)
+
+    listener = await scripted_peer(refuse)
+    port = listener.sockets[0].getsockname()[1]
+    cli = MediaControlClient(direct_opener("127.0.0.1", port, "refusecfw001"), FAST)
+    try:
+        await cli.start()
+        with pytest.raises(ControlError) as refused:
+            await cli.mixer(m.Audit())
+        assert refused.value.code == 481
+        assert cli.is_up
+    finally:
+        await cli.close()
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_garbage_to_the_server_ends_only_that_channel(
+    server: ControlServer, client: MediaControlClient
+) -> None:
+    host, port = server.address
+    for garbage in (
+        b"\x00\xff" * 100 + b"\r\n\r\n",
+        b"CFW 1234abcd CONTROL\r\nControl-Package: msc-mixer/1.0\r\n\r\n",  # before SYNC: 403
+        b"CFW 1234abcd SYNC\r\nPackages: msc-mixer/1.0\r\n\r\n",  # no Dialog-ID: 400
+    ):
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(garbage)
+        async with asyncio.timeout(3.0):
+            answer = await reader.read()  # the server answers if it can, then closes
+        writer.close()
+        assert answer == b"" or answer.startswith(b"CFW ")
+    assert (await client.mixer(m.Audit(capabilities=False))) == m.AuditResponse(
+        200, mixers=m.Mixers()
+    )
+
+
+async def test_garbage_from_the_server_makes_the_client_reconnect(server: ControlServer) -> None:
+    host, port = server.address
+    hits = 0
+
+    async def babble(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hits
+        hits += 1
+        await reader.read(100)
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n" if hits == 1 else b"")
+        writer.close()
+
+    listener = await asyncio.start_server(babble, "127.0.0.1", 0)
+    bad_port = listener.sockets[0].getsockname()[1]
+    targets = iter([("127.0.0.1", bad_port), ("127.0.0.1", bad_port), (host, port)])
+
+    async def opener() -> ChannelTarget:
+        h, p = next(targets)
+        return ChannelTarget(h, p, "babblecfw001")
+
+    cli = MediaControlClient(opener, FAST)
+    try:
+        await cli.start()  # two failed set-ups, then the real server
+        assert hits == 2
+        assert cli.connections_made == 1
+        assert (await cli.mixer(m.Audit(capabilities=False))).status == 200  # type: ignore[union-attr]
+    finally:
+        await cli.close()
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_client_waits_for_a_late_server(backend: ControlOnlyBackend) -> None:
+    probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = probe.sockets[0].getsockname()[1]
+    probe.close()
+    await probe.wait_closed()
+    cli = MediaControlClient(direct_opener("127.0.0.1", port, "patientcfw01"), FAST)
+    starting = asyncio.create_task(cli.start())
+    try:
+        await asyncio.sleep(0.3)  # refused connections meanwhile, with growing delays
+        assert not starting.done()
+        late_config = ControlServerConfig(port=port, accept_any_dialog=True)
+        late = ControlServer(MixerService(backend), late_config)
+        await late.start()
+        async with asyncio.timeout(3.0):
+            await starting
+        assert cli.is_up
+    finally:
+        await cli.close()
+    await late.close()
+
+
+async def test_a_connection_that_never_syncs_is_closed(backend: ControlOnlyBackend) -> None:
+    config = ControlServerConfig(accept_any_dialog=True, sync_timeout=0.3)
+    strict = ControlServer(MixerService(backend), config)
+    host, port = await strict.start()
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+        async with asyncio.timeout(3.0):
+            assert await reader.read() == b""
+        writer.close()
+        assert strict.channels == set()
+    finally:
+        await strict.close()
