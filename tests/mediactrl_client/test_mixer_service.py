@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mediactrl.mixer import model as m
 from mediactrl.mixer.codec import decode, encode
@@ -219,3 +221,59 @@ def test_active_talkers_interval(interval: int) -> None:
     assert len(svc.active_talkers("t1", [ALICE], now=100.0 + interval)) == 1
     svc.execute(AS1, m.ModifyConference("t1", subscribe=m.Subscribe()))
     assert svc.active_talkers("t1", [ALICE], now=1000.0) == ()
+
+
+# ----------------------------------------------------------------- properties
+ENTITIES = st.sampled_from(["c1", "c2", ALICE, BOB, "zz:zz", "nosuch"])
+STREAMS = st.lists(
+    st.builds(
+        m.Stream,
+        media=st.sampled_from(["audio", "video"]),
+        direction=st.sampled_from(list(Direction)),
+    ),
+    max_size=3,
+).map(tuple)
+REQUESTS = st.one_of(
+    st.builds(m.CreateConference, conferenceid=st.sampled_from(["c1", "c2", None])),
+    st.builds(m.DestroyConference, conferenceid=ENTITIES),
+    st.builds(m.ModifyConference, conferenceid=ENTITIES, audio_mixing=st.just(m.AudioMixing())),
+    st.builds(m.Join, id1=ENTITIES, id2=ENTITIES, streams=STREAMS),
+    st.builds(m.ModifyJoin, id1=ENTITIES, id2=ENTITIES, streams=STREAMS),
+    st.builds(m.Unjoin, id1=ENTITIES, id2=ENTITIES, streams=STREAMS),
+    st.builds(m.Audit, conferenceid=st.none() | ENTITIES),
+)
+VALID_STATUSES = {int(s) for s in MixerStatus}
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from([AS1, AS2]), REQUESTS), max_size=25))
+def test_random_requests_keep_registry_and_media_plane_equal(
+    steps: list[tuple[str, m.MixerMessage]],
+) -> None:
+    backend = ControlOnlyBackend(accept_any_connection=False)
+    for connection in (ALICE, BOB):
+        backend.add_connection(connection)
+    svc = MixerService(backend)
+    for owner, request in steps:
+        outcome = svc.execute(owner, request)
+        if outcome.answer is None:
+            assert outcome.cfw_status == FORBIDDEN
+        else:
+            assert outcome.answer.status in VALID_STATUSES
+            decode(outcome.body())  # every answer is a valid msc-mixer document
+        # The media plane holds exactly what the registry says was done.
+        everyone = set(svc.conferences_of(AS1)) | set(svc.conferences_of(AS2))
+        assert set(backend.conferences) == everyone
+        for (id1, id2), streams in backend.joins.items():
+            assert svc.join_streams(id1, id2) == streams
+        for conference in everyone:
+            for member in svc.participants(conference):
+                assert {(member, conference), (conference, member)} & set(backend.joins)
+
+
+@settings(max_examples=60, deadline=None)
+@given(body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_any_body_gets_an_answer(body: bytes) -> None:
+    outcome = service().handle_body(AS1, body)
+    assert outcome.answer is not None
+    assert outcome.answer.status in VALID_STATUSES
