@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast
 
 from focus.sip.errors import SipParseError
-from focus.sip.uri import URI, Params, format_hostport, parse_uri
+from focus.sip.uri import URI, Params, check_host, format_hostport, parse_uri
 
 __all__ = [
     "CSeq",
@@ -393,9 +393,10 @@ def parse_via(value: str) -> list[Via]:
         port = int(port_text) if port_text is not None else None
         if port is not None and port > 65535:
             raise SipParseError.bad("Malformed Via")
-        host_check = host[1:-1] if host.startswith("[") else host
-        if not host_check or host.startswith((".", "-")):
-            raise SipParseError.bad("Malformed Via")
+        try:
+            check_host(host, "Via")
+        except SipParseError:
+            raise SipParseError.bad("Malformed Via sent-by") from None
         params = parse_params(part[m.end() :], "Via")
         out.append(Via(transport.upper(), host, port, params, f"{name.upper()}/{version}"))
     return out

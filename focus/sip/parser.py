@@ -92,20 +92,23 @@ def _split_head(head: bytes, config: ParserConfig) -> Request | Response:
         raise SipParseError("Message Too Large - too many header fields", 513)
     start = lines[0]
     fields: list[tuple[str, str, str]] = []
+    folded: dict[int, list[str]] = {}  # field index -> continuation lines (rare)
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             # Line folding (RFC 3261 s7.3.1): a continuation line joins the previous value.
             if not fields:
                 raise SipParseError.bad("Continuation line before the first header field")
-            key, name, value = fields[-1]
-            extra = line.strip(" \t")
-            fields[-1] = (key, name, f"{value} {extra}" if value and extra else value + extra)
+            folded.setdefault(len(fields) - 1, []).append(line.strip(" \t"))
             continue
         raw_name, colon, value = line.partition(":")
         if not colon:
             raise SipParseError.bad(f"Malformed header line {line[:40]!r}")
         key, name = _field_name(raw_name, line)
         fields.append((key, name, value.strip(" \t")))
+    for index, extra in folded.items():
+        key, name, value = fields[index]
+        # Joined once, so many folds cost linear time.
+        fields[index] = (key, name, " ".join(part for part in (value, *extra) if part))
     headers = Headers._from_canonical(fields)
     try:
         return _parse_start_line(start, headers)

@@ -22,6 +22,7 @@ __all__ = [
     "Params",
     "SipURI",
     "TelURI",
+    "check_host",
     "escape",
     "format_hostport",
     "parse_hostport",
@@ -163,7 +164,8 @@ _HOSTNAME_RE = re.compile(
 _IPV6_RE = re.compile(r"[0-9A-Fa-f:.]{2,45}")
 
 
-def _check_host(host: str, what: str) -> str:
+def check_host(host: str, what: str = "URI") -> str:
+    """Validate a hostname, IPv4 address or bracketed IPv6 reference (RFC 3261 s25.1)."""
     if host.startswith("["):
         if not host.endswith("]") or not _IPV6_RE.fullmatch(host[1:-1]) or ":" not in host:
             raise SipParseError.bad(f"Malformed IPv6 reference in {what}")
@@ -186,7 +188,7 @@ def parse_hostport(text: str, what: str = "URI") -> tuple[str, int | None]:
     else:
         host, sep, port_text_ = text.partition(":")
         port_text = port_text_ if sep else None
-    _check_host(host, what)
+    check_host(host, what)
     if port_text is None:
         return host, None
     if not port_text.isascii() or not port_text.isdigit() or len(port_text) > 5:

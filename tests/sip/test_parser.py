@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from focus.sip.errors import SipParseError
@@ -243,3 +245,50 @@ def test_stream_parses_the_head_once_while_the_body_drips_in() -> None:
     (msg,) = feed(parser, wire[-1:])
     assert msg.body == b"b" * 2000
     assert parser.awaiting_body is None
+
+
+def _hostile_inputs() -> list[tuple[str, bytes]]:
+    n = 20000
+
+    def with_header(line: str) -> bytes:
+        return options(extra=line + "\r\n")
+
+    return [
+        ("long Request-URI", f"OPTIONS sip:{'a' * 3 * n} SIP/2.0\r\n\r\n".encode()),
+        ("dotted host", options().replace(b"conf@focus.example.com", ("a." * n).encode() + b"!")),
+        ("hyphen host", options().replace(b"focus.example.com", b"a" + b"-" * n + b"!")),
+        ("Via hosts", with_header("Via: SIP/2.0/UDP " + "a." * n + "-")),
+        ("Via params", with_header("Via: SIP/2.0/UDP h" + ";a=b" * n + ";")),
+        ("backslashes", with_header('Contact: "' + "\\" * 2 * n)),
+        ("quotes", with_header("Contact: " + '"a",' * n)),
+        ("angles", with_header("Contact: " + "<" * 3 * n)),
+        ("commas", with_header("Contact: " + ", " * n + "<sip:a@b")),
+        ("param storm", with_header("Contact: <sip:a@b>" + ";a=" * n)),
+        ("quoted params", with_header('Contact: <sip:a@b>;a="' + "x" * 3 * n)),
+        ("percents", with_header("Contact: <sip:" + "%" * 3 * n + "@b>")),
+        ("user chars", with_header("Contact: <sip:" + "a;" * n + ">")),
+        ("ipv6", with_header("Contact: <sip:[" + ":" * 3 * n + "]>")),
+        ("display tokens", with_header("Contact: " + "a " * n + "b")),
+        ("call-id", options().replace(b"c1@192.0.2.1", b"a@" * n)),
+        ("cseq", options().replace(b"1 OPTIONS", b"1" * n + b" OPTIONS")),
+        ("folds", with_header("X-Fold: a" + "\r\n b" * n)),
+        ("header names", with_header("X" * 3 * n + ": v")),
+    ]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("name", "data"), _hostile_inputs(), ids=[n for n, _ in _hostile_inputs()])
+def test_hostile_inputs_end_with_a_message_or_a_parse_error(name: str, data: bytes) -> None:
+    # Limits opened up so that the inputs reach every regex and loop of the parser; a
+    # backtracking blow-up would show as this test hanging (and the timeout failing it).
+    config = ParserConfig(
+        max_message_size=len(data) + 1, max_head_size=len(data) + 1, max_header_fields=2 * 10**5
+    )
+    try:
+        msg = parse_message(data, config)
+    except SipParseError as exc:
+        assert exc.status in (400, 416, 505)
+        return
+    for accessor in ("via", "from_", "to", "contact", "call_id", "cseq", "route"):
+        with contextlib.suppress(SipParseError):
+            getattr(msg, accessor)
