@@ -178,7 +178,7 @@ def memory_per_dialog(dialogs: int) -> float:
         assert isinstance(event, IncomingCall), event
         uas.accept(event.call, answer, now)
         uas.outgoing()  # the 100 and the 200 would go on the wire here
-        tag = event.call.dialog.local_tag.encode()
+        tag = event.call.local_tag.encode()
         uas.receive_message(parse_message(ack.replace(b"TOTAG", tag)), peer, now)
         assert isinstance(uas.next_event(), CallConfirmed)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import ipaddress
 import itertools
 import logging
@@ -39,6 +40,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from focus.sip.dialog import Dialog, DialogId, DialogState, DialogTable
 from focus.sip.errors import LocalProtocolError, SipParseError
 from focus.sip.events import (
     AckNotReceived,
@@ -52,7 +54,7 @@ from focus.sip.events import (
     TransactionTransportError,
     Transmit,
 )
-from focus.sip.headers import NameAddr, parse_name_addr
+from focus.sip.headers import NameAddr
 from focus.sip.message import Request, Response, make_response
 from focus.sip.timers import TimerConfig
 from focus.sip.transaction import (
@@ -141,37 +143,20 @@ class CallState(enum.Enum):
 
 
 @dataclass(eq=False, slots=True)
-class Dialog:
-    """The dialog state of RFC 3261 s12 (Call-ID, tags, CSeqs, remote target, route set).
+class Call:
+    """One INVITE-initiated session, UAC or UAS side: the application's handle.
 
-    ``flow`` is how we reach the peer (transport and address of the next hop).
+    ``dialog`` (a :class:`focus.sip.dialog.Dialog`) exists once the call is answered (our
+    2xx sent, or theirs received); ``flow`` is where the initial INVITE went / came from.
     """
 
     call_id: str
     local_tag: str
-    remote_tag: str | None
-    local_uri: str  # our From (UAC) / To (UAS) value without tag
-    remote_uri: str
-    remote_target: URI
-    route_set: list[NameAddr]
-    local_cseq: int
-    remote_cseq: int | None
-    flow: Flow
-    usage: str = "INVITE"  # INVITE, SUBSCRIBE or REFER: what created it
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.call_id, self.local_tag, self.remote_tag or "")
-
-
-@dataclass(eq=False, slots=True)
-class Call:
-    """One INVITE-initiated session, UAC or UAS side. The application's handle."""
-
-    dialog: Dialog
     outgoing: bool
-    invite: Request
+    invite: Request  # the latest INVITE of the call (initial or re-INVITE)
     state: CallState
+    flow: Flow
+    dialog: Dialog | None = None
     offer: bytes = b""  # the body of the INVITE (empty for an offerless INVITE)
     answer: bytes = b""  # the answer (in our 2xx / their 2xx / the ACK for 3PCC)
     invite_key: TransactionKey | None = None
@@ -181,10 +166,6 @@ class Call:
     local_sdp: bytes = b""  # what we put in our 2xx (UAS) or INVITE (UAC)
     remote_sdp: bytes = b""  # what the peer sent (offer or answer)
     label: str = field(default_factory=lambda: next(_CALL_LABELS))
-
-    @property
-    def call_id(self) -> str:
-        return self.dialog.call_id
 
     def __repr__(self) -> str:
         side = "out" if self.outgoing else "in"
@@ -297,11 +278,6 @@ def _uri_text(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _strip_tag(value: str) -> str:
-    addr = parse_name_addr(value)
-    return str(NameAddr(addr.uri, addr.display_name, addr.params.remove("tag")))
-
-
 # --- the sans-IO core -----------------------------------------------------------------------
 
 
@@ -310,16 +286,18 @@ class _Pending:
     """An outgoing non-INVITE request waiting for its final response."""
 
     request: Request
-    dialog: Dialog | None
+    dialog: Dialog | None  # the dialog it was sent in
+    flow: Flow
+    creates_dialog: bool = False  # an out-of-dialog SUBSCRIBE or REFER
 
 
 class UACore:
     """The sans-IO user agent (see the module docstring).
 
     ``local`` maps each transport to the address we put in Via and Contact for it (what the
-    transport bound). The core is single-threaded and synchronous; the transport calls
-    :meth:`receive_message`, :meth:`handle_timer` and :meth:`transport_failed`, the
-    application calls the rest and drains :meth:`next_event`.
+    transport bound). Dialogs are :class:`focus.sip.dialog.Dialog` objects kept in
+    :attr:`dialogs`; the core dispatches in-dialog requests to them (s12.2.2), so an
+    application must not call ``Dialog.receive_request`` again for requests it gets from here.
     """
 
     def __init__(self, config: UAConfig, local: dict[TransportKind, tuple[str, int]]) -> None:
@@ -328,15 +306,18 @@ class UACore:
         self.config = config
         self.local = dict(local)
         self.layer = TransactionLayer(config.timers)
+        self.dialogs = DialogTable()
         self._events: deque[UAEvent] = deque()
-        self._dialogs: dict[tuple[str, str, str], Dialog] = {}
-        self._calls: dict[tuple[str, str, str], Call] = {}
+        self._flows: dict[DialogId, Flow] = {}
+        self._calls: dict[DialogId, Call] = {}
         self._calls_by_invite: dict[TransactionKey, Call] = {}
         self._incoming_invites: dict[TransactionKey, Call] = {}
         self._pending: dict[TransactionKey, _Pending] = {}
-        # Outgoing dialog-creating requests (INVITE, SUBSCRIBE, REFER) waiting for the peer's
-        # tag, by (Call-ID, our tag): a NOTIFY may even come before the SUBSCRIBE's 2xx.
-        self._early: dict[tuple[str, str], Dialog] = {}
+        # Out-of-dialog SUBSCRIBE/REFER waiting for the peer's tag, by (Call-ID, our tag):
+        # their NOTIFY may come before the 2xx and then creates the dialog (RFC 6665 s4.1.2.4).
+        self._early: dict[tuple[str, str], _Pending] = {}
+        # Where requests we have not answered yet came from (TCP connection reuse).
+        self._sources: dict[int, Flow] = {}
         self._allow = ", ".join(sorted(config.methods | {"ACK", "BYE", "CANCEL", "OPTIONS"}))
 
     # ------------------------------------------------------------------ SipCore protocol
@@ -367,8 +348,28 @@ class UACore:
 
     @property
     def calls(self) -> list[Call]:
-        """Calls with a dialog (confirmed or waiting for ACK), for diagnostics."""
+        """Calls with a dialog (answered, confirmed), for diagnostics."""
         return list(self._calls.values())
+
+    def find_dialog(self, call_id: str, local_tag: str, remote_tag: str) -> Dialog | None:
+        return self.dialogs.dialogs.get(DialogId(call_id, local_tag, remote_tag))
+
+    def flow_for(self, dialog: Dialog) -> Flow:
+        """The next hop of in-dialog requests: the route set's first URI or the remote
+        target (s12.2.1.1), resolved; over TCP the dialog's connection while it is open."""
+        base = self._flows.get(dialog.id)
+        hop = dialog.next_hop()
+        try:
+            flow = resolve_target(hop)
+        except UAError:
+            if base is None:
+                raise
+            return base
+        if base is not None and base.transport is TransportKind.TCP:
+            explicit = isinstance(hop, SipURI) and hop.transport is not None
+            if flow.transport is TransportKind.TCP or not explicit:
+                return Flow(TransportKind.TCP, flow.host, flow.port, base.connection)
+        return flow
 
     def invite(self, target: str | URI, body: bytes, now: float, *,
                content_type: str = "application/sdp",
@@ -377,10 +378,10 @@ class UACore:
         comes in its 2xx and :meth:`ack` carries our answer."""
         uri = parse_uri(target) if isinstance(target, str) else target
         flow = resolve_target(uri)
-        dialog = self._new_dialog(uri, flow, "INVITE")
-        request = self._build(dialog, "INVITE", body, content_type, headers)
-        call = Call(dialog, True, request, CallState.CALLING, offer=body, local_sdp=body)
-        self._early[(dialog.call_id, dialog.local_tag)] = dialog
+        request = self._initial_request("INVITE", uri, flow, body=body,
+                                       content_type=content_type, headers=headers)
+        call = Call(request.call_id, request.from_.tag or "", True, request, CallState.CALLING,
+                    flow, offer=body, local_sdp=body)
         key = self.layer.send_request(request, flow, now)
         call.invite_key = key
         self._calls_by_invite[key] = call
@@ -391,32 +392,36 @@ class UACore:
                content_type: str = "application/sdp",
                headers: Iterable[tuple[str, str]] = ()) -> None:
         """Answer an incoming INVITE (or re-INVITE) with 200 and ``body`` (s13.3.1.4)."""
-        request = call.invite
-        if call.invite_key is None or call.state not in (CallState.INCOMING,
-                                                         CallState.CONFIRMED):
+        if call.outgoing or call.invite_key is None or call.state not in (
+                CallState.INCOMING, CallState.CONFIRMED):
             raise UAError(f"{call!r} has no INVITE waiting for an answer")
-        response = self._response(request, 200, call.dialog.local_tag)
-        response.headers.add("Contact", self._contact(call.dialog.flow.transport))
-        for name, value in headers:
-            response.headers.add(name, value)
-        if body:
-            response.headers.add("Content-Type", content_type)
-            response.body = body
+        request = call.invite
+        if call.dialog is None:
+            response = make_response(request, 200, to_tag=call.local_tag)
+            contact = self._contact(call.flow.transport)
+            response.headers.add("Contact", str(contact))
+            dialog = Dialog.from_uas(request, response, contact)
+            self._register(dialog, call.flow)
+            call.dialog = dialog
+            self._calls[dialog.id] = call
+        else:
+            response = call.dialog.create_response(request, 200)
+        self._finish_response(response, body, content_type, headers)
         self._send_response(response, now)
         call.invite_key = None
-        call.local_sdp = body
-        call.answer = body
-        if call.state is CallState.INCOMING:
-            self._calls[call.dialog.key] = call
-            self._dialogs[call.dialog.key] = call.dialog
+        call.local_sdp = call.answer = body
         call.state = CallState.ANSWERED  # until the ACK (for a re-INVITE too)
         self._drain_layer(now)
 
     def reject(self, call: Call, status: int, now: float, reason: str | None = None) -> None:
         """Answer an incoming INVITE with a final non-2xx ``status`` (300-699)."""
-        if call.invite_key is None or not 300 <= status <= 699:
+        if call.outgoing or call.invite_key is None or not 300 <= status <= 699:
             raise UAError(f"cannot reject {call!r} with {status}")
-        response = self._response(call.invite, status, call.dialog.local_tag, reason)
+        if call.dialog is not None:
+            response = call.dialog.create_response(call.invite, status, reason)
+        else:
+            response = make_response(call.invite, status, reason, to_tag=call.local_tag)
+        self._finish_response(response, b"", None, ())
         self._send_response(response, now)
         call.invite_key = None
         if call.state is CallState.INCOMING:
@@ -428,18 +433,23 @@ class UACore:
         """Send the ACK of an offerless INVITE's 2xx with our answer (RFC 3725 flow I)."""
         if not call.outgoing or call.state is not CallState.ANSWERED:
             raise UAError(f"{call!r} is not waiting for an ACK from us")
-        self._send_ack(call, body, content_type, now)
+        self._send_ack(call, body, content_type)
         self._drain_layer(now)
 
     def reinvite(self, call: Call, body: bytes, now: float, *,
                  content_type: str = "application/sdp") -> TransactionKey:
         """Send a re-INVITE in a confirmed call (s14.1); ``body`` empty asks the peer for an
         offer. Its 2xx comes as :class:`CallAnswered` (ACKed by us unless offerless); a
-        non-2xx as :class:`RequestCompleted` -- the call itself goes on (s14.1)."""
-        if call.state is not CallState.CONFIRMED:
+        non-2xx as :class:`RequestCompleted` -- the call itself goes on (s14.1). Raises
+        :class:`~focus.sip.errors.LocalProtocolError` while another INVITE is pending."""
+        dialog = call.dialog
+        if call.state is not CallState.CONFIRMED or dialog is None:
             raise UAError(f"{call!r} is not confirmed; re-INVITE needs an established call")
-        request = self._build(call.dialog, "INVITE", body, content_type, ())
-        key = self.layer.send_request(request, call.dialog.flow, now)
+        flow = self.flow_for(dialog)
+        request = dialog.create_request(
+            "INVITE", sent_by=self._sent_by(flow.transport), transport=flow.transport.value,
+            body=body, content_type=content_type if body else None)
+        key = self.layer.send_request(request, flow, now)
         call.invite, call.invite_key, call.offer = request, key, body
         call.local_sdp = body or call.local_sdp
         self._calls_by_invite[key] = call
@@ -447,19 +457,21 @@ class UACore:
         return key
 
     def bye(self, call: Call, now: float) -> TransactionKey | None:
-        """End a call: BYE for an established one; CANCEL for our ringing INVITE (s9.1)."""
+        """End a call: BYE for an answered one; CANCEL for our ringing INVITE (s9.1); 480
+        for an incoming one not answered yet."""
         if call.state is CallState.ENDED:
             return None
         if call.state is CallState.CALLING:
             # Not answered yet: CANCEL it; the INVITE then completes with 487.
             cancel = make_cancel(call.invite)
-            key = self.layer.send_request(cancel, call.dialog.flow, now)
-            self._pending[key] = _Pending(cancel, None)
+            key = self.layer.send_request(cancel, call.flow, now)
+            self._pending[key] = _Pending(cancel, None, call.flow)
             self._drain_layer(now)
             return key
         if call.state is CallState.INCOMING:
             self.reject(call, 480, now)
             return None
+        assert call.dialog is not None
         key = self.request(call.dialog, "BYE", now)
         self._end(call, "BYE sent", by_peer=False)
         return key
@@ -471,87 +483,92 @@ class UACore:
         :class:`RequestCompleted` with the returned key. SUBSCRIBE and REFER out of dialog
         create a dialog (their NOTIFYs arrive as :class:`IncomingRequest` in it)."""
         if method in ("ACK", "CANCEL", "INVITE"):
-            raise UAError(f"use invite/ack/bye for {method}")
+            raise UAError(f"use invite/ack/bye/reinvite for {method}")
         if isinstance(where, Dialog):
-            dialog = where
-            created = None
-        else:
-            uri = parse_uri(where) if isinstance(where, str) else where
-            created = self._new_dialog(uri, resolve_target(uri), method)
-            dialog = created
-        request = self._build(dialog, method, body, content_type, headers)
-        if created is not None and method in ("SUBSCRIBE", "REFER"):
-            self._early[(dialog.call_id, dialog.local_tag)] = dialog
-        key = self.layer.send_request(request, dialog.flow, now)
-        self._pending[key] = _Pending(request, dialog if created is None or
-                                      method in ("SUBSCRIBE", "REFER") else None)
+            flow = self.flow_for(where)
+            request = where.create_request(
+                method, sent_by=self._sent_by(flow.transport), transport=flow.transport.value,
+                body=body, content_type=content_type, headers=headers)
+            return self.send(request, where, now, flow=flow)
+        uri = parse_uri(where) if isinstance(where, str) else where
+        flow = resolve_target(uri)
+        request = self._initial_request(method, uri, flow, body=body,
+                                       content_type=content_type, headers=headers)
+        return self.send(request, None, now, flow=flow)
+
+    def send(self, request: Request, dialog: Dialog | None, now: float, *,
+             flow: Flow | None = None) -> TransactionKey:
+        """Send a request built elsewhere (e.g. ``Subscription.notify``, a ``Referrer``'s
+        REFER) in ``dialog`` or, with ``flow``, to a next hop; completes like
+        :meth:`request`. An out-of-dialog SUBSCRIBE or REFER creates a dialog."""
+        if flow is None:
+            if dialog is None:
+                raise UAError("send needs a dialog or a flow")
+            flow = self.flow_for(dialog)
+        creates = dialog is None and request.method in ("SUBSCRIBE", "REFER")
+        pending = _Pending(request, dialog, flow, creates)
+        key = self.layer.send_request(request, flow, now)
+        self._pending[key] = pending
+        if creates:
+            self._early[(request.call_id, request.from_.tag or "")] = pending
         self._drain_layer(now)
         return key
 
     def respond(self, request: Request, status: int, now: float, *, reason: str | None = None,
                 body: bytes = b"", content_type: str | None = None,
-                headers: Iterable[tuple[str, str]] = ()) -> None:
-        """Answer a request delivered as :class:`IncomingRequest`."""
-        tag = request.to.tag or self._tag_for(request)
-        response = self._response(request, status, tag, reason)
-        if 200 <= status < 300 and request.method in ("SUBSCRIBE", "REFER"):
-            response.headers.add("Contact", self._contact(self._transport_of(request)))
-            if request.to.tag is None:
-                self._dialog_from_request(request, tag, request.method, self._source_of(request))
-        for name, value in headers:
-            response.headers.add(name, value)
-        if body:
-            response.headers.add("Content-Type", content_type or "application/octet-stream")
-            response.body = body
+                headers: Iterable[tuple[str, str]] = ()) -> Response:
+        """Answer a request delivered as :class:`IncomingRequest`; returns the response.
+
+        In a dialog the response carries the dialog's tag (and Contact for target refresh
+        requests); a 2xx to an out-of-dialog SUBSCRIBE or REFER creates the dialog."""
+        source = self._sources.pop(id(request), None) if status >= 200 else \
+            self._sources.get(id(request))
+        dialog = self.dialogs.for_request(request)
+        if dialog is not None:
+            response = dialog.create_response(request, status, reason)
+        else:
+            response = make_response(request, status, reason,
+                                     to_tag=request.to.tag or self._tag_for(request))
+            if 200 <= status < 300 and request.method in ("SUBSCRIBE", "REFER"):
+                flow = source or self._source_of(request)
+                contact = self._contact(flow.transport)
+                response.headers.add("Contact", str(contact))
+                self._register(Dialog.from_uas(request, response, contact), flow)
+        self._finish_response(response, body, content_type, headers)
         self._send_response(response, now)
         self._drain_layer(now)
-
-    def find_dialog(self, call_id: str, local_tag: str, remote_tag: str) -> Dialog | None:
-        return self._dialogs.get((call_id, local_tag, remote_tag))
+        return response
 
     # ------------------------------------------------------------------ building messages
 
-    def _new_dialog(self, uri: URI, flow: Flow, usage: str) -> Dialog:
+    def _sent_by(self, transport: TransportKind) -> str:
+        kind = transport if transport in self.local else next(iter(self.local))
+        return _uri_text(*self.local[kind])
+
+    def _contact(self, transport: TransportKind) -> NameAddr:
+        kind = transport if transport in self.local else next(iter(self.local))
+        suffix = ";transport=tcp" if kind is TransportKind.TCP else ""
+        return NameAddr(parse_uri(f"sip:{self.config.user}@{self._sent_by(kind)}{suffix}"))
+
+    def _initial_request(self, method: str, uri: URI, flow: Flow, *, body: bytes,
+                         content_type: str | None,
+                         headers: Iterable[tuple[str, str]]) -> Request:
+        """An out-of-dialog request (s8.1.1): new Call-ID, From tag and CSeq."""
         if flow.transport not in self.local:
             raise UAError(f"no local {flow.transport} transport to reach {uri}", 503)
-        host, port = self.local[flow.transport]
-        local_uri = f"<sip:{self.config.user}@{_uri_text(host, port)}>"
-        if self.config.display_name:
-            local_uri = str(NameAddr(parse_uri(local_uri[1:-1]), self.config.display_name))
-        return Dialog(
-            call_id=f"{secrets.token_hex(12)}@{host}", local_tag=new_tag(), remote_tag=None,
-            local_uri=local_uri, remote_uri=f"<{uri}>", remote_target=uri, route_set=[],
-            local_cseq=secrets.randbelow(2**16) + 1, remote_cseq=None, flow=flow, usage=usage)
-
-    def _contact(self, transport: TransportKind) -> str:
-        kind = transport if transport in self.local else next(iter(self.local))
-        host, port = self.local[kind]
-        suffix = ";transport=tcp" if kind is TransportKind.TCP else ""
-        return f"<sip:{self.config.user}@{_uri_text(host, port)}{suffix}>"
-
-    def _via(self, transport: TransportKind) -> str:
-        host, port = self.local[transport]
-        return f"SIP/2.0/{transport.value} {_uri_text(host, port)};branch={new_branch()};rport"
-
-    def _build(self, dialog: Dialog, method: str, body: bytes, content_type: str | None,
-               headers: Iterable[tuple[str, str]], *, cseq: int | None = None) -> Request:
-        if cseq is None:
-            dialog.local_cseq += 1
-            cseq = dialog.local_cseq
-        # s12.2.1.1: loose routing keeps the remote target as Request-URI, Route = route set.
-        request = Request(method, dialog.remote_target)
+        sent_by = self._sent_by(flow.transport)
+        local = NameAddr(parse_uri(f"sip:{self.config.user}@{sent_by}"),
+                         self.config.display_name)
+        request = Request(method, uri)
         h = request.headers
-        h.add("Via", self._via(dialog.flow.transport))
+        h.add("Via", f"SIP/2.0/{flow.transport.value} {sent_by};branch={new_branch()};rport")
         h.add("Max-Forwards", "70")
-        for route in dialog.route_set:
-            h.add("Route", str(route))
-        h.add("From", f"{dialog.local_uri};tag={dialog.local_tag}")
-        h.add("To", dialog.remote_uri + (f";tag={dialog.remote_tag}" if dialog.remote_tag
-                                         else ""))
-        h.add("Call-ID", dialog.call_id)
-        h.add("CSeq", f"{cseq} {method}")
+        h.add("From", str(local.with_tag(new_tag())))
+        h.add("To", str(NameAddr(uri)))
+        h.add("Call-ID", f"{secrets.token_hex(12)}@{self.local[flow.transport][0]}")
+        h.add("CSeq", f"{secrets.randbelow(2**16) + 1} {method}")
         if method in ("INVITE", "SUBSCRIBE", "REFER", "NOTIFY"):
-            h.add("Contact", self._contact(dialog.flow.transport))
+            h.add("Contact", str(self._contact(flow.transport)))
         if self.config.user_agent:
             h.add("User-Agent", self.config.user_agent)
         for name, value in headers:
@@ -561,26 +578,48 @@ class UACore:
             request.body = body
         return request
 
-    def _response(self, request: Request, status: int, tag: str | None,
-                  reason: str | None = None) -> Response:
-        response = make_response(request, status, reason, to_tag=tag)
+    def _finish_response(self, response: Response, body: bytes, content_type: str | None,
+                         headers: Iterable[tuple[str, str]]) -> None:
         if self.config.user_agent:
             response.headers.add("Server", self.config.user_agent)
-        if status == 405:
+        if response.status == 405:
             response.headers.add("Allow", self._allow)
-        return response
+        for name, value in headers:
+            response.headers.add(name, value)
+        if body:
+            response.headers.add("Content-Type", content_type or "application/octet-stream")
+            response.body = body
+
+    def _error(self, request: Request, status: int, reason: str | None, now: float) -> None:
+        """An error response to a request outside the application's view."""
+        dialog = self.dialogs.for_request(request)
+        if dialog is not None:
+            response = dialog.create_response(request, status, reason)
+        else:
+            response = make_response(request, status, reason,
+                                     to_tag=request.to.tag or self._tag_for(request))
+        self._finish_response(response, b"", None, ())
+        self._send_response(response, now)
 
     def _tag_for(self, request: Request) -> str:
         # The same tag for every response to one request (retransmissions, s8.2.6.2).
-        return f"{abs(hash((request.call_id, request.from_.tag, request.cseq.number))):x}"[:12]
+        seed = f"{request.call_id}|{request.from_.tag}|{request.cseq.number}"
+        return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"),
+                               digest_size=6).hexdigest()
 
     def _source_of(self, request: Request) -> Flow:
         via = request.via[0]
         host = (via.received or via.host).strip("[]")
-        return Flow(self._transport_of(request), host, via.rport or via.port or 5060)
+        kind = TransportKind.TCP if via.transport == "TCP" else TransportKind.UDP
+        return Flow(kind, host, via.rport or via.port or 5060)
 
-    def _transport_of(self, request: Request) -> TransportKind:
-        return TransportKind.TCP if request.via[0].transport == "TCP" else TransportKind.UDP
+    def _register(self, dialog: Dialog, flow: Flow) -> None:
+        self.dialogs.add(dialog)
+        self._flows[dialog.id] = flow
+
+    def _forget(self, dialog: Dialog) -> None:
+        self.dialogs.remove(dialog)
+        self._flows.pop(dialog.id, None)
 
     def _send_response(self, response: Response, now: float) -> None:
         try:
@@ -589,16 +628,18 @@ class UACore:
             # The peer gave up (or CANCELled) before we answered: nothing left to answer.
             log.info("response dropped: %s", exc)
 
-    def _send_ack(self, call: Call, body: bytes, content_type: str, now: float) -> None:
+    def _send_ack(self, call: Call, body: bytes, content_type: str) -> None:
         dialog = call.dialog
-        ack = self._build(dialog, "ACK", body, content_type if body else None, (),
-                          cseq=call.invite.cseq.number)
+        assert dialog is not None
+        flow = self.flow_for(dialog)
+        ack = dialog.create_ack(call.invite.cseq.number, sent_by=self._sent_by(flow.transport),
+                                transport=flow.transport.value, body=body,
+                                content_type=content_type if body else None)
         call.ack = ack
         call.state = CallState.CONFIRMED
         if body:
-            call.answer = body
-            call.local_sdp = body
-        self.layer.send_ack(ack, dialog.flow)
+            call.answer = call.local_sdp = body
+        self.layer.send_ack(ack, flow)
 
     # ------------------------------------------------------------------ layer events
 
@@ -610,10 +651,12 @@ class UACore:
                         self._on_request(request, source, key, now)
                     except SipParseError as exc:
                         if key is not None and request.method != "ACK":
-                            self._send_response(
-                                self._response(request, exc.status, None, exc.reason), now)
+                            self._error(request, exc.status, exc.reason, now)
                 case ResponseReceived(response=response, transaction=key):
-                    self._on_response(response, key, now)
+                    try:
+                        self._on_response(response, key, now)
+                    except SipParseError as exc:
+                        log.info("unusable response %r: %s", response, exc)
                 case TransactionTimedOut(transaction=key, request=request):
                     if not key.server:
                         self._synthesize(key, request, 408, "Request Timeout", now)
@@ -627,18 +670,26 @@ class UACore:
                         call.invite_key = None
                         self._fail(call, 487, "Request Terminated (cancelled by peer)")
                 case AckNotReceived(response=response):
-                    call = self._calls.get((response.call_id, response.to.tag or "",
-                                            response.from_.tag or ""))
+                    call = self._calls.get(DialogId(response.call_id, response.to.tag or "",
+                                                    response.from_.tag or ""))
                     if call is not None and call.state is CallState.ANSWERED:
                         # s13.3.1.4: confirm, then end the session with BYE.
                         call.state = CallState.CONFIRMED
-                        self.request(call.dialog, "BYE", now)
-                        self._end(call, "no ACK for our 2xx", by_peer=False)
+                        self.bye(call, now)
+                        call.end_reason = "no ACK for our 2xx"
+                        self._replace_last_end(call)
                 case TransactionTerminated(transaction=key):
                     self._incoming_invites.pop(key, None)
                     self._calls_by_invite.pop(key, None)
                 case MessageDiscarded(message=message, reason=why):
                     log.debug("discarded %r: %s", message, why)
+
+    def _replace_last_end(self, call: Call) -> None:
+        for i in range(len(self._events) - 1, -1, -1):
+            event = self._events[i]
+            if isinstance(event, CallEnded) and event.call is call:
+                self._events[i] = CallEnded(call, False, call.end_reason)
+                return
 
     def _synthesize(self, key: TransactionKey, request: Request, status: int, reason: str,
                     now: float) -> None:
@@ -650,76 +701,48 @@ class UACore:
     def _on_request(self, request: Request, source: Flow, key: TransactionKey | None,
                     now: float) -> None:
         method = request.method
-        to_tag = request.to.tag
         if method == "ACK":
             self._on_ack(request)
             return
         assert key is not None
-        if to_tag is not None:
-            self._in_dialog(request, source, key, now)
+        if request.to.tag is not None:
+            self._in_dialog(request, source, now, key)
             return
         if method == "INVITE":
             self._new_incoming_call(request, source, key, now)
         elif method == "OPTIONS" and self.config.answer_options:
-            response = self._response(request, 200, self._tag_for(request))
+            response = make_response(request, 200, to_tag=self._tag_for(request))
             response.headers.add("Allow", self._allow)
             response.headers.add("Accept", ", ".join(self.config.accept))
+            self._finish_response(response, b"", None, ())
             self._send_response(response, now)
         elif method == "BYE":
-            self._send_response(self._response(request, 481, self._tag_for(request)), now)
+            self._error(request, 481, None, now)
         elif method in self.config.methods:
+            self._sources[id(request)] = source
             self._events.append(IncomingRequest(request, None, source))
         else:
             self._not_allowed(request, now)
 
     def _not_allowed(self, request: Request, now: float) -> None:
-        status = 405 if request.method in KNOWN_METHODS else 501
-        self._send_response(self._response(request, status, self._tag_for(request)), now)
+        self._error(request, 405 if request.method in KNOWN_METHODS else 501, None, now)
 
     def _new_incoming_call(self, request: Request, source: Flow, key: TransactionKey,
                            now: float) -> None:
         contact = request.contact
-        if contact == "*" or not contact:
-            # s8.1.1.8: an INVITE must carry exactly one Contact to be the remote target.
-            self._send_response(self._response(
-                request, 400, self._tag_for(request), "Bad Request - Missing Contact"), now)
+        if contact == "*" or len(contact) != 1 or request.from_.tag is None:
+            # s8.1.1.8: an INVITE carries exactly one Contact, the remote target; s8.1.1.3 a
+            # From tag. Without them there can be no dialog.
+            self._error(request, 400, "Bad Request - Missing Contact or From tag", now)
             return
-        dialog = self._dialog_from_request(request, new_tag(), "INVITE", source,
-                                           register=False)
-        call = Call(dialog, False, request, CallState.INCOMING, offer=request.body,
-                    remote_sdp=request.body, invite_key=key)
+        call = Call(request.call_id, new_tag(), False, request, CallState.INCOMING, source,
+                    offer=request.body, remote_sdp=request.body, invite_key=key)
         self._incoming_invites[key] = call
         self._events.append(IncomingCall(call, request, request.body))
 
-    def _dialog_from_request(self, request: Request, local_tag: str, usage: str,
-                             source: Flow, *, register: bool = True) -> Dialog:
-        """The UAS side of a dialog (s12.1.1).
-
-        Requests go to the remote target (Contact); over TCP they reuse the connection the
-        dialog-creating request came on while it is open (connection reuse, RFC 5923 spirit).
-        """
-        contact = request.contact
-        target = contact[0].uri if contact != "*" and contact else request.from_.uri
-        try:
-            flow = resolve_target(target)
-        except UAError:
-            flow = Flow(source.transport, source.host, source.port)
-        if source.transport is TransportKind.TCP:
-            flow = Flow(TransportKind.TCP, flow.host, flow.port, source.connection)
-        dialog = Dialog(
-            call_id=request.call_id, local_tag=local_tag, remote_tag=request.from_.tag,
-            local_uri=_strip_tag(request.headers.get("To") or ""),
-            remote_uri=_strip_tag(request.headers.get("From") or ""),
-            remote_target=target, route_set=list(request.record_route),
-            local_cseq=secrets.randbelow(2**16) + 1, remote_cseq=request.cseq.number,
-            flow=flow, usage=usage)
-        if register:
-            self._dialogs[dialog.key] = dialog
-        return dialog
-
     def _on_ack(self, request: Request) -> None:
-        key = (request.call_id, request.to.tag or "", request.from_.tag or "")
-        call = self._calls.get(key)
+        call = self._calls.get(DialogId(request.call_id, request.to.tag or "",
+                                        request.from_.tag or ""))
         if call is None or call.state is not CallState.ANSWERED:
             return  # a retransmitted ACK, or one for a call we do not know: absorb
         call.state = CallState.CONFIRMED
@@ -727,29 +750,29 @@ class UACore:
             call.remote_sdp = request.body
         self._events.append(CallConfirmed(call, request.body))
 
-    def _in_dialog(self, request: Request, source: Flow, key: TransactionKey,
-                   now: float) -> None:
-        dkey = (request.call_id, request.to.tag or "", request.from_.tag or "")
-        dialog = self._dialogs.get(dkey)
-        if dialog is None:
-            early = self._early.get((request.call_id, request.to.tag or ""))
-            if early is not None and request.method == "NOTIFY" and early.remote_tag is None:
-                # RFC 6665 s4.1.2.4: a NOTIFY may beat the SUBSCRIBE's 2xx; it sets the tag.
-                dialog = self._confirm_early(early, request.from_.tag or "", request)
-        if dialog is None:
-            self._send_response(self._response(request, 481, None), now)
+    def _in_dialog(self, request: Request, source: Flow, now: float,
+                   key: TransactionKey) -> None:
+        found = self.dialogs.dispatch(request)
+        if isinstance(found, Response) and request.method == "NOTIFY":
+            pending = self._early.get((request.call_id, request.to.tag or ""))
+            if pending is not None:
+                found = self._dialog_from_notify(pending, request, source)
+        if isinstance(found, Response):
+            self._finish_response(found, b"", None, ())
+            self._send_response(found, now)
             return
-        number = request.cseq.number
-        if dialog.remote_cseq is not None and number <= dialog.remote_cseq:
-            # s12.2.2: lower CSeq -> 500 (equal only reaches us if it is a new transaction).
-            self._send_response(self._response(
-                request, 500, None, "Server Internal Error - CSeq out of order"), now)
+        if found is None:
             return
-        dialog.remote_cseq = number
+        dialog: Dialog = found
+        error = dialog.receive_request(request)
+        if error is not None:
+            self._finish_response(error, b"", None, ())
+            self._send_response(error, now)
+            return
         method = request.method
-        call = self._calls.get(dkey)
+        call = self._calls.get(dialog.id)
         if method == "BYE":
-            self._send_response(self._response(request, 200, None), now)
+            self._send_response(dialog.create_response(request, 200), now)
             if call is not None:
                 self._end(call, "BYE from peer", by_peer=True)
             else:
@@ -762,9 +785,28 @@ class UACore:
             self._events.append(IncomingCall(call, request, request.body, reinvite=True))
             return
         if method in self.config.methods or method == "OPTIONS":
+            self._sources[id(request)] = source
             self._events.append(IncomingRequest(request, dialog, source))
         else:
             self._not_allowed(request, now)
+
+    def _dialog_from_notify(self, pending: _Pending, notify: Request, source: Flow) -> Dialog:
+        """RFC 6665 s4.1.2.4: a NOTIFY that beats the SUBSCRIBE's 2xx creates the dialog."""
+        request = pending.request
+        contact = notify.contact
+        target = contact[0].uri if contact != "*" and contact else notify.from_.uri
+        dialog = Dialog(
+            id=DialogId(request.call_id, request.from_.tag or "", notify.from_.tag or ""),
+            state=DialogState.CONFIRMED, is_uac=True,
+            local_uri=NameAddr(request.from_.uri, request.from_.display_name),
+            remote_uri=NameAddr(request.to.uri, request.to.display_name),
+            local_contact=self._contact(pending.flow.transport), remote_target=target,
+            route_set=list(notify.record_route), local_seq=request.cseq.number,
+            remote_seq=None)
+        self._register(dialog, pending.flow)
+        del self._early[(request.call_id, request.from_.tag or "")]
+        pending.dialog = dialog
+        return dialog
 
     # ------------------------------------------------------------------ responses in
 
@@ -778,30 +820,17 @@ class UACore:
             return
         del self._pending[key]
         dialog = pending.dialog
-        if dialog is not None and dialog.remote_tag is None:
-            if 200 <= response.status < 300:
-                self._confirm_early(dialog, response.to.tag or "", response)
-            else:
-                self._early.pop((dialog.call_id, dialog.local_tag), None)
+        if pending.creates_dialog:
+            self._early.pop((pending.request.call_id, pending.request.from_.tag or ""), None)
+            if dialog is None and 200 <= response.status < 300 and response.to.tag:
+                dialog = Dialog.from_uac(pending.request, response,
+                                         self._contact(pending.flow.transport))
+                self._register(dialog, pending.flow)
+        elif dialog is not None:
+            dialog.receive_response(pending.request, response)
+            if dialog.terminated and dialog.id not in self._calls:
+                self._forget(dialog)
         self._events.append(RequestCompleted(key, pending.request, response, dialog))
-
-    def _confirm_early(self, dialog: Dialog, remote_tag: str,
-                       message: Request | Response) -> Dialog:
-        """Fix the remote tag, target and route set of a dialog we initiated (s12.1.2)."""
-        self._early.pop((dialog.call_id, dialog.local_tag), None)
-        dialog.remote_tag = remote_tag
-        contact = message.contact
-        if contact != "*" and contact:
-            dialog.remote_target = contact[0].uri
-            try:
-                flow = resolve_target(contact[0].uri)
-            except UAError:
-                flow = dialog.flow  # keep sending where the request went
-            dialog.flow = Flow(flow.transport, flow.host, flow.port, dialog.flow.connection)
-        rr = message.record_route
-        dialog.route_set = list(reversed(rr)) if isinstance(message, Response) else list(rr)
-        self._dialogs[dialog.key] = dialog
-        return dialog
 
     def _invite_response(self, call: Call, key: TransactionKey, response: Response,
                          now: float) -> None:
@@ -810,41 +839,47 @@ class UACore:
             return
         if status >= 300:
             self._calls_by_invite.pop(key, None)
-            self._early.pop((call.dialog.call_id, call.dialog.local_tag), None)
             if call.state is CallState.CALLING:
                 self._fail(call, status, response.reason)
-            else:
+            elif call.dialog is not None:
                 # A refused re-INVITE leaves the session as it was (s14.1).
+                call.dialog.receive_response(call.invite, response)
                 call.invite_key = None
                 self._events.append(RequestCompleted(key, call.invite, response, call.dialog))
             return
-        if (call.state is CallState.CONFIRMED and response.cseq.number == call.invite.cseq.number
-                and (call.ack is None or call.ack.cseq.number != response.cseq.number)):
-            # The 2xx of our re-INVITE: a new ACK with its CSeq (s13.2.2.4).
-            call.remote_sdp = response.body or call.remote_sdp
-            call.state = CallState.ANSWERED
-            needs_ack = not call.offer
-            if not needs_ack:
-                self._send_ack(call, b"", "", now)
-            self._events.append(CallAnswered(call, response, needs_ack))
-            return
         if call.state is CallState.CALLING:
+            if not response.to.tag:
+                log.info("2xx without To tag for %s: dropped", call.call_id)
+                return
             call.final_status = status
-            self._confirm_early(call.dialog, response.to.tag or "", response)
-            self._calls[call.dialog.key] = call
-            call.remote_sdp = response.body
-            call.state = CallState.ANSWERED
-            needs_ack = not call.offer
-            if not needs_ack:
-                call.answer = response.body
-                self._send_ack(call, b"", "", now)
-            self._events.append(CallAnswered(call, response, needs_ack))
-        elif call.ack is not None and response.to.tag == call.dialog.remote_tag:
+            created = Dialog.from_uac(call.invite, response, self._contact(call.flow.transport))
+            self._register(created, call.flow)
+            call.dialog = created
+            self._calls[created.id] = call
+            self._answered(call, response)
+            return
+        dialog = call.dialog
+        if dialog is None or response.to.tag != dialog.id.remote_tag:
+            # A 2xx from another fork (s13.2.2.4): we keep the first dialog only.
+            log.info("2xx from a second fork of %s ignored", call.call_id)
+            return
+        dialog.receive_response(call.invite, response)
+        ack = dialog.ack_for(response.cseq.number)
+        if ack is not None:
             # A retransmitted 2xx: our ACK got lost, send it again (s13.2.2.4).
-            self.layer.send_ack(call.ack, call.dialog.flow)
-        elif response.to.tag != call.dialog.remote_tag:
-            # A 2xx from another fork: ACK and BYE it (s13.2.2.4); we keep the first.
-            log.info("2xx from a second fork of %s; ending it", call.call_id)
+            self.layer.send_ack(ack, self.flow_for(dialog))
+        elif call.state is CallState.CONFIRMED and response.cseq.number == \
+                call.invite.cseq.number:
+            self._answered(call, response)  # the 2xx of our re-INVITE
+
+    def _answered(self, call: Call, response: Response) -> None:
+        call.remote_sdp = response.body or call.remote_sdp
+        call.state = CallState.ANSWERED
+        needs_ack = not call.offer
+        if not needs_ack:
+            call.answer = response.body
+            self._send_ack(call, b"", "")
+        self._events.append(CallAnswered(call, response, needs_ack))
 
     # ------------------------------------------------------------------ endings
 
@@ -852,25 +887,24 @@ class UACore:
         call.final_status = status
         call.end_reason = f"{status} {reason}"
         call.state = CallState.ENDED
-        self._calls_by_invite = {k: c for k, c in self._calls_by_invite.items() if c is not call}
+        if call.invite_key is not None:
+            self._calls_by_invite.pop(call.invite_key, None)
         self._events.append(CallFailed(call, status, reason))
 
     def _end(self, call: Call, reason: str, *, by_peer: bool = False) -> None:
         was = call.state
         call.state = CallState.ENDED
         call.end_reason = reason
-        self._forget(call.dialog)
-        self._calls.pop(call.dialog.key, None)
+        if call.dialog is not None:
+            call.dialog.terminate()
+            self._forget(call.dialog)
+            self._calls.pop(call.dialog.id, None)
         if call.invite_key is not None:
             self._calls_by_invite.pop(call.invite_key, None)
         if was in (CallState.INCOMING, CallState.CALLING):
             self._events.append(CallFailed(call, call.final_status or 487, reason))
         else:
             self._events.append(CallEnded(call, by_peer, reason))
-
-    def _forget(self, dialog: Dialog) -> None:
-        self._dialogs.pop(dialog.key, None)
-        self._early.pop((dialog.call_id, dialog.local_tag), None)
 
 
 # --- the asyncio face -----------------------------------------------------------------------
@@ -1102,6 +1136,8 @@ class UserAgent:
 
     async def refer(self, call: Call | Dialog, refer_to: str) -> Response:
         dialog = call.dialog if isinstance(call, Call) else call
+        if dialog is None:
+            raise UAError(f"{call!r} has no dialog yet")
         return await self.request(dialog, "REFER", headers=[("Refer-To", f"<{refer_to}>")])
 
     async def subscribe(self, target: str | URI | Dialog, event: str, expires: int = 3600,

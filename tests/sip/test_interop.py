@@ -217,7 +217,7 @@ async def test_stack_uac_calls_sipp_uas(ua: UserAgent, tmp_path: Path, transport
         call = await asyncio.wait_for(ua.invite(f"sip:service@127.0.0.1:{port}{suffix}", offer),
                                       20)
         assert b"m=audio" in call.remote_sdp
-        assert call.dialog.remote_tag and "SIPpTag01" in call.dialog.remote_tag
+        assert call.dialog is not None and "SIPpTag01" in call.dialog.id.remote_tag
         response = await asyncio.wait_for(ua.bye(call), 20)
         assert response is not None and response.status == 200
         code, out = await finish(proc)
@@ -245,7 +245,7 @@ async def test_stack_subscriber_against_sipp_notifier(ua: UserAgent, tmp_path: P
         first = notifies[0]
         assert (first.headers.get("Subscription-State") or "").startswith("active")
         assert b"conference-info" in first.body
-        assert first.to.tag == dialog.local_tag and first.from_.tag == dialog.remote_tag
+        assert first.to.tag == dialog.id.local_tag and first.from_.tag == dialog.id.remote_tag
         response, _ = await asyncio.wait_for(ua.subscribe(dialog, "conference", 0), 20)
         assert response.status == 200
         async with asyncio.timeout(20):

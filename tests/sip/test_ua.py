@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from focus.sip.dialog import Dialog, DialogId
 from focus.sip.message import Request, Response
 from focus.sip.parser import parse_message
 from focus.sip.transport import Flow, TransportFailure, TransportKind
@@ -118,6 +119,11 @@ def incoming(net: Net) -> Call:
     return event.call
 
 
+def dialog_of(call: Call) -> Dialog:
+    assert call.dialog is not None, call
+    return call.dialog
+
+
 def state_of(call: Call) -> CallState:
     # A function, so that mypy does not narrow call.state across core calls.
     return call.state
@@ -141,8 +147,10 @@ def test_call_with_offer_is_answered_acked_and_hung_up(net: Net) -> None:
     assert callee.state is CallState.CONFIRMED and callee.remote_sdp == OFFER
     assert len(net.take("b", CallConfirmed)) == 1
     # One dialog, the same on both sides (s12.1: Call-ID, swapped tags).
-    assert caller.dialog.remote_tag == callee.dialog.local_tag
-    assert caller.dialog.local_tag == callee.dialog.remote_tag
+    assert caller.dialog is not None and callee.dialog is not None
+    assert caller.dialog.id.remote_tag == callee.dialog.id.local_tag
+    assert caller.dialog.id.local_tag == callee.dialog.id.remote_tag
+    assert caller.dialog.id.call_id == callee.dialog.id.call_id
     assert net.sent("b", "100/INVITE"), "100 Trying is sent for INVITE"
     ok = net.sent("b", "200/INVITE")[0]
     assert ok.contact != "*" and ok.contact[0].uri == parse_uri("sip:bob@127.0.0.1:5060")
@@ -237,8 +245,9 @@ def test_bye_for_no_dialog_gets_481_and_unknown_methods_501_or_405(net: Net) -> 
     net.pump()
     assert net.sent("b", "481/BYE")
     assert caller.state is CallState.CONFIRMED
-    caller.dialog.remote_tag = "not-the-dialog"  # in-dialog look, unknown tags
-    net.a.request(caller.dialog, "BYE", net.now)
+    dialog = dialog_of(caller)
+    dialog.id = DialogId(dialog.id.call_id, dialog.id.local_tag, "not-the-dialog")
+    net.a.request(dialog, "BYE", net.now)  # in-dialog look, unknown tags
     net.pump()
     assert len(net.sent("b", "481/BYE")) == 2
     for method, status in (("FOO", 501), ("PUBLISH", 405)):
@@ -263,14 +272,15 @@ def test_options_answered_by_the_core(net: Net) -> None:
 
 def test_lower_cseq_in_dialog_gets_500(net: Net) -> None:
     caller, _ = establish(net)
-    net.a.request(caller.dialog, "MESSAGE", net.now, body=b"hi", content_type="text/plain")
+    net.a.request(dialog_of(caller), "MESSAGE", net.now, body=b"hi", content_type="text/plain")
     net.pump()
     for event in net.take("b", IncomingRequest):
         assert isinstance(event, IncomingRequest)
         net.b.respond(event.request, 200, net.now)
     net.pump()
-    caller.dialog.local_cseq -= 5  # a confused peer reuses old numbers
-    net.a.request(caller.dialog, "MESSAGE", net.now, body=b"again", content_type="text/plain")
+    dialog = dialog_of(caller)
+    dialog.local_seq = (dialog.local_seq or 0) - 5  # a confused peer reuses old numbers
+    net.a.request(dialog, "MESSAGE", net.now, body=b"again", content_type="text/plain")
     net.pump()
     assert net.sent("b", "500/MESSAGE")
     assert net.take("b", IncomingRequest) == []
@@ -346,14 +356,14 @@ def test_refused_reinvite_keeps_the_call(net: Net) -> None:
 
 def test_refer_and_early_notify_in_the_dialog(net: Net) -> None:
     caller, callee = establish(net)
-    key = net.a.request(caller.dialog, "REFER", net.now,
+    key = net.a.request(dialog_of(caller), "REFER", net.now,
                         headers=[("Refer-To", "<sip:carol@127.0.0.1:5080>")])
     net.pump()
     got = net.take("b", IncomingRequest)
     assert isinstance(got[0], IncomingRequest) and got[0].dialog is callee.dialog
     assert got[0].request.refer_to is not None
     net.b.respond(got[0].request, 202, net.now)
-    net.b.request(callee.dialog, "NOTIFY", net.now, body=b"SIP/2.0 100 Trying\r\n",
+    net.b.request(dialog_of(callee), "NOTIFY", net.now, body=b"SIP/2.0 100 Trying\r\n",
                   content_type="message/sipfrag",
                   headers=[("Event", f"refer;id={got[0].request.cseq.number}"),
                            ("Subscription-State", "active;expires=60")])
@@ -381,7 +391,7 @@ def test_subscribe_creates_a_dialog_even_if_notify_beats_the_2xx(net: Net) -> No
     net.pump()
     notify = net.take("a", IncomingRequest)
     assert isinstance(notify[0], IncomingRequest) and notify[0].dialog is not None
-    assert notify[0].dialog.remote_tag == dialog.local_tag
+    assert notify[0].dialog.id.remote_tag == dialog.id.local_tag
 
 
 @pytest.mark.parametrize(("uri", "flow"), [
