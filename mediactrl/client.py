@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -42,11 +43,13 @@ from mediactrl.cfw.events import (
 )
 from mediactrl.cfw.message import ReportStatus
 from mediactrl.cfw.parser import ParserLimits
+from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp, validate_answer
 from mediactrl.mixer import model as m
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, MixerDecodeError, decode, encode
 
 __all__ = [
     "ChannelDown",
+    "ChannelOffer",
     "ChannelOpener",
     "ChannelTarget",
     "ClientConfig",
@@ -54,6 +57,7 @@ __all__ = [
     "ControlError",
     "ControlTimeout",
     "MediaControlClient",
+    "channel_offer",
     "direct_opener",
 ]
 
@@ -72,6 +76,37 @@ class ChannelTarget:
 
 ChannelOpener = Callable[[], Awaitable[ChannelTarget]]
 """Negotiates a channel (normally a SIP INVITE with the COMEDIA SDP of RFC 6230 s4)."""
+
+
+@dataclass(frozen=True)
+class ChannelOffer:
+    """Our half of the SDP negotiation of a channel: the offer to put in the INVITE."""
+
+    cfw_id: str
+    sdp: str
+
+    def target(self, answer_sdp: str) -> ChannelTarget:
+        """Where to connect, from the media server's SDP answer (RFC 6230 s4.2).
+
+        Raises :class:`~mediactrl.cfw.sdp.SdpError` when the answer does not complete the
+        offer (rejected, not passive, same cfw-id, other transport).
+        """
+        offer = parse_cfw_sdp(self.sdp)
+        answer = parse_cfw_sdp(answer_sdp)
+        validate_answer(offer, answer)
+        # The SYNC carries the cfw-id of OUR offer as Dialog-ID (s6).
+        return ChannelTarget(answer.address, answer.port, self.cfw_id)
+
+
+def channel_offer(address: str, *, cfw_id: str | None = None) -> ChannelOffer:
+    """A fresh COMEDIA offer (setup:active, connection:new) with a new cfw-id (s4.1).
+
+    A SIP channel opener is then: ``offer = channel_offer(my_ip)``; send an INVITE with
+    ``offer.sdp``; ``return offer.target(answer_sdp)``.
+    """
+    cfw_id = cfw_id or secrets.token_hex(6)
+    sdp = build_offer(address=address, cfw_id=cfw_id, session_id=secrets.randbits(31))
+    return ChannelOffer(cfw_id, sdp)
 
 
 def direct_opener(host: str, port: int, dialog_id: str) -> ChannelOpener:

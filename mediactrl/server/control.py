@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from mediactrl.cfw.events import (
     TransactionTimedOut,
 )
 from mediactrl.cfw.parser import ParserLimits
+from mediactrl.cfw.sdp import SdpError, build_answer, parse_cfw_sdp
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, encode
 from mediactrl.server.mixer_service import MixerService, Notice
 
@@ -265,6 +267,28 @@ class ControlServer:
         re-establishing its channel under a new cfw-id keeps its mixers.
         """
         self._expected[cfw_id] = owner or cfw_id
+
+    def answer_offer(self, offer_sdp: str, *, owner: str | None = None) -> str:
+        """The SIP side got an INVITE for a control channel: expects its SYNC and returns the
+        SDP answer (setup:passive, our listening address, a cfw-id of our own, s4.2).
+
+        Raises :class:`~mediactrl.cfw.sdp.SdpError` (with the SIP status to answer) for an
+        offer this listener cannot take: no cfw stream, TLS, or a passive offerer.
+        """
+        offer = parse_cfw_sdp(offer_sdp)
+        if offer.rejected:
+            raise SdpError("the offer rejects the control channel (port 0)")
+        if offer.proto != "TCP":
+            raise SdpError(f"{offer.proto} control channels are not offered here")
+        host, port = self.address
+        ours = secrets.token_hex(6)
+        while ours == offer.cfw_id:
+            ours = secrets.token_hex(6)
+        answer = build_answer(
+            offer, address=host, port=port, cfw_id=ours, session_id=secrets.randbits(31)
+        )
+        self.expect_channel(offer.cfw_id, owner)
+        return answer
 
     def forget_channel(self, cfw_id: str) -> None:
         """The SIP dialog of ``cfw_id`` ended: refuse new SYNCs for it, close its channel."""

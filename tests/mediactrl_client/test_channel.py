@@ -11,12 +11,14 @@ import pytest
 from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
 from mediactrl.cfw.events import ControlReceived, SyncReceived
 from mediactrl.cfw.message import ReportStatus
+from mediactrl.cfw.sdp import SdpError
 from mediactrl.client import (
     ChannelDown,
     ChannelTarget,
     ControlError,
     ControlTimeout,
     MediaControlClient,
+    channel_offer,
     direct_opener,
 )
 from mediactrl.mixer import model as m
@@ -330,3 +332,50 @@ async def test_a_connection_that_never_syncs_is_closed(backend: ControlOnlyBacke
         assert strict.channels == set()
     finally:
         await strict.close()
+
+
+async def test_channel_negotiated_by_sdp_offer_answer(backend: ControlOnlyBackend) -> None:
+    """The COMEDIA exchange of RFC 6230 s4 as the SIP INVITE would carry it: our offer, the
+    media server's answer, then TCP to the answered address with the offer's cfw-id."""
+    strict = ControlServer(MixerService(backend))  # no test mode: only negotiated cfw-ids
+    await strict.start()
+    offers: list[str] = []
+
+    async def sip_like_opener() -> ChannelTarget:
+        offer = channel_offer("127.0.0.1")
+        offers.append(offer.cfw_id)
+        answer = strict.answer_offer(offer.sdp, owner="focus-as")
+        assert "a=setup:passive" in answer
+        return offer.target(answer)
+
+    cli = MediaControlClient(sip_like_opener, FAST)
+    try:
+        await cli.start()
+        await cli.mixer(m.CreateConference("sdp1"))
+        assert strict.service.conferences_of("focus-as") == ("sdp1",)
+        # A new negotiation (new cfw-id) for the same owner keeps the mixers.
+        strict.drop_channels()
+        await until(lambda: cli.connections_made == 2 and cli.is_up)
+        assert len(set(offers)) == 2
+        audit = await cli.mixer(m.Audit(capabilities=False))
+        assert isinstance(audit, m.AuditResponse)
+        assert audit.mixers is not None
+        assert [c.conferenceid for c in audit.mixers.conferences] == ["sdp1"]
+    finally:
+        await cli.close()
+        await strict.close()
+
+
+async def test_sdp_offers_the_listener_cannot_take(server: ControlServer) -> None:
+    offer = channel_offer("127.0.0.1", cfw_id="tlsoffer0001")
+    with pytest.raises(SdpError) as tls:
+        server.answer_offer(offer.sdp.replace(" TCP cfw", " TCP/TLS cfw"))
+    assert tls.value.sip_status == 488
+    with pytest.raises(SdpError):
+        server.answer_offer("v=0\r\nm=audio 4000 RTP/AVP 0\r\n")
+    other = channel_offer("127.0.0.1")
+    answer = server.answer_offer(other.sdp)
+    with pytest.raises(SdpError, match="cfw-id"):
+        # An answer that reuses the offer's cfw-id does not complete it (s4.2).
+        offer.target(answer.replace(answer.split("a=cfw-id:")[1].split()[0], "tlsoffer0001"))
+    assert other.target(answer).dialog_id == other.cfw_id
