@@ -188,7 +188,7 @@ def test_random_bytes_parse_or_raise_parse_error(data: bytes) -> None:
         parse_message(data, ANY_SCHEME)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=50)
 @given(st.lists(messages(), min_size=1, max_size=3), st.data())
 def test_stream_parser_any_chunking(msgs: list[Message], data: st.DataObject) -> None:
     wire = b"".join(b"\r\n" * data.draw(st.integers(0, 2)) + bytes(m) for m in msgs)
@@ -196,7 +196,7 @@ def test_stream_parser_any_chunking(msgs: list[Message], data: st.DataObject) ->
     got: list[Message] = []
     pos = 0
     while pos < len(wire):
-        step = data.draw(st.integers(1, 64))
+        step = data.draw(st.integers(1, 200))
         parser.receive_data(wire[pos : pos + step])
         pos += step
         while (m := parser.next_message()) is not None:
