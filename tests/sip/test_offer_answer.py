@@ -6,6 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from focus.sip.errors import LocalProtocolError
 from focus.sip.offer_answer import (
@@ -318,3 +320,48 @@ def test_non_rtp_streams_match_formats_literally() -> None:
     assert [(m.port, m.formats) for m in answer.media] == [(7575, ("*",)), (0, ("*",))]
     strict = replace(cfw, formats=("cfw",))
     assert create_answer(offer, FOCUS, [strict], [7575, 0]).media[0].rejected
+
+
+# --- properties --------------------------------------------------------------------------
+
+CODECS = [PCMU, PCMA, G723, G729, Codec("opus", 48000, 2), Codec("G722", 8000), TELEPHONE_EVENT]
+capabilities = st.builds(
+    MediaCapability,
+    st.sampled_from(["audio", "video"]),
+    st.lists(st.sampled_from(CODECS), min_size=1, max_size=5, unique=True).map(tuple),
+    st.just(("RTP/AVP",)),
+    st.sampled_from(list(Direction)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(capabilities, st.integers(0, 65535)), min_size=1, max_size=4),
+    st.lists(capabilities, max_size=3),
+)
+def test_answers_pair_up_with_their_offers(
+    offered: list[tuple[MediaCapability, int]], ours: list[MediaCapability]
+) -> None:
+    offer = parse_sdp(bytes(create_offer(FOCUS, offered)))
+    answer = create_answer(offer, BOB, ours, [6000 + 2 * i for i in range(len(offer.media))])
+    assert parse_sdp(bytes(answer)) == answer
+    assert len(answer.media) == len(offer.media)
+    streams = negotiate(offer, answer)
+    for i, (o, a) in enumerate(zip(offer.media, answer.media, strict=True)):
+        assert a.media == o.media
+        if o.rejected:
+            assert a.rejected
+        if a.rejected:
+            assert not streams[i].accepted
+            continue
+        # Formats: a subsequence of the offer's, same numbers, same order (s6.1).
+        positions = [o.formats.index(f) for f in a.formats]
+        assert positions == sorted(positions)
+        assert any(a.rtpmaps[int(f)].encoding != "telephone-event" for f in a.formats)
+        # Direction: never more than the mirror of the offer (s6.1).
+        offered_dir, answered = offer.direction_of(i), answer.direction_of(i)
+        assert not (answered.sends and not offered_dir.receives)
+        assert not (answered.receives and not offered_dir.sends)
+        codec = streams[i].codec
+        assert streams[i].accepted and codec is not None
+        assert str(codec.payload_type) in a.formats
