@@ -123,7 +123,10 @@ class Message:
 
     def to_bytes(self) -> bytes:
         """The wire form; Content-Length is (re)written to match the body."""
-        lines = [self.start_line()]
+        start = self.start_line()
+        if "\r" in start or "\n" in start:
+            raise LocalProtocolError("CR/LF in the start line")
+        lines = [start]
         length_written = False
         for name, value in self.headers:
             if name == "Content-Length":

@@ -98,6 +98,11 @@ def test_header_value_with_newline_is_our_bug() -> None:
         resp.to_bytes()
 
 
+def test_reason_phrase_with_newline_is_our_bug() -> None:
+    with pytest.raises(LocalProtocolError):
+        Response(200, "OK\r\nX-Injected: 1").to_bytes()
+
+
 def test_response_status_must_be_sip_status() -> None:
     with pytest.raises(LocalProtocolError):
         Response(99)
