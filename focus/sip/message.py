@@ -9,6 +9,7 @@ written from the actual body length (RFC 3261 s18.3 makes it mandatory on stream
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Literal
 
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 SIP_VERSION = "SIP/2.0"
+_METHOD_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 
 #: Default reason phrases (RFC 3261 s21, RFC 3265/6665, RFC 3515, RFC 4028, RFC 3329 ...).
 REASON_PHRASES: dict[int, str] = {
@@ -229,6 +231,8 @@ class Request(Message):
         self.uri: URI = parse_uri(uri) if isinstance(uri, str) else uri
 
     def start_line(self) -> str:
+        if not _METHOD_RE.fullmatch(self.method):
+            raise LocalProtocolError(f"method {self.method!r} is not a token")
         return f"{self.method} {self.uri} {SIP_VERSION}"
 
     def __eq__(self, other: object) -> bool:

@@ -103,6 +103,11 @@ def test_reason_phrase_with_newline_is_our_bug() -> None:
         Response(200, "OK\r\nX-Injected: 1").to_bytes()
 
 
+def test_method_must_be_a_token() -> None:
+    with pytest.raises(LocalProtocolError):
+        Request("NOT A TOKEN", "sip:a@b").to_bytes()
+
+
 def test_response_status_must_be_sip_status() -> None:
     with pytest.raises(LocalProtocolError):
         Response(99)
