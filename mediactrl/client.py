@@ -301,7 +301,7 @@ class MediaControlClient:
         while not self._stopping:
             try:
                 await asyncio.wait_for(self._connect(), self.config.connect_timeout)
-            except (OSError, TimeoutError, ChannelDown) as exc:
+            except Exception as exc:  # the opener (a SIP INVITE) may fail in any way: retry
                 self._drop(f"connect failed: {exc}")
                 failures += 1
                 if self.config.max_attempts is not None and failures >= self.config.max_attempts:

@@ -379,3 +379,22 @@ async def test_sdp_offers_the_listener_cannot_take(server: ControlServer) -> Non
         # An answer that reuses the offer's cfw-id does not complete it (s4.2).
         offer.target(answer.replace(answer.split("a=cfw-id:")[1].split()[0], "tlsoffer0001"))
     assert other.target(answer).dialog_id == other.cfw_id
+
+
+async def test_an_opener_failure_is_retried(server: ControlServer) -> None:
+    host, port = server.address
+    calls = 0
+
+    async def flaky_opener() -> ChannelTarget:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("INVITE answered 503")
+        return ChannelTarget(host, port, "flakycfw0001")
+
+    cli = MediaControlClient(flaky_opener, FAST)
+    try:
+        await cli.start()
+        assert calls == 2
+    finally:
+        await cli.close()

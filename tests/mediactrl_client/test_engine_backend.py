@@ -6,8 +6,10 @@ Phones are real UDP peers (tests.media.phones); the focus side is the real clien
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from mediactrl.mixer import model as m
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.engine_backend import EngineBackend
 from mediactrl.server.mixer_service import MixerService
-from tests.media.phones import Phone
+from tests.media.phones import Phone, tone_levels
 from tests.mediactrl_client.conftest import FAST
 from tests.mediactrl_client.test_channel import until
 
@@ -40,6 +42,11 @@ class Rig:
     talkers_seen: list[tuple[str, tuple[str, ...]]]
 
 
+def engine_config(**changes: Any) -> MediaConfig:
+    base = random.randrange(20000, 60000, 2)  # loopback ports shared with other test runs
+    return MediaConfig(port_range=(base, base + 400), **changes)
+
+
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     server: ControlServer | None = None
@@ -48,7 +55,7 @@ async def rig() -> AsyncIterator[Rig]:
         assert server is not None
         server.on_media_event(event)
 
-    engine = MediaEngine(MediaConfig(port_range=(47000, 47999), talker_hangover=5), on_event=route)
+    engine = MediaEngine(engine_config(talker_hangover=5), on_event=route)
     server = ControlServer(MixerService(EngineBackend(engine)), ControlServerConfig())
     server.expect_channel("enginecfw001")
     host, port = await server.start()
@@ -133,3 +140,57 @@ async def test_engine_limits_are_mixer_status_codes(rig: Rig) -> None:
         await rig.driver.join_sidebar("ec3", "ed4")
     assert list(refused.value.failures) == [("ec3", "ed4")]
     assert rig.driver.in_sync
+
+
+async def test_coaching_rules_with_a_connection_in_two_conferences() -> None:
+    """Whisper/coaching on the real engine (RFC 7058 s6.3.4's goal, without conference-to-
+    conference joins, which the engine lacks): the agent is in the main room and in a
+    coaching sidebar; the coach is in the sidebar and listens to the main room."""
+    customer, agent, coach = Phone(440.0), Phone(1000.0), Phone(1800.0)
+    freqs = [440.0, 1000.0, 1800.0]
+    engine = MediaEngine(engine_config())
+    server = ControlServer(MixerService(EngineBackend(engine)))
+    server.expect_channel("coachcfw0001")
+    host, port = await server.start()
+    client = MediaControlClient(direct_opener(host, port, "coachcfw0001"), FAST)
+    driver = MediaDriver(client)
+    ids: dict[str, str] = {}
+    try:
+        for name, phone in (("cu", customer), ("ag", agent), ("co", coach)):
+            await phone.open()
+            endpoint = await engine.create_endpoint(f"ms{name}1:as{name}1", remote=phone.address)
+            ids[name] = f"as{name}1:ms{name}1"
+            phone.start_tone(endpoint.local_port)
+        await client.start()
+        await driver.ensure_conference(ConferenceSpec("main"))
+        await driver.ensure_conference(ConferenceSpec("coaching"))
+        await driver.join_participant(ids["cu"], "main")
+        await driver.join_participant(ids["ag"], "main")
+        await driver.join_participant(ids["ag"], "coaching")
+        await driver.join_participant(ids["co"], "coaching")
+        await driver.join_participant(ids["co"], "main", muted=True)  # listens only
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.5)
+        start = loop.time()
+        await asyncio.sleep(0.6)
+        end = loop.time()
+    finally:
+        for phone in (customer, agent, coach):
+            await phone.stop_tone()
+        await client.close()
+        await server.close()
+        await engine.close()
+        for phone in (customer, agent, coach):
+            phone.close()
+    heard = {
+        name: tone_levels(p.audio(start, end), freqs)
+        for name, p in (("customer", customer), ("agent", agent), ("coach", coach))
+    }
+    loud, silent = 2000.0, 200.0
+    assert heard["customer"][1000.0] > loud  # the agent
+    assert heard["customer"][1800.0] < silent  # never the coach
+    assert heard["agent"][440.0] > loud
+    assert heard["agent"][1800.0] > loud  # the coach whispers to the agent
+    assert heard["coach"][440.0] > loud
+    assert heard["coach"][1000.0] > loud
+    assert heard["coach"][1800.0] < silent  # nobody hears themselves
