@@ -2,8 +2,9 @@
 
 It listens on UDP and TCP (same port) and answers like a well-behaved phone:
 
-* INVITE -> 100 Trying, then 200 with an SDP answer (an offerless INVITE gets our offer in the
-  200 and the answer is read from the ACK); re-INVITE -> 200 with the answer again;
+* INVITE -> 100 Trying, then 200 with an SDP answer built by :mod:`focus.sip.offer_answer`
+  (PCMU/PCMA/telephone-event; an offerless INVITE gets our offer in the 200 and the answer is
+  read from the ACK; an unusable offer gets 488); re-INVITE -> 200 with a new answer;
 * ACK absorbed, BYE -> 200, CANCEL -> 200 + 487 (transaction layer), OPTIONS -> 200 + Allow;
 * MESSAGE -> 200; SUBSCRIBE -> 489 Bad Event (no event package here);
 * REFER in a call -> 202, then NOTIFYs of the implicit ``refer`` subscription (RFC 3515)
@@ -25,6 +26,8 @@ import sys
 from collections.abc import Sequence
 
 from focus.sip.message import Request
+from focus.sip.offer_answer import LocalSession, MediaCapability, create_answer, create_offer
+from focus.sip.sdp import SdpError, parse_sdp
 from focus.sip.transport import TransportConfig
 from focus.sip.ua import (
     CallConfirmed,
@@ -39,63 +42,30 @@ from focus.sip.ua import (
 
 log = logging.getLogger("focus.sip.uas")
 
-#: Codecs the responder can answer with: payload type -> rtpmap (RFC 3551 static + DTMF).
-_CODECS = {"0": "PCMU/8000", "8": "PCMA/8000"}
 _MEDIA_PORT = 40000
+_CAPABILITIES = (MediaCapability(),)  # audio: PCMU, PCMA, telephone-event over RTP/AVP
 
 
-def answer_sdp(offer: bytes, host: str, session_version: int = 1) -> bytes:
-    """An RFC 3264 answer to ``offer``: one answer line per offered m= line, in order.
+def _local(host: str) -> LocalSession:
+    return LocalSession(address=host, session_id=1, session_version=1, username="uas",
+                        addrtype="IP6" if ":" in host else "IP4")
 
-    Audio streams keep the offer's order of the codecs we know (PCMU, PCMA) plus
-    telephone-event; streams with no common codec, and non-audio streams, are rejected with
-    port 0 (s6). Direction is mirrored (sendonly <-> recvonly, s6.1). A small, local builder:
-    the responder needs nothing more, and it keeps the UAS independent of the focus's media
-    logic.
-    """
-    text = offer.decode("utf-8", "replace").replace("\r\n", "\n")
-    ip_kind = "IP6" if ":" in host else "IP4"
-    lines = [
-        "v=0",
-        f"o=uas 1 {session_version} IN {ip_kind} {host}",
-        "s=-",
-        f"c=IN {ip_kind} {host}",
-        "t=0 0",
-    ]
-    port = _MEDIA_PORT
-    sections = text.split("\nm=")[1:] if "\nm=" in text else []
-    for section in sections:
-        mline, *attrs = section.split("\n")
-        parts = mline.split()
-        if len(parts) < 4:
-            continue
-        media, _, proto, *formats = parts
-        events = [f for f in formats for a in attrs
-                  if a.lower().startswith(f"a=rtpmap:{f} telephone-event/")]
-        chosen = [f for f in formats if f in _CODECS]
-        if media != "audio" or not chosen:
-            lines.append(f"m={media} 0 {proto} {formats[0] if formats else '0'}")
-            continue
-        lines.append(f"m=audio {port} {proto} {' '.join(chosen + events[:1])}")
-        port += 2
-        lines.extend(f"a=rtpmap:{f} {_CODECS[f]}" for f in chosen)
-        if events:
-            lines.append(f"a=rtpmap:{events[0]} telephone-event/8000")
-        mirrored = {"a=sendonly": "a=recvonly", "a=recvonly": "a=sendonly",
-                    "a=inactive": "a=inactive"}
-        direction = next((mirrored[a.strip()] for a in attrs if a.strip() in mirrored), None)
-        lines.append(direction or "a=sendrecv")
-    return ("\r\n".join(lines) + "\r\n").encode()
+
+def answer_sdp(offer: bytes, host: str, previous: bytes = b"") -> bytes:
+    """Our RFC 3264 answer to ``offer`` (raises :class:`SdpError` -> 488 if unusable).
+
+    ``previous`` is our last description in the call, for a re-offer (s8: same session id,
+    version bumped if the answer changed)."""
+    parsed = parse_sdp(offer)
+    earlier = parse_sdp(previous) if previous else None
+    ports = [_MEDIA_PORT + 2 * i for i in range(len(parsed.media))]
+    return create_answer(parsed, _local(host), _CAPABILITIES, ports,
+                         previous=earlier).to_bytes()
 
 
 def offer_sdp(host: str) -> bytes:
     """Our offer, for an offerless INVITE (RFC 3264 s5)."""
-    ip_kind = "IP6" if ":" in host else "IP4"
-    return (
-        f"v=0\r\no=uas 1 1 IN {ip_kind} {host}\r\ns=-\r\nc=IN {ip_kind} {host}\r\nt=0 0\r\n"
-        f"m=audio {_MEDIA_PORT} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\n"
-        f"a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
-    ).encode()
+    return create_offer(_local(host), [(_CAPABILITIES[0], _MEDIA_PORT)]).to_bytes()
 
 
 class Responder:
@@ -109,10 +79,15 @@ class Responder:
     def __call__(self, ua: UserAgent, event: UAEvent) -> None:
         match event:
             case IncomingCall(call=call, offer=offer):
-                if offer:
-                    body = answer_sdp(offer, self.host, 2 if event.reinvite else 1)
-                else:
-                    body = offer_sdp(self.host)
+                try:
+                    if offer:
+                        previous = call.local_sdp if event.reinvite else b""
+                        body = answer_sdp(offer, self.host, previous)
+                    else:
+                        body = offer_sdp(self.host)
+                except SdpError as exc:
+                    ua.reject(call, 488, exc.reason)
+                    return
                 ua.accept(call, body)
                 if not event.reinvite:
                     self.calls += 1

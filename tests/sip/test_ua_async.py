@@ -1,0 +1,148 @@
+"""The asyncio UserAgent on real loopback sockets: a caller UA against the standalone UAS's
+responder (focus.sip.__main__.Responder) running in another UserAgent, over UDP and TCP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from focus.sip.__main__ import Responder
+from focus.sip.message import Request
+from focus.sip.sdp import parse_sdp
+from focus.sip.transport import TransportConfig, TransportKind
+from focus.sip.ua import (
+    CallConfirmed,
+    CallEnded,
+    CallFailedError,
+    CallState,
+    IncomingCall,
+    IncomingRequest,
+    UAConfig,
+    UAEvent,
+    UserAgent,
+)
+
+OFFER = (b"v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+         b"m=audio 30000 RTP/AVP 8 0\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n")
+LOOPBACK = TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
+RESPONDER_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE",
+                               "SUBSCRIBE", "NOTIFY", "REFER"})
+
+
+@pytest.fixture
+async def uas() -> AsyncIterator[UserAgent]:
+    agent = await UserAgent.start(UAConfig(user="uas", methods=RESPONDER_METHODS), LOOPBACK,
+                                  on_event=Responder("127.0.0.1"))
+    try:
+        yield agent
+    finally:
+        await agent.close()
+
+
+@pytest.fixture
+async def caller() -> AsyncIterator[UserAgent]:
+    notifies: list[Request] = []
+
+    def on_event(agent: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
+            notifies.append(event.request)
+            agent.respond(event.request, 200)
+
+    agent = await UserAgent.start(UAConfig(user="alice", methods=frozenset(
+        {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "NOTIFY"})), LOOPBACK, on_event=on_event)
+    agent.notifies = notifies  # type: ignore[attr-defined]
+    try:
+        yield agent
+    finally:
+        await agent.close()
+
+
+async def next_of(events: AsyncIterator[UAEvent], kind: type) -> UAEvent:
+    async with asyncio.timeout(10):
+        async for event in events:
+            if isinstance(event, kind):
+                return event
+    raise AssertionError("event stream ended")
+
+
+@pytest.mark.parametrize("transport", [TransportKind.UDP, TransportKind.TCP])
+async def test_call_answer_and_hang_up(caller: UserAgent, uas: UserAgent,
+                                       transport: TransportKind) -> None:
+    events = uas.events()
+    call = await asyncio.wait_for(caller.invite(uas.local_uri(transport), OFFER), 10)
+    assert call.state is CallState.CONFIRMED
+    answer = parse_sdp(call.remote_sdp)
+    # The answer keeps the offerer's codec order (RFC 3264 s6.1): PCMA first.
+    assert answer.media[0].formats[:2] == ("8", "0")
+    incoming = await next_of(events, IncomingCall)
+    assert isinstance(incoming, IncomingCall) and incoming.offer == OFFER
+    await next_of(events, CallConfirmed)
+    response = await asyncio.wait_for(caller.bye(call), 10)
+    assert response is not None and response.status == 200
+    ended = await next_of(events, CallEnded)
+    assert isinstance(ended, CallEnded) and ended.by_peer
+    if transport is TransportKind.TCP:
+        # INVITE, ACK and BYE all went over the one connection the caller opened.
+        assert caller.transport.stats.connections_opened == 1
+        assert uas.transport.stats.connections_opened == 1
+
+
+async def test_offerless_invite_answer_in_ack(caller: UserAgent, uas: UserAgent) -> None:
+    events = uas.events()
+    call = await asyncio.wait_for(caller.invite(uas.local_uri()), 10)
+    assert call.state is CallState.ANSWERED
+    offer = parse_sdp(call.remote_sdp)
+    assert offer.media[0].media == "audio"
+    caller.ack(call, OFFER)
+    confirmed = await next_of(events, CallConfirmed)
+    assert isinstance(confirmed, CallConfirmed) and confirmed.body == OFFER
+    await caller.bye(call)
+
+
+async def test_unusable_offer_gets_488(caller: UserAgent, uas: UserAgent) -> None:
+    with pytest.raises(CallFailedError) as failed:
+        await asyncio.wait_for(caller.invite(uas.local_uri(), b"this is not SDP"), 10)
+    assert failed.value.status == 488
+
+
+async def test_options_and_message(caller: UserAgent, uas: UserAgent) -> None:
+    options = await asyncio.wait_for(caller.options(uas.local_uri()), 10)
+    assert options.status == 200 and "INVITE" in (options.headers.get("Allow") or "")
+    message = await asyncio.wait_for(caller.message(uas.local_uri(), "hello"), 10)
+    assert message.status == 200
+    sub = await asyncio.wait_for(caller.subscribe(uas.local_uri(), "presence"), 10)
+    assert sub[0].status == 489 and sub[1] is None
+
+
+async def test_refer_makes_the_uas_call_the_target(caller: UserAgent, uas: UserAgent) -> None:
+    target = await UserAgent.start(UAConfig(user="carol", methods=RESPONDER_METHODS),
+                                   LOOPBACK, on_event=Responder("127.0.0.1"))
+    try:
+        target_events = target.events()
+        call = await asyncio.wait_for(caller.invite(uas.local_uri(), OFFER), 10)
+        response = await asyncio.wait_for(caller.refer(call, target.local_uri()), 10)
+        assert response.status == 202
+        transferred = await next_of(target_events, IncomingCall)
+        assert isinstance(transferred, IncomingCall)
+        notifies: list[Request] = caller.notifies  # type: ignore[attr-defined]
+        async with asyncio.timeout(10):
+            while len(notifies) < 2:
+                await asyncio.sleep(0.01)
+        assert [n.body.strip() for n in notifies] == [b"SIP/2.0 100 Trying", b"SIP/2.0 200 OK"]
+        assert (notifies[1].headers.get("Subscription-State") or "").startswith("terminated")
+        assert all(n.headers.get("Event") == f"refer;id={call.invite.cseq.number + 1}"
+                   for n in notifies)
+        await caller.bye(call)
+    finally:
+        await target.close()
+
+
+async def test_close_cancels_pending_requests(caller: UserAgent) -> None:
+    # Nobody listens there: the request would wait for Timer F; close must not hang.
+    task = asyncio.ensure_future(caller.options("sip:nobody@127.0.0.1:9"))
+    await asyncio.sleep(0.05)
+    await caller.close()
+    with pytest.raises(asyncio.CancelledError):
+        await task
