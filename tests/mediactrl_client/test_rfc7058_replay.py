@@ -15,6 +15,7 @@ ours to answer and are skipped.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from mediactrl.cfw.message import Request, Response
+from mediactrl.cfw.message import Request, Response, serialize
 from mediactrl.cfw.parser import parse_message
 from mediactrl.client import ControlError, MediaControlClient, direct_opener
 from mediactrl.mixer import model as m
@@ -231,3 +232,44 @@ def test_every_mixer_exchange_of_the_rfc_is_in_a_scenario() -> None:
     }
     assert len(mixer) == 32  # 31 requests and the unjoin-notify of s6.4.3
     assert mixer <= covered
+
+
+def raw(number: str) -> bytes:
+    (path,) = HERE.glob(f"{number}-*.cfw")
+    return path.read_bytes()
+
+
+async def exchange(port: int, *messages: bytes) -> list[Response]:
+    """Sends RFC messages as printed on one TCP connection; returns the answers, in order."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answers: list[Response] = []
+    try:
+        for message in messages:
+            writer.write(message)
+            async with asyncio.timeout(3.0):
+                head = await reader.readuntil(b"\r\n\r\n")
+            answer = parse_message(head)
+            assert isinstance(answer, Response)
+            answers.append(answer)
+    finally:
+        writer.close()
+    return answers
+
+
+async def test_section5_channel_set_up_as_printed() -> None:
+    """RFC 7058 s5.2-s5.4 on our listener: SYNC and K-ALIVE answered 200, a SYNC with an
+    unknown Dialog-ID 481, a CONTROL instead of SYNC 403 (the last two then close)."""
+    server = ControlServer(MixerService(ControlOnlyBackend()))
+    server.expect_channel("5feb6486792a")
+    _, port = await server.start()
+    try:
+        sync, kalive = await exchange(port, raw("001"), raw("003"))
+        assert (sync.trans_id, sync.code, sync.keep_alive) == ("6e5e86f95609", 200, 100)
+        assert "msc-mixer/1.0" in sync.packages
+        assert serialize(kalive) == raw("004")
+        (refused,) = await exchange(port, raw("005"))
+        assert serialize(refused) == raw("006")
+        (forbidden,) = await exchange(port, raw("007"))
+        assert serialize(forbidden) == raw("008")
+    finally:
+        await server.close()
