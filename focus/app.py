@@ -96,14 +96,6 @@ async def run(settings: FocusSettings, stop: asyncio.Event | None = None) -> Non
         clock.tick()
         ccmp = await start_ccmp(store, ccmp_config(settings))
         try:
-            scheme = "https" if settings.tls_cert else "http"
-            log.info(
-                "CCMP listening on %s://%s:%d%s",
-                scheme,
-                settings.ccmp_listen.host,
-                ccmp.port,
-                settings.ccmp_path,
-            )
             await stop.wait()
             log.info("stopping")
         finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 PY = sys.executable
-LISTEN = re.compile(rb"CCMP listening on (http|https)://[^:]+:(\d+)/ccmp")
+LISTEN = re.compile(rb"CCMP server listening on (http|https)://[^:]+:(\d+)/ccmp")
 
 
 def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
