@@ -340,6 +340,7 @@ class MediaDriverError(Exception):
 ActiveTalkersCallback = Callable[[str, tuple[str, ...]], None]
 UnjoinedCallback = Callable[[str, str, int], None]
 ConferenceExitCallback = Callable[[str, int], None]
+RefusedCallback = Callable[[MediaDriverError], None]
 
 
 class MediaDriver:
@@ -352,7 +353,9 @@ class MediaDriver:
 
     Callbacks report what the media server did on its own: ``on_active_talkers(conference_id,
     talkers)``, ``on_unjoined(id1, id2, status)`` (s4.2.4.2 status 1 or 2, the join is
-    dropped), ``on_conference_exit(conference_id, status)`` (s4.2.4.3, not for our destroys).
+    dropped), ``on_conference_exit(conference_id, status)`` (s4.2.4.3, not for our destroys),
+    ``on_refused(error)`` when the reconciliation after a reconnect had items refused (a
+    media server restart loses its SIP media legs: their joins come back 412).
     """
 
     MAX_ROUNDS = 4  # plans re-run after answers that changed the known state
@@ -364,9 +367,11 @@ class MediaDriver:
         on_active_talkers: ActiveTalkersCallback | None = None,
         on_unjoined: UnjoinedCallback | None = None,
         on_conference_exit: ConferenceExitCallback | None = None,
+        on_refused: RefusedCallback | None = None,
         request_timeout: float | None = None,
     ) -> None:
         self.client = client
+        self.on_refused = on_refused
         self.on_active_talkers = on_active_talkers
         self.on_unjoined = on_unjoined
         self.on_conference_exit = on_conference_exit
@@ -486,7 +491,13 @@ class MediaDriver:
                 return
             self._known = state_from_audit(answer)
             self.resyncs += 1
-            await self._run_plan()
+            try:
+                await self._run_plan()
+            except MediaDriverError as refused:
+                # Nobody awaits a resync: report through the callback instead.
+                log.warning("after resync, refused: %s", refused)
+                if self.on_refused is not None:
+                    self.on_refused(refused)
 
     async def reconcile(self) -> None:
         """Sends what the plan says until the known state matches the desired one."""

@@ -27,12 +27,14 @@ class Focus:
         self.unjoined: list[tuple[str, str, int]] = []
         self.exits: list[tuple[str, int]] = []
         self.talkers: list[tuple[str, tuple[str, ...]]] = []
+        self.refused: list[MediaDriverError] = []
         self.client = MediaControlClient(direct_opener(host, port, CFW_ID), FAST)
         self.driver = MediaDriver(
             self.client,
             on_unjoined=lambda a, b, s: self.unjoined.append((a, b, s)),
             on_conference_exit=lambda c, s: self.exits.append((c, s)),
             on_active_talkers=lambda c, t: self.talkers.append((c, t)),
+            on_refused=self.refused.append,
             request_timeout=3.0,
         )
 
@@ -195,6 +197,28 @@ async def test_media_server_restart_recreates_everything(
         assert fresh_backend.joins[(BOB, "main")] == participant_streams(
             speak_gain_db=-3, listen_gain_db=2
         )
+    finally:
+        await focus.client.close()
+        await fresh.close()
+
+
+async def test_restart_that_lost_a_media_leg_reports_it(
+    setup: tuple[ControlServer, Focus],
+) -> None:
+    server, focus = setup
+    await build_coaching(focus.driver)
+    port = server.address[1]
+    await server.close()
+    await until(lambda: not focus.client.is_up)
+    survivor = ControlOnlyBackend(caps=BackendCapabilities(conference_joins=True))
+    survivor.add_connection(ALICE)
+    survivor.add_connection(BOB)  # the coach's media leg did not survive the restart
+    fresh = await start_server(MixerService(survivor), port)
+    try:
+        await until(converged(focus, 2), timeout=5.0)
+        assert [list(r.failures) for r in focus.refused] == [[(COACH, "coaching")]]
+        assert frozenset((COACH, "coaching")) not in focus.driver.desired.joins
+        assert set(fresh.service.participants("coaching")) == {BOB, "main"}
     finally:
         await focus.client.close()
         await fresh.close()
