@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar, cast
 
-from focus.sip.errors import SipParseError
+from focus.sip.errors import LocalProtocolError, SipParseError
 from focus.sip.uri import URI, Params, check_host, format_hostport, parse_uri
 
 __all__ = [
@@ -155,6 +155,16 @@ _NO_PARAMS = Params()
 def canonical_name(name: str) -> str:
     """The canonical spelling of a header name; compact forms are expanded."""
     return _CANONICAL.get(name.lower(), name)
+
+
+def _checked_name(name: str) -> str:
+    # Names given by our own code: a non-token would corrupt the wire format.
+    canonical = _CANONICAL.get(name.lower())
+    if canonical is not None:
+        return canonical
+    if not _TOKEN_RE.fullmatch(name):
+        raise LocalProtocolError(f"header name {name!r} is not a token")
+    return name
 
 
 def quote(text: str) -> str:
@@ -557,7 +567,7 @@ class Headers:
         self._index: dict[str, list[str]] | None = None
         if items is not None:
             for name, value in items:
-                canonical = canonical_name(name)
+                canonical = _checked_name(name)
                 self._items.append((canonical.lower(), canonical, value))
 
     @classmethod
@@ -616,7 +626,7 @@ class Headers:
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a field, or put it before all others of the same name with ``first``."""
-        name = canonical_name(name)
+        name = _checked_name(name)
         key = name.lower()
         self._changed()
         if first:
@@ -628,7 +638,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace all fields of ``name`` by one, kept where the first one was."""
-        name = canonical_name(name)
+        name = _checked_name(name)
         key = name.lower()
         self._changed()
         for i, (k, _, _) in enumerate(self._items):

@@ -103,6 +103,13 @@ def test_reason_phrase_with_newline_is_our_bug() -> None:
         Response(200, "OK\r\nX-Injected: 1").to_bytes()
 
 
+def test_header_names_must_be_tokens() -> None:
+    with pytest.raises(LocalProtocolError):
+        Headers([("Bad Name", "x")])
+    with pytest.raises(LocalProtocolError):
+        Headers().add("X:Y", "x")
+
+
 def test_method_must_be_a_token() -> None:
     with pytest.raises(LocalProtocolError):
         Request("NOT A TOKEN", "sip:a@b").to_bytes()
