@@ -154,12 +154,14 @@ class ControlAnswer:
 
 
 class ControlError(Exception):
-    """The media server refused a CONTROL at the framework level (RFC 6230 s7 ``code``)."""
+    """The media server refused a CONTROL at the framework level (RFC 6230 s7 ``code``), or
+    answered 200 with a body that is not a valid answer (``reason`` says so)."""
 
-    def __init__(self, code: int, trans_id: str) -> None:
-        super().__init__(f"CONTROL {trans_id} answered {code}")
+    def __init__(self, code: int, trans_id: str, reason: str | None = None) -> None:
+        super().__init__(reason or f"CONTROL {trans_id} answered {code}")
         self.code = code
         self.trans_id = trans_id
+        self.reason = reason
 
 
 class ControlTimeout(Exception):
@@ -292,7 +294,8 @@ class MediaControlClient:
         try:
             return decode(answer.body)
         except MixerDecodeError as exc:
-            raise ControlError(answer.code, f"undecodable answer: {exc.reason}") from exc
+            reason = f"the media server's answer is no msc-mixer body: {exc.reason}"
+            raise ControlError(answer.code, "?", reason) from exc
 
     # ----------------------------------------------------------------- connect loop
     async def _run(self) -> None:

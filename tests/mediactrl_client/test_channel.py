@@ -398,3 +398,22 @@ async def test_an_opener_failure_is_retried(server: ControlServer) -> None:
         assert calls == 2
     finally:
         await cli.close()
+
+
+async def test_an_undecodable_answer_is_a_control_error() -> None:
+    def nonsense(conn: CfwConnection, event: ControlReceived, now: float) -> None:
+        conn.respond(event.trans_id, 200, content_type=CONTENT_TYPE, body=b"<not-mixer/>")
+
+    listener = await scripted_peer(nonsense)
+    port = listener.sockets[0].getsockname()[1]
+    cli = MediaControlClient(direct_opener("127.0.0.1", port, "nonsense0001"), FAST)
+    try:
+        await cli.start()
+        with pytest.raises(ControlError) as bad:
+            await cli.mixer(m.Audit())
+        assert bad.value.reason is not None
+        assert "msc-mixer" in bad.value.reason
+    finally:
+        await cli.close()
+        listener.close()
+        await listener.wait_closed()
