@@ -23,7 +23,14 @@ from focus.sip.headers import Headers, canonical_name
 from focus.sip.message import Message, Request, Response
 from focus.sip.uri import SipURI, parse_uri
 
-__all__ = ["DEFAULT_CONFIG", "ParserConfig", "StreamParser", "is_keepalive", "parse_message"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "KNOWN_METHODS",
+    "ParserConfig",
+    "StreamParser",
+    "is_keepalive",
+    "parse_message",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,14 @@ class ParserConfig:
 
 
 DEFAULT_CONFIG = ParserConfig()
+
+#: Methods of RFC 3261, 3262, 3265/6665, 3311, 3428, 3515, 3903, 6086.
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE",
+        "NOTIFY", "UPDATE", "MESSAGE", "REFER", "PUBLISH", "INFO",
+    }
+)  # fmt: skip
 
 _HEAD_END_RE = re.compile(rb"\r?\n\r?\n")
 # A CR must end a line: a stray one could not be serialized again. (Other control characters
@@ -172,6 +187,9 @@ def _validate(msg: Message, config: ParserConfig) -> None:
             headers.contact  # noqa: B018
         if isinstance(msg, Request):
             if cseq.method != msg.method:
+                if msg.method not in KNOWN_METHODS:
+                    # RFC 4475 s3.1.2.18: for an unknown method 501 is the better answer.
+                    raise SipParseError("Not Implemented", 501)
                 raise SipParseError.bad("CSeq method does not match Request-Line")
             schemes = config.supported_uri_schemes
             if schemes is not None and msg.uri.scheme not in schemes:
