@@ -29,6 +29,7 @@ selects TCP (RFC 3263 s4.1 without NAPTR/SRV).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import hashlib
 import ipaddress
@@ -94,6 +95,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Requests larger than this go over TCP (RFC 3261 s18.1.1: 1300 bytes, path MTU unknown).
+UDP_SIZE_LIMIT = 1300
 
 #: Methods a UA may receive that RFC 3261 and its extensions define (405 vs 501, s8.2.1).
 KNOWN_METHODS = frozenset({
@@ -380,6 +384,7 @@ class UACore:
         flow = resolve_target(uri)
         request = self._initial_request("INVITE", uri, flow, body=body,
                                        content_type=content_type, headers=headers)
+        flow = self._fit(request, flow)
         call = Call(request.call_id, request.from_.tag or "", True, request, CallState.CALLING,
                     flow, offer=body, local_sdp=body)
         key = self.layer.send_request(request, flow, now)
@@ -505,6 +510,7 @@ class UACore:
             if dialog is None:
                 raise UAError("send needs a dialog or a flow")
             flow = self.flow_for(dialog)
+        flow = self._fit(request, flow)
         creates = dialog is None and request.method in ("SUBSCRIBE", "REFER")
         pending = _Pending(request, dialog, flow, creates)
         key = self.layer.send_request(request, flow, now)
@@ -540,6 +546,21 @@ class UACore:
         return response
 
     # ------------------------------------------------------------------ building messages
+
+    def _fit(self, request: Request, flow: Flow) -> Flow:
+        """RFC 3261 s18.1.1: a request over 1300 bytes (path MTU unknown) goes over TCP
+        unless the target insists on UDP. The top Via is rewritten to say so."""
+        if (flow.transport is not TransportKind.UDP or TransportKind.TCP not in self.local
+                or len(request.to_bytes()) <= UDP_SIZE_LIMIT):
+            return flow
+        uri = request.uri
+        if isinstance(uri, SipURI) and uri.transport == "udp":
+            return flow
+        via = request.via[0]
+        host, port = self.local[TransportKind.TCP]
+        request.headers.replace_top_via(dataclasses.replace(
+            via, transport="TCP", host=f"[{host}]" if ":" in host else host, port=port))
+        return Flow(TransportKind.TCP, flow.host, flow.port)
 
     def _sent_by(self, transport: TransportKind) -> str:
         kind = transport if transport in self.local else next(iter(self.local))

@@ -459,3 +459,30 @@ async def test_close_releases_ports_and_cancels_the_timer() -> None:
 def test_params_helper_is_case_insensitive() -> None:
     # stamp_via relies on Params.set replacing an empty rport in place.
     assert Params([("RPort", None)]).set("rport", "5").pairs == (("RPort", "5"),)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+async def test_ipv6_udp_request_is_answered() -> None:
+    core = AnsweringCore()
+    sip = await SipTransport.start(core, TransportConfig(host="::1", udp_port=0, tcp_port=0))
+    loop = asyncio.get_running_loop()
+    client, proto = await loop.create_datagram_endpoint(UdpClient, local_addr=("::1", 0))
+    port = int(client.get_extra_info("sockname")[1])
+    try:
+        assert sip.local_udp is not None and sip.local_udp[0] == "::1"
+        client.sendto(options(f"SIP/2.0/UDP [::1]:{port};rport"), sip.local_udp)
+        reply = parse_message(await asyncio.wait_for(proto.queue.get(), 5))
+        assert isinstance(reply, Response) and reply.status == 200
+        assert reply.via[0].rport == port
+    finally:
+        client.close()
+        await sip.close()

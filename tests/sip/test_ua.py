@@ -408,3 +408,20 @@ def test_resolve_target(uri: str, flow: Flow) -> None:
 def test_unroutable_targets_are_refused(uri: str) -> None:
     with pytest.raises(UAError):
         resolve_target(parse_uri(uri))
+
+
+def test_large_requests_switch_to_tcp_when_tcp_is_there() -> None:
+    core = UACore(UAConfig(), {TransportKind.UDP: A_ADDR, TransportKind.TCP: A_ADDR})
+    big = b"x" * 1400
+    core.request(b_uri(), "MESSAGE", 0.0, body=big, content_type="text/plain")
+    small_key = core.request(b_uri(), "MESSAGE", 0.0, body=b"hi", content_type="text/plain")
+    sent = core.outgoing()
+    assert [t.destination.transport if t.destination else None for t in sent] == [
+        TransportKind.TCP, TransportKind.UDP]
+    assert sent[0].message.via[0].transport == "TCP"
+    assert sent[1].message.via[0].transport == "UDP" and small_key.branch
+    # A target that insists on UDP keeps it (s18.1.1 leaves the choice to the URI).
+    core.request(b_uri() + ";transport=udp", "MESSAGE", 0.0, body=big,
+                 content_type="text/plain")
+    (forced,) = core.outgoing()
+    assert forced.destination is not None and forced.destination.transport is TransportKind.UDP
