@@ -39,7 +39,7 @@ from focus.sip.errors import SipParseError
 from focus.sip.events import Transmit
 from focus.sip.headers import Via
 from focus.sip.message import Request, Response, make_response
-from focus.sip.parser import StreamParser, parse_message
+from focus.sip.parser import DEFAULT_CONFIG, ParserConfig, StreamParser, parse_message
 
 __all__ = [
     "Flow",
@@ -140,10 +140,11 @@ class TransportConfig:
     tcp_idle_timeout: seconds without traffic after which a TCP connection is closed. It must
         outlive a transaction (64*T1 = 32 s by default) so responses can reuse the connection.
     tcp_connect_timeout: bound on opening an outgoing connection.
-    max_message_size: larger TCP messages make the connection be dropped (a peer that sends
-        an endless body must not eat our memory).
-    max_connections: cap on simultaneous TCP connections; new inbound ones beyond it are
-        closed at once.
+    parser: limits for incoming messages (size, header count...), see
+        :class:`focus.sip.parser.ParserConfig`; on TCP a message beyond them breaks the framing
+        and the connection is dropped (a peer sending an endless body must not eat memory).
+    max_connections: cap on simultaneous TCP connections; inbound ones beyond it are closed
+        at once, outbound sends beyond it fail as transport errors.
     """
 
     host: str = "127.0.0.1"
@@ -151,7 +152,7 @@ class TransportConfig:
     tcp_port: int | None = 5060
     tcp_idle_timeout: float = 64.0
     tcp_connect_timeout: float = 5.0
-    max_message_size: int = 65535
+    parser: ParserConfig = DEFAULT_CONFIG
     max_connections: int = 1024
 
 
@@ -281,7 +282,8 @@ class _TcpConnection(asyncio.Protocol):
         self.ident = ident
         self.key = key
         self.transport: asyncio.Transport | None = None
-        self.parser = StreamParser()
+        self.parser = StreamParser(owner.config.parser)
+        self.refused = False  # accepted over the connection limit: closed at once
         self.pending: list[tuple[Message, Flow]] = []  # queued while connecting
         self.last_activity = 0.0
         self.closed = False
@@ -289,6 +291,9 @@ class _TcpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self.refused:
+            transport.close()
+            return
         self.last_activity = self._owner._loop.time()
         with contextlib.suppress(OSError):
             sock = transport.get_extra_info("socket")
@@ -326,6 +331,7 @@ class _Stats:
     refused_destinations: int = 0
     connections_opened: int = 0
     connections_closed_idle: int = 0
+    connections_refused: int = 0
 
 
 class SipTransport:
@@ -413,6 +419,10 @@ class SipTransport:
         ident = self._next_ident
         self._next_ident += 1
         conn = _TcpConnection(self, ident, ("", 0))
+        if len(self._connections) >= self.config.max_connections:
+            conn.refused = True
+            self.stats.connections_refused += 1
+            return conn
         self._connections[ident] = conn
         self.stats.connections_opened += 1
         return conn
@@ -422,7 +432,7 @@ class SipTransport:
             return  # RFC 5626 keep-alive ping; nothing to do
         source = Flow(TransportKind.UDP, host, port)
         try:
-            message = parse_message(data)
+            message = parse_message(data, self.config.parser)
         except SipParseError as exc:
             self._rejected(exc, source)
             return

@@ -15,7 +15,7 @@ import pytest
 
 from focus.sip.headers import Via, parse_via
 from focus.sip.message import Request, Response, make_response
-from focus.sip.parser import parse_message
+from focus.sip.parser import ParserConfig, parse_message
 from focus.sip.transport import (
     Flow,
     Outgoing,
@@ -166,7 +166,7 @@ def options(via_value: str, branch: str = "z9hG4bKt1", *, body: bytes = b"") -> 
     ).encode() + body
 
 
-async def started(core: AnsweringCore, **overrides: float) -> SipTransport:
+async def started(core: AnsweringCore, **overrides: object) -> SipTransport:
     config = dataclasses.replace(
         TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0), **overrides)  # type: ignore[arg-type]
     return await SipTransport.start(core, config)
@@ -485,4 +485,37 @@ async def test_ipv6_udp_request_is_answered() -> None:
         assert reply.via[0].rport == port
     finally:
         client.close()
+        await sip.close()
+
+
+async def test_inbound_connections_beyond_the_limit_are_closed() -> None:
+    core = AnsweringCore()
+    sip = await started(core, max_connections=1)
+    assert sip.local_tcp is not None
+    _, first = await asyncio.open_connection(*sip.local_tcp)
+    second_reader, second = await asyncio.open_connection(*sip.local_tcp)
+    try:
+        assert await asyncio.wait_for(second_reader.read(), 5) == b""  # closed on us
+        assert sip.stats.connections_refused == 1 and sip.connection_count == 1
+    finally:
+        first.close()
+        second.close()
+        await sip.close()
+
+
+async def test_a_tcp_message_over_the_parser_limit_drops_the_connection() -> None:
+    core = AnsweringCore()
+    sip = await started(core, parser=ParserConfig(max_message_size=2000, max_body_size=1000))
+    assert sip.local_tcp is not None
+    reader, writer = await asyncio.open_connection(*sip.local_tcp)
+    try:
+        writer.write(options("SIP/2.0/TCP 127.0.0.1:9", body=b"x" * 5000))
+        await writer.drain()
+        # read() returns at EOF: the head was readable, so the request is answered 413 over
+        # the connection, which is then closed (the body cannot be skipped safely).
+        data = await asyncio.wait_for(reader.read(), 5)
+        assert data.startswith(b"SIP/2.0 413 Request Entity Too Large\r\n")
+        assert core.received == []
+    finally:
+        writer.close()
         await sip.close()
