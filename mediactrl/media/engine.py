@@ -61,7 +61,7 @@ from .errors import MalformedPacket, MediaUsageError
 from .events import ActiveTalkers, DtmfReceived, EndpointBye, EndpointTimedOut, MediaEvent
 from .g711 import Law
 from .jitter import JitterBuffer, JitterStats
-from .mixer import Flow, JoinSettings, db_to_gain, loudest, mix_minus, saturate
+from .mixer import Flow, JoinSettings, db_to_gain, loudest, mix_many, mix_minus, saturate
 from .rtcp import (
     Bye,
     ReceiverReport,
@@ -73,7 +73,7 @@ from .rtcp import (
     ntp_from_unix,
     parse_compound,
 )
-from .rtp import SequenceTracker, is_rtcp, parse_rtp
+from .rtp import RtpPacket, SequenceTracker, is_rtcp, parse_rtp
 from .talkers import TalkerDetector, frame_levels_dbov
 
 __all__ = [
@@ -87,6 +87,8 @@ __all__ = [
 
 Address = tuple[str, int]
 _RTP_HEADER = struct.Struct("!BBHII")
+_FAST_HEADER = struct.Struct("!BHII")  # an RTP header after its first byte
+_G711_TABLES = {int(Law.PCMU): g711.PCMU_DECODE, int(Law.PCMA): g711.PCMA_DECODE}
 _STATUS_EXISTS = 405
 _STATUS_NO_CONFERENCE = 406
 _STATUS_ALREADY_JOINED = 408
@@ -252,7 +254,7 @@ class Endpoint:
             self.stats.rtcp_sent += 1
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # identity: members are compared by object
 class _Conference:
     id: str
     max_participants: int
@@ -289,6 +291,63 @@ class _Conference:
         self.routing = routing
 
 
+@dataclass(slots=True)
+class _Batch:
+    """Every plain conference (no pair gains, nbest or talker subscription) as one matrix.
+
+    Memberships are laid out conference after conference, so one ``add.reduceat`` gives
+    every conference's total and one subtraction every member's N-1 mix: a tick costs a
+    few numpy calls however many small conferences there are.
+    """
+
+    members: tuple[_Conference, ...]  # the conferences, in layout order
+    rest: tuple[_Conference, ...]  # conferences that need the per-conference path
+    slots: npt.NDArray[np.intp]  # per membership: the endpoint's input row
+    conference: npt.NDArray[np.intp]  # per membership: index of its conference
+    starts: npt.NDArray[np.intp]  # first membership of each conference
+    up: npt.NDArray[np.float32]
+    down: npt.NDArray[np.float32]
+    unique_slots: bool  # no endpoint in two of these conferences: plain fancy-index add
+
+    @classmethod
+    def build(cls, conferences: list[_Conference], rest: list[_Conference]) -> _Batch:
+        starts, index = [], []
+        position = 0
+        for number, conference in enumerate(conferences):
+            starts.append(position)
+            position += len(conference.members)
+            index.extend([number] * len(conference.members))
+        slots = (
+            np.concatenate([c.slots for c in conferences]) if conferences else np.zeros(0, np.intp)
+        )
+        return cls(
+            members=tuple(conferences),
+            rest=tuple(rest),
+            slots=slots.astype(np.intp),
+            conference=np.array(index, dtype=np.intp),
+            starts=np.array(starts, dtype=np.intp),
+            up=np.concatenate([c.up for c in conferences])
+            if conferences
+            else np.zeros(0, np.float32),
+            down=np.concatenate([c.down for c in conferences])
+            if conferences
+            else np.zeros(0, np.float32),
+            unique_slots=len(set(slots.tolist())) == len(slots),
+        )
+
+    def mix(self, inputs: npt.NDArray[np.int16], out: npt.NDArray[np.float32]) -> None:
+        mix_many(
+            inputs,
+            out,
+            slots=self.slots,
+            conference=self.conference,
+            starts=self.starts,
+            upstream=self.up,
+            downstream=self.down,
+            unique_slots=self.unique_slots,
+        )
+
+
 class MediaEngine:
     """Endpoints, conferences and the mixing clock (see the module docstring for the API)."""
 
@@ -312,6 +371,7 @@ class MediaEngine:
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._ids = itertools.count(1)
+        self._batch: _Batch | None = None  # plain conferences mixed together; None: stale
 
     # ------------------------------------------------------------------ lifecycle
     def _ensure_running(self) -> None:
@@ -495,6 +555,7 @@ class MediaEngine:
                 self.config.talker_hangover,
             ),
         )
+        self._batch = None
         return conf_id
 
     def set_audio_mixing(self, conf_id: str, mix_loudest: int) -> None:
@@ -502,10 +563,12 @@ class MediaEngine:
         if mix_loudest < 0:
             raise MediaUsageError("nbest n is a non-negative integer", 400)
         self._conference(conf_id).mix_loudest = mix_loudest
+        self._batch = None
 
     def set_active_talkers(self, conf_id: str, interval: float | None) -> None:
         """Subscribe (interval in s, 0 = no minimum) or unsubscribe (None) active talkers."""
         self._conference(conf_id).talkers_interval = interval
+        self._batch = None
 
     def destroy_conference(self, conf_id: str) -> tuple[str, ...]:
         """Remove a conference; returns the endpoints it unjoined (for unjoin-notify)."""
@@ -514,6 +577,7 @@ class MediaEngine:
         for member in conference.members:
             member.conferences.pop(conf_id, None)
         del self._conferences[conf_id]
+        self._batch = None
         return unjoined
 
     def members(self, conf_id: str) -> dict[str, JoinSettings]:
@@ -548,6 +612,7 @@ class MediaEngine:
         endpoint.conferences[conf_id] = self._settings(settings, direction, volume_db, clamp_dtmf)
         conference.members.append(endpoint)
         conference.rebuild()
+        self._batch = None
 
     def modify_join(
         self,
@@ -567,6 +632,7 @@ class MediaEngine:
             )
         endpoint.conferences[conf_id] = self._settings(settings, direction, volume_db, clamp_dtmf)
         conference.rebuild()
+        self._batch = None
 
     def unjoin(self, endpoint_id: str, conf_id: str) -> None:
         conference = self._conference(conf_id)
@@ -577,6 +643,7 @@ class MediaEngine:
             )
         conference.members.remove(endpoint)
         conference.rebuild()
+        self._batch = None
 
     # ------------------------------------------------------------------ connection joins
     @staticmethod
@@ -622,6 +689,7 @@ class MediaEngine:
         second.conferences[pair_id] = self._mirror(chosen)
         conference.members.extend((first, second))
         conference.rebuild()
+        self._batch = None
 
     def modify_join_endpoints(
         self,
@@ -642,6 +710,7 @@ class MediaEngine:
         first.conferences[pair_id] = chosen
         second.conferences[pair_id] = self._mirror(chosen)
         conference.rebuild()
+        self._batch = None
 
     def unjoin_endpoints(self, id1: str, id2: str) -> None:
         self.endpoint(id1)
@@ -650,6 +719,7 @@ class MediaEngine:
         conference = self._conferences.pop(pair_id, None)
         if conference is None:
             raise MediaUsageError(f"{id1!r} and {id2!r} are not joined", _STATUS_NOT_JOINED)
+        self._batch = None
         for member in conference.members:
             member.conferences.pop(pair_id, None)
 
@@ -669,33 +739,50 @@ class MediaEngine:
         else:
             conference.pair_gains[(source_id, sink_id)] = db_to_gain(gain_db)
         conference.rebuild()
+        self._batch = None
 
     # ------------------------------------------------------------------ receive path
     def _on_rtp(self, endpoint: Endpoint, data: bytes, addr: Address) -> None:
         assert self._loop is not None
-        try:
-            packet = parse_rtp(data)
-        except MalformedPacket:
-            endpoint.stats.malformed += 1
-            return
+        if len(data) >= 12 and data[0] == 0x80:
+            # The common case (no padding, extension or CSRCs) without building a packet.
+            second, sequence, timestamp, ssrc = _FAST_HEADER.unpack_from(data, 1)
+            payload_type, payload = second & 0x7F, data[12:]
+        else:
+            try:
+                packet = parse_rtp(data)
+            except MalformedPacket:
+                endpoint.stats.malformed += 1
+                return
+            payload_type, sequence, timestamp = (
+                packet.payload_type,
+                packet.sequence,
+                packet.timestamp,
+            )
+            ssrc, payload = packet.ssrc, packet.payload
         arrival = self._loop.time()
         if endpoint.remote is None and self.config.latch_remote:
             endpoint.remote = addr  # symmetric RTP: answer where the media comes from
         stats = endpoint.stats
         stats.packets_received += 1
-        stats.octets_received += len(packet.payload)
+        stats.octets_received += len(payload)
         endpoint._last_rx = arrival
         endpoint._timed_out = False
         tracker = endpoint._tracker
-        if tracker is None or endpoint._tracker_ssrc != packet.ssrc:
-            tracker = endpoint._tracker = SequenceTracker(packet.sequence)
-            endpoint._tracker_ssrc = packet.ssrc
-        tracker.update(packet.sequence)
-        tracker.record_transit(packet.timestamp, arrival)
+        if tracker is None or endpoint._tracker_ssrc != ssrc:
+            tracker = endpoint._tracker = SequenceTracker(sequence)
+            endpoint._tracker_ssrc = ssrc
+        tracker.update(sequence)
+        tracker.record_transit(timestamp, arrival)
         types = endpoint.payload_types
-        if packet.payload_type == types.telephone_event:
+        if payload_type in _G711_TABLES and payload_type in types.accept:
+            samples = _G711_TABLES[payload_type][np.frombuffer(payload, np.uint8)]
+            endpoint.jitter.push(ssrc, sequence, samples)
+            return
+        if payload_type == types.telephone_event:
+            event_packet = RtpPacket(payload_type, sequence, timestamp, ssrc, payload)
             try:
-                reports = endpoint.dtmf.receive(packet, arrival)
+                reports = endpoint.dtmf.receive(event_packet, arrival)
             except MalformedPacket:
                 stats.malformed += 1
                 return
@@ -709,10 +796,6 @@ class MediaEngine:
                         report.end_seen,
                     )
                 )
-            return
-        if packet.payload_type in (Law.PCMU, Law.PCMA) and packet.payload_type in types.accept:
-            samples = g711.decode(Law(packet.payload_type), packet.payload)
-            endpoint.jitter.push(packet.ssrc, packet.sequence, samples)
             return
         stats.unknown_payload_type += 1
 
@@ -843,9 +926,22 @@ class MediaEngine:
 
         out = np.zeros((self._capacity, samples), np.float32)
         listens = np.zeros(self._capacity, dtype=bool)
-        for conference in self._conferences.values():
-            if not conference.members:
-                continue
+        batch = self._batch
+        if batch is None:
+            plain: list[_Conference] = []
+            rest: list[_Conference] = []
+            for c in self._conferences.values():
+                if c.members:
+                    simple = c.routing is None and not c.mix_loudest and c.talkers_interval is None
+                    (plain if simple else rest).append(c)
+            batch = self._batch = _Batch.build(plain, rest)
+        others = batch.rest
+        if dtmf_active:  # a digit in progress needs the full path (clamp or tone)
+            others = batch.members + batch.rest
+        elif batch.members:
+            batch.mix(inputs, out)
+            listens[batch.slots[batch.down > 0]] = True  # slots may repeat: no |= here
+        for conference in others:
             slots = conference.slots
             frames = inputs[slots].astype(np.float32)
             up = conference.up

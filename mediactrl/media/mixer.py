@@ -56,6 +56,7 @@ __all__ = [
     "JoinSettings",
     "db_to_gain",
     "loudest",
+    "mix_many",
     "mix_minus",
     "saturate",
 ]
@@ -204,6 +205,35 @@ def mix_minus(
         heard = routing @ contributions
     result: FloatMatrix = heard * downstream[:, None]
     return result
+
+
+def mix_many(
+    inputs: npt.NDArray[np.int16],
+    out: FloatMatrix,
+    *,
+    slots: npt.NDArray[np.intp],
+    conference: npt.NDArray[np.intp],
+    starts: npt.NDArray[np.intp],
+    upstream: npt.NDArray[np.float32],
+    downstream: npt.NDArray[np.float32],
+    unique_slots: bool = False,
+) -> None:
+    """Mix many conferences at once, adding each member's N-1 mix into ``out``.
+
+    Memberships are laid out conference by conference: membership m reads input row
+    ``slots[m]``, belongs to conference ``conference[m]`` (non-decreasing), and the first
+    membership of conference k is ``starts[k]``.  A connection in several conferences has
+    several memberships; their mixes add up in its ``out`` row (saturate afterwards).
+    """
+    if len(slots) == 0:
+        return
+    contributions = inputs[slots].astype(np.float32) * upstream[:, None]
+    totals = np.add.reduceat(contributions, starts, axis=0)
+    heard = (totals[conference] - contributions) * downstream[:, None]
+    if unique_slots:
+        out[slots] += heard
+    else:
+        np.add.at(out, slots, heard)  # repeated rows must accumulate, not overwrite
 
 
 def loudest(

@@ -12,7 +12,15 @@ from hypothesis.extra.numpy import arrays
 
 from mediactrl.media.clock import TickClock
 from mediactrl.media.errors import MediaUsageError
-from mediactrl.media.mixer import Flow, JoinSettings, db_to_gain, loudest, mix_minus, saturate
+from mediactrl.media.mixer import (
+    Flow,
+    JoinSettings,
+    db_to_gain,
+    loudest,
+    mix_many,
+    mix_minus,
+    saturate,
+)
 from mediactrl.media.talkers import TalkerDetector, frame_levels_dbov
 from mediactrl.mixer.model import Clamp, Direction, Stream, Volume, VolumeControlType
 
@@ -41,6 +49,36 @@ def test_total_minus_own_equals_the_explicit_sum_of_others(x: np.ndarray) -> Non
                 reference[j] += down[j] * up[i] * x64[i]
     assert np.allclose(fast, reference, atol=0.05 * n)
     assert np.allclose(explicit, reference, atol=0.05 * n)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(0, 7), min_size=1, max_size=5, unique=True), min_size=1, max_size=6
+    ),
+    st.integers(0, 2**32 - 1),
+)
+def test_many_conferences_at_once_equal_one_at_a_time(
+    conferences: list[list[int]], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    inputs = rng.integers(-3000, 3000, size=(8, 16)).astype(np.int16)
+    slots = np.array([s for conf in conferences for s in conf], np.intp)
+    index = np.array([k for k, conf in enumerate(conferences) for _ in conf], np.intp)
+    starts = np.cumsum([0] + [len(c) for c in conferences[:-1]]).astype(np.intp)
+    up = rng.uniform(0, 2, len(slots)).astype(np.float32)
+    down = rng.uniform(0, 2, len(slots)).astype(np.float32)
+    batched = np.zeros((8, 16), np.float32)
+    mix_many(
+        inputs, batched, slots=slots, conference=index, starts=starts, upstream=up, downstream=down
+    )
+    one_by_one = np.zeros((8, 16), np.float32)
+    for k in range(len(conferences)):
+        mine = index == k
+        one_by_one[slots[mine]] += mix_minus(
+            inputs[slots[mine]].astype(np.float32), up[mine], down[mine]
+        )
+    assert np.allclose(batched, one_by_one, atol=0.05)
 
 
 def test_loud_sums_saturate_instead_of_wrapping() -> None:
