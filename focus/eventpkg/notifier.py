@@ -1,0 +1,434 @@
+"""Which NOTIFY each conference subscriber gets, and when: sans-IO, time is a parameter.
+
+The SIP layer (:mod:`focus.sip.subscription`) owns dialogs, expiry and the
+Subscription-State header; this planner owns the *content* and the *pacing*
+of the conference package's notifications::
+
+    planner = Notifier(NotifierConfig())
+    first = planner.add_subscriber("s1", conf_uri, snapshot, now,
+                                   accept=accept_header_values, role=role, user_id=uid)
+    ... send ``first`` as the NOTIFY answering the SUBSCRIBE ...
+    planner.conference_changed(conf_uri, old, new, now)   # from the core's changes
+    planner.notify_completed("s1", ok=True, now=now)        # final response / timeout
+    while (event := planner.next_event()) is not None: ...   # SendNotify to send
+    loop.call_at(planner.get_timer(), ...) -> planner.handle_timer(now)
+
+Rules, with their sources:
+
+* **Formats** (RFC 4575 s3.4, RFC 6502 s4/s5): the Accept header picks
+  :class:`Mode`: ``application/xcon-conference-info-diff+xml`` together with
+  ``application/xcon-conference-info+xml`` gives full XCON documents followed
+  by RFC 5261 diffs; the XCON type alone gives full XCON documents every time;
+  otherwise (or with no Accept) RFC 4575 documents with 'state' partials.
+  An Accept header naming none of them is the subscriber's fault: 406.
+* **First NOTIFY and re-SUBSCRIBE** carry full state (RFC 4575 s3.2, RFC 6502
+  s5.1), are never delayed and reset the basis of later partials.
+* **Rate** (RFC 4575 s3.9): after a NOTIFY, a subscriber's next one waits at
+  least ``min_interval`` seconds; changes in between are coalesced, since each
+  partial is computed from what this subscriber was last sent to the newest
+  snapshot.
+* **One outstanding** (RFC 6502 s5.1 for diffs; applied to every mode here so
+  that version numbers always arrive in order): no NOTIFY while the previous
+  one has no final response.  A failed one (error response or timeout) makes
+  the next NOTIFY carry full state, as the subscriber's copy is unknown.
+* **Versions** (RFC 4575 s4.3, s4.6): per subscription, starting at 1 and
+  incremented by one for every NOTIFY sent, full or partial.
+* **Termination** (RFC 4575 s3.3, RFC 6665 s4.1.3): the conference ending or
+  being deleted terminates every subscription to it with ``noresource``;
+  :meth:`Notifier.terminate` ends one for another reason (``deactivated``,
+  ``timeout``, ...).  Final NOTIFYs go out at once, ignoring pacing.
+* **Privacy**: every body is built from
+  :func:`focus.eventpkg.policy.view_for` of the subscriber's role; a change
+  the subscriber can not see sends nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from focus.eventpkg.bodies import (
+    CONFERENCE_INFO,
+    XCON_CONFERENCE_INFO,
+    XCON_CONFERENCE_INFO_DIFF,
+    rfc4575_full,
+    rfc4575_partial,
+    rfc4575_view,
+    xcon_full,
+)
+from focus.eventpkg.policy import view_for
+from focus.eventpkg.xmlpatch import xcon_diff
+from focus.xcon.codec import conference_info_to_bytes
+from focus.xcon.model import ConferenceInfo, Role, State
+
+__all__ = [
+    "Mode",
+    "NotAcceptable",
+    "Notifier",
+    "NotifierConfig",
+    "SendNotify",
+    "SubscriptionState",
+    "TerminationReason",
+    "UnknownSubscriber",
+    "choose_mode",
+]
+
+
+class Mode(enum.Enum):
+    """How a subscription's NOTIFY bodies are written (RFC 4575 s3.4, RFC 6502 s3)."""
+
+    RFC4575 = CONFERENCE_INFO
+    """application/conference-info+xml, partial by 'state' (RFC 4575 s4.4)."""
+    XCON_FULL = XCON_CONFERENCE_INFO
+    """application/xcon-conference-info+xml, full state every time (RFC 6502 s4)."""
+    XCON_DIFF = XCON_CONFERENCE_INFO_DIFF
+    """Full XCON state first, then RFC 5261 diffs (RFC 6502 s5)."""
+
+
+class TerminationReason(enum.Enum):
+    """Reasons of a terminated subscription (RFC 6665 s4.1.3); the values are the
+    Subscription-State reason tokens, the same as ``focus.sip.subscription.Reason``."""
+
+    DEACTIVATED = "deactivated"
+    PROBATION = "probation"
+    REJECTED = "rejected"
+    TIMEOUT = "timeout"
+    GIVEUP = "giveup"
+    NORESOURCE = "noresource"
+    INVARIANT = "invariant"
+
+
+class SubscriptionState(enum.Enum):
+    """The Subscription-State value a NOTIFY carries (RFC 6665 s4.1.3); the SIP
+    layer adds 'expires' (active) or the reason (terminated)."""
+
+    ACTIVE = "active"
+    TERMINATED = "terminated"
+
+
+class NotAcceptable(ValueError):
+    """The SUBSCRIBE's Accept header names no format we write (RFC 4575 s3.4):
+    the subscriber's fault, answer 406 Not Acceptable with an Accept header
+    listing ``supported``."""
+
+    status = 406
+
+    def __init__(self, offered: Iterable[str]) -> None:
+        self.offered = tuple(offered)
+        self.supported = tuple(m.value for m in Mode)
+        super().__init__(
+            f"Accept lists {', '.join(self.offered) or 'nothing'}; "
+            f"supported: {', '.join(self.supported)}"
+        )
+
+
+class UnknownSubscriber(KeyError):
+    """A subscriber id this planner does not know: the caller's bug."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotifierConfig:
+    """Pacing of conference notifications.
+
+    Attributes:
+        min_interval: seconds between two NOTIFYs to one subscriber (RFC 4575
+            s3.9 recommends at least 5).  Full state for a new subscription or a
+            re-SUBSCRIBE, and final NOTIFYs, are not held back.
+        pseudonym_key: key of the anonymous identities of the privacy policy
+            (see :func:`focus.eventpkg.policy.view_for`); pass random bytes.
+    """
+
+    min_interval: float = 5.0
+    pseudonym_key: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.min_interval >= 0:
+            raise ValueError(f"min_interval must be >= 0, not {self.min_interval}")
+
+
+@dataclass(frozen=True, slots=True)
+class SendNotify:
+    """Send a NOTIFY in subscription ``sub_id`` with this body.
+
+    ``body`` is empty (and ``content_type`` None) only for a final NOTIFY that
+    has nothing to say.  ``version`` is this subscription's RFC 4575 version of
+    the document (also counted for XCON bodies, which do not carry it).
+    """
+
+    sub_id: str
+    content_type: str | None
+    body: bytes
+    subscription_state: SubscriptionState
+    reason: TerminationReason | None = None
+    version: int = 0
+
+
+def _media_types(accept: Iterable[str]) -> list[str]:
+    """Media types of Accept values ("a/b;q=0.5, c/d"), q=0 ones left out."""
+    types: list[str] = []
+    for header in accept:
+        for item in header.split(","):
+            media, *params = (part.strip() for part in item.split(";"))
+            if not media:
+                continue
+            refused = False
+            for param in params:
+                name, _, value = param.partition("=")
+                if name.strip().lower() == "q":
+                    try:
+                        refused = float(value) == 0
+                    except ValueError:
+                        refused = False
+            if not refused:
+                types.append(media.lower())
+    return types
+
+
+def choose_mode(accept: Iterable[str] | None) -> Mode:
+    """The body format for a SUBSCRIBE with these Accept header values (None or
+    empty: no Accept header, RFC 4575 s3.4's default).  Raises NotAcceptable."""
+    if accept is None:
+        return Mode.RFC4575
+    values = list(accept)
+    if not values:
+        return Mode.RFC4575
+    types = set(_media_types(values))
+    if XCON_CONFERENCE_INFO in types:
+        # RFC 6502 s5.1: diffs need the full XCON type for the first NOTIFY
+        return Mode.XCON_DIFF if XCON_CONFERENCE_INFO_DIFF in types else Mode.XCON_FULL
+    if CONFERENCE_INFO in types or "application/*" in types or "*/*" in types:
+        return Mode.RFC4575
+    raise NotAcceptable(sorted(types))
+
+
+@dataclass
+class _Subscriber:
+    sub_id: str
+    conf_uri: str
+    mode: Mode
+    role: Role | str
+    user_id: str | None
+    version: int = 0
+    sent_view: ConferenceInfo | None = None  # what the subscriber holds
+    sent_xml: bytes | None = None  # the full XCON document of sent_view (diff basis)
+    latest: ConferenceInfo | None = None  # newest unfiltered snapshot
+    dirty: bool = False
+    need_full: bool = False
+    outstanding: bool = False
+    last_sent_at: float | None = None
+    terminated: bool = False
+
+
+@dataclass
+class Notifier:
+    """Notification planner of the conference package (see the module doc)."""
+
+    config: NotifierConfig = field(default_factory=NotifierConfig)
+    _subs: dict[str, _Subscriber] = field(default_factory=dict, init=False)
+    _by_conf: dict[str, dict[str, None]] = field(default_factory=dict, init=False)
+    _events: deque[SendNotify] = field(default_factory=deque, init=False)
+
+    # ------------------------------------------------------------------ subscribers
+
+    def add_subscriber(
+        self,
+        sub_id: str,
+        conf_uri: str,
+        conference: ConferenceInfo,
+        now: float,
+        *,
+        accept: Iterable[str] | None = None,
+        role: Role | str = Role.PARTICIPANT,
+        user_id: str | None = None,
+    ) -> SendNotify:
+        """A new subscription; returns its first NOTIFY (full state, RFC 4575 s3.2),
+        to be sent right after the 2xx.  Raises NotAcceptable (answer 406) before
+        anything is recorded."""
+        if sub_id in self._subs:
+            raise ValueError(f"subscriber {sub_id!r} already exists")
+        mode = choose_mode(accept)
+        sub = _Subscriber(sub_id, conf_uri, mode, role, user_id, latest=conference)
+        self._subs[sub_id] = sub
+        self._by_conf.setdefault(conf_uri, {})[sub_id] = None
+        return self._send(sub, now, full=True)
+
+    def resubscribed(self, sub_id: str, now: float) -> SendNotify:
+        """A refreshing SUBSCRIBE: returns the NOTIFY with full state it triggers
+        (RFC 6665 s4.2.1.4, RFC 6502 s5.1), sent at once."""
+        sub = self._get(sub_id)
+        return self._send(sub, now, full=True)
+
+    def remove_subscriber(self, sub_id: str) -> None:
+        """Forget a subscription (unsubscribed, expired or failed in the SIP
+        layer).  Unknown ids are ignored: removal races with termination."""
+        sub = self._subs.pop(sub_id, None)
+        if sub is None:
+            return
+        subs = self._by_conf.get(sub.conf_uri)
+        if subs is not None:
+            subs.pop(sub_id, None)
+            if not subs:
+                del self._by_conf[sub.conf_uri]
+
+    def subscribers(self, conf_uri: str | None = None) -> list[str]:
+        """Ids of the live subscriptions (to ``conf_uri`` if given)."""
+        if conf_uri is None:
+            return list(self._subs)
+        return list(self._by_conf.get(conf_uri, {}))
+
+    def version_of(self, sub_id: str) -> int:
+        """The version of the last document sent in ``sub_id`` (0 before any)."""
+        return self._get(sub_id).version
+
+    # ------------------------------------------------------------------ inputs
+
+    def conference_changed(
+        self, conf_uri: str, old: ConferenceInfo | None, new: ConferenceInfo | None, now: float
+    ) -> None:
+        """The conference ``conf_uri`` changed from ``old`` to ``new`` (None: it
+        was deleted, which terminates its subscriptions with ``noresource``).
+
+        Each subscriber's next partial is computed from what it was last sent,
+        not from ``old``, so changes coalesce and a subscriber that missed one
+        still converges; ``old`` is accepted for symmetry with the core's
+        Change and ignored.
+        """
+        del old
+        if new is None:
+            self.conference_ended(conf_uri, now)
+            return
+        for sub_id in self._by_conf.get(conf_uri, {}):
+            sub = self._subs[sub_id]
+            sub.latest = new
+            sub.dirty = True
+        self._pump(now)
+
+    def conference_ended(self, conf_uri: str, now: float) -> None:
+        """The conference is over (RFC 4575 s3.3): every subscription to it ends
+        with ``noresource``."""
+        for sub_id in list(self._by_conf.get(conf_uri, {})):
+            self.terminate(sub_id, TerminationReason.NORESOURCE, now)
+
+    def terminate(self, sub_id: str, reason: TerminationReason, now: float) -> None:
+        """End one subscription from our side: queues its final NOTIFY and forgets
+        it.  RFC 4575 subscribers are told ``state="deleted"`` when the resource
+        is gone (RFC 4575 s4.6); other final NOTIFYs carry no body."""
+        sub = self._get(sub_id)
+        sub.terminated = True
+        body, content_type = b"", None
+        if reason is TerminationReason.NORESOURCE and sub.mode is Mode.RFC4575:
+            doc = ConferenceInfo(
+                entity=sub.conf_uri, state=State.DELETED, version=self._next_version(sub)
+            )
+            body, content_type = conference_info_to_bytes(doc), CONFERENCE_INFO
+        self._events.append(
+            SendNotify(
+                sub_id,
+                content_type,
+                body,
+                SubscriptionState.TERMINATED,
+                reason,
+                sub.version,
+            )
+        )
+        self.remove_subscriber(sub_id)
+
+    def notify_completed(self, sub_id: str, ok: bool, now: float) -> None:
+        """The last NOTIFY of ``sub_id`` got a final response (``ok``: 2xx) or
+        failed (error or timeout).  After a failure the next NOTIFY carries full
+        state; whether the subscription survives is the SIP layer's call (RFC
+        6665 s4.2.2), which then calls :meth:`remove_subscriber`."""
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            return  # already terminated or removed
+        sub.outstanding = False
+        if not ok:
+            sub.need_full = True
+            sub.dirty = True
+        self._pump(now)
+
+    def get_timer(self) -> float | None:
+        """When :meth:`handle_timer` has work next (None: nothing is waiting)."""
+        due = [self._due(sub) for sub in self._subs.values() if sub.dirty and not sub.outstanding]
+        return min(due, default=None)
+
+    def handle_timer(self, now: float) -> None:
+        """Send what pacing held back until ``now``."""
+        self._pump(now)
+
+    def next_event(self) -> SendNotify | None:
+        """The next NOTIFY to send, or None."""
+        return self._events.popleft() if self._events else None
+
+    # ------------------------------------------------------------------ internals
+
+    def _get(self, sub_id: str) -> _Subscriber:
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            raise UnknownSubscriber(sub_id)
+        return sub
+
+    def _due(self, sub: _Subscriber) -> float:
+        if sub.last_sent_at is None:
+            return float("-inf")
+        return sub.last_sent_at + self.config.min_interval
+
+    def _pump(self, now: float) -> None:
+        for sub in list(self._subs.values()):
+            if sub.dirty and not sub.outstanding and self._due(sub) <= now:
+                event = self._plan(sub, now)
+                if event is not None:
+                    self._events.append(event)
+
+    def _view(self, sub: _Subscriber) -> ConferenceInfo:
+        assert sub.latest is not None
+        view = view_for(sub.role, sub.user_id, sub.latest, pseudonym_key=self.config.pseudonym_key)
+        return rfc4575_view(view) if sub.mode is Mode.RFC4575 else view
+
+    def _next_version(self, sub: _Subscriber) -> int:
+        sub.version += 1
+        return sub.version
+
+    def _plan(self, sub: _Subscriber, now: float) -> SendNotify | None:
+        """The paced NOTIFY of a dirty subscriber, or None if its view is unchanged."""
+        sub.dirty = False
+        view = self._view(sub)
+        if not sub.need_full and view == sub.sent_view:
+            return None  # nothing this subscriber may see has changed
+        return self._send(sub, now, full=sub.need_full, view=view)
+
+    def _send(
+        self, sub: _Subscriber, now: float, *, full: bool, view: ConferenceInfo | None = None
+    ) -> SendNotify:
+        view = self._view(sub) if view is None else view
+        content_type: str
+        if sub.mode is Mode.RFC4575:
+            body: bytes | None = None
+            version = self._next_version(sub)
+            if not full and sub.sent_view is not None:
+                body = rfc4575_partial(sub.sent_view, view, version)
+            if body is None:
+                body = rfc4575_full(view, version)
+            content_type = CONFERENCE_INFO
+            sub.sent_xml = None
+        else:
+            document = xcon_full(view)
+            diff = None
+            if sub.mode is Mode.XCON_DIFF and not full and sub.sent_xml is not None:
+                diff = xcon_diff(sub.sent_xml, document, view.entity)
+            if diff is None:
+                body, content_type = document, XCON_CONFERENCE_INFO
+            else:
+                body, content_type = diff, XCON_CONFERENCE_INFO_DIFF
+            sub.sent_xml = document
+            self._next_version(sub)
+        sub.sent_view = view
+        sub.need_full = False
+        sub.dirty = False
+        sub.outstanding = True
+        sub.last_sent_at = now
+        return SendNotify(
+            sub.sub_id, content_type, body, SubscriptionState.ACTIVE, None, sub.version
+        )
