@@ -130,6 +130,27 @@ def test_checked_scenario_and_to_tag_stable_across_2xx_retransmissions(
         assert len(set(seen)) == 1, (call_id, seen)
 
 
+def test_the_retransmission_check_catches_a_uas_that_does_not_retransmit(
+        tmp_path: Path) -> None:
+    # The bare benchmark responder answers each INVITE once and never retransmits: the same
+    # scenario and analysis must notice (a check that cannot fail proves nothing).
+    port = free_port()
+    bare = subprocess.Popen([sys.executable, "-m", "bench.sip.bare_responder", "--listen",
+                             f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert bare.stdout is not None and "bare responder" in bare.stdout.readline()
+        trace = tmp_path / "messages.log"
+        result = sipp(f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "uac_call_checked.xml"),
+                      "-d", "1700", "-m", "1", "-p", str(free_port()),
+                      "-trace_msg", "-message_file", str(trace), cwd=tmp_path)
+        assert result.returncode == 0, explain(result)  # headers and bodies are fine...
+        tags = _to_tags_of_invite_200s(trace.read_text(errors="replace"))
+        assert [len(seen) for seen in tags.values()] == [1]  # ...but no 2xx retransmission
+    finally:
+        bare.terminate()
+        bare.communicate(timeout=10)
+
+
 def test_checked_scenario_over_tcp(uas: Uas, tmp_path: Path) -> None:
     result = sipp(f"127.0.0.1:{uas.port}", "-sf", str(SCENARIOS / "uac_call_checked.xml"),
                   "-t", "t1", "-d", "0", "-m", "10", "-r", "10", "-p", str(free_port()),
