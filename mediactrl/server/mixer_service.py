@@ -22,6 +22,7 @@ the focus must run without RTP.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -314,12 +315,19 @@ class MixerService:
         return Outcome(200, answer, tuple(notices))
 
     def connection_closed(self, connection_id: str) -> tuple[Notice, ...]:
-        """The SIP side ended a connection: its joins end, unjoin-notify status 2 (s4.2.4.2)."""
+        """The SIP side ended a connection: its joins end, unjoin-notify status 2 (s4.2.4.2).
+
+        Call it before or after the media plane closed the leg: a backend that no longer knows
+        the connection is not an error here.
+        """
         notices: list[Notice] = []
         names = {connection_id, swapped_connection_id(connection_id)}
         for key, join in list(self._joins.items()):
             if names & key:
-                self._drop_join(key, join, 2, "connection terminated", notices)
+                # The media plane may already have dropped the join with the leg.
+                with contextlib.suppress(BackendError):
+                    self.backend.unjoin(join.id1, join.id2)
+                self._drop_join(key, join, 2, "connection terminated", notices, backend=False)
         return tuple(notices)
 
     def active_talkers(

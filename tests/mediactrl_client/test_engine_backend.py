@@ -194,3 +194,15 @@ async def test_coaching_rules_with_a_connection_in_two_conferences() -> None:
     assert heard["coach"][440.0] > loud
     assert heard["coach"][1000.0] > loud
     assert heard["coach"][1800.0] < silent  # nobody hears themselves
+
+
+async def test_a_leg_closed_in_the_engine_first_still_notifies(rig: Rig) -> None:
+    events: list[m.Event] = []
+    rig.client.on_event = events.append
+    await rig.client.mixer(m.CreateConference("bye1"))
+    await rig.client.mixer(m.Join(LISTENER_AS, "bye1"))
+    await rig.engine.close_endpoint(LISTENER_MS)  # the SIP BYE reached the media first
+    rig.server.connection_closed(LISTENER_MS)
+    await until(lambda: bool(events))
+    assert events == [m.Event(m.UnjoinNotify(2, LISTENER_AS, "bye1", "connection terminated"))]
+    assert rig.server.service.participants("bye1") == ()
