@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
 
 from mediactrl.client import MediaControlClient, direct_opener
-from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError, participant_streams
+from mediactrl.driver import (
+    ConferenceSpec,
+    DesiredState,
+    MediaDriver,
+    MediaDriverError,
+    participant_streams,
+)
 from mediactrl.mixer import model as m
 from mediactrl.mixer.model import Direction, Volume, VolumeControlType
 from mediactrl.server.control import ControlServer, ControlServerConfig
-from mediactrl.server.mixer_service import BackendCapabilities, ControlOnlyBackend, MixerService
+from mediactrl.server.mixer_service import (
+    BackendCapabilities,
+    ControlOnlyBackend,
+    MixerService,
+    MixerServiceConfig,
+)
 from tests.mediactrl_client.conftest import FAST
 from tests.mediactrl_client.test_channel import until
 
@@ -222,3 +234,51 @@ async def test_restart_that_lost_a_media_leg_reports_it(
     finally:
         await focus.client.close()
         await fresh.close()
+
+
+async def test_concurrent_calls_converge(setup: tuple[ControlServer, Focus]) -> None:
+    server, focus = setup
+    driver = focus.driver
+    await asyncio.gather(*(driver.ensure_conference(ConferenceSpec(f"k{i}")) for i in range(4)))
+    await asyncio.gather(
+        driver.join_participant(ALICE, "k0"),
+        driver.join_participant(BOB, "k1", muted=True),
+        driver.join_participant(ALICE, "k1", deaf=True),
+        driver.destroy_conference("k3"),
+        driver.join_participant(COACH, "k2", speak_gain_db=-6),
+        driver.join_participant(ALICE, "k0", muted=True),  # after the first: mute wins
+    )
+    assert driver.in_sync
+    assert set(server.service.conferences_of(CFW_ID)) == {"k0", "k1", "k2"}
+    assert server.service.join_streams(ALICE, "k0") == participant_streams(muted=True)
+    assert server.service.join_streams(BOB, "k1") == participant_streams(muted=True)
+
+
+async def test_a_conference_destroyed_by_someone_else_is_reported(
+    media: ControlOnlyBackend,
+) -> None:
+    """With a shared server (allow_cross_owner), another channel destroys our conference: the
+    media server's events tell the focus, which stops wanting it."""
+    shared = ControlServer(
+        MixerService(media, MixerServiceConfig(allow_cross_owner=True)), ControlServerConfig()
+    )
+    shared.expect_channel(CFW_ID)
+    shared.expect_channel("operator0001")
+    await shared.start()
+    focus = Focus(*shared.address)
+    operator = MediaControlClient(direct_opener(*shared.address, "operator0001"), FAST)
+    try:
+        await focus.client.start()
+        await operator.start()
+        await focus.driver.ensure_conference(ConferenceSpec("main"))
+        await focus.driver.join_participant(ALICE, "main")
+        await operator.mixer(m.DestroyConference("main"))
+        await until(lambda: bool(focus.exits))
+        assert focus.exits == [("main", 0)]
+        assert focus.unjoined == [(ALICE, "main", 2)]
+        assert focus.driver.desired == DesiredState()
+        assert focus.driver.in_sync
+    finally:
+        await operator.close()
+        await focus.client.close()
+        await shared.close()
