@@ -23,9 +23,12 @@ class CreateConference:
     * neither ``clone_from`` nor ``info``: a clone of the system's default blueprint;
     * ``clone_from`` (a blueprint, a reservation or an active conference): explicit cloning;
       ``linked`` keeps the link to the parent (a dependent child, RFC 5239 s7.1);
-    * ``info``: direct creation from the document alone (AUTO_GENERATE_X placeholders are
-      replaced, RFC 6503 s4.3; users without an entity get an XCON-USERID); it is not
-      merged into a blueprint, so a video-only request does not inherit blueprint audio.
+    * ``info``: direct creation, i.e. implicit cloning of the default blueprint (RFC 5239
+      s7.1): the blueprint's document with ``info`` applied as an update would apply it
+      (AUTO_GENERATE_X placeholders replaced, RFC 6503 s4.3; users without an entity get an
+      XCON-USERID).  What the document leaves out comes from the blueprint; an
+      <available-media> it gives replaces the blueprint's (so a video-only request gets no
+      blueprint audio), taking the blueprint's floors for dropped media with it.
     Whatever entity the document names, the conference gets a fresh XCON-URI.
     ``enforce`` lists the elements the new object will enforce on its own linked children
     (None: the configured default).

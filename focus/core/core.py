@@ -827,7 +827,7 @@ class Core:
             if source.lifecycle is Lifecycle.ENDED and c.linked:
                 raise _fail(ErrorKind.CONFLICT, f"{source.uri} has ended")
         elif c.info is not None:
-            info = self._substitute(tx, c.info)
+            info = self._from_default_blueprint(self._substitute(tx, c.info))
         else:
             info = self._default_blueprint().info
         uri = self._new_uri(tx, c.info.entity if c.info is not None else None)
@@ -859,6 +859,38 @@ class Core:
         )
         obj = dataclasses.replace(obj, lifecycle=self._initial_lifecycle(tx, obj))
         tx.write(obj, ConferenceCreated)
+
+    def _from_default_blueprint(self, doc: ConferenceInfo) -> ConferenceInfo:
+        """Direct creation is implicit cloning (RFC 5239 s7.1, RFC 6503 s5.3.4): the default
+        blueprint's document with the client's description applied as by an update.  One
+        exception: a given <available-media> is the media set the client wants, not media
+        to add to the blueprint's (RFC 6504 s5.3 asks for audio under a fresh label), so
+        it replaces the blueprint's, and blueprint floors for media left out go with them."""
+        # Merging folds repeated keys together: refuse them before they vanish.
+        entities = [u.entity for u in _users(doc) if u.entity is not None]
+        if len(entities) != len(set(entities)):
+            raise _fail(ErrorKind.INVALID_CONF_INFO, "a user appears twice in the confInfo")
+        wanted = _description(doc).available_media
+        if wanted is not None and len({m.label for m in wanted.entries}) != len(wanted.entries):
+            raise _fail(ErrorKind.INVALID_CONF_INFO, "two available-media entries share a label")
+        base = self._default_blueprint().info
+        if wanted is not None:
+            labels = {m.label for m in wanted.entries}
+            base_desc = dataclasses.replace(_description(base), available_media=None)
+            floors = base.floor_information
+            policy = floors.conference_floor_policy if floors is not None else None
+            if floors is not None and policy is not None:
+                kept = tuple(f for f in policy.floors if set(f.media_labels) <= labels)
+                floors = dataclasses.replace(
+                    floors,
+                    conference_floor_policy=(
+                        dataclasses.replace(policy, floors=kept) if kept else None
+                    ),
+                )
+            base = dataclasses.replace(
+                base, conference_description=base_desc, floor_information=floors
+            )
+        return merge(base, dataclasses.replace(doc, entity=base.entity))
 
     @staticmethod
     def _clone_conf_uris(uris: Uris | None, source: str | None, uri: str) -> Uris | None:

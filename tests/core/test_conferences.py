@@ -370,3 +370,55 @@ def test_find_by_xcon_uri_or_conf_uri(store: ConferenceStore) -> None:
     assert store.find(uri) == found
     assert store.find("sip:other@focus.example.com") is None
     assert store.find("xcon:AudioRoom@example.com") is None  # blueprints are not dialled
+
+
+def _media(obj_info: ConferenceInfo) -> list[tuple[str, str | None]]:
+    desc = obj_info.conference_description
+    assert desc is not None and desc.available_media is not None
+    return [(m.label, m.type) for m in desc.available_media.entries]
+
+
+def test_direct_creation_starts_from_the_default_blueprint(store: ConferenceStore) -> None:
+    # RFC 5239 s7.1 / RFC 6503 s5.3.4: direct creation is implicit cloning of the default
+    # blueprint, so a confInfo naming only a title still gets the blueprint's media.
+    info = ConferenceInfo(
+        entity="xcon:AUTO_GENERATE_1@example.com",
+        conference_description=ConferenceDescription(display_text="Only a title"),
+    )
+    obj = store.get_conference(ALICE, create(store, info=info))
+    blueprint = store.get("xcon:AudioRoom@example.com")
+    assert blueprint is not None
+    assert _media(obj.info) == _media(blueprint.info) == [("audio", "audio")]
+    desc = obj.info.conference_description
+    assert desc is not None and desc.display_text == "Only a title"
+    assert desc.maximum_user_count == 100  # from the blueprint
+    assert obj.info.users is not None and obj.info.users.join_handling == "allow"
+    assert obj.info.floor_information == blueprint.info.floor_information
+
+
+def test_direct_creation_media_replace_the_blueprints(store: ConferenceStore) -> None:
+    info = ConferenceInfo(
+        entity="xcon:AUTO_GENERATE_1@example.com",
+        conference_description=ConferenceDescription(
+            available_media=AvailableMedia(entries=(ConferenceMedium(label="v", type="video"),)),
+        ),
+    )
+    obj = store.get_conference(ALICE, create(store, info=info))
+    assert _media(obj.info) == [("v", "video")]
+    # the blueprint's audio floor would name a medium this conference does not have
+    floors = obj.info.floor_information
+    assert floors is None or floors.conference_floor_policy is None
+
+
+def test_direct_creation_rfc6504_audio_under_a_generated_label(store: ConferenceStore) -> None:
+    info = ConferenceInfo(
+        entity="xcon:AUTO_GENERATE_1@example.com",
+        conference_description=ConferenceDescription(
+            available_media=AvailableMedia(
+                entries=(ConferenceMedium(label="AUTO_GENERATE_2", type="audio"),)
+            ),
+        ),
+    )
+    obj = store.get_conference(ALICE, create(store, info=info))
+    ((label, kind),) = _media(obj.info)
+    assert kind == "audio" and label != "audio" and "AUTO_GENERATE" not in label
