@@ -46,6 +46,7 @@ __all__ = [
     "plan",
     "sidebar_streams",
     "state_from_audit",
+    "streams_for_status",
 ]
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,24 @@ def participant_streams(
     if not deaf:
         streams.append(m.Stream(AUDIO, direction=Direction.RECVONLY, volume=_gain(listen_gain_db)))
     return tuple(streams)
+
+
+def streams_for_status(
+    status: str, *, speak_gain_db: int | None = None, listen_gain_db: int | None = None
+) -> tuple[m.Stream, ...]:
+    """Streams of a connection joined to a conference for an RFC 4575 s5.8.5 media <status>.
+
+    The conference event package gives the direction "from the participant's point of view"
+    (a muted participant is recvonly), which is also RFC 6505's direction with the connection
+    as id1, so the focus's user state maps over unchanged.
+    """
+    direction = Direction(status)
+    return participant_streams(
+        muted=direction in (Direction.RECVONLY, Direction.INACTIVE),
+        deaf=direction in (Direction.SENDONLY, Direction.INACTIVE),
+        speak_gain_db=speak_gain_db,
+        listen_gain_db=listen_gain_db,
+    )
 
 
 def sidebar_streams(

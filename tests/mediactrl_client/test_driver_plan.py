@@ -18,6 +18,7 @@ from mediactrl.driver import (
     plan,
     sidebar_streams,
     state_from_audit,
+    streams_for_status,
 )
 from mediactrl.mixer import model as m
 from mediactrl.mixer.model import Direction, Volume, VolumeControlType
@@ -72,6 +73,15 @@ def test_participant_rules() -> None:
     )
     assert sidebar_streams(hears_parent=False)[0].direction is Direction.INACTIVE
     assert sidebar_streams(heard_in_parent=True)[0].direction is Direction.SENDRECV
+
+
+@pytest.mark.parametrize("status", ["sendrecv", "sendonly", "recvonly", "inactive"])
+def test_rfc4575_media_status_maps_to_the_same_direction(status: str) -> None:
+    """RFC 4575 s5.8.5 (participant's view, muted = recvonly) is RFC 6505's view from id1."""
+    (stream,) = streams_for_status(status)
+    assert stream.direction == Direction(status)
+    with pytest.raises(ValueError, match="x"):
+        streams_for_status("x")
 
 
 def test_plan_from_nothing_creates_before_joining() -> None:
