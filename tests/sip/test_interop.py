@@ -177,6 +177,24 @@ def test_refer_transfers_and_reports_with_sipfrag_notifies(uas: Uas, tmp_path: P
             target.wait()
 
 
+def test_the_refer_scenario_fails_against_a_referee_that_changes_its_tag(
+        tmp_path: Path) -> None:
+    port = free_port()
+    broken = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIOS / "uas_referee_broken.xml"), "-m", "1", "-timeout",
+         "30s", "-nostdin", "-i", "127.0.0.1", "-p", str(port)], cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        result = sipp(f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "uac_refer.xml"),
+                      "-set", "referto", "sip:nobody@127.0.0.1:9", "-m", "1",
+                      "-p", str(free_port()), cwd=tmp_path)
+        assert result.returncode == 1, explain(result)
+        assert "999 <" in result.stdout  # failed on purpose, at the tag check
+    finally:
+        broken.kill()
+        broken.wait()
+
+
 # --- stack UAC -> sipp ----------------------------------------------------------------------
 
 
