@@ -167,11 +167,15 @@ async def test_silent_server_times_out() -> None:
     """A peer that completes SYNC but never answers CONTROL: the caller's bound applies."""
     listener = await scripted_peer(lambda conn, event, now: None)
     port = listener.sockets[0].getsockname()[1]
-    cli = MediaControlClient(direct_opener("127.0.0.1", port, "silentcfw001"), FAST)
+    # Transaction-Timeout 0.2 s: the connection's own timer gives up after 2x (RFC 6230 s6.1).
+    quick = replace(FAST, transaction_timeout=0.2)
+    cli = MediaControlClient(direct_opener("127.0.0.1", port, "silentcfw001"), quick)
     try:
         await cli.start()
         with pytest.raises(ControlTimeout):
-            await cli.mixer(m.Audit(), timeout=0.3)
+            await cli.mixer(m.Audit(), timeout=0.1)  # the caller's own bound
+        with pytest.raises(ControlTimeout):
+            await cli.mixer(m.Audit())  # the framework's bound, from the one timer
         assert cli.is_up  # a lost answer does not end the channel
     finally:
         await cli.close()
