@@ -87,7 +87,8 @@ __all__ = [
 
 Address = tuple[str, int]
 _RTP_HEADER = struct.Struct("!BBHII")
-_FAST_HEADER = struct.Struct("!BHII")  # an RTP header after its first byte
+_FAST_HEADER = struct.Struct("!BHII")
+_NO_SAMPLES = np.zeros(0, np.int16)  # an RTP header after its first byte
 _G711_TABLES = {int(Law.PCMU): g711.PCMU_DECODE, int(Law.PCMA): g711.PCMA_DECODE}
 _STATUS_EXISTS = 405
 _STATUS_NO_CONFERENCE = 406
@@ -235,6 +236,7 @@ class Endpoint:
         self._last_sr: tuple[int, float] | None = None  # (middle NTP, arrival) of the last SR
         self._next_rtcp = 0.0
         self._dtmf_started: int | None = None  # sample index where a synthesised tone began
+        self._dtmf_hold = 0  # ticks the clamp outlasts a digit: its in-band audio lags
         self.conferences: dict[str, JoinSettings] = {}
 
     @property
@@ -779,6 +781,8 @@ class MediaEngine:
             samples = _G711_TABLES[payload_type][np.frombuffer(payload, np.uint8)]
             endpoint.jitter.push(ssrc, sequence, samples)
             return
+        # Whatever is not audio still holds a place in the sequence, or it would look lost.
+        endpoint.jitter.push(ssrc, sequence, _NO_SAMPLES)
         if payload_type == types.telephone_event:
             event_packet = RtpPacket(payload_type, sequence, timestamp, ssrc, payload)
             try:
@@ -915,9 +919,14 @@ class MediaEngine:
                     )
                 )
             if endpoint.dtmf.active_digit is not None:
+                # Events skip the jitter buffer the audio waits in: clamp that much longer.
+                endpoint._dtmf_hold = self.config.jitter_depth + 2
                 dtmf_active.append(endpoint)
-            elif endpoint._dtmf_started is not None:
+            else:
                 endpoint._dtmf_started = None
+                if endpoint._dtmf_hold > 0:
+                    endpoint._dtmf_hold -= 1
+                    dtmf_active.append(endpoint)
             if timeout is not None and not endpoint._timed_out:
                 since = endpoint._last_rx if endpoint._last_rx is not None else endpoint._created
                 if now - since > timeout:
@@ -996,10 +1005,9 @@ class MediaEngine:
             if member not in active:
                 continue
             digit = member.dtmf.active_digit
-            assert digit is not None
             if member.conferences[conference.id].upstream.clamp_dtmf:
                 up[index] = 0.0
-            elif not self._has_input[member._slot]:
+            elif digit is not None and not self._has_input[member._slot]:
                 if member._dtmf_started is None:
                     member._dtmf_started = tick * samples
                 first = tick * samples - member._dtmf_started

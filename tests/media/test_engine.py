@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import AsyncIterator
 
+import numpy as np
 import pytest
 
 from mediactrl.media import (
@@ -19,8 +20,10 @@ from mediactrl.media import (
     MediaEngine,
     MediaEvent,
     MediaUsageError,
+    g711,
 )
-from mediactrl.media.dtmf import TelephoneEvent, build_events
+from mediactrl.media.dtmf import TelephoneEvent, build_events, dtmf_tone
+from mediactrl.media.g711 import Law
 from mediactrl.media.rtcp import (
     Bye,
     ReceiverReport,
@@ -214,9 +217,16 @@ async def test_dtmf_is_reported_once_and_clamp_keeps_it_out_of_the_mix() -> None
         engine.join(eps[1].id, conf, clamp_dtmf=True)
         engine.join(eps[2].id, conf, direction=Direction.RECVONLY)
 
-        async def press(phone: Phone, port: int, event: int, ts: int) -> None:
-            # 400 ms digit reported every 20 ms, final packet sent three times (s2.5.1.4).
+        async def press(phone: Phone, port: int, event: int, ts: int, inband: bool) -> None:
+            # 400 ms digit reported every 20 ms, final packet sent three times (s2.5.1.4);
+            # with ``inband`` the tone also goes as audio in the same RTP stream.
+            digit = "0123456789*#"[event]
             for k in range(1, 21):
+                if inband:
+                    pcm = dtmf_tone(digit, (k - 1) * 160, 160).astype(np.int16)
+                    phone.send_packet(
+                        port, 0, ts + (k - 1) * 160, g711.encode(Law.PCMU, pcm).tobytes()
+                    )
                 payload = build_events(TelephoneEvent(event, k == 20, 10, k * 160))
                 phone.send_packet(port, 101, ts, payload, marker=k == 1)
                 await asyncio.sleep(0.02)
@@ -226,9 +236,9 @@ async def test_dtmf_is_reported_once_and_clamp_keeps_it_out_of_the_mix() -> None
                 )
 
         t0 = loop.time()
-        await press(keypad, eps[0].local_port, 1, 1000)
+        await press(keypad, eps[0].local_port, 1, 1000, inband=False)
         t1 = loop.time()
-        await press(clamped, eps[1].local_port, 11, 5000)
+        await press(clamped, eps[1].local_port, 11, 5000, inband=True)
         t2 = loop.time()
         await asyncio.sleep(0.2)
     finally:
@@ -243,8 +253,12 @@ async def test_dtmf_is_reported_once_and_clamp_keeps_it_out_of_the_mix() -> None
     # Unclamped "1" (697 + 1209 Hz) reaches the mix as a tone; clamped "#" (941 + 1477) not.
     unclamped = tone_levels(listener.audio(t0 + 0.1, t1), [697.0, 1209.0])
     assert min(unclamped.values()) > HEARD
-    silent = tone_levels(listener.audio(t1 + 0.1, t2), [941.0, 1477.0])
-    assert max(silent.values()) < SILENT
+    # The clamped "#" (941 + 1477 Hz), sent as events AND in-band audio, is never heard.
+    silent = tone_levels(listener.audio(t1, t2 + 0.2), [941.0, 1477.0])
+    # (Not even the jitter buffer's worth of in-band audio that trails the last event.)
+    assert max(silent.values()) < SILENT / 10, silent
+    # Its event packets shared the audio's sequence numbers without looking like loss.
+    assert eps[1].jitter_stats.lost == 0
 
 
 async def test_active_talkers_follow_who_speaks() -> None:
