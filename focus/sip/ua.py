@@ -971,24 +971,26 @@ class UserAgent:
         holder: list[UserAgent] = []
 
         class _Bridge:
-            """Lets the transport start before the core knows its bound addresses."""
+            """Lets the transport start before the core knows its bound addresses; what
+            arrives in between (while the TCP listener is still being set up) is dropped,
+            as if lost -- the peer retransmits."""
 
             core: UACore | None = None
 
             def receive_message(self, m: Request | Response, s: Flow, now: float) -> None:
-                assert self.core is not None
-                self.core.receive_message(m, s, now)
-                holder[0]._dispatch()
+                if self.core is not None and holder:
+                    self.core.receive_message(m, s, now)
+                    holder[0]._dispatch()
 
             def transport_failed(self, f: TransportFailure, now: float) -> None:
-                assert self.core is not None
-                self.core.transport_failed(f, now)
-                holder[0]._dispatch()
+                if self.core is not None and holder:
+                    self.core.transport_failed(f, now)
+                    holder[0]._dispatch()
 
             def handle_timer(self, now: float) -> None:
-                assert self.core is not None
-                self.core.handle_timer(now)
-                holder[0]._dispatch()
+                if self.core is not None and holder:
+                    self.core.handle_timer(now)
+                    holder[0]._dispatch()
 
             def get_timer(self) -> float | None:
                 return self.core.get_timer() if self.core is not None else None
@@ -1035,7 +1037,9 @@ class UserAgent:
     # -- events
 
     def events(self) -> AsyncIterator[UAEvent]:
-        """Every event from now on, as an async iterator (in addition to ``on_event``)."""
+        """Every event from now on, as an async iterator (in addition to ``on_event``).
+
+        All iterators share one queue: use one consumer."""
         if self._queue is None:
             self._queue = asyncio.Queue()
         queue = self._queue
