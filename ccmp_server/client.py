@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit
 
 import aiohttp
 from lxml import etree
@@ -121,21 +120,33 @@ def _load_info(path: Path) -> etree._Element:
         raise ClientError(f"cannot read {path}: {exc}") from exc
 
 
-def _domain(*hints: str | None) -> str:
-    """The domain for AUTO_GENERATE_X placeholders (RFC 6503 s4.3): it must be the server's,
-    so take it from a URI of that server (the conference, our XCON-USERID, the URL)."""
+def _domain(*hints: str | None) -> str | None:
+    """The domain for AUTO_GENERATE_X placeholders (RFC 6503 s4.3): it must be the server's
+    (else 427), so take it from an identifier that server issued (a conference's XCON-URI,
+    our XCON-USERID) or a domain given on the command line; None if there is none."""
     for hint in hints:
         if not hint:
             continue
-        if "://" in hint:
-            host = urlsplit(hint).hostname
-            if host:
-                return host
-        elif "@" in hint:
+        if "@" in hint:
             return hint.rsplit("@", 1)[1]
-        else:
-            return hint
-    return "localhost"
+        return hint
+    return None
+
+
+async def server_domain(target: Target) -> str:
+    """Ask the server for its domain: every CCMP answer carries the requester's XCON-USERID
+    in <confUserID> (RFC 6503 s5.1, s10.2: the server allocates it), and an XCON-USERID's
+    host part is the server's domain.  optionsRequest (s5.3.11) is the cheapest request."""
+    _, _, resp = await send(target, CcmpRequest(message_type=MessageType.OPTIONS))
+    if resp.code is not ResponseCode.SUCCESS:
+        reason = resp.response_string or resp.code.reason
+        raise ClientError(f"cannot learn the server's domain: CCMP {int(resp.code)} {reason}")
+    domain = _domain(resp.conf_user_id)
+    if domain is None or "@" not in (resp.conf_user_id or ""):
+        raise ClientError(
+            f"cannot learn the server's domain from confUserID {resp.conf_user_id!r}; give --domain"
+        )
+    return domain
 
 
 def _title_patch(conf: str | None, title: str, domain: str) -> etree._Element:
@@ -146,8 +157,10 @@ def _title_patch(conf: str | None, title: str, domain: str) -> etree._Element:
 
 
 def _user_info(
-    domain: str, entity: str | None, uri: str | None, method: str | None, name: str | None
+    domain: str | None, entity: str | None, uri: str | None, method: str | None, name: str | None
 ) -> etree._Element:
+    if entity is None and domain is None:
+        raise ClientError("cannot tell the server's domain for a new XCON-USERID; give --domain")
     info = _el("userInfo", entity=entity or f"xcon-userid:AUTO_GENERATE_1@{domain}")
     if name:
         etree.SubElement(info, f"{_CI}display-text").text = name
@@ -168,8 +181,11 @@ def _mute_info(entity: str, status: str, media_id: str) -> etree._Element:
     return info
 
 
-def build_request(args: argparse.Namespace, conf_user_id: str | None) -> CcmpRequest:
-    """The CCMP request a parsed command line asks for."""
+def build_request(
+    args: argparse.Namespace, conf_user_id: str | None, known_domain: str | None = None
+) -> CcmpRequest:
+    """The CCMP request a parsed command line asks for; ``known_domain`` is the domain of
+    the AUTO_GENERATE_X placeholders of a new conference (see :func:`needs_domain`)."""
     cmd = args.command
     req = CcmpRequest(message_type=MessageType.OPTIONS, conf_user_id=conf_user_id)
     by_ref = getattr(args, "by_ref", False)
@@ -191,7 +207,10 @@ def build_request(args: argparse.Namespace, conf_user_id: str | None) -> CcmpReq
         source = args.blueprint or args.clone
         info = _load_info(args.info) if args.info else None
         if info is None and args.title:
-            info = _title_patch(None, args.title, _domain(conf_user_id, args.domain, args.url))
+            domain = known_domain or _domain(args.domain, conf_user_id)
+            if domain is None:
+                raise ClientError("cannot tell the server's domain; give --domain")
+            info = _title_patch(None, args.title, domain)
         return _with(conf_req, operation=Operation.CREATE, conf_obj_id=source, info=info)
     if cmd == "show":
         return _with(conf_req, operation=Operation.RETRIEVE, conf_obj_id=args.conf)
@@ -221,7 +240,13 @@ def build_request(args: argparse.Namespace, conf_user_id: str | None) -> CcmpReq
         return _with(
             user_req,
             operation=Operation.CREATE,
-            info=_user_info(_domain(args.conf), args.entity, uri, method, args.name),
+            info=_user_info(
+                _domain(args.conf if "@" in args.conf else None, args.domain, conf_user_id),
+                args.entity,
+                uri,
+                method,
+                args.name,
+            ),
         )
     if cmd in ("mute", "unmute"):
         status = "recvonly" if cmd == "mute" else "sendrecv"
@@ -263,6 +288,14 @@ def build_request(args: argparse.Namespace, conf_user_id: str | None) -> CcmpReq
             extension_name="confSummaryRequest",
         )
     raise ClientError(f"unknown command {cmd!r}")
+
+
+def needs_domain(args: argparse.Namespace, conf_user_id: str | None) -> bool:
+    """Whether the request will carry a placeholder for an identifier of the server's
+    domain that nothing on the command line tells (so ask the server first)."""
+    if args.command != "create" or args.info or not args.title:
+        return False
+    return _domain(args.domain, conf_user_id) is None
 
 
 def _texts(el: etree._Element, path: str) -> list[str]:
@@ -333,7 +366,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--password", help="account password (or set CCMP_PASSWORD)")
     p.add_argument("--basic", action="store_true", help="send credentials as HTTP Basic instead")
     p.add_argument("--conf-user-id", help="XCON-USERID to send (default: from --user/--domain)")
-    p.add_argument("--domain", default=None, help="domain of your XCON-USERID")
+    p.add_argument(
+        "--domain",
+        default=None,
+        help="the server's domain (of your XCON-USERID and of new identifiers); by default "
+        "learnt from the server when needed",
+    )
     p.add_argument("--conf-password", help="conference password for protected conferences")
     p.add_argument("--cafile", type=Path, help="CA certificate to trust for HTTPS")
     p.add_argument("--insecure", action="store_true", help="do not verify the HTTPS certificate")
@@ -410,7 +448,8 @@ def main(
         timeout_s=args.timeout,
     )
     try:
-        request = build_request(args, conf_user_id)
+        domain = asyncio.run(server_domain(target)) if needs_domain(args, conf_user_id) else None
+        request = build_request(args, conf_user_id, domain)
         sent, received, resp = asyncio.run(send(target, request))
     except ClientError as exc:
         err.write(f"error: {exc}\n")

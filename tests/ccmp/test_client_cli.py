@@ -9,8 +9,11 @@ import re
 import sys
 from pathlib import Path
 
-from ccmp_server.app import CcmpServer
+from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from ccmp_server.client import main
+from focus.core.core import CoreConfig
+from focus.core.policy import Role
+from focus.core.store import ConferenceStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,3 +124,29 @@ async def test_options_and_clear_errors(server: CcmpServer) -> None:
     assert code == 2 and "cannot reach" in err
     code, _, err = await cli(server.url + "/nope", "blueprints")
     assert code == 2 and "HTTP 404" in err
+
+
+async def test_create_with_a_title_learns_the_servers_domain(tmp_path: Path) -> None:
+    # The client cannot know the server's domain; it must not send a placeholder the
+    # server refuses with 427 (RFC 6503 s4.3) but learn the domain from its confUserID.
+    store = ConferenceStore.open(tmp_path / "org", CoreConfig(domain="example.org"), scrypt_n=16)
+    store.accounts.add("alice", Role.USER, "pw-alice")
+    server = await start_ccmp(store, CcmpConfig(port=0))
+    try:
+        code, out, err = await cli(server, "--xml", "create", "--title", "Standup")
+        assert code == 0, out + err
+        assert 'entity="xcon:AUTO_GENERATE_1@example.org"' in out
+        assert "<response-code>200</response-code>" in out
+        code, out, err = await cli(server, "create", "--title", "Retro")
+        assert code == 0, err
+        conf = re.search(r"object: (xcon:\S+@example\.org)", out)
+        assert conf, out
+        assert "title: Retro" in out and "media: audio" in out  # the default blueprint's
+        # a domain given on the command line is used as is (also for our XCON-USERID)
+        code, _, err = await cli(server, "--domain", "example.com", "create", "--title", "X")
+        assert code == 1 and "CCMP error 421" in err
+        code, out, err = await cli(server, "add-user", conf.group(1), "--dial-in", "sip:d@x")
+        assert code == 0 and "@example.org" in out, err
+    finally:
+        await server.close()
+        store.close()
