@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -166,9 +167,8 @@ def forbidden_destination(host: str) -> str | None:
     maddr could otherwise turn us into an amplifier. ``host`` must be a literal IP (name
     resolution happens before this check).
     """
-    try:
-        addr = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+    addr = _ip(host)
+    if addr is None:
         return f"not an IP literal: {host!r}"
     if addr.is_multicast:
         return f"multicast address {addr}"
@@ -183,12 +183,13 @@ def forbidden_destination(host: str) -> str | None:
     return None
 
 
-def _is_ip_literal(host: str) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Cached: every message parses one or two addresses, and peers are few (bounded anyway).
     try:
-        ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def stamp_via(via: Via, source_host: str, source_port: int) -> Via:
@@ -202,19 +203,12 @@ def stamp_via(via: Via, source_host: str, source_port: int) -> Via:
     wants_rport = "rport" in params and not params["rport"]
     if wants_rport:
         params = params.set("rport", str(source_port))
-    sent_by = via.host.strip("[]")
-    if wants_rport or not _is_ip_literal(sent_by) or _ip_differs(sent_by, source_host):
+    sent_by = _ip(via.host)
+    if wants_rport or sent_by is None or sent_by != _ip(source_host):
         params = params.set("received", source_host)
     if params is via.params:
         return via
     return dataclasses.replace(via, params=params)
-
-
-def _ip_differs(a: str, b: str) -> bool:
-    try:
-        return ipaddress.ip_address(a) != ipaddress.ip_address(b.strip("[]"))
-    except ValueError:
-        return True
 
 
 def _transport_of(via: Via) -> TransportKind:
