@@ -968,6 +968,11 @@ class UserAgent:
                     ) -> UserAgent:
         config = config or UAConfig()
         transport_config = transport_config or TransportConfig()
+        host = transport_config.host.strip("[]")
+        if host in ("0.0.0.0", "::"):  # noqa: S104 -- checking, not binding
+            # Via sent-by and Contact must name an address peers can reach (s18.1.1, s8.1.1.8).
+            raise UAError(f"listen on a concrete address, not {host}: it goes into Via and "
+                          "Contact")
         holder: list[UserAgent] = []
 
         class _Bridge:

@@ -20,6 +20,7 @@ from focus.sip.ua import (
     IncomingCall,
     IncomingRequest,
     UAConfig,
+    UAError,
     UAEvent,
     UserAgent,
 )
@@ -146,3 +147,8 @@ async def test_close_cancels_pending_requests(caller: UserAgent) -> None:
     await caller.close()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_wildcard_listen_address_is_refused() -> None:
+    with pytest.raises(UAError, match="concrete address"):
+        await UserAgent.start(UAConfig(), TransportConfig(host="0.0.0.0", udp_port=0))
