@@ -123,3 +123,13 @@ def test_any_arrival_order_within_a_burst_plays_everything_once_in_order(
     for seq in order:
         buffer.push(9, 500 + seq, frame(seq))
     assert played(buffer, 12) == list(range(12))
+
+
+def test_empty_packets_hold_their_sequence_number_without_adding_audio() -> None:
+    # Telephone-events interleaved with audio in one RTP stream (RFC 4733) are pushed empty.
+    buffer = JitterBuffer(depth=2)
+    empty = np.zeros(0, np.int16)
+    for seq, samples in ((1, frame(1)), (2, empty), (3, frame(3)), (4, empty), (5, frame(5))):
+        buffer.push(1, seq, samples)
+    assert played(buffer, 3) == [1, 3, 5]
+    assert buffer.stats.lost == 0
