@@ -235,7 +235,9 @@ def response_destination(via: Via, arrived_on: Flow | None) -> Flow:
     sent-by, else 5060), else ``received`` with ``rport`` (RFC 3581) or the sent-by port,
     else sent-by itself. Names are returned as they are: the sender resolves or refuses them.
     """
-    kind = _transport_of(via)
+    # The transport the request really came over wins over what its Via claims: the peer
+    # demonstrably uses it, and a UDP request claiming TCP must not make us open connections.
+    kind = arrived_on.transport if arrived_on is not None else _transport_of(via)
     params = via.params
     sent_port = via.port if via.port is not None else 5060
     received = params.get("received") or None

@@ -88,6 +88,12 @@ def test_tcp_response_keeps_the_connection_and_falls_back_to_received() -> None:
     assert response_destination(v, arrived) == Flow(TransportKind.TCP, "127.0.0.1", 5070, 7)
 
 
+def test_the_arrival_transport_wins_over_the_via_transport() -> None:
+    v = via("SIP/2.0/TCP 10.0.0.1:5070;received=127.0.0.1;rport=4000")
+    arrived = Flow(TransportKind.UDP, "127.0.0.1", 4000)
+    assert response_destination(v, arrived) == Flow(TransportKind.UDP, "127.0.0.1", 4000)
+
+
 def test_ipv6_received_is_unbracketed() -> None:
     v = via("SIP/2.0/UDP [2001:db8::1]:5070;received=[::1];rport=9")
     assert response_destination(v, None) == Flow(TransportKind.UDP, "::1", 9)
