@@ -38,6 +38,12 @@ class CcmpConfig:
     tls_cert, tls_key: PEM files; when both are set the server speaks HTTPS only (s9, s10).
     max_body_bytes: larger request bodies get CCMP 400 without being read.
     request_timeout_s: time allowed to receive a request body; slower senders get CCMP 510.
+    idle_timeout_s: time a connection may take to deliver a complete request head, counted
+      from its opening or from the previous answer: connections idling between requests and
+      clients trickling their headers (slowloris) alike are closed then.
+    max_in_flight: requests handled at once (their bodies being received); beyond, a request
+      is answered CCMP 510 with Retry-After at once and its connection closed, so a flood
+      of slow senders cannot pile up work (RFC 6503 s10.4).
     max_xml_depth: deepest element nesting accepted in a request.
     allow_basic_auth_without_tls: accept HTTP Basic credentials over plain HTTP (off: they
       are honoured over TLS only, as s10.2 wants credentials protected in transit).
@@ -53,6 +59,8 @@ class CcmpConfig:
     tls_key: Path | None = None
     max_body_bytes: int = 256 * 1024
     request_timeout_s: float = 10.0
+    idle_timeout_s: float = 15.0
+    max_in_flight: int = 64
     max_xml_depth: int = 64
     allow_basic_auth_without_tls: bool = False
     xpath_max_length: int = 512
@@ -64,8 +72,12 @@ class CcmpConfig:
             raise ValueError("tls_cert and tls_key must be given together")
         if not self.path.startswith("/"):
             raise ValueError(f"path must start with '/': {self.path!r}")
-        if self.max_body_bytes <= 0 or self.request_timeout_s <= 0:
-            raise ValueError("max_body_bytes and request_timeout_s must be positive")
+        if self.max_body_bytes <= 0 or self.request_timeout_s <= 0 or self.idle_timeout_s <= 0:
+            raise ValueError(
+                "max_body_bytes, request_timeout_s and idle_timeout_s must be positive"
+            )
+        if self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
 
     @property
     def tls(self) -> bool:
@@ -86,6 +98,18 @@ _CONDITIONAL = (
 )
 DISPATCHER_KEY: web.AppKey[Dispatcher] = web.AppKey("ccmp_dispatcher")
 CONFIG_KEY: web.AppKey[CcmpConfig] = web.AppKey("ccmp_config")
+
+
+class _Load:
+    """Requests being handled now (one event loop: no lock needed)."""
+
+    __slots__ = ("active",)
+
+    def __init__(self) -> None:
+        self.active = 0
+
+
+LOAD_KEY: web.AppKey[_Load] = web.AppKey("ccmp_load")
 
 
 def _media_types(header: str) -> list[tuple[str, dict[str, str]]]:
@@ -177,12 +201,28 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     outcome = "-"
     resp: web.StreamResponse
     user = "-"
-    try:
-        resp, outcome, user = await _answer(request, config)
-    except Exception:
-        log.exception("CCMP request failed inside the server")
-        resp = _ccmp(_error(ResponseCode.SERVER_INTERNAL_ERROR, "internal error, see server log"))
-        outcome = "500"
+    load = request.app[LOAD_KEY]
+    if load.active >= config.max_in_flight:
+        busy = _error(
+            ResponseCode.REQUEST_TIMEOUT,
+            f"server busy ({load.active} requests in progress); retry later",
+        )
+        resp = _ccmp(busy)
+        resp.headers[hdrs.RETRY_AFTER] = "1"
+        resp.force_close()  # the body is not read
+        outcome = "510 busy"
+    else:
+        load.active += 1
+        try:
+            resp, outcome, user = await _answer(request, config)
+        except Exception:
+            log.exception("CCMP request failed inside the server")
+            resp = _ccmp(
+                _error(ResponseCode.SERVER_INTERNAL_ERROR, "internal error, see server log")
+            )
+            outcome = "500"
+        finally:
+            load.active -= 1
     log.info(
         "%s %s %s user=%s http=%d ccmp=%s %.1fms",
         request.remote or "-",
@@ -275,6 +315,7 @@ def make_app(store: ConferenceStore, config: CcmpConfig) -> web.Application:
     app = web.Application(client_max_size=config.max_body_bytes)
     app[CONFIG_KEY] = config
     app[DISPATCHER_KEY] = Dispatcher(store, config)
+    app[LOAD_KEY] = _Load()
     app.router.add_route("*", config.path, _handle)
     return app
 
@@ -315,7 +356,9 @@ async def start_ccmp(store: ConferenceStore, config: CcmpConfig) -> CcmpServer:
         # shutdown does not wait on stragglers for long.
         lingering_time=1.0,
         shutdown_timeout=5.0,
-        keepalive_timeout=75.0,
+        # aiohttp closes a connection whose request head is not complete this long after
+        # it opened or after the previous answer: that bounds slow headers as well as idling.
+        keepalive_timeout=config.idle_timeout_s,
     )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, ssl_context=_ssl_context(config))

@@ -261,3 +261,111 @@ async def test_answer_to_an_untyped_request_has_no_specialized_part(client: Clie
     assert resp.namespace == CCMP_NS_DRAFT
     assert resp.conf_user_id == "xcon-userid:alice@example.com"
     assert b"Response>" not in answer.replace(b"ccmpResponse>", b"")
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head, await asyncio.wait_for(reader.readexactly(length), timeout=5)
+
+
+async def test_slow_headers_do_not_hold_a_connection(store: ConferenceStore) -> None:
+    # A client trickling its request head byte by byte (slowloris) is cut off once the
+    # head has not been completed within idle_timeout_s, however steadily it sends.
+    server = await start_ccmp(store, CcmpConfig(port=0, idle_timeout_s=0.3))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        head = b"POST /ccmp HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4000
+        closed = False
+        for byte in head:
+            writer.write(bytes([byte]))
+            try:
+                await writer.drain()
+                got = await asyncio.wait_for(reader.read(1), timeout=0.02)
+            except TimeoutError:
+                continue
+            except ConnectionError:
+                closed = True
+                break
+            if got == b"":
+                closed = True
+                break
+        writer.close()
+        assert closed, "the server still waits for the head after 30 s of trickling"
+    finally:
+        await server.close()
+
+
+async def test_idle_keep_alive_connection_is_closed(store: ConferenceStore) -> None:
+    server = await start_ccmp(store, CcmpConfig(port=0, idle_timeout_s=0.2))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        body = encode_request(BLUEPRINTS)
+        head = (
+            f"POST /ccmp HTTP/1.1\r\nHost: x\r\nContent-Type: {MEDIA_TYPE}\r\n"
+            f"Accept: {MEDIA_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        writer.write(head + body)
+        _, answer = await _read_answer(reader)
+        assert decode_response(answer).code is ResponseCode.SUCCESS
+        # kept alive, then closed when no next request comes
+        assert await asyncio.wait_for(reader.read(1), timeout=10) == b""
+        writer.close()
+    finally:
+        await server.close()
+
+
+async def test_requests_beyond_the_in_flight_limit_get_510(
+    store: ConferenceStore, session: aiohttp.ClientSession
+) -> None:
+    server = await start_ccmp(store, CcmpConfig(port=0, max_in_flight=2, request_timeout_s=30))
+    slow = []
+    try:
+        for _ in range(2):  # two requests whose bodies never finish occupy both slots
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(
+                f"POST /ccmp HTTP/1.1\r\nHost: x\r\nContent-Type: {MEDIA_TYPE}\r\n"
+                f"Accept: {MEDIA_TYPE}\r\nContent-Length: 1000\r\n\r\n<ccmp".encode()
+            )
+            await writer.drain()
+            slow.append((reader, writer))
+        answer = None
+        for _ in range(100):  # until the server has taken both slow requests in
+            async with session.post(
+                server.url, data=encode_request(BLUEPRINTS), headers=HEADERS
+            ) as resp:
+                assert resp.status == 200
+                answer = decode_response(await resp.read())
+                if answer.code is ResponseCode.REQUEST_TIMEOUT:
+                    assert resp.headers["Retry-After"] == "1"
+                    break
+            await asyncio.sleep(0.05)
+        assert answer is not None and answer.code is ResponseCode.REQUEST_TIMEOUT
+        assert "busy" in (answer.response_string or "")
+        # finishing one slow request frees its slot
+        reader, writer = slow.pop()
+        writer.close()
+        for _ in range(100):
+            async with session.post(
+                server.url, data=encode_request(BLUEPRINTS), headers=HEADERS
+            ) as resp:
+                answer = decode_response(await resp.read())
+            if answer.code is ResponseCode.SUCCESS:
+                break
+            await asyncio.sleep(0.05)
+        assert answer.code is ResponseCode.SUCCESS
+    finally:
+        for _, writer in slow:
+            writer.close()
+        await server.close()
+
+
+def test_limits_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="idle_timeout_s"):
+        CcmpConfig(idle_timeout_s=0)
+    with pytest.raises(ValueError, match="max_in_flight"):
+        CcmpConfig(max_in_flight=0)
