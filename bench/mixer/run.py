@@ -25,7 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from mediactrl.media import MediaConfig, MediaEngine
+import numpy as np
+
+from mediactrl.media import MediaConfig, MediaEngine, g711
+from mediactrl.media.g711 import Law
+from mediactrl.media.mixer import mix_many, saturate
 
 FEEDER = Path(__file__).with_name("feeder.py")
 WARMUP = 1.0
@@ -161,6 +165,32 @@ async def memory_per_participant(participants: int, base: int) -> float:
     return grown / participants
 
 
+def pure_mix_cost(participants: int, conference_size: int, repeat: int = 200) -> float:
+    """Microseconds per tick for the numpy part alone: decode, N-1 mix, saturate, encode."""
+    rng = np.random.default_rng(1)
+    codes = rng.integers(0, 256, size=(participants, 160), dtype=np.uint8)
+    slots = np.arange(participants, dtype=np.intp)
+    conference = slots // conference_size
+    starts = np.arange(0, participants, conference_size, dtype=np.intp)
+    gains = np.ones(participants, np.float32)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        pcm = g711.decode(Law.PCMU, codes)
+        out = np.zeros((participants, 160), np.float32)
+        mix_many(
+            pcm,
+            out,
+            slots=slots,
+            conference=conference,
+            starts=starts,
+            upstream=gains,
+            downstream=gains,
+            unique_slots=True,
+        )
+        g711.encode(Law.PCMU, saturate(out))
+    return 1e6 * (time.perf_counter() - start) / repeat
+
+
 async def main(quick: bool) -> None:
     seconds = 2.0 if quick else 4.0
     big = 100 if quick else 300
@@ -182,6 +212,12 @@ async def main(quick: bool) -> None:
     print(
         f"memory per participant: {memory / 1024:.1f} KiB (tracemalloc, 100 joined, 1 s of traffic)"
     )
+    for size, group in ((1000, 1000), (1000, 4)):
+        cost = pure_mix_cost(size, group)
+        print(
+            f"numpy work alone, {size} participants in conferences of {group}: "
+            f"{cost:.0f} us per 20 ms tick ({100 * cost / 20000:.1f}% of a core)"
+        )
     print(f"total bench time: {time.perf_counter() - started:.1f} s")
 
 
