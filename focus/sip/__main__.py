@@ -25,11 +25,13 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from focus.sip.dialog import Dialog
 from focus.sip.message import Request
 from focus.sip.offer_answer import LocalSession, MediaCapability, create_answer, create_offer
 from focus.sip.sdp import SdpError, parse_sdp
 from focus.sip.transport import TransportConfig
 from focus.sip.ua import (
+    SELF_CHECKED_METHODS,
     CallConfirmed,
     CallEnded,
     CallFailedError,
@@ -96,12 +98,19 @@ class Responder:
             case CallEnded(call=call, reason=reason):
                 log.info("call %s ended: %s", call.call_id, reason)
             case IncomingRequest(request=request, dialog=dialog):
-                self._request(ua, request, dialog is not None)
+                self._request(ua, request, dialog)
             case _:
                 pass
 
-    def _request(self, ua: UserAgent, request: Request, in_dialog: bool) -> None:
+    def _request(self, ua: UserAgent, request: Request, dialog: Dialog | None) -> None:
         method = request.method
+        in_dialog = dialog is not None
+        if dialog is not None and method in SELF_CHECKED_METHODS:
+            # The core leaves the s12.2.2 check of these to whoever handles them (us).
+            error = dialog.receive_request(request)
+            if error is not None:
+                ua.send_response(error)
+                return
         if method == "MESSAGE" or (method == "NOTIFY" and in_dialog) or method == "INFO":
             ua.respond(request, 200)
         elif method == "SUBSCRIBE":

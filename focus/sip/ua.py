@@ -75,6 +75,7 @@ from focus.sip.transport import (
 from focus.sip.uri import URI, SipURI, parse_uri
 
 __all__ = [
+    "SELF_CHECKED_METHODS",
     "Call",
     "CallAnswered",
     "CallConfirmed",
@@ -95,6 +96,12 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: In-dialog requests the core hands over WITHOUT running ``Dialog.receive_request`` (the
+#: CSeq/target-refresh check of RFC 3261 s12.2.2): the RFC 6665 / RFC 3515 helpers of
+#: :mod:`focus.sip.subscription` and :mod:`focus.sip.refer` do it; an application answering
+#: these by hand calls ``dialog.receive_request(request)`` first and sends its error if any.
+SELF_CHECKED_METHODS = frozenset({"SUBSCRIBE", "NOTIFY", "REFER"})
 
 #: Requests larger than this go over TCP (RFC 3261 s18.1.1: 1300 bytes, path MTU unknown).
 UDP_SIZE_LIMIT = 1300
@@ -520,6 +527,29 @@ class UACore:
         self._drain_layer(now)
         return key
 
+    def adopt(self, dialog: Dialog, flow: Flow | None = None, *,
+              request: Request | None = None) -> None:
+        """Let the core route in-dialog requests to a dialog created elsewhere (e.g. by
+        ``Notifier.receive_subscribe`` or ``receive_refer``). ``flow`` is how the peer is
+        reached if its target cannot be resolved (default: from ``request``'s top Via,
+        including the TCP connection it came on)."""
+        if flow is None:
+            if request is None:
+                flow = resolve_target(dialog.next_hop())
+            else:
+                flow = self._sources.get(id(request)) or self._source_of(request)
+        self._register(dialog, flow)
+
+    def release(self, dialog: Dialog) -> None:
+        """Forget a dialog whose last usage ended (e.g. a subscription terminated)."""
+        self._forget(dialog)
+
+    def send_response(self, response: Response, now: float) -> None:
+        """Send a response built elsewhere (e.g. by ``Notifier.receive_subscribe``)."""
+        self._finish_response(response, b"", None, ())
+        self._send_response(response, now)
+        self._drain_layer(now)
+
     def respond(self, request: Request, status: int, now: float, *, reason: str | None = None,
                 body: bytes = b"", content_type: str | None = None,
                 headers: Iterable[tuple[str, str]] = ()) -> Response:
@@ -785,12 +815,14 @@ class UACore:
         if found is None:
             return
         dialog: Dialog = found
-        error = dialog.receive_request(request)
+        method = request.method
+        # The event and REFER helpers (focus.sip.subscription / refer) run the s12.2.2 check
+        # themselves; running it twice would see the same CSeq again and answer 500.
+        error = None if method in SELF_CHECKED_METHODS else dialog.receive_request(request)
         if error is not None:
             self._finish_response(error, b"", None, ())
             self._send_response(error, now)
             return
-        method = request.method
         call = self._calls.get(dialog.id)
         if method == "BYE":
             self._send_response(dialog.create_response(request, 200), now)
@@ -1187,6 +1219,17 @@ class UserAgent:
         self.core.respond(request, status, self.now, reason=reason, body=body,
                           content_type=content_type, headers=headers)
         self._after()
+
+    def send_response(self, response: Response) -> None:
+        """Send a response built elsewhere (see :meth:`UACore.send_response`)."""
+        self.core.send_response(response, self.now)
+        self._after()
+
+    async def send(self, request: Request, dialog: Dialog | None = None, *,
+                   flow: Flow | None = None) -> Response:
+        """Send a request built elsewhere (see :meth:`UACore.send`); awaits the response."""
+        key = self.core.send(request, dialog, self.now, flow=flow)
+        return (await self._await(key)).response
 
     async def _await(self, key: TransactionKey) -> RequestCompleted:
         fut: asyncio.Future[RequestCompleted] = self._loop.create_future()

@@ -8,8 +8,10 @@ from collections.abc import Callable
 import pytest
 
 from focus.sip.dialog import Dialog, DialogId
+from focus.sip.headers import NameAddr
 from focus.sip.message import Request, Response
 from focus.sip.parser import parse_message
+from focus.sip.subscription import Notifier, NotifierConfig
 from focus.sip.transport import Flow, TransportFailure, TransportKind
 from focus.sip.ua import (
     Call,
@@ -425,3 +427,52 @@ def test_large_requests_switch_to_tcp_when_tcp_is_there() -> None:
                  content_type="text/plain")
     (forced,) = core.outgoing()
     assert forced.destination is not None and forced.destination.transport is TransportKind.UDP
+
+
+def test_notifier_from_the_subscription_layer_runs_on_the_ua(net: Net) -> None:
+    """h5's Notifier (RFC 6665) driven through the UA core: adopt its dialogs, send its
+    responses and NOTIFYs; refreshes reach it once-checked (no double CSeq check -> no 500)."""
+    contact = NameAddr(parse_uri("sip:bob@127.0.0.1:5060"))
+    notifier = Notifier(NotifierConfig(packages=frozenset({"conference"}),
+                                       sent_by="127.0.0.1:5060", contact=contact))
+
+    def serve_b() -> None:
+        for event in net.take("b", IncomingRequest):
+            assert isinstance(event, IncomingRequest)
+            result = notifier.receive_subscribe(event.request, net.now)
+            net.b.send_response(result.response, net.now)
+            sub = result.subscription
+            if sub is not None and event.dialog is None:
+                net.b.adopt(sub.dialog, request=event.request)
+            if result.notify is not None and sub is not None:
+                net.b.send(result.notify, sub.dialog, net.now)
+            net.pump()
+
+    net.a.request(b_uri(), "SUBSCRIBE", net.now,
+                  headers=[("Event", "conference"), ("Expires", "600")])
+    net.pump()
+    serve_b()
+    done = net.take("a", RequestCompleted)
+    assert isinstance(done[0], RequestCompleted) and done[0].response.status == 200
+    dialog = done[0].dialog
+    assert dialog is not None
+    notifies = net.take("a", IncomingRequest)
+    assert isinstance(notifies[0], IncomingRequest) and notifies[0].dialog is dialog
+    assert (notifies[0].request.headers.get("Subscription-State") or "").startswith("active")
+    net.a.respond(notifies[0].request, 200, net.now)
+    net.pump()
+    # Refresh, then unsubscribe, in the dialog: the notifier answers 200 both times.
+    for expires in ("600", "0"):
+        net.a.request(dialog, "SUBSCRIBE", net.now,
+                      headers=[("Event", "conference"), ("Expires", expires)])
+        net.pump()
+        serve_b()
+        done = net.take("a", RequestCompleted)
+        assert isinstance(done[0], RequestCompleted) and done[0].response.status == 200
+        for event in net.take("a", IncomingRequest):
+            assert isinstance(event, IncomingRequest)
+            net.a.respond(event.request, 200, net.now)
+        net.pump()
+    assert not net.sent("b", "500/SUBSCRIBE")
+    final = net.sent("b", "NOTIFY")[-1]
+    assert (final.headers.get("Subscription-State") or "").startswith("terminated")
