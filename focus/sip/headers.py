@@ -8,6 +8,7 @@ malformed value raises :class:`~focus.sip.errors.SipParseError` naming the heade
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -279,7 +280,25 @@ _DISPLAY_TOKENS_RE = re.compile(f"[{_TOKEN_CHARS}]+(?:[ \\t]+[{_TOKEN_CHARS}]+)*
 
 
 def parse_name_addr(value: str, what: str = "name-addr") -> NameAddr:
-    """Parse one ``name-addr`` or ``addr-spec`` with header parameters."""
+    """Parse one ``name-addr`` or ``addr-spec`` with header parameters.
+
+    Results are immutable and memoized: From, To and Contact values recur verbatim in every
+    retransmission and in-dialog request. Long values are not kept, to bound memory.
+    """
+    if len(value) <= _MEMO_MAX_LEN:
+        return _parse_name_addr_memo(value, what)
+    return _parse_name_addr(value, what)
+
+
+_MEMO_MAX_LEN = 512
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse_name_addr_memo(value: str, what: str) -> NameAddr:
+    return _parse_name_addr(value, what)
+
+
+def _parse_name_addr(value: str, what: str) -> NameAddr:
     text = value.strip(" \t")
     display: str | None = None
     if text.startswith('"'):
@@ -386,9 +405,11 @@ class Via:
         return self.params.get("maddr")
 
 
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
 _VIA_RE = re.compile(
     rf"[ \t]*([{_TOKEN_CHARS}]+)[ \t]*/[ \t]*([{_TOKEN_CHARS}]+)[ \t]*/[ \t]*([{_TOKEN_CHARS}]+)"
-    r"[ \t]+(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]+)(?:[ \t]*:[ \t]*([0-9]{1,5}))?"
+    rf"[ \t]+(\[[0-9A-Fa-f:.]+\]|(?:{_LABEL}\.)*{_LABEL}\.?)(?:[ \t]*:[ \t]*([0-9]{{1,5}}))?"
+    r"(?=[ \t;]|$)"
 )
 
 
@@ -403,10 +424,11 @@ def parse_via(value: str) -> list[Via]:
         port = int(port_text) if port_text is not None else None
         if port is not None and port > 65535:
             raise SipParseError.bad("Malformed Via")
-        try:
-            check_host(host, "Via")
-        except SipParseError:
-            raise SipParseError.bad("Malformed Via sent-by") from None
+        if host[0] == "[":
+            try:
+                check_host(host, "Via")
+            except SipParseError:
+                raise SipParseError.bad("Malformed Via sent-by") from None
         params = parse_params(part[m.end() :], "Via")
         out.append(Via(transport.upper(), host, port, params, f"{name.upper()}/{version}"))
     return out
@@ -592,8 +614,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = self._key(name)
-        return any(k == key for k, _, _ in self._items)
+        return bool(self._values(self._key(name)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Headers):
@@ -729,50 +750,68 @@ class Headers:
 
         return list(self._cached(name, build))
 
+    # The accessors the parser validates eagerly are written out without closures: they run
+    # for every message.
+
     @property
     def via(self) -> list[Via]:
-        return self._list("Via", parse_via)
+        value = self._cache.get("Via", _MISSING)
+        if value is _MISSING:
+            vias: list[Via] = []
+            for field_value in self._values("Via"):
+                vias.extend(parse_via(field_value))
+            self._cache["Via"] = value = vias
+        return list(cast(list[Via], value))
 
     @property
     def from_(self) -> NameAddr:
-        return self._cached("From", lambda: parse_name_addr(self._required("From"), "From"))
+        value = self._cache.get("From", _MISSING)
+        if value is _MISSING:
+            self._cache["From"] = value = parse_name_addr(self._required("From"), "From")
+        return cast(NameAddr, value)
 
     @property
     def to(self) -> NameAddr:
-        return self._cached("To", lambda: parse_name_addr(self._required("To"), "To"))
+        value = self._cache.get("To", _MISSING)
+        if value is _MISSING:
+            self._cache["To"] = value = parse_name_addr(self._required("To"), "To")
+        return cast(NameAddr, value)
 
     @property
     def call_id(self) -> str:
-        def build() -> str:
-            value = self._required("Call-ID").strip(" \t")
-            if not _CALL_ID_RE.fullmatch(value):
+        value = self._cache.get("Call-ID", _MISSING)
+        if value is _MISSING:
+            text = self._required("Call-ID").strip(" \t")
+            if not _CALL_ID_RE.fullmatch(text):
                 raise SipParseError.bad("Malformed Call-ID")
-            return value
-
-        return self._cached("Call-ID", build)
+            self._cache["Call-ID"] = value = text
+        return cast(str, value)
 
     @property
     def cseq(self) -> CSeq:
-        return self._cached("CSeq", lambda: parse_cseq(self._required("CSeq")))
+        value = self._cache.get("CSeq", _MISSING)
+        if value is _MISSING:
+            self._cache["CSeq"] = value = parse_cseq(self._required("CSeq"))
+        return cast(CSeq, value)
 
     @property
     def contact(self) -> list[NameAddr] | Literal["*"]:
         """Contact values, or ``"*"`` for the REGISTER wildcard (RFC 3261 s10.2.2)."""
-
-        def build() -> list[NameAddr] | Literal["*"]:
+        value = self._cache.get("Contact", _MISSING)
+        if value is _MISSING:
             values = self._values("Contact")
             if len(values) == 1 and values[0].strip(" \t") == "*":
-                return "*"
-            out: list[NameAddr] = []
-            for value in values:
-                parts = split_commas(value)
-                if "*" in parts:
-                    raise SipParseError.bad("Contact * mixed with other values")
-                out.extend(parse_name_addr(p, "Contact") for p in parts)
-            return out
-
-        value = self._cached("Contact", build)
-        return value if value == "*" else list(value)
+                value = "*"
+            else:
+                contacts: list[NameAddr] = []
+                for field_value in values:
+                    parts = split_commas(field_value)
+                    if "*" in parts:
+                        raise SipParseError.bad("Contact * mixed with other values")
+                    contacts.extend(parse_name_addr(p, "Contact") for p in parts)
+                value = contacts
+            self._cache["Contact"] = value
+        return "*" if value == "*" else list(cast(list[NameAddr], value))
 
     def _int_header(self, name: str, limit: int) -> int | None:
         def build() -> int | None:
