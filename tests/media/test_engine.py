@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 import time
 from collections.abc import AsyncIterator
 
@@ -33,6 +34,7 @@ from mediactrl.media.rtcp import (
     middle_ntp,
     unix_from_ntp,
 )
+from mediactrl.media.rtp import RtpPacket, build_rtp, parse_rtp
 from mediactrl.mixer.model import Direction
 
 from .phones import Phone, tone_levels
@@ -430,3 +432,31 @@ async def test_nbest_mixes_only_the_loudest_and_a_remote_is_latched(engine: Medi
     assert only_loudest[440.0] > HEARD and only_loudest[1000.0] < SILENT
     everyone = tone_levels(listener.audio(t1 + 0.3, t1 + 1.0), FREQS)
     assert everyone[440.0] > HEARD and everyone[1000.0] > HEARD / 4
+
+
+async def test_ipv6_loopback_latches_and_answers() -> None:
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    probe.setblocking(False)
+    probe_address = probe.getsockname()[:2]
+    engine = MediaEngine(config(host="::1"))
+    try:
+        ep = await engine.create_endpoint()
+        other = await engine.create_endpoint()
+        conf = engine.create_conference()
+        engine.join(ep.id, conf)
+        engine.join(other.id, conf)
+        for seq in range(3):
+            probe.sendto(
+                build_rtp(RtpPacket(0, seq, seq * 160, 9, b"\xff" * 160)), ("::1", ep.local_port)
+            )
+        data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(probe, 2048), 2.0)
+    finally:
+        await engine.close()
+        probe.close()
+    packet = parse_rtp(data)
+    assert packet.payload_type == 0 and len(packet.payload) == 160
+    assert ep.remote is not None and ep.remote[:2] == probe_address
