@@ -130,6 +130,7 @@ def test_esc02_percent_that_is_not_an_escape() -> None:
     req = request("esc02")
     assert req.method == "RE%47IST%45R"  # NOT "REGISTER"
     assert req.to.display_name == "%Z%45"
+    assert req.from_.display_name == "%Z%45"
     contact = req.contact
     assert contact != "*"
     assert len(contact) == 2
