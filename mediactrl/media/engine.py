@@ -18,6 +18,7 @@ API (all ids are strings chosen by the caller, or generated when None)::
     ep = await engine.create_endpoint(endpoint_id=None, remote=("127.0.0.1", 4000),
                                       payload_types=PayloadTypes())      # -> Endpoint
     engine.update_endpoint_remote(ep.id, remote, payload_types=None)
+    engine.set_endpoint_direction(ep.id, Direction.RECVONLY)   # the leg's SDP direction (hold)
     await engine.close_endpoint(ep.id)                 # RTCP BYE, leaves every conference
     engine.create_conference(conf_id=None, active_talkers_interval=None,
                              max_participants=None) -> str
@@ -238,6 +239,8 @@ class Endpoint:
         self._dtmf_started: int | None = None  # sample index where a synthesised tone began
         self._dtmf_hold = 0  # ticks the clamp outlasts a digit: its in-band audio lags
         self.conferences: dict[str, JoinSettings] = {}
+        self.sending = True  # SDP direction of the leg itself (set_endpoint_direction)
+        self.receiving = True
 
     @property
     def ssrc(self) -> int:
@@ -495,6 +498,18 @@ class MediaEngine:
         endpoint.rtcp_remote = rtcp_remote
         if payload_types is not None:
             endpoint.payload_types = payload_types
+
+    def set_endpoint_direction(self, endpoint_id: str, direction: Direction) -> None:
+        """The leg's negotiated SDP direction, as the media server's own SDP states it
+        (RFC 3264 s6.1): recvonly/inactive stop our RTP (the phone put us on hold),
+        sendonly/inactive ignore its audio and suspend the media timeout; RTCP goes on.
+        Independent of conference joins, which keep their own directions."""
+        endpoint = self.endpoint(endpoint_id)
+        endpoint.sending = direction in (Direction.SENDRECV, Direction.SENDONLY)
+        endpoint.receiving = direction in (Direction.SENDRECV, Direction.RECVONLY)
+        if endpoint.receiving and self._loop is not None:
+            endpoint._last_rx = self._loop.time()  # the timeout counts from the resume
+            endpoint._timed_out = False
 
     async def close_endpoint(self, endpoint_id: str) -> None:
         """Leave every conference, send an RTCP BYE and close the sockets."""
@@ -777,6 +792,8 @@ class MediaEngine:
         tracker.update(sequence)
         tracker.record_transit(timestamp, arrival)
         types = endpoint.payload_types
+        if not endpoint.receiving:
+            return  # on hold: counted above, not mixed
         if payload_type in _G711_TABLES and payload_type in types.accept:
             samples = _G711_TABLES[payload_type][np.frombuffer(payload, np.uint8)]
             endpoint.jitter.push(ssrc, sequence, samples)
@@ -927,7 +944,7 @@ class MediaEngine:
                 if endpoint._dtmf_hold > 0:
                     endpoint._dtmf_hold -= 1
                     dtmf_active.append(endpoint)
-            if timeout is not None and not endpoint._timed_out:
+            if timeout is not None and endpoint.receiving and not endpoint._timed_out:
                 since = endpoint._last_rx if endpoint._last_rx is not None else endpoint._created
                 if now - since > timeout:
                     endpoint._timed_out = True
@@ -965,7 +982,11 @@ class MediaEngine:
             out[slots] += mix_minus(frames, up, conference.down, conference.routing)
             listens[slots] |= conference.down > 0
 
-        targets = [e for e in self._endpoints.values() if listens[e._slot] and e.remote is not None]
+        targets = [
+            e
+            for e in self._endpoints.values()
+            if listens[e._slot] and e.remote is not None and e.sending
+        ]
         if not targets:
             return
         target_slots = np.array([e._slot for e in targets], dtype=np.intp)

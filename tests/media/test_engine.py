@@ -460,3 +460,38 @@ async def test_ipv6_loopback_latches_and_answers() -> None:
     packet = parse_rtp(data)
     assert packet.payload_type == 0 and len(packet.payload) == 160
     assert ep.remote is not None and ep.remote[:2] == probe_address
+
+
+async def test_sdp_hold_stops_our_rtp_and_ignores_theirs_without_timing_out() -> None:
+    loop = asyncio.get_running_loop()
+    events: list[MediaEvent] = []
+    engine = MediaEngine(config(media_timeout=0.4), on_event=events.append)
+    conf = engine.create_conference()
+    talker, held = Phone(1000.0), Phone(440.0)
+    try:
+        eps = []
+        for phone in (talker, held):
+            await phone.open()
+            eps.append(await engine.create_endpoint(remote=phone.address))
+            engine.join(eps[-1].id, conf)
+            phone.start_tone(eps[-1].local_port)
+        await wait_until(loop, loop.time() + 0.4)
+        # A re-INVITE puts the leg on hold (a=inactive both ways).
+        engine.set_endpoint_direction(eps[1].id, Direction.INACTIVE)
+        t_hold = loop.time()
+        await wait_until(loop, t_hold + 0.8)
+        engine.set_endpoint_direction(eps[1].id, Direction.SENDRECV)
+        t_resume = loop.time()
+        await wait_until(loop, t_resume + 0.8)
+    finally:
+        await engine.close()
+        for phone in (talker, held):
+            await phone.stop_tone()
+            phone.close()
+    # On hold: nothing sent to the held phone, and the talker no longer hears it.
+    assert not [h for h in held.heard if t_hold + 0.1 < h.arrival < t_resume]
+    assert tone_levels(talker.audio(t_hold + 0.2, t_resume), FREQS)[440.0] < SILENT
+    # Resumed: both ways again.
+    assert tone_levels(held.audio(t_resume + 0.3, t_resume + 0.8), FREQS)[1000.0] > HEARD
+    assert tone_levels(talker.audio(t_resume + 0.3, t_resume + 0.8), FREQS)[440.0] > HEARD
+    assert not [e for e in events if isinstance(e, EndpointTimedOut)]
