@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import math
 import random
 import secrets
@@ -87,6 +88,7 @@ __all__ = [
 ]
 
 Address = tuple[str, int]
+_log = logging.getLogger(__name__)
 _RTP_HEADER = struct.Struct("!BBHII")
 _FAST_HEADER = struct.Struct("!BHII")
 _NO_SAMPLES = np.zeros(0, np.int16)  # an RTP header after its first byte
@@ -376,6 +378,7 @@ class MediaEngine:
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
         self._ids = itertools.count(1)
+        self.tick_errors = 0
         self._batch: _Batch | None = None  # plain conferences mixed together; None: stale
 
     # ------------------------------------------------------------------ lifecycle
@@ -904,11 +907,17 @@ class MediaEngine:
     def _on_timer(self) -> None:
         assert self._loop is not None and self._clock is not None
         now = self._loop.time()
-        for tick in self._clock.due(now):
-            self._tick(tick, now)
-        self._send_reports(now)
-        if not self._closed:
-            self._arm()
+        try:
+            for tick in self._clock.due(now):
+                self._tick(tick, now)
+            self._send_reports(now)
+        except Exception:
+            # A bug in one tick must not silence every conference: log it, keep the clock.
+            self.tick_errors += 1
+            _log.exception("media engine tick failed")
+        finally:
+            if not self._closed:
+                self._arm()
 
     def _tick(self, tick: int, now: float) -> None:
         samples = self.config.frame_samples

@@ -495,3 +495,25 @@ async def test_sdp_hold_stops_our_rtp_and_ignores_theirs_without_timing_out() ->
     assert tone_levels(held.audio(t_resume + 0.3, t_resume + 0.8), FREQS)[1000.0] > HEARD
     assert tone_levels(talker.audio(t_resume + 0.3, t_resume + 0.8), FREQS)[440.0] > HEARD
     assert not [e for e in events if isinstance(e, EndpointTimedOut)]
+
+
+async def test_a_failing_tick_is_logged_and_the_clock_keeps_going(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Faulty(MediaEngine):
+        failed = False
+
+        def _tick(self, tick: int, now: float) -> None:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("injected fault")
+            super()._tick(tick, now)
+
+    engine = Faulty(config())
+    engine.create_conference()
+    await asyncio.sleep(0.2)
+    ticks = engine.stats().ticks_run
+    await asyncio.sleep(0.1)
+    await engine.close()
+    assert engine.tick_errors == 1 and engine.stats().ticks_run > ticks
+    assert "media engine tick failed" in caplog.text
