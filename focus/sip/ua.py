@@ -32,6 +32,7 @@ import asyncio
 import dataclasses
 import enum
 import hashlib
+import heapq
 import ipaddress
 import itertools
 import logging
@@ -129,6 +130,11 @@ class UAConfig:
     answer_options: answer out-of-dialog OPTIONS with 200 + Allow by ourselves (s11.2).
     timers: T1/T2/T4 for the transaction layer.
     accept: media types we accept in bodies (Accept header of OPTIONS answers).
+    answer_timeout: a request handed to the application (:class:`IncomingRequest`) and not
+        answered within this many seconds gets 500 from the core, so that a forgetful
+        application cannot pile up server transactions (the peer gave up after 64*T1 anyway).
+    ring_timeout: an incoming INVITE neither accepted nor rejected within this many seconds
+        gets 480 Temporarily Unavailable (a re-INVITE gets 500).
     """
 
     user: str = "focus"
@@ -138,6 +144,8 @@ class UAConfig:
     answer_options: bool = True
     timers: TimerConfig = field(default_factory=TimerConfig)
     accept: tuple[str, ...] = ("application/sdp",)
+    answer_timeout: float = 32.0
+    ring_timeout: float = 180.0
 
 
 _CALL_LABELS: Iterator[str] = (f"c{n}" for n in itertools.count(1))
@@ -329,6 +337,11 @@ class UACore:
         self._early: dict[tuple[str, str], _Pending] = {}
         # Where requests we have not answered yet came from (TCP connection reuse).
         self._sources: dict[int, Flow] = {}
+        self._source_keys: dict[TransactionKey, int] = {}  # to drop unanswered ones
+        self._finals_given: set[int] = set()  # requests of _source_keys given a final response
+        # (deadline, seq, key, request): answer_timeout / ring_timeout, lazily deleted.
+        self._deadlines: list[tuple[float, int, TransactionKey, Request]] = []
+        self._seq = itertools.count()
         self._allow = ", ".join(sorted(config.methods | {"ACK", "BYE", "CANCEL", "OPTIONS"}))
 
     # ------------------------------------------------------------------ SipCore protocol
@@ -344,9 +357,28 @@ class UACore:
     def handle_timer(self, now: float) -> None:
         self.layer.handle_timer(now)
         self._drain_layer(now)
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, key, request = heapq.heappop(self._deadlines)
+            self._answer_overdue(key, request, now)
 
     def get_timer(self) -> float | None:
-        return self.layer.get_timer()
+        layer = self.layer.get_timer()
+        if not self._deadlines:
+            return layer
+        mine = self._deadlines[0][0]
+        return mine if layer is None else min(layer, mine)
+
+    def _answer_overdue(self, key: TransactionKey, request: Request, now: float) -> None:
+        """The application never answered ``request``: answer it ourselves (see UAConfig)."""
+        call = self._incoming_invites.get(key)
+        if call is not None and call.invite_key == key:
+            log.info("%r not answered in %.0f s", call, self.config.ring_timeout)
+            self.reject(call, 480 if call.state is CallState.INCOMING else 500, now)
+            return
+        if self._source_keys.get(key) == id(request) and id(request) not in self._finals_given:
+            log.info("%s request not answered in time by the application", request.method)
+            self._error(request, 500, "Server Internal Error - not answered in time", now)
+            self._drain_layer(now)
 
     def outgoing(self) -> list[Transmit]:
         return self.layer.outgoing()
@@ -557,8 +589,9 @@ class UACore:
 
         In a dialog the response carries the dialog's tag (and Contact for target refresh
         requests); a 2xx to an out-of-dialog SUBSCRIBE or REFER creates the dialog."""
-        source = self._sources.pop(id(request), None) if status >= 200 else \
-            self._sources.get(id(request))
+        source = self._sources.get(id(request))
+        if status >= 200 and source is not None:
+            self._finals_given.add(id(request))
         dialog = self.dialogs.for_request(request)
         if dialog is not None:
             response = dialog.create_response(request, status, reason)
@@ -719,7 +752,9 @@ class UACore:
                     call = self._incoming_invites.pop(key, None)
                     if call is not None:
                         call.invite_key = None
-                        self._fail(call, 487, "Request Terminated (cancelled by peer)")
+                        if call.state is CallState.INCOMING:
+                            self._fail(call, 487, "Request Terminated (cancelled by peer)")
+                        # A cancelled re-INVITE leaves the call as it was (s14.2, s9.2).
                 case AckNotReceived(response=response):
                     call = self._calls.get(DialogId(response.call_id, response.to.tag or "",
                                                     response.from_.tag or ""))
@@ -732,6 +767,13 @@ class UACore:
                 case TransactionTerminated(transaction=key):
                     self._incoming_invites.pop(key, None)
                     self._calls_by_invite.pop(key, None)
+                    ident = self._source_keys.pop(key, None)
+                    if ident is not None:
+                        self._sources.pop(ident, None)
+                        self._finals_given.discard(ident)
+                    if self._deadlines and not self.layer:
+                        # Nothing can be pending any more: drop the stale deadlines.
+                        self._deadlines.clear()
                 case MessageDiscarded(message=message, reason=why):
                     log.debug("discarded %r: %s", message, why)
 
@@ -770,10 +812,17 @@ class UACore:
         elif method == "BYE":
             self._error(request, 481, None, now)
         elif method in self.config.methods:
-            self._sources[id(request)] = source
+            self._remember_source(request, source, key, now)
             self._events.append(IncomingRequest(request, None, source))
         else:
             self._not_allowed(request, now)
+
+    def _remember_source(self, request: Request, source: Flow, key: TransactionKey,
+                         now: float) -> None:
+        self._sources[id(request)] = source
+        self._source_keys[key] = id(request)
+        heapq.heappush(self._deadlines, (now + self.config.answer_timeout, next(self._seq),
+                                         key, request))
 
     def _not_allowed(self, request: Request, now: float) -> None:
         self._error(request, 405 if request.method in KNOWN_METHODS else 501, None, now)
@@ -789,6 +838,8 @@ class UACore:
         call = Call(request.call_id, new_tag(), False, request, CallState.INCOMING, source,
                     offer=request.body, remote_sdp=request.body, invite_key=key)
         self._incoming_invites[key] = call
+        heapq.heappush(self._deadlines, (now + self.config.ring_timeout, next(self._seq), key,
+                                         request))
         self._events.append(IncomingCall(call, request, request.body))
 
     def _on_ack(self, request: Request) -> None:
@@ -835,10 +886,13 @@ class UACore:
             call.invite = request
             call.invite_key = key
             call.remote_sdp = request.body or call.remote_sdp
+            self._incoming_invites[key] = call
+            heapq.heappush(self._deadlines, (now + self.config.ring_timeout, next(self._seq),
+                                             key, request))
             self._events.append(IncomingCall(call, request, request.body, reinvite=True))
             return
         if method in self.config.methods or method == "OPTIONS":
-            self._sources[id(request)] = source
+            self._remember_source(request, source, key, now)
             self._events.append(IncomingRequest(request, dialog, source))
         else:
             self._not_allowed(request, now)

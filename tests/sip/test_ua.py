@@ -301,6 +301,37 @@ def test_message_out_of_dialog_is_delivered_and_answered(net: Net) -> None:
     assert done[0].response.status == 202 and done[0].response.to.tag
 
 
+def test_nothing_is_kept_once_transactions_and_dialogs_are_over(net: Net) -> None:
+    caller, _ = establish(net)
+    net.a.request(b_uri(), "MESSAGE", net.now, body=b"x", content_type="text/plain")
+    net.pump()
+    for event in net.take("b", IncomingRequest):
+        assert isinstance(event, IncomingRequest)
+        net.b.respond(event.request, 200, net.now)
+    net.a.request(b_uri(), "MESSAGE", net.now, body=b"y", content_type="text/plain")
+    net.pump()  # this one is never answered by the application...
+    net.a.bye(caller, net.now)
+    net.pump()
+    net.advance(70.0)  # past every timer (F, J, K, 64*T1)
+    assert net.sent("b", "500/MESSAGE"), "...so the core answered it after answer_timeout"
+    for core in (net.a, net.b):
+        assert len(core.layer) == 0 and core.calls == [] and not core.dialogs.dialogs
+        assert not core._sources and not core._source_keys and not core._pending
+        assert not core._calls_by_invite and not core._incoming_invites
+
+
+def test_an_incoming_call_left_ringing_gets_480(net: Net) -> None:
+    caller = net.a.invite(b_uri(), OFFER, net.now)
+    net.pump()
+    callee = incoming(net)
+    net.advance(179.0)
+    assert caller.state is CallState.CALLING
+    net.advance(2.0)
+    assert state_of(callee) is CallState.ENDED and net.sent("b", "480/INVITE")
+    failed = net.take("a", CallFailed)
+    assert isinstance(failed[0], CallFailed) and failed[0].status == 480
+
+
 def test_unanswered_request_completes_with_408_after_timer_f(net: Net) -> None:
     net.drop = lambda m: True
     net.a.request(b_uri(), "OPTIONS", net.now)
