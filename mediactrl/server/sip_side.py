@@ -1,0 +1,347 @@
+"""The media server's SIP side: control-channel set-up (RFC 6230 s4) and media legs (3PCC).
+
+An ``on_event`` handler for a :class:`focus.sip.ua.UserAgent`.  Each INVITE is one of two kinds,
+told apart by its SDP:
+
+* **control channel**: an offer with an ``m=application ... TCP cfw`` line (COMEDIA, RFC 4145)
+  goes to :meth:`ControlServer.answer_offer`, which expects the SYNC of the offered cfw-id and
+  returns ``a=setup:passive``, the CFW listener's port and our own cfw-id.  The channel's owner
+  is the application server's From URI, so a channel re-established under a new cfw-id (after
+  a drop) keeps its conferences.  BYE of the dialog closes the channel (s4.2).
+* **media leg**: any other offer with audio (or an offerless INVITE: we offer in the 200, the
+  answer comes in the ACK, RFC 3725 flow I) gets one RTP endpoint in the
+  :class:`~mediactrl.media.engine.MediaEngine`, named by the RFC 6230 A.1 connection id as the
+  media server sees the dialog: OUR tag ':' THE PEER'S tag.  The application server names the
+  same dialog the other way round; the engine backend accepts both.  Codecs (PCMU, PCMA,
+  telephone-event) and directions are negotiated with :mod:`focus.sip.offer_answer`; a
+  re-INVITE updates the remote address, payload types and direction; BYE closes the endpoint
+  and the control side sends unjoin-notify (status 2) for its joins.
+
+Offers we cannot use get 488 with a reason: no cfw and no audio stream, no common codec, a
+control offer that is passive or over TLS, an SDP that does not parse.
+
+DTMF (RFC 4733) arrives from the engine as :class:`~mediactrl.media.events.DtmfReceived`.
+RFC 6505 defines no DTMF event in msc-mixer/1.0 (digit collection belongs to the IVR package,
+RFC 6231, which this server does not implement), so nothing goes out on the CFW channel: the
+digit is logged and handed to ``on_dtmf(connection_id, digit)``; the mixer keeps the digit's
+in-band tone out of the mix (clamp, s4.2.2.4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from focus.sip.offer_answer import (
+    LocalSession,
+    MediaCapability,
+    NegotiatedStream,
+    create_answer,
+    create_offer,
+    negotiate,
+)
+from focus.sip.sdp import SdpError, SessionDescription, parse_sdp
+from focus.sip.ua import (
+    Call,
+    CallConfirmed,
+    CallEnded,
+    CallFailed,
+    IncomingCall,
+    IncomingRequest,
+    UAEvent,
+    UserAgent,
+)
+from mediactrl.cfw.sdp import SdpError as CfwSdpError
+from mediactrl.cfw.sdp import parse_cfw_sdp
+from mediactrl.media.engine import MediaEngine, PayloadTypes
+from mediactrl.media.errors import MediaUsageError
+from mediactrl.media.events import DtmfReceived, EndpointBye, EndpointTimedOut
+from mediactrl.media.g711 import Law
+from mediactrl.server.control import ControlServer
+
+__all__ = ["AUDIO_CAPABILITY", "MediaLegInfo", "SipSide", "is_control_offer"]
+
+log = logging.getLogger(__name__)
+
+#: What a media leg accepts: G.711 both laws and RFC 4733 events over RTP/AVP, sendrecv.
+AUDIO_CAPABILITY = MediaCapability()
+
+DtmfCallback = Callable[[str, str], None]
+
+
+def is_control_offer(sdp: SessionDescription) -> bool:
+    """True when the offer asks for a CFW control channel (RFC 6230 s4.1: an application
+    stream over TCP or TCP/TLS with the ``cfw`` format)."""
+    return any(
+        m.media == "application" and m.proto.upper() in ("TCP", "TCP/TLS") and "cfw" in m.formats
+        for m in sdp.media
+    )
+
+
+@dataclass
+class MediaLegInfo:
+    """One media leg: its connection id (media server's view) and what was negotiated."""
+
+    connection_id: str
+    call: Call
+    local_sdp: SessionDescription | None = None
+    stream: NegotiatedStream | None = None
+    closed: bool = False
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class SipSide:
+    """Routes the UA's events: control channels to the control server, media legs to the
+    engine.  Install with ``UserAgent.start(..., on_event=side)``; call :meth:`close` on stop.
+    """
+
+    def __init__(
+        self,
+        control: ControlServer,
+        engine: MediaEngine,
+        *,
+        on_dtmf: DtmfCallback | None = None,
+    ) -> None:
+        self.control = control
+        self.engine = engine
+        self.on_dtmf = on_dtmf
+        host = engine.config.host
+        self._session = LocalSession(
+            address=host,
+            session_id=secrets.randbits(31),
+            username="mediaserver",
+            addrtype="IP6" if ":" in host else "IP4",
+        )
+        self.channels: dict[Call, str] = {}  # control dialog -> the client's cfw-id
+        self.legs: dict[Call, MediaLegInfo] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ----------------------------------------------------------------- the UA's events
+    def __call__(self, ua: UserAgent, event: UAEvent) -> None:
+        match event:
+            case IncomingCall(call=call, offer=offer, reinvite=reinvite, request=request):
+                if reinvite:
+                    self._reinvite(ua, call, offer)
+                else:
+                    self._new_call(ua, call, offer, str(request.from_.uri))
+            case CallConfirmed(call=call, body=body):
+                leg = self.legs.get(call)
+                if leg is not None and body:
+                    self._take_answer(ua, leg, body)
+                elif leg is not None and leg.stream is None:
+                    # RFC 3264 s5 / RFC 3725: our offer in the 2xx needs the answer in the ACK.
+                    log.info("leg %s: ACK without the answer: ending it", leg.connection_id)
+                    self._spawn(self._hang_up(ua, call))
+            case CallEnded(call=call, reason=reason) | CallFailed(call=call, reason=reason):
+                self._ended(call, reason)
+            case IncomingRequest(request=request):
+                # INFO (e.g. SIP INFO DTMF of some phones) is absorbed; the rest is not ours.
+                ua.respond(request, 200 if request.method == "INFO" else 501)
+            case _:
+                pass
+
+    def _new_call(self, ua: UserAgent, call: Call, offer: bytes, from_uri: str) -> None:
+        if not offer:
+            self._open_leg(ua, call, None)
+            return
+        try:
+            parsed = parse_sdp(offer)
+        except SdpError as exc:
+            ua.reject(call, 488, f"Not Acceptable Here - {exc.reason}"[:120])
+            return
+        if is_control_offer(parsed):
+            self._open_channel(ua, call, offer, from_uri)
+        else:
+            self._open_leg(ua, call, parsed)
+
+    # ----------------------------------------------------------------- control channel
+    def _open_channel(self, ua: UserAgent, call: Call, offer: bytes, owner: str) -> None:
+        try:
+            answer = self.control.answer_offer(offer.decode("utf-8", "replace"), owner=owner)
+            cfw_id = _offered_cfw_id(offer)
+        except CfwSdpError as exc:
+            log.info("control channel offer refused: %s", exc.reason)
+            ua.reject(call, exc.sip_status, f"Not Acceptable Here - {exc.reason}"[:120])
+            return
+        self.channels[call] = cfw_id
+        ua.accept(call, answer.encode())
+        log.info("control channel %s set up for %s", cfw_id, owner)
+
+    # ----------------------------------------------------------------- media legs
+    def _open_leg(self, ua: UserAgent, call: Call, offer: SessionDescription | None) -> None:
+        remote_tag = call.invite.from_.tag or ""
+        if not remote_tag or ":" in remote_tag + call.local_tag:
+            ua.reject(call, 400, "Bad Request - a media leg needs a From tag without ':'")
+            return
+        if offer is not None and not any(
+            m.media == "audio" and m.port != 0 and m.proto in AUDIO_CAPABILITY.protos
+            for m in offer.media
+        ):
+            ua.reject(call, 488, "Not Acceptable Here - no audio stream over RTP/AVP")
+            return
+        leg = MediaLegInfo(f"{call.local_tag}:{remote_tag}", call)
+        self.legs[call] = leg
+        self._spawn(self._answer_leg(ua, leg, offer))
+
+    async def _answer_leg(
+        self, ua: UserAgent, leg: MediaLegInfo, offer: SessionDescription | None
+    ) -> None:
+        call = leg.call
+        try:
+            endpoint = await self.engine.create_endpoint(leg.connection_id)
+        except MediaUsageError as exc:
+            self.legs.pop(call, None)
+            if not leg.closed:
+                ua.reject(call, 503, f"Service Unavailable - {exc}"[:120])
+            return
+        if leg.closed:  # CANCELled while the sockets were opening
+            await self._close_endpoint(leg.connection_id)
+            return
+        try:
+            if offer is None:
+                local = create_offer(self._session, [(AUDIO_CAPABILITY, endpoint.local_port)])
+            else:
+                local = self._answer(offer, endpoint.local_port, None)
+                self._apply(leg, local, offer)
+        except SdpError as exc:
+            self.legs.pop(call, None)
+            await self._close_endpoint(leg.connection_id)
+            ua.reject(call, 488, f"Not Acceptable Here - {exc.reason}"[:120])
+            return
+        leg.local_sdp = local
+        ua.accept(call, local.to_bytes())
+        log.info("media leg %s on port %d", leg.connection_id, endpoint.local_port)
+        leg.ready.set()
+
+    def _answer(
+        self, offer: SessionDescription, port: int, previous: SessionDescription | None
+    ) -> SessionDescription:
+        """Our answer: the first audio RTP stream on our endpoint, every other one refused."""
+        ports, taken = [], False
+        for media in offer.media:
+            usable = media.media == "audio" and media.port != 0 and not taken
+            usable = usable and media.proto in AUDIO_CAPABILITY.protos
+            ports.append(port if usable else 0)
+            taken = taken or usable
+        answer = create_answer(offer, self._session, (AUDIO_CAPABILITY,), ports, previous=previous)
+        if not any(not m.rejected and m.media == "audio" for m in answer.media):
+            raise SdpError("no common audio codec (PCMU, PCMA)", 488)
+        return answer
+
+    def _apply(
+        self, leg: MediaLegInfo, local: SessionDescription, remote: SessionDescription
+    ) -> None:
+        """Points the endpoint at what the exchange agreed (address, codec, direction)."""
+        streams = [s for s in negotiate(local, remote) if s.media == "audio" and s.accepted]
+        if not streams or streams[0].codec is None:
+            raise SdpError("no common audio codec (PCMU, PCMA)", 488)
+        stream = streams[0]
+        assert stream.codec is not None
+        encoding = stream.codec.encoding.upper()
+        if encoding not in ("PCMU", "PCMA") or stream.codec.payload_type not in (0, 8):
+            # The engine speaks G.711 under its static payload types only (RFC 3551 s6).
+            raise SdpError(f"{encoding}/{stream.codec.payload_type} is not usable here", 488)
+        law = Law.PCMU if encoding == "PCMU" else Law.PCMA
+        types = PayloadTypes(send=law, telephone_event=stream.telephone_event)
+        remote_addr = None
+        if stream.direction.sends and stream.remote_address and stream.remote_port:
+            # Not sending (hold, recvonly): no remote, so the mixer sends nothing there.
+            remote_addr = (stream.remote_address, stream.remote_port)
+        self.engine.update_endpoint_remote(leg.connection_id, remote_addr, types)
+        leg.stream = stream
+
+    def _take_answer(self, ua: UserAgent, leg: MediaLegInfo, body: bytes) -> None:
+        """The answer to our offer arrived in the ACK (RFC 3725 flow I)."""
+        assert leg.local_sdp is not None
+        try:
+            self._apply(leg, leg.local_sdp, parse_sdp(body))
+        except (SdpError, MediaUsageError) as exc:
+            log.info("leg %s: unusable answer in the ACK (%s): ending it", leg.connection_id, exc)
+            self._spawn(self._hang_up(ua, leg.call))
+
+    def _reinvite(self, ua: UserAgent, call: Call, offer: bytes) -> None:
+        if call in self.channels:
+            # Session refresh of the control dialog: nothing changes (s4: one TCP channel).
+            ua.accept(call, call.local_sdp)
+            return
+        leg = self.legs.get(call)
+        if leg is None or leg.local_sdp is None:
+            ua.reject(call, 491, "Request Pending")
+            return
+        try:
+            if offer:
+                parsed = parse_sdp(offer)
+                local = self._answer(parsed, _port_of(leg.local_sdp), leg.local_sdp)
+                self._apply(leg, local, parsed)
+            else:
+                # An offerless re-INVITE asks for our offer again; the answer is in the ACK.
+                local = leg.local_sdp.bump_version()
+                leg.stream = None
+        except (SdpError, MediaUsageError) as exc:
+            reason = exc.reason if isinstance(exc, SdpError) else str(exc)
+            # The failed re-offer leaves the session as it was (RFC 3261 s14.2).
+            ua.reject(call, 488, f"Not Acceptable Here - {reason}"[:120])
+            return
+        leg.local_sdp = local
+        ua.accept(call, local.to_bytes())
+
+    # ----------------------------------------------------------------- endings
+    def _ended(self, call: Call, reason: str) -> None:
+        cfw_id = self.channels.pop(call, None)
+        if cfw_id is not None:
+            log.info("control channel %s ended: %s", cfw_id, reason)
+            self.control.forget_channel(cfw_id)
+            return
+        leg = self.legs.pop(call, None)
+        if leg is None or leg.closed:
+            return
+        leg.closed = True
+        log.info("media leg %s ended: %s", leg.connection_id, reason)
+        # Joins end first (unjoin-notify status 2), then the endpoint and its sockets.
+        self.control.connection_closed(leg.connection_id)
+        if leg.ready.is_set():
+            self._spawn(self._close_endpoint(leg.connection_id))
+
+    async def _hang_up(self, ua: UserAgent, call: Call) -> None:
+        await ua.bye(call)
+
+    async def _close_endpoint(self, connection_id: str) -> None:
+        with contextlib.suppress(MediaUsageError):  # already gone (the engine closed first)
+            await self.engine.close_endpoint(connection_id)
+
+    def on_media_event(self, event: object) -> None:
+        """Engine events that concern legs rather than mixers (DTMF, silence, RTCP BYE)."""
+        if isinstance(event, DtmfReceived):
+            log.info("DTMF %s from %s (%d ms)", event.digit, event.endpoint_id, event.duration_ms)
+            if self.on_dtmf is not None:
+                self.on_dtmf(event.endpoint_id, event.digit)
+        elif isinstance(event, EndpointTimedOut):
+            log.info("no RTP from %s for %.0f s", event.endpoint_id, event.silent_for)
+        elif isinstance(event, EndpointBye):
+            log.info("RTCP BYE from %s: %s", event.endpoint_id, event.reason)
+
+    def _spawn(self, coro: object) -> None:
+        assert asyncio.iscoroutine(coro)
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Waits for leg set-ups under way (the engine closes the endpoints themselves)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _offered_cfw_id(offer: bytes) -> str:
+    return parse_cfw_sdp(offer.decode("utf-8", "replace")).cfw_id
+
+
+def _port_of(local: SessionDescription) -> int:
+    return next(m.port for m in local.media if m.media == "audio" and m.port != 0)
