@@ -7,7 +7,8 @@ sequence order, one frame per mixer tick:
 * a packet arriving after its turn was played is *late* and dropped; one already queued is a
   *duplicate* and dropped;
 * a hole whose successors are queued when its turn comes is *lost*: the frame is concealed
-  (silence) and play moves on;
+  (the previous packet at half amplitude, silence for further losses in a row) and play
+  moves on;
 * an empty buffer is an *underrun*: it plays silence and waits for ``depth`` packets again;
 * more than ``depth + max_excess`` queued packets (a sender running fast, or a burst) drops the
   oldest down to ``depth``, so latency never creeps up;
@@ -70,7 +71,8 @@ class JitterBuffer:
         self._primed = False
         self._resync = False  # primed, nothing played yet: start from the oldest queued
         self._pending: Samples = np.zeros(0, np.int16)
-        self._last_len = frame_samples
+        self._last: Samples = np.zeros(frame_samples, np.int16)  # last audio packet played
+        self._losses_in_a_row = 0
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -124,6 +126,14 @@ class JitterBuffer:
             if not self._resync:
                 self._next = oldest + 1
 
+    def _conceal(self) -> Samples:
+        """A lost packet: its predecessor again at half amplitude, then silence (a click-free
+        bridge over single losses that does not turn a long gap into a buzz)."""
+        self._losses_in_a_row += 1
+        if self._losses_in_a_row == 1:
+            return (self._last // 2).astype(np.int16)
+        return np.zeros(len(self._last), np.int16)
+
     def pop(self) -> Samples | None:
         """The next frame of ``frame_samples`` samples, or None when nothing is playing."""
         if not self._primed:
@@ -143,9 +153,10 @@ class JitterBuffer:
             samples = self._packets.pop(self._next, None)
             if samples is None:
                 self.stats.lost += 1
-                samples = np.zeros(self._last_len, np.int16)
-            else:
-                self._last_len = len(samples) or self._last_len
+                samples = self._conceal()
+            elif len(samples):
+                self._last = samples
+                self._losses_in_a_row = 0
             self._next += 1
             parts.append(samples)
             have += len(samples)

@@ -48,12 +48,15 @@ def test_duplicates_and_late_packets_are_dropped_and_counted() -> None:
     assert (buffer.stats.duplicates, buffer.stats.late) == (1, 1)
 
 
-def test_a_hole_with_successors_is_concealed_as_silence_and_counted_lost() -> None:
+def test_a_hole_with_successors_is_concealed_and_counted_lost() -> None:
     buffer = JitterBuffer(depth=2)
-    for seq in (1, 2, 4, 5):
-        buffer.push(1, seq, frame(seq))
-    assert played(buffer, 4) == [1, 2, 0, 4]
-    assert buffer.stats.lost == 1
+    for seq, value in ((1, 10), (2, 20), (3, 40), (4, 42), (8, 80)):
+        buffer.push(1, seq, frame(value))
+    # 5, 6 and 7 are lost: the first is bridged by 4 at half amplitude, the rest are silent.
+    assert played(buffer, 5) == [10, 20, 40, 42, 21]
+    buffer.push(1, 9, frame(90))
+    assert played(buffer, 4) == [0, 0, 80, 90]
+    assert buffer.stats.lost == 3
 
 
 def test_underrun_plays_nothing_and_waits_to_refill() -> None:
