@@ -3,6 +3,7 @@
 Commands (other tools and checks rely on these names; ``--help`` on each documents all options):
 
     python -m focus serve --state-dir DIR --ccmp-listen HOST:PORT
+        [--sip-listen HOST:PORT] [--profile NAME] [--media-server SIP-URI]
     python -m focus user add NAME --role ROLE --password-stdin --state-dir DIR
     python -m focus user list --state-dir DIR
     python -m focus user remove NAME --state-dir DIR
@@ -17,7 +18,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from focus.settings import DEFAULT_CCMP_PORT, DEFAULT_DOMAIN, FocusSettings, HostPort, SettingsError
+from focus.settings import (
+    DEFAULT_CCMP_PORT,
+    DEFAULT_DOMAIN,
+    DEFAULT_SIP_PORT,
+    FocusSettings,
+    HostPort,
+    SettingsError,
+    SipProfile,
+)
 
 ROLES = ("administrator", "moderator", "user", "participant", "observer", "none")
 
@@ -59,6 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory of extra blueprints (conference-info XML files) to offer",
     )
     serve.add_argument(
+        "--profile",
+        default="default",
+        metavar="NAME",
+        help="SIP profile: sip_profiles/NAME.toml or a path to a .toml file (SIP domain, "
+        "factory URI, conference URI pattern, timers, transports, listen address; "
+        "default: %(default)s)",
+    )
+    serve.add_argument(
+        "--sip-listen",
+        metavar="HOST:PORT",
+        help="SIP listen address, UDP and TCP (default: the profile's, 127.0.0.1:5060 in the "
+        "default profile; port 0 picks free ports)",
+    )
+    serve.add_argument(
+        "--media-server",
+        metavar="SIP-URI",
+        help="an external RFC 6230/6505 media server (e.g. sip:ms@127.0.0.1:5090); "
+        "default: start the bundled media server on loopback ports",
+    )
+    serve.add_argument(
         "--log-level",
         default="INFO",
         help="DEBUG, INFO, WARNING or ERROR (default: %(default)s)",
@@ -87,7 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from focus.app import run
 
+    profile = SipProfile.load(args.profile)
+    sip_listen = (HostPort.parse(args.sip_listen, default_port=DEFAULT_SIP_PORT)
+                  if args.sip_listen is not None else profile.listen)
     settings = FocusSettings(
+        profile=profile,
+        sip_listen=sip_listen,
+        media_server=args.media_server,
         state_dir=args.state_dir,
         domain=args.domain,
         ccmp_listen=HostPort.parse(args.ccmp_listen, default_port=DEFAULT_CCMP_PORT),

@@ -7,11 +7,19 @@ receives a :class:`FocusSettings` and passes the parts on to each front end.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import re
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CCMP_PORT = 8080
 DEFAULT_DOMAIN = "localhost"
+DEFAULT_SIP_PORT = 5060
+#: Where the bundled profiles live (``--profile NAME`` reads ``NAME.toml`` from here).
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "sip_profiles"
+_PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_USER_PART = re.compile(r"^[A-Za-z0-9._~+-]{1,64}$")
 
 
 class SettingsError(ValueError):
@@ -68,6 +76,11 @@ class FocusSettings:
     tls_cert/key:   PEM files; when both are given CCMP is served over HTTPS only.
     blueprint_dir:  extra operator blueprints (conference-info XML files) beside the bundled ones.
     log_level:      the logging level name for the whole process.
+    profile:        the SIP listener profile (domain, factory URI, timers, transports).
+    sip_listen:     overrides the profile's listen address (``--sip-listen``); ``None``
+                    serves no SIP at all (CCMP only, as before the focus existed).
+    media_server:   SIP URI of an external RFC 6230/6505 media server; ``None`` starts the
+                    bundled one inside the process on loopback ports.
     """
 
     state_dir: Path
@@ -78,8 +91,14 @@ class FocusSettings:
     tls_key: Path | None = None
     blueprint_dir: Path | None = None
     log_level: str = "INFO"
+    profile: SipProfile = field(default_factory=lambda: SipProfile())  # noqa: PLW0108 -- defined below
+    sip_listen: HostPort | None = None
+    media_server: str | None = None
 
     def __post_init__(self) -> None:
+        if self.media_server is not None and not re.match(
+                r"^sips?:[^\s<>]+$", self.media_server):
+            raise SettingsError(f"--media-server must be a SIP URI, not {self.media_server!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise SettingsError("--tls-cert and --tls-key go together")
         for path in (self.tls_cert, self.tls_key):
@@ -91,3 +110,131 @@ class FocusSettings:
             raise SettingsError(f"unknown log level {self.log_level!r}")
         if not self.ccmp_path.startswith("/"):
             raise SettingsError(f"the CCMP path must start with '/', not {self.ccmp_path!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SipProfile:
+    """A SIP listener profile (``sip_profiles/NAME.toml``, like FreeSWITCH's sip_profiles).
+
+    name:              the profile's name (its file name without ``.toml``).
+    domain:            the SIP domain the focus serves; the host part of the factory and
+                       conference URIs (RFC 4579 s3).
+    factory_user:      user part of the conference factory URI: ``sip:FACTORY_USER@DOMAIN``.
+    conference_user:   pattern of a conference URI's user part; ``{id}`` is the conference's
+                       local id (``conf7`` for ``xcon:conf7@...``). The same user part is
+                       accepted whatever host a request names, so phones may dial the
+                       focus by IP address.
+    listen:            the SIP listen address (UDP and TCP on the same port); ``--sip-listen``
+                       overrides it. Port 0 picks free ports (UDP and TCP then differ).
+    transports:        which of ``udp`` and ``tcp`` to serve (RFC 3261 s18 wants both).
+    t1, t2, t4:        RFC 3261 timers in seconds (s17.1.1.1 Table 4).
+    ad_hoc_blueprint:  the blueprint an INVITE to the factory clones; ``None``: the core's
+                       default blueprint (RFC 5239 s9.2 ad hoc creation).
+    user_agent:        the Server/User-Agent header value.
+    """
+
+    name: str = "default"
+    domain: str = DEFAULT_DOMAIN
+    factory_user: str = "conference"
+    conference_user: str = "{id}"
+    listen: HostPort = HostPort("127.0.0.1", DEFAULT_SIP_PORT)
+    transports: tuple[str, ...] = ("udp", "tcp")
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+    ad_hoc_blueprint: str | None = None
+    user_agent: str = "xcon-focus"
+
+    def __post_init__(self) -> None:
+        if not _USER_PART.match(self.factory_user):
+            raise SettingsError(f"profile {self.name}: bad factory_user {self.factory_user!r}")
+        if self.conference_user.count("{id}") != 1:
+            raise SettingsError(
+                f"profile {self.name}: conference_user must contain {{id}} once, "
+                f"not {self.conference_user!r}")
+        if not _USER_PART.match(self.conference_user.replace("{id}", "x")):
+            raise SettingsError(
+                f"profile {self.name}: bad conference_user {self.conference_user!r}")
+        if self.conference_user.replace("{id}", "") == self.factory_user:
+            raise SettingsError(f"profile {self.name}: conference_user may not look like "
+                                "the factory URI")
+        if not self.domain or any(c in self.domain for c in " <>@;\"\r\n"):
+            raise SettingsError(f"profile {self.name}: bad domain {self.domain!r}")
+        if not self.transports or not set(self.transports) <= {"udp", "tcp"}:
+            raise SettingsError(
+                f"profile {self.name}: transports must be a non-empty subset of udp, tcp")
+        if not (self.t1 > 0 and self.t2 >= self.t1 and self.t4 >= 0):
+            raise SettingsError(f"profile {self.name}: timers need t1 > 0, t2 >= t1, t4 >= 0")
+
+    @property
+    def factory_uri(self) -> str:
+        return f"sip:{self.factory_user}@{self.domain}"
+
+    def conference_user_part(self, conference_id: str) -> str:
+        return self.conference_user.replace("{id}", conference_id)
+
+    def conference_id_of(self, user_part: str) -> str | None:
+        """The conference id a conference URI's user part names, or None."""
+        head, _, tail = self.conference_user.partition("{id}")
+        if len(user_part) <= len(head) + len(tail):
+            return None
+        if not (user_part.startswith(head) and user_part.endswith(tail)):
+            return None
+        return user_part[len(head): len(user_part) - len(tail)]
+
+    def conference_uri(self, conference_id: str) -> str:
+        return f"sip:{self.conference_user_part(conference_id)}@{self.domain}"
+
+    @classmethod
+    def from_toml(cls, name: str, text: str) -> SipProfile:
+        """A profile from TOML text; unknown keys are refused (a typo must not pass)."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"profile {name}: not TOML: {exc}") from None
+        known = {"domain", "factory_user", "conference_user", "listen", "transports", "t1",
+                 "t2", "t4", "ad_hoc_blueprint", "user_agent"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"profile {name}: unknown keys {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {"name": name}
+        for key in ("domain", "factory_user", "conference_user", "ad_hoc_blueprint",
+                    "user_agent"):
+            if key in data:
+                kwargs[key] = _typed(name, key, data[key], str)
+        if "listen" in data:
+            kwargs["listen"] = HostPort.parse(_typed(name, "listen", data["listen"], str),
+                                              default_port=DEFAULT_SIP_PORT)
+        if "transports" in data:
+            items = _typed(name, "transports", data["transports"], list)
+            kwargs["transports"] = tuple(_typed(name, "transports", t, str).lower()
+                                         for t in items)
+        for key in ("t1", "t2", "t4"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise SettingsError(f"profile {name}: {key} must be a number of seconds")
+                kwargs[key] = float(value)
+        return cls(**kwargs)
+
+    @classmethod
+    def load(cls, name: str, directory: Path = PROFILE_DIR) -> SipProfile:
+        """``directory/NAME.toml``; ``name`` may also be a path to a ``.toml`` file."""
+        path = Path(name)
+        if path.suffix == ".toml":
+            stem = path.stem
+        elif _PROFILE_NAME.match(name):
+            path, stem = directory / f"{name}.toml", name
+        else:
+            raise SettingsError(f"bad profile name {name!r}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SettingsError(f"cannot read profile {path}: {exc.strerror}") from None
+        return cls.from_toml(stem, text)
+
+
+def _typed(profile: str, key: str, value: object, kind: type[Any]) -> Any:
+    if not isinstance(value, kind):
+        raise SettingsError(f"profile {profile}: {key} must be a {kind.__name__}")
+    return value

@@ -31,7 +31,8 @@ class Server:
     def __init__(self, state_dir: Path) -> None:
         self.proc = subprocess.Popen(
             [PY, "-m", "focus", "serve", "--state-dir", str(state_dir),
-             "--ccmp-listen", "127.0.0.1:0", "--domain", "example.org"],
+             "--ccmp-listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0",
+             "--domain", "example.org"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         assert self.proc.stderr is not None

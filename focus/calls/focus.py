@@ -1,0 +1,663 @@
+"""The conference focus (RFC 4579): SIP calls in and out, the core as the one state.
+
+:class:`ConferenceFocus` is the application of the focus's :class:`~focus.sip.ua.UserAgent`
+(its ``on_event``) and a subscriber of the :class:`~focus.core.store.ConferenceStore`:
+
+* INVITE to the factory URI (``sip:conference@DOMAIN``): an ad hoc conference is created
+  from the default blueprint (RFC 5239 s9.2, core ``CreateConference``) with the SIP
+  conference URI in its conf-uris, and the caller joins it (RFC 4579 s5.2);
+* INVITE to a conference URI: the caller joins (s5.3), if :func:`~focus.calls.admission.admit`
+  lets her (deny/allowed lists, join-handling, locked, maximum-user-count, the conference
+  password in a ``password`` URI parameter or as digest credentials);
+* joining means: a media leg to the media server carrying the caller's offer (3PCC), the leg
+  joined to the conference's mixer over CFW, the caller added to the core (endpoint status
+  connected, joining-method dialed-in), then 200 with the media server's answer and
+  Contact = the conference URI with ``;isfocus``;
+* re-INVITE with a sendonly/inactive offer: on hold (endpoint status on-hold, the join made
+  inactive at the mixer); a sendrecv re-offer resumes;
+* BYE or CANCEL: the leg is closed, the user removed; an ad hoc conference whose last
+  participant left is deleted and its mixer destroyed;
+* core changes made by others (CCMP): a user removed gets a BYE, a media status change
+  (mute: recvonly) becomes a modifyjoin, a deleted conference ends every call in it.
+
+Every failure on the way in undoes what was done (leg BYEd, join dropped, user removed,
+ad hoc conference deleted), so no leg is left on the media server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import re
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from focus.calls.admission import Refusal, admit, conference_passwords, same_aor
+from focus.calls.media import MediaLeg, MediaLegError, MediaLegs
+from focus.calls.uacore import FocusUACore, adopt
+from focus.core.changes import Change, ConferenceDeleted, UserRemoved, UserUpdated
+from focus.core.commands import (
+    AddUser,
+    CreateConference,
+    DeleteConference,
+    RemoveUser,
+    UpdateConference,
+    UpdateUser,
+)
+from focus.core.errors import CoreError, ErrorKind
+from focus.core.policy import Actor
+from focus.core.state import ConferenceObject, Lifecycle, ObjectKind
+from focus.core.store import ConferenceStore
+from focus.settings import SipProfile
+from focus.sip.digest import DigestConfig, DigestServer, check_request
+from focus.sip.headers import NameAddr
+from focus.sip.message import Request
+from focus.sip.sdp import Direction, SdpError, SessionDescription, parse_sdp
+from focus.sip.transport import TransportKind
+from focus.sip.ua import (
+    Call,
+    CallEnded,
+    CallFailed,
+    CallState,
+    IncomingCall,
+    UAEvent,
+    UserAgent,
+)
+from focus.sip.uri import Params, SipURI, parse_uri
+from focus.xcon.model import (
+    CallInfo,
+    ConferenceDescription,
+    ConferenceInfo,
+    Endpoint,
+    EndpointStatus,
+    Execution,
+    JoiningMethod,
+    Media,
+    MediaStatus,
+    SipDialogId,
+    UriEntry,
+    Uris,
+    User,
+)
+from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError, streams_for_status
+
+__all__ = ["ConferenceFocus", "FocusConfig", "Participant", "mixer_id"]
+
+log = logging.getLogger(__name__)
+
+SYSTEM = Actor.system()
+
+
+@dataclass(frozen=True, slots=True)
+class FocusConfig:
+    """profile: the SIP identity (domain, factory and conference URIs);
+    xcon_domain: the core's domain (XCON-URIs ``xcon:confN@xcon_domain``)."""
+
+    profile: SipProfile
+    xcon_domain: str
+
+
+def mixer_id(conference_uri: str) -> str:
+    """The media server's conference id for an XCON-URI: its local part, CFW-safe."""
+    local = conference_uri.partition(":")[2].partition("@")[0]
+    return re.sub(r"[^A-Za-z0-9_-]", "-", local) or "conference"
+
+
+@dataclass(eq=False, slots=True)
+class Participant:
+    """One phone's call in one conference, with what it holds on the way."""
+
+    call: Call
+    conference: str  # the XCON-URI
+    caller: str  # the From AOR (or the dial-out target)
+    entity: str | None = None  # the core user, once added
+    leg: MediaLeg | None = None
+    answer: SessionDescription | None = None  # our last answer to the phone
+    held: bool = False
+    media_status: str = MediaStatus.SENDRECV.value
+    joined: bool = False  # our own 200 sent: BYE/CANCEL now mean departure
+    gone: bool = False  # departure handled
+
+
+class _Gone(Exception):
+    """The caller went away (CANCEL) while we were setting the call up."""
+
+
+@dataclass
+class _Stats:
+    joins: int = 0
+    refusals: dict[int, int] = field(default_factory=dict)
+
+
+class ConferenceFocus:
+    """The focus's transaction user. ``legs``/``driver`` ``None``: no media server, every
+    INVITE is answered 503."""
+
+    def __init__(self, store: ConferenceStore, ua: UserAgent, legs: MediaLegs | None,
+                 driver: MediaDriver | None, config: FocusConfig) -> None:
+        self.store = store
+        self.ua = ua
+        self.core: FocusUACore = adopt(ua)
+        self.legs = legs
+        self.driver = driver
+        self.config = config
+        self.participants: dict[int, Participant] = {}  # by id(call)
+        self.ad_hoc: set[str] = set()  # XCON-URIs created by the factory
+        self.stats = _Stats()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._own = 0  # >0 while we apply our own commands (their changes are ours)
+        self._digest_password: str | None = None
+        self._digest = DigestServer(DigestConfig(realm=config.profile.domain),
+                                    lambda _user: self._digest_password)
+        self._unsubscribe = store.subscribe(self._on_changes)
+        ua.on_event = self.on_event
+
+    async def close(self) -> None:
+        """Ends every call, removes their users, closes every leg."""
+        self._unsubscribe()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for p in list(self.participants.values()):
+            await self._hang_up(p, remove_user=True)
+        if self.legs is not None:
+            await self.legs.close_all()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _spawn(self, job: Awaitable[None], name: str) -> None:
+        async def run() -> None:
+            try:
+                await job
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s failed", name)
+
+        task = asyncio.get_running_loop().create_task(run(), name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _apply(self, command: object) -> list[Change]:
+        self._own += 1
+        try:
+            return self.store.apply(command)  # type: ignore[arg-type]
+        finally:
+            self._own -= 1
+
+    def _reject(self, call: Call, refusal: Refusal, request: Request | None = None) -> None:
+        self.stats.refusals[refusal.status] = self.stats.refusals.get(refusal.status, 0) + 1
+        if call.state is not CallState.INCOMING:
+            return
+        log.info("refused %s: %d %s", call.call_id, refusal.status, refusal.reason)
+        reason = refusal.reason
+        if refusal.challenge and request is not None:
+            headers = [("WWW-Authenticate", c.to_header())
+                       for c in self._digest.challenges(self.ua.now)]
+            self.core.reject_with(call, 401, self.ua.now, reason, headers)
+            self.ua.transport.flush()
+        else:
+            self.ua.reject(call, refusal.status, reason)
+
+    def _focus_contact(self, conference_uri: str, transport: TransportKind) -> NameAddr:
+        """``<sip:CONF@our-address>;isfocus`` (RFC 4579 s3): the conference URI, routable."""
+        kind = transport if transport in self.core.local else next(iter(self.core.local))
+        host, port = self.core.local[kind]
+        user = self.config.profile.conference_user_part(mixer_id(conference_uri))
+        params = Params([("transport", "tcp")]) if kind is TransportKind.TCP else Params()
+        uri = SipURI(host, user=user, port=port, params=params)
+        return NameAddr(uri, params=Params([("isfocus", None)]))
+
+    def sip_uri(self, conference_uri: str) -> str:
+        """The SIP conference URI (in the profile's domain) of an XCON-URI."""
+        return self.config.profile.conference_uri(mixer_id(conference_uri))
+
+    # ------------------------------------------------------------------ UA events
+
+    def on_event(self, _ua: UserAgent, event: UAEvent) -> None:
+        match event:
+            case IncomingCall(call=call, request=request, reinvite=False):
+                self._incoming(call, request)
+            case IncomingCall(call=call, request=request, reinvite=True):
+                self._reinvite(call, request)
+            case CallEnded(call=call, by_peer=by_peer):
+                if self.legs is not None and self.legs.forget(call) is not None:
+                    log.warning("media server ended leg %s", call.call_id)
+                    return
+                p = self.participants.get(id(call))
+                if p is not None and by_peer:
+                    self._spawn(self._departed(p), f"departure {call.call_id}")
+            case CallFailed(call=call):
+                p = self.participants.get(id(call))
+                if p is not None and not call.outgoing and not p.joined:
+                    log.info("caller gave up on %s (%s)", call.call_id, event.reason)
+            case _:
+                pass
+
+    def _incoming(self, call: Call, request: Request) -> None:
+        uri = request.uri
+        user = uri.user if isinstance(uri, SipURI) else None
+        profile = self.config.profile
+        if user is None:
+            self._reject(call, Refusal(404, "Not Found - no such conference"))
+            return
+        if self.legs is None or self.driver is None:
+            self._reject(call, Refusal(503, "Service Unavailable - no media server"))
+            return
+        if user == profile.factory_user:
+            conference: str | None = None
+        else:
+            conf_id = profile.conference_id_of(user)
+            obj = self._lookup(conf_id, request) if conf_id is not None else None
+            if obj is None:
+                self._reject(call, Refusal(404, "Not Found - no such conference"))
+                return
+            if obj.lifecycle is not Lifecycle.ACTIVE:
+                self._reject(call, Refusal(480, "Temporarily Unavailable - the conference "
+                                                f"is {obj.lifecycle.value}"))
+                return
+            refusal = self._admission(obj, request)
+            if refusal is not None:
+                self._reject(call, refusal, request)
+                return
+            conference = obj.uri
+        if not request.body:
+            # We have nothing to offer without the media server's offer; keep it simple.
+            self._reject(call, Refusal(488, "Not Acceptable Here - an SDP offer is required"))
+            return
+        try:
+            offer = parse_sdp(request.body)
+        except SdpError as exc:
+            self._reject(call, Refusal(488, f"Not Acceptable Here - {exc.reason}"))
+            return
+        if not any(m.media == "audio" and not m.rejected for m in offer.media):
+            self._reject(call, Refusal(488, "Not Acceptable Here - no audio stream offered"))
+            return
+        p = Participant(call, conference or "", _aor(request))
+        self.participants[id(call)] = p
+        self._spawn(self._join(p, request), f"join {call.call_id}")
+
+    def _lookup(self, conf_id: str, request: Request) -> ConferenceObject | None:
+        obj = self.store.get(f"xcon:{conf_id}@{self.config.xcon_domain}")
+        if obj is None:
+            uri = request.uri
+            if isinstance(uri, SipURI):
+                obj = self.store.find(str(SipURI(uri.host, user=uri.user, port=uri.port)))
+        if obj is None or obj.kind not in (ObjectKind.CONFERENCE, ObjectKind.SIDEBAR_BY_REF,
+                                           ObjectKind.SIDEBAR_BY_VAL):
+            return None
+        return obj
+
+    def _admission(self, obj: ConferenceObject, request: Request) -> Refusal | None:
+        uri = request.uri
+        given = uri.params.get("password") if isinstance(uri, SipURI) else None
+        authenticated = False
+        passwords = conference_passwords(obj.info)
+        if passwords and request.headers.get_all("Authorization"):
+            for password in passwords:
+                self._digest_password = password
+                try:
+                    result = check_request(request, self._digest, self.ua.now)
+                finally:
+                    self._digest_password = None
+                if result.ok:
+                    authenticated = True
+                    break
+            else:
+                return Refusal(403, "Forbidden - wrong conference password")
+        return admit(obj.info, _aor(request), password=given, authenticated=authenticated)
+
+    # ------------------------------------------------------------------ joining
+
+    def _create_ad_hoc(self) -> str:
+        """A conference cloned from the ad hoc blueprint, with its SIP URI in conf-uris."""
+        blueprint = self.config.profile.ad_hoc_blueprint
+        changes = self._apply(CreateConference(actor=SYSTEM, clone_from=blueprint))
+        uri = changes[0].uri
+        self.ad_hoc.add(uri)
+        entry = UriEntry(uri=self.sip_uri(uri), purpose="participation",
+                         display_text="SIP conference URI")
+        patch = ConferenceInfo(entity=uri, conference_description=ConferenceDescription(
+            conf_uris=Uris(entries=(entry,))))
+        self._apply(UpdateConference(actor=SYSTEM, uri=uri, patch=patch))
+        return uri
+
+    async def _join(self, p: Participant, request: Request) -> None:
+        call = p.call
+        assert self.legs is not None and self.driver is not None
+        created = False
+        try:
+            if not p.conference:
+                p.conference = self._create_ad_hoc()
+                created = True
+            mixer = mixer_id(p.conference)
+            p.leg = await self.legs.open(request.body)
+            self._check_alive(p)
+            await self.driver.ensure_conference(ConferenceSpec(mixer))
+            await self.driver.join_participant(p.leg.connection, mixer)
+            self._check_alive(p)
+            p.entity = self._add_user(p, request)
+            p.answer = parse_sdp(p.leg.answer)
+            self.core.accept_as(call, p.leg.answer, self.ua.now,
+                                self._focus_contact(p.conference, call.flow.transport))
+            self.ua.transport.flush()
+            p.joined = True
+            self.stats.joins += 1
+            log.info("%s joined %s (%s)", p.caller, p.conference, call.call_id)
+        except _Gone:
+            await self._undo(p, created)
+        except MediaLegError as exc:
+            await self._undo(p, created)
+            self._reject(call, Refusal(exc.status, f"Service Unavailable - {exc}"))
+        except MediaDriverError as exc:
+            await self._undo(p, created)
+            self._reject(call, Refusal(503, f"Service Unavailable - mixer refused: {exc}"))
+        except CoreError as exc:
+            await self._undo(p, created)
+            self._reject(call, _refusal_for(exc))
+        except (SdpError, ValueError) as exc:
+            await self._undo(p, created)
+            self._reject(call, Refusal(500, f"Server Internal Error - {exc}"))
+        except BaseException:
+            await self._undo(p, created)
+            if call.state is CallState.INCOMING:
+                self.ua.reject(call, 500, "Server Internal Error")
+            raise
+
+    def _check_alive(self, p: Participant) -> None:
+        if p.call.state is CallState.ENDED:
+            raise _Gone
+
+    def _endpoint(self, p: Participant, request: Request | None, status: EndpointStatus,
+                  method: JoiningMethod) -> Endpoint:
+        call = p.call
+        sip = None
+        if request is not None:
+            sip = SipDialogId(call_id=call.call_id, from_tag=request.from_.tag or "",
+                              to_tag=call.local_tag)
+        return Endpoint(
+            entity=p.caller,
+            display_text=request.from_.display_name if request is not None else None,
+            status=status,
+            joining_method=method,
+            joining_info=Execution(when=datetime.now(UTC).replace(microsecond=0),
+                                   by=self.config.profile.factory_uri),
+            media=(Media(id="1", type="audio", label="main-audio",
+                         status=MediaStatus(p.media_status)),),
+            call_info=CallInfo(sip=sip) if sip is not None else None,
+        )
+
+    def _add_user(self, p: Participant, request: Request) -> str:
+        endpoint = self._endpoint(p, request, EndpointStatus.CONNECTED, JoiningMethod.DIALED_IN)
+        obj = self.store.get(p.conference)
+        existing = _user_for(obj.info, p.caller) if obj is not None else None
+        if existing is not None and existing.entity is not None:
+            # Invited ahead (CCMP add with a dial-in target): the same user connects now.
+            endpoint = dataclasses.replace(endpoint, entity=_endpoint_entity(existing, p.caller))
+            self._apply(UpdateUser(actor=SYSTEM, uri=p.conference,
+                                   user=User(entity=existing.entity, endpoints=(endpoint,))))
+            return existing.entity
+        user = User(entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
+                    display_text=request.from_.display_name, endpoints=(endpoint,))
+        changes = self._apply(AddUser(actor=SYSTEM, uri=p.conference, user=user))
+        for change in changes:
+            entity = getattr(change, "user", None)
+            if isinstance(entity, str):
+                return entity
+        raise ValueError("the core added no user")
+
+    async def _undo(self, p: Participant, created: bool) -> None:
+        """Leaves nothing behind of a join that did not complete."""
+        self.participants.pop(id(p.call), None)
+        await self._release_media(p)
+        if p.entity is not None:
+            self._remove_user(p)
+        if created:
+            await self._end_conference(p.conference)
+
+    async def _release_media(self, p: Participant) -> None:
+        leg, p.leg = p.leg, None
+        if leg is None:
+            return
+        assert self.driver is not None and self.legs is not None
+        with contextlib.suppress(MediaDriverError):
+            await self.driver.unjoin(leg.connection, mixer_id(p.conference))
+        await self.legs.close(leg)
+
+    def _remove_user(self, p: Participant) -> None:
+        entity, p.entity = p.entity, None
+        if entity is None:
+            return
+        try:
+            self._apply(RemoveUser(actor=SYSTEM, uri=p.conference, entity=entity))
+        except CoreError as exc:
+            if exc.kind not in (ErrorKind.USER_NOT_FOUND, ErrorKind.NOT_FOUND):
+                raise
+
+    async def _end_conference(self, uri: str) -> None:
+        """Deletes an ad hoc conference and destroys its mixer."""
+        self.ad_hoc.discard(uri)
+        if self.store.get(uri) is not None:
+            try:
+                self._apply(DeleteConference(actor=SYSTEM, uri=uri))
+            except CoreError as exc:
+                log.warning("ad hoc conference %s not deleted: %s", uri, exc)
+        if self.driver is not None:
+            with contextlib.suppress(MediaDriverError):
+                await self.driver.destroy_conference(mixer_id(uri))
+
+    # ------------------------------------------------------------------ in the call
+
+    def _reinvite(self, call: Call, request: Request) -> None:
+        p = self.participants.get(id(call))
+        if p is None or p.answer is None or not p.joined:
+            self.ua.reject(call, 488, "Not Acceptable Here - no session to modify")
+            return
+        if not request.body:
+            # Offerless re-INVITE: offer what we answered last.
+            self.ua.accept(call, p.answer.bump_version().to_bytes())
+            p.answer = p.answer.bump_version()
+            return
+        try:
+            offer = parse_sdp(request.body)
+        except SdpError as exc:
+            self.ua.reject(call, 488, f"Not Acceptable Here - {exc.reason}")
+            return
+        answer = _answer_like(p.answer, offer)
+        if answer is None:
+            self.ua.reject(call, 488, "Not Acceptable Here - the streams changed")
+            return
+        held = _is_hold(offer)
+        self.ua.accept(call, answer.to_bytes())
+        p.answer = answer
+        if held != p.held:
+            p.held = held
+            self._spawn(self._apply_hold(p), f"hold {call.call_id}")
+
+    async def _apply_hold(self, p: Participant) -> None:
+        status = EndpointStatus.ON_HOLD if p.held else EndpointStatus.CONNECTED
+        await self._mix(p)
+        if p.entity is not None:
+            obj = self.store.get(p.conference)
+            existing = obj.info.user(p.entity) if obj is not None else None
+            if existing is not None:
+                endpoint = Endpoint(entity=_endpoint_entity(existing, p.caller), status=status)
+                with contextlib.suppress(CoreError):
+                    self._apply(UpdateUser(actor=SYSTEM, uri=p.conference,
+                                           user=User(entity=p.entity, endpoints=(endpoint,))))
+
+    async def _mix(self, p: Participant) -> None:
+        """The join's streams for the participant's hold state and media status."""
+        if p.leg is None or self.driver is None:
+            return
+        status = MediaStatus.INACTIVE.value if p.held else p.media_status
+        try:
+            await self.driver.set_join(p.leg.connection, mixer_id(p.conference),
+                                       streams_for_status(status))
+        except MediaDriverError as exc:
+            log.warning("modifyjoin for %s refused: %s", p.caller, exc)
+
+    async def _departed(self, p: Participant) -> None:
+        """The phone hung up (BYE): leg closed, user removed, ad hoc conference ended when
+        nobody is left."""
+        if p.gone:
+            return
+        p.gone = True
+        self.participants.pop(id(p.call), None)
+        await self._release_media(p)
+        self._remove_user(p)
+        await self._maybe_end(p.conference)
+
+    async def _maybe_end(self, uri: str) -> None:
+        if uri not in self.ad_hoc:
+            return
+        if any(q.conference == uri for q in self.participants.values()):
+            return
+        await self._end_conference(uri)
+
+    async def _hang_up(self, p: Participant, *, remove_user: bool) -> None:
+        """We end the call (CCMP delete, conference deleted, shutdown)."""
+        if p.gone:
+            return
+        p.gone = True
+        self.participants.pop(id(p.call), None)
+        if p.call.state is CallState.INCOMING:
+            self.ua.reject(p.call, 480, "Temporarily Unavailable - the conference ended")
+        elif p.call.state is not CallState.ENDED:
+            with contextlib.suppress(Exception):
+                await self.ua.bye(p.call)
+        await self._release_media(p)
+        if remove_user:
+            self._remove_user(p)
+
+    # ------------------------------------------------------------------ core changes
+
+    def _on_changes(self, changes: Sequence[Change]) -> None:
+        if self._own:
+            return
+        for change in changes:
+            if isinstance(change, ConferenceDeleted):
+                for p in [q for q in self.participants.values() if q.conference == change.uri]:
+                    p.entity = None  # gone with the conference
+                    self._spawn(self._hang_up(p, remove_user=False), f"end {change.uri}")
+                self.ad_hoc.discard(change.uri)
+                if self.driver is not None:
+                    driver = self.driver
+                    self._spawn(self._destroy(driver, change.uri), f"destroy {change.uri}")
+            elif isinstance(change, UserRemoved):
+                for p in self._of(change.uri, change.user):
+                    p.entity = None
+                    self._spawn(self._removed(p), f"remove {change.user}")
+            elif isinstance(change, UserUpdated) and change.after is not None:
+                user = change.after.info.user(change.user)
+                for p in self._of(change.uri, change.user):
+                    status = _media_status(user, p.caller) if user is not None else None
+                    if status is not None and status != p.media_status:
+                        p.media_status = status
+                        self._spawn(self._mix(p), f"media {change.user}")
+
+    async def _destroy(self, driver: MediaDriver, uri: str) -> None:
+        with contextlib.suppress(MediaDriverError):
+            await driver.destroy_conference(mixer_id(uri))
+
+    async def _removed(self, p: Participant) -> None:
+        await self._hang_up(p, remove_user=False)
+        await self._maybe_end(p.conference)
+
+    def _of(self, conference: str, entity: str) -> list[Participant]:
+        return [p for p in self.participants.values()
+                if p.conference == conference and p.entity == entity]
+
+
+# ---------------------------------------------------------------------- pure helpers
+
+
+def _aor(request: Request) -> str:
+    uri = request.from_.uri
+    if isinstance(uri, SipURI):
+        return str(SipURI(uri.host, user=uri.user, port=uri.port, scheme=uri.scheme))
+    return str(uri)
+
+
+def _user_for(info: ConferenceInfo, caller: str) -> User | None:
+    if info.users is None:
+        return None
+    for user in info.users.users:
+        if any(e.entity is not None and same_aor(e.entity, caller) for e in user.endpoints):
+            return user
+    return None
+
+
+def _endpoint_entity(user: User, caller: str) -> str:
+    for e in user.endpoints:
+        if e.entity is not None and same_aor(e.entity, caller):
+            return e.entity
+    return caller
+
+
+def _media_status(user: User, caller: str) -> str | None:
+    for e in user.endpoints:
+        if e.entity is None or same_aor(e.entity, caller):
+            for medium in e.media:
+                if medium.type in (None, "audio") and medium.status is not None:
+                    return str(medium.status)
+    return None
+
+
+def _is_hold(offer: SessionDescription) -> bool:
+    """RFC 3264 s8.4: sendonly or inactive (or the RFC 2543 c=0.0.0.0) puts us on hold."""
+    for index, media in enumerate(offer.media):
+        if media.media != "audio" or media.rejected:
+            continue
+        conn = offer.connection_of(index)
+        if conn is not None and conn.is_null:
+            return True
+        return not offer.direction_of(index).receives
+    return False
+
+
+def _answer_like(previous: SessionDescription, offer: SessionDescription
+                 ) -> SessionDescription | None:
+    """Our answer to a re-offer: the previous answer with each stream's direction the
+    mirror of the offered one (RFC 3264 s6.1), the version bumped (s8). ``None`` when the
+    streams do not line up with the previous session (a new stream needs a new leg)."""
+    if len(offer.media) != len(previous.media):
+        return None
+    media = []
+    for index, ours in enumerate(previous.media):
+        if offer.media[index].media != ours.media:
+            return None
+        mirrored = offer.direction_of(index).mirror()
+        if offer.media[index].rejected:
+            media.append(dataclasses.replace(ours, port=0))
+        else:
+            media.append(ours.with_direction(_narrow(mirrored)))
+    return dataclasses.replace(previous, media=tuple(media)).bump_version()
+
+
+def _narrow(direction: Direction) -> Direction:
+    return direction
+
+
+def _refusal_for(exc: CoreError) -> Refusal:
+    kind = exc.kind
+    if kind is ErrorKind.RESOURCES_EXHAUSTED:
+        return Refusal(486, f"Busy Here - {exc}")
+    if kind in (ErrorKind.FORBIDDEN,):
+        return Refusal(403, f"Forbidden - {exc}")
+    if kind in (ErrorKind.NOT_FOUND,):
+        return Refusal(404, f"Not Found - {exc}")
+    return Refusal(500, f"Server Internal Error - {exc}")
+
+
+def parse_target(text: str) -> SipURI:
+    """A dial-out target as a SIP URI (raises ValueError otherwise)."""
+    uri = parse_uri(text)
+    if not isinstance(uri, SipURI):
+        raise ValueError(f"not a SIP URI: {text}")
+    return uri

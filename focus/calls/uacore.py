@@ -1,0 +1,65 @@
+"""What the focus needs from the UA core beyond :class:`focus.sip.ua.UACore`.
+
+* The 2xx to a conference INVITE carries Contact = the conference URI with ``;isfocus``
+  (RFC 4579 s3, s5.2), not the UA's own Contact; the dialog's local target is then that URI.
+* A 401 carries ``WWW-Authenticate`` challenges (RFC 3261 s22.1).
+
+``UACore.accept``/``reject`` take neither, so :func:`adopt` turns the running UA's core into a
+:class:`FocusUACore` (the same object and state, two hooks more). A ``contact`` argument on
+``UACore.accept`` and ``headers`` on ``UACore.reject`` would make this module unnecessary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from focus.sip.headers import NameAddr
+from focus.sip.message import Response
+from focus.sip.transport import TransportKind
+from focus.sip.ua import Call, UACore, UserAgent
+
+__all__ = ["FocusUACore", "adopt"]
+
+
+class FocusUACore(UACore):
+    """A :class:`UACore` that can answer with a given Contact and extra headers."""
+
+    _contact_override: NameAddr | None = None
+    _extra_headers: tuple[tuple[str, str], ...] = ()
+
+    def _contact(self, transport: TransportKind) -> NameAddr:
+        if self._contact_override is not None:
+            return self._contact_override
+        return super()._contact(transport)
+
+    def _finish_response(self, response: Response, body: bytes, content_type: str | None,
+                         headers: Iterable[tuple[str, str]]) -> None:
+        super()._finish_response(response, body, content_type,
+                                 (*headers, *self._extra_headers))
+
+    def accept_as(self, call: Call, body: bytes, now: float, contact: NameAddr, *,
+                  headers: Iterable[tuple[str, str]] = ()) -> None:
+        """:meth:`accept` with ``contact`` as our Contact (and dialog local target)."""
+        self._contact_override = contact
+        try:
+            self.accept(call, body, now, headers=headers)
+        finally:
+            self._contact_override = None
+
+    def reject_with(self, call: Call, status: int, now: float, reason: str | None,
+                    headers: Iterable[tuple[str, str]]) -> None:
+        """:meth:`reject` with extra header fields (a 401's challenges)."""
+        self._extra_headers = tuple(headers)
+        try:
+            self.reject(call, status, now, reason)
+        finally:
+            self._extra_headers = ()
+
+
+def adopt(ua: UserAgent) -> FocusUACore:
+    """The UA's core as a :class:`FocusUACore` (same object: no state is copied)."""
+    core = ua.core
+    if not isinstance(core, FocusUACore):
+        core.__class__ = FocusUACore
+    assert isinstance(core, FocusUACore)
+    return core
