@@ -50,6 +50,10 @@ class CcmpConfig:
     xpath_max_length, xpath_max_steps: bounds on an <xpathFilter> (length of the expression,
       location steps and predicates); longer or more complex ones get CCMP 400.
     auth_cache_ttl_s: how long verified credentials are remembered (see ccmp_server.auth).
+    allow_anonymous_join: admit RFC 6503 s5.3.6's client "who has no XCON-USERID": a
+      userRequest/create without credentials and with a void confUserID, into conferences
+      whose user-admission-policy is "anonymous" (RFC 6501 s4.6.2) only; the answer's
+      confUserID is its new XCON-USERID.  Off: every request must authenticate (s10.4).
     """
 
     host: str = "127.0.0.1"
@@ -66,6 +70,7 @@ class CcmpConfig:
     xpath_max_length: int = 512
     xpath_max_steps: int = 16
     auth_cache_ttl_s: float = 30.0
+    allow_anonymous_join: bool = False
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):

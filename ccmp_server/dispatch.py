@@ -19,7 +19,8 @@ from lxml import etree
 from focus.core import commands as cmd
 from focus.core.changes import Change
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Actor, Role, effective_role
+from focus.core.policy import Actor, Role, allowed, effective_role
+from focus.core.policy import Operation as PolicyOp
 from focus.core.state import ConferenceObject, Lifecycle, ObjectKind, passwords
 from focus.xcon.codec import (
     XconDecodeError,
@@ -210,6 +211,7 @@ class Dispatcher:
     def __init__(self, store: Store, config: CcmpConfig) -> None:
         self._store = store
         self._auth = Authenticator(store.accounts, ttl_s=config.auth_cache_ttl_s)
+        self._allow_anonymous_join = config.allow_anonymous_join
         self._limits = XPathLimits(
             max_length=config.xpath_max_length, max_steps=config.xpath_max_steps
         )
@@ -286,6 +288,8 @@ class Dispatcher:
             creds = basic
         elif subject is not None and subject.username:
             raise Refusal(ResponseCode.AUTHENTICATION_REQUIRED, "<subject> without a <password>")
+        if creds is None and self._anonymous_join(req):
+            return Actor.unauthenticated()
         if creds is None:
             raise Refusal(
                 ResponseCode.AUTHENTICATION_REQUIRED,
@@ -304,6 +308,18 @@ class Dispatcher:
             )
         return Actor(user_id=account.user_id, role=account.role)
 
+    def _anonymous_join(self, req: CcmpRequest) -> bool:
+        """s5.3.6, third case: a client with no XCON-USERID (void confUserID) and no
+        credentials asking to enter a conference; the core admits it only where the
+        conference's user-admission-policy is "anonymous" (else 424)."""
+        return (
+            self._allow_anonymous_join
+            and req.subject is None
+            and not req.conf_user_id
+            and req.message_type is MessageType.USER
+            and req.operation is Operation.CREATE
+        )
+
     def _check_shape(self, req: CcmpRequest) -> None:
         mt, op = req.message_type, req.operation
         allowed = mt.operations
@@ -315,14 +331,17 @@ class Dispatcher:
         elif op is None:
             raise Refusal(ResponseCode.BAD_REQUEST, f"{mt.request_element} needs an <operation>")
         needs_target = mt not in (MessageType.BLUEPRINTS, MessageType.CONFS, MessageType.OPTIONS)
-        if mt is MessageType.CONF and op is Operation.CREATE:
-            needs_target = False
+        if mt in (MessageType.CONF, MessageType.BLUEPRINT) and op is Operation.CREATE:
+            needs_target = False  # direct creation, or a copy of <confObjID>
+            if req.conf_obj_id is not None and req.info is not None:
+                raise Refusal(
+                    ResponseCode.BAD_REQUEST,
+                    f"create takes <confObjID> (to clone) or <{mt.info_element}>, not both",
+                )
         if needs_target and not req.conf_obj_id:
             raise Refusal(ResponseCode.BAD_REQUEST, f"{mt.request_element} needs a <confObjID>")
         if mt in (MessageType.BLUEPRINTS, MessageType.CONFS) and req.conf_obj_id:
             raise Refusal(ResponseCode.BAD_REQUEST, f"{mt.request_element} takes no <confObjID>")
-        if mt is MessageType.BLUEPRINT and op is not Operation.RETRIEVE:
-            raise Refusal(ResponseCode.FORBIDDEN, f"blueprints cannot be {op}d over CCMP")
         if mt is MessageType.USERS and op in (Operation.CREATE, Operation.DELETE):
             raise Refusal(
                 ResponseCode.FORBIDDEN, "<users> is created and deleted with its conference"
@@ -389,8 +408,39 @@ class Dispatcher:
     # ---------------------------------------------------------------- conference objects
 
     def _blueprint(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
+        # s5.3.3: create/update/delete are for privileged users (the core's matrix: only
+        # administrators); blueprint files cannot be changed over CCMP (403).
+        op = req.operation
+        if op is Operation.CREATE:
+            changes = self._store.apply(
+                cmd.CreateBlueprint(
+                    actor=actor, info=self._parse_info(req), clone_from=req.conf_obj_id
+                )
+            )
+            created = self._changed(changes)
+            assert created.after is not None
+            return self._ok(
+                req,
+                actor,
+                conf_obj_id=created.uri,
+                version=created.version,
+                info=serialize_conference_info(created.after.info),
+            )
         assert req.conf_obj_id is not None
-        obj = self._store.get_blueprint(actor, req.conf_obj_id)
+        uri = req.conf_obj_id
+        if op is Operation.UPDATE:
+            patch = self._parse_info(req)
+            assert patch is not None
+            changes = self._store.apply(
+                cmd.UpdateBlueprint(
+                    actor=actor, uri=uri, patch=patch, expected_version=patch.version
+                )
+            )
+            return self._ok(req, actor, version=self._changed(changes, uri).version)
+        if op is Operation.DELETE:
+            self._store.apply(cmd.DeleteBlueprint(actor=actor, uri=uri))
+            return self._ok(req, actor)
+        obj = self._store.get_blueprint(actor, uri)
         info = serialize_conference_info(_without_passwords(obj.info))
         return self._ok(req, actor, info=info, version=obj.version)
 
@@ -494,6 +544,16 @@ class Dispatcher:
                 else None
             )
             info = serialize_user(added) if added is not None else None
+            if actor.anonymous and isinstance(added_id, str):
+                # s5.3.6 Figure 11: the new XCON-USERID comes back in <confUserID>.
+                return self._reply(
+                    req,
+                    added_id,
+                    ResponseCode.SUCCESS,
+                    "Success",
+                    version=change.version,
+                    info=info,
+                )
             return self._ok(req, actor, version=change.version, info=info)
         if op is Operation.UPDATE:
             assert user is not None
@@ -591,8 +651,8 @@ class Dispatcher:
             if mt in (MessageType.EXTENDED, MessageType.OPTIONS):
                 continue
             ops: tuple[Operation, ...] = ()
-            if mt is MessageType.BLUEPRINT:
-                ops = (Operation.RETRIEVE,)
+            if mt is MessageType.BLUEPRINT and not allowed(actor.role, PolicyOp.CREATE_BLUEPRINT):
+                ops = (Operation.RETRIEVE,)  # s5.3.3: writes only for privileged users
             elif mt is MessageType.USERS:
                 ops = (Operation.RETRIEVE, Operation.UPDATE)
             elif mt.operations:

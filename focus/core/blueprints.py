@@ -7,7 +7,9 @@ a file there with the name of a bundled one replaces it.  A blueprint's name is 
 stem; its XCON-URI is ``xcon:<name>@<domain>`` whatever the file's entity says; its
 <free-text> is the purpose shown in blueprintsInfo (RFC 6503 s5.3.1).
 
-Blueprints are static (RFC 5239 s7.1): loaded at start, never persisted or changed.
+Blueprint files are static (RFC 5239 s7.1): loaded at start, never persisted or changed
+over CCMP.  Administrators may also create blueprints over CCMP (RFC 6503 s5.3.3); those
+are ``editable`` objects persisted by the store like conferences (see focus.core.core).
 """
 
 from __future__ import annotations

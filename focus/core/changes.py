@@ -55,6 +55,21 @@ class ConferenceEnded(Change):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BlueprintCreated(Change):
+    """An administrator created a blueprint (RFC 6503 s5.3.3)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlueprintUpdated(Change):
+    """An administrator changed a blueprint (clones made earlier are not affected)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlueprintDeleted(Change):
+    """An administrator deleted a blueprint."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserAdded(Change):
     """``user`` was added to the conference."""
 

@@ -155,6 +155,37 @@ class DeleteSidebar:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CreateBlueprint:
+    """blueprintRequest/create by an administrator (RFC 6503 s5.3.3): a new blueprint from
+    ``info`` (AUTO_GENERATE_X replaced) or a copy of blueprint ``clone_from``.  It gets a
+    fresh XCON-URI and is persisted like a conference; it may carry no users and no
+    conference password (s5.3.1)."""
+
+    actor: Actor
+    info: ConferenceInfo | None = None
+    clone_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateBlueprint:
+    """blueprintRequest/update by an administrator: merge ``patch`` into a blueprint
+    created over CCMP (blueprint files are the operator's, changed on disk)."""
+
+    actor: Actor
+    uri: str
+    patch: ConferenceInfo
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteBlueprint:
+    """blueprintRequest/delete by an administrator, of a blueprint created over CCMP."""
+
+    actor: Actor
+    uri: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tick:
     """Time passed: reservations whose start came become active, those whose end came
     end (RFC 5239 s7.3-7.4).  Issued by the application's timer; ``now`` is UTC-aware."""
@@ -174,5 +205,8 @@ Command = (
     | CreateSidebar
     | UpdateSidebar
     | DeleteSidebar
+    | CreateBlueprint
+    | UpdateBlueprint
+    | DeleteBlueprint
     | Tick
 )

@@ -23,6 +23,9 @@ from typing import Any
 from focus.core import commands as cmd
 from focus.core.autogen import Substitution, check_domain, has_placeholder
 from focus.core.changes import (
+    BlueprintCreated,
+    BlueprintDeleted,
+    BlueprintUpdated,
     Change,
     ConferenceActivated,
     ConferenceCreated,
@@ -54,6 +57,7 @@ from focus.xcon.model import (
     UriEntry,
     Uris,
     User,
+    UserAdmissionPolicy,
     Users,
 )
 
@@ -278,9 +282,9 @@ class _Tx:
         """Whether this command already has an event for ``uri``."""
         return any(u == uri for _, u, _ in self.events)
 
-    def delete(self, uri: str) -> None:
+    def delete(self, uri: str, event: type[Change] = ConferenceDeleted) -> None:
         self.over[uri] = None
-        self._event(ConferenceDeleted, uri, {})
+        self._event(event, uri, {})
 
     def _event(self, event: type[Change], uri: str, extra: dict[str, str]) -> None:
         if (event, uri, extra) in self.events:
@@ -335,6 +339,9 @@ class Core:
             cmd.CreateSidebar: self._create_sidebar,
             cmd.UpdateSidebar: self._update_sidebar,
             cmd.DeleteSidebar: self._delete_sidebar,
+            cmd.CreateBlueprint: self._create_blueprint,
+            cmd.UpdateBlueprint: self._update_blueprint,
+            cmd.DeleteBlueprint: self._delete_blueprint,
             cmd.Tick: self._tick,
         }
 
@@ -1008,15 +1015,16 @@ class Core:
 
     def _add_user(self, tx: _Tx, c: cmd.AddUser) -> None:
         obj = self._find(tx.get(c.uri), c.uri, _WITH_USERS)
-        user = c.user or User(entity=self._target(c.actor, None))
+        actor = self._anonymous_joiner(obj, c.user) if c.actor.anonymous else c.actor
+        user = c.user or User(entity=self._target(actor, None))
         generated = user.entity is None or has_placeholder(user.entity)
         if user.entity is not None and has_placeholder(user.entity):
             check_domain(user.entity, self.config.domain)
-        own = (user.entity == c.actor.user_id and not generated) or (
-            generated and c.actor.user_id is None
+        own = (user.entity == actor.user_id and not generated) or (
+            generated and actor.user_id is None
         )
         role = self._authorize(
-            c.actor, obj, Operation.ADD_SELF if own else Operation.ADD_USER, c.password, tx
+            actor, obj, Operation.ADD_SELF if own else Operation.ADD_USER, c.password, tx
         )
         if obj.lifecycle is Lifecycle.ENDED:
             raise _fail(ErrorKind.CONFLICT, f"{obj.uri} has ended")
@@ -1027,9 +1035,10 @@ class Core:
         ):
             raise _fail(ErrorKind.FORBIDDEN, f"{obj.uri} does not admit users now")
         if generated:
-            entity = self._recover_user_id(tx, user) or (
-                f"xcon-userid:{tx.fresh('user')}@{self.config.domain}"
-            )
+            # Never hand an unauthenticated client the XCON-USERID of whoever used its
+            # contact URI before: that would be someone else's identity.
+            recovered = None if c.actor.anonymous else self._recover_user_id(tx, user)
+            entity = recovered or f"xcon-userid:{tx.fresh('user')}@{self.config.domain}"
             user = self._substitute(tx, dataclasses.replace(user, entity=entity))
         else:
             user = self._substitute(tx, user)
@@ -1057,6 +1066,31 @@ class Core:
             raise _fail(ErrorKind.RESOURCES_EXHAUSTED, f"{obj.uri} is full ({limit} users)")
         self._check_sidebar_users(tx, obj, new_info)
         tx.write(obj.with_info(new_info), UserAdded, user=entity)
+
+    @staticmethod
+    def _anonymous_joiner(obj: ConferenceObject, user: User | None) -> Actor:
+        """The participant an unauthenticated client may become in ``obj`` (RFC 6503
+        s5.3.6, third case): only where the user-admission-policy is "anonymous" (RFC 6501
+        s4.6.2), with a placeholder entity and a contact URI for the focus to call."""
+        policy = (obj.info.users or Users()).user_admission_policy
+        if policy != UserAdmissionPolicy.ANONYMOUS:
+            raise _fail(
+                ErrorKind.AUTHENTICATION_REQUIRED,
+                f"{obj.uri} admits authenticated users only; authenticate to join",
+            )
+        if user is None or user.entity is None or not has_placeholder(user.entity):
+            raise _fail(
+                ErrorKind.BAD_REQUEST,
+                "without an XCON-USERID, give userInfo entity="
+                "'xcon-userid:AUTO_GENERATE_1@<domain>' (RFC 6503 s5.3.6)",
+            )
+        if not any(e.entity and not has_placeholder(e.entity) for e in user.endpoints):
+            raise _fail(
+                ErrorKind.BAD_REQUEST, "give an <endpoint> with your contact URI (RFC 6503 s5.3.6)"
+            )
+        if user.roles:
+            raise _fail(ErrorKind.FORBIDDEN, "an unauthenticated user cannot take roles")
+        return Actor(user_id=None, role=Role.PARTICIPANT)
 
     def _recover_user_id(self, tx: _Tx, user: User) -> str | None:
         """The XCON-USERID already given to the signalling URI of ``user``, if any
@@ -1180,6 +1214,71 @@ class Core:
         obj = self._sidebar(tx, c.uri, c.by_ref)
         self._authorize(c.actor, obj, Operation.DELETE_SIDEBAR, None, tx)
         tx.delete(obj.uri)
+
+    # ---- blueprints (RFC 6503 s5.3.3: privileged users only) --------------------------
+
+    @staticmethod
+    def _check_blueprint(info: ConferenceInfo) -> None:
+        # s5.3.1: blueprints are shown to everyone, so they carry nothing sensitive.
+        if passwords(info):
+            raise _fail(ErrorKind.INVALID_CONF_INFO, "a blueprint cannot carry a password")
+        if _users(info):
+            raise _fail(ErrorKind.INVALID_CONF_INFO, "a blueprint cannot list users")
+        if info.sidebars_by_ref is not None or info.sidebars_by_val is not None:
+            raise _fail(ErrorKind.INVALID_CONF_INFO, "a blueprint cannot have sidebars")
+
+    def _editable_blueprint(self, tx: _Tx, uri: str) -> ConferenceObject:
+        obj = self._find(tx.get(uri), uri, frozenset({ObjectKind.BLUEPRINT}))
+        if not obj.editable:
+            raise _fail(
+                ErrorKind.OPERATION_NOT_ALLOWED,
+                f"{uri} is a blueprint file of the operator; change it on disk",
+            )
+        return obj
+
+    def _create_blueprint(self, tx: _Tx, c: cmd.CreateBlueprint) -> None:
+        require(c.actor.role, Operation.CREATE_BLUEPRINT)
+        if (c.clone_from is None) == (c.info is None):
+            raise _fail(ErrorKind.BAD_REQUEST, "give either a blueprint to copy or a document")
+        if c.clone_from is not None:
+            source = self._find(
+                tx.get(c.clone_from), c.clone_from, frozenset({ObjectKind.BLUEPRINT})
+            )
+            info = source.info
+        else:
+            assert c.info is not None
+            info = self._substitute(tx, c.info)
+        uri = self._new_uri(tx, c.info.entity if c.info is not None else None)
+        desc = dataclasses.replace(_description(info), cloning_parent=None, sidebar_parent=None)
+        info = dataclasses.replace(info, entity=uri, state=None, conference_description=desc)
+        self._check_blueprint(info)
+        self._validate(info)
+        obj = ConferenceObject(
+            uri=uri,
+            kind=ObjectKind.BLUEPRINT,
+            version=0,
+            info=info,
+            lifecycle=Lifecycle.RESERVED,
+            owner=c.actor.user_id,
+            editable=True,
+        )
+        tx.write(obj, BlueprintCreated)
+
+    def _update_blueprint(self, tx: _Tx, c: cmd.UpdateBlueprint) -> None:
+        require(c.actor.role, Operation.UPDATE_BLUEPRINT)
+        obj = self._editable_blueprint(tx, c.uri)
+        self._check_version(obj, c.expected_version)
+        self._patch_checks(c.patch)
+        patch = self._substitute(tx, dataclasses.replace(c.patch, entity=obj.uri))
+        merged = self._system_parts(obj, merge(obj.info, patch))
+        self._check_blueprint(merged)
+        self._validate(merged)
+        tx.write(obj.with_info(merged), BlueprintUpdated)
+
+    def _delete_blueprint(self, tx: _Tx, c: cmd.DeleteBlueprint) -> None:
+        require(c.actor.role, Operation.DELETE_BLUEPRINT)
+        obj = self._editable_blueprint(tx, c.uri)
+        tx.delete(obj.uri, BlueprintDeleted)
 
     def _tick(self, tx: _Tx, c: cmd.Tick) -> None:
         if c.now.tzinfo is None:

@@ -88,6 +88,10 @@ class Operation(enum.Enum):
     CREATE_SIDEBAR = "create-sidebar"
     UPDATE_SIDEBAR = "update-sidebar"
     DELETE_SIDEBAR = "delete-sidebar"
+    CREATE_BLUEPRINT = "create-blueprint"
+    """RFC 6503 s5.3.3: blueprint writes are for privileged users (server staff)."""
+    UPDATE_BLUEPRINT = "update-blueprint"
+    DELETE_BLUEPRINT = "delete-blueprint"
 
 
 _O = Operation
@@ -104,14 +108,16 @@ _READ_ONLY = frozenset(
     }
 )
 _SELF_SERVICE = frozenset({_O.ADD_SELF, _O.REMOVE_SELF, _O.UPDATE_SELF})
+_BLUEPRINT_WRITES = frozenset({_O.CREATE_BLUEPRINT, _O.UPDATE_BLUEPRINT, _O.DELETE_BLUEPRINT})
 
-#: The matrix.  Administrators and moderators run conferences; a registered user may
+#: The matrix.  Administrators and moderators run conferences, and only administrators
+#: (the server's staff, RFC 6503 s5.3.3) write blueprints; a registered user may
 #: also create conferences (and so becomes their moderator); participants and observers
 #: see conferences and manage only themselves; observers may not change even their own
 #: user (they only listen); "none" may do nothing.
 MATRIX: Mapping[Role, frozenset[Operation]] = {
     Role.ADMINISTRATOR: frozenset(Operation),
-    Role.MODERATOR: frozenset(Operation),
+    Role.MODERATOR: frozenset(Operation) - _BLUEPRINT_WRITES,
     Role.USER: _READ_ONLY | _SELF_SERVICE | {_O.CREATE_CONFERENCE},
     Role.PARTICIPANT: _READ_ONLY | _SELF_SERVICE,
     Role.OBSERVER: _READ_ONLY | {_O.ADD_SELF, _O.REMOVE_SELF},
@@ -122,15 +128,25 @@ MATRIX: Mapping[Role, frozenset[Operation]] = {
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who asks: their XCON-USERID (None for a user without one, RFC 6503 s5.3.6) and
-    the role of their account.  The core trusts the front end to have authenticated them."""
+    the role of their account.  The core trusts the front end to have authenticated them.
+
+    ``anonymous``: an unauthenticated client with no XCON-USERID asking to join (RFC 6503
+    s5.3.6, third case; s10.2 lets a server admit such users).  It may do nothing but join
+    a conference whose user-admission-policy is "anonymous" (RFC 6501 s4.6.2)."""
 
     user_id: str | None
     role: Role
+    anonymous: bool = False
 
     @classmethod
     def system(cls) -> Actor:
         """The conferencing system itself (scheduler, operator tools)."""
         return cls(user_id=None, role=Role.ADMINISTRATOR)
+
+    @classmethod
+    def unauthenticated(cls) -> Actor:
+        """A client that gave no credentials and has no XCON-USERID."""
+        return cls(user_id=None, role=Role.NONE, anonymous=True)
 
 
 def allowed(role: Role, operation: Operation) -> bool:

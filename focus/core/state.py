@@ -18,7 +18,8 @@ class ObjectKind(enum.StrEnum):
     """What a conference object is (RFC 6503 s4.1 targets; RFC 5239 s7.1 cloning tree)."""
 
     BLUEPRINT = "blueprint"
-    """A static template, root of cloning trees (RFC 5239 s7.1); read-only over CCMP."""
+    """A template, root of cloning trees (RFC 5239 s7.1): a static file, or created over
+    CCMP by an administrator (RFC 6503 s5.3.3)."""
     CONFERENCE = "conference"
     """An active or registered (reserved) conference (RFC 6503 s5.3.4)."""
     SIDEBAR_BY_VAL = "sidebar-by-val"
@@ -99,6 +100,9 @@ class ConferenceObject:
     series_range: SeriesRange | None = None
     name: str | None = None
     """For blueprints: the short name (AudioRoom)."""
+    editable: bool = False
+    """For blueprints: created over CCMP by an administrator, so it is persisted and may be
+    updated and deleted over CCMP; blueprint files are static (RFC 5239 s7.1)."""
 
     def with_info(self, info: ConferenceInfo) -> ConferenceObject:
         """A copy with a new document (entity, version and active kept consistent)."""

@@ -153,8 +153,8 @@ class ConferenceStore:
                 for uri in sorted(plan.deletes):
                     self._conn.execute("DELETE FROM conference_objects WHERE uri=?", (uri,))
                 for uri, obj in sorted(plan.upserts.items()):
-                    if obj.kind is ObjectKind.BLUEPRINT:
-                        continue  # blueprints are files, never rows
+                    if obj.kind is ObjectKind.BLUEPRINT and not obj.editable:
+                        continue  # blueprint files stay files, never rows
                     self._conn.execute(
                         "INSERT OR REPLACE INTO conference_objects(uri, document) VALUES (?, ?)",
                         (uri, json.dumps(to_jsonable(obj), separators=(",", ":"))),

@@ -51,13 +51,26 @@ class World:
         self.actor = actor
         self.conf = ""
         self.sidebar = ""
+        self.blueprint = ""
 
     async def must(self, req: CcmpRequest) -> CcmpResponse:
         resp = await self.admin.send(req)
         assert resp.code is R.SUCCESS, (req, resp.response_string)
         return resp
 
-    async def setup(self, *, actor_in: bool, carol_in: bool, sidebar: bool) -> None:
+    async def setup(
+        self, *, actor_in: bool, carol_in: bool, sidebar: bool, blueprint: bool = False
+    ) -> None:
+        if blueprint:  # a blueprint created over CCMP (files cannot be changed: 403)
+            made = await self.must(
+                CcmpRequest(
+                    MT.BLUEPRINT,
+                    operation=Operation.CREATE,
+                    conf_obj_id="xcon:AudioRoom@example.com",
+                )
+            )
+            assert made.conf_obj_id
+            self.blueprint = made.conf_obj_id
         made = await self.must(CcmpRequest(MT.CONF, operation=Operation.CREATE))
         assert made.conf_obj_id
         self.conf = made.conf_obj_id
@@ -197,6 +210,27 @@ def _requests(w: World) -> dict[P, tuple[dict[str, bool], Callable[[], CcmpReque
             lambda: CcmpRequest(
                 MT.SIDEBAR_BY_VAL, operation=Operation.DELETE, conf_obj_id=w.sidebar
             ),
+        ),
+        P.CREATE_BLUEPRINT: (
+            plain,
+            lambda: CcmpRequest(
+                MT.BLUEPRINT,
+                operation=Operation.CREATE,
+                info=info("blueprintInfo", "xcon:AUTO_GENERATE_1@example.com", TITLE),
+            ),
+        ),
+        P.UPDATE_BLUEPRINT: (
+            {**plain, "blueprint": True},
+            lambda: CcmpRequest(
+                MT.BLUEPRINT,
+                operation=Operation.UPDATE,
+                conf_obj_id=w.blueprint,
+                info=info("blueprintInfo", w.blueprint, TITLE),
+            ),
+        ),
+        P.DELETE_BLUEPRINT: (
+            {**plain, "blueprint": True},
+            lambda: CcmpRequest(MT.BLUEPRINT, operation=Operation.DELETE, conf_obj_id=w.blueprint),
         ),
     }
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import aiohttp
 from lxml import etree
 
+from ccmp_server.app import CcmpConfig, start_ccmp
 from ccmp_server.dispatch import CONF_SUMMARY_NS
 from ccmp_server.messages import (
     INFO_NS,
@@ -82,17 +84,74 @@ async def test_blueprints_list_and_retrieve(client: Client) -> None:
     assert one.version is not None
 
 
-async def test_blueprint_write_operations_are_forbidden(client: Client) -> None:
-    for op in (Operation.CREATE, Operation.UPDATE, Operation.DELETE):
-        resp = await client.as_("admin").send(
-            CcmpRequest(
-                MessageType.BLUEPRINT,
-                operation=op,
-                conf_obj_id="xcon:AudioRoom@example.com",
-                info=conf_info(title("x"), "xcon:AudioRoom@example.com"),
-            )
+def blueprint(op: Operation, obj: str | None = None, **kw: object) -> CcmpRequest:
+    return CcmpRequest(MessageType.BLUEPRINT, operation=op, conf_obj_id=obj, **kw)  # type: ignore[arg-type]
+
+
+def blueprint_info(body: str, entity: str = "xcon:AUTO_GENERATE_1@example.com") -> etree._Element:
+    el = conf_info(body, entity)
+    el.tag = "blueprintInfo"
+    return el
+
+
+async def test_administrators_write_blueprints(client: Client) -> None:
+    # RFC 6503 s5.3.3: create/update/delete are for privileged users only.
+    admin = client.as_("admin")
+    made = await admin.send(blueprint(Operation.CREATE, info=blueprint_info(title("Lecture"))))
+    assert made.code is R.SUCCESS, made.response_string
+    uri = made.conf_obj_id
+    assert uri and uri.startswith("xcon:") and made.version == 1
+    assert made.info is not None and made.info.get("entity") == uri
+    listed = await client.send(CcmpRequest(MessageType.BLUEPRINTS))
+    assert listed.uris is not None and uri in [e.uri for e in listed.uris]
+    # a conference created from it, by an ordinary user
+    made_conf = await create(client, uri)
+    got = await client.send(conf(Operation.RETRIEVE, made_conf.conf_obj_id))
+    assert display_text(got) == "Lecture"
+
+    updated = await admin.send(
+        blueprint(Operation.UPDATE, uri, info=blueprint_info(title("Seminar"), uri))
+    )
+    assert updated.code is R.SUCCESS and updated.version == 2
+    stale = blueprint_info(title("Old"), uri)
+    stale.set("version", "1")
+    refused = await admin.send(blueprint(Operation.UPDATE, uri, info=stale))
+    assert refused.code is R.CONFLICT and refused.version == 2
+    copy = await admin.send(blueprint(Operation.CREATE, uri))
+    assert copy.code is R.SUCCESS and copy.conf_obj_id not in (uri, None)
+
+    for op in (Operation.UPDATE, Operation.DELETE):  # ordinary users: 401
+        resp = await client.as_("mod").send(
+            blueprint(op, uri, info=blueprint_info(title("x"), uri))
+            if op is Operation.UPDATE
+            else blueprint(op, uri)
         )
-        assert resp.code is R.FORBIDDEN
+        assert resp.code is R.UNAUTHORIZED, resp.response_string
+    gone = await admin.send(blueprint(Operation.DELETE, uri))
+    assert gone.code is R.SUCCESS
+    again = await client.send(blueprint(Operation.RETRIEVE, uri))
+    assert again.code is R.OBJECT_NOT_FOUND
+
+
+async def test_blueprint_files_cannot_be_changed_over_ccmp(client: Client) -> None:
+    audio = "xcon:AudioRoom@example.com"
+    for req in (
+        blueprint(Operation.UPDATE, audio, info=blueprint_info(title("x"), audio)),
+        blueprint(Operation.DELETE, audio),  # s5.4: 403 "e.g., cancellation of a blueprint"
+    ):
+        resp = await client.as_("admin").send(req)
+        assert resp.code is R.FORBIDDEN, resp.response_string
+    both = await client.as_("admin").send(
+        blueprint(Operation.CREATE, audio, info=blueprint_info(title("x")))
+    )
+    assert both.code is R.BAD_REQUEST
+    secret = blueprint_info(
+        "<ci:conference-description><ci:conf-uris><ci:entry><ci:uri>sip:x@example.com</ci:uri>"
+        "<xcon:conference-password>s</xcon:conference-password></ci:entry></ci:conf-uris>"
+        "</ci:conference-description>"
+    )
+    resp = await client.as_("admin").send(blueprint(Operation.CREATE, info=secret))
+    assert resp.code is R.BAD_REQUEST
 
 
 async def test_blueprint_retrieve_of_a_conference_is_404(client: Client) -> None:
@@ -421,8 +480,12 @@ async def test_options_lists_every_pair_and_the_extension(client: Client) -> Non
     assert resp.code is R.SUCCESS and resp.options is not None
     names = {m.name for m in resp.options.standard}
     assert len(names) == 10 and "sidebarByRefRequest" in names
-    blueprint = next(m for m in resp.options.standard if m.name == "blueprintRequest")
-    assert blueprint.operations == (Operation.RETRIEVE,)
+    blueprints = next(m for m in resp.options.standard if m.name == "blueprintRequest")
+    assert blueprints.operations == (Operation.RETRIEVE,)  # alice may not write them
+    resp = await client.as_("admin").send(CcmpRequest(MessageType.OPTIONS))
+    assert resp.options is not None
+    blueprints = next(m for m in resp.options.standard if m.name == "blueprintRequest")
+    assert set(blueprints.operations) == set(Operation)
     assert [m.name for m in resp.options.extended] == ["confSummaryRequest"]
 
 
@@ -570,3 +633,71 @@ async def test_invalid_conf_user_id_is_421_for_every_operation(client: Client) -
             conf(op, made.conf_obj_id, conf_user_id="xcon-userid:nobody-here@example.com")
         )
         assert resp.code is R.INVALID_CONF_USER_ID, op
+
+
+# ---------------------------------------------------------------- s5.3.6 without XCON-USERID
+
+
+def _guest(conf_obj_id: str | None, contact: str = "sip:guest@192.0.2.9") -> CcmpRequest:
+    body = f'<ci:endpoint entity="{contact}"/>'
+    return CcmpRequest(
+        MessageType.USER,
+        operation=Operation.CREATE,
+        conf_obj_id=conf_obj_id,
+        info=user_info("xcon-userid:AUTO_GENERATE_1@example.com", body),
+    )
+
+
+async def test_a_client_without_xcon_userid_joins_and_gets_one(
+    store: ConferenceStore, session: aiohttp.ClientSession
+) -> None:
+    server = await start_ccmp(store, CcmpConfig(port=0, allow_anonymous_join=True))
+    try:
+        alice = Client(session, server.url, "alice")
+        guest = alice.as_(None)  # no <subject>, no confUserID, no HTTP auth
+        public = (await create(alice)).conf_obj_id  # AudioRoom: admission "anonymous"
+        closed = (await create(alice)).conf_obj_id
+        patch = etree.fromstring(
+            f'<usersInfo xmlns:xcon="{XCON_NS}">'
+            "<xcon:user-admission-policy>openAuthenticated</xcon:user-admission-policy>"
+            "</usersInfo>".encode()
+        )
+        changed = await alice.send(
+            CcmpRequest(
+                MessageType.USERS, operation=Operation.UPDATE, conf_obj_id=closed, info=patch
+            )
+        )
+        assert changed.code is R.SUCCESS, changed.response_string
+
+        joined = await guest.send(_guest(public))
+        assert joined.code is R.SUCCESS, joined.response_string
+        new_id = joined.conf_user_id
+        assert new_id.startswith("xcon-userid:") and new_id.endswith("@example.com")
+        assert "AUTO_GENERATE" not in new_id
+        assert joined.info is not None and joined.info.get("entity") == new_id
+        users = await alice.send(
+            CcmpRequest(MessageType.USERS, operation=Operation.RETRIEVE, conf_obj_id=public)
+        )
+        assert users.info is not None and new_id.encode() in etree.tostring(users.info)
+
+        refused = await guest.send(_guest(closed))  # authenticated users only there
+        assert refused.code is R.AUTHENTICATION_REQUIRED
+        anything_else = await guest.send(CcmpRequest(MessageType.CONFS))
+        assert anything_else.code is R.AUTHENTICATION_REQUIRED
+        no_contact = await guest.send(
+            CcmpRequest(
+                MessageType.USER,
+                operation=Operation.CREATE,
+                conf_obj_id=public,
+                info=user_info("xcon-userid:AUTO_GENERATE_1@example.com"),
+            )
+        )
+        assert no_contact.code is R.BAD_REQUEST
+    finally:
+        await server.close()
+
+
+async def test_without_the_option_every_request_authenticates(client: Client) -> None:
+    public = (await create(client)).conf_obj_id
+    resp = await client.as_(None).send(_guest(public))
+    assert resp.code is R.AUTHENTICATION_REQUIRED

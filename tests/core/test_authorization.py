@@ -14,7 +14,7 @@ from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import MATRIX, Actor, Operation, Role
 from focus.core.store import ConferenceStore
 from focus.xcon.model import ConferenceDescription, ConferenceInfo, JoinHandling, User, Users
-from tests.core.conftest import ALICE, BOB, add_accounts, open_store
+from tests.core.conftest import ADMIN, ALICE, BOB, add_accounts, open_store
 
 Action = Callable[[ConferenceStore, Actor, str, str], object]
 
@@ -82,6 +82,20 @@ ACTIONS: dict[Operation, Action] = {
     Operation.DELETE_SIDEBAR: _apply(
         lambda a, c, sb: cmd.DeleteSidebar(actor=a, uri=sb, by_ref=True)
     ),
+    Operation.CREATE_BLUEPRINT: _apply(
+        lambda a, c, sb: cmd.CreateBlueprint(actor=a, clone_from="xcon:AudioRoom@example.com")
+    ),
+    # for the blueprint cells, the last argument is a blueprint created over CCMP
+    Operation.UPDATE_BLUEPRINT: _apply(
+        lambda a, c, bp: cmd.UpdateBlueprint(
+            actor=a,
+            uri=bp,
+            patch=ConferenceInfo(
+                entity=bp, conference_description=ConferenceDescription(subject="x")
+            ),
+        )
+    ),
+    Operation.DELETE_BLUEPRINT: _apply(lambda a, c, bp: cmd.DeleteBlueprint(actor=a, uri=bp)),
 }
 
 # The actor must already be a user of the conference for these.
@@ -115,6 +129,10 @@ def test_cell(shared: ConferenceStore, role: Role, operation: Operation) -> None
     sidebar = ""
     if operation in (Operation.UPDATE_SIDEBAR, Operation.DELETE_SIDEBAR):
         sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True))[0].uri
+    if operation in (Operation.UPDATE_BLUEPRINT, Operation.DELETE_BLUEPRINT):
+        sidebar = store.apply(
+            cmd.CreateBlueprint(actor=ADMIN, clone_from="xcon:VideoRoom@example.com")
+        )[0].uri
     actor = Actor(tester, role)
     if operation in MATRIX[role]:
         ACTIONS[operation](store, actor, conf, sidebar)

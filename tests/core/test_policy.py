@@ -31,7 +31,8 @@ READS = {
 # The expected matrix written out independently of the module's construction of it.
 EXPECTED: dict[Role, set[Operation]] = {
     Role.ADMINISTRATOR: set(Operation),
-    Role.MODERATOR: set(Operation),
+    Role.MODERATOR: set(Operation)
+    - {Op.CREATE_BLUEPRINT, Op.UPDATE_BLUEPRINT, Op.DELETE_BLUEPRINT},
     Role.USER: READS | {Op.ADD_SELF, Op.UPDATE_SELF, Op.REMOVE_SELF, Op.CREATE_CONFERENCE},
     Role.PARTICIPANT: READS | {Op.ADD_SELF, Op.UPDATE_SELF, Op.REMOVE_SELF},
     Role.OBSERVER: READS | {Op.ADD_SELF, Op.REMOVE_SELF},
