@@ -760,10 +760,27 @@ def _format_datetime(value: datetime) -> str:
 
 
 _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
-_ATTR_ESCAPES = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", '"': "&quot;", "\r": "&#13;", "\n": "&#10;", "\t": "&#9;"}
-)
+
+
+# Chained str.replace rather than str.translate: on the short values of a conference
+# document it is an order of magnitude faster (translate looks up every character).
+def _esc_text(text: str) -> str:
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+    )
+
+
+def _esc_attr(text: str) -> str:
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace('"', "&quot;")
+        .replace("\r", "&#13;")
+        .replace("\n", "&#10;")
+        .replace("\t", "&#9;")
+    )
+
+
 _ROOT_NS = f' xmlns="{CI_NS}" xmlns:xcon="{XCON_NS}"'
 
 
@@ -782,11 +799,11 @@ def _ext_attrs(pairs: tuple[tuple[str, str], ...]) -> str:
                 prefix = prefixes.get(ns)
                 if prefix is None:
                     prefix = prefixes[ns] = f"ext{len(prefixes)}"
-                    parts.append(f' xmlns:{prefix}="{ns.translate(_ATTR_ESCAPES)}"')
+                    parts.append(f' xmlns:{prefix}="{_esc_attr(ns)}"')
                 name = f"{prefix}:{local}"
         else:
             name = clark
-        parts.append(f' {name}="{value.translate(_ATTR_ESCAPES)}"')
+        parts.append(f' {name}="{_esc_attr(value)}"')
     return "".join(parts)
 
 
@@ -802,7 +819,7 @@ def _write(obj: XconElement, qname: str, out: list[str], root_attrs: str = "") -
     for f in spec.attrs:
         value = getattr(obj, f.name)
         if value is not None:
-            out.append(f' {f.qname}="{_format(f, value).translate(_ATTR_ESCAPES)}"')
+            out.append(f' {f.qname}="{_esc_attr(_format(f, value))}"')
     if obj.extension_attributes:
         out.append(_ext_attrs(obj.extension_attributes))
     mark = len(out)
@@ -811,7 +828,7 @@ def _write(obj: XconElement, qname: str, out: list[str], root_attrs: str = "") -
         if obj.extensions:
             # RFC 6501 s5 gives these text-only elements no anyElement.
             raise ValueError(f"{type(obj).__name__} can not carry extension elements")
-        out.append(_format(spec.body, getattr(obj, spec.body.name)).translate(_TEXT_ESCAPES))
+        out.append(_esc_text(_format(spec.body, getattr(obj, spec.body.name))))
     cleared = obj.cleared
     for f in spec.children:
         value = getattr(obj, f.name)
@@ -826,15 +843,15 @@ def _write(obj: XconElement, qname: str, out: list[str], root_attrs: str = "") -
             _write(value, f.qname, out)
         elif kind is _MANY_TOKEN:
             for item in value:
-                out.append(f"<{f.qname}>{item.translate(_TEXT_ESCAPES)}</{f.qname}>")
+                out.append(f"<{f.qname}>{_esc_text(item)}</{f.qname}>")
         elif kind is _ROLES:
             out.append(f"<{f.qname}>")
             for role in value:
-                out.append(f"<entry>{str(role).translate(_TEXT_ESCAPES)}</entry>")
+                out.append(f"<entry>{_esc_text(str(role))}</entry>")
             out.append(f"</{f.qname}>")
         else:
             text = " ".join(value) if kind is _LIST else _format(f, value)
-            out.append(f"<{f.qname}>{text.translate(_TEXT_ESCAPES)}</{f.qname}>")
+            out.append(f"<{f.qname}>{_esc_text(text)}</{f.qname}>")
     for xml in obj.extensions:
         out.append(_checked_extension(xml))
     if len(out) == mark + 1:
