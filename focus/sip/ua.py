@@ -21,9 +21,43 @@ What the core does on its own, so that every application gets it right:
 * a 2xx never ACKed (s13.3.1.4) ends the call with BYE; a timed-out or unroutable request
   completes with a synthesized 408 / 503 (s8.1.3.1, s17.1.4).
 
+* dialogs are :class:`focus.sip.dialog.Dialog` (one dialog layer for the whole stack);
+  SUBSCRIBE/NOTIFY/REFER in a dialog are handed over without the s12.2.2 check, which the
+  :mod:`focus.sip.subscription` / :mod:`focus.sip.refer` helpers perform
+  (:data:`SELF_CHECKED_METHODS`); dialogs those helpers create are registered with
+  :meth:`UACore.adopt`, their messages sent with :meth:`UACore.send` /
+  :meth:`UACore.send_response`;
+* requests over 1300 bytes go over TCP (s18.1.1); requests the application leaves unanswered
+  get 500 / 480 after ``UAConfig.answer_timeout`` / ``ring_timeout``.
+
 Name resolution is deliberately minimal: targets must be IP literals or ``localhost`` (no
 DNS: the focus talks to peers it was given addresses for); ``transport=tcp`` in the URI
 selects TCP (RFC 3263 s4.1 without NAPTR/SRV).
+
+Using it (asyncio)::
+
+    def on_event(ua: UserAgent, event: UAEvent) -> None:   # runs inside the stack: no await
+        match event:
+            case IncomingCall(call=call, offer=offer):
+                ua.accept(call, make_answer(offer))            # or ua.reject(call, 486)
+            case IncomingRequest(request=req) if req.method == "MESSAGE":
+                ua.respond(req, 200)
+            case CallEnded(call=call, by_peer=by_peer):
+                ...
+
+    ua = await UserAgent.start(UAConfig(user="focus", methods=frozenset({...})),
+                               TransportConfig(host="127.0.0.1", udp_port=5060, tcp_port=5060),
+                               on_event=on_event)
+    call = await ua.invite("sip:ms@127.0.0.1:5070", b"")     # 3PCC: offerless INVITE
+    ua.ack(call, answer_to(call.remote_sdp))                  # answer in the ACK
+    await ua.refer(call, "sip:carol@127.0.0.1:5080")          # -> 202; NOTIFYs as events
+    response, dialog = await ua.subscribe("sip:conf@127.0.0.1", "conference")
+    await ua.bye(call)
+    await ua.close()
+
+The sans-IO core alone (tests, simulations) is driven the same way with ``now`` passed in:
+``core.receive_message(msg, flow, now)``, ``core.invite(...)``, ``core.outgoing()``,
+``core.next_event()``, ``core.get_timer()`` / ``core.handle_timer(now)``.
 """
 
 from __future__ import annotations
