@@ -11,13 +11,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from ccmp_server.app import CcmpConfig, start_ccmp
+from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from focus.calls.focus import ConferenceFocus, FocusConfig
-from focus.calls.media import MediaLegs, sip_channel_opener
+from focus.calls.media import MediaLegs
 from focus.core.changes import Change
 from focus.core.commands import Tick
 from focus.core.core import CoreConfig
@@ -29,6 +29,8 @@ from focus.sip.transport import TransportConfig
 from focus.sip.ua import UAConfig, UserAgent
 from mediactrl.client import MediaControlClient
 from mediactrl.driver import MediaDriver
+from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
+from mediactrl.sip_opener import SipChannelOpener
 
 log = logging.getLogger("focus")
 
@@ -113,9 +115,10 @@ class MediaPlane:
     """The media server as the focus reaches it: SIP legs, the CFW client and the driver.
     ``server`` is the bundled media server when the process runs it."""
 
-    def __init__(self, legs: MediaLegs, client: MediaControlClient, driver: MediaDriver,
-                 server: object | None) -> None:
+    def __init__(self, legs: MediaLegs, opener: SipChannelOpener, client: MediaControlClient,
+                 driver: MediaDriver, server: MediaServer | None) -> None:
         self.legs = legs
+        self.opener = opener
         self.client = client
         self.driver = driver
         self.server = server
@@ -133,32 +136,81 @@ class MediaPlane:
             self._starting.cancel()
             with contextlib.suppress(BaseException):
                 await self._starting
-        close = getattr(self.server, "close", None)
-        if close is not None:
-            await close()
+        await self.opener.close()
+        if self.server is not None:
+            await self.server.close()
 
 
-async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane | None:
+async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane:
     """The media plane: ``--media-server`` if given, else the bundled media server."""
-    server: Any = None
+    server: MediaServer | None = None
     uri = settings.media_server
-    if uri is None:
-        try:
-            from mediactrl.server import start_media_server  # type: ignore[attr-defined]
-        except ImportError:
-            log.warning("no bundled media server in this build and no --media-server: "
-                        "calls will be refused with 503")
-            return None
-        server = await start_media_server(None)
-        uri = str(server.sip_uri)
     host = ua.core.local[next(iter(ua.core.local))][0]
+    if uri is None:
+        # The bundled media server, on loopback ports of its own, reached like any other.
+        server = await start_media_server(MediaServerConfig(
+            sip_host=host, sip_port=0, rtp_ports=settings.rtp_ports))
+        uri = server.sip_uri
     legs = MediaLegs(ua, uri)
-    client = MediaControlClient(sip_channel_opener(ua, uri, host))
+    opener = SipChannelOpener(ua, uri, address=host)
+    client = MediaControlClient(opener)
     driver = MediaDriver(client)
-    plane = MediaPlane(legs, client, driver, server)
+    plane = MediaPlane(legs, opener, client, driver, server)
     plane.start()
     log.info("media server %s", uri)
     return plane
+
+
+@dataclass
+class Running:
+    """The pieces of a running process (tests and benchmarks look inside)."""
+
+    store: ConferenceStore
+    ccmp: CcmpServer
+    ua: UserAgent | None = None
+    media: MediaPlane | None = None
+    focus: ConferenceFocus | None = None
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: FocusSettings) -> AsyncIterator[Running]:
+    """Everything started in order, stopped in reverse when the block exits."""
+    loop = asyncio.get_running_loop()
+    store = open_store(settings)
+    clock = ScheduleClock(store, loop)
+    ua: UserAgent | None = None
+    media: MediaPlane | None = None
+    focus: ConferenceFocus | None = None
+    try:
+        clock.tick()
+        if settings.sip_listen is not None:
+            ua_config, transport_config = sip_configs(settings, settings.sip_listen)
+            try:
+                ua = await UserAgent.start(ua_config, transport_config)
+            except OSError as exc:
+                raise SettingsError(
+                    f"cannot listen for SIP on {settings.sip_listen}: {exc.strerror}"
+                ) from None
+            for kind, (host, port) in ua.core.local.items():
+                log.info("SIP focus listening on %s %s:%d", kind.value, host, port)
+            log.info("conference factory URI %s", settings.profile.factory_uri)
+            media = await start_media(settings, ua)
+            focus = ConferenceFocus(store, ua, media.legs, media.driver,
+                                    FocusConfig(settings.profile, settings.domain))
+        ccmp = await start_ccmp(store, ccmp_config(settings))
+        try:
+            yield Running(store, ccmp, ua, media, focus)
+        finally:
+            await ccmp.close()
+    finally:
+        if focus is not None:
+            await focus.close()
+        if media is not None:
+            await media.close()
+        if ua is not None:
+            await ua.close()
+        clock.close()
+        store.close()
 
 
 async def run(settings: FocusSettings, stop: asyncio.Event | None = None) -> None:
@@ -168,45 +220,11 @@ async def run(settings: FocusSettings, stop: asyncio.Event | None = None) -> Non
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-    store = open_store(settings)
-    clock = ScheduleClock(store, loop)
     try:
-        clock.tick()
-        ua: UserAgent | None = None
-        media: MediaPlane | None = None
-        focus: ConferenceFocus | None = None
-        try:
-            if settings.sip_listen is not None:
-                ua_config, transport_config = sip_configs(settings, settings.sip_listen)
-                try:
-                    ua = await UserAgent.start(ua_config, transport_config)
-                except OSError as exc:
-                    raise SettingsError(
-                        f"cannot listen for SIP on {settings.sip_listen}: {exc.strerror}"
-                    ) from None
-                for kind, (host, port) in ua.core.local.items():
-                    log.info("SIP focus listening on %s %s:%d", kind.value, host, port)
-                log.info("conference factory URI %s", settings.profile.factory_uri)
-                media = await start_media(settings, ua)
-                focus = ConferenceFocus(
-                    store, ua, media.legs if media else None, media.driver if media else None,
-                    FocusConfig(settings.profile, settings.domain))
-            ccmp = await start_ccmp(store, ccmp_config(settings))
-            try:
-                await stop.wait()
-                log.info("stopping")
-            finally:
-                await ccmp.close()
-        finally:
-            if focus is not None:
-                await focus.close()
-            if media is not None:
-                await media.close()
-            if ua is not None:
-                await ua.close()
+        async with serving(settings):
+            await stop.wait()
+            log.info("stopping")
     finally:
-        clock.close()
-        store.close()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

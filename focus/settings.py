@@ -81,6 +81,7 @@ class FocusSettings:
                     serves no SIP at all (CCMP only, as before the focus existed).
     media_server:   SIP URI of an external RFC 6230/6505 media server; ``None`` starts the
                     bundled one inside the process on loopback ports.
+    rtp_ports:      the bundled media server's RTP port range (inclusive; a leg takes two).
     """
 
     state_dir: Path
@@ -94,11 +95,15 @@ class FocusSettings:
     profile: SipProfile = field(default_factory=lambda: SipProfile())  # noqa: PLW0108 -- defined below
     sip_listen: HostPort | None = None
     media_server: str | None = None
+    rtp_ports: tuple[int, int] = (40000, 44999)
 
     def __post_init__(self) -> None:
         if self.media_server is not None and not re.match(
                 r"^sips?:[^\s<>]+$", self.media_server):
             raise SettingsError(f"--media-server must be a SIP URI, not {self.media_server!r}")
+        low, high = self.rtp_ports
+        if not 1024 <= low < high <= 65535:
+            raise SettingsError(f"bad RTP port range {low}-{high}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise SettingsError("--tls-cert and --tls-key go together")
         for path in (self.tls_cert, self.tls_key):

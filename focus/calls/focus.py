@@ -246,9 +246,6 @@ class ConferenceFocus:
         if user is None:
             self._reject(call, Refusal(404, "Not Found - no such conference"))
             return
-        if self.legs is None or self.driver is None:
-            self._reject(call, Refusal(503, "Service Unavailable - no media server"))
-            return
         if user == profile.factory_user:
             conference: str | None = None
         else:
@@ -266,6 +263,9 @@ class ConferenceFocus:
                 self._reject(call, refusal, request)
                 return
             conference = obj.uri
+        if self.legs is None or self.driver is None:
+            self._reject(call, Refusal(503, "Service Unavailable - no media server"))
+            return
         if not request.body:
             # We have nothing to offer without the media server's offer; keep it simple.
             self._reject(call, Refusal(488, "Not Acceptable Here - an SDP offer is required"))

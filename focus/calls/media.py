@@ -7,8 +7,8 @@ dialog tags name the connection in CFW (RFC 6230 A.1, :func:`mediactrl.driver.co
 and :class:`mediactrl.driver.MediaDriver` joins it to the conference's mixer.
 
 The CFW channel itself is negotiated by a SIP INVITE with a COMEDIA offer
-(RFC 6230 s4, :func:`sip_channel_opener`). The media server is only ever reached by SIP
-and CFW, so any RFC 6230/6505 media server can stand in for the bundled one.
+(RFC 6230 s4, :class:`mediactrl.sip_opener.SipChannelOpener`). The media server is only
+ever reached by SIP and CFW, so any RFC 6230/6505 media server can stand in for the bundled one.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import logging
 from dataclasses import dataclass
 
 from focus.sip.ua import Call, CallFailedError, CallState, UAError, UserAgent
-from mediactrl.client import ChannelOpener, ChannelTarget, channel_offer
-from mediactrl.driver import connection_id
+from mediactrl.sip_opener import open_media_leg
 
-__all__ = ["MediaLeg", "MediaLegError", "MediaLegs", "sip_channel_opener"]
+__all__ = ["MediaLeg", "MediaLegError", "MediaLegs"]
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +45,18 @@ class MediaLeg:
 class MediaLegs:
     """Opens and closes media legs to the media server at ``server_uri``."""
 
-    def __init__(self, ua: UserAgent, server_uri: str) -> None:
+    def __init__(self, ua: UserAgent, server_uri: str, *, timeout: float = 10.0) -> None:
         self.ua = ua
         self.server_uri = server_uri
+        self.timeout = timeout
         self.open_legs: dict[int, MediaLeg] = {}  # by id(call): the focus's audit of legs
 
     async def open(self, offer: bytes) -> MediaLeg:
         """A leg carrying ``offer``; raises :class:`MediaLegError` when refused."""
         try:
-            call = await self.ua.invite(self.server_uri, offer)
+            opened = await open_media_leg(self.ua, self.server_uri, offer, timeout=self.timeout)
+        except TimeoutError:
+            raise MediaLegError("the media server did not answer in time") from None
         except CallFailedError as exc:
             # 488 stays 488 (the participant's SDP is the problem); anything else is ours.
             status = 488 if exc.status == 488 else 503
@@ -62,12 +64,11 @@ class MediaLegs:
                                 status) from None
         except UAError as exc:
             raise MediaLegError(f"cannot reach the media server: {exc}") from None
-        dialog = call.dialog
-        if dialog is None or not call.answer:
+        call = opened.call
+        if not opened.server_sdp:
             await self._bye(call)
             raise MediaLegError("media server answered without SDP")
-        leg = MediaLeg(call, connection_id(dialog.id.local_tag, dialog.id.remote_tag),
-                       call.answer)
+        leg = MediaLeg(call, opened.connection_id, opened.server_sdp)
         self.open_legs[id(call)] = leg
         return leg
 
@@ -92,27 +93,3 @@ class MediaLegs:
     async def close_all(self) -> None:
         for leg in list(self.open_legs.values()):
             await self.close(leg)
-
-
-def sip_channel_opener(ua: UserAgent, server_uri: str, address: str) -> ChannelOpener:
-    """A CFW channel opener (RFC 6230 s4): INVITE ``server_uri`` with a COMEDIA offer
-    (we connect to the media server's TCP address from its answer). A reopened channel
-    BYEs the previous control dialog first."""
-    current: list[Call] = []
-
-    async def open_channel() -> ChannelTarget:
-        while current:
-            old = current.pop()
-            if old.state is not CallState.ENDED:
-                with contextlib.suppress(UAError):
-                    await ua.bye(old)
-        offer = channel_offer(address)
-        try:
-            call = await ua.invite(server_uri, offer.sdp.encode())
-        except CallFailedError as exc:
-            raise ConnectionError(f"control channel refused: {exc.status} {exc.reason}") \
-                from None
-        current.append(call)
-        return offer.target(call.answer.decode("utf-8", "replace"))
-
-    return open_channel
