@@ -93,6 +93,14 @@ def test_sipp_uac_calls_the_stack_over_tcp(uas: Uas, tmp_path: Path) -> None:
     assert result.returncode == 0, explain(result)
 
 
+def test_sipp_uac_one_tcp_connection_per_call(uas: Uas, tmp_path: Path) -> None:
+    # -t tn: every call opens its own connection, so the UAS keeps many at once and answers
+    # each request over the connection it came on.
+    result = sipp(f"127.0.0.1:{uas.port}", "-sn", "uac", "-t", "tn", "-m", "100", "-r", "50",
+                  "-p", str(free_port()), cwd=tmp_path)
+    assert result.returncode == 0, explain(result)
+
+
 def test_calls_complete_through_ten_percent_loss(uas: Uas, tmp_path: Path) -> None:
     # sipp drops 10 % of what it sends and receives: INVITE, 200, ACK and BYE all get lost
     # sometimes, and only retransmissions (ours and sipp's) can complete the calls.
