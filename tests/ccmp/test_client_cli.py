@@ -150,3 +150,20 @@ async def test_create_with_a_title_learns_the_servers_domain(tmp_path: Path) -> 
     finally:
         await server.close()
         store.close()
+
+
+async def test_create_default_and_by_cloning_from_the_command_line(server: CcmpServer) -> None:
+    code, out, err = await cli(server, "create")  # the default blueprint
+    assert code == 0, err
+    match = re.search(r"object: (\S+)", out)
+    assert match and "title: AudioRoom" in out and "media: audio" in out
+    original = match.group(1)
+    code, out, err = await cli(server, "create", "--clone", original)
+    assert code == 0, err
+    clone = re.search(r"object: (\S+)", out)
+    assert clone and clone.group(1) != original and "title: AudioRoom" in out
+    code, out, err = await cli(server, "add-user", clone.group(1), "--dial-in", "sip:dan@x.org")
+    assert code == 0, err
+    assert re.search(r"user xcon-userid:\S+ endpoint sip:dan@x.org", out), out
+    code, _, err = await cli(server, "create", "--clone", "xcon:nothing@example.com")
+    assert code == 1 and "CCMP error 404" in err

@@ -272,3 +272,28 @@ def test_clock_stepping_back_does_not_spin(store: ConferenceStore) -> None:
     store.apply(cmd.Tick(now=at(7, 9, 30)))  # active
     # the wall clock steps back an hour: the deadline is the occurrence's end, not "now"
     assert store.next_deadline(at(7, 8, 30)) == at(7, 10)
+
+
+def test_explicit_cloning_from_a_reservation(store: ConferenceStore) -> None:
+    # RFC 5239 s7.1: any conference object, a registered (reserved) one too, can be cloned.
+    store.apply(cmd.Tick(now=at(1)))
+    reservation = store.apply(cmd.CreateConference(actor=ALICE, info=scheduled(*WEEKLY)))[0].uri
+    assert lifecycle(store, reservation) is Lifecycle.RESERVED
+    independent = store.apply(cmd.CreateConference(actor=ALICE, clone_from=reservation))[0]
+    linked = store.apply(cmd.CreateConference(actor=ALICE, clone_from=reservation, linked=True))[0]
+    for change in (independent, linked):
+        assert change.after is not None
+        desc = change.after.info.conference_description
+        assert desc is not None and desc.display_text == "weekly"
+        assert desc.conference_time is not None  # the schedule is cloned too
+        assert change.after.lifecycle is Lifecycle.RESERVED
+    assert independent.after is not None and not independent.after.linked
+    assert linked.after is not None and linked.after.linked
+    # both follow their own schedule from the next Tick on
+    store.apply(cmd.Tick(now=at(7, 9, 30)))
+    assert {lifecycle(store, u) for u in (reservation, independent.uri, linked.uri)} == {
+        Lifecycle.ACTIVE
+    }
+    with pytest.raises(CoreError) as exc:  # the linked child keeps the parent alive
+        store.apply(cmd.DeleteConference(actor=ALICE, uri=reservation))
+    assert exc.value.kind is ErrorKind.DELETE_PARENT_FAILED

@@ -4,6 +4,7 @@ equals the state before (hypothesis)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -185,6 +186,18 @@ def run_sequence(sequence: list[tuple[str, int, int]]) -> list[str]:
         store = add_accounts(open_store(state))
         published: list[Change] = []
         store.subscribe(published.extend)
+        # A subscriber rebuilding the state from the changes alone must end up with the
+        # store's state: every change the core commits is observable (cascades included).
+        mirror = {o.uri: o for o in store.objects()}
+
+        def follow(changes: Sequence[Change]) -> None:
+            for change in changes:
+                if change.after is None:
+                    mirror.pop(change.uri, None)
+                else:
+                    mirror[change.uri] = change.after
+
+        store.subscribe(follow)
         versions: dict[str, int] = {}
         succeeded: list[str] = []
         try:
@@ -207,6 +220,7 @@ def run_sequence(sequence: list[tuple[str, int, int]]) -> list[str]:
                     assert version == versions.get(uri, 0) + 1, "versions step by one"
                     versions[uri] = version
                 check_invariants(store)
+                assert mirror == {o.uri: o for o in store.objects()}, "an unreported change"
             snapshot, now = store.objects(), store.now
         finally:
             store.close()
