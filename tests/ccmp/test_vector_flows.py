@@ -67,8 +67,10 @@ class Replay:
         return text.encode("utf-8")
 
     async def post(self, body: bytes, user: str) -> CcmpResponse:
-        token = base64.b64encode(f"{user}:pw-{user}".encode()).decode()
-        headers = {**HEADERS, "Authorization": f"Basic {token}"}
+        headers = dict(HEADERS)
+        if user:  # "" sends no credentials at all (RFC 6504 s6.3's client has none)
+            token = base64.b64encode(f"{user}:pw-{user}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         async with self.session.post(self.server.url, data=body, headers=headers) as resp:
             assert resp.status == 200
             return decode_response(await resp.read())
@@ -139,6 +141,11 @@ class Replay:
         assert ours.namespace == req.namespace, where
         if published.code is not ResponseCode.SUCCESS:
             return
+        if not who and req.conf_user_id is None:
+            # RFC 6503 s5.3.6 Figure 11: the new XCON-USERID comes back in <confUserID>.
+            assert ours.conf_user_id.startswith("xcon-userid:"), where
+            assert "AUTO_GENERATE" not in ours.conf_user_id, where
+            assert ours.conf_user_id not in {f"xcon-userid:{a}@{DOMAIN}" for a in FLOW_ACCOUNTS}
         if published.version is not None:
             assert ours.version is not None, where
             if exact_version:
@@ -213,7 +220,9 @@ async def replay(tmp_path: Path) -> AsyncIterator[Replay]:
     store: ConferenceStore = open_store(tmp_path / "flow")
     for name, role in FLOW_ACCOUNTS.items():
         store.accounts.add(name, role, f"pw-{name}")
-    server = await start_ccmp(store, CcmpConfig(port=0, allow_basic_auth_without_tls=True))
+    server = await start_ccmp(
+        store, CcmpConfig(port=0, allow_basic_auth_without_tls=True, allow_anonymous_join=True)
+    )
     try:
         async with aiohttp.ClientSession() as session:
             yield Replay(server, session)
@@ -292,6 +301,13 @@ FLOWS: dict[str, tuple[Setup | str, ...]] = {
     ),
     "rfc6504-s6.3-join-without-userid": (
         conf("xcon:bobConf@example.com"),
+        "rfc6504/6.3-01-request.xml",
+    ),
+    # The same request from a client with no credentials at all (s5.3.6, third case): the
+    # default blueprint's user-admission-policy is "anonymous", so it is let in.
+    "rfc6504-s6.3-join-unauthenticated": (
+        conf("xcon:bobConf@example.com"),
+        acting_as(""),
         "rfc6504/6.3-01-request.xml",
     ),
     "rfc6504-s6.5-password": (
