@@ -41,14 +41,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="The bundled media server: SIP (control channel and media legs), "
         "CFW (RFC 6230) with msc-mixer/1.0 (RFC 6505), RTP mixing.",
     )
-    parser.add_argument("--sip-listen", type=_hostport, required=True, metavar="HOST:PORT",
-                        help="SIP address, UDP and TCP (port 0: any free port)")
-    parser.add_argument("--cfw-listen", type=_hostport, default=None, metavar="HOST:PORT",
-                        help="CFW listener (default: the SIP host, any free port)")
-    parser.add_argument("--rtp-ports", type=_port_range, default=(40000, 44999),
-                        metavar="LOW-HIGH", help="RTP port range (default 40000-44999)")
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="stderr log level")
+    parser.add_argument(
+        "--sip-listen",
+        type=_hostport,
+        required=True,
+        metavar="HOST:PORT",
+        help="SIP address, UDP and TCP (port 0: any free port)",
+    )
+    parser.add_argument(
+        "--cfw-listen",
+        type=_hostport,
+        default=None,
+        metavar="HOST:PORT",
+        help="CFW listener (default: the SIP host, any free port)",
+    )
+    parser.add_argument(
+        "--rtp-ports",
+        type=_port_range,
+        default=(40000, 44999),
+        metavar="LOW-HIGH",
+        help="RTP port range (default 40000-44999)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="stderr log level",
+    )
     return parser.parse_args(argv)
 
 
@@ -74,8 +93,11 @@ async def _serve(config: MediaServerConfig) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
     try:
         asyncio.run(_serve(config_from(args)))
     except (OSError, UAError) as exc:

@@ -82,11 +82,23 @@ class MediaServer:
     def cfw_address(self) -> tuple[str, int]:
         return self.control.address
 
-    async def close(self) -> None:
-        """Stops SIP, then the control channels, then the media (idempotent)."""
+    async def close(self, *, bye_timeout: float = 2.0) -> None:
+        """Ends every dialog with BYE (so application servers learn at once that the channel
+        and the legs are gone; bounded by ``bye_timeout``), then stops SIP, the control
+        channels and the media (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        calls = [*self.sip.legs, *self.sip.channels]
+        if calls:
+            byes = [asyncio.ensure_future(self.ua.bye(call)) for call in calls]
+            done, pending = await asyncio.wait(byes, timeout=bye_timeout)
+            for bye in pending:
+                bye.cancel()
+            for bye in done:
+                if bye.exception() is not None:
+                    log.info("BYE on close failed: %s", bye.exception())
+            await asyncio.gather(*pending, return_exceptions=True)
         await self.ua.close()
         await self.sip.close()
         await self.control.close()

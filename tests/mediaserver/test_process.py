@@ -44,9 +44,17 @@ class Process:
 async def launch(sip_port: int = 0) -> Process:
     base = random.randrange(20000, 60000, 2)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mediactrl.server", "--sip-listen", f"127.0.0.1:{sip_port}",
-        "--rtp-ports", f"{base}-{base + 100}", "--log-level", "WARNING",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "mediactrl.server",
+        "--sip-listen",
+        f"127.0.0.1:{sip_port}",
+        "--rtp-ports",
+        f"{base}-{base + 100}",
+        "--log-level",
+        "WARNING",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert proc.stdout is not None
     async with asyncio.timeout(30):
@@ -125,9 +133,19 @@ async def test_killed_server_comes_back_and_the_client_renegotiates_audits_recre
 
 def test_bad_arguments_are_refused_with_usage() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mediactrl.server", "--sip-listen", "127.0.0.1:0",
-         "--rtp-ports", "5000-4000"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "mediactrl.server",
+            "--sip-listen",
+            "127.0.0.1:0",
+            "--rtp-ports",
+            "5000-4000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "LOW < HIGH" in result.stderr
@@ -136,7 +154,10 @@ def test_bad_arguments_are_refused_with_usage() -> None:
 def test_wildcard_sip_address_is_refused() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mediactrl.server", "--sip-listen", "0.0.0.0:0"],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 1
     assert "concrete address" in result.stderr

@@ -4,6 +4,7 @@ media legs (3PCC), driven by the project's own UA as the focus would."""
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 
 import pytest
@@ -12,20 +13,21 @@ from focus.sip.offer_answer import (
     PCMA,
     PCMU,
     TELEPHONE_EVENT,
+    Codec,
     LocalSession,
     MediaCapability,
     create_answer,
     create_offer,
 )
 from focus.sip.sdp import Direction, SessionDescription, parse_sdp
-from focus.sip.ua import CallFailedError, UserAgent
+from focus.sip.ua import CallFailedError, CallState, RequestCompleted, UAEvent, UserAgent
 from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp
 from mediactrl.client import MediaControlClient, channel_offer
 from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.g711 import Law
 from mediactrl.mixer import model as m
-from mediactrl.server.app import MediaServer
+from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
 from mediactrl.server.mixer_service import swapped_connection_id
 from mediactrl.sip_opener import SipChannelOpener, open_media_leg
 from tests.media.phones import Phone
@@ -36,12 +38,12 @@ from tests.mediaserver.conftest import FAST, DtmfLog
 def phone_sdp(
     port: int,
     *,
-    codecs: tuple[object, ...] = (PCMU, PCMA, TELEPHONE_EVENT),
+    codecs: tuple[Codec, ...] = (PCMU, PCMA, TELEPHONE_EVENT),
     direction: Direction | None = None,
     version: int = 1,
 ) -> bytes:
     local = LocalSession("127.0.0.1", 4242, version)
-    cap = MediaCapability(codecs=codecs)  # type: ignore[arg-type]
+    cap = MediaCapability(codecs=codecs)
     directions = [direction] if direction is not None else None
     return create_offer(local, [(cap, port)], directions=directions).to_bytes()
 
@@ -99,16 +101,31 @@ async def test_channel_over_sip_carries_control_and_bye_ends_it(
 @pytest.mark.parametrize(
     ("sdp", "why"),
     [
-        (build_offer(address="127.0.0.1", cfw_id="x1", session_id=1).replace(
-            "setup:active", "setup:passive"), "passive"),
+        (
+            build_offer(address="127.0.0.1", cfw_id="x1", session_id=1).replace(
+                "setup:active", "setup:passive"
+            ),
+            "passive",
+        ),
         (build_offer(address="127.0.0.1", cfw_id="x2", session_id=1, tls=True), "TLS"),
-        (build_offer(address="127.0.0.1", cfw_id="x3", session_id=1).replace(
-            "m=application 9", "m=application 0"), "port 0"),
-        (build_offer(address="127.0.0.1", cfw_id="x4", session_id=1).replace(
-            "a=cfw-id:x4\r\n", ""), "cfw-id"),
+        (
+            build_offer(address="127.0.0.1", cfw_id="x3", session_id=1).replace(
+                "m=application 9", "m=application 0"
+            ),
+            "port 0",
+        ),
+        (
+            build_offer(address="127.0.0.1", cfw_id="x4", session_id=1).replace(
+                "a=cfw-id:x4\r\n", ""
+            ),
+            "cfw-id",
+        ),
         ("v=0\r\nthis is not sdp\r\n", "garbage"),
-        ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-         "m=video 5000 RTP/AVP 31\r\n", "video only"),
+        (
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=video 5000 RTP/AVP 31\r\n",
+            "video only",
+        ),
     ],
 )
 async def test_unusable_offers_get_488_with_a_reason(
@@ -162,8 +179,6 @@ async def test_pcma_only_offer_is_answered_pcma(media_server: MediaServer, ua: U
 
 
 async def test_no_common_codec_is_488(media_server: MediaServer, ua: UserAgent) -> None:
-    from focus.sip.offer_answer import Codec
-
     g729 = Codec("G729", 8000, payload_type=18)
     with pytest.raises(CallFailedError) as failed:
         await open_media_leg(ua, media_server.sip_uri, phone_sdp(30000, codecs=(g729,)))
@@ -241,3 +256,50 @@ async def test_dtmf_from_a_leg_is_reported_by_connection(
         await leg.close()
     finally:
         phone.close()
+
+
+async def test_unusable_reoffer_is_488_and_the_session_stays(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    completed: list[int] = []
+
+    def watch(_: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, RequestCompleted) and event.request.method == "INVITE":
+            completed.append(event.response.status)
+
+    ua.on_event = watch
+    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30030))
+    ms_id = swapped_connection_id(leg.connection_id)
+    g729 = Codec("G729", 8000, payload_type=18)
+    ua.core.reinvite(leg.call, phone_sdp(30040, codecs=(g729,), version=2), ua.now)
+    ua._after()
+    await until(lambda: completed == [488])
+    endpoint = media_server.engine.endpoint(ms_id)
+    assert endpoint.remote == ("127.0.0.1", 30030)
+    assert endpoint.payload_types.send is Law.PCMU
+    await leg.close()
+
+
+async def test_no_free_rtp_port_is_503(ua: UserAgent) -> None:
+    base = random.randrange(20000, 60000, 2)
+    server = await start_media_server(MediaServerConfig(sip_port=0, rtp_ports=(base, base + 1)))
+    try:
+        first = await open_media_leg(ua, server.sip_uri, phone_sdp(30050))
+        with pytest.raises(CallFailedError) as failed:
+            await open_media_leg(ua, server.sip_uri, phone_sdp(30052))
+        assert failed.value.status == 503
+        assert "RTP port" in failed.value.reason
+        await first.close()
+    finally:
+        await server.close()
+
+
+async def test_closing_the_server_ends_every_dialog_with_bye(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30060))
+    channel = await ua.invite(media_server.sip_uri, channel_offer("127.0.0.1").sdp.encode())
+    await media_server.close()
+    assert leg.call.state is CallState.ENDED
+    assert channel.state is CallState.ENDED
+    assert media_server.engine.stats().endpoints == 0

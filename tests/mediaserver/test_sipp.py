@@ -23,9 +23,25 @@ SCENARIO = Path(__file__).resolve().parents[2] / "sip_profiles" / "sipp" / "medi
 
 async def run_sipp(server: MediaServer, *args: str, cwd: Path) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        "sipp", f"127.0.0.1:{server.sip_port}", "-sf", str(SCENARIO), "-s", "mediaserver",
-        "-m", "6", "-r", "6", "-timeout", "60s", "-nostdin", "-i", "127.0.0.1", *args,
-        cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        "sipp",
+        f"127.0.0.1:{server.sip_port}",
+        "-sf",
+        str(SCENARIO),
+        "-s",
+        "mediaserver",
+        "-m",
+        "6",
+        "-r",
+        "6",
+        "-timeout",
+        "60s",
+        "-nostdin",
+        "-i",
+        "127.0.0.1",
+        *args,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     async with asyncio.timeout(90):
         out, _ = await proc.communicate()
