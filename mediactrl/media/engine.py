@@ -111,6 +111,7 @@ class MediaConfig:
     port_range: inclusive range for RTP ports; each endpoint takes an even port p and p+1.
     ptime: packetisation and mixing interval, seconds (20 ms: 160 samples at 8 kHz).
     jitter_depth / jitter_max_excess: packets buffered before playing / extra allowed.
+    jitter_max_depth: late packets deepen the buffer up to this many packets (adaptive).
     rtcp_interval: mean seconds between RTCP reports (randomised 0.5-1.5x, RFC 3550 s6.2).
     media_timeout: seconds without RTP before EndpointTimedOut (None: never).
     latch_remote: learn an endpoint's remote address from its first packet when none is set.
@@ -126,6 +127,7 @@ class MediaConfig:
     ptime: float = 0.02
     jitter_depth: int = 2
     jitter_max_excess: int = 6
+    jitter_max_depth: int = 6
     rtcp_interval: float = 5.0
     media_timeout: float | None = 30.0
     latch_remote: bool = True
@@ -220,7 +222,10 @@ class Endpoint:
         self.rtcp_port = 0
         self.stats = EndpointStats()
         self.jitter = JitterBuffer(
-            config.jitter_depth, config.jitter_max_excess, config.frame_samples
+            config.jitter_depth,
+            config.jitter_max_excess,
+            config.frame_samples,
+            max_depth=max(config.jitter_max_depth, config.jitter_depth),
         )
         self.dtmf = DtmfReceiver(config.dtmf_soft_timeout)
         self.cname = f"{endpoint_id}@media".encode()[:255]

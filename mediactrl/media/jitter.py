@@ -14,6 +14,12 @@ sequence order, one frame per mixer tick:
   oldest down to ``depth``, so latency never creeps up;
 * a new SSRC, or a sequence jump beyond RFC 3550 A.1's MAX_DROPOUT/MAX_MISORDER, restarts it.
 
+With ``max_depth`` above ``depth`` the depth adapts: each late packet deepens the buffer by
+one frame (up to ``max_depth``, by playing one frame of silence), and ``calm_frames`` frames
+without a late packet give one frame back (by dropping the oldest queued packet), down to the
+initial depth.  Lateness, not underruns, drives it: a sender that stops talking (silence
+suppression) underruns without jitter.
+
 Frames are sample-based, so 10, 20 or 30 ms packets all yield 20 ms frames.
 """
 
@@ -52,15 +58,30 @@ class JitterStats:
     underruns: int = 0
     overflow_drops: int = 0
     restarts: int = 0
+    depth_changes: int = 0
 
 
 class JitterBuffer:
     """Reorders one source's packets by sequence number and plays fixed-size frames."""
 
-    def __init__(self, depth: int = 2, max_excess: int = 6, frame_samples: int = 160) -> None:
+    def __init__(
+        self,
+        depth: int = 2,
+        max_excess: int = 6,
+        frame_samples: int = 160,
+        max_depth: int | None = None,
+        calm_frames: int = 500,
+    ) -> None:
         if depth < 1 or max_excess < 0 or frame_samples < 1:
             raise ValueError("depth >= 1, max_excess >= 0 and frame_samples >= 1 are required")
+        if max_depth is not None and max_depth < depth:
+            raise ValueError("max_depth must be at least depth")
         self.depth = depth
+        self.min_depth = depth
+        self.max_depth = max_depth or depth  # > depth: adaptive (see the module docstring)
+        self.calm_frames = calm_frames
+        self._calm = 0  # frames played since the last late packet
+        self._stall = 0  # frames of silence still to insert to deepen the buffer
         self.max_excess = max_excess
         self.frame_samples = frame_samples
         self.stats = JitterStats()
@@ -104,6 +125,12 @@ class JitterBuffer:
         ext = self._highest + delta
         if self._next is not None and ext < self._next:
             self.stats.late += 1
+            if self.depth < self.max_depth:
+                # Arrived after its turn: the network jitters more than we buffer.
+                self.depth += 1
+                self._stall += 1
+                self.stats.depth_changes += 1
+            self._calm = 0
             return PushResult.LATE
         if ext in self._packets:
             self.stats.duplicates += 1
@@ -138,6 +165,19 @@ class JitterBuffer:
         """The next frame of ``frame_samples`` samples, or None when nothing is playing."""
         if not self._primed:
             return None
+        if self._stall:
+            self._stall -= 1  # play nothing now, so everything after plays one frame later
+            return None
+        self._calm += 1
+        if self.depth > self.min_depth and self._calm >= self.calm_frames and len(self) > 1:
+            # Long calm: give back one frame of delay by dropping the oldest queued packet.
+            self._calm = 0
+            self.depth -= 1
+            self.stats.depth_changes += 1
+            oldest = min(self._packets)
+            del self._packets[oldest]
+            if not self._resync:
+                self._next = oldest + 1
         if self._resync:
             # After an underrun, what never came is skipped rather than waited for.
             self._resync = False

@@ -136,3 +136,30 @@ def test_empty_packets_hold_their_sequence_number_without_adding_audio() -> None
         buffer.push(1, seq, samples)
     assert played(buffer, 3) == [1, 3, 5]
     assert buffer.stats.lost == 0
+
+
+def test_late_packets_deepen_an_adaptive_buffer_and_calm_gives_it_back() -> None:
+    buffer = JitterBuffer(depth=1, max_depth=3, calm_frames=5)
+    buffer.push(1, 1, frame(1))
+    assert played(buffer, 1) == [1]
+    buffer.push(1, 3, frame(3))
+    assert played(buffer, 1) == [0]  # 2 missing when its turn came: concealed (1 // 2 == 0)
+    assert buffer.push(1, 2, frame(2)) is PushResult.LATE
+    assert buffer.depth == 2 and buffer.stats.depth_changes == 1
+    # One frame of silence is inserted, so later packets get one more frame of slack.
+    buffer.push(1, 4, frame(4))
+    assert played(buffer, 3) == [None, 3, 4]
+    for seq in range(5, 12):
+        buffer.push(1, seq, frame(seq))
+    # Five calm frames later one frame of delay is given back: packet 7 is dropped.
+    assert played(buffer, 5) == [5, 6, 8, 9, 10]
+    assert buffer.depth == 1 and buffer.stats.depth_changes == 2
+
+
+def test_a_fixed_buffer_never_changes_depth() -> None:
+    buffer = JitterBuffer(depth=2)
+    for seq in (1, 2, 4):
+        buffer.push(1, seq, frame(seq))
+    played(buffer, 3)
+    assert buffer.push(1, 3, frame(3)) is PushResult.LATE
+    assert buffer.depth == 2 and buffer.stats.depth_changes == 0
