@@ -1,4 +1,4 @@
-"""A fixed-depth jitter buffer per source (pure: packets in, 20 ms frames out, no clock).
+"""A jitter buffer per source (pure: packets in, 20 ms frames out, no clock).
 
 The buffer holds decoded packets keyed by an extended sequence number and plays them out in
 sequence order, one frame per mixer tick:
