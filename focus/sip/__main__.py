@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -166,19 +167,23 @@ def parse_hostport(text: str) -> tuple[str, int]:
 
 
 async def serve(host: str, port: int, *, ready: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None) -> None:
-    """Run the responder until ``stop`` is set (or SIGINT/SIGTERM)."""
+                stop: asyncio.Event | None = None, tls_port: int | None = None,
+                tls: ssl.SSLContext | None = None) -> None:
+    """Run the responder until ``stop`` is set (or SIGINT/SIGTERM); TLS too with
+    ``tls_port`` and a certificate context ``tls``."""
     responder = Responder(host)
     config = UAConfig(user="uas", methods=frozenset(
         {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY",
          "REFER", "INFO"}))
-    ua = await UserAgent.start(config, TransportConfig(host=host, udp_port=port, tcp_port=port),
-                               on_event=responder)
+    transport = TransportConfig(host=host, udp_port=port, tcp_port=port,
+                                tls_port=tls_port if tls is not None else None, tls_server=tls)
+    ua = await UserAgent.start(config, transport, on_event=responder)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"SIP UAS listening on {host}:{port} (UDP and TCP)", flush=True)
+    tls_note = f", TLS on {ua.transport.local_tls[1]}" if ua.transport.local_tls else ""
+    print(f"SIP UAS listening on {host}:{port} (UDP and TCP{tls_note})", flush=True)
     if ready is not None:
         ready.set()
     try:
@@ -199,13 +204,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--listen", type=parse_hostport, default=("127.0.0.1", 5060),
                         metavar="HOST:PORT",
                         help="address for UDP and TCP (default 127.0.0.1:5060)")
+    parser.add_argument("--tls-port", type=int, metavar="PORT",
+                        help="also listen for TLS on this port (needs --cert and --key)")
+    parser.add_argument("--cert", metavar="PEM", help="certificate chain for TLS")
+    parser.add_argument("--key", metavar="PEM", help="private key for TLS")
     parser.add_argument("-v", "--verbose", action="store_true", help="log calls on stderr")
     args = parser.parse_args(argv)
+    tls: ssl.SSLContext | None = None
+    if args.tls_port is not None:
+        if not (args.cert and args.key):
+            parser.error("--tls-port needs --cert and --key")
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            tls.load_cert_chain(args.cert, args.key)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"cannot load the TLS certificate: {exc}", file=sys.stderr)
+            return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     host, port = args.listen
     try:
-        asyncio.run(serve(host, port))
+        asyncio.run(serve(host, port, tls_port=args.tls_port, tls=tls))
     except OSError as exc:
         print(f"cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ import hashlib
 import ipaddress
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -65,11 +66,17 @@ class TransportKind(enum.StrEnum):
 
     UDP = "UDP"
     TCP = "TCP"
+    TLS = "TLS"  # TLS over TCP (RFC 3261 s26.2)
 
     @property
     def reliable(self) -> bool:
         """RFC 3261 s17.1.1.2: reliable transports switch off retransmission timers."""
-        return self is TransportKind.TCP
+        return self is not TransportKind.UDP
+
+    @property
+    def default_port(self) -> int:
+        """RFC 3261 s19.1.2: 5060 for UDP/TCP, 5061 for TLS."""
+        return 5061 if self is TransportKind.TLS else 5060
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +151,13 @@ class TransportConfig:
     parser: limits for incoming messages (size, header count...), see
         :class:`focus.sip.parser.ParserConfig`; on TCP a message beyond them breaks the framing
         and the connection is dropped (a peer sending an endless body must not eat memory).
-    max_connections: cap on simultaneous TCP connections; inbound ones beyond it are closed
-        at once, outbound sends beyond it fail as transport errors.
+    max_connections: cap on simultaneous TCP/TLS connections; inbound ones beyond it are
+        closed at once, outbound sends beyond it fail as transport errors.
+    tls_port: port for TLS over TCP (0 picks a free one); ``None`` (default) disables TLS.
+    tls_server: the certificate context for accepting TLS (required with ``tls_port``).
+    tls_client: the context for opening TLS connections (verifying the peer); default: the
+        system's trust store with host name checking (IP literals are checked against the
+        certificate's IP subjectAltName).
     """
 
     host: str = "127.0.0.1"
@@ -155,6 +167,9 @@ class TransportConfig:
     tcp_connect_timeout: float = 5.0
     parser: ParserConfig = DEFAULT_CONFIG
     max_connections: int = 1024
+    tls_port: int | None = None
+    tls_server: ssl.SSLContext | None = None
+    tls_client: ssl.SSLContext | None = None
 
 
 # --- pure helpers (no I/O) ----------------------------------------------------------------
@@ -239,7 +254,7 @@ def response_destination(via: Via, arrived_on: Flow | None) -> Flow:
     # demonstrably uses it, and a UDP request claiming TCP must not make us open connections.
     kind = arrived_on.transport if arrived_on is not None else _transport_of(via)
     params = via.params
-    sent_port = via.port if via.port is not None else 5060
+    sent_port = via.port if via.port is not None else _transport_of(via).default_port
     received = params.get("received") or None
     if kind.reliable:
         host = received or via.host
@@ -273,10 +288,12 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class _TcpConnection(asyncio.Protocol):
     """One TCP connection (inbound or outbound), framed by the parser's StreamParser."""
 
-    def __init__(self, owner: SipTransport, ident: int, key: tuple[str, int]) -> None:
+    def __init__(self, owner: SipTransport, ident: int, key: tuple[str, int],
+                 kind: TransportKind = TransportKind.TCP) -> None:
         self._owner = owner
         self.ident = ident
         self.key = key
+        self.kind = kind
         self.transport: asyncio.Transport | None = None
         self.parser = StreamParser(owner.config.parser)
         self.refused = False  # accepted over the connection limit: closed at once
@@ -347,7 +364,8 @@ class SipTransport:
         self._udp_sock: socket.socket | None = None
         self._tcp_server: asyncio.Server | None = None
         self._connections: dict[int, _TcpConnection] = {}
-        self._by_address: dict[tuple[str, int], _TcpConnection] = {}
+        # Reusable connections by (transport, remote host, remote port).
+        self._by_address: dict[tuple[TransportKind, str, int], _TcpConnection] = {}
         self._next_ident = 1
         self._connect_tasks: set[asyncio.Task[None]] = set()
         self._timer: asyncio.TimerHandle | None = None
@@ -358,6 +376,8 @@ class SipTransport:
         self.stats = _Stats()
         self.local_udp: tuple[str, int] | None = None
         self.local_tcp: tuple[str, int] | None = None
+        self.local_tls: tuple[str, int] | None = None
+        self._tls_server: asyncio.Server | None = None
         self.on_error: Callable[[BaseException], None] | None = None
 
     @classmethod
@@ -403,6 +423,15 @@ class SipTransport:
                 self._tcp_server = server
                 sockname = server.sockets[0].getsockname()
                 self.local_tcp = (str(sockname[0]), int(sockname[1]))
+            if config.tls_port is not None:
+                if config.tls_server is None:
+                    raise ValueError("tls_port needs tls_server (a certificate context)")
+                tls = await loop.create_server(
+                    lambda: self._accept(TransportKind.TLS), config.host, config.tls_port,
+                    reuse_address=True, ssl=config.tls_server)
+                self._tls_server = tls
+                sockname = tls.sockets[0].getsockname()
+                self.local_tls = (str(sockname[0]), int(sockname[1]))
         except BaseException:
             await self.close()
             raise
@@ -411,10 +440,10 @@ class SipTransport:
 
     # -- inputs ------------------------------------------------------------------------
 
-    def _accept(self) -> _TcpConnection:
+    def _accept(self, kind: TransportKind = TransportKind.TCP) -> _TcpConnection:
         ident = self._next_ident
         self._next_ident += 1
-        conn = _TcpConnection(self, ident, ("", 0))
+        conn = _TcpConnection(self, ident, ("", 0), kind)
         if len(self._connections) >= self.config.max_connections:
             conn.refused = True
             self.stats.connections_refused += 1
@@ -440,8 +469,8 @@ class SipTransport:
         if conn.key == ("", 0):
             peer = conn.transport.get_extra_info("peername")
             conn.key = (str(peer[0]), int(peer[1]))
-            self._by_address.setdefault(conn.key, conn)
-        source = Flow(TransportKind.TCP, conn.key[0], conn.key[1], conn.ident)
+            self._by_address.setdefault((conn.kind, *conn.key), conn)
+        source = Flow(conn.kind, conn.key[0], conn.key[1], conn.ident)
         conn.parser.receive_data(data)
         while not conn.closed:
             try:
@@ -495,8 +524,8 @@ class SipTransport:
 
     def _connection_closed(self, conn: _TcpConnection, exc: Exception | None) -> None:
         self._connections.pop(conn.ident, None)
-        if self._by_address.get(conn.key) is conn:
-            del self._by_address[conn.key]
+        if self._by_address.get((conn.kind, *conn.key)) is conn:
+            del self._by_address[(conn.kind, *conn.key)]
         for message, dest in conn.pending:
             self._fail(message, dest, f"connection to {conn.key} lost: {exc}")
         conn.pending.clear()
@@ -556,7 +585,7 @@ class SipTransport:
         if dest.transport is TransportKind.UDP:
             self._send_udp(message, dest)
         else:
-            self._send_tcp(message, dest)
+            self._send_stream(message, dest)
 
     def _send_udp(self, message: Message, dest: Flow) -> None:
         if self._udp is None:
@@ -578,15 +607,17 @@ class SipTransport:
             return
         self.stats.sent += 1
 
-    def _send_tcp(self, message: Message, dest: Flow) -> None:
+    def _send_stream(self, message: Message, dest: Flow) -> None:
         conn: _TcpConnection | None = None
         if dest.connection is not None:
             conn = self._connections.get(dest.connection)
+            if conn is not None and conn.kind is not dest.transport:
+                conn = None
         if conn is None or conn.closed:
-            conn = self._by_address.get(dest.address)
+            conn = self._by_address.get((dest.transport, *dest.address))
         if conn is None or conn.closed:
             if len(self._connections) >= self.config.max_connections:
-                self._fail(message, dest, "too many TCP connections")
+                self._fail(message, dest, f"too many {dest.transport} connections")
                 return
             conn = self._open(dest)
         conn.write(message, dest)
@@ -595,16 +626,21 @@ class SipTransport:
     def _open(self, dest: Flow) -> _TcpConnection:
         ident = self._next_ident
         self._next_ident += 1
-        conn = _TcpConnection(self, ident, dest.address)
+        conn = _TcpConnection(self, ident, dest.address, dest.transport)
         conn.last_activity = self._loop.time()
         self._connections[ident] = conn
-        self._by_address[dest.address] = conn
+        self._by_address[(dest.transport, *dest.address)] = conn
         self.stats.connections_opened += 1
+        context: ssl.SSLContext | None = None
+        if dest.transport is TransportKind.TLS:
+            context = self.config.tls_client or ssl.create_default_context()
 
         async def connect() -> None:
             try:
                 await asyncio.wait_for(
-                    self._loop.create_connection(lambda: conn, dest.host, dest.port),
+                    self._loop.create_connection(
+                        lambda: conn, dest.host, dest.port, ssl=context,
+                        server_hostname=dest.host if context is not None else None),
                     self.config.tcp_connect_timeout,
                 )
             except (OSError, TimeoutError) as exc:
@@ -689,10 +725,11 @@ class SipTransport:
             self._udp.close()
             self._udp = None
             self._udp_sock = None
-        if self._tcp_server is not None:
-            self._tcp_server.close()
-            await self._tcp_server.wait_closed()
-            self._tcp_server = None
+        for server in (self._tcp_server, self._tls_server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+        self._tcp_server = self._tls_server = None
         # Let connection_lost callbacks run before the loop goes away.
         await asyncio.sleep(0)
 

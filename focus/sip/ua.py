@@ -32,7 +32,7 @@ What the core does on its own, so that every application gets it right:
 
 Name resolution is deliberately minimal: targets must be IP literals or ``localhost`` (no
 DNS: the focus talks to peers it was given addresses for); ``transport=tcp`` in the URI
-selects TCP (RFC 3263 s4.1 without NAPTR/SRV).
+selects TCP, ``transport=tls`` or a ``sips:`` URI TLS (RFC 3263 s4.1 without NAPTR/SRV).
 
 Using it (asyncio)::
 
@@ -308,9 +308,11 @@ UAEvent = (
 
 
 def resolve_target(uri: URI) -> Flow:
-    """The next hop for a SIP URI: IP literal or ``localhost``, port 5060 by default.
+    """The next hop for a SIP URI: IP literal or ``localhost``, port 5060 (5061 for TLS) by
+    default.
 
-    ``maddr`` (s19.1.1) overrides the host; ``transport=tcp`` selects TCP. Raises
+    ``maddr`` (s19.1.1) overrides the host; ``transport=tcp`` selects TCP, ``sips:`` or
+    ``transport=tls`` TLS (s26.2.2; TLS carried over TCP). Raises
     :class:`UAError` for anything that would need DNS or is not SIP.
     """
     if not isinstance(uri, SipURI):
@@ -323,8 +325,13 @@ def resolve_target(uri: URI) -> Flow:
         ipaddress.ip_address(host)
     except ValueError:
         raise UAError(f"{host!r} is not an IP literal (the UA does no DNS)", 503) from None
-    kind = TransportKind.TCP if uri.transport == "tcp" else TransportKind.UDP
-    return Flow(kind, host, uri.port if uri.port is not None else 5060)
+    if uri.secure or uri.transport == "tls":
+        kind = TransportKind.TLS
+    elif uri.transport == "tcp":
+        kind = TransportKind.TCP
+    else:
+        kind = TransportKind.UDP
+    return Flow(kind, host, uri.port if uri.port is not None else kind.default_port)
 
 
 def _uri_text(host: str, port: int) -> str:
@@ -442,10 +449,12 @@ class UACore:
             if base is None:
                 raise
             return base
-        if base is not None and base.transport is TransportKind.TCP:
-            explicit = isinstance(hop, SipURI) and hop.transport is not None
-            if flow.transport is TransportKind.TCP or not explicit:
-                return Flow(TransportKind.TCP, flow.host, flow.port, base.connection)
+        if base is not None and base.transport.reliable:
+            # Stay on the dialog's connection-oriented transport (and its connection) unless
+            # the target names another one explicitly.
+            explicit = isinstance(hop, SipURI) and (hop.transport is not None or hop.secure)
+            if flow.transport is base.transport or not explicit:
+                return Flow(base.transport, flow.host, flow.port, base.connection)
         return flow
 
     def invite(self, target: str | URI, body: bytes, now: float, *,
@@ -665,7 +674,7 @@ class UACore:
 
     def _contact(self, transport: TransportKind) -> NameAddr:
         kind = transport if transport in self.local else next(iter(self.local))
-        suffix = ";transport=tcp" if kind is TransportKind.TCP else ""
+        suffix = "" if kind is TransportKind.UDP else f";transport={kind.value.lower()}"
         return NameAddr(parse_uri(f"sip:{self.config.user}@{self._sent_by(kind)}{suffix}"))
 
     def _initial_request(self, method: str, uri: URI, flow: Flow, *, body: bytes,
@@ -728,8 +737,11 @@ class UACore:
     def _source_of(self, request: Request) -> Flow:
         via = request.via[0]
         host = (via.received or via.host).strip("[]")
-        kind = TransportKind.TCP if via.transport == "TCP" else TransportKind.UDP
-        return Flow(kind, host, via.rport or via.port or 5060)
+        try:
+            kind = TransportKind(via.transport.upper())
+        except ValueError:
+            kind = TransportKind.UDP
+        return Flow(kind, host, via.rport or via.port or kind.default_port)
 
     def _register(self, dialog: Dialog, flow: Flow) -> None:
         self.dialogs.add(dialog)
@@ -1130,6 +1142,8 @@ class UserAgent:
             local[TransportKind.UDP] = transport.local_udp
         if transport.local_tcp is not None:
             local[TransportKind.TCP] = transport.local_tcp
+        if transport.local_tls is not None:
+            local[TransportKind.TLS] = transport.local_tls
         core = UACore(config, local)
         bridge.core = core
         ua = cls(core, transport, on_event)
@@ -1156,7 +1170,7 @@ class UserAgent:
 
     def local_uri(self, transport: TransportKind = TransportKind.UDP) -> str:
         host, port = self.core.local[transport]
-        suffix = ";transport=tcp" if transport is TransportKind.TCP else ""
+        suffix = "" if transport is TransportKind.UDP else f";transport={transport.value.lower()}"
         return f"sip:{self.core.config.user}@{_uri_text(host, port)}{suffix}"
 
     # -- events

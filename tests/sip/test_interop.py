@@ -26,7 +26,7 @@ import pytest
 from focus.sip.message import Request
 from focus.sip.transport import TransportConfig
 from focus.sip.ua import IncomingRequest, UAConfig, UAEvent, UserAgent
-from tests.sip.conftest import free_port, free_udp_tcp_port
+from tests.sip.conftest import TlsFiles, free_port, free_udp_tcp_port
 
 pytestmark = [
     pytest.mark.interop,
@@ -308,6 +308,28 @@ async def test_stack_subscriber_against_sipp_notifier(ua: UserAgent, tmp_path: P
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_uas_serves_tls_too(tls_files: TlsFiles, tmp_path: Path) -> None:
+    port, tls_port = free_udp_tcp_port(), free_port(socket.SOCK_STREAM)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "focus.sip", "--listen", f"127.0.0.1:{port}", "--tls-port",
+         str(tls_port), "--cert", str(tls_files.cert), "--key", str(tls_files.key)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        assert f"TLS on {tls_port}" in proc.stdout.readline()
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as raw, \
+                tls_files.client().wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            conn.sendall(
+                b"OPTIONS sip:uas@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:1;branch="
+                b"z9hG4bKtls\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:uas@127.0.0.1>\r\n"
+                b"Call-ID: tls@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+            assert conn.recv(4096).startswith(b"SIP/2.0 200 OK\r\n")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in out, out
 
 
 def test_uas_exits_cleanly_on_sigint() -> None:

@@ -28,6 +28,7 @@ from focus.sip.transport import (
     stamp_via,
 )
 from focus.sip.uri import Params
+from tests.sip.conftest import TlsFiles
 
 # --- pure helpers ---------------------------------------------------------------------------
 
@@ -86,6 +87,12 @@ def test_tcp_response_keeps_the_connection_and_falls_back_to_received() -> None:
     v = via("SIP/2.0/TCP 10.0.0.1:5070;received=127.0.0.1")
     arrived = Flow(TransportKind.TCP, "127.0.0.1", 41000, connection=7)
     assert response_destination(v, arrived) == Flow(TransportKind.TCP, "127.0.0.1", 5070, 7)
+
+
+def test_tls_sent_by_defaults_to_port_5061() -> None:
+    v = via("SIP/2.0/TLS 10.0.0.1;received=127.0.0.1")
+    arrived = Flow(TransportKind.TLS, "127.0.0.1", 40000, connection=3)
+    assert response_destination(v, arrived) == Flow(TransportKind.TLS, "127.0.0.1", 5061, 3)
 
 
 def test_the_arrival_transport_wins_over_the_via_transport() -> None:
@@ -525,3 +532,41 @@ async def test_a_tcp_message_over_the_parser_limit_drops_the_connection() -> Non
     finally:
         writer.close()
         await sip.close()
+
+
+async def test_tls_request_is_answered_over_the_same_tls_connection(
+        tls_files: TlsFiles) -> None:
+    core = AnsweringCore()
+    sip = await started(core, tls_port=0, tls_server=tls_files.server())
+    assert sip.local_tls is not None
+    reader, writer = await asyncio.open_connection(*sip.local_tls, ssl=tls_files.client(),
+                                                   server_hostname="127.0.0.1")
+    try:
+        writer.write(options("SIP/2.0/TLS 127.0.0.1:9"))
+        await writer.drain()
+        reply = await read_message(reader)
+        assert isinstance(reply, Response) and reply.status == 200
+        assert core.received[0][1].transport is TransportKind.TLS
+    finally:
+        writer.close()
+        await sip.close()
+
+
+async def test_tls_connect_to_an_untrusted_server_is_a_transport_error(
+        tls_files: TlsFiles) -> None:
+    server_core = AnsweringCore()
+    server = await started(server_core, tls_port=0, tls_server=tls_files.server())
+    core = AnsweringCore()
+    # Default client context: the system trust store does not know our self-signed cert.
+    client = await started(core)
+    try:
+        assert server.local_tls is not None
+        request = parse_message(options("SIP/2.0/TLS 127.0.0.1:5061"))
+        core.out.append(Outgoing(request, Flow(TransportKind.TLS, *server.local_tls)))
+        client.flush()
+        await core.wait(1)
+        assert core.failures and "CERTIFICATE" in core.failures[0].reason.upper()
+        assert server_core.received == []
+    finally:
+        await client.close()
+        await server.close()

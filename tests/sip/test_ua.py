@@ -432,6 +432,8 @@ def test_subscribe_creates_a_dialog_even_if_notify_beats_the_2xx(net: Net) -> No
     ("sip:x@localhost:5070", Flow(TransportKind.UDP, "127.0.0.1", 5070)),
     ("sip:x@[::1]:5071;transport=tcp", Flow(TransportKind.TCP, "::1", 5071)),
     ("sip:x@example.com;maddr=127.0.0.2", Flow(TransportKind.UDP, "127.0.0.2", 5060)),
+    ("sips:x@127.0.0.1", Flow(TransportKind.TLS, "127.0.0.1", 5061)),
+    ("sip:x@127.0.0.1:5071;transport=TLS", Flow(TransportKind.TLS, "127.0.0.1", 5071)),
 ])
 def test_resolve_target(uri: str, flow: Flow) -> None:
     assert resolve_target(parse_uri(uri)) == flow

@@ -24,6 +24,7 @@ from focus.sip.ua import (
     UAEvent,
     UserAgent,
 )
+from tests.sip.conftest import TlsFiles
 
 OFFER = (b"v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
          b"m=audio 30000 RTP/AVP 8 0\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n")
@@ -152,3 +153,27 @@ async def test_close_cancels_pending_requests(caller: UserAgent) -> None:
 async def test_wildcard_listen_address_is_refused() -> None:
     with pytest.raises(UAError, match="concrete address"):
         await UserAgent.start(UAConfig(), TransportConfig(host="0.0.0.0", udp_port=0))
+
+
+async def test_call_over_tls(tls_files: TlsFiles) -> None:
+    config = TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0, tls_port=0,
+                             tls_server=tls_files.server(), tls_client=tls_files.client())
+    callee = await UserAgent.start(UAConfig(user="uas", methods=RESPONDER_METHODS), config,
+                                   on_event=Responder("127.0.0.1"))
+    caller = await UserAgent.start(UAConfig(user="alice"), config)
+    try:
+        events = callee.events()
+        target = callee.local_uri(TransportKind.TLS)
+        assert target.endswith(";transport=tls")
+        call = await asyncio.wait_for(caller.invite(target, OFFER), 10)
+        incoming = await next_of(events, IncomingCall)
+        assert isinstance(incoming, IncomingCall)
+        assert incoming.request.via[0].transport == "TLS"
+        assert call.flow.transport is TransportKind.TLS
+        response = await asyncio.wait_for(caller.bye(call), 10)
+        assert response is not None and response.status == 200
+        # INVITE, ACK and BYE shared one TLS connection.
+        assert caller.transport.stats.connections_opened == 1
+    finally:
+        await caller.close()
+        await callee.close()
