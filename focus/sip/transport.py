@@ -2,15 +2,17 @@
 
 This is the only SIP module that touches sockets and the event loop. It
 
-* receives datagrams (UDP) and byte streams (TCP, framed by Content-Length through the
-  parser's ``StreamParser``), parses them, stamps ``received``/``rport`` into the top Via of
-  requests (RFC 3261 s18.2.1, RFC 3581 s4) and hands each message to a sans-IO *core*
+* receives datagrams (UDP) and byte streams (TCP, and TLS over TCP when configured, framed
+  by Content-Length through the parser's ``StreamParser``), parses them, stamps
+  ``received``/``rport`` into the top Via of requests (RFC 3261 s18.2.1, RFC 3581 s4) and
+  hands each message to a sans-IO *core*
   (:class:`SipCore`, normally :class:`focus.sip.ua.UACore`);
 * drains the core's outbox after every input and sends each message: requests to the
   destination the core names, responses routed by their top Via (:func:`response_destination`,
   RFC 3261 s18.2.2: over the same TCP connection if it is still open, else to
   ``received``/``rport`` for UDP, falling back to ``sent-by``);
-* keeps TCP connections keyed by remote address for reuse and closes idle ones;
+* keeps TCP/TLS connections keyed by transport and remote address for reuse, and closes
+  idle ones (through the same timer);
 * arms exactly ONE ``loop.call_at`` timer, re-armed after every input to the earliest of the
   core's ``get_timer()`` and the next idle-connection sweep;
 * never sends to broadcast, multicast or unspecified addresses (:func:`forbidden_destination`
