@@ -136,6 +136,8 @@ class ConferenceFocus:
     """The focus's transaction user. ``legs``/``driver`` ``None``: no media server, every
     INVITE is answered 503."""
 
+    shutdown_timeout = 2.0  # seconds :meth:`close` waits for the BYEs of open calls
+
     def __init__(self, store: ConferenceStore, ua: UserAgent, legs: MediaLegs | None,
                  driver: MediaDriver | None, config: FocusConfig) -> None:
         self.store = store
@@ -163,8 +165,13 @@ class ConferenceFocus:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for p in list(self.participants.values()):
-            await self._hang_up(p, remove_user=True)
+        # Concurrent and bounded: a phone that vanished must not hold the shutdown up for a
+        # whole BYE transaction timeout.
+        hangups = [self._hang_up(p, remove_user=True) for p in self.participants.values()]
+        if hangups:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*hangups, return_exceptions=True),
+                                       self.shutdown_timeout)
         if self.legs is not None:
             await self.legs.close_all()
 
@@ -529,8 +536,9 @@ class ConferenceFocus:
         if p.call.state is CallState.INCOMING:
             self.ua.reject(p.call, 480, "Temporarily Unavailable - the conference ended")
         elif p.call.state is not CallState.ENDED:
-            with contextlib.suppress(Exception):
-                await self.ua.bye(p.call)
+            # Not awaited: the call is over for us whatever the phone answers to the BYE.
+            self.core.bye(p.call, self.ua.now)
+            self.ua.transport.flush()
         await self._release_media(p)
         if remove_user:
             self._remove_user(p)
