@@ -44,6 +44,17 @@ def _defaults(cls: type) -> dict[str, Any]:
     return found
 
 
+_NO_DEFAULT: Any = object()
+
+
+@functools.cache
+def _layout(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(field name, default or _NO_DEFAULT) of a dataclass: computed once per class, as
+    every committed change serialises whole objects (dataclasses.fields per call shows)."""
+    defaults = _defaults(cls)
+    return tuple((f.name, defaults.get(f.name, _NO_DEFAULT)) for f in dataclasses.fields(cls))
+
+
 def to_jsonable(value: object) -> Any:
     """A JSON-serialisable form of ``value`` (see the module doc for what is supported)."""
     if value is None or isinstance(value, bool | int | float):
@@ -52,21 +63,20 @@ def to_jsonable(value: object) -> Any:
         return value.value
     if isinstance(value, str):
         return str(value)
+    if isinstance(value, tuple | list):
+        return [to_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        defaults = _defaults(type(value))
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(value):
-            item = getattr(value, f.name)
-            if f.name in defaults and item == defaults[f.name]:
+        for name, default in _layout(type(value)):
+            item = getattr(value, name)
+            if default is not _NO_DEFAULT and item == default:
                 continue
-            out[f.name] = to_jsonable(item)
+            out[name] = to_jsonable(item)
         return out
     if isinstance(value, frozenset):
         return sorted((to_jsonable(v) for v in value), key=repr)
-    if isinstance(value, tuple | list):
-        return [to_jsonable(v) for v in value]
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
