@@ -609,12 +609,16 @@ def _endpoint_entity(user: User, caller: str) -> str:
 
 
 def _media_status(user: User, caller: str) -> str | None:
+    """The audio status asked for the caller's endpoint. A patch naming no endpoint entity
+    (what ``ccmp_server.client mute`` sends) is appended by the core's merge as a keyless
+    endpoint, so the last mention wins."""
+    found: str | None = None
     for e in user.endpoints:
         if e.entity is None or same_aor(e.entity, caller):
             for medium in e.media:
                 if medium.type in (None, "audio") and medium.status is not None:
-                    return str(medium.status)
-    return None
+                    found = str(medium.status)
+    return found
 
 
 def _is_hold(offer: SessionDescription) -> bool:
