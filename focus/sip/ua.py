@@ -922,6 +922,8 @@ class UACore:
             return
         call = self._calls.get(dialog.id)
         if method == "BYE":
+            if call is not None and call.state is CallState.ANSWERED:
+                self._stop_2xx(call, source, now)
             self._send_response(dialog.create_response(request, 200), now)
             if call is not None:
                 self._end(call, "BYE from peer", by_peer=True)
@@ -942,6 +944,21 @@ class UACore:
             self._events.append(IncomingRequest(request, dialog, source))
         else:
             self._not_allowed(request, now)
+
+    def _stop_2xx(self, call: Call, source: Flow, now: float) -> None:
+        """A BYE before the ACK proves the peer got our 2xx (its ACK was lost): stop
+        retransmitting the 2xx (s13.3.1.4 retransmits "until ACK") by handing the layer the
+        ACK the peer meant to send. The layer has no other way to stop it."""
+        invite = call.invite
+        ack = Request("ACK", invite.uri)
+        h = ack.headers
+        h.add("Via", f"SIP/2.0/{source.transport.value} {_uri_text(source.host, source.port)}"
+                     f";branch={new_branch()}")
+        h.add("From", invite.headers.get("From") or "")
+        h.add("To", f"{invite.headers.get('To') or ''};tag={call.local_tag}")
+        h.add("Call-ID", invite.call_id)
+        h.add("CSeq", f"{invite.cseq.number} ACK")
+        self.layer.receive_message(ack, source, now)
 
     def _dialog_from_notify(self, pending: _Pending, notify: Request, source: Flow) -> Dialog:
         """RFC 6665 s4.1.2.4: a NOTIFY that beats the SUBSCRIBE's 2xx creates the dialog."""

@@ -228,6 +228,19 @@ def test_lost_ack_is_recovered_by_2xx_retransmission(net: Net) -> None:
     assert first_ack.to_bytes() == second_ack.to_bytes()
 
 
+def test_bye_before_the_lost_ack_stops_the_2xx_retransmissions(net: Net) -> None:
+    net.drop = lambda m: isinstance(m, Request) and m.method == "ACK"
+    caller, callee = establish(net)
+    net.a.bye(caller, net.now)
+    net.pump()
+    assert state_of(callee) is CallState.ENDED
+    before = len(net.sent("b", "200/INVITE"))
+    net.advance(40.0)
+    assert len(net.sent("b", "200/INVITE")) == before, "no 2xx after the BYE"
+    assert not net.sent("b", "BYE"), "and no BYE for a missing ACK"
+    assert len(net.b.layer) == 0
+
+
 def test_no_ack_at_all_ends_the_call_with_bye_after_64_t1(net: Net) -> None:
     net.drop = lambda m: isinstance(m, Request) and m.method == "ACK"
     _, callee = establish(net)
