@@ -86,7 +86,7 @@ async def test_channel_over_sip_carries_control_and_bye_ends_it(
         # BYE of the channel's dialog ends the channel (s4.2): the client notices the drop
         # and negotiates a new channel with a new INVITE, keeping its conferences (same owner).
         await ua.bye(first)
-        await until(lambda: opener.opened == 2 and client.is_up, timeout=5)
+        await until(lambda: opener.opened >= 2 and client.is_up, timeout=5)
         assert opener.call is not first
         audit = await client.mixer(m.Audit())
         assert isinstance(audit, m.AuditResponse)
