@@ -126,6 +126,11 @@ async def test_channel_over_sip_carries_control_and_bye_ends_it(
             "m=video 5000 RTP/AVP 31\r\n",
             "video only",
         ),
+        (
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio 5000 RTP/SAVP 0\r\n",
+            "SRTP audio",
+        ),
     ],
 )
 async def test_unusable_offers_get_488_with_a_reason(
