@@ -130,3 +130,24 @@ async def test_ccmp_delete_ends_every_call(focus: Focus, phones: PhoneFactory) -
     await focus.settled((0, 0, 0))
     await eventually(lambda: conf not in focus.media.driver.known.conferences)
     assert focus.server.engine.stats().conferences == 0
+
+
+async def test_control_channel_loss_keeps_calls(focus: Focus, phones: PhoneFactory) -> None:
+    """The CFW channel dies: SIP calls stay up, the client reconnects, the driver re-audits,
+    and the conference and joins are there again; new callers still get in."""
+    alice, bob = await phones("alice"), await phones("bob")
+    call = await alice.invite(focus.factory, sdp_offer(32040))
+    conf = conf_of(call)
+    resyncs = focus.media.driver.resyncs
+    connections = focus.media.client.connections_made
+    focus.server.control.drop_channels()
+    await eventually(lambda: focus.media.client.connections_made > connections
+                     and focus.media.driver.resyncs > resyncs and focus.media.driver.in_sync)
+    assert call.state is CallState.CONFIRMED
+    assert conf in focus.media.driver.known.conferences
+    assert join_direction(focus, conf) in (None, MixDirection.SENDRECV)
+    other = await bob.invite(focus.uri(conf), sdp_offer(32042))
+    await focus.settled((2, 2, 2))
+    await alice.bye(call)
+    await bob.bye(other)
+    await focus.settled((0, 0, 0))
