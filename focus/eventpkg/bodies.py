@@ -194,7 +194,8 @@ def _only_rfc4575(obj: E) -> E:
 
 def xcon_view(info: ConferenceInfo) -> ConferenceInfo:
     """``info`` as an RFC 6501 conference object: no 'state'/'version' anywhere
-    (RFC 6501 s4.1 does not use them), everything else kept."""
+    (RFC 6501 s4.1 does not use them) and no "cleared" marks (an empty element
+    means something only in an update), everything else kept."""
     return _no_state(info)
 
 
@@ -205,6 +206,9 @@ def _no_state(obj: E) -> E:
         if f.name in ("state", "version"):
             if value is not None:
                 changes[f.name] = None
+        elif f.name == "cleared":
+            if value:
+                changes[f.name] = frozenset()
         elif isinstance(value, XconElement):
             cleaned = _no_state(value)
             if cleaned is not value:

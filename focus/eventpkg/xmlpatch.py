@@ -192,12 +192,6 @@ class _Differ:
         new_set, old_set = set(new_ids), set(old_ids)
         if [i for i in old_ids if i in new_set] != [i for i in new_ids if i in old_set]:
             raise _Whole  # reordered: one replace says it best
-        for ident in new_ids:
-            if ident not in old_set and ident[0] == "#":
-                raise _Whole  # a positional newcomer: no stable place to say
-        for ident in old_ids:
-            if ident not in new_set and ident[0] == "#":
-                raise _Whole
         old_by = dict(zip(old_ids, old, strict=True))
         new_by = dict(zip(new_ids, new, strict=True))
         current = list(old_ids)

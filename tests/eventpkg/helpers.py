@@ -61,6 +61,22 @@ def valid(schema: etree._Validator, data: bytes) -> tuple[bool, str]:
     return ok, str(schema.error_log)
 
 
+def tree(data: bytes) -> object:
+    """A document as nested tuples of Clark names, attributes and texts: equal for
+    documents that differ only in namespace prefixes."""
+
+    def walk(el: etree._Element) -> object:
+        return (
+            el.tag,
+            sorted((str(k), str(v)) for k, v in el.attrib.items()),
+            el.text or "",
+            el.tail or "",
+            [walk(c) for c in el],
+        )
+
+    return walk(etree.fromstring(data, _PARSER))
+
+
 def endpoint(contact: str, *, muted: bool = False, n: int = 1) -> Endpoint:
     return Endpoint(
         entity=contact,
