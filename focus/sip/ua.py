@@ -1106,6 +1106,7 @@ class UserAgent:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[UAEvent] | None = None
         self._invites: dict[int, asyncio.Future[Call]] = {}
+        self._failures: dict[int, tuple[int, str]] = {}  # call -> why its INVITE failed
         self._requests: dict[TransactionKey, asyncio.Future[RequestCompleted]] = {}
         self._confirmed: dict[int, asyncio.Future[bytes]] = {}
         self._dispatching = False
@@ -1236,7 +1237,10 @@ class UserAgent:
             case CallFailed(call=call, status=status, reason=reason):
                 fut = self._invites.pop(id(call), None)
                 if fut is not None and not fut.done():
-                    fut.set_exception(CallFailedError(call, status, reason))
+                    # A result, not an exception: nobody may be waiting (dial without
+                    # answered); answered() turns it into CallFailedError.
+                    self._failures[id(call)] = (status, reason)
+                    fut.set_result(call)
             case CallConfirmed(call=call, body=body):
                 cfut = self._confirmed.pop(id(call), None)
                 if cfut is not None and not cfut.done():
@@ -1255,12 +1259,32 @@ class UserAgent:
                      content_type: str = "application/sdp") -> Call:
         """Call ``target``; returns the answered call (ACK already sent unless ``body`` is
         empty: then send the answer with :meth:`ack`). Raises :class:`CallFailedError`."""
+        call = self.dial(target, body, headers=headers, content_type=content_type)
+        return await self.answered(call)
+
+    def dial(self, target: str | URI, body: bytes = b"", *,
+             headers: Iterable[tuple[str, str]] = (),
+             content_type: str = "application/sdp") -> Call:
+        """Start a call and return it at once (e.g. to CANCEL it with :meth:`bye` while it
+        rings); :meth:`answered` waits for the outcome."""
         call = self.core.invite(target, body, self.now, headers=headers,
                                 content_type=content_type)
-        fut: asyncio.Future[Call] = self._loop.create_future()
-        self._invites[id(call)] = fut
+        self._invites[id(call)] = self._loop.create_future()
         self._after()
-        return await fut
+        return call
+
+    async def answered(self, call: Call) -> Call:
+        """Wait for the final response to :meth:`dial`'s INVITE: the call once answered, or
+        :class:`CallFailedError` (487 after a CANCEL, 408 on timeout...)."""
+        fut = self._invites.get(id(call))
+        if fut is not None:
+            await fut
+        failure = self._failures.pop(id(call), None)
+        if failure is not None:
+            raise CallFailedError(call, *failure)
+        if call.state is CallState.ENDED and call.dialog is None:
+            raise CallFailedError(call, call.final_status or 0, call.end_reason)
+        return call
 
     def ack(self, call: Call, body: bytes, *, content_type: str = "application/sdp") -> None:
         self.core.ack(call, body, self.now, content_type=content_type)

@@ -15,6 +15,7 @@ from focus.sip.transport import TransportConfig, TransportKind
 from focus.sip.ua import (
     CallConfirmed,
     CallEnded,
+    CallFailed,
     CallFailedError,
     CallState,
     IncomingCall,
@@ -139,6 +140,22 @@ async def test_refer_makes_the_uas_call_the_target(caller: UserAgent, uas: UserA
         await caller.bye(call)
     finally:
         await target.close()
+
+
+async def test_a_ringing_call_can_be_cancelled(caller: UserAgent) -> None:
+    silent = await UserAgent.start(UAConfig(user="silent"), LOOPBACK)  # never answers
+    try:
+        events = silent.events()
+        call = caller.dial(silent.local_uri(), OFFER)
+        await next_of(events, IncomingCall)
+        await asyncio.wait_for(caller.bye(call), 10)  # CANCEL while it rings
+        with pytest.raises(CallFailedError) as failed:
+            await asyncio.wait_for(caller.answered(call), 10)
+        assert failed.value.status == 487
+        cancelled = await next_of(events, CallFailed)
+        assert isinstance(cancelled, CallFailed) and cancelled.status == 487
+    finally:
+        await silent.close()
 
 
 async def test_close_cancels_pending_requests(caller: UserAgent) -> None:
