@@ -7,6 +7,7 @@ import asyncio
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -25,9 +26,10 @@ READY = re.compile(rb"media server listening: SIP (sip:\S+) \(UDP and TCP\), CFW
 
 
 class Process:
-    def __init__(self, proc: asyncio.subprocess.Process, uri: str) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, uri: str, cfw_port: int) -> None:
         self.proc = proc
         self.uri = uri
+        self.cfw_port = cfw_port
 
     @property
     def port(self) -> int:
@@ -41,7 +43,14 @@ class Process:
         return self.proc.returncode, out
 
 
-async def launch(sip_port: int = 0) -> Process:
+def free_tcp_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def launch(sip_port: int = 0, *extra: str) -> Process:
     base = random.randrange(20000, 60000, 2)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -53,6 +62,7 @@ async def launch(sip_port: int = 0) -> Process:
         f"{base}-{base + 100}",
         "--log-level",
         "WARNING",
+        *extra,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -64,12 +74,15 @@ async def launch(sip_port: int = 0) -> Process:
         proc.kill()
         await proc.wait()
         raise AssertionError(f"no ready line: {line!r}")
-    return Process(proc, match.group(1).decode())
+    return Process(proc, match.group(1).decode(), int(match.group(3)))
+
+
+CFW_PORT = free_tcp_port()
 
 
 @pytest.fixture
 async def process() -> AsyncIterator[Process]:
-    proc = await launch()
+    proc = await launch(0, "--cfw-listen", f"127.0.0.1:{CFW_PORT}")
     yield proc
     if proc.proc.returncode is None:
         proc.proc.kill()
@@ -86,6 +99,7 @@ async def test_sigterm_stops_cleanly_after_serving_a_channel(
         await client.wait_up(10)
         answer = await client.mixer(m.CreateConference("proc1"))
         assert isinstance(answer, m.Response) and answer.status == 200
+        assert process.cfw_port == CFW_PORT  # --cfw-listen was honoured
     finally:
         await client.close()
         await opener.close()

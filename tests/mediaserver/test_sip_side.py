@@ -20,7 +20,14 @@ from focus.sip.offer_answer import (
     create_offer,
 )
 from focus.sip.sdp import Direction, SessionDescription, parse_sdp
-from focus.sip.ua import CallFailedError, CallState, RequestCompleted, UAEvent, UserAgent
+from focus.sip.ua import (
+    CallAnswered,
+    CallFailedError,
+    CallState,
+    RequestCompleted,
+    UAEvent,
+    UserAgent,
+)
 from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp
 from mediactrl.client import MediaControlClient, channel_offer
 from mediactrl.media.dtmf import TelephoneEvent, build_events
@@ -308,3 +315,48 @@ async def test_closing_the_server_ends_every_dialog_with_bye(
     assert leg.call.state is CallState.ENDED
     assert channel.state is CallState.ENDED
     assert media_server.engine.stats().endpoints == 0
+
+
+async def test_a_leg_cancelled_while_it_is_set_up_leaves_nothing_behind(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    call = ua.core.invite(media_server.sip_uri, phone_sdp(30070), ua.now)
+    ua._after()
+    ua.core.bye(call, ua.now)  # CANCEL (or BYE, if the 200 won the race)
+    ua._after()
+    await until(lambda: call.state is CallState.ENDED, timeout=5)
+    await until(lambda: not media_server.sip.legs, timeout=5)
+    await until(lambda: media_server.engine.stats().endpoints == 0, timeout=5)
+
+
+async def test_reinvite_of_the_control_dialog_keeps_the_channel(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    completed: list[bytes] = []
+
+    def watch(_: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, CallAnswered) and event.response.cseq.number > 1:
+            completed.append(event.response.body)
+
+    ua.on_event = watch
+    offer = channel_offer("127.0.0.1")
+    call = await ua.invite(media_server.sip_uri, offer.sdp.encode())
+    first = call.remote_sdp
+    ua.core.reinvite(call, offer.sdp.encode(), ua.now)  # a session refresh
+    ua._after()
+    await until(lambda: bool(completed))
+    assert completed == [first]
+    assert media_server.control.owner_for(offer.cfw_id) is not None
+    await ua.bye(call)
+
+
+async def test_hold_then_resume_restores_sending(media_server: MediaServer, ua: UserAgent) -> None:
+    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30080))
+    ms_id = swapped_connection_id(leg.connection_id)
+    ua.core.reinvite(leg.call, phone_sdp(30080, direction=Direction.INACTIVE, version=2), ua.now)
+    ua._after()
+    await until(lambda: media_server.engine.endpoint(ms_id).remote is None)
+    ua.core.reinvite(leg.call, phone_sdp(30080, direction=Direction.SENDRECV, version=3), ua.now)
+    ua._after()
+    await until(lambda: media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30080))
+    await leg.close()
