@@ -18,7 +18,13 @@
 * BYE or CANCEL: the leg is closed, the user removed; an ad hoc conference whose last
   participant left is deleted and its mixer destroyed;
 * core changes made by others (CCMP): a user removed gets a BYE, a media status change
-  (mute: recvonly) becomes a modifyjoin, a deleted conference ends every call in it.
+  (mute: recvonly) becomes a modifyjoin, a deleted conference ends every call in it;
+* dial-out (RFC 4579 s5.5 from CCMP, RFC 6504 s6.1): a user added with an endpoint whose
+  joining-method is dialed-out is called: an offerless leg to the media server gives the
+  offer, the INVITE to the user carries it with our isfocus Contact, the user's answer goes
+  to the media server in the ACK. The endpoint status follows the call (RFC 4575 s5.7.3):
+  dialing-out, alerting (180), connected, or disconnected with disconnection-method busy
+  (486/600) or failed (s5.7.6).
 
 Every failure on the way in undoes what was done (leg BYEd, join dropped, user removed,
 ad hoc conference deleted), so no leg is left on the media server.
@@ -38,7 +44,13 @@ from datetime import UTC, datetime
 from focus.calls.admission import Refusal, admit, conference_passwords, same_aor
 from focus.calls.media import MediaLeg, MediaLegError, MediaLegs
 from focus.calls.uacore import FocusUACore, adopt
-from focus.core.changes import Change, ConferenceDeleted, UserRemoved, UserUpdated
+from focus.core.changes import (
+    Change,
+    ConferenceDeleted,
+    UserAdded,
+    UserRemoved,
+    UserUpdated,
+)
 from focus.core.commands import (
     AddUser,
     CreateConference,
@@ -54,11 +66,12 @@ from focus.core.store import ConferenceStore
 from focus.settings import SipProfile
 from focus.sip.digest import DigestConfig, DigestServer, check_request
 from focus.sip.headers import NameAddr
-from focus.sip.message import Request
+from focus.sip.message import Request, Response
 from focus.sip.sdp import Direction, SdpError, SessionDescription, parse_sdp
 from focus.sip.transport import TransportKind
 from focus.sip.ua import (
     Call,
+    CallAnswered,
     CallEnded,
     CallFailed,
     CallState,
@@ -71,6 +84,7 @@ from focus.xcon.model import (
     CallInfo,
     ConferenceDescription,
     ConferenceInfo,
+    DisconnectionMethod,
     Endpoint,
     EndpointStatus,
     Execution,
@@ -154,8 +168,10 @@ class ConferenceFocus:
         self._digest_password: str | None = None
         self._digest = DigestServer(DigestConfig(realm=config.profile.domain),
                                     lambda _user: self._digest_password)
+        self._outgoing: dict[int, asyncio.Future[Response | int]] = {}  # dial-outs by id(call)
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
+        self.core.on_provisional = self._provisional
 
     async def close(self) -> None:
         """Ends every call, removes their users, closes every leg."""
@@ -239,7 +255,14 @@ class ConferenceFocus:
                 p = self.participants.get(id(call))
                 if p is not None and by_peer:
                     self._spawn(self._departed(p), f"departure {call.call_id}")
-            case CallFailed(call=call):
+            case CallAnswered(call=call, response=response):
+                fut = self._outgoing.pop(id(call), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(response)
+            case CallFailed(call=call, status=status):
+                fut = self._outgoing.pop(id(call), None)
+                if fut is not None and not fut.done():
+                    fut.set_result(status)
                 p = self.participants.get(id(call))
                 if p is not None and not call.outgoing and not p.joined:
                     log.info("caller gave up on %s (%s)", call.call_id, event.reason)
@@ -543,11 +566,128 @@ class ConferenceFocus:
         if remove_user:
             self._remove_user(p)
 
+    # ------------------------------------------------------------------ dial-out
+
+    def _provisional(self, call: Call, response: Response) -> None:
+        p = self.participants.get(id(call))
+        if p is not None and call.outgoing and response.status in (180, 183) and not p.joined:
+            self._set_status(p, EndpointStatus.ALERTING)
+
+    def _set_status(self, p: Participant, status: EndpointStatus,
+                    method: DisconnectionMethod | None = None) -> None:
+        if p.entity is not None:
+            self._record_status(p.conference, p.entity, p.caller, status, method)
+
+    def _record_status(self, conference: str, entity: str, endpoint_uri: str,
+                       status: EndpointStatus, method: DisconnectionMethod | None = None) -> None:
+        """The endpoint status of a call (RFC 4575 s5.7.3) and how it ended (s5.7.6)."""
+        endpoint = Endpoint(entity=endpoint_uri, status=status, disconnection_method=method)
+        if method is not None:
+            endpoint = dataclasses.replace(endpoint, disconnection_info=Execution(
+                when=datetime.now(UTC).replace(microsecond=0),
+                by=self.config.profile.factory_uri))
+        try:
+            self._apply(UpdateUser(actor=SYSTEM, uri=conference,
+                                   user=User(entity=entity, endpoints=(endpoint,))))
+        except CoreError as exc:
+            log.info("status %s for %s not recorded: %s", status, entity, exc)
+
+    def dial_out(self, conference: str, entity: str, target: str) -> None:
+        """Calls ``target`` for the user ``entity`` of ``conference`` (in the background)."""
+        self._spawn(self._dial_out(conference, entity, target), f"dial-out {target}")
+
+    async def _dial_out(self, conference: str, entity: str, target: str) -> None:
+        if self.legs is None or self.driver is None:
+            log.warning("cannot dial %s: no media server", target)
+            return
+        if any(q.entity == entity and q.conference == conference
+               for q in self.participants.values()):
+            return  # already in a call
+        try:
+            parse_target(target)
+        except ValueError as exc:
+            log.warning("cannot dial %s: %s", target, exc)
+            return
+        mixer = mixer_id(conference)
+        try:
+            leg = await self.legs.open(b"")
+        except MediaLegError as exc:
+            log.warning("dial-out to %s: no media leg: %s", target, exc)
+            self._record_status(conference, entity, target, EndpointStatus.DISCONNECTED,
+                                DisconnectionMethod.FAILED)
+            return
+        try:
+            call = self.core.invite_as(target, leg.answer, self.ua.now,
+                                       self._focus_contact(conference, TransportKind.UDP))
+        except Exception:
+            await self._abandon(leg)
+            raise
+        self.ua.transport.flush()
+        outcome: asyncio.Future[Response | int] = asyncio.get_running_loop().create_future()
+        self._outgoing[id(call)] = outcome
+        p = Participant(call, conference, target, entity=entity, leg=leg)
+        self.participants[id(call)] = p
+        self._set_status(p, EndpointStatus.DIALING_OUT)
+        result = await outcome
+        if isinstance(result, int):
+            self.participants.pop(id(call), None)
+            p.leg = None
+            await self._abandon(leg)
+            busy = result in (486, 600)
+            log.info("dial-out to %s failed: %d", target, result)
+            if not p.gone:
+                self._set_status(p, EndpointStatus.DISCONNECTED,
+                                 DisconnectionMethod.BUSY if busy else DisconnectionMethod.FAILED)
+            return
+        try:
+            leg.complete(result.body)
+            await self.driver.ensure_conference(ConferenceSpec(mixer))
+            await self.driver.join_participant(leg.connection, mixer)
+        except (MediaDriverError, ValueError) as exc:
+            log.warning("dial-out to %s: mixer refused: %s", target, exc)
+            await self._hang_up(p, remove_user=False)
+            self._set_status(p, EndpointStatus.DISCONNECTED, DisconnectionMethod.FAILED)
+            return
+        if p.gone:
+            return
+        p.answer = parse_sdp(leg.answer)
+        p.joined = True
+        self.stats.joins += 1
+        self._set_status(p, EndpointStatus.CONNECTED)
+        log.info("%s dialed out into %s", target, conference)
+
+    async def _abandon(self, leg: MediaLeg) -> None:
+        """An offerless leg whose callee never answered: ACK it rejecting every stream
+        (RFC 3264 s6: port 0), then BYE."""
+        assert self.legs is not None
+        if leg.sip.needs_answer:
+            with contextlib.suppress(Exception):
+                offer = parse_sdp(leg.answer)
+                leg.complete(dataclasses.replace(offer, media=tuple(
+                    dataclasses.replace(m, port=0) for m in offer.media)).to_bytes())
+        await self.legs.close(leg)
+
+    def _dial_outs_in(self, changes: Sequence[Change]) -> None:
+        for change in changes:
+            if not isinstance(change, (UserAdded, UserUpdated)) or change.after is None:
+                continue
+            if change.after.lifecycle is not Lifecycle.ACTIVE:
+                continue
+            user = change.after.info.user(change.user)
+            if user is None:
+                continue
+            for e in user.endpoints:
+                if (e.entity is not None and e.entity.startswith(("sip:", "sips:"))
+                        and e.joining_method == JoiningMethod.DIALED_OUT
+                        and e.status in (None, EndpointStatus.PENDING)):
+                    self.dial_out(change.uri, change.user, e.entity)
+
     # ------------------------------------------------------------------ core changes
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
         if self._own:
             return
+        self._dial_outs_in(changes)
         for change in changes:
             if isinstance(change, ConferenceDeleted):
                 for p in [q for q in self.participants.values() if q.conference == change.uri]:

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from focus.sip.ua import Call, CallFailedError, CallState, UAError, UserAgent
+from mediactrl.sip_opener import MediaLeg as SipMediaLeg
 from mediactrl.sip_opener import open_media_leg
 
 __all__ = ["MediaLeg", "MediaLegError", "MediaLegs"]
@@ -39,7 +40,12 @@ class MediaLeg:
 
     call: Call
     connection: str  # the RFC 6230 A.1 connection id (our tag ':' the media server's)
-    answer: bytes  # the media server's SDP answer, passed on to the participant
+    answer: bytes  # the media server's SDP (answer, or offer for an offerless leg)
+    sip: SipMediaLeg  # completes an offerless leg with the participant's answer
+
+    def complete(self, answer: bytes) -> None:
+        """Sends the participant's answer to the media server's offer (in the ACK)."""
+        self.sip.complete(answer)
 
 
 class MediaLegs:
@@ -52,7 +58,8 @@ class MediaLegs:
         self.open_legs: dict[int, MediaLeg] = {}  # by id(call): the focus's audit of legs
 
     async def open(self, offer: bytes) -> MediaLeg:
-        """A leg carrying ``offer``; raises :class:`MediaLegError` when refused."""
+        """A leg carrying ``offer`` (empty: the media server offers, see
+        :meth:`MediaLeg.complete`); raises :class:`MediaLegError` when refused."""
         try:
             opened = await open_media_leg(self.ua, self.server_uri, offer, timeout=self.timeout)
         except TimeoutError:
@@ -68,7 +75,7 @@ class MediaLegs:
         if not opened.server_sdp:
             await self._bye(call)
             raise MediaLegError("media server answered without SDP")
-        leg = MediaLeg(call, opened.connection_id, opened.server_sdp)
+        leg = MediaLeg(call, opened.connection_id, opened.server_sdp, opened)
         self.open_legs[id(call)] = leg
         return leg
 

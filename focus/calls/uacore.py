@@ -3,6 +3,8 @@
 * The 2xx to a conference INVITE carries Contact = the conference URI with ``;isfocus``
   (RFC 4579 s3, s5.2), not the UA's own Contact; the dialog's local target is then that URI.
 * A 401 carries ``WWW-Authenticate`` challenges (RFC 3261 s22.1).
+* A dial-out INVITE carries the same isfocus Contact (RFC 4579 s5.5), and its 180 Ringing
+  is reported (RFC 4575 s5.7.3 endpoint status ``alerting``).
 
 ``UACore.accept``/``reject`` take neither, so :func:`adopt` turns the running UA's core into a
 :class:`FocusUACore` (the same object and state, two hooks more). A ``contact`` argument on
@@ -11,12 +13,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
+from focus.sip.events import TransactionKey
 from focus.sip.headers import NameAddr
 from focus.sip.message import Response
 from focus.sip.transport import TransportKind
 from focus.sip.ua import Call, UACore, UserAgent
+from focus.sip.uri import URI
 
 __all__ = ["FocusUACore", "adopt"]
 
@@ -26,6 +30,21 @@ class FocusUACore(UACore):
 
     _contact_override: NameAddr | None = None
     _extra_headers: tuple[tuple[str, str], ...] = ()
+    on_provisional: Callable[[Call, Response], None] | None = None
+
+    def invite_as(self, target: str | URI, body: bytes, now: float, contact: NameAddr) -> Call:
+        """:meth:`invite` with ``contact`` as our Contact."""
+        self._contact_override = contact
+        try:
+            return self.invite(target, body, now)
+        finally:
+            self._contact_override = None
+
+    def _invite_response(self, call: Call, key: TransactionKey, response: Response,
+                         now: float) -> None:
+        if 100 < response.status < 200 and self.on_provisional is not None:
+            self.on_provisional(call, response)
+        super()._invite_response(call, key, response, now)
 
     def _contact(self, transport: TransportKind) -> NameAddr:
         if self._contact_override is not None:
