@@ -1030,8 +1030,8 @@ class UACore:
             return
         dialog = call.dialog
         if dialog is None or response.to.tag != dialog.id.remote_tag:
-            # A 2xx from another fork (s13.2.2.4): we keep the first dialog only.
-            log.info("2xx from a second fork of %s ignored", call.call_id)
+            if dialog is not None and response.to.tag:
+                self._end_fork(call, response, now)
             return
         dialog.receive_response(call.invite, response)
         ack = dialog.ack_for(response.cseq.number)
@@ -1041,6 +1041,25 @@ class UACore:
         elif call.state is CallState.CONFIRMED and response.cseq.number == \
                 call.invite.cseq.number:
             self._answered(call, response)  # the 2xx of our re-INVITE
+
+    def _end_fork(self, call: Call, response: Response, now: float) -> None:
+        """A 2xx from another fork of our INVITE (s13.2.2.4): we keep the first dialog, so
+        this one is ACKed (each retransmission again) and ended with a BYE at once."""
+        fork_id = DialogId(call.call_id, call.local_tag, response.to.tag or "")
+        fork = self.dialogs.dialogs.get(fork_id)
+        if fork is not None:
+            ack = fork.ack_for(response.cseq.number)
+            if ack is not None:
+                self.layer.send_ack(ack, self.flow_for(fork))
+            return
+        log.info("2xx from a second fork of %s: ACK and BYE", call.call_id)
+        fork = Dialog.from_uac(call.invite, response, self._contact(call.flow.transport))
+        self._register(fork, call.flow)
+        flow = self.flow_for(fork)
+        ack = fork.create_ack(response.cseq.number, sent_by=self._sent_by(flow.transport),
+                              transport=flow.transport.value)
+        self.layer.send_ack(ack, flow)
+        self.request(fork, "BYE", now)  # the BYE's 2xx (or failure) releases the dialog
 
     def _answered(self, call: Call, response: Response) -> None:
         call.remote_sdp = response.body or call.remote_sdp

@@ -180,6 +180,21 @@ def test_offerless_invite_gets_the_offer_in_2xx_and_the_answer_in_ack(net: Net) 
     assert isinstance(ack, Request) and ack.cseq.number == caller.invite.cseq.number
 
 
+def test_a_2xx_from_a_second_fork_is_acked_and_ended_with_bye(net: Net) -> None:
+    caller, _ = establish(net)
+    first = net.sent("b", "200/INVITE")[0]
+    fork = parse_message(first.to_bytes().replace(
+        f"tag={dialog_of(caller).id.remote_tag}".encode(), b"tag=otherfork"))
+    assert isinstance(fork, Response) and fork.to.tag == "otherfork"
+    net.a.receive_message(fork, Flow(TransportKind.UDP, *B_ADDR), net.now)
+    net.pump()
+    acks = [m for m in net.sent("a", "ACK") if m.to.tag == "otherfork"]
+    byes = [m for m in net.sent("a", "BYE") if m.to.tag == "otherfork"]
+    assert len(acks) == 1 and len(byes) == 1
+    assert caller.state is CallState.CONFIRMED  # the first dialog is the call
+    assert dialog_of(caller).id.remote_tag != "otherfork"
+
+
 def test_rejected_call_fails_with_the_status(net: Net) -> None:
     caller = net.a.invite(b_uri(), OFFER, net.now)
     net.pump()
