@@ -166,7 +166,10 @@ def test_checked_scenario_over_tcp(uas: Uas, tmp_path: Path) -> None:
     assert result.returncode == 0, explain(result)
 
 
-def test_refer_transfers_and_reports_with_sipfrag_notifies(uas: Uas, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_refer_transfers_and_reports_with_sipfrag_notifies(uas: Uas, tmp_path: Path,
+                                                           transport: str) -> None:
+    # Over TCP the UAS's NOTIFYs reuse the connection sipp's INVITE opened.
     target_port = free_port()
     target = subprocess.Popen(
         ["sipp", "-sn", "uas", "-m", "1", "-timeout", "60s", "-nostdin", "-i", "127.0.0.1",
@@ -174,8 +177,9 @@ def test_refer_transfers_and_reports_with_sipfrag_notifies(uas: Uas, tmp_path: P
         stderr=subprocess.STDOUT, text=True)
     try:
         result = sipp(f"127.0.0.1:{uas.port}", "-sf", str(SCENARIOS / "uac_refer.xml"),
-                      "-set", "referto", f"sip:target@127.0.0.1:{target_port}",
-                      "-m", "1", "-p", str(free_port()), cwd=tmp_path)
+                      "-t", transport, "-set", "referto",
+                      f"sip:target@127.0.0.1:{target_port}", "-m", "1",
+                      "-p", str(free_udp_tcp_port()), cwd=tmp_path)
         assert result.returncode == 0, explain(result)
         out, _ = target.communicate(timeout=30)
         assert target.returncode == 0, out[-3000:]
