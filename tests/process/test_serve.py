@@ -77,6 +77,8 @@ def server(state_dir: Path) -> Iterator[Server]:
     if srv.proc.poll() is None:
         srv.proc.kill()
         srv.proc.wait(timeout=10)
+    if srv.proc.stderr is not None:
+        srv.proc.stderr.close()
 
 
 def test_user_add_rejects_bad_input(tmp_path: Path) -> None:

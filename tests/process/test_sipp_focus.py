@@ -1,0 +1,86 @@
+"""sipp, a real third-party SIP peer, against `python -m focus serve` (with its bundled media
+server): factory INVITE, join by conference URI, hold/resume, over UDP and TCP. The
+scenarios (sip_profiles/sipp/focus_*.xml) check the isfocus Contact, SDP and CSeqs; this
+test also reads sipp's message trace: every response of a call carries the same To-tag."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.process.test_serve import Server
+
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed"),
+]
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "sip_profiles" / "sipp"
+SIP_UDP = re.compile(r"SIP focus listening on UDP ([\d.]+):(\d+)")
+
+
+def sip_port(server: Server) -> int:
+    match = SIP_UDP.search(server.log.decode())
+    assert match, server.log.decode()
+    return int(match.group(2))
+
+
+def run_sipp(port: int, scenario: str, service: str, cwd: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-s", service,
+         "-m", "4", "-r", "4", "-timeout", "60s", "-nostdin", "-i", "127.0.0.1", "-p", "0",
+         "-trace_msg", "-trace_err", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=90, check=False)
+    out = done.stdout[-3000:] + done.stderr[-2000:]
+    for log in cwd.glob("*_errors.log"):
+        out += log.read_text(errors="replace")[-3000:]
+    assert done.returncode == 0, out
+    return out
+
+
+def to_tags_per_call(cwd: Path) -> dict[str, set[str]]:
+    """Call-ID -> the To-tags of every response sipp received in that call."""
+    tags: dict[str, set[str]] = defaultdict(set)
+    (log,) = cwd.glob("*_messages.log")
+    for block in re.split(r"\n-{10,}[^\n]*\n", log.read_text(errors="replace")):
+        if "message received" not in block:
+            continue
+        message = block.split("\n\n", 1)[-1] if "\n\n" in block else block
+        if not message.lstrip().startswith("SIP/2.0"):
+            continue
+        call_id = re.search(r"^Call-ID:\s*(\S+)", message, re.M | re.I)
+        to_tag = re.search(r"^To:.*;tag=([^;>\s]+)", message, re.M | re.I)
+        status = re.match(r"\s*SIP/2.0 (\d+)", message)
+        if call_id and to_tag and status and status.group(1) != "100":
+            tags[call_id.group(1)].add(to_tag.group(1))
+    return tags
+
+
+@pytest.mark.parametrize(("scenario", "transport"), [
+    ("focus_factory.xml", "u1"), ("focus_factory.xml", "t1"), ("focus_hold.xml", "u1")])
+def test_sipp_against_the_focus(server: Server, tmp_path: Path, scenario: str,
+                                transport: str) -> None:
+    run_sipp(sip_port(server), scenario, "conference", tmp_path, "-t", transport)
+    tags = to_tags_per_call(tmp_path)
+    assert len(tags) == 4
+    assert all(len(t) == 1 for t in tags.values()), tags
+    assert server.stop(signal.SIGTERM) == 0
+
+
+def test_sipp_joins_a_ccmp_created_conference(server: Server, tmp_path: Path,
+                                              state_dir: Path) -> None:
+    created = server.client("create")
+    assert created.returncode == 0, created.stdout + created.stderr
+    conf = re.search(r"xcon:([^\s@]+)@example\.org", created.stdout)
+    assert conf, created.stdout
+    run_sipp(sip_port(server), "focus_factory.xml", conf.group(1), tmp_path)
+    assert all(len(t) == 1 for t in to_tags_per_call(tmp_path).values())
+    # The conference was made over CCMP: it stays when its callers have left.
+    shown = server.client("show", conf.group(0))
+    assert shown.returncode == 0, shown.stdout + shown.stderr
