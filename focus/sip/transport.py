@@ -505,9 +505,14 @@ class SipTransport:
         try:
             top = bad.headers.via[0]
             bad.headers.replace_top_via(stamp_via(top, source.host, source.port))
-            response = make_response(bad, exc.status, exc.reason, to_tag=_stateless_tag(bad))
         except (SipParseError, IndexError):
-            return
+            return  # no usable Via: nowhere to answer
+        try:
+            response = make_response(bad, exc.status, exc.reason, to_tag=_stateless_tag(bad))
+        except SipParseError:
+            # The To itself is broken, so it cannot take a tag: echo it as it came, which
+            # still ends the peer's transaction (better than silence and retransmissions).
+            response = make_response(bad, exc.status, exc.reason)
         self._send(Outgoing(response, source))
 
     def _deliver(self, message: Message, source: Flow) -> None:

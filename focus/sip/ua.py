@@ -718,19 +718,25 @@ class UACore:
             response.body = body
 
     def _error(self, request: Request, status: int, reason: str | None, now: float) -> None:
-        """An error response to a request outside the application's view."""
-        dialog = self.dialogs.for_request(request)
+        """An error response to a request outside the application's view. Works on a
+        request whose From/To/CSeq do not parse too (the layer accepted its Via)."""
+        try:
+            dialog = self.dialogs.for_request(request)
+            to_tag = request.to.tag
+        except SipParseError:
+            dialog, to_tag = None, None
         if dialog is not None:
             response = dialog.create_response(request, status, reason)
         else:
             response = make_response(request, status, reason,
-                                     to_tag=request.to.tag or self._tag_for(request))
+                                     to_tag=to_tag or self._tag_for(request))
         self._finish_response(response, b"", None, ())
         self._send_response(response, now)
 
     def _tag_for(self, request: Request) -> str:
         # The same tag for every response to one request (retransmissions, s8.2.6.2).
-        seed = f"{request.call_id}|{request.from_.tag}|{request.cseq.number}"
+        h = request.headers
+        seed = f"{h.get('Call-ID')}|{h.get('From')}|{h.get('CSeq')}"  # raw: always readable
         return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"),
                                digest_size=6).hexdigest()
 

@@ -263,6 +263,32 @@ async def test_a_readable_bad_request_gets_the_parsers_status_statelessly() -> N
         await sip.close()
 
 
+@pytest.mark.parametrize(("header", "fault"), [
+    ("To: <sip:uas@127.0.0.1", "To"),
+    ("From: not a name-addr <", "From"),
+    ("CSeq: one OPTIONS", "CSeq"),
+])
+async def test_unreadable_headers_get_a_400_naming_them(header: str, fault: str) -> None:
+    core = AnsweringCore()
+    sip = await started(core)
+    client, proto, port = await udp_client()
+    try:
+        assert sip.local_udp is not None
+        name = header.split(":", 1)[0]
+        lines = [line if not line.startswith(f"{name}:") else header
+                 for line in options(f"SIP/2.0/UDP 127.0.0.1:{port}").decode().split("\r\n")]
+        client.sendto("\r\n".join(lines).encode(), sip.local_udp)
+        # The reply echoes the broken header as it came, so it is checked as bytes.
+        data = await asyncio.wait_for(proto.queue.get(), 5)
+        status_line = data.split(b"\r\n", 1)[0].decode()
+        assert status_line.startswith("SIP/2.0 400 ") and fault in status_line, status_line
+        assert b"branch=z9hG4bKt1" in data
+        assert core.received == []
+    finally:
+        client.close()
+        await sip.close()
+
+
 async def test_never_sends_to_broadcast_or_multicast() -> None:
     core = AnsweringCore()
     sip = await started(core)

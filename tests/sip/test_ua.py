@@ -537,3 +537,4 @@ def test_notifier_from_the_subscription_layer_runs_on_the_ua(net: Net) -> None:
     assert not net.sent("b", "500/SUBSCRIBE")
     final = net.sent("b", "NOTIFY")[-1]
     assert (final.headers.get("Subscription-State") or "").startswith("terminated")
+
