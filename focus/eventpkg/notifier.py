@@ -216,7 +216,7 @@ class _Subscriber:
     latest: ConferenceInfo | None = None  # newest unfiltered snapshot
     dirty: bool = False
     need_full: bool = False
-    outstanding: bool = False
+    outstanding: int = 0  # NOTIFYs sent without a final response yet
     last_sent_at: float | None = None
     terminated: bool = False
 
@@ -336,14 +336,15 @@ class Notifier:
         self.remove_subscriber(sub_id)
 
     def notify_completed(self, sub_id: str, ok: bool, now: float) -> None:
-        """The last NOTIFY of ``sub_id`` got a final response (``ok``: 2xx) or
-        failed (error or timeout).  After a failure the next NOTIFY carries full
-        state; whether the subscription survives is the SIP layer's call (RFC
-        6665 s4.2.2), which then calls :meth:`remove_subscriber`."""
+        """A NOTIFY of ``sub_id`` (one call per NOTIFY sent, the first one
+        included) got a final response (``ok``: 2xx) or failed (error or
+        timeout).  After a failure the next NOTIFY carries full state; whether
+        the subscription survives is the SIP layer's call (RFC 6665 s4.2.2),
+        which then calls :meth:`remove_subscriber`."""
         sub = self._subs.get(sub_id)
         if sub is None:
             return  # already terminated or removed
-        sub.outstanding = False
+        sub.outstanding = max(0, sub.outstanding - 1)
         if not ok:
             sub.need_full = True
             sub.dirty = True
@@ -427,7 +428,7 @@ class Notifier:
         sub.sent_view = view
         sub.need_full = False
         sub.dirty = False
-        sub.outstanding = True
+        sub.outstanding += 1
         sub.last_sent_at = now
         return SendNotify(
             sub.sub_id, content_type, body, SubscriptionState.ACTIVE, None, sub.version
