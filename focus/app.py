@@ -101,7 +101,7 @@ def sip_configs(settings: FocusSettings, listen: HostPort) -> tuple[UAConfig, Tr
         user="focus",
         user_agent=profile.user_agent,
         timers=TimerConfig(t1=profile.t1, t2=profile.t2, t4=profile.t4),
-        methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS"}),
+        methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REFER", "NOTIFY"}),
     )
     transport = TransportConfig(
         host=listen.host,

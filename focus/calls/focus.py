@@ -24,7 +24,13 @@
   offer, the INVITE to the user carries it with our isfocus Contact, the user's answer goes
   to the media server in the ACK. The endpoint status follows the call (RFC 4575 s5.7.3):
   dialing-out, alerting (180), connected, or disconnected with disconnection-method busy
-  (486/600) or failed (s5.7.6).
+  (486/600) or failed (s5.7.6);
+* REFER to the conference URI, in a participant's dialog or outside one (RFC 4579 s5.5,
+  s5.11): Refer-To a user dials her in (progress in message/sipfrag NOTIFYs of the implicit
+  subscription, RFC 3515); Refer-To with ``method=BYE`` removes that participant;
+* an allowed-users-list target with method ``refer`` added to an active conference (CCMP)
+  makes the focus REFER that user to the conference URI (RFC 4579 s5.6, RFC 6501 s4.6.3);
+  one with method ``dial-out`` makes it dial her (RFC 6504 s5.1).
 
 Every failure on the way in undoes what was done (leg BYEd, join dropped, user removed,
 ad hoc conference deleted), so no leg is left on the media server.
@@ -46,7 +52,9 @@ from focus.calls.media import MediaLeg, MediaLegError, MediaLegs
 from focus.calls.uacore import FocusUACore, adopt
 from focus.core.changes import (
     Change,
+    ConferenceCreated,
     ConferenceDeleted,
+    ConferenceUpdated,
     UserAdded,
     UserRemoved,
     UserUpdated,
@@ -64,9 +72,12 @@ from focus.core.policy import Actor
 from focus.core.state import ConferenceObject, Lifecycle, ObjectKind
 from focus.core.store import ConferenceStore
 from focus.settings import SipProfile
+from focus.sip.dialog import Dialog
 from focus.sip.digest import DigestConfig, DigestServer, check_request
-from focus.sip.headers import NameAddr
+from focus.sip.errors import SipParseError
+from focus.sip.headers import NameAddr, parse_name_addr
 from focus.sip.message import Request, Response
+from focus.sip.refer import SIPFRAG, sipfrag
 from focus.sip.sdp import Direction, SdpError, SessionDescription, parse_sdp
 from focus.sip.transport import TransportKind
 from focus.sip.ua import (
@@ -76,6 +87,8 @@ from focus.sip.ua import (
     CallFailed,
     CallState,
     IncomingCall,
+    IncomingRequest,
+    UAError,
     UAEvent,
     UserAgent,
 )
@@ -92,6 +105,7 @@ from focus.xcon.model import (
     Media,
     MediaStatus,
     SipDialogId,
+    TargetMethod,
     UriEntry,
     Uris,
     User,
@@ -255,6 +269,15 @@ class ConferenceFocus:
                 p = self.participants.get(id(call))
                 if p is not None and by_peer:
                     self._spawn(self._departed(p), f"departure {call.call_id}")
+            case IncomingRequest(request=request, dialog=dialog) if request.method == "REFER":
+                self._refer(request, dialog)
+            case IncomingRequest(request=request) if request.method == "NOTIFY":
+                # Progress of a REFER we sent (RFC 3515 s2.4.4): noted, always accepted.
+                log.info("refer progress from %s: %r", request.from_.uri,
+                         request.body[:40])
+                self.ua.respond(request, 200)
+            case IncomingRequest(request=request):
+                self.ua.respond(request, 405)
             case CallAnswered(call=call, response=response):
                 fut = self._outgoing.pop(id(call), None)
                 if fut is not None and not fut.done():
@@ -594,20 +617,27 @@ class ConferenceFocus:
 
     def dial_out(self, conference: str, entity: str, target: str) -> None:
         """Calls ``target`` for the user ``entity`` of ``conference`` (in the background)."""
-        self._spawn(self._dial_out(conference, entity, target), f"dial-out {target}")
 
-    async def _dial_out(self, conference: str, entity: str, target: str) -> None:
+        async def run() -> None:
+            await self._dial_out(conference, entity, target)
+
+        self._spawn(run(), f"dial-out {target}")
+
+    async def _dial_out(self, conference: str, entity: str, target: str) -> int:
+        """Calls ``target``; returns the final status (200 when she is in)."""
         if self.legs is None or self.driver is None:
             log.warning("cannot dial %s: no media server", target)
-            return
+            return 503
         if any(q.entity == entity and q.conference == conference
                for q in self.participants.values()):
-            return  # already in a call
+            return 200  # already in a call
         try:
             parse_target(target)
         except ValueError as exc:
             log.warning("cannot dial %s: %s", target, exc)
-            return
+            self._record_status(conference, entity, target, EndpointStatus.DISCONNECTED,
+                                DisconnectionMethod.FAILED)
+            return 416
         mixer = mixer_id(conference)
         try:
             leg = await self.legs.open(b"")
@@ -615,10 +645,16 @@ class ConferenceFocus:
             log.warning("dial-out to %s: no media leg: %s", target, exc)
             self._record_status(conference, entity, target, EndpointStatus.DISCONNECTED,
                                 DisconnectionMethod.FAILED)
-            return
+            return 503
         try:
             call = self.core.invite_as(target, leg.answer, self.ua.now,
                                        self._focus_contact(conference, TransportKind.UDP))
+        except UAError as exc:
+            await self._abandon(leg)
+            log.warning("cannot dial %s: %s", target, exc)
+            self._record_status(conference, entity, target, EndpointStatus.DISCONNECTED,
+                                DisconnectionMethod.FAILED)
+            return exc.status or 503
         except Exception:
             await self._abandon(leg)
             raise
@@ -638,7 +674,7 @@ class ConferenceFocus:
             if not p.gone:
                 self._set_status(p, EndpointStatus.DISCONNECTED,
                                  DisconnectionMethod.BUSY if busy else DisconnectionMethod.FAILED)
-            return
+            return result
         try:
             leg.complete(result.body)
             await self.driver.ensure_conference(ConferenceSpec(mixer))
@@ -647,14 +683,15 @@ class ConferenceFocus:
             log.warning("dial-out to %s: mixer refused: %s", target, exc)
             await self._hang_up(p, remove_user=False)
             self._set_status(p, EndpointStatus.DISCONNECTED, DisconnectionMethod.FAILED)
-            return
+            return 500
         if p.gone:
-            return
+            return 487
         p.answer = parse_sdp(leg.answer)
         p.joined = True
         self.stats.joins += 1
         self._set_status(p, EndpointStatus.CONNECTED)
         log.info("%s dialed out into %s", target, conference)
+        return 200
 
     async def _abandon(self, leg: MediaLeg) -> None:
         """An offerless leg whose callee never answered: ACK it rejecting every stream
@@ -682,12 +719,172 @@ class ConferenceFocus:
                         and e.status in (None, EndpointStatus.PENDING)):
                     self.dial_out(change.uri, change.user, e.entity)
 
+    # ------------------------------------------------------------------ REFER
+
+    def _refer(self, request: Request, dialog: Dialog | None) -> None:
+        """A REFER to the focus (RFC 4579 s5.5, s5.11); answered 202 and reported by
+        NOTIFYs, or refused at once when it cannot be acted upon."""
+        conference = self._refer_conference(request, dialog)
+        if conference is None:
+            self.ua.respond(request, 404, reason="Not Found - no such conference")
+            return
+        refer_tos = request.headers.get_all("Refer-To")
+        try:
+            if len(refer_tos) != 1:
+                raise SipParseError.bad("exactly one Refer-To required")
+            refer_to = parse_name_addr(refer_tos[0], "Refer-To")
+        except SipParseError as exc:
+            self.ua.respond(request, 400, reason=f"Bad Request - {exc.reason}")
+            return
+        uri = refer_to.uri
+        if not isinstance(uri, SipURI):
+            self.ua.respond(request, 416, reason="Unsupported URI Scheme")
+            return
+        method = (uri.params.get("method") or "INVITE").upper()
+        if method not in ("INVITE", "BYE"):
+            self.ua.respond(request, 403, reason=f"Forbidden - cannot refer with {method}")
+            return
+        target = str(SipURI(uri.host, user=uri.user, port=uri.port, scheme=uri.scheme,
+                            params=Params([(k, v) for k, v in uri.params.items()
+                                           if k.lower() == "transport"])))
+        self.ua.respond(request, 202)
+        refer_dialog = dialog or self.core.dialogs.for_request(request)
+        if refer_dialog is None:
+            return
+        cseq = request.cseq.number
+        self._refer_notify(refer_dialog, cseq, 100)
+        job = self._refer_bye(conference, target) if method == "BYE" else \
+            self._refer_invite(conference, target, request)
+        self._spawn(self._report(job, refer_dialog, cseq), f"refer {target}")
+
+    def _refer_conference(self, request: Request, dialog: Dialog | None) -> str | None:
+        if dialog is not None:
+            for p in self.participants.values():
+                if p.call.dialog is not None and p.call.dialog.id == dialog.id:
+                    return p.conference
+            return None
+        uri = request.uri
+        if not isinstance(uri, SipURI) or uri.user is None:
+            return None
+        conf_id = self.config.profile.conference_id_of(uri.user)
+        obj = self._lookup(conf_id, request) if conf_id is not None else None
+        if obj is None or obj.lifecycle is not Lifecycle.ACTIVE:
+            return None
+        # Outside a dialog only the conference's own users may invite others in.
+        if _user_for(obj.info, _aor(request)) is None:
+            return None
+        return obj.uri
+
+    async def _report(self, job: Awaitable[int], dialog: Dialog, cseq: int) -> None:
+        status = 500
+        try:
+            status = await job
+        finally:
+            self._refer_notify(dialog, cseq, status)
+
+    def _refer_notify(self, dialog: Dialog, cseq: int, status: int) -> None:
+        """The implicit subscription's NOTIFY (RFC 3515 s2.4.4-2.4.7)."""
+        state = "terminated;reason=noresource" if status >= 200 else "active;expires=180"
+        try:
+            self.core.request(dialog, "NOTIFY", self.ua.now, body=sipfrag(status),
+                              content_type=SIPFRAG,
+                              headers=[("Event", f"refer;id={cseq}"),
+                                       ("Subscription-State", state)])
+        except UAError as exc:
+            log.info("refer NOTIFY not sent: %s", exc)
+            return
+        self.ua.transport.flush()
+
+    async def _refer_bye(self, conference: str, target: str) -> int:
+        """RFC 4579 s5.11: the focus ends the referred participant's call."""
+        gone = [p for p in self.participants.values()
+                if p.conference == conference and same_aor(p.caller, target)]
+        if not gone:
+            return 404
+        for p in gone:
+            await self._hang_up(p, remove_user=True)
+        return 200
+
+    async def _refer_invite(self, conference: str, target: str, request: Request) -> int:
+        """RFC 4579 s5.5: the focus dials the referred user into the conference."""
+        obj = self.store.get(conference)
+        if obj is None:
+            return 404
+        existing = _user_for(obj.info, target)
+        endpoint = Endpoint(entity=target, status=EndpointStatus.PENDING,
+                            joining_method=JoiningMethod.DIALED_OUT,
+                            referred=Execution(when=datetime.now(UTC).replace(microsecond=0),
+                                               by=str(request.from_.uri)))
+        try:
+            if existing is not None and existing.entity is not None:
+                entity = existing.entity
+                self._apply(UpdateUser(actor=SYSTEM, uri=conference,
+                                       user=User(entity=entity, endpoints=(endpoint,))))
+            else:
+                user = User(entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
+                            endpoints=(endpoint,))
+                changes = self._apply(AddUser(actor=SYSTEM, uri=conference, user=user))
+                entity = next(c.user for c in changes if isinstance(c, UserAdded))
+        except CoreError as exc:
+            return _refusal_for(exc).status
+        return await self._dial_out(conference, entity, target)
+
+    async def refer_in(self, conference: str, target: str) -> int:
+        """RFC 4579 s5.6: asks ``target`` (by REFER) to join ``conference``; returns the
+        status of the REFER (202 when accepted)."""
+        host, port = self.core.local[TransportKind.UDP] if TransportKind.UDP in \
+            self.core.local else next(iter(self.core.local.values()))
+        conf_uri = SipURI(host, user=self.config.profile.conference_user_part(
+            mixer_id(conference)), port=port)
+        try:
+            response = await self.ua.request(target, "REFER",
+                                             headers=[("Refer-To", f"<{conf_uri}>")])
+        except UAError as exc:
+            log.warning("cannot REFER %s: %s", target, exc)
+            return exc.status or 503
+        return response.status
+
+    def _targets_in(self, changes: Sequence[Change]) -> None:
+        """New allowed-users-list targets of an active conference: refer or dial them."""
+        for change in changes:
+            if not isinstance(change, (ConferenceCreated, ConferenceUpdated)):
+                continue
+            after = change.after
+            if after is None or after.lifecycle is not Lifecycle.ACTIVE \
+                    or after.kind is not ObjectKind.CONFERENCE:
+                continue
+            old = _targets(change.before.info) if change.before is not None else set()
+            for uri, method in _targets(after.info) - old:
+                if not uri.startswith(("sip:", "sips:")):
+                    continue
+                if method == TargetMethod.REFER:
+                    self._spawn(self._log_refer(change.uri, uri), f"refer-in {uri}")
+                elif method == TargetMethod.DIAL_OUT and _user_for(after.info, uri) is None:
+                    self._spawn(self._dial_target(change.uri, uri), f"dial-out {uri}")
+
+    async def _log_refer(self, conference: str, target: str) -> None:
+        status = await self.refer_in(conference, target)
+        log.info("REFER %s to %s: %d", target, conference, status)
+
+    async def _dial_target(self, conference: str, target: str) -> None:
+        user = User(entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
+                    endpoints=(Endpoint(entity=target, status=EndpointStatus.PENDING,
+                                        joining_method=JoiningMethod.DIALED_OUT),))
+        try:
+            changes = self._apply(AddUser(actor=SYSTEM, uri=conference, user=user))
+        except CoreError as exc:
+            log.warning("dial-out target %s not added: %s", target, exc)
+            return
+        entity = next(c.user for c in changes if isinstance(c, UserAdded))
+        await self._dial_out(conference, entity, target)
+
     # ------------------------------------------------------------------ core changes
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
         if self._own:
             return
         self._dial_outs_in(changes)
+        self._targets_in(changes)
         for change in changes:
             if isinstance(change, ConferenceDeleted):
                 for p in [q for q in self.participants.values() if q.conference == change.uri]:
@@ -739,6 +936,14 @@ def _user_for(info: ConferenceInfo, caller: str) -> User | None:
         if any(e.entity is not None and same_aor(e.entity, caller) for e in user.endpoints):
             return user
     return None
+
+
+def _targets(info: ConferenceInfo) -> set[tuple[str, str]]:
+    users = info.users
+    if users is None or users.allowed_users_list is None:
+        return set()
+    return {(t.uri, str(t.method or TargetMethod.DIAL_IN))
+            for t in users.allowed_users_list.targets}
 
 
 def _endpoint_entity(user: User, caller: str) -> str:

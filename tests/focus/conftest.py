@@ -85,7 +85,8 @@ async def phones() -> AsyncIterator[PhoneFactory]:
     started: list[UserAgent] = []
 
     async def make(user: str) -> UserAgent:
-        ua = await UserAgent.start(UAConfig(user=user),
+        methods = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REFER", "NOTIFY"})
+        ua = await UserAgent.start(UAConfig(user=user, methods=methods),
                                    TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0))
         started.append(ua)
         return ua
