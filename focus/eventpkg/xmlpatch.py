@@ -287,7 +287,7 @@ def _ours(data: bytes) -> etree._Element:
 _NAME = r"[A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?"
 _LIT = r"""(?:'[^']*'|"[^"]*")"""
 _PRED = re.compile(
-    rf"""\[\s*(?:(?P<pos>\d{1,9})|@(?P<attr>{_NAME})\s*=\s*(?P<aval>{_LIT})"""
+    rf"""\[\s*(?:(?P<pos>\d{{1,9}})|@(?P<attr>{_NAME})\s*=\s*(?P<aval>{_LIT})"""
     rf"""|(?P<child>{_NAME}|\.)\s*=\s*(?P<cval>{_LIT}))\s*\]"""
 )
 _STEP = re.compile(rf"(?P<name>{_NAME}|\*)(?P<preds>.*)$", re.DOTALL)
