@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -31,10 +33,11 @@ def sip_port(server: Server) -> int:
     return int(match.group(2))
 
 
-def run_sipp(port: int, scenario: str, service: str, cwd: Path, *args: str) -> str:
+def run_sipp(port: int, scenario: str, service: str, cwd: Path, *args: str,
+             calls: int = 4) -> str:
     done = subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-s", service,
-         "-m", "4", "-r", "4", "-timeout", "60s", "-nostdin", "-i", "127.0.0.1", "-p", "0",
+         "-m", str(calls), "-r", str(calls), "-timeout", "60s", "-nostdin", "-i", "127.0.0.1", "-p", "0",
          "-trace_msg", "-trace_err", *args],
         cwd=cwd, capture_output=True, text=True, timeout=90, check=False)
     out = done.stdout[-3000:] + done.stderr[-2000:]
@@ -84,3 +87,42 @@ def test_sipp_joins_a_ccmp_created_conference(server: Server, tmp_path: Path,
     # The conference was made over CCMP: it stays when its callers have left.
     shown = server.client("show", conf.group(0))
     assert shown.returncode == 0, shown.stdout + shown.stderr
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_sipp_refer_dial_out_then_refer_bye(server: Server, tmp_path: Path) -> None:
+    """s5.5 then s5.11: sipp REFERs the focus to a sipp UAS (bob), who gets called into the
+    conference; a second sipp participant then REFERs bob with method=BYE and bob gets BYE."""
+    port = sip_port(server)
+    bob_port = free_udp_port()
+    bob = subprocess.Popen(
+        ["sipp", "-sn", "uas", "-p", str(bob_port), "-i", "127.0.0.1", "-m", "1",
+         "-timeout", "60s", "-nostdin"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        bob_uri = f"sip:bob@127.0.0.1:{bob_port}"
+        dial = tmp_path / "dial"
+        dial.mkdir()
+        time.sleep(0.3)  # let bob bind
+        run_sipp(port, "focus_refer_dialout.xml", "conference", dial,
+                 "-set", "referto", bob_uri, calls=1)
+        listed = server.client("confs")
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        confs = re.findall(r"xcon:([^\s@]+)@example\.org", listed.stdout)
+        assert len(set(confs)) == 1, listed.stdout  # bob keeps the ad hoc conference alive
+        kick = tmp_path / "kick"
+        kick.mkdir()
+        run_sipp(port, "focus_refer_bye.xml", confs[0], kick,
+                 "-set", "referto", f"{bob_uri};method=BYE", calls=1)
+        out, _ = bob.communicate(timeout=15)  # bob got his BYE: his one call is done
+        assert bob.returncode == 0, out.decode(errors="replace")[-2000:]
+    finally:
+        if bob.poll() is None:
+            bob.kill()
+            bob.communicate()
