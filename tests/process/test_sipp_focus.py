@@ -37,7 +37,8 @@ def run_sipp(port: int, scenario: str, service: str, cwd: Path, *args: str,
              calls: int = 4) -> str:
     done = subprocess.run(
         ["sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-s", service,
-         "-m", str(calls), "-r", str(calls), "-timeout", "60s", "-nostdin", "-i", "127.0.0.1", "-p", "0",
+         "-m", str(calls), "-r", str(calls), "-timeout", "60s", "-nostdin",
+         "-i", "127.0.0.1", "-p", "0",
          "-trace_msg", "-trace_err", *args],
         cwd=cwd, capture_output=True, text=True, timeout=90, check=False)
     out = done.stdout[-3000:] + done.stderr[-2000:]
