@@ -208,7 +208,7 @@ class _Subscriber:
     sub_id: str
     conf_uri: str
     mode: Mode
-    role: Role | str
+    role: Role | enum.Enum | str
     user_id: str | None
     version: int = 0
     sent_view: ConferenceInfo | None = None  # what the subscriber holds
@@ -240,7 +240,7 @@ class Notifier:
         now: float,
         *,
         accept: Iterable[str] | None = None,
-        role: Role | str = Role.PARTICIPANT,
+        role: Role | enum.Enum | str = Role.PARTICIPANT,
         user_id: str | None = None,
     ) -> SendNotify:
         """A new subscription; returns its first NOTIFY (full state, RFC 4575 s3.2),

@@ -39,6 +39,7 @@ are in a conference is not something the anonymity levels promise.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 from collections.abc import Iterable
@@ -71,17 +72,23 @@ _ROLE_ORDER = (
 )
 
 
-def effective_role(roles: Iterable[Role | str] | None) -> Role | str:
+def effective_role(roles: Iterable[Role | enum.Enum | str] | None) -> Role | str:
     """The most privileged of ``roles`` (a user's <roles>), ``none`` when empty."""
-    given = {str(r) for r in roles or ()}
+    given = {_role_name(r) for r in roles or ()}
     for role in _ROLE_ORDER:
         if role.value in given:
             return role
     return next(iter(sorted(given)), Role.NONE)
 
 
+def _role_name(role: object) -> str:
+    # Any enum of RFC 6501 role values (the core has its own Role) or a string.
+    value = role.value if isinstance(role, enum.Enum) else role
+    return str(value)
+
+
 def view_for(
-    role: Role | str,
+    role: Role | enum.Enum | str,
     user_id: str | None,
     conference: ConferenceInfo,
     *,
@@ -89,12 +96,15 @@ def view_for(
 ) -> ConferenceInfo:
     """The part of ``conference`` a subscriber with ``role`` may see.
 
-    ``user_id`` is the subscriber's own XCON-USERID or URI (its user entry is
-    never anonymized or hidden from it); None for a subscriber who is not a
-    user of the conference.  Pure: the same inputs give the same view.
+    ``role`` is an RFC 6501 role: the model's ``Role``, the core's
+    ``focus.core.policy.Role`` or the plain string.  ``user_id`` is the
+    subscriber's own XCON-USERID or URI (its user entry is never anonymized or
+    hidden from it); None for a subscriber who is not a user of the
+    conference.  Pure: the same inputs give the same view.
     """
-    privileged = str(role) in {r.value for r in PRIVILEGED_ROLES}
-    administrator = str(role) == Role.ADMINISTRATOR.value
+    name = _role_name(role)
+    privileged = name in {r.value for r in PRIVILEGED_ROLES}
+    administrator = name == Role.ADMINISTRATOR.value
     return _filter(conference, privileged, administrator, user_id, pseudonym_key)
 
 

@@ -146,3 +146,11 @@ def test_effective_role_picks_the_most_privileged() -> None:
     assert effective_role(["observer"]) is Role.OBSERVER
     assert effective_role(None) is Role.NONE
     assert effective_role(["janitor"]) == "janitor"
+
+
+def test_the_core_role_enum_is_understood() -> None:
+    from focus.core.policy import Role as CoreRole
+
+    assert passwords(view_for(CoreRole.MODERATOR, ALICE, standard())) == ("s3cret",)
+    assert passwords(view_for(CoreRole.PARTICIPANT, BOB, standard())) == ()
+    assert effective_role([CoreRole.OBSERVER, CoreRole.ADMINISTRATOR]) is Role.ADMINISTRATOR
