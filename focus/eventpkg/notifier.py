@@ -419,7 +419,9 @@ class Notifier:
             diff = None
             if sub.mode is Mode.XCON_DIFF and not full and sub.sent_xml is not None:
                 diff = xcon_diff(sub.sent_xml, document, view.entity)
-            if diff is None:
+            if diff is None or len(diff) >= len(document):
+                # a diff no smaller than the document saves nothing (RFC 6502
+                # s5.1 leaves what counts as a change to local policy)
                 body, content_type = document, XCON_CONFERENCE_INFO
             else:
                 body, content_type = diff, XCON_CONFERENCE_INFO_DIFF

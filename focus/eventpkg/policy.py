@@ -53,10 +53,11 @@ from focus.xcon.model import (
     Endpoint,
     Role,
     User,
+    UserAdmissionPolicy,
     Users,
 )
 
-__all__ = ["PRIVILEGED_ROLES", "effective_role", "view_for"]
+__all__ = ["PRIVILEGED_ROLES", "effective_role", "may_subscribe", "view_for"]
 
 #: Roles that see the whole conference object (see the module doc).
 PRIVILEGED_ROLES = frozenset({Role.ADMINISTRATOR, Role.MODERATOR})
@@ -106,6 +107,42 @@ def view_for(
     privileged = name in {r.value for r in PRIVILEGED_ROLES}
     administrator = name == Role.ADMINISTRATOR.value
     return _filter(conference, privileged, administrator, user_id, pseudonym_key)
+
+
+def may_subscribe(
+    role: Role | enum.Enum | str, user_id: str | None, conference: ConferenceInfo
+) -> bool:
+    """Whether a SUBSCRIBE to the conference package is authorized (answer 403
+    if not).
+
+    * ``<xcon:allow-conference-event-subscription>`` false: nobody (RFC 6501
+      s4.4.1: the subscription MUST be rejected; absent means true);
+    * administrators and moderators: yes;
+    * users of the conference (RFC 4575 s3.5 recommends them), and those its
+      allowed-users-list names: yes;
+    * anyone else: only if anyone could join (user-admission-policy
+      "anonymous" or "openAuthenticated", RFC 6501 s4.6.2); an absent policy
+      counts as closed.
+    """
+    state = conference.conference_state
+    if state is not None and state.allow_conference_event_subscription is False:
+        return False
+    if _role_name(role) in {r.value for r in PRIVILEGED_ROLES}:
+        return True
+    users = conference.users
+    if users is None:
+        return False
+    if user_id is not None:
+        if conference.user(user_id) is not None:
+            return True
+        allowed = users.allowed_users_list
+        if allowed is not None and any(t.uri == user_id for t in allowed.targets):
+            return True
+    policy = users.user_admission_policy
+    return policy is not None and str(policy) in {
+        UserAdmissionPolicy.ANONYMOUS.value,
+        UserAdmissionPolicy.OPEN_AUTHENTICATED.value,
+    }
 
 
 def _filter(

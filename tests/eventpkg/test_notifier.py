@@ -411,3 +411,13 @@ def test_subscriber_converges_and_pacing_holds(
         assert far.local == rfc4575_view(view)
     else:
         assert far.document is not None and tree(far.document) == tree(_xcon(view))
+
+
+def test_a_diff_larger_than_the_document_is_sent_as_the_document() -> None:
+    planner = Notifier(NotifierConfig(min_interval=0))
+    small = ConferenceInfo(entity=CONF, conference_state=ConferenceState(user_count=1))
+    planner.add_subscriber("d", CONF, small, 0.0, accept=XCON_ACCEPT)
+    planner.notify_completed("d", True, 0.0)
+    planner.conference_changed(CONF, small, replace(small, conference_state=None), 1.0)
+    (event,) = drain(planner)
+    assert event.content_type == XCON_CONFERENCE_INFO

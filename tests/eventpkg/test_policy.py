@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from focus.eventpkg.bodies import rfc4575_full, xcon_full
-from focus.eventpkg.policy import effective_role, view_for
+from focus.eventpkg.policy import effective_role, may_subscribe, view_for
 from focus.xcon.model import Anonymity, ConferenceInfo, Role, SidebarsByVal, User
 from tests.eventpkg.helpers import (
     ALICE,
@@ -154,3 +154,25 @@ def test_the_core_role_enum_is_understood() -> None:
     assert passwords(view_for(CoreRole.MODERATOR, ALICE, standard())) == ("s3cret",)
     assert passwords(view_for(CoreRole.PARTICIPANT, BOB, standard())) == ()
     assert effective_role([CoreRole.OBSERVER, CoreRole.ADMINISTRATOR]) is Role.ADMINISTRATOR
+
+
+def test_who_may_subscribe() -> None:
+    from focus.xcon.model import ConferenceState, UserAdmissionPolicy
+
+    conf = standard()
+    assert may_subscribe(Role.PARTICIPANT, BOB, conf)  # a user of the conference
+    assert may_subscribe(Role.MODERATOR, None, conf)
+    assert may_subscribe(Role.USER, "sip:eve@example.com", conf)  # on the allowed list
+    assert not may_subscribe(Role.USER, "xcon-userid:zed@example.com", conf)
+    assert not may_subscribe(Role.NONE, None, conf)
+    assert conf.users is not None
+    open_conf = replace(
+        conf, users=replace(conf.users, user_admission_policy=UserAdmissionPolicy.ANONYMOUS)
+    )
+    assert may_subscribe(Role.NONE, None, open_conf)
+    # RFC 6501 s4.4.1: false means nobody, moderators included
+    closed = replace(
+        conf, conference_state=ConferenceState(allow_conference_event_subscription=False)
+    )
+    assert not may_subscribe(Role.MODERATOR, ALICE, closed)
+    assert not may_subscribe(Role.PARTICIPANT, BOB, closed)
