@@ -32,7 +32,6 @@ from focus.sip.offer_answer import LocalSession, MediaCapability, create_answer,
 from focus.sip.sdp import SdpError, parse_sdp
 from focus.sip.transport import TransportConfig
 from focus.sip.ua import (
-    SELF_CHECKED_METHODS,
     CallConfirmed,
     CallEnded,
     CallFailedError,
@@ -105,13 +104,7 @@ class Responder:
 
     def _request(self, ua: UserAgent, request: Request, dialog: Dialog | None) -> None:
         method = request.method
-        in_dialog = dialog is not None
-        if dialog is not None and method in SELF_CHECKED_METHODS:
-            # The core leaves the s12.2.2 check of these to whoever handles them (us).
-            error = dialog.receive_request(request)
-            if error is not None:
-                ua.send_response(error)
-                return
+        in_dialog = dialog is not None  # the core already ran the s12.2.2 check
         if method == "MESSAGE" or (method == "NOTIFY" and in_dialog) or method == "INFO":
             ua.respond(request, 200)
         elif method == "SUBSCRIBE":

@@ -128,6 +128,11 @@ class Dialog:
     server_invite_pending: int | None = None  # CSeq of the INVITE we have not answered
     _initial_cseq: int | None = field(default=None, repr=False)
     _acks: dict[int, Request] = field(default_factory=dict, repr=False)
+    # The request receive_request last checked and its verdict, so that checking the same
+    # request again (the UA core, then a subscription / REFER helper) gives the same answer
+    # instead of seeing its CSeq a second time.
+    _checked: tuple[tuple[str, int, str], Response | None] | None = field(
+        default=None, repr=False)
 
     # ---------------------------------------------------------------- creation
 
@@ -394,11 +399,31 @@ class Dialog:
         re-INVITE glare, s14.2), or ``None`` if the TU should process it.  ACK and
         CANCEL carry the INVITE's CSeq and are not counted.  A BYE ends the dialog
         here; the TU still answers it 200.
+
+        Idempotent: the same request (same method, CSeq number and top Via branch -- a
+        retransmission, which the transaction layer absorbs anyway) checked again gets the
+        same verdict (a fresh copy of the same error response) and changes nothing.
         """
         try:
-            return self._check_request(request)
+            key = (request.method, request.cseq.number, request.headers.get("Via") or "")
         except SipParseError as exc:
             return self._error(request, exc.status, exc.reason)
+        if self._checked is not None and self._checked[0] == key:
+            earlier = self._checked[1]
+            return None if earlier is None else self._repeat(request, earlier)
+        try:
+            verdict = self._check_request(request)
+        except SipParseError as exc:
+            verdict = self._error(request, exc.status, exc.reason)
+        if request.method not in ("ACK", "CANCEL"):
+            self._checked = (key, verdict)
+        return verdict
+
+    def _repeat(self, request: Request, earlier: Response) -> Response:
+        response = self._error(request, earlier.status, earlier.reason)
+        for value in earlier.headers.get_all("Retry-After"):
+            response.headers.add("Retry-After", value)
+        return response
 
     def _check_request(self, request: Request) -> Response | None:
         if request.method in ("ACK", "CANCEL"):

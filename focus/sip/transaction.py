@@ -16,6 +16,7 @@ How to drive it (what the asyncio transport / UA core does)::
     key = layer.send_request(request, destination_flow, now)   # top Via needs a branch
     layer.send_response(response, now)       # matched to its server transaction by Via
     layer.send_ack(ack, destination_flow)    # ACK of a 2xx: end-to-end, no transaction
+    layer.stop_2xx(call_id, cseq, to_tag)    # UAS core: stop a 2xx's retransmission
     layer.transport_failed(message, now)     # a send reported by the transport as failed
     # after every call:
     for t in layer.outgoing(): transport.send(t.message, t.destination)
@@ -591,6 +592,17 @@ class TransactionLayer:
         if ack.method != "ACK":
             raise LocalProtocolError("send_ack is for ACK requests only")
         self._out.append(Transmit(ack, destination))
+
+    def stop_2xx(self, call_id: str, cseq: int, to_tag: str) -> bool:
+        """Stop retransmitting the 2xx of the INVITE ``(call_id, cseq)`` answered with our
+        ``to_tag`` (RFC 3261 s13.3.1.4), e.g. when a BYE proves the peer got it although its
+        ACK was lost.  No event follows (no :class:`~focus.sip.events.AckNotReceived`).
+        Returns whether a retransmission was running."""
+        return self._twoxx.pop((call_id, cseq, to_tag), None) is not None
+
+    def retransmitting_2xx(self, call_id: str, cseq: int, to_tag: str) -> bool:
+        """Whether the 2xx of that INVITE is still retransmitted (no ACK yet)."""
+        return (call_id, cseq, to_tag) in self._twoxx
 
     def transport_failed(self, message: Request | Response, now: float) -> None:
         """The transport could not send ``message`` (RFC 3261 s17.1.4, s17.2.4)."""

@@ -22,9 +22,9 @@ What the core does on its own, so that every application gets it right:
   completes with a synthesized 408 / 503 (s8.1.3.1, s17.1.4).
 
 * dialogs are :class:`focus.sip.dialog.Dialog` (one dialog layer for the whole stack);
-  SUBSCRIBE/NOTIFY/REFER in a dialog are handed over without the s12.2.2 check, which the
-  :mod:`focus.sip.subscription` / :mod:`focus.sip.refer` helpers perform
-  (:data:`SELF_CHECKED_METHODS`); dialogs those helpers create are registered with
+  every in-dialog request passes the s12.2.2 check before it is handed over (the
+  :mod:`focus.sip.subscription` / :mod:`focus.sip.refer` helpers may check it again:
+  ``Dialog.receive_request`` is idempotent); dialogs those helpers create are registered with
   :meth:`UACore.adopt`, their messages sent with :meth:`UACore.send` /
   :meth:`UACore.send_response`;
 * requests over 1300 bytes go over TCP (s18.1.1); requests the application leaves unanswered
@@ -132,10 +132,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: In-dialog requests the core hands over WITHOUT running ``Dialog.receive_request`` (the
-#: CSeq/target-refresh check of RFC 3261 s12.2.2): the RFC 6665 / RFC 3515 helpers of
-#: :mod:`focus.sip.subscription` and :mod:`focus.sip.refer` do it; an application answering
-#: these by hand calls ``dialog.receive_request(request)`` first and sends its error if any.
+#: Kept for compatibility: these methods used to be handed over without the s12.2.2 check.
+#: The core now checks every in-dialog request; ``Dialog.receive_request`` is idempotent, so
+#: the RFC 6665 / RFC 3515 helpers (or an application) may run it again on the same request.
 SELF_CHECKED_METHODS = frozenset({"SUBSCRIBE", "NOTIFY", "REFER"})
 
 #: Requests larger than this go over TCP (RFC 3261 s18.1.1: 1300 bytes, path MTU unknown).
@@ -356,8 +355,8 @@ class UACore:
 
     ``local`` maps each transport to the address we put in Via and Contact for it (what the
     transport bound). Dialogs are :class:`focus.sip.dialog.Dialog` objects kept in
-    :attr:`dialogs`; the core dispatches in-dialog requests to them (s12.2.2), so an
-    application must not call ``Dialog.receive_request`` again for requests it gets from here.
+    :attr:`dialogs`; the core checks in-dialog requests against them (s12.2.2) before handing
+    them over (calling ``Dialog.receive_request`` again on such a request is harmless).
     """
 
     def __init__(self, config: UAConfig, local: dict[TransportKind, tuple[str, int]]) -> None:
@@ -919,9 +918,9 @@ class UACore:
             return
         dialog: Dialog = found
         method = request.method
-        # The event and REFER helpers (focus.sip.subscription / refer) run the s12.2.2 check
-        # themselves; running it twice would see the same CSeq again and answer 500.
-        error = None if method in SELF_CHECKED_METHODS else dialog.receive_request(request)
+        # s12.2.2 for every method; the event and REFER helpers (focus.sip.subscription /
+        # refer) check again, which Dialog.receive_request answers the same way.
+        error = dialog.receive_request(request)
         if error is not None:
             self._finish_response(error, b"", None, ())
             self._send_response(error, now)
@@ -929,7 +928,7 @@ class UACore:
         call = self._calls.get(dialog.id)
         if method == "BYE":
             if call is not None and call.state is CallState.ANSWERED:
-                self._stop_2xx(call, source, now)
+                self._stop_2xx(call)
             self._send_response(dialog.create_response(request, 200), now)
             if call is not None:
                 self._end(call, "BYE from peer", by_peer=True)
@@ -951,20 +950,10 @@ class UACore:
         else:
             self._not_allowed(request, now)
 
-    def _stop_2xx(self, call: Call, source: Flow, now: float) -> None:
+    def _stop_2xx(self, call: Call) -> None:
         """A BYE before the ACK proves the peer got our 2xx (its ACK was lost): stop
-        retransmitting the 2xx (s13.3.1.4 retransmits "until ACK") by handing the layer the
-        ACK the peer meant to send. The layer has no other way to stop it."""
-        invite = call.invite
-        ack = Request("ACK", invite.uri)
-        h = ack.headers
-        h.add("Via", f"SIP/2.0/{source.transport.value} {_uri_text(source.host, source.port)}"
-                     f";branch={new_branch()}")
-        h.add("From", invite.headers.get("From") or "")
-        h.add("To", f"{invite.headers.get('To') or ''};tag={call.local_tag}")
-        h.add("Call-ID", invite.call_id)
-        h.add("CSeq", f"{invite.cseq.number} ACK")
-        self.layer.receive_message(ack, source, now)
+        retransmitting the 2xx (s13.3.1.4 retransmits "until ACK"); the BYE ends the call."""
+        self.layer.stop_2xx(call.call_id, call.invite.cseq.number, call.local_tag)
 
     def _dialog_from_notify(self, pending: _Pending, notify: Request, source: Flow) -> Dialog:
         """RFC 6665 s4.1.2.4: a NOTIFY that beats the SUBSCRIBE's 2xx creates the dialog."""

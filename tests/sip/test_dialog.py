@@ -187,6 +187,41 @@ def test_second_invite_before_first_answered_gets_500_retry_after() -> None:
     assert retry is not None and 0 < int(retry) <= 10
 
 
+@pytest.mark.parametrize("method", ["INFO", "INVITE", "SUBSCRIBE", "NOTIFY", "REFER", "BYE"])
+def test_checking_the_same_request_twice_gives_the_same_verdict(method: str) -> None:
+    call = Call()
+    sent = call.alice_sends(method)
+    got = call.last_request(method)
+    assert call.bob.receive_request(got) is None
+    state = (call.bob.remote_seq, call.bob.state, call.bob.server_invite_pending,
+             str(call.bob.remote_target))
+    # the UA core checked it; a subscription / REFER helper checks it again
+    assert call.bob.receive_request(got) is None
+    assert call.bob.receive_request(got) is None
+    assert (call.bob.remote_seq, call.bob.state, call.bob.server_invite_pending,
+            str(call.bob.remote_target)) == state
+    # a new request with that CSeq is still out of order (s12.2.2)
+    if method != "BYE":
+        again = call.alice.create_request("INFO", sent_by="127.0.0.1:5071")
+        again.headers.set("CSeq", f"{sent.cseq.number} INFO")
+        answer = call.bob.receive_request(again)
+        assert answer is not None and answer.status == 500
+
+
+def test_an_error_verdict_is_repeated_too() -> None:
+    call = Call()
+    first = call.alice.create_request("INVITE", sent_by="127.0.0.1:5071")
+    assert call.bob.receive_request(first) is None
+    call.alice.client_invite_pending = False
+    second = call.alice.create_request("INVITE", sent_by="127.0.0.1:5071")
+    one, two = call.bob.receive_request(second), call.bob.receive_request(second)
+    assert one is not None and two is not None
+    assert (one.status, two.status) == (500, 500)
+    assert one is not two, "each caller gets its own response to send"
+    assert one.headers.get("Retry-After") == two.headers.get("Retry-After") is not None
+    assert call.bob.server_invite_pending == first.cseq.number
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.booleans(), st.integers(min_value=0, max_value=2**32))
 def test_glare_retry_ranges(owner: bool, seed: int) -> None:

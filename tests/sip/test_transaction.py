@@ -203,6 +203,27 @@ def test_2xx_without_ack_backs_off_to_t2_then_asks_for_bye() -> None:
     assert len(gave_up) == 1 and gave_up[0].response.status == 200
 
 
+def test_stop_2xx_ends_the_retransmission_without_an_ack_or_event() -> None:
+    wire = Wire(drop=lambda s: s.first_line.startswith("ACK"))
+    invite = wire.request("INVITE")
+    wire.a.send_request(invite, wire.b_flow, 0.0)
+    wire.pump()
+    answer(wire, 200)
+    wire.run_until(1.0)
+    assert wire.sends("b", "SIP/2.0 200") == [0.0, 0.5]
+    call_id, cseq = invite.call_id, invite.cseq.number
+    assert wire.b.retransmitting_2xx(call_id, cseq, "b0b")
+    assert not wire.b.stop_2xx(call_id, cseq, "other-tag"), "the To tag must match"
+    assert wire.b.stop_2xx(call_id, cseq, "b0b")
+    assert not wire.b.retransmitting_2xx(call_id, cseq, "b0b")
+    assert not wire.b.stop_2xx(call_id, cseq, "b0b"), "already stopped"
+    wire.run_until(40.0)
+    assert wire.sends("b", "SIP/2.0 200") == [0.0, 0.5]
+    assert of_type(wire.b_events, AckNotReceived) == []
+    assert received_requests(wire, "ACK") == []
+    assert len(wire.b) == 0
+
+
 def test_invite_retransmission_absorbed_in_accepted() -> None:
     # the 100 and the first 200 are lost: Timer A retransmits the INVITE, which the
     # Accepted server transaction absorbs (RFC 6026 s8.7); the 2xx comes from the core
