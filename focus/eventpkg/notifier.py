@@ -299,11 +299,11 @@ class Notifier:
         if new is None:
             self.conference_ended(conf_uri, now)
             return
-        for sub_id in self._by_conf.get(conf_uri, {}):
-            sub = self._subs[sub_id]
+        touched = [self._subs[sub_id] for sub_id in self._by_conf.get(conf_uri, {})]
+        for sub in touched:
             sub.latest = new
             sub.dirty = True
-        self._pump(now)
+        self._pump(now, touched)
 
     def conference_ended(self, conf_uri: str, now: float) -> None:
         """The conference is over (RFC 4575 s3.3): every subscription to it ends
@@ -348,7 +348,7 @@ class Notifier:
         if not ok:
             sub.need_full = True
             sub.dirty = True
-        self._pump(now)
+        self._pump(now, [sub])
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` has work next (None: nothing is waiting)."""
@@ -376,8 +376,8 @@ class Notifier:
             return float("-inf")
         return sub.last_sent_at + self.config.min_interval
 
-    def _pump(self, now: float) -> None:
-        for sub in list(self._subs.values()):
+    def _pump(self, now: float, subs: Iterable[_Subscriber] | None = None) -> None:
+        for sub in list(self._subs.values()) if subs is None else subs:
             if sub.dirty and not sub.outstanding and self._due(sub) <= now:
                 event = self._plan(sub, now)
                 if event is not None:
