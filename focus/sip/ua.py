@@ -1123,6 +1123,8 @@ class UserAgent:
         self._failures: dict[int, tuple[int, str]] = {}  # call -> why its INVITE failed
         self._requests: dict[TransactionKey, asyncio.Future[RequestCompleted]] = {}
         self._confirmed: dict[int, asyncio.Future[bytes]] = {}
+        # re-INVITEs awaited with reinvite(), by (Call-ID, CSeq number)
+        self._reinvites: dict[tuple[str, int], asyncio.Future[Response]] = {}
         self._dispatching = False
 
     @classmethod
@@ -1191,7 +1193,8 @@ class UserAgent:
     async def close(self) -> None:
         await self.transport.close()
         futures: list[asyncio.Future[Any]] = [
-            *self._invites.values(), *self._requests.values(), *self._confirmed.values()]
+            *self._invites.values(), *self._requests.values(), *self._confirmed.values(),
+            *self._reinvites.values()]
         for fut in futures:
             if not fut.done():
                 fut.cancel()
@@ -1221,9 +1224,13 @@ class UserAgent:
 
         return gen()
 
-    def _after(self) -> None:
+    def flush(self) -> None:
+        """Deliver pending events and send what the core queued: call this after driving
+        :attr:`core` directly (its sans-IO methods only queue)."""
         self._dispatch()
         self.transport.flush()
+
+    _after = flush  # the name the first users knew
 
     def _dispatch(self) -> None:
         if self._dispatching:
@@ -1242,12 +1249,18 @@ class UserAgent:
         finally:
             self._dispatching = False
 
+    def _reinvite_done(self, key: tuple[str, int], response: Response) -> None:
+        fut = self._reinvites.pop(key, None)
+        if fut is not None and not fut.done():
+            fut.set_result(response)
+
     def _resolve(self, event: UAEvent) -> None:
         match event:
-            case CallAnswered(call=call):
+            case CallAnswered(call=call, response=response):
                 fut = self._invites.pop(id(call), None)
                 if fut is not None and not fut.done():
                     fut.set_result(call)
+                self._reinvite_done((call.call_id, response.cseq.number), response)
             case CallFailed(call=call, status=status, reason=reason):
                 fut = self._invites.pop(id(call), None)
                 if fut is not None and not fut.done():
@@ -1255,14 +1268,22 @@ class UserAgent:
                     # answered); answered() turns it into CallFailedError.
                     self._failures[id(call)] = (status, reason)
                     fut.set_result(call)
+            case CallEnded(call=call, reason=reason):
+                for key in [k for k in self._reinvites if k[0] == call.call_id]:
+                    lost = self._reinvites.pop(key)
+                    if not lost.done():
+                        lost.set_exception(UAError(f"{call!r} ended during a re-INVITE: "
+                                                   f"{reason}"))
             case CallConfirmed(call=call, body=body):
                 cfut = self._confirmed.pop(id(call), None)
                 if cfut is not None and not cfut.done():
                     cfut.set_result(body)
-            case RequestCompleted(key=key):
+            case RequestCompleted(key=key, request=request, response=response):
                 rfut = self._requests.pop(key, None)
                 if rfut is not None and not rfut.done():
                     rfut.set_result(event)
+                if request.method == "INVITE":
+                    self._reinvite_done((request.call_id, request.cseq.number), response)
             case _:
                 pass
 
@@ -1320,6 +1341,20 @@ class UserAgent:
     def reject(self, call: Call, status: int, reason: str | None = None) -> None:
         self.core.reject(call, status, self.now, reason)
         self._after()
+
+    async def reinvite(self, call: Call, body: bytes, *,
+                       content_type: str = "application/sdp") -> Response:
+        """Send a re-INVITE in a confirmed call (s14.1) and wait for its final response.
+
+        A 2xx is returned once ACKed (by us; with an empty ``body`` the peer's offer is in
+        it and the application answers with :meth:`ack`); a non-2xx (491 glare, 488 ...)
+        leaves the call as it was (s14.1). Raises :class:`UAError` if the call is not
+        confirmed or another INVITE is pending in it."""
+        self.core.reinvite(call, body, self.now, content_type=content_type)
+        fut: asyncio.Future[Response] = self._loop.create_future()
+        self._reinvites[(call.call_id, call.invite.cseq.number)] = fut
+        self._after()
+        return await fut
 
     async def bye(self, call: Call) -> Response | None:
         """End ``call``; returns the response to the BYE (or CANCEL), or None."""

@@ -316,6 +316,21 @@ def test_lower_cseq_in_dialog_gets_500(net: Net) -> None:
     assert net.take("b", IncomingRequest) == []
 
 
+@pytest.mark.parametrize("method", ["SUBSCRIBE", "NOTIFY", "REFER", "INFO"])
+def test_every_in_dialog_method_is_cseq_checked_by_the_core(net: Net, method: str) -> None:
+    caller, callee = establish(net)
+    dialog = dialog_of(caller)
+    dialog.local_seq = (dialog.local_seq or 0) - 5  # old numbers, whatever the method
+    headers = {"SUBSCRIBE": [("Event", "dialog")], "NOTIFY": [
+        ("Event", "dialog"), ("Subscription-State", "active")],
+        "REFER": [("Refer-To", "<sip:carol@127.0.0.1:5090>")], "INFO": []}[method]
+    net.a.request(dialog, method, net.now, headers=headers)
+    net.pump()
+    assert net.sent("b", f"500/{method}"), "s12.2.2: a lower CSeq is answered 500"
+    assert net.take("b", IncomingRequest) == []
+    assert dialog_of(callee).remote_seq == caller.invite.cseq.number
+
+
 def test_message_out_of_dialog_is_delivered_and_answered(net: Net) -> None:
     key = net.a.request(b_uri(), "MESSAGE", net.now, body=b"hello", content_type="text/plain")
     net.pump()

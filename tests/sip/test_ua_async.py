@@ -10,7 +10,7 @@ import pytest
 
 from focus.sip.__main__ import Responder
 from focus.sip.message import Request
-from focus.sip.sdp import parse_sdp
+from focus.sip.sdp import Direction, parse_sdp
 from focus.sip.transport import TransportConfig, TransportKind
 from focus.sip.ua import (
     CallConfirmed,
@@ -20,6 +20,7 @@ from focus.sip.ua import (
     CallState,
     IncomingCall,
     IncomingRequest,
+    RequestCompleted,
     UAConfig,
     UAError,
     UAEvent,
@@ -90,6 +91,39 @@ async def test_call_answer_and_hang_up(caller: UserAgent, uas: UserAgent,
         # INVITE, ACK and BYE all went over the one connection the caller opened.
         assert caller.transport.stats.connections_opened == 1
         assert uas.transport.stats.connections_opened == 1
+
+
+@pytest.mark.parametrize("transport", [TransportKind.UDP, TransportKind.TCP])
+async def test_reinvite_awaits_the_final_response(caller: UserAgent, uas: UserAgent,
+                                                  transport: TransportKind) -> None:
+    events = uas.events()
+    call = await asyncio.wait_for(caller.invite(uas.local_uri(transport), OFFER), 10)
+    first_cseq = call.invite.cseq.number
+    hold = OFFER.replace(b"1 1 IN", b"1 2 IN") + b"a=sendonly\r\n"
+    ok = await asyncio.wait_for(caller.reinvite(call, hold), 10)
+    assert ok.status == 200 and ok.cseq.number == first_cseq + 1
+    assert parse_sdp(ok.body).media[0].direction is Direction.RECVONLY
+    assert call.state is CallState.CONFIRMED and call.remote_sdp == ok.body
+    await next_of(events, IncomingCall)  # the call itself
+    again = await next_of(events, IncomingCall)
+    assert isinstance(again, IncomingCall) and again.reinvite
+    # a refused re-INVITE is returned too, and the call goes on (s14.1)
+    refused = await asyncio.wait_for(caller.reinvite(call, b"not SDP"), 10)
+    assert refused.status == 488 and call.state is CallState.CONFIRMED
+    bye = await asyncio.wait_for(caller.bye(call), 10)
+    assert bye is not None and bye.status == 200
+    with pytest.raises(UAError):
+        await caller.reinvite(call, OFFER)
+
+
+async def test_flush_sends_what_the_sans_io_core_queued(caller: UserAgent,
+                                                        uas: UserAgent) -> None:
+    events = caller.events()
+    key = caller.core.request(uas.local_uri(), "OPTIONS", caller.now)
+    caller.flush()
+    done = await next_of(events, RequestCompleted)
+    assert isinstance(done, RequestCompleted) and done.key == key
+    assert done.response.status == 200
 
 
 async def test_offerless_invite_answer_in_ack(caller: UserAgent, uas: UserAgent) -> None:
