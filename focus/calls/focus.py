@@ -53,7 +53,9 @@ from focus.calls.uacore import FocusUACore, adopt
 from focus.core.changes import (
     Change,
     ConferenceCreated,
+    ConferenceDeactivated,
     ConferenceDeleted,
+    ConferenceEnded,
     ConferenceUpdated,
     UserAdded,
     UserRemoved,
@@ -490,7 +492,7 @@ class ConferenceFocus:
             self._apply(RemoveUser(actor=SYSTEM, uri=p.conference, entity=entity))
         except CoreError as exc:
             if exc.kind not in (ErrorKind.USER_NOT_FOUND, ErrorKind.NOT_FOUND):
-                raise
+                log.warning("could not remove %s from %s: %s", entity, p.conference, exc)
 
     async def _end_conference(self, uri: str) -> None:
         """Deletes an ad hoc conference and destroys its mixer."""
@@ -886,10 +888,14 @@ class ConferenceFocus:
         self._dial_outs_in(changes)
         self._targets_in(changes)
         for change in changes:
-            if isinstance(change, ConferenceDeleted):
+            if isinstance(change, (ConferenceDeleted, ConferenceEnded,
+                                   ConferenceDeactivated)):
+                # Deleted, or its (scheduled) time is over (RFC 5239 s7.3): calls end.
+                deleted = isinstance(change, ConferenceDeleted)
                 for p in [q for q in self.participants.values() if q.conference == change.uri]:
-                    p.entity = None  # gone with the conference
-                    self._spawn(self._hang_up(p, remove_user=False), f"end {change.uri}")
+                    if deleted:
+                        p.entity = None  # gone with the conference
+                    self._spawn(self._ended(p, record=not deleted), f"end {change.uri}")
                 self.ad_hoc.discard(change.uri)
                 if self.driver is not None:
                     driver = self.driver
@@ -905,6 +911,13 @@ class ConferenceFocus:
                     if status is not None and status != p.media_status:
                         p.media_status = status
                         self._spawn(self._mix(p), f"media {change.user}")
+
+    async def _ended(self, p: Participant, *, record: bool) -> None:
+        """The conference ended under the call: BYE; the user stays, disconnected (booted:
+        the focus ended it, RFC 4575 s5.7.6)."""
+        await self._hang_up(p, remove_user=False)
+        if record:
+            self._set_status(p, EndpointStatus.DISCONNECTED, DisconnectionMethod.BOOTED)
 
     async def _destroy(self, driver: MediaDriver, uri: str) -> None:
         with contextlib.suppress(MediaDriverError):

@@ -151,3 +151,46 @@ async def test_control_channel_loss_keeps_calls(focus: Focus, phones: PhoneFacto
     await alice.bye(call)
     await bob.bye(other)
     await focus.settled((0, 0, 0))
+
+
+async def test_scheduled_end_ends_the_calls(focus: Focus, phones: PhoneFactory) -> None:
+    """RFC 5239 s7.3: when a reservation's time is over the focus hangs up; the user stays,
+    disconnected (booted)."""
+    from datetime import UTC, datetime, timedelta
+
+    from focus.core.commands import CreateConference, Tick
+    from focus.xcon.model import (
+        ConferenceDescription,
+        ConferenceInfo,
+        ConferenceTime,
+        ConferenceTimeEntry,
+    )
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = (now - timedelta(minutes=1)).strftime("%Y%m%dT%H%M%SZ")
+    ical = "\r\n".join(["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//EN", "BEGIN:VEVENT",
+                        "UID:u", f"DTSTAMP:{start}", f"DTSTART:{start}", "DURATION:PT1H",
+                        "END:VEVENT", "END:VCALENDAR"]) + "\r\n"
+    info = ConferenceInfo(entity="xcon:AUTO_GENERATE_1@example.org",
+                          conference_description=ConferenceDescription(
+                              conference_time=ConferenceTime(
+                                  entries=(ConferenceTimeEntry(base=ical),))))
+    store = focus.running.store
+    uri = store.apply(CreateConference(actor=Actor.system(), info=info))[0].uri
+    store.apply(Tick(now=now))
+    alice = await phones("alice")
+    ended: list[Call] = []
+
+    def on_event(_ua: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, CallEnded) and event.by_peer:
+            ended.append(event.call)
+
+    alice.on_event = on_event
+    conf = uri.partition(":")[2].partition("@")[0]
+    call = await alice.invite(focus.uri(conf), sdp_offer(32050))
+    store.apply(Tick(now=now + timedelta(hours=2)))
+    await eventually(lambda: ended == [call])
+    await focus.settled((0, 0, 0))
+    await eventually(lambda: the_user(focus, conf).endpoints[0].status
+                     == EndpointStatus.DISCONNECTED)
+    assert the_user(focus, conf).endpoints[0].disconnection_method == "booted"
