@@ -137,6 +137,13 @@ _KNOWN_NAMES = (
 )
 _CANONICAL: dict[str, str] = {name.lower(): name for name in _KNOWN_NAMES}
 _CANONICAL.update(COMPACT_FORMS)
+# Exact spellings our code and most peers use -> canonical name / lookup key, so that the hot
+# paths skip the .lower() + dict lookup of the general case.
+_EXACT: dict[str, str] = {name: name for name in _KNOWN_NAMES}
+_EXACT.update(COMPACT_FORMS)
+_EXACT.update({compact.upper(): name for compact, name in COMPACT_FORMS.items()})
+_EXACT_KEY: dict[str, str] = {spelling: name.lower() for spelling, name in _EXACT.items()}
+_EXACT_KEY.update({name.lower(): name.lower() for name in _KNOWN_NAMES})
 
 _TOKEN_CHARS = "A-Za-z0-9\\-.!%*_+`'~"  # noqa: S105 (a character class, not a secret)
 _TOKEN_RE = re.compile(f"[{_TOKEN_CHARS}]+")
@@ -160,6 +167,9 @@ def canonical_name(name: str) -> str:
 
 def _checked_name(name: str) -> str:
     # Names given by our own code: a non-token would corrupt the wire format.
+    canonical = _EXACT.get(name)
+    if canonical is not None:
+        return canonical
     canonical = _CANONICAL.get(name.lower())
     if canonical is not None:
         return canonical
@@ -566,6 +576,7 @@ _CALL_ID_RE = re.compile(f"{_WORD}(?:@{_WORD})?")
 
 _T = TypeVar("_T")
 _MISSING = object()
+_NO_VALUES: list[str] = []  # shared: _values' callers only read
 
 
 # --- the multi-map ----------------------------------------------------------------------
@@ -601,6 +612,9 @@ class Headers:
 
     @staticmethod
     def _key(name: str) -> str:
+        key = _EXACT_KEY.get(name)
+        if key is not None:
+            return key
         return _CANONICAL.get(name.lower(), name).lower()
 
     # -- multi-map protocol
@@ -634,27 +648,34 @@ class Headers:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of ``name``, or ``default``."""
-        key = self._key(name)
-        for k, _, v in self._items:
-            if k == key:
-                return v
-        return default
+        values = self._index_map().get(self._key(name))
+        return values[0] if values else default
 
     def get_all(self, name: str) -> list[str]:
         """Every field value of ``name`` in order (comma-joined values are not split)."""
-        key = self._key(name)
-        return [v for k, _, v in self._items if k == key]
+        return list(self._index_map().get(self._key(name), ()))
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a field, or put it before all others of the same name with ``first``."""
         name = _checked_name(name)
         key = name.lower()
-        self._changed()
         if first:
+            self._changed()
             for i, (k, _, _) in enumerate(self._items):
                 if k == key:
                     self._items.insert(i, (key, name, value))
                     return
+        else:
+            # Appending keeps the index valid: extend it rather than rebuild it. Typed
+            # values are cached under the canonical name, so only that one goes stale.
+            self._cache.pop(name, None)
+            index = self._index
+            if index is not None:
+                bucket = index.get(key)
+                if bucket is None:
+                    index[key] = [value]
+                else:
+                    bucket.append(value)
         self._items.append((key, name, value))
 
     def set(self, name: str, value: str) -> None:
@@ -696,10 +717,22 @@ class Headers:
         for i, (k, n, v) in enumerate(self._items):
             if k == "via":
                 parts = split_commas(v)
-                self._items[i] = (k, n, ", ".join([str(via), *parts[1:]]))
-                self._changed()
+                value = ", ".join([str(via), *parts[1:]])
+                self._items[i] = (k, n, value)
+                self._cache.pop("Via", None)
+                if self._index is not None:
+                    self._index["via"][0] = value  # the first Via field is this one
                 return
         raise SipParseError.bad("Missing Via")
+
+    def _share_parsed(self, source: Headers, names: Iterable[str]) -> None:
+        """Reuse ``source``'s parsed (immutable) values of fields copied verbatim from it, so
+        that a response does not parse again what its request already did."""
+        cache = source._cache
+        for name in names:
+            value = cache.get(name, _MISSING)
+            if value is not _MISSING:
+                self._cache[name] = value
 
     # -- typed accessors
 
@@ -707,18 +740,25 @@ class Headers:
         self._cache.clear()
         self._index = None
 
-    def _values(self, name: str) -> list[str]:
-        """Values of a canonically spelled ``name``, via an index built on first use."""
+    def _index_map(self) -> dict[str, list[str]]:
+        """Field values by lower-case name, in order; built on first use, kept up to date by
+        :meth:`add` and :meth:`replace_top_via`, dropped by other mutations. Callers must
+        not mutate the lists."""
         index = self._index
         if index is None:
             index = {}
             for key, _, value in self._items:
-                if key in index:
-                    index[key].append(value)
-                else:
+                bucket = index.get(key)
+                if bucket is None:
                     index[key] = [value]
+                else:
+                    bucket.append(value)
             self._index = index
-        return index.get(name.lower(), [])
+        return index
+
+    def _values(self, name: str) -> list[str]:
+        """Values of a canonically spelled ``name`` (read only)."""
+        return self._index_map().get(name.lower(), _NO_VALUES)
 
     def _cached(self, key: str, build: Callable[[], _T]) -> _T:
         value = self._cache.get(key, _MISSING)

@@ -306,22 +306,28 @@ def make_response(
     """
     response = Response(status, reason)
     headers = response.headers
+    source = request.headers
+    tag_to = to_tag is not None and status != 100 and "To" in source and source.to.tag is None
+    copied = ["Via", "From", "Call-ID", "CSeq"]
     for name in ("Via", "Record-Route", "From", "To", "Call-ID", "CSeq", "Timestamp"):
-        if name == "Record-Route" and not 101 <= status <= 299:
-            continue
+        if name == "Record-Route":
+            if not 101 <= status <= 299:
+                continue
+            copied.append(name)
         if name == "Timestamp" and status != 100:
             # s8.2.6.1: a 100 Trying echoes the request's Timestamp.
             continue
-        for value in request.headers.get_all(name):
+        values = source.get_all(name)
+        if name == "To":
+            if tag_to:
+                # Appending keeps the peer's own spelling of the To value (just one: .to
+                # rejects several).
+                values = [f"{values[0]};tag={to_tag}"]
+            else:
+                copied.append(name)
+        for value in values:
             headers.add(name, value)
-    if (
-        to_tag is not None
-        and status != 100
-        and "To" in request.headers
-        and request.headers.to.tag is None
-    ):
-        # Appending keeps the peer's own spelling of the To value.
-        headers.set("To", f"{headers.get('To')};tag={to_tag}")
+    headers._share_parsed(source, copied)
     return response
 
 
