@@ -30,7 +30,11 @@
   subscription, RFC 3515); Refer-To with ``method=BYE`` removes that participant;
 * an allowed-users-list target with method ``refer`` added to an active conference (CCMP)
   makes the focus REFER that user to the conference URI (RFC 4579 s5.6, RFC 6501 s4.6.3);
-  one with method ``dial-out`` makes it dial her (RFC 6504 s5.1).
+  one with method ``dial-out`` makes it dial her (RFC 6504 s5.1);
+* a lost media leg (the media server restarted, or ended the leg: its BYE, a refused join
+  after a resync, an unjoin-notify "connection terminated") does not drop the call: a new
+  leg is opened (offerless: the media server offers), the phone is re-INVITEd with that
+  offer, its answer goes to the media server in the ACK, and the new leg is joined.
 
 Every failure on the way in undoes what was done (leg BYEd, join dropped, user removed,
 ad hoc conference deleted), so no leg is left on the media server.
@@ -76,7 +80,7 @@ from focus.core.store import ConferenceStore
 from focus.settings import SipProfile
 from focus.sip.dialog import Dialog
 from focus.sip.digest import DigestConfig, DigestServer, check_request
-from focus.sip.errors import SipParseError
+from focus.sip.errors import LocalProtocolError, SipParseError
 from focus.sip.headers import NameAddr, parse_name_addr
 from focus.sip.message import Request, Response
 from focus.sip.refer import SIPFRAG, sipfrag
@@ -150,6 +154,7 @@ class Participant:
     media_status: str = MediaStatus.SENDRECV.value
     joined: bool = False  # our own 200 sent: BYE/CANCEL now mean departure
     gone: bool = False  # departure handled
+    relinking: bool = False  # a new media leg is being set up
 
 
 class _Gone(Exception):
@@ -188,6 +193,9 @@ class ConferenceFocus:
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
         self.core.on_provisional = self._provisional
+        if driver is not None:
+            driver.on_refused = self._joins_refused
+            driver.on_unjoined = self._unjoined
 
     async def close(self) -> None:
         """Ends every call, removes their users, closes every leg."""
@@ -265,8 +273,10 @@ class ConferenceFocus:
             case IncomingCall(call=call, request=request, reinvite=True):
                 self._reinvite(call, request)
             case CallEnded(call=call, by_peer=by_peer):
-                if self.legs is not None and self.legs.forget(call) is not None:
-                    log.warning("media server ended leg %s", call.call_id)
+                leg = self.legs.forget(call) if self.legs is not None else None
+                if leg is not None:
+                    log.warning("media server ended leg %s", leg.connection)
+                    self._leg_lost(leg.connection)
                     return
                 p = self.participants.get(id(call))
                 if p is not None and by_peer:
@@ -720,6 +730,82 @@ class ConferenceFocus:
                         and e.joining_method == JoiningMethod.DIALED_OUT
                         and e.status in (None, EndpointStatus.PENDING)):
                     self.dial_out(change.uri, change.user, e.entity)
+
+    # ------------------------------------------------------------------ lost legs
+
+    def _joins_refused(self, error: MediaDriverError) -> None:
+        """After a resync the media server refused joins: their connections are gone (a
+        restarted media server has lost its SIP legs: 412)."""
+        for item in error.failures:
+            if isinstance(item, tuple):
+                for entity in item:
+                    if ":" in entity:
+                        self._leg_lost(entity)
+
+    def _unjoined(self, id1: str, id2: str, status: int) -> None:
+        # RFC 6505 s4.2.4.2: status 2 = the connection was terminated.
+        if status == 2:
+            for entity in (id1, id2):
+                if ":" in entity:
+                    self._leg_lost(entity)
+
+    def _leg_lost(self, connection: str) -> None:
+        for p in list(self.participants.values()):
+            if (p.leg is not None and p.leg.connection == connection and p.joined
+                    and not p.gone and not p.relinking):
+                p.relinking = True
+                self._spawn(self._relink(p), f"relink {p.caller}")
+
+    async def _relink(self, p: Participant, attempts: int = 20) -> None:
+        """A new media leg for a call whose leg was lost (see the module docstring)."""
+        assert self.legs is not None and self.driver is not None
+        try:
+            old, p.leg = p.leg, None
+            if old is not None:
+                await self.driver.forget_connection(old.connection)
+                self.legs.forget(old.call)
+                if old.call.state is not CallState.ENDED:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.legs.close(old), 2.0)
+            delay = 0.1
+            for _ in range(attempts):
+                if p.gone:
+                    return
+                try:
+                    leg = await self.legs.open(b"", timeout=2.0)
+                    break
+                except MediaLegError as exc:
+                    log.info("no new leg for %s yet: %s", p.caller, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            else:
+                log.warning("media for %s could not be restored: hanging up", p.caller)
+                await self._hang_up(p, remove_user=True)
+                return
+            if p.gone or p.call.state is not CallState.CONFIRMED:
+                await self._abandon(leg)
+                return
+            try:
+                response = await self.ua.reinvite(p.call, leg.answer)
+            except (UAError, LocalProtocolError) as exc:
+                log.warning("cannot re-INVITE %s: %s", p.caller, exc)
+                await self._abandon(leg)
+                await self._hang_up(p, remove_user=True)
+                return
+            if not 200 <= response.status < 300 or not response.body:
+                log.warning("%s refused the new media (%d)", p.caller, response.status)
+                await self._abandon(leg)
+                await self._hang_up(p, remove_user=True)
+                return
+            leg.complete(response.body)
+            p.leg = leg
+            p.answer = parse_sdp(leg.answer)
+            with contextlib.suppress(MediaDriverError):
+                await self.driver.ensure_conference(ConferenceSpec(mixer_id(p.conference)))
+            await self._mix(p)
+            log.info("media of %s restored on %s", p.caller, leg.connection)
+        finally:
+            p.relinking = False
 
     # ------------------------------------------------------------------ REFER
 

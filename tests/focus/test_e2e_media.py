@@ -4,11 +4,14 @@ the other two tones and not its own (by spectrum); a CCMP mute silences one of t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+from collections.abc import Callable
 
-from focus.core.commands import UpdateUser
+from focus.core.commands import DeleteConference, UpdateUser
 from focus.core.policy import Actor
 from focus.sip.sdp import parse_sdp
-from focus.sip.ua import Call
+from focus.sip.ua import Call, IncomingCall, UAEvent, UserAgent
 from focus.xcon.model import Endpoint, Media, User
 from tests.focus.conftest import Focus, PhoneFactory, sdp_offer
 from tests.focus.test_in_call import conf_of, the_user
@@ -68,3 +71,92 @@ async def test_three_parties_hear_each_other_and_a_ccmp_mute(
         for phone in rtp:
             await phone.stop_tone()
             phone.close()
+
+
+async def test_media_server_restart_keeps_the_calls_and_the_mix(
+        focus: Focus, phones: PhoneFactory) -> None:
+    """The media server dies and comes back (same SIP address, every leg and mixer lost):
+    the SIP calls stay up; the focus re-creates the mixer over a new CFW channel, opens new
+    legs and re-INVITEs the phones; they hear each other again.
+
+    The phones are dialed out to (CCMP): our UA cannot yet answer a re-INVITE on a call it
+    originated (UACore.accept refuses outgoing calls), a dialed-out phone is the UAS."""
+    from focus.core.changes import UserAdded
+    from focus.core.commands import AddUser, CreateConference
+    from focus.xcon.model import JoiningMethod
+    from mediactrl.server.app import start_media_server
+
+    rtp = [Phone(t) for t in TONES[:2]]
+    calls: list[Call] = []
+    store = focus.running.store
+    conf = store.apply(CreateConference(actor=Actor.system()))[0].uri
+    try:
+        for n, phone in enumerate(rtp):
+            await phone.open()
+            ua = await phones(f"party{n}")
+            answered: list[Call] = []
+            ua.on_event = _answer_everything(phone, answered)
+            user = User(entity="xcon-userid:AUTO_GENERATE_1@example.org", endpoints=(
+                Endpoint(entity=ua.local_uri(), joining_method=JoiningMethod.DIALED_OUT),))
+            (added,) = store.apply(AddUser(actor=Actor.system(), uri=conf, user=user))
+            assert isinstance(added, UserAdded)
+            await _until(functools.partial(_confirmed, answered))
+            calls.append(answered[0])
+            phone.start_tone(parse_sdp(answered[0].remote_sdp).media[0].port)
+        levels = await listen(rtp)
+        assert_hears(levels[0], {TONES[1]}, 0)
+        assert_hears(levels[1], {TONES[0]}, 1)
+
+        old = focus.server
+        config = dataclasses.replace(old.config, sip_port=old.sip_port)
+        await old.close()
+        new = await start_media_server(config)
+        focus.media.server = new  # the fixture closes this one
+        focus.server = new
+        # Each phone is re-INVITEd with the new leg's offer: send the tone there.
+        for phone, call in zip(rtp, calls, strict=True):
+            before = call.remote_sdp
+            await _until(functools.partial(_changed, call, before), timeout=15)
+            await phone.stop_tone()
+            phone.start_tone(parse_sdp(call.remote_sdp).media[0].port)
+        assert all(c.state.value == "confirmed" for c in calls)
+        await focus.settled((2, 2, 2))
+        levels = await listen(rtp)
+        assert_hears(levels[0], {TONES[1]}, 0)
+        assert_hears(levels[1], {TONES[0]}, 1)
+    finally:
+        for phone in rtp:
+            await phone.stop_tone()
+            phone.close()
+    focus.running.store.apply(DeleteConference(actor=Actor.system(), uri=conf))
+    await focus.settled((0, 0, 0))
+
+
+def _confirmed(answered: list[Call]) -> bool:
+    return bool(answered) and answered[0].state.value == "confirmed"
+
+
+def _changed(call: Call, before: bytes) -> bool:
+    return call.remote_sdp != before
+
+
+async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.05)
+
+
+def _answer_everything(phone: Phone, answered: list[Call]) -> Callable[[UserAgent, UAEvent],
+                                                                       None]:
+    """An auto-answering phone that also takes whatever new media is offered (RFC 3264 s8)."""
+
+    def on_event(ua: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, IncomingCall):
+            if not event.reinvite:
+                answered.append(event.call)
+            ua.accept(event.call, sdp_offer(phone.address[1]))
+
+    return on_event
