@@ -13,6 +13,7 @@ import re
 import string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar, cast, overload
 
 from focus.sip.errors import SipParseError
 
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 
+_ABSENT = object()
+_T = TypeVar("_T")
+
+
 class Params(Mapping[str, str | None]):
     """An immutable, ordered list of ``name[=value]`` parameters with case-insensitive names.
 
@@ -47,18 +52,36 @@ class Params(Mapping[str, str | None]):
             items = items.items()
         self._items: tuple[tuple[str, str | None], ...] = tuple(items)
 
-    def __getitem__(self, name: str) -> str | None:
+    def _find(self, name: str) -> str | object | None:
         low = name.lower()
         for key, value in self._items:
-            if key.lower() == low:
+            if key == low or key.lower() == low:
                 return value
-        raise KeyError(name)
+        return _ABSENT
+
+    def __getitem__(self, name: str) -> str | None:
+        value = self._find(name)
+        if value is _ABSENT:
+            raise KeyError(name)
+        return cast("str | None", value)
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str | None, /) -> str | None: ...
+    @overload
+    def get(self, name: str, default: _T, /) -> str | _T | None: ...
+
+    def get(self, name: str, default: object = None, /) -> object:
+        # Mapping.get would go through a KeyError for every absent parameter (branch,
+        # rport, received, maddr ... are looked up on every message).
+        value = self._find(name)
+        return default if value is _ABSENT else value
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        low = name.lower()
-        return any(key.lower() == low for key, _ in self._items)
+        return self._find(name) is not _ABSENT
 
     def __iter__(self) -> Iterator[str]:
         return (key for key, _ in self._items)

@@ -199,6 +199,13 @@ def test_params_mapping() -> None:
     assert p.set("c", None).pairs[-1] == ("c", None)
     assert "a" not in p.remove("A")
     assert p == {"a": "1", "b": None}
+    # get: present with a value, present without one, absent (with and without default)
+    assert p.get("A") == "1" and p.get("b") is None and p.get("b", "x") is None
+    assert p.get("c") is None and p.get("c", "dflt") == "dflt"
+    with pytest.raises(KeyError):
+        p["c"]  # noqa: B018
+    dup = Params([("x", "first"), ("X", "second")])
+    assert dup.get("x") == "first" and dup["X"] == "first"
 
 
 def test_bare_ipv6_host_gets_brackets() -> None:
