@@ -203,7 +203,7 @@ def test_params_mapping() -> None:
     assert p.get("A") == "1" and p.get("b") is None and p.get("b", "x") is None
     assert p.get("c") is None and p.get("c", "dflt") == "dflt"
     with pytest.raises(KeyError):
-        p["c"]  # noqa: B018
+        p["c"]
     dup = Params([("x", "first"), ("X", "second")])
     assert dup.get("x") == "first" and dup["X"] == "first"
 
