@@ -13,6 +13,11 @@
   joined to the conference's mixer over CFW, the caller added to the core (endpoint status
   connected, joining-method dialed-in), then 200 with the media server's answer and
   Contact = the conference URI with ``;isfocus``;
+* INVITE with a Join (RFC 3911) or Replaces (RFC 3891) header naming a participant's dialog
+  with the focus: the caller joins that participant's conference (RFC 4579 s5.8); with
+  Replaces the named call is then ended with BYE (s5.9, s5.10);
+* OPTIONS to the factory or a conference URI: 200 with Contact ``;isfocus``, Allow, Accept
+  (s5.13);
 * re-INVITE with a sendonly/inactive offer: on hold (endpoint status on-hold, the join made
   inactive at the mixer); a sendrecv re-offer resumes;
 * BYE or CANCEL: the leg is closed, the user removed; an ad hoc conference whose last
@@ -288,6 +293,8 @@ class ConferenceFocus:
                 log.info("refer progress from %s: %r", request.from_.uri,
                          request.body[:40])
                 self.ua.respond(request, 200)
+            case IncomingRequest(request=request) if request.method == "OPTIONS":
+                self._options(request)
             case IncomingRequest(request=request):
                 self.ua.respond(request, 405)
             case CallAnswered(call=call, response=response):
@@ -308,6 +315,17 @@ class ConferenceFocus:
         uri = request.uri
         user = uri.user if isinstance(uri, SipURI) else None
         profile = self.config.profile
+        replaces: Participant | None = None
+        named = _dialog_header(request, "Join") or _dialog_header(request, "Replaces")
+        if named is not None:
+            target = self._participant_by_dialog(*named)
+            if target is None:
+                # RFC 3911 s4 / RFC 3891 s3: no such dialog.
+                self._reject(call, Refusal(481, "Call/Transaction Does Not Exist"))
+                return
+            if request.headers.get("Replaces") is not None:
+                replaces = target
+            user = profile.conference_user_part(mixer_id(target.conference))
         if user is None:
             self._reject(call, Refusal(404, "Not Found - no such conference"))
             return
@@ -345,7 +363,37 @@ class ConferenceFocus:
             return
         p = Participant(call, conference or "", _aor(request))
         self.participants[id(call)] = p
-        self._spawn(self._join(p, request), f"join {call.call_id}")
+        self._spawn(self._join(p, request, replaces), f"join {call.call_id}")
+
+    def _options(self, request: Request) -> None:
+        """RFC 4579 s5.13: OPTIONS tells whether a URI is a conference URI (Contact with
+        ;isfocus) and which call control extensions the focus supports."""
+        uri = request.uri
+        user = uri.user if isinstance(uri, SipURI) else None
+        profile = self.config.profile
+        headers = [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY"),
+                   ("Accept", "application/sdp, message/sipfrag"),
+                   ("Supported", "join, replaces")]
+        conference: str | None = None
+        if user is not None and user != profile.factory_user:
+            conf_id = profile.conference_id_of(user)
+            obj = self._lookup(conf_id, request) if conf_id is not None else None
+            if obj is None:
+                self.ua.respond(request, 404, reason="Not Found - no such conference")
+                return
+            conference = obj.uri
+        if user is not None:
+            kind = (TransportKind.TCP if request.via[0].transport == "TCP"
+                    else TransportKind.UDP)
+            contact = self._focus_contact(conference, kind) if conference is not None \
+                else self._factory_contact(kind)
+            headers.append(("Contact", str(contact)))
+        self.ua.respond(request, 200, headers=headers)
+
+    def _factory_contact(self, transport: TransportKind) -> NameAddr:
+        kind = transport if transport in self.core.local else next(iter(self.core.local))
+        host, port = self.core.local[kind]
+        return NameAddr(SipURI(host, user=self.config.profile.factory_user, port=port))
 
     def _lookup(self, conf_id: str, request: Request) -> ConferenceObject | None:
         obj = self.store.get(f"xcon:{conf_id}@{self.config.xcon_domain}")
@@ -392,7 +440,23 @@ class ConferenceFocus:
         self._apply(UpdateConference(actor=SYSTEM, uri=uri, patch=patch))
         return uri
 
-    async def _join(self, p: Participant, request: Request) -> None:
+    def _participant_by_dialog(self, call_id: str, to_tag: str,
+                               from_tag: str) -> Participant | None:
+        """The participant whose dialog with us a Join/Replaces header names. The tags are
+        the named dialog's as its other end sees it (RFC 3891 s3: to-tag is the recipient's
+        local tag); the reverse is accepted too, as some UAs send it so."""
+        for p in self.participants.values():
+            dialog = p.call.dialog
+            if dialog is None or dialog.id.call_id != call_id or not p.joined:
+                continue
+            tags = {(dialog.id.local_tag, dialog.id.remote_tag),
+                    (dialog.id.remote_tag, dialog.id.local_tag)}
+            if (to_tag, from_tag) in tags:
+                return p
+        return None
+
+    async def _join(self, p: Participant, request: Request,
+                    replaces: Participant | None = None) -> None:
         call = p.call
         assert self.legs is not None and self.driver is not None
         created = False
@@ -414,6 +478,9 @@ class ConferenceFocus:
             p.joined = True
             self.stats.joins += 1
             log.info("%s joined %s (%s)", p.caller, p.conference, call.call_id)
+            if replaces is not None and not replaces.gone:
+                # RFC 4579 s5.9: the new UA is in; the replaced one is sent away.
+                await self._hang_up(replaces, remove_user=replaces.entity != p.entity)
         except _Gone:
             await self._undo(p, created)
         except MediaLegError as exc:
@@ -1035,6 +1102,19 @@ def _user_for(info: ConferenceInfo, caller: str) -> User | None:
         if any(e.entity is not None and same_aor(e.entity, caller) for e in user.endpoints):
             return user
     return None
+
+
+def _dialog_header(request: Request, name: str) -> tuple[str, str, str] | None:
+    """(call-id, to-tag, from-tag) of a Join (RFC 3911) or Replaces (RFC 3891) header."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    call_id, _, rest = value.strip().partition(";")
+    params: dict[str, str] = {}
+    for item in rest.split(";"):
+        key, _, val = item.strip().partition("=")
+        params[key.strip().lower()] = val.strip()
+    return call_id.strip(), params.get("to-tag", ""), params.get("from-tag", "")
 
 
 def _targets(info: ConferenceInfo) -> set[tuple[str, str]]:
