@@ -136,6 +136,9 @@ class SipProfile:
     ad_hoc_blueprint:  the blueprint an INVITE to the factory clones; ``None``: the core's
                        default blueprint (RFC 5239 s9.2 ad hoc creation).
     user_agent:        the Server/User-Agent header value.
+    ad_hoc_end:        when an ad hoc (factory) conference ends: ``last-participant`` (when
+                       nobody is left) or ``creator`` (when its creator leaves, RFC 4579
+                       s5.12's default policy; the others are then sent BYE).
     """
 
     name: str = "default"
@@ -149,8 +152,12 @@ class SipProfile:
     t4: float = 5.0
     ad_hoc_blueprint: str | None = None
     user_agent: str = "xcon-focus"
+    ad_hoc_end: str = "last-participant"
 
     def __post_init__(self) -> None:
+        if self.ad_hoc_end not in ("last-participant", "creator"):
+            raise SettingsError(f"profile {self.name}: ad_hoc_end must be last-participant "
+                                f"or creator, not {self.ad_hoc_end!r}")
         if not _USER_PART.match(self.factory_user):
             raise SettingsError(f"profile {self.name}: bad factory_user {self.factory_user!r}")
         if self.conference_user.count("{id}") != 1:
@@ -198,13 +205,13 @@ class SipProfile:
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"profile {name}: not TOML: {exc}") from None
         known = {"domain", "factory_user", "conference_user", "listen", "transports", "t1",
-                 "t2", "t4", "ad_hoc_blueprint", "user_agent"}
+                 "t2", "t4", "ad_hoc_blueprint", "user_agent", "ad_hoc_end"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"profile {name}: unknown keys {', '.join(unknown)}")
         kwargs: dict[str, Any] = {"name": name}
         for key in ("domain", "factory_user", "conference_user", "ad_hoc_blueprint",
-                    "user_agent"):
+                    "user_agent", "ad_hoc_end"):
             if key in data:
                 kwargs[key] = _typed(name, key, data[key], str)
         if "listen" in data:

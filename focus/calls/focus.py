@@ -32,7 +32,8 @@
   (486/600) or failed (s5.7.6);
 * REFER to the conference URI, in a participant's dialog or outside one (RFC 4579 s5.5,
   s5.11): Refer-To a user dials her in (progress in message/sipfrag NOTIFYs of the implicit
-  subscription, RFC 3515); Refer-To with ``method=BYE`` removes that participant;
+  subscription, RFC 3515); Refer-To with ``method=BYE`` removes that participant; with
+  ``method=REFER`` the focus REFERs that user to the conference (s5.7);
 * an allowed-users-list target with method ``refer`` added to an active conference (CCMP)
   makes the focus REFER that user to the conference URI (RFC 4579 s5.6, RFC 6501 s4.6.3);
   one with method ``dial-out`` makes it dial her (RFC 6504 s5.1);
@@ -188,6 +189,7 @@ class ConferenceFocus:
         self.config = config
         self.participants: dict[int, Participant] = {}  # by id(call)
         self.ad_hoc: set[str] = set()  # XCON-URIs created by the factory
+        self.creators: dict[str, int] = {}  # ad hoc XCON-URI -> id() of its creator's call
         self.stats = _Stats()
         self._tasks: set[asyncio.Task[None]] = set()
         self._own = 0  # >0 while we apply our own commands (their changes are ours)
@@ -463,6 +465,7 @@ class ConferenceFocus:
         try:
             if not p.conference:
                 p.conference = self._create_ad_hoc()
+                self.creators[p.conference] = id(call)
                 created = True
             mixer = mixer_id(p.conference)
             p.leg = await self.legs.open(request.body)
@@ -574,6 +577,7 @@ class ConferenceFocus:
     async def _end_conference(self, uri: str) -> None:
         """Deletes an ad hoc conference and destroys its mixer."""
         self.ad_hoc.discard(uri)
+        self.creators.pop(uri, None)
         if self.store.get(uri) is not None:
             try:
                 self._apply(DeleteConference(actor=SYSTEM, uri=uri))
@@ -643,6 +647,14 @@ class ConferenceFocus:
         self.participants.pop(id(p.call), None)
         await self._release_media(p)
         self._remove_user(p)
+        if (self.config.profile.ad_hoc_end == "creator"
+                and self.creators.get(p.conference) == id(p.call)):
+            # RFC 4579 s5.12: the creator left, the ad hoc conference goes with her.
+            for other in [q for q in self.participants.values()
+                          if q.conference == p.conference]:
+                await self._hang_up(other, remove_user=False)
+            await self._end_conference(p.conference)
+            return
         await self._maybe_end(p.conference)
 
     async def _maybe_end(self, uri: str) -> None:
@@ -896,7 +908,7 @@ class ConferenceFocus:
             self.ua.respond(request, 416, reason="Unsupported URI Scheme")
             return
         method = (uri.params.get("method") or "INVITE").upper()
-        if method not in ("INVITE", "BYE"):
+        if method not in ("INVITE", "BYE", "REFER"):
             self.ua.respond(request, 403, reason=f"Forbidden - cannot refer with {method}")
             return
         target = str(SipURI(uri.host, user=uri.user, port=uri.port, scheme=uri.scheme,
@@ -908,8 +920,15 @@ class ConferenceFocus:
             return
         cseq = request.cseq.number
         self._refer_notify(refer_dialog, cseq, 100)
-        job = self._refer_bye(conference, target) if method == "BYE" else \
-            self._refer_invite(conference, target, request)
+        job: Awaitable[int]
+        if method == "BYE":
+            job = self._refer_bye(conference, target)
+        elif method == "REFER":
+            # RFC 4579 s5.7: the focus REFERs the target to the conference (the escaped
+            # Refer-To in the URI names it; we always refer to this conference's URI).
+            job = self.refer_in(conference, target)
+        else:
+            job = self._refer_invite(conference, target, request)
         self._spawn(self._report(job, refer_dialog, cseq), f"refer {target}")
 
     def _refer_conference(self, request: Request, dialog: Dialog | None) -> str | None:

@@ -4,6 +4,7 @@ loopback, and phones (real SIP user agents) that call it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from focus.app import Running, serving
-from focus.settings import FocusSettings, HostPort
+from focus.settings import FocusSettings, HostPort, SipProfile
 from focus.sip.transport import TransportConfig, TransportKind
 from focus.sip.ua import UAConfig, UserAgent
 
@@ -65,16 +66,24 @@ class Focus:
             await asyncio.sleep(0.02)
 
 
-@pytest.fixture
-async def focus(tmp_path: Path) -> AsyncIterator[Focus]:
+@contextlib.asynccontextmanager
+async def start_focus(state_dir: Path, profile: SipProfile | None = None
+                      ) -> AsyncIterator[Focus]:
     base = random.randrange(20000, 60000, 2)
     settings = FocusSettings(
-        state_dir=tmp_path, domain="example.org", ccmp_listen=HostPort("127.0.0.1", 0),
-        sip_listen=HostPort("127.0.0.1", 0), rtp_ports=(base, base + 300))
+        state_dir=state_dir, domain="example.org", ccmp_listen=HostPort("127.0.0.1", 0),
+        sip_listen=HostPort("127.0.0.1", 0), rtp_ports=(base, base + 300),
+        profile=profile or SipProfile())
     async with serving(settings) as running:
         assert running.media is not None
         await running.media.client.wait_up(10)
         yield Focus(running)
+
+
+@pytest.fixture
+async def focus(tmp_path: Path) -> AsyncIterator[Focus]:
+    async with start_focus(tmp_path) as started:
+        yield started
 
 
 PhoneFactory = Callable[[str], Awaitable[UserAgent]]

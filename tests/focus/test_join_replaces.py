@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+from focus.settings import SipProfile
 from focus.sip.headers import parse_name_addr
-from focus.sip.ua import Call, CallEnded, CallFailedError, UAEvent, UserAgent
-from tests.focus.conftest import Focus, PhoneFactory, sdp_offer
+from focus.sip.ua import Call, CallEnded, CallFailedError, IncomingRequest, UAEvent, UserAgent
+from tests.focus.conftest import Focus, PhoneFactory, sdp_offer, start_focus
 from tests.focus.test_in_call import conf_of, eventually, the_user
 
 
@@ -77,4 +79,46 @@ async def test_options_discovers_a_conference_uri(focus: Focus, phones: PhoneFac
     assert (await probe.options(focus.factory)).status == 200
     await alice.bye(call)
     await asyncio.sleep(0)
+    await focus.settled((0, 0, 0))
+
+
+async def test_creator_policy_ends_the_conference_with_its_creator(
+        tmp_path: Path, phones: PhoneFactory) -> None:
+    """Profile ad_hoc_end = "creator" (RFC 4579 s5.12): the others get BYE."""
+    async with start_focus(tmp_path, SipProfile(ad_hoc_end="creator")) as focus:
+        alice, bob = await phones("alice"), await phones("bob")
+        ended: list[Call] = []
+
+        def on_event(_ua: UserAgent, event: UAEvent) -> None:
+            if isinstance(event, CallEnded) and event.by_peer:
+                ended.append(event.call)
+
+        bob.on_event = on_event
+        first = await alice.invite(focus.factory, sdp_offer(37030))
+        conf = conf_of(first)
+        second = await bob.invite(focus.uri(conf), sdp_offer(37032))
+        await alice.bye(first)
+        await eventually(lambda: ended == [second])
+        await focus.settled((0, 0, 0))
+        assert focus.running.store.get(f"xcon:{conf}@example.org") is None
+
+
+async def test_refer_with_refer(focus: Focus, phones: PhoneFactory) -> None:
+    """RFC 4579 s5.7: Refer-To carol;method=REFER makes the focus REFER carol in."""
+    alice, carol = await phones("alice"), await phones("carol")
+    refers: list[str] = []
+
+    def carol_events(ua: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, IncomingRequest) and event.request.method == "REFER":
+            refers.append(event.request.headers.get("Refer-To") or "")
+            ua.respond(event.request, 202)
+
+    carol.on_event = carol_events
+    call = await alice.invite(focus.factory, sdp_offer(37040))
+    conf = conf_of(call)
+    answer = await alice.refer(call, carol.local_uri() + ";method=REFER")
+    assert answer.status == 202
+    await eventually(lambda: len(refers) == 1)
+    assert f"sip:{conf}@" in refers[0]
+    await alice.bye(call)
     await focus.settled((0, 0, 0))
