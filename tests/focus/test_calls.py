@@ -5,16 +5,18 @@ read back as CCMP would read it."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from focus.settings import SipProfile
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Response
 from focus.sip.sdp import parse_sdp
 from focus.sip.ua import CallAnswered, CallFailedError, UAEvent, UserAgent
 from focus.sip.uri import SipURI
 from focus.xcon.model import EndpointStatus, JoiningMethod
-from tests.focus.conftest import Focus, PhoneFactory, sdp_offer
+from tests.focus.conftest import Focus, PhoneFactory, sdp_offer, start_focus
 
 
 async def test_factory_invite_creates_an_ad_hoc_conference(
@@ -96,3 +98,18 @@ async def test_unknown_conference_is_404_and_offerless_is_488(
         await alice.invite(focus.factory, b"")
     assert err.value.status == 488
     assert focus.audit() == (0, 0, 0)
+
+
+async def test_profile_chooses_the_ad_hoc_blueprint(tmp_path: Path, phones: PhoneFactory) -> None:
+    profile = SipProfile(ad_hoc_blueprint="xcon:AudioRoom@example.org")
+    async with start_focus(tmp_path, profile) as focus:
+        alice = await phones("alice")
+        call = await alice.invite(focus.factory, sdp_offer(30040))
+        assert call.dialog is not None
+        target = call.dialog.remote_target
+        assert isinstance(target, SipURI)
+        obj = focus.running.store.get(f"xcon:{target.user}@example.org")
+        assert obj is not None and obj.info.conference_description is not None
+        assert obj.info.conference_description.display_text == "AudioRoom"  # its clone
+        await alice.bye(call)
+        await focus.settled((0, 0, 0))
