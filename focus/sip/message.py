@@ -27,6 +27,7 @@ from focus.sip.uri import URI, parse_uri
 
 __all__ = [
     "REASON_PHRASES",
+    "BrokenRequest",
     "CSeq",
     "EventHeader",
     "Headers",
@@ -212,6 +213,20 @@ class Message:
     @property
     def refer_to(self) -> NameAddr | None:
         return self.headers.refer_to
+
+
+class BrokenRequest(Message):
+    """The header fields of a request whose Request-Line could not be parsed (bad
+    Request-URI, version, spacing): what a :class:`~focus.sip.errors.SipParseError` carries
+    so that the request can still be answered (400, 505, ...) with :func:`make_response`.
+    ``method`` is the start line's first word, as sent; ``line`` the whole start line."""
+
+    __slots__ = ("line", "method")
+
+    def __init__(self, line: str, headers: Headers) -> None:
+        super().__init__(headers, b"")
+        self.line = line
+        self.method = line.split(" ", 1)[0]
 
 
 class Request(Message):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from focus.sip.errors import SipParseError
 from focus.sip.headers import Headers, canonical_name
-from focus.sip.message import Message, Request, Response
+from focus.sip.message import BrokenRequest, Message, Request, Response
 from focus.sip.uri import SipURI, parse_uri
 
 __all__ = [
@@ -131,7 +131,8 @@ def _split_head(head: bytes, config: ParserConfig) -> Request | Response:
         return _parse_start_line(start, headers)
     except SipParseError as exc:
         # The header fields are still good enough to answer a broken request with.
-        exc.message = Message(headers, b"")
+        exc.message = (Message(headers, b"") if start[:4].upper() == "SIP/"
+                       else BrokenRequest(start, headers))
         raise
 
 

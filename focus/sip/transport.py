@@ -42,7 +42,7 @@ from typing import Protocol
 from focus.sip.errors import SipParseError
 from focus.sip.events import Transmit
 from focus.sip.headers import Via
-from focus.sip.message import Request, Response, make_response
+from focus.sip.message import BrokenRequest, Request, Response, make_response
 from focus.sip.parser import DEFAULT_CONFIG, ParserConfig, StreamParser, parse_message
 
 __all__ = [
@@ -500,7 +500,9 @@ class SipTransport:
         self.stats.parse_errors += 1
         bad = exc.message
         log.info("bad message from %s:%d: %s", source.host, source.port, exc)
-        if not isinstance(bad, Request) or bad.method == "ACK":
+        # A request whose Request-Line is broken (BrokenRequest) is answered too, as RFC 4475
+        # s3.1.2.11/12 ask; a response, or an ACK, never is.
+        if not isinstance(bad, Request | BrokenRequest) or bad.method.upper() == "ACK":
             return
         try:
             top = bad.headers.via[0]
@@ -741,7 +743,7 @@ class SipTransport:
         await asyncio.sleep(0)
 
 
-def _stateless_tag(request: Request) -> str:
+def _stateless_tag(request: Request | BrokenRequest) -> str:
     # A retransmitted bad request must get the same To-tag (RFC 3261 s8.2.6.2).
     seed = f"{request.headers.get('Call-ID')}|{request.headers.get('From')}"
     return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()

@@ -77,7 +77,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from focus.sip.dialog import Dialog, DialogId, DialogState, DialogTable
-from focus.sip.errors import LocalProtocolError, SipParseError
+from focus.sip.errors import BadExtensionError, LocalProtocolError, SipParseError
 from focus.sip.events import (
     AckNotReceived,
     MessageDiscarded,
@@ -91,7 +91,7 @@ from focus.sip.events import (
     Transmit,
 )
 from focus.sip.headers import NameAddr
-from focus.sip.message import Request, Response, make_response
+from focus.sip.message import Request, Response, check_require, make_response
 from focus.sip.timers import TimerConfig
 from focus.sip.transaction import (
     TransactionGone,
@@ -168,6 +168,8 @@ class UAConfig:
         application cannot pile up server transactions (the peer gave up after 64*T1 anyway).
     ring_timeout: an incoming INVITE neither accepted nor rejected within this many seconds
         gets 480 Temporarily Unavailable (a re-INVITE gets 500).
+    supported: option tags (RFC 3261 s19.2) the application implements; a request whose
+        Require names any other gets 420 Bad Extension with Unsupported (s8.2.2.3).
     """
 
     user: str = "focus"
@@ -179,6 +181,7 @@ class UAConfig:
     accept: tuple[str, ...] = ("application/sdp",)
     answer_timeout: float = 32.0
     ring_timeout: float = 180.0
+    supported: tuple[str, ...] = ()
 
 
 _CALL_LABELS: Iterator[str] = (f"c{n}" for n in itertools.count(1))
@@ -849,6 +852,15 @@ class UACore:
             self._on_ack(request)
             return
         assert key is not None
+        try:
+            check_require(request, self.config.supported)
+        except BadExtensionError as exc:
+            # s8.2.2.3: refuse what needs an extension we lack, naming it in Unsupported.
+            response = make_response(request, 420, to_tag=request.to.tag or self._tag_for(request))
+            response.headers.add("Unsupported", ", ".join(exc.unsupported))
+            self._finish_response(response, b"", None, ())
+            self._send_response(response, now)
+            return
         if request.to.tag is not None:
             self._in_dialog(request, source, now, key)
             return

@@ -7,7 +7,7 @@ import contextlib
 import pytest
 
 from focus.sip.errors import SipParseError
-from focus.sip.message import Message, Request, Response
+from focus.sip.message import BrokenRequest, Message, Request, Response, make_response
 from focus.sip.parser import ParserConfig, StreamParser, is_keepalive, parse_message
 
 HEAD = (
@@ -292,3 +292,23 @@ def test_hostile_inputs_end_with_a_message_or_a_parse_error(name: str, data: byt
     for accessor in ("via", "from_", "to", "contact", "call_id", "cseq", "route"):
         with contextlib.suppress(SipParseError):
             getattr(msg, accessor)
+
+
+def test_a_broken_request_line_still_carries_the_fields_to_answer_with() -> None:
+    head = ("Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\n"
+            "To: <sip:b@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(SipParseError) as bad_uri:
+        parse_message(f"OPTIONS <sip:b@y> SIP/2.0\r\n{head}".encode())
+    broken = bad_uri.value.message
+    assert isinstance(broken, BrokenRequest) and broken.method == "OPTIONS"
+    answer = make_response(broken, bad_uri.value.status, bad_uri.value.reason, to_tag="t")
+    assert answer.status == 400 and answer.cseq.number == 1 and answer.to.tag == "t"
+    with pytest.raises(SipParseError) as bad_version:
+        parse_message(f"OPTIONS sip:b@y SIP/7.0\r\n{head}".encode())
+    assert bad_version.value.status == 505
+    assert isinstance(bad_version.value.message, BrokenRequest)
+    # a broken Status-Line is no request: nothing to answer
+    with pytest.raises(SipParseError) as bad_status:
+        parse_message(f"SIP/2.0 2000 OK\r\n{head}".encode())
+    assert bad_status.value.message is not None
+    assert not isinstance(bad_status.value.message, BrokenRequest)

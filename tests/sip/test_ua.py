@@ -331,6 +331,34 @@ def test_every_in_dialog_method_is_cseq_checked_by_the_core(net: Net, method: st
     assert dialog_of(callee).remote_seq == caller.invite.cseq.number
 
 
+def test_unsupported_require_gets_420_naming_the_option_tags(net: Net) -> None:
+    key = net.a.request(b_uri(), "OPTIONS", net.now,
+                        headers=[("Require", "nothingSupportsThis, neither")])
+    net.pump()
+    done = net.take("a", RequestCompleted)
+    assert isinstance(done[0], RequestCompleted) and done[0].key == key
+    assert done[0].response.status == 420
+    assert done[0].response.headers.tokens("Unsupported") == ["nothingSupportsThis", "neither"]
+    # an INVITE too: it never reaches the application (s8.2.2.3)
+    caller = net.a.invite(b_uri(), OFFER, net.now, headers=[("Require", "100rel")])
+    net.pump()
+    assert net.take("b", IncomingCall) == []
+    failed = net.take("a", CallFailed)
+    assert isinstance(failed[0], CallFailed) and failed[0].status == 420
+    assert caller.state is CallState.ENDED
+
+
+def test_supported_option_tags_are_accepted() -> None:
+    a = UACore(UAConfig(user="alice"), {TransportKind.UDP: A_ADDR})
+    b = UACore(UAConfig(user="bob", supported=("timer",)), {TransportKind.UDP: B_ADDR})
+    a.request(b_uri(), "OPTIONS", 0.0, headers=[("Require", "Timer")])  # tags: any case
+    for t in a.outgoing():
+        b.receive_message(parse_message(t.message.to_bytes()), Flow(TransportKind.UDP, *A_ADDR),
+                          0.0)
+    answers = [t.message for t in b.outgoing() if isinstance(t.message, Response)]
+    assert [r.status for r in answers] == [200]
+
+
 def test_message_out_of_dialog_is_delivered_and_answered(net: Net) -> None:
     key = net.a.request(b_uri(), "MESSAGE", net.now, body=b"hello", content_type="text/plain")
     net.pump()
