@@ -139,6 +139,8 @@ class SipProfile:
     ad_hoc_end:        when an ad hoc (factory) conference ends: ``last-participant`` (when
                        nobody is left) or ``creator`` (when its creator leaves, RFC 4579
                        s5.12's default policy; the others are then sent BYE).
+    notify_interval:   seconds between two conference-package NOTIFYs to one subscriber
+                       (RFC 4575 s3.9 recommends at least 5; changes in between coalesce).
     """
 
     name: str = "default"
@@ -153,8 +155,11 @@ class SipProfile:
     ad_hoc_blueprint: str | None = None
     user_agent: str = "xcon-focus"
     ad_hoc_end: str = "last-participant"
+    notify_interval: float = 5.0
 
     def __post_init__(self) -> None:
+        if not self.notify_interval >= 0:
+            raise SettingsError(f"profile {self.name}: notify_interval must be >= 0")
         if self.ad_hoc_end not in ("last-participant", "creator"):
             raise SettingsError(f"profile {self.name}: ad_hoc_end must be last-participant "
                                 f"or creator, not {self.ad_hoc_end!r}")
@@ -205,7 +210,8 @@ class SipProfile:
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"profile {name}: not TOML: {exc}") from None
         known = {"domain", "factory_user", "conference_user", "listen", "transports", "t1",
-                 "t2", "t4", "ad_hoc_blueprint", "user_agent", "ad_hoc_end"}
+                 "t2", "t4", "ad_hoc_blueprint", "user_agent", "ad_hoc_end",
+                 "notify_interval"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"profile {name}: unknown keys {', '.join(unknown)}")
@@ -221,7 +227,7 @@ class SipProfile:
             items = _typed(name, "transports", data["transports"], list)
             kwargs["transports"] = tuple(_typed(name, "transports", t, str).lower()
                                          for t in items)
-        for key in ("t1", "t2", "t4"):
+        for key in ("t1", "t2", "t4", "notify_interval"):
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int | float):

@@ -16,6 +16,7 @@
 * INVITE with a Join (RFC 3911) or Replaces (RFC 3891) header naming a participant's dialog
   with the focus: the caller joins that participant's conference (RFC 4579 s5.8); with
   Replaces the named call is then ended with BYE (s5.9, s5.10);
+* SUBSCRIBE to a conference URI for the conference package: see :mod:`focus.calls.events`;
 * OPTIONS to the factory or a conference URI: 200 with Contact ``;isfocus``, Allow, Accept
   (s5.13);
 * re-INVITE with a sendonly/inactive offer: on hold (endpoint status on-hold, the join made
@@ -58,6 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from focus.calls.admission import Refusal, admit, conference_passwords, same_aor
+from focus.calls.events import ConferenceEvents
 from focus.calls.media import MediaLeg, MediaLegError, MediaLegs
 from focus.calls.uacore import FocusUACore, adopt
 from focus.core.changes import (
@@ -100,6 +102,7 @@ from focus.sip.ua import (
     CallState,
     IncomingCall,
     IncomingRequest,
+    RequestCompleted,
     UAError,
     UAEvent,
     UserAgent,
@@ -200,6 +203,8 @@ class ConferenceFocus:
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
         self.core.on_provisional = self._provisional
+        self.events = ConferenceEvents(store, ua, self.core, self._subscribe_lookup,
+                                       min_interval=config.profile.notify_interval)
         if driver is not None:
             driver.on_refused = self._joins_refused
             driver.on_unjoined = self._unjoined
@@ -207,6 +212,7 @@ class ConferenceFocus:
     async def close(self) -> None:
         """Ends every call, removes their users, closes every leg."""
         self._unsubscribe()
+        self.events.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -295,6 +301,10 @@ class ConferenceFocus:
                 log.info("refer progress from %s: %r", request.from_.uri,
                          request.body[:40])
                 self.ua.respond(request, 200)
+            case IncomingRequest(request=request) if request.method == "SUBSCRIBE":
+                self.events.subscribe(request)
+            case RequestCompleted(key=key, response=response):
+                self.events.completed(key, response)
             case IncomingRequest(request=request) if request.method == "OPTIONS":
                 self._options(request)
             case IncomingRequest(request=request):
@@ -396,6 +406,13 @@ class ConferenceFocus:
         kind = transport if transport in self.core.local else next(iter(self.core.local))
         host, port = self.core.local[kind]
         return NameAddr(SipURI(host, user=self.config.profile.factory_user, port=port))
+
+    def _subscribe_lookup(self, request: Request) -> ConferenceObject | None:
+        uri = request.uri
+        if not isinstance(uri, SipURI) or uri.user is None:
+            return None
+        conf_id = self.config.profile.conference_id_of(uri.user)
+        return self._lookup(conf_id, request) if conf_id is not None else None
 
     def _lookup(self, conf_id: str, request: Request) -> ConferenceObject | None:
         obj = self.store.get(f"xcon:{conf_id}@{self.config.xcon_domain}")

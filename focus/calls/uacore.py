@@ -3,6 +3,8 @@
 * The 2xx to a conference INVITE carries Contact = the conference URI with ``;isfocus``
   (RFC 4579 s3, s5.2), not the UA's own Contact; the dialog's local target is then that URI.
 * A 401 carries ``WWW-Authenticate`` challenges (RFC 3261 s22.1).
+* A response built by another sans-IO part (the subscription notifier's 200 to SUBSCRIBE)
+  is sent and recorded as the request's answer.
 * A dial-out INVITE carries the same isfocus Contact (RFC 4579 s5.5), and its 180 Ringing
   is reported (RFC 4575 s5.7.3 endpoint status ``alerting``).
 
@@ -17,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 from focus.sip.events import TransactionKey
 from focus.sip.headers import NameAddr
-from focus.sip.message import Response
+from focus.sip.message import Request, Response
 from focus.sip.transport import TransportKind
 from focus.sip.ua import Call, UACore, UserAgent
 from focus.sip.uri import URI
@@ -64,6 +66,15 @@ class FocusUACore(UACore):
             self.accept(call, body, now, headers=headers)
         finally:
             self._contact_override = None
+
+    def answer_with(self, request: Request, response: Response, now: float) -> None:
+        """Send a response built elsewhere (a SUBSCRIBE's, by the subscription notifier)
+        to a request delivered as ``IncomingRequest``, and note it as answered so the core
+        does not answer it again after ``answer_timeout``."""
+        finals = getattr(self, "_finals_given", None)
+        if isinstance(finals, set) and response.status >= 200:
+            finals.add(id(request))
+        self.send_response(response, now)
 
     def reject_with(self, call: Call, status: int, now: float, reason: str | None,
                     headers: Iterable[tuple[str, str]]) -> None:

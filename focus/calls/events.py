@@ -1,0 +1,247 @@
+"""The conference event package on the focus (RFC 4575, RFC 6502 formats, RFC 6665).
+
+SUBSCRIBE to a conference URI with ``Event: conference`` is answered by two sans-IO parts
+glued here to the focus's user agent and the core:
+
+* :class:`focus.sip.subscription.Notifier` owns the SIP side (dialogs, Expires, refresh,
+  Subscription-State, termination);
+* :class:`focus.eventpkg.notifier.Notifier` (the planner) owns what each NOTIFY says and
+  when (full state first, partials or RFC 6502 diffs after, pacing, one outstanding NOTIFY,
+  privacy views).
+
+The core's committed changes reach the planner through
+:func:`focus.eventpkg.core_bridge.feed_changes`, so a change made over CCMP or SIP is
+notified at once (subject to RFC 4575 s3.9 pacing). One ``loop.call_at`` timer serves both
+parts' deadlines (subscription expiry, paced NOTIFYs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Sequence
+
+from focus.calls.admission import same_aor
+from focus.calls.uacore import FocusUACore
+from focus.core.changes import Change
+from focus.core.state import ConferenceObject
+from focus.core.store import ConferenceStore
+from focus.eventpkg.core_bridge import feed_changes
+from focus.eventpkg.notifier import NotAcceptable, SendNotify, SubscriptionState
+from focus.eventpkg.notifier import Notifier as Planner
+from focus.eventpkg.notifier import NotifierConfig as PlannerConfig
+from focus.eventpkg.policy import may_subscribe
+from focus.sip.events import TransactionKey
+from focus.sip.message import Request, Response, make_response
+from focus.sip.subscription import Notifier as SipNotifier
+from focus.sip.subscription import NotifierConfig as SipNotifierConfig
+from focus.sip.subscription import Reason, Subscription, SubState
+from focus.sip.transaction import new_tag
+from focus.sip.transport import TransportKind
+from focus.sip.ua import UAError, UserAgent
+from focus.xcon.model import ConferenceInfo, Role
+
+__all__ = ["ConferenceEvents"]
+
+log = logging.getLogger(__name__)
+
+Lookup = Callable[[Request], ConferenceObject | None]
+
+
+class ConferenceEvents:
+    """Conference package subscriptions of one focus (see the module docstring).
+
+    ``lookup(request)`` names the conference a SUBSCRIBE's Request-URI addresses (None:
+    404); ``min_interval`` paces NOTIFYs to one subscriber (RFC 4575 s3.9)."""
+
+    def __init__(self, store: ConferenceStore, ua: UserAgent, core: FocusUACore,
+                 lookup: Lookup, *, min_interval: float = 5.0) -> None:
+        self.ua = ua
+        self.core = core
+        self.lookup = lookup
+        kind = TransportKind.UDP if TransportKind.UDP in core.local else \
+            next(iter(core.local))
+        host, port = core.local[kind]
+        sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.sip = SipNotifier(SipNotifierConfig(
+            packages=frozenset({"conference"}), sent_by=sent_by,
+            contact=core._contact(kind), transport=kind.value))
+        self.planner = Planner(PlannerConfig(min_interval=min_interval,
+                                             pseudonym_key=secrets.token_bytes(16)))
+        self.subs: dict[str, Subscription] = {}  # planner id -> SIP subscription
+        self._ids: dict[int, str] = {}  # id(Subscription) -> planner id
+        self._pending: dict[TransactionKey, str] = {}  # NOTIFY transactions -> planner id
+        self._timer: asyncio.TimerHandle | None = None
+        self._unsubscribe = store.subscribe(self._changed)
+
+    def close(self) -> None:
+        self._unsubscribe()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # ------------------------------------------------------------------ SIP in
+
+    def subscribe(self, request: Request) -> None:
+        """A SUBSCRIBE (new, refresh or unsubscribe) for the conference package."""
+        now = self.ua.now
+        if request.to.tag is not None:
+            self._refresh(request, now)
+            return
+        obj = self.lookup(request)
+        if obj is None:
+            self._answer(request, make_response(request, 404, "Not Found - no such conference",
+                                                to_tag=new_tag()))
+            return
+        role, user_id = _subscriber(obj.info, request)
+        if not may_subscribe(role, user_id, obj.info):
+            self._answer(request, make_response(request, 403, to_tag=new_tag()))
+            return
+        sub_id = secrets.token_hex(8)
+        try:
+            first = self.planner.add_subscriber(
+                sub_id, obj.uri, obj.info, now, accept=request.headers.get_all("Accept"),
+                role=role, user_id=user_id)
+        except NotAcceptable as exc:
+            response = make_response(request, 406, to_tag=new_tag())
+            response.headers.add("Accept", ", ".join(exc.supported))
+            self._answer(request, response)
+            return
+        result = self.sip.receive_subscribe(
+            request, now, body_for=lambda _sub: (first.content_type or "", first.body))
+        sub = result.subscription
+        if sub is None or result.notify is None or result.response.status >= 300:
+            self.planner.remove_subscriber(sub_id)
+            self._answer(request, result.response)
+            return
+        self._answer(request, result.response)
+        self.core.adopt(sub.dialog, request=request)
+        if sub.state is SubState.TERMINATED:  # a fetch (Expires: 0): one NOTIFY, then gone
+            self.planner.remove_subscriber(sub_id)
+            self._send(sub, result.notify, None)
+            return
+        self.subs[sub_id] = sub
+        self._ids[id(sub)] = sub_id
+        self._send(sub, result.notify, sub_id)
+        self._arm()
+
+    def _refresh(self, request: Request, now: float) -> None:
+        holder: list[SendNotify] = []
+
+        def body_for(sub: Subscription) -> tuple[str, bytes] | None:
+            sub_id = self._ids.get(id(sub))
+            if sub_id is None:
+                return None
+            holder.append(self.planner.resubscribed(sub_id, now))
+            return (holder[0].content_type or "", holder[0].body)
+
+        result = self.sip.receive_subscribe(request, now, body_for=body_for)
+        self._answer(request, result.response)
+        sub = result.subscription
+        if sub is None or result.notify is None:
+            return
+        sub_id = self._ids.get(id(sub))
+        if sub.state is SubState.TERMINATED:
+            self._forget(sub)
+            sub_id = None
+        self._send(sub, result.notify, sub_id)
+        self._arm()
+
+    def completed(self, key: TransactionKey, response: Response) -> bool:
+        """The final response to a NOTIFY we sent (or a 408/503 for none); True if it was
+        ours."""
+        sub_id = self._pending.pop(key, None)
+        if sub_id is None:
+            return False
+        now = self.ua.now
+        ok = 200 <= response.status < 300
+        sub = self.subs.get(sub_id)
+        self.planner.notify_completed(sub_id, ok, now)
+        if sub is not None and not ok:
+            failed = response if response.status not in (408, 503) else None
+            self.sip.notify_response(sub, failed)
+            if sub.state is SubState.TERMINATED:
+                self._forget(sub)
+        self._drain(now)
+        return True
+
+    # ------------------------------------------------------------------ core in
+
+    def _changed(self, changes: Sequence[Change]) -> None:
+        now = self.ua.now
+        feed_changes(self.planner, changes, now)
+        self._drain(now)
+
+    # ------------------------------------------------------------------ out
+
+    def _drain(self, now: float) -> None:
+        while (event := self.planner.next_event()) is not None:
+            sub = self.subs.get(event.sub_id)
+            if sub is None:
+                continue
+            body, ctype = event.body, event.content_type
+            if event.subscription_state is SubscriptionState.ACTIVE \
+                    and sub.state is not SubState.TERMINATED:
+                self._send(sub, sub.notify(now, body=body, content_type=ctype), event.sub_id)
+            else:
+                reason = Reason(event.reason.value) if event.reason else Reason.NORESOURCE
+                notify = self.sip.terminate(sub, now, reason, body=body, content_type=ctype)
+                self._forget(sub)
+                self._send(sub, notify, None)
+        self._arm()
+
+    def _send(self, sub: Subscription, notify: Request, sub_id: str | None) -> None:
+        try:
+            key = self.core.send(notify, sub.dialog, self.ua.now)
+        except UAError as exc:
+            log.info("NOTIFY not sent: %s", exc)
+            if sub_id is not None:
+                self.planner.notify_completed(sub_id, False, self.ua.now)
+            return
+        if sub_id is not None:
+            self._pending[key] = sub_id
+        self.ua.transport.flush()
+
+    def _answer(self, request: Request, response: Response) -> None:
+        self.core.answer_with(request, response, self.ua.now)
+        self.ua.transport.flush()
+
+    def _forget(self, sub: Subscription) -> None:
+        sub_id = self._ids.pop(id(sub), None)
+        if sub_id is not None:
+            self.subs.pop(sub_id, None)
+            self.planner.remove_subscriber(sub_id)
+
+    # ------------------------------------------------------------------ time
+
+    def _arm(self) -> None:
+        deadlines = [d for d in (self.planner.get_timer(), self.sip.get_timer())
+                     if d is not None]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if deadlines:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_at(min(deadlines), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self.ua.now
+        for sub, notify in self.sip.handle_timer(now):
+            self._forget(sub)
+            self._send(sub, notify, None)
+        self.planner.handle_timer(now)
+        self._drain(now)
+
+
+def _subscriber(info: ConferenceInfo, request: Request) -> tuple[Role | str, str | None]:
+    """The subscriber's role and XCON-USERID: a user of the conference (by her From AOR)
+    with her roles, else nobody special (RFC 4575 s3.5 leaves this to policy)."""
+    aor = str(request.from_.uri)
+    if info.users is not None:
+        for user in info.users.users:
+            if any(e.entity is not None and same_aor(e.entity, aor) for e in user.endpoints):
+                roles = user.roles or (Role.PARTICIPANT,)
+                return roles[0], user.entity
+    return Role.NONE, None
