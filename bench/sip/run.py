@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                           "-timeout", "60s", "-nostdin"]),
         ("bare asyncio", [py, "-m", "bench.sip.bare_responder", "--listen",
                           "127.0.0.1:{port}"]),
+        # RFC 3261 s17.2.1: no 100 Trying when the 200 is ready within 200 ms.
+        ("focus.sip 100@0.2", [py, "-m", "focus.sip", "--listen", "127.0.0.1:{port}",
+                               "--trying-delay", "0.2"]),
     ]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:
@@ -232,11 +235,11 @@ def main(argv: list[str] | None = None) -> int:
             results.append(drive(name, command, args.calls, args.concurrency, Path(tmp)))
     print(f"INVITE-200-ACK-BYE, {args.calls} calls per UAS, <= {args.concurrency} in flight,"
           " loopback UDP")
-    print(f"{'UAS':<16}{'calls/s':>10}{'ok':>8}{'failed':>8}{'CPU us/call':>13}")
+    print(f"{'UAS':<18}{'calls/s':>10}{'ok':>8}{'failed':>8}{'CPU us/call':>13}")
     for r in results:
         cpu = f"{r.cpu_us_per_call:.0f}" if r.cpu_us_per_call is not None else "-"
-        print(f"{r.name:<16}{r.rate:>10.0f}{r.calls:>8}{r.failed:>8}{cpu:>13}")
-    stack, sipp_uas, bare = results
+        print(f"{r.name:<18}{r.rate:>10.0f}{r.calls:>8}{r.failed:>8}{cpu:>13}")
+    stack, sipp_uas, bare = results[:3]
     if sipp_uas.rate and bare.rate:
         print(f"ratio stack/sipp-uas = {stack.rate / sipp_uas.rate:.2f}, "
               f"stack/bare-asyncio = {stack.rate / bare.rate:.2f}")

@@ -2,7 +2,8 @@
 
 It listens on UDP and TCP (same port) and answers like a well-behaved phone:
 
-* INVITE -> 100 Trying, then 200 with an SDP answer built by :mod:`focus.sip.offer_answer`
+* INVITE -> 100 Trying (skipped when the 200 is ready within ``--trying-delay``), then 200
+  with an SDP answer built by :mod:`focus.sip.offer_answer`
   (PCMU/PCMA/telephone-event; an offerless INVITE gets our offer in the 200 and the answer is
   read from the ACK; an unusable offer gets 488); re-INVITE -> 200 with a new answer;
 * ACK absorbed, BYE -> 200, CANCEL -> 200 + 487 (transaction layer), OPTIONS -> 200 + Allow;
@@ -30,6 +31,7 @@ from focus.sip.dialog import Dialog
 from focus.sip.message import Request
 from focus.sip.offer_answer import LocalSession, MediaCapability, create_answer, create_offer
 from focus.sip.sdp import SdpError, parse_sdp
+from focus.sip.timers import TimerConfig
 from focus.sip.transport import TransportConfig
 from focus.sip.ua import (
     CallConfirmed,
@@ -161,13 +163,14 @@ def parse_hostport(text: str) -> tuple[str, int]:
 
 async def serve(host: str, port: int, *, ready: asyncio.Event | None = None,
                 stop: asyncio.Event | None = None, tls_port: int | None = None,
-                tls: ssl.SSLContext | None = None) -> None:
+                tls: ssl.SSLContext | None = None, trying_delay: float = 0.0) -> None:
     """Run the responder until ``stop`` is set (or SIGINT/SIGTERM); TLS too with
-    ``tls_port`` and a certificate context ``tls``."""
+    ``tls_port`` and a certificate context ``tls``; ``trying_delay`` as in
+    :class:`~focus.sip.timers.TimerConfig`."""
     responder = Responder(host)
     config = UAConfig(user="uas", methods=frozenset(
         {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY",
-         "REFER", "INFO"}))
+         "REFER", "INFO"}), timers=TimerConfig(trying_delay=trying_delay))
     transport = TransportConfig(host=host, udp_port=port, tcp_port=port,
                                 tls_port=tls_port if tls is not None else None, tls_server=tls)
     ua = await UserAgent.start(config, transport, on_event=responder)
@@ -201,8 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also listen for TLS on this port (needs --cert and --key)")
     parser.add_argument("--cert", metavar="PEM", help="certificate chain for TLS")
     parser.add_argument("--key", metavar="PEM", help="private key for TLS")
+    parser.add_argument("--trying-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="send 100 Trying only if the 200 is not ready within SECONDS "
+                             "(RFC 3261 s17.2.1 suggests 0.2; default 0: at once)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log calls on stderr")
     args = parser.parse_args(argv)
+    if not 0 <= args.trying_delay <= 1:
+        parser.error("--trying-delay must be between 0 and 1 second")
     tls: ssl.SSLContext | None = None
     if args.tls_port is not None:
         if not (args.cert and args.key):
@@ -217,7 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     host, port = args.listen
     try:
-        asyncio.run(serve(host, port, tls_port=args.tls_port, tls=tls))
+        asyncio.run(serve(host, port, tls_port=args.tls_port, tls=tls,
+                          trying_delay=args.trying_delay))
     except OSError as exc:
         print(f"cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 2

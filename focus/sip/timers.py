@@ -47,12 +47,17 @@ class TimerConfig:
         t4: how long a message may stay in the network (default 5 s).
         timer_d_unreliable: Timer D on unreliable transports; RFC 3261 asks for
             "at least 32 s" (default 32 s).
+        trying_delay: RFC 3261 s17.2.1 lets an INVITE server transaction skip its 100 Trying
+            when the TU answers within 200 ms. 0 (default) sends the 100 at once; a positive
+            value sends it only if the TU has not responded by then (0.2 is the RFC's
+            figure), or at once when the INVITE is retransmitted before that.
     """
 
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
     timer_d_unreliable: float = 32.0
+    trying_delay: float = 0.0
 
     def __post_init__(self) -> None:
         if not (self.t1 > 0 and self.t2 >= self.t1 and self.t4 >= 0):
@@ -62,6 +67,8 @@ class TimerConfig:
             )
         if self.timer_d_unreliable < 0:
             raise ValueError("timer_d_unreliable must not be negative")
+        if not 0 <= self.trying_delay < self.t1 * 64:
+            raise ValueError("trying_delay must be >= 0 and below 64*T1")
 
     @property
     def timeout(self) -> float:

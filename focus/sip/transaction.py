@@ -27,7 +27,9 @@ How to drive it (what the asyncio transport / UA core does)::
 Choices made where RFC 3261 leaves room:
 
 * 100 Trying for INVITE is sent at once when the server transaction is created
-  (s17.2.1 allows it; it spares a 200 ms timer and stops the client's Timer A early).
+  (s17.2.1 allows it; it stops the client's Timer A early), unless
+  ``TimerConfig.trying_delay`` is set: then only if the TU has not responded by then (or the
+  INVITE is retransmitted first), which spares one message per promptly answered call.
 * CANCEL is answered by the layer itself (s9.2): 481 if no INVITE server transaction
   matches; else 200, and when the INVITE is still Proceeding, 487 for it plus a
   :class:`~focus.sip.events.RequestCancelled` event for the TU.
@@ -454,6 +456,7 @@ class _Transaction:
     ack: Request | None = None
     timers: dict[TimerName, _Timer] = field(default_factory=dict)
     to_tag: str | None = None  # the tag we (server) answer with, shared with CANCEL's 200
+    trying_at: float | None = None  # when a delayed 100 Trying is due (TimerConfig.trying_delay)
     # interval of the latest arming of each retransmit timer, for the doubling rules
     intervals: dict[TimerName, float] = field(default_factory=dict)
 
@@ -517,7 +520,9 @@ class TransactionLayer:
         if isinstance(owner, _TwoXXRetransmit):
             current = self._twoxx.get(self._twoxx_key(owner.response))
             return current is owner and min(owner.next_at, owner.give_up_at) == deadline
-        assert name is not None
+        if name is None:  # a delayed 100 Trying: due unless anything was sent since
+            return owner.trying_at == deadline and owner.last_response is None and (
+                owner.state is S.PROCEEDING)
         return owner.timers.get(name) is token
 
     def _arm(self, txn: _Transaction, name: TimerName, interval: float, now: float) -> None:
@@ -725,8 +730,9 @@ class TransactionLayer:
             _, _, owner, name, _ = entry
             if isinstance(owner, _TwoXXRetransmit):
                 self._fire_twoxx(owner, now)
+            elif name is None:
+                self._send_trying(owner)
             else:
-                assert name is not None
                 del owner.timers[name]
                 self._drive(owner, TIMER_INPUT[name], now)
 
@@ -812,12 +818,18 @@ class TransactionLayer:
                 if txn.ack is not None:
                     self._out.append(Transmit(txn.ack, txn.flow))
             case A.SEND_100:
-                trying = make_response(txn.request, 100)
-                txn.last_response = trying
-                self._out.append(Transmit(trying, txn.flow))
+                if cfg.trying_delay > 0:
+                    txn.trying_at = now + cfg.trying_delay
+                    heapq.heappush(self._heap, (txn.trying_at, next(self._seq), txn, None, None))
+                else:
+                    self._send_trying(txn)
             case A.SEND_RESPONSE:
                 if txn.last_response is not None:
                     self._out.append(Transmit(txn.last_response, txn.flow))
+                elif txn.kind is Kind.INVITE_SERVER:
+                    # A retransmitted INVITE while our 100 was held back (trying_delay): the
+                    # peer is waiting, so send it now (s17.2.1).
+                    self._send_trying(txn)
             case A.PASS_TO_TU:
                 self._pass_to_tu(txn, message, source, now)
             case A.TIMEOUT_TO_TU:
@@ -844,6 +856,12 @@ class TransactionLayer:
                     return name
                 self._arm(txn, name, initial, now)
         return None
+
+    def _send_trying(self, txn: _Transaction) -> None:
+        trying = make_response(txn.request, 100)
+        txn.last_response = trying
+        txn.trying_at = None
+        self._out.append(Transmit(trying, txn.flow))
 
     def _pass_to_tu(
         self,

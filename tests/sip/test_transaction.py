@@ -85,6 +85,40 @@ def test_lost_invite_is_retransmitted_and_100_stops_timer_a() -> None:
     assert wire.a.transaction_state(key) is State.PROCEEDING
 
 
+def test_delayed_100_is_skipped_when_the_tu_answers_in_time() -> None:
+    wire = Wire(config=TimerConfig(trying_delay=0.2))
+    wire.a.send_request(wire.request("INVITE"), wire.b_flow, 0.0)
+    wire.pump()
+    wire.run_until(0.1)
+    answer(wire, 200)  # the TU answers within 200 ms: no 100 at all (s17.2.1)
+    wire.run_until(40.0)
+    assert wire.sends("b", "SIP/2.0 100") == []
+    assert wire.sends("b", "SIP/2.0 200") == [0.1, 0.6, 1.6, 3.6, 7.6, 11.6, 15.6, 19.6, 23.6,
+                                              27.6, 31.6]
+
+
+def test_delayed_100_goes_out_when_the_tu_is_slow_or_the_invite_is_retransmitted() -> None:
+    wire = Wire(config=TimerConfig(trying_delay=0.2))
+    key = wire.a.send_request(wire.request("INVITE"), wire.b_flow, 0.0)
+    wire.run_until(1.0)
+    assert wire.sends("b", "SIP/2.0 100") == [0.2]
+    assert wire.sends("a", "INVITE") == [0.0], "the 100 stopped Timer A"
+    assert wire.a.transaction_state(key) is State.PROCEEDING
+    answer(wire, 486)
+    assert wire.sends("b", "SIP/2.0 100") == [0.2]
+    # a delay beyond T1: the client's retransmission at 0.5 gets the 100 at once
+    slow = Wire(config=TimerConfig(trying_delay=2.0))
+    slow.a.send_request(slow.request("INVITE"), slow.b_flow, 0.0)
+    slow.run_until(3.0)
+    assert slow.sends("a", "INVITE") == [0.0, 0.5]
+    assert slow.sends("b", "SIP/2.0 100") == [0.5], "sent once, not again when the delay ends"
+
+
+def test_trying_delay_must_be_sane() -> None:
+    with pytest.raises(ValueError, match="trying_delay"):
+        TimerConfig(trying_delay=-1)
+
+
 def test_invite_rejected_ack_built_by_transaction_and_timers_d_g_h_i() -> None:
     acks = iter(range(100))
     wire = Wire(drop=lambda s: s.first_line.startswith("ACK") and next(acks) == 0)
