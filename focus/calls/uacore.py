@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 from focus.sip.events import TransactionKey
@@ -35,12 +36,18 @@ class FocusUACore(UACore):
     on_provisional: Callable[[Call, Response], None] | None = None
 
     def invite_as(self, target: str | URI, body: bytes, now: float, contact: NameAddr) -> Call:
-        """:meth:`invite` with ``contact`` as our Contact."""
+        """:meth:`invite` with ``contact`` as our Contact, and its user part in From (the
+        conference URI as the calling party, as in RFC 4579 s5.2's example)."""
+        config = self.config
+        user = getattr(contact.uri, "user", None)
         self._contact_override = contact
+        if user:
+            self.config = dataclasses.replace(config, user=user)
         try:
             return self.invite(target, body, now)
         finally:
             self._contact_override = None
+            self.config = config
 
     def _invite_response(self, call: Call, key: TransactionKey, response: Response,
                          now: float) -> None:

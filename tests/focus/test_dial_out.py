@@ -27,6 +27,7 @@ class Callee:
         self.port = port
         self.calls: list[Call] = []
         self.contacts: list[str] = []
+        self.froms: list[str] = []
         self.ended = asyncio.Event()
         ua.on_event = self.on_event
 
@@ -38,6 +39,7 @@ class Callee:
         if isinstance(event, IncomingCall) and not event.reinvite:
             self.calls.append(event.call)
             self.contacts.append(event.request.headers.get("Contact") or "")
+            self.froms.append(str(event.request.from_.uri))
             ringing = make_response(event.request, 180, to_tag=event.call.local_tag)
             ua.core.layer.send_response(ringing, ua.now)
             ua.transport.flush()
@@ -93,6 +95,7 @@ async def test_dial_out_connects_and_ccmp_delete_hangs_up(
     contact = parse_name_addr(callee.contacts[0])
     assert "isfocus" in contact.params
     assert getattr(contact.uri, "user", None) == mixer_id(conf)
+    assert callee.froms[0].startswith(f"sip:{mixer_id(conf)}@")  # the conference calls
     await focus.settled((1, 1, 1))
     assert call.state is CallState.CONFIRMED
     # userRequest delete: BYE to the phone, the leg unjoined and closed.
