@@ -97,6 +97,7 @@ from focus.sip.transport import TransportKind
 from focus.sip.ua import (
     Call,
     CallAnswered,
+    CallConfirmed,
     CallEnded,
     CallFailed,
     CallState,
@@ -309,6 +310,8 @@ class ConferenceFocus:
                 self._options(request)
             case IncomingRequest(request=request):
                 self.ua.respond(request, 405)
+            case CallConfirmed(call=call, body=body):
+                self._confirmed(call, body)
             case CallAnswered(call=call, response=response):
                 fut = self._outgoing.pop(id(call), None)
                 if fut is not None and not fut.done():
@@ -361,18 +364,17 @@ class ConferenceFocus:
         if self.legs is None or self.driver is None:
             self._reject(call, Refusal(503, "Service Unavailable - no media server"))
             return
-        if not request.body:
-            # We have nothing to offer without the media server's offer; keep it simple.
-            self._reject(call, Refusal(488, "Not Acceptable Here - an SDP offer is required"))
-            return
-        try:
-            offer = parse_sdp(request.body)
-        except SdpError as exc:
-            self._reject(call, Refusal(488, f"Not Acceptable Here - {exc.reason}"))
-            return
-        if not any(m.media == "audio" and not m.rejected for m in offer.media):
-            self._reject(call, Refusal(488, "Not Acceptable Here - no audio stream offered"))
-            return
+        if request.body:
+            # (An offerless INVITE gets the media server's offer in our 200; the caller's
+            # answer in the ACK goes on to the media server.)
+            try:
+                offer = parse_sdp(request.body)
+            except SdpError as exc:
+                self._reject(call, Refusal(488, f"Not Acceptable Here - {exc.reason}"))
+                return
+            if not any(m.media == "audio" and not m.rejected for m in offer.media):
+                self._reject(call, Refusal(488, "Not Acceptable Here - no audio stream offered"))
+                return
         p = Participant(call, conference or "", _aor(request))
         self.participants[id(call)] = p
         self._spawn(self._join(p, request, replaces), f"join {call.call_id}")
@@ -458,6 +460,18 @@ class ConferenceFocus:
             conf_uris=Uris(entries=(entry,))))
         self._apply(UpdateConference(actor=SYSTEM, uri=uri, patch=patch))
         return uri
+
+    def _confirmed(self, call: Call, body: bytes) -> None:
+        """The ACK of our 200. After an offerless INVITE it carries the caller's answer to
+        the media server's offer, which completes the leg (RFC 3264 s4, RFC 3725)."""
+        p = self.participants.get(id(call))
+        if p is None or p.leg is None or not p.leg.sip.needs_answer:
+            return
+        if body:
+            p.leg.complete(body)
+            return
+        log.info("%s sent no answer in its ACK: hanging up", p.caller)
+        self._spawn(self._hang_up(p, remove_user=True), f"no answer {call.call_id}")
 
     def _participant_by_dialog(self, call_id: str, to_tag: str,
                                from_tag: str) -> Participant | None:
@@ -579,7 +593,7 @@ class ConferenceFocus:
         assert self.driver is not None and self.legs is not None
         with contextlib.suppress(MediaDriverError):
             await self.driver.unjoin(leg.connection, mixer_id(p.conference))
-        await self.legs.close(leg)
+        await self._abandon(leg)  # ACKs an offerless leg first, then BYE
 
     def _remove_user(self, p: Participant) -> None:
         entity, p.entity = p.entity, None

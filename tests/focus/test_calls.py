@@ -88,15 +88,12 @@ async def test_second_caller_joins_the_conference_uri(
     await focus.settled((0, 0, 0))
 
 
-async def test_unknown_conference_is_404_and_offerless_is_488(
+async def test_unknown_conference_is_404(
         focus: Focus, phones: PhoneFactory) -> None:
     alice = await phones("alice")
     with pytest.raises(CallFailedError) as err:
         await alice.invite(focus.uri("conf999"), sdp_offer(30030))
     assert err.value.status == 404
-    with pytest.raises(CallFailedError) as err:
-        await alice.invite(focus.factory, b"")
-    assert err.value.status == 488
     assert focus.audit() == (0, 0, 0)
 
 
@@ -113,3 +110,24 @@ async def test_profile_chooses_the_ad_hoc_blueprint(tmp_path: Path, phones: Phon
         assert obj.info.conference_description.display_text == "AudioRoom"  # its clone
         await alice.bye(call)
         await focus.settled((0, 0, 0))
+
+
+async def test_offerless_invite_gets_the_media_servers_offer(
+        focus: Focus, phones: PhoneFactory) -> None:
+    """RFC 3261 s13.2.1: no offer in the INVITE; the 200 carries the media server's offer and
+    the ACK the caller's answer, which the focus passes on to the media server's leg."""
+    alice = await phones("alice")
+    call = await alice.invite(focus.factory, b"")
+    offer = parse_sdp(call.remote_sdp)
+    assert offer.media[0].media == "audio" and offer.media[0].port != 0
+    alice.ack(call, sdp_offer(30050))
+    for _ in range(100):
+        legs = list(focus.media.legs.open_legs.values())
+        if legs and not legs[0].sip.needs_answer:
+            break
+        await asyncio.sleep(0.02)
+    (leg,) = focus.media.legs.open_legs.values()
+    assert not leg.sip.needs_answer and leg.call.state.value == "confirmed"
+    await focus.settled((1, 1, 1))
+    await alice.bye(call)
+    await focus.settled((0, 0, 0))
