@@ -134,6 +134,10 @@ log = logging.getLogger(__name__)
 
 SYSTEM = Actor.system()
 
+#: display-text of the conf-uris entry of a conference the factory created (RFC 4579 s5.4):
+#: how a restarted focus tells ad hoc conferences from the others.
+AD_HOC_MARK = "SIP conference URI (ad hoc, created by the conference factory)"
+
 
 @dataclass(frozen=True, slots=True)
 class FocusConfig:
@@ -201,6 +205,7 @@ class ConferenceFocus:
         self._digest = DigestServer(DigestConfig(realm=config.profile.domain),
                                     lambda _user: self._digest_password)
         self._outgoing: dict[int, asyncio.Future[Response | int]] = {}  # dial-outs by id(call)
+        self.recover()
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
         self.core.on_provisional = self._provisional
@@ -209,6 +214,31 @@ class ConferenceFocus:
         if driver is not None:
             driver.on_refused = self._joins_refused
             driver.on_unjoined = self._unjoined
+
+    def recover(self) -> None:
+        """No call survives a restart of the process: what the core still says about calls
+        of a previous run is made true again. Ad hoc conferences (marked in their conf-uris)
+        are deleted; elsewhere endpoints left live are disconnected (failed)."""
+        live = {EndpointStatus.CONNECTED, EndpointStatus.ON_HOLD, EndpointStatus.DIALING_IN,
+                EndpointStatus.DIALING_OUT, EndpointStatus.ALERTING,
+                EndpointStatus.MUTED_VIA_FOCUS, EndpointStatus.DISCONNECTING}
+        for obj in self.store.objects():
+            if obj.kind is not ObjectKind.CONFERENCE:
+                continue
+            try:
+                if _is_ad_hoc(obj.info):
+                    self._apply(DeleteConference(actor=SYSTEM, uri=obj.uri))
+                    log.info("ad hoc conference %s of a previous run deleted", obj.uri)
+                    continue
+                for user in (obj.info.users.users if obj.info.users else ()):
+                    for e in user.endpoints:
+                        if e.entity is not None and user.entity is not None \
+                                and e.status in live:
+                            self._record_status(obj.uri, user.entity, e.entity,
+                                                EndpointStatus.DISCONNECTED,
+                                                DisconnectionMethod.FAILED)
+            except CoreError as exc:
+                log.warning("could not tidy %s after a restart: %s", obj.uri, exc)
 
     async def close(self) -> None:
         """Ends every call, removes their users, closes every leg."""
@@ -455,7 +485,7 @@ class ConferenceFocus:
         uri = changes[0].uri
         self.ad_hoc.add(uri)
         entry = UriEntry(uri=self.sip_uri(uri), purpose="participation",
-                         display_text="SIP conference URI")
+                         display_text=AD_HOC_MARK)
         patch = ConferenceInfo(entity=uri, conference_description=ConferenceDescription(
             conf_uris=Uris(entries=(entry,))))
         self._apply(UpdateConference(actor=SYSTEM, uri=uri, patch=patch))
@@ -1165,6 +1195,12 @@ def _dialog_header(request: Request, name: str) -> tuple[str, str, str] | None:
         key, _, val = item.strip().partition("=")
         params[key.strip().lower()] = val.strip()
     return call_id.strip(), params.get("to-tag", ""), params.get("from-tag", "")
+
+
+def _is_ad_hoc(info: ConferenceInfo) -> bool:
+    desc = info.conference_description
+    return desc is not None and desc.conf_uris is not None and any(
+        e.display_text == AD_HOC_MARK for e in desc.conf_uris.entries)
 
 
 def _targets(info: ConferenceInfo) -> set[tuple[str, str]]:

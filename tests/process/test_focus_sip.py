@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+from pathlib import Path
 
 from focus.sip.transport import TransportConfig
 from focus.sip.ua import CallEnded, UAConfig, UAEvent, UserAgent
@@ -46,3 +47,34 @@ async def test_factory_call_is_visible_over_ccmp(server: Server) -> None:
         # A clean stop says goodbye to the phone.
         assert await asyncio.to_thread(server.stop, signal.SIGTERM) == 0
         await asyncio.wait_for(ended.wait(), 5)
+
+
+async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Server,
+                                                           state_dir: Path) -> None:
+    """SIGKILL with calls up: the restarted focus deletes the ad hoc conference and marks
+    the dialed-in user of a CCMP conference disconnected (failed): no call survives."""
+    match = SIP_UDP.search(server.log.decode())
+    assert match
+    host, port = match.group(1), match.group(2)
+    created = await asyncio.to_thread(server.client, "create")
+    assert created.returncode == 0, created.stdout + created.stderr
+    kept = re.search(r"xcon:([^\s@]+)@example\.org", created.stdout)
+    assert kept
+    async with await UserAgent.start(
+            UAConfig(user="alice"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
+    ) as phone:
+        adhoc_call = await phone.invite(f"sip:conference@{host}:{port}", OFFER)
+        assert adhoc_call.dialog is not None
+        adhoc = getattr(adhoc_call.dialog.remote_target, "user", "")
+        await phone.invite(f"sip:{kept.group(1)}@{host}:{port}", OFFER)
+        server.stop(signal.SIGKILL)
+    again = Server(state_dir)
+    try:
+        listed = await asyncio.to_thread(again.client, "confs")
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        assert kept.group(0) in listed.stdout and f"xcon:{adhoc}@" not in listed.stdout
+        users = await asyncio.to_thread(again.client, "--xml", "users", kept.group(0))
+        assert re.search(r"<(\w+:)?status>disconnected</", users.stdout), users.stdout
+        assert re.search(r"<(\w+:)?disconnection-method>failed</", users.stdout), users.stdout
+    finally:
+        again.stop(signal.SIGTERM)
