@@ -725,6 +725,20 @@ class Headers:
                 return
         raise SipParseError.bad("Missing Via")
 
+    def _copy_fields(self, source: Headers, names: Iterable[str]) -> None:
+        """Append every field of each of ``names`` (canonical spellings) from ``source``, in
+        that order: what :func:`~focus.sip.message.make_response` copies, without the
+        per-field name checks of :meth:`add` (the names are ours, the values already
+        passed the parser or :meth:`add`)."""
+        index = source._index_map()
+        items = self._items
+        for name in names:
+            key = name.lower()
+            for value in index.get(key, ()):
+                items.append((key, name, value))
+            self._cache.pop(name, None)
+        self._index = None
+
     def _share_parsed(self, source: Headers, names: Iterable[str]) -> None:
         """Reuse ``source``'s parsed (immutable) values of fields copied verbatim from it, so
         that a response does not parse again what its request already did."""

@@ -323,25 +323,23 @@ def make_response(
     headers = response.headers
     source = request.headers
     tag_to = to_tag is not None and status != 100 and "To" in source and source.to.tag is None
+    # Record-Route only where a dialog may be created (101-299); Timestamp only in a 100
+    # Trying (s8.2.6.1).
+    headers._copy_fields(source, ("Via", "Record-Route") if 101 <= status <= 299 else ("Via",))
+    headers._copy_fields(source, ("From",))
+    if tag_to:
+        # Appending keeps the peer's own spelling of the To value (just one: .to rejects
+        # several).
+        headers.add("To", f"{source.get('To')};tag={to_tag}")
+    else:
+        headers._copy_fields(source, ("To",))
+    headers._copy_fields(source, ("Call-ID", "CSeq", "Timestamp") if status == 100
+                         else ("Call-ID", "CSeq"))
     copied = ["Via", "From", "Call-ID", "CSeq"]
-    for name in ("Via", "Record-Route", "From", "To", "Call-ID", "CSeq", "Timestamp"):
-        if name == "Record-Route":
-            if not 101 <= status <= 299:
-                continue
-            copied.append(name)
-        if name == "Timestamp" and status != 100:
-            # s8.2.6.1: a 100 Trying echoes the request's Timestamp.
-            continue
-        values = source.get_all(name)
-        if name == "To":
-            if tag_to:
-                # Appending keeps the peer's own spelling of the To value (just one: .to
-                # rejects several).
-                values = [f"{values[0]};tag={to_tag}"]
-            else:
-                copied.append(name)
-        for value in values:
-            headers.add(name, value)
+    if 101 <= status <= 299:
+        copied.append("Record-Route")
+    if not tag_to:
+        copied.append("To")
     headers._share_parsed(source, copied)
     return response
 

@@ -100,3 +100,20 @@ def test_typed_values_follow_appends_and_top_via_rewrites() -> None:
     assert response.to.tag == "ours" and h.to.tag is None
     again = parse_message(response.to_bytes())
     assert again.via == response.via and again.to == response.to
+
+
+def test_a_response_shares_only_what_it_copied() -> None:
+    request = parse_message(
+        b"INVITE sip:b@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKa\r\n"
+        b"Record-Route: <sip:p1.example;lr>\r\nFrom: <sip:a@10.0.0.1>;tag=1\r\n"
+        b"To: <sip:b@127.0.0.1>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContact: <sip:a@x>\r\n"
+        b"Max-Forwards: 70\r\nTimestamp: 54\r\nContent-Length: 0\r\n\r\n")
+    assert isinstance(request, Request) and len(request.headers.record_route) == 1
+    for status, routes, stamp in ((100, 0, "54"), (180, 1, None), (200, 1, None),
+                                  (486, 0, None)):
+        response = make_response(request, status, to_tag="t")
+        assert len(response.record_route) == routes, status
+        assert response.headers.get("Timestamp") == stamp
+        assert response.contact == [], "Contact is never copied"
+        assert (response.to.tag is None) == (status == 100)
+        assert parse_message(response.to_bytes()) == response
