@@ -377,6 +377,29 @@ def test_custom_t1_scales_everything() -> None:
     assert max(sends) < 6.4
 
 
+def test_custom_t4_sets_timers_i_and_k() -> None:
+    wire = Wire(config=TimerConfig(t4=1.0))
+    ckey = wire.a.send_request(wire.request("OPTIONS"), wire.b_flow, 0.0)
+    wire.pump()
+    answer(wire, 200, "OPTIONS")
+    wire.run_until(0.9)
+    assert wire.a.transaction_state(ckey) is State.COMPLETED  # Timer K = T4 still runs
+    wire.run_until(1.1)
+    assert wire.a.transaction_state(ckey) is None
+    # Timer I = T4: the INVITE server transaction leaves Confirmed after T4
+    invite = wire.request("INVITE")
+    wire.a.send_request(invite, wire.b_flow, wire.now)
+    wire.pump()
+    start = wire.now
+    answer(wire, 486)  # the client transaction ACKs it: Completed -> Confirmed
+    skey = of_type(wire.b_events, RequestReceived)[-1].transaction
+    assert skey is not None and wire.b.transaction_state(skey) is State.CONFIRMED
+    wire.run_until(start + 0.9)
+    assert wire.b.transaction_state(skey) is State.CONFIRMED
+    wire.run_until(start + 1.1)
+    assert wire.b.transaction_state(skey) is None
+
+
 # ------------------------------------------------------------------ CANCEL (s9)
 
 
