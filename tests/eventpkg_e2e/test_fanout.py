@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bench.notify.swarm import Swarm
 from focus.settings import SipProfile
 from tests.eventpkg_e2e.harness import DOMAIN, el, running_focus
+from tests.eventpkg_e2e.swarm import Swarm
 
 SUBSCRIBERS = 1000
 T1 = 0.1  # RFC 3261 Timer F = 64*T1 = 6.4 s, the time a dead subscriber can cost

@@ -4,7 +4,7 @@ Each subscription is its own dialog (Call-ID, From-tag) on one of the sockets, s
 thousand of them cost a thousand small records, not a thousand user agents. NOTIFYs are
 answered 200 at once, except by subscribers marked dead (they have stopped answering, as a
 hung phone does); every NOTIFY's arrival time, CSeq, ``version`` and ``state`` attributes
-and Subscription-State are kept. Used by tests/eventpkg_e2e (fan-out) and bench/notify.
+and Subscription-State are kept. Used by the fan-out test and bench/notify/run.py.
 Loopback only.
 """
 
