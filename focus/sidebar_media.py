@@ -437,11 +437,13 @@ def plan_media(
 def _streams(
     sends: bool, receives: bool, speak: int | None = None, listen: int | None = None
 ) -> tuple[m.Stream, ...]:
+    # Gains are always explicit on an open direction: a <modifyjoin> without <volume> keeps
+    # the previous one (RFC 6505 s4.2.2.2), so leaving -12 dB needs an explicit 0 dB.
     return participant_streams(
         muted=not sends,
         deaf=not receives,
-        speak_gain_db=speak if sends else None,
-        listen_gain_db=listen if receives else None,
+        speak_gain_db=(speak or 0) if sends else None,
+        listen_gain_db=(listen or 0) if receives else None,
     )
 
 

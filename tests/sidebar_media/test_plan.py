@@ -33,7 +33,7 @@ def row(planned: PlannedJoin) -> Row:
     gains = [int(s.volume.value) for s in planned.streams
              if s.volume is not None and s.volume.value is not None
              and s.direction in (Direction.RECVONLY,)]
-    return planned.conference_id, word, gains[0] if gains else None
+    return planned.conference_id, word, gains[0] if gains and gains[0] != 0 else None
 
 
 def table(plan: MediaPlan) -> dict[str, list[Row]]:
