@@ -14,6 +14,7 @@ import asyncio
 import functools
 import re
 import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -95,16 +96,23 @@ class Swarm:
     def __init__(self) -> None:
         self.endpoints: list[_Endpoint] = []
         self.subs: dict[str, Sub] = {}
-        self.notify_count = 0
+        self.notify_count = 0  # distinct NOTIFYs
+        self.notify_datagrams = 0  # retransmissions included
         self._changed = asyncio.Event()
         self._loop = asyncio.get_running_loop()
 
     @classmethod
-    async def open(cls, sockets: int = 4) -> Swarm:
+    async def open(cls, sockets: int = 4, rcvbuf: int | None = None) -> Swarm:
+        """``rcvbuf``: ask for receive buffers this large (bytes), so a burst of NOTIFYs
+        is not dropped by the kernel (capped by net.core.rmem_max)."""
         swarm = cls()
         for i in range(sockets):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            if rcvbuf is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            sock.bind(("127.0.0.1", 0))
             _, proto = await swarm._loop.create_datagram_endpoint(
-                functools.partial(_Endpoint, swarm, i), local_addr=("127.0.0.1", 0))
+                functools.partial(_Endpoint, swarm, i), sock=sock)
             swarm.endpoints.append(proto)
         return swarm
 
@@ -203,6 +211,7 @@ class Swarm:
             return
         if not start.startswith(b"NOTIFY "):
             return
+        self.notify_datagrams += 1
         if sub.dead:
             sub.unanswered += 1
             return
