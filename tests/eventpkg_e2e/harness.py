@@ -130,6 +130,7 @@ class Notify:
     state: str  # the Subscription-State header
     content_type: str
     body: bytes
+    transport: str = "UDP"  # how it arrived
 
 
 @dataclass
@@ -180,7 +181,7 @@ class Subscriber:
         request = event.request
         notify = Notify(request.headers.get("Subscription-State") or "",
                         (request.headers.get("Content-Type") or "").split(";")[0].strip(),
-                        request.body)
+                        request.body, event.source.transport.value)
         ua.respond(request, 200)
         self.notifies.append(notify)
         try:

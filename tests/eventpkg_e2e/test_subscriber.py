@@ -322,3 +322,33 @@ async def test_subscription_expires_without_refresh(tmp_path: Path) -> None:
             assert not running.focus.focus.events.subs
         finally:
             await sub.close()
+
+
+async def test_a_large_notify_goes_over_tcp(tmp_path: Path) -> None:
+    """RFC 3261 s18.1.1: a NOTIFY over 1300 bytes is sent over TCP, a small one over UDP
+    (the subscriber's Contact names a UDP port; it listens for TCP on the same port)."""
+    async with running_focus(tmp_path) as running:
+        sub = await Subscriber.start("mod", RFC4575)
+        try:
+            conf = await new_conference(running.ccmp, sub.aor)
+            assert (await sub.subscribe(running.sip_uri(conf))).status == 200
+            await eventually(lambda: len(sub.notifies) == 1, what="the first NOTIFY")
+            await running.ccmp.update(conf, el(
+                "confInfo", el("ci:conference-description", el("ci:subject", text="small")),
+                entity=conf))
+            await eventually(lambda: len(sub.notifies) == 2, what="a small partial")
+            # One change that adds a dozen users: a partial over 1300 bytes.
+            await running.ccmp.update(conf, el(
+                "confInfo", el("ci:users", *[
+                    el("ci:user", el("ci:display-text", text=f"Participant number {i}"),
+                       el("ci:endpoint", entity=f"sip:user{i}@example.org"),
+                       entity=f"xcon-userid:user{i}x@{DOMAIN}")
+                    for i in range(12)]),
+                entity=conf))
+            await agree(running, conf, sub, "twelve users")
+            small, large = sub.notifies[1], sub.notifies[-1]
+            assert len(small.body) < 1000 and small.transport == "UDP"
+            assert len(large.body) > 1300 and large.transport == "TCP"
+            assert not sub.problems and not sub.invalid
+        finally:
+            await sub.close()
