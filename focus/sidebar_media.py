@@ -106,8 +106,11 @@ __all__ = [
     "PlannedJoin",
     "SidebarMedia",
     "default_mixer_id",
+    "has_audio",
     "link_of",
     "plan_media",
+    "plan_tree",
+    "root_uri",
     "sidebar_documents",
 ]
 
@@ -445,6 +448,33 @@ def _streams(
         speak_gain_db=(speak or 0) if sends else None,
         listen_gain_db=(listen or 0) if receives else None,
     )
+
+
+def root_uri(uri: str, lookup: Callable[[str], ConferenceObject | None]) -> str:
+    """The conference whose tree holds ``uri``: a sidebar's parent (sidebars of sidebars
+    climb further), else ``uri`` itself.  ``lookup`` is e.g. ``store.get``."""
+    seen = {uri}
+    obj = lookup(uri)
+    while obj is not None and obj.kind.is_sidebar and obj.parent and obj.parent not in seen:
+        seen.add(obj.parent)
+        uri = obj.parent
+        obj = lookup(uri)
+    return uri
+
+
+def plan_tree(
+    root: str,
+    lookup: Callable[[str], ConferenceObject | None],
+    connections: Mapping[str, str],
+    *,
+    mixer_id: Callable[[str], str] = default_mixer_id,
+) -> MediaPlan:
+    """:func:`plan_media` of the conference ``root`` and its sidebars as ``lookup`` (e.g.
+    ``store.get``) has them now; an empty plan when the conference is gone."""
+    parent = lookup(root)
+    if parent is None:
+        return MediaPlan()
+    return plan_media(parent, sidebar_documents(parent, lookup), connections, mixer_id=mixer_id)
 
 
 # --------------------------------------------------------------------- the reconciler

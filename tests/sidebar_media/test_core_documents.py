@@ -11,7 +11,14 @@ import pytest
 
 from focus.core import commands as cmd
 from focus.core.store import ConferenceStore
-from focus.sidebar_media import PARENT_AUDIO, link_of, plan_media, sidebar_documents
+from focus.sidebar_media import (
+    PARENT_AUDIO,
+    link_of,
+    plan_media,
+    plan_tree,
+    root_uri,
+    sidebar_documents,
+)
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import MediaStatus
 from mediactrl.mixer.model import Direction
@@ -107,3 +114,14 @@ def test_the_codec_keeps_the_extension_attributes() -> None:
     assert desc is not None and desc.available_media is not None
     entry = desc.available_media.entries[0]
     assert (PARENT_AUDIO, "recvonly") in entry.extension_attributes
+
+
+def test_root_and_tree_from_the_store(store: ConferenceStore, conf: str) -> None:
+    connections = {k: v for k, v in CONNECTIONS.items() if k is not None}
+    sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True))[0].uri
+    assert root_uri(sidebar, store.get) == conf
+    assert root_uri(conf, store.get) == conf
+    assert root_uri("xcon:gone@example.com", store.get) == "xcon:gone@example.com"
+    planned = plan_tree(conf, store.get, connections, mixer_id=mixer)
+    assert planned.conferences == tuple(sorted((mixer(conf), mixer(sidebar))))
+    assert plan_tree("xcon:gone@example.com", store.get, connections).joins == ()
