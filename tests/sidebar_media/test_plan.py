@@ -190,8 +190,8 @@ def test_plans_are_deterministic_and_complete(
     assert len(keys) == len(set(keys))
     assert {j.conference_id for j in plan.joins} <= set(plan.conferences)
     assert {j.connection for j in plan.joins} == set(connections.values())
-    for planned in plan.joins:  # an omitted volume would keep an old gain (RFC 6505 s4.2.2.2)
-        assert all(s.volume is not None for s in planned.streams
+    for each in plan.joins:  # an omitted volume would keep an old gain (RFC 6505 s4.2.2.2)
+        assert all(s.volume is not None for s in each.streams
                    if s.direction is not Direction.INACTIVE)
     for connection in connections.values():
         assert plan.join(connection, "main") is not None  # every member planned in main
