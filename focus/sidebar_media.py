@@ -301,7 +301,7 @@ def _user_media(user: User) -> _UserMedia:
 
 
 def _is(mixer: Mixer | None, name: MixerName) -> bool:
-    return mixer is not None and str(mixer.name) in (name.value, "")
+    return mixer is not None and str(mixer.name) == name.value
 
 
 def _narrow(a: MediaStatus, b: MediaStatus) -> MediaStatus:

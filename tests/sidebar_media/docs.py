@@ -28,6 +28,8 @@ def user(
     held: bool = False,
     parent_audio: str | None = None,
     listen_gain: int | None = None,
+    mute_control: bool = False,
+    muted_via_focus: bool = False,
 ) -> User:
     """A user with one audio endpoint media (RFC 4575 s5.8.5 status, RFC 6501 s4.6.5.6)."""
     attributes = ((PARENT_AUDIO, parent_audio),) if parent_audio is not None else ()
@@ -36,17 +38,23 @@ def user(
         if listen_gain is not None
         else None
     )
+    to_mixer = (
+        Mixer(name=MixerName.AUDIO_IN, controls=(Controls(mute=True),)) if mute_control else None
+    )
     media = Media(
         id="1",
         type="audio",
         label="audio",
         status=MediaStatus(status) if status is not None else None,
         from_mixer=from_mixer,
+        to_mixer=to_mixer,
         extension_attributes=attributes,
     )
     endpoint = Endpoint(
         entity=f"sip:{entity.partition(':')[2]}",
-        status=EndpointStatus.ON_HOLD if held else EndpointStatus.CONNECTED,
+        status=EndpointStatus.ON_HOLD if held
+        else EndpointStatus.MUTED_VIA_FOCUS if muted_via_focus
+        else EndpointStatus.CONNECTED,
         media=(media,),
     )
     return User(entity=entity, endpoints=(endpoint,))

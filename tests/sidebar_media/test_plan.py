@@ -52,6 +52,13 @@ FLOWS: dict[str, tuple[ConferenceInfo, list[ConferenceInfo], dict[str, list[Row]
         {"alice": [("main", "sendrecv", None)], "bob": [("main", "recvonly", None)],
          "carol": [("main", "inactive", None)]},
     ),
+    "RFC 6501 mixer controls and muted-via-focus (s4.6.5.6, RFC 4575 s5.7.3)": (
+        conference(MAIN, [user(uid("alice"), listen_gain=-6), user(uid("bob"), mute_control=True),
+                          user(uid("carol"), muted_via_focus=True)]),
+        [conference(SIDE, [user(uid("alice"))], link_gain=-10)],
+        {"alice": [("main", "recvonly", -16), ("side", "sendrecv", None)],
+         "bob": [("main", "recvonly", None)], "carol": [("main", "recvonly", None)]},
+    ),
     "internal sidebar, main at reduced volume (s6.5)": (
         conference(MAIN, [user(uid("alice")), user(uid("bob")), user(uid("carol"))]),
         [conference(SIDE, [user(uid("alice")), user(uid("bob"))], link_gain=-12)],
