@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from focus.settings import SipProfile
 from focus.sip.transport import TransportConfig
 from focus.sip.ua import UAConfig, UserAgent
 from focus.xcon.model import ConferenceInfo
@@ -349,6 +350,35 @@ async def test_a_large_notify_goes_over_tcp(tmp_path: Path) -> None:
             small, large = sub.notifies[1], sub.notifies[-1]
             assert len(small.body) < 1000 and small.transport == "UDP"
             assert len(large.body) > 1300 and large.transport == "TCP"
+            assert not sub.problems and not sub.invalid
+        finally:
+            await sub.close()
+
+
+async def test_changes_in_quick_succession_are_paced_and_coalesced(tmp_path: Path) -> None:
+    """RFC 4575 s3.9: NOTIFYs to one subscriber are at least notify_interval apart; the
+    changes made meanwhile arrive together in one partial (version + 1)."""
+    interval = 1.0
+    async with running_focus(tmp_path, SipProfile(notify_interval=interval)) as running:
+        sub = await Subscriber.start("mod", RFC4575)
+        try:
+            conf = await new_conference(running.ccmp, sub.aor)
+            assert (await sub.subscribe(running.sip_uri(conf))).status == 200
+            await eventually(lambda: len(sub.notifies) == 1, what="the first NOTIFY")
+            first_at = asyncio.get_running_loop().time()
+            for subject in ("one", "two", "three"):
+                await running.ccmp.update(conf, el(
+                    "confInfo", el("ci:conference-description",
+                                   el("ci:subject", text=subject)), entity=conf))
+            await asyncio.sleep(0.3)
+            assert len(sub.notifies) == 1  # held back: the interval has not passed
+            await eventually(lambda: len(sub.notifies) == 2, timeout=interval + 2,
+                             what="the paced NOTIFY")
+            assert asyncio.get_running_loop().time() - first_at >= interval * 0.9
+            assert sub.version == 2 and b'state="partial"' in sub.notifies[1].body
+            assert facts(sub.state())["subject"] == "three"
+            await asyncio.sleep(interval + 0.3)
+            assert len(sub.notifies) == 2  # nothing left to send
             assert not sub.problems and not sub.invalid
         finally:
             await sub.close()
