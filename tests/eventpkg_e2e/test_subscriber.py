@@ -382,3 +382,21 @@ async def test_changes_in_quick_succession_are_paced_and_coalesced(tmp_path: Pat
             assert not sub.problems and not sub.invalid
         finally:
             await sub.close()
+
+
+async def test_subscriptions_refused_when_the_conference_says_so(tmp_path: Path) -> None:
+    """RFC 6501 s4.4.1: with <allow-conference-event-subscription> false a SUBSCRIBE is
+    rejected (403), even a moderator's; set back to true over CCMP, it is accepted."""
+    async with running_focus(tmp_path) as running:
+        sub = await Subscriber.start("mod", RFC4575)
+        try:
+            conf = await new_conference(running.ccmp, sub.aor)
+            for allowed, status in (("false", 403), ("true", 200)):
+                await running.ccmp.update(conf, el(
+                    "confInfo", el("ci:conference-state", el(
+                        "xcon:allow-conference-event-subscription", text=allowed)),
+                    entity=conf))
+                assert (await sub.subscribe(running.sip_uri(conf))).status == status
+            await eventually(lambda: len(sub.notifies) == 1, what="the NOTIFY once allowed")
+        finally:
+            await sub.close()
