@@ -81,6 +81,7 @@ the agent overridden ``sendrecv``: the customer hears the agent, never the super
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -486,11 +487,14 @@ class SidebarMedia:
     join, then unjoins what the previous plan of the same tree had and this one has not, and
     destroys mixers no longer planned (an ended sidebar).  A refusal of the media server is
     logged and re-raised as the driver's :class:`MediaDriverError` after the rest was applied.
+    Updates run one at a time (a lock), so an older plan never lands after a newer one when
+    :meth:`refresh` is used: it plans from the documents as they are once it holds the lock.
     """
 
     def __init__(self, driver: MediaDriver) -> None:
         self.driver = driver
         self._applied: dict[str, MediaPlan] = {}
+        self._lock = asyncio.Lock()
 
     def applied(self, root_uri: str) -> MediaPlan | None:
         """The last plan applied for a tree."""
@@ -498,14 +502,45 @@ class SidebarMedia:
 
     async def update(self, root_uri: str, plan: MediaPlan) -> None:
         """Makes the media server match ``plan`` for the tree rooted at ``root_uri``."""
+        async with self._lock:
+            await self._update(root_uri, plan)
+
+    async def refresh(
+        self,
+        uri: str,
+        lookup: Callable[[str], ConferenceObject | None],
+        connections: Mapping[str, str] | Callable[[], Mapping[str, str]],
+        *,
+        mixer_id: Callable[[str], str] = default_mixer_id,
+    ) -> MediaPlan:
+        """Re-plans and applies the tree holding ``uri`` (a conference or one of its
+        sidebars) from ``lookup`` (``store.get``) and the focus's current connections; the
+        call to make after every committed core change of that tree."""
+        async with self._lock:
+            root = root_uri(uri, lookup)
+            current = connections() if callable(connections) else connections
+            plan = plan_tree(root, lookup, current, mixer_id=mixer_id)
+            await self._update(root, plan)
+            if not plan.conferences:
+                self._applied.pop(root, None)
+            return plan
+
+    async def drop(self, root_uri: str) -> None:
+        """The tree ended: its mixers go (their joins with them)."""
+        async with self._lock:
+            await self._update(root_uri, MediaPlan())
+            self._applied.pop(root_uri, None)
+
+    async def _update(self, root_uri: str, plan: MediaPlan) -> None:
         previous = self._applied.get(root_uri, MediaPlan())
         self._applied[root_uri] = plan
         failures: dict[str | tuple[str, str], str] = {}
-        desired = self.driver.desired
         for conference in plan.conferences:
-            if conference not in desired.conferences:
+            if conference not in self.driver.desired.conferences:
                 await self._try(self.driver.ensure_conference(ConferenceSpec(conference)), failures)
         for planned in plan.joins:
+            if planned.conference_id not in self.driver.desired.conferences:
+                continue  # its mixer was refused: reported with the failures
             await self._try(
                 self.driver.set_join(planned.connection, planned.conference_id, planned.streams),
                 failures,
@@ -520,11 +555,6 @@ class SidebarMedia:
                 await self._try(self.driver.destroy_conference(conference), failures)
         if failures:
             raise MediaDriverError(failures)
-
-    async def drop(self, root_uri: str) -> None:
-        """The tree ended: its mixers go (their joins with them)."""
-        await self.update(root_uri, MediaPlan())
-        self._applied.pop(root_uri, None)
 
     @staticmethod
     async def _try(call: Awaitable[None], failures: dict[str | tuple[str, str], str]) -> None:

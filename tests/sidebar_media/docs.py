@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from focus.core.store import ConferenceStore
 from focus.sidebar_media import PARENT_AUDIO, PARENT_GAIN
 from focus.xcon.model import (
     AvailableMedia,
@@ -19,6 +22,23 @@ from focus.xcon.model import (
     User,
     Users,
 )
+
+VECTORS = Path(__file__).parent / "vectors"
+
+
+def vector(name: str, sidebar: str, label: str) -> bytes:
+    """A CCMP confInfo vector for ``sidebar`` whose audio entry is labelled ``label``."""
+    text = (VECTORS / name).read_text().replace("SIDEBAR-URI", sidebar)
+    return text.replace("AUDIO-LABEL", label).encode()
+
+
+def audio_label(store: ConferenceStore, uri: str) -> str:
+    """The label of a stored conference's audio <available-media> entry."""
+    obj = store.get(uri)
+    assert obj is not None and obj.info.conference_description is not None
+    media = obj.info.conference_description.available_media
+    assert media is not None
+    return next(e.label for e in media.entries if e.type == "audio")
 
 
 def user(

@@ -12,10 +12,13 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
+from focus.core import commands as cmd
 from focus.sidebar_media import MediaPlan, SidebarMedia, plan_media
+from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import ConferenceInfo
 from mediactrl.client import MediaControlClient, direct_opener
 from mediactrl.driver import MediaDriver, plan
@@ -23,9 +26,10 @@ from mediactrl.media.engine import MediaConfig, MediaEngine
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.engine_backend import EngineBackend
 from mediactrl.server.mixer_service import MixerService
+from tests.core.conftest import ALICE, BOB, CAROL, add_accounts, open_store
 from tests.media.phones import Phone, tone_levels
 from tests.mediactrl_client.conftest import FAST
-from tests.sidebar_media.docs import conference, user
+from tests.sidebar_media.docs import audio_label, conference, user, vector
 
 AMPLITUDE = 3000.0  # several tones summed stay far from int16 saturation
 LOUD = AMPLITUDE * 0.6
@@ -257,3 +261,38 @@ async def test_reconcile_is_idempotent_and_mute_applies(room: Room) -> None:
     await room.media.drop(MAIN)
     assert room.driver.desired.conferences == {}
     assert room.driver.desired.joins == {}
+
+
+async def test_coaching_from_the_real_core_with_refresh(room: Room, tmp_path: Path) -> None:
+    """The whole chain: CCMP-style commands on the real core (SQLite file), the coaching
+    vector parsed by the xcon codec, SidebarMedia.refresh(uri, store.get, connections) after
+    each change, real audio; deleting the sidebar puts the supervisor back in the room."""
+    store = add_accounts(open_store(tmp_path / "state"))
+    try:
+        await room.dial("alice", "bob", "carol")
+        conf = store.apply(cmd.CreateConference(actor=ALICE))[0].uri
+        for actor in (ALICE, BOB, CAROL):
+            store.apply(cmd.AddUser(actor=actor, uri=conf))
+        await room.media.refresh(conf, store.get, lambda: room.connections)
+        heard = await room.listen()
+        hears(heard, "carol", "alice", "bob")
+
+        sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True))[0].uri
+        patch = parse_conference_info(vector("coaching-sidebar.xml", sidebar,
+                                             audio_label(store, sidebar)))
+        store.apply(cmd.UpdateSidebar(actor=ALICE, uri=sidebar, by_ref=True, patch=patch))
+        planned = await room.media.refresh(sidebar, store.get, lambda: room.connections)
+        assert len(planned.conferences) == 2
+        heard = await room.listen()
+        hears(heard, "alice", "bob", "carol")
+        hears(heard, "bob", "alice", "carol")
+        hears(heard, "carol", "bob")
+        deaf_to(heard, "carol", "alice")
+
+        store.apply(cmd.DeleteSidebar(actor=ALICE, uri=sidebar, by_ref=True))
+        planned = await room.media.refresh(conf, store.get, lambda: room.connections)
+        assert len(planned.conferences) == 1
+        heard = await room.listen()
+        hears(heard, "carol", "alice", "bob")
+    finally:
+        store.close()

@@ -23,9 +23,9 @@ from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import MediaStatus
 from mediactrl.mixer.model import Direction
 from tests.core.conftest import ALICE, BOB, CAROL, add_accounts, open_store
+from tests.sidebar_media.docs import audio_label, vector
 from tests.sidebar_media.test_plan import row
 
-VECTORS = Path(__file__).parent / "vectors"
 CONNECTIONS = {ALICE.user_id: "fa:ma", BOB.user_id: "fb:mb", CAROL.user_id: "fc:mc"}
 
 
@@ -46,19 +46,6 @@ def conf(store: ConferenceStore) -> str:
     for actor in (ALICE, BOB, CAROL):
         store.apply(cmd.AddUser(actor=actor, uri=uri))
     return uri
-
-
-def vector(name: str, sidebar: str, label: str) -> bytes:
-    text = (VECTORS / name).read_text().replace("SIDEBAR-URI", sidebar)
-    return text.replace("AUDIO-LABEL", label).encode()
-
-
-def audio_label(store: ConferenceStore, uri: str) -> str:
-    obj = store.get(uri)
-    assert obj is not None and obj.info.conference_description is not None
-    media = obj.info.conference_description.available_media
-    assert media is not None
-    return next(e.label for e in media.entries if e.type == "audio")
 
 
 @pytest.mark.parametrize(("by_ref", "name"), [(False, "internal-sidebar.xml"),
