@@ -84,7 +84,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from focus.core.state import ConferenceObject, Lifecycle
 from focus.xcon.model import (
@@ -149,13 +149,13 @@ class Link:
         return self.status in _RECVS
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class PlannedJoin:
     """One connection (id1) joined to one mixer conference (id2) with these streams."""
 
     connection: str
     conference_id: str
-    streams: tuple[m.Stream, ...] = field(compare=False)
+    streams: tuple[m.Stream, ...]
 
     @property
     def hears(self) -> bool:
@@ -435,7 +435,10 @@ def plan_media(
                     _streams(sends, mine.receives, mine.speak_gain_db, mine.listen_gain_db),
                 )
             )
-    return MediaPlan(tuple(sorted(conferences)), tuple(sorted(joins)))
+    return MediaPlan(
+        tuple(sorted(conferences)),
+        tuple(sorted(joins, key=lambda j: (j.connection, j.conference_id))),
+    )
 
 
 def _streams(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -185,12 +186,12 @@ def trees(draw: st.DrawFn) -> tuple[ConferenceInfo, list[ConferenceInfo], dict[s
 @settings(max_examples=150, deadline=None)
 @given(trees(), st.randoms())
 def test_plans_are_deterministic_and_complete(
-    tree: tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]], rnd: object
+    tree: tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]], rnd: random.Random
 ) -> None:
     parent, sidebars, connections = tree
     plan = plan_media(parent, sidebars, connections)
     shuffled = list(sidebars)
-    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    rnd.shuffle(shuffled)
     assert plan_media(parent, shuffled, dict(reversed(list(connections.items())))) == plan
     assert plan == plan_media(parent, sidebars, connections)
     keys = [(j.connection, j.conference_id) for j in plan.joins]
