@@ -134,8 +134,9 @@ log = logging.getLogger(__name__)
 
 SYSTEM = Actor.system()
 
-#: display-text of the conf-uris entry of a conference the factory created (RFC 4579 s5.4):
-#: how a restarted focus tells ad hoc conferences from the others.
+#: display-text of the conf-uris entry of a conference the factory created (RFC 4579 s5.4).
+#: The policy itself is ``ConferenceObject.ad_hoc``; state files written before that field
+#: existed are recognised by this text.
 AD_HOC_MARK = "SIP conference URI (ad hoc, created by the conference factory)"
 
 
@@ -196,7 +197,6 @@ class ConferenceFocus:
         self.driver = driver
         self.config = config
         self.participants: dict[int, Participant] = {}  # by id(call)
-        self.ad_hoc: set[str] = set()  # XCON-URIs created by the factory
         self.creators: dict[str, int] = {}  # ad hoc XCON-URI -> id() of its creator's call
         self.stats = _Stats()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -215,10 +215,24 @@ class ConferenceFocus:
             driver.on_refused = self._joins_refused
             driver.on_unjoined = self._unjoined
 
+    @property
+    def ad_hoc(self) -> frozenset[str]:
+        """XCON-URIs of the conferences the factory created (core state, so a restart keeps
+        them)."""
+        return frozenset(o.uri for o in self.store.objects() if _is_ad_hoc(o))
+
     def recover(self) -> None:
         """No call survives a restart of the process: what the core still says about calls
-        of a previous run is made true again. Ad hoc conferences (marked in their conf-uris)
-        are deleted; elsewhere endpoints left live are disconnected (failed)."""
+        of a previous run is made true again.
+
+        * Live endpoints (connected, on hold, dialing, alerting, ...) become disconnected
+          with disconnection-method failed: their calls died with the process.
+        * In an ad hoc conference a user whose every endpoint was live is removed: her call
+          was her whole presence, so she left; then the ad hoc rule applies as if she had
+          hung up: a conference nobody is left in is deleted (no orphan conferences), one
+          that still holds users CCMP added (invited, pending) is kept and stays ad hoc.
+          With ``ad_hoc_end = "creator"`` the creator's call died too, so it is deleted.
+        RFC 4579 has no rule for this; this is the careful operator's choice."""
         live = {EndpointStatus.CONNECTED, EndpointStatus.ON_HOLD, EndpointStatus.DIALING_IN,
                 EndpointStatus.DIALING_OUT, EndpointStatus.ALERTING,
                 EndpointStatus.MUTED_VIA_FOCUS, EndpointStatus.DISCONNECTING}
@@ -226,11 +240,19 @@ class ConferenceFocus:
             if obj.kind is not ObjectKind.CONFERENCE:
                 continue
             try:
-                if _is_ad_hoc(obj.info):
-                    self._apply(DeleteConference(actor=SYSTEM, uri=obj.uri))
-                    log.info("ad hoc conference %s of a previous run deleted", obj.uri)
-                    continue
-                for user in (obj.info.users.users if obj.info.users else ()):
+                users = obj.info.users.users if obj.info.users else ()
+                if _is_ad_hoc(obj):
+                    called = [u for u in users if u.entity is not None and u.endpoints
+                              and all(e.status in live for e in u.endpoints)]
+                    if len(called) == len(users) or self.config.profile.ad_hoc_end == "creator":
+                        self._apply(DeleteConference(actor=SYSTEM, uri=obj.uri))
+                        log.info("ad hoc conference %s of a previous run deleted", obj.uri)
+                        continue
+                    for user in called:
+                        assert user.entity is not None
+                        self._apply(RemoveUser(actor=SYSTEM, uri=obj.uri, entity=user.entity))
+                    users = tuple(u for u in users if u not in called)
+                for user in users:
                     for e in user.endpoints:
                         if e.entity is not None and user.entity is not None \
                                 and e.status in live:
@@ -481,9 +503,8 @@ class ConferenceFocus:
     def _create_ad_hoc(self) -> str:
         """A conference cloned from the ad hoc blueprint, with its SIP URI in conf-uris."""
         blueprint = self.config.profile.ad_hoc_blueprint
-        changes = self._apply(CreateConference(actor=SYSTEM, clone_from=blueprint))
+        changes = self._apply(CreateConference(actor=SYSTEM, clone_from=blueprint, ad_hoc=True))
         uri = changes[0].uri
-        self.ad_hoc.add(uri)
         entry = UriEntry(uri=self.sip_uri(uri), purpose="participation",
                          display_text=AD_HOC_MARK)
         patch = ConferenceInfo(entity=uri, conference_description=ConferenceDescription(
@@ -637,7 +658,6 @@ class ConferenceFocus:
 
     async def _end_conference(self, uri: str) -> None:
         """Deletes an ad hoc conference and destroys its mixer."""
-        self.ad_hoc.discard(uri)
         self.creators.pop(uri, None)
         if self.store.get(uri) is not None:
             try:
@@ -719,7 +739,8 @@ class ConferenceFocus:
         await self._maybe_end(p.conference)
 
     async def _maybe_end(self, uri: str) -> None:
-        if uri not in self.ad_hoc:
+        obj = self.store.get(uri)
+        if obj is None or not _is_ad_hoc(obj):
             return
         if any(q.conference == uri for q in self.participants.values()):
             return
@@ -1129,7 +1150,6 @@ class ConferenceFocus:
                     if deleted:
                         p.entity = None  # gone with the conference
                     self._spawn(self._ended(p, record=not deleted), f"end {change.uri}")
-                self.ad_hoc.discard(change.uri)
                 if self.driver is not None:
                     driver = self.driver
                     self._spawn(self._destroy(driver, change.uri), f"destroy {change.uri}")
@@ -1197,8 +1217,10 @@ def _dialog_header(request: Request, name: str) -> tuple[str, str, str] | None:
     return call_id.strip(), params.get("to-tag", ""), params.get("from-tag", "")
 
 
-def _is_ad_hoc(info: ConferenceInfo) -> bool:
-    desc = info.conference_description
+def _is_ad_hoc(obj: ConferenceObject) -> bool:
+    if obj.ad_hoc:
+        return True
+    desc = obj.info.conference_description
     return desc is not None and desc.conf_uris is not None and any(
         e.display_text == AD_HOC_MARK for e in desc.conf_uris.entries)
 

@@ -32,6 +32,9 @@ class CreateConference:
     Whatever entity the document names, the conference gets a fresh XCON-URI.
     ``enforce`` lists the elements the new object will enforce on its own linked children
     (None: the configured default).
+    ``ad_hoc`` marks a conference made by the SIP conference factory (RFC 4579 s5.4): the
+    focus ends it when its participants leave; kept on the object (``ConferenceObject.ad_hoc``)
+    so the policy survives a restart.
     """
 
     actor: Actor
@@ -40,6 +43,7 @@ class CreateConference:
     linked: bool = False
     enforce: frozenset[Enforceable] | None = None
     password: str | None = None
+    ad_hoc: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -863,6 +863,7 @@ class Core:
             linked=parent is not None,
             enforce=self.config.default_enforce if c.enforce is None else c.enforce,
             owner=c.actor.user_id,
+            ad_hoc=c.ad_hoc,
         )
         obj = dataclasses.replace(obj, lifecycle=self._initial_lifecycle(tx, obj))
         tx.write(obj, ConferenceCreated)

@@ -103,6 +103,10 @@ class ConferenceObject:
     editable: bool = False
     """For blueprints: created over CCMP by an administrator, so it is persisted and may be
     updated and deleted over CCMP; blueprint files are static (RFC 5239 s7.1)."""
+    ad_hoc: bool = False
+    """For conferences: created by the SIP conference factory (RFC 4579 s5.4), so it ends
+    when its participants leave (the focus's profile says: the last one, or its creator).
+    Persisted, so a restarted focus keeps the policy; clones do not inherit it."""
 
     def with_info(self, info: ConferenceInfo) -> ConferenceObject:
         """A copy with a new document (entity, version and active kept consistent)."""
