@@ -18,6 +18,7 @@ parts' deadlines (subscription expiry, paced NOTIFYs).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from focus.eventpkg.notifier import Notifier as Planner
 from focus.eventpkg.notifier import NotifierConfig as PlannerConfig
 from focus.eventpkg.policy import may_subscribe
 from focus.sip.events import TransactionKey
+from focus.sip.headers import NameAddr
 from focus.sip.message import Request, Response, make_response
 from focus.sip.subscription import Notifier as SipNotifier
 from focus.sip.subscription import NotifierConfig as SipNotifierConfig
@@ -47,21 +49,29 @@ __all__ = ["ConferenceEvents"]
 log = logging.getLogger(__name__)
 
 Lookup = Callable[[Request], ConferenceObject | None]
+#: Our Contact in a subscription to a conference: the conference URI with ``;isfocus``.
+ContactFor = Callable[[ConferenceObject, TransportKind], NameAddr]
 
 
 class ConferenceEvents:
     """Conference package subscriptions of one focus (see the module docstring).
 
     ``lookup(request)`` names the conference a SUBSCRIBE's Request-URI addresses (None:
-    404); ``min_interval`` paces NOTIFYs to one subscriber (RFC 4575 s3.9)."""
+    404); ``contact_for(conference, transport)`` is our Contact in its subscriptions: the
+    conference URI with ``;isfocus`` (RFC 4579 s5.3; RFC 6665 s4.2.1: the notifier's
+    Contact is the resource's URI); ``min_interval`` paces NOTIFYs to one subscriber
+    (RFC 4575 s3.9)."""
 
     def __init__(self, store: ConferenceStore, ua: UserAgent, core: FocusUACore,
-                 lookup: Lookup, *, min_interval: float = 5.0) -> None:
+                 lookup: Lookup, *, min_interval: float = 5.0,
+                 contact_for: ContactFor | None = None) -> None:
         self.ua = ua
         self.core = core
         self.lookup = lookup
+        self.contact_for = contact_for
         kind = TransportKind.UDP if TransportKind.UDP in core.local else \
             next(iter(core.local))
+        self._kind = kind
         host, port = core.local[kind]
         sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.sip = SipNotifier(SipNotifierConfig(
@@ -108,8 +118,17 @@ class ConferenceEvents:
             response.headers.add("Accept", ", ".join(exc.supported))
             self._answer(request, response)
             return
-        result = self.sip.receive_subscribe(
-            request, now, body_for=lambda _sub: (first.content_type or "", first.body))
+        config = self.sip.config
+        if self.contact_for is not None:
+            # The SIP notifier has one Contact for all; this subscription's (its 200, its
+            # dialog's local target, every NOTIFY) is the conference's.
+            self.sip.config = dataclasses.replace(
+                config, contact=self.contact_for(obj, self._kind))
+        try:
+            result = self.sip.receive_subscribe(
+                request, now, body_for=lambda _sub: (first.content_type or "", first.body))
+        finally:
+            self.sip.config = config
         sub = result.subscription
         if sub is None or result.notify is None or result.response.status >= 300:
             self.planner.remove_subscriber(sub_id)

@@ -209,8 +209,10 @@ class ConferenceFocus:
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
         self.core.on_provisional = self._provisional
-        self.events = ConferenceEvents(store, ua, self.core, self._subscribe_lookup,
-                                       min_interval=config.profile.notify_interval)
+        self.events = ConferenceEvents(
+            store, ua, self.core, self._subscribe_lookup,
+            min_interval=config.profile.notify_interval,
+            contact_for=lambda obj, kind: self._focus_contact(obj.uri, kind))
         if driver is not None:
             driver.on_refused = self._joins_refused
             driver.on_unjoined = self._unjoined

@@ -70,3 +70,29 @@ async def test_subscribe_to_an_unknown_conference_is_404(
         response, _ = await alice.subscribe(focus.uri("conf404"), "presence")
         assert response.status in (404, 489)
         await asyncio.sleep(0)
+
+
+async def test_the_notifier_contact_is_the_conference_uri_with_isfocus(
+        tmp_path: Path, phones: PhoneFactory) -> None:
+    """RFC 4579 s5.3, RFC 6665 s4.2.1: the 200 to SUBSCRIBE and every NOTIFY carry the
+    conference URI with ``;isfocus`` as Contact, so in-dialog requests go to the conference."""
+    async with start_focus(tmp_path, SipProfile(notify_interval=0.0)) as focus:
+        alice = await phones("alice")
+        contacts: list[str] = []
+
+        def on_event(ua: UserAgent, event: UAEvent) -> None:
+            if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
+                contacts.append(event.request.headers.get("Contact") or "")
+                ua.respond(event.request, 200)
+
+        alice.on_event = on_event
+        call = await alice.invite(focus.factory, sdp_offer(38010))
+        conf = conf_of(call)
+        response, dialog = await alice.subscribe(focus.uri(conf), "conference")
+        assert response.status == 200 and dialog is not None
+        contact = response.headers.get("Contact") or ""
+        assert f"sip:{conf}@" in contact and ";isfocus" in contact, contact
+        assert getattr(dialog.remote_target, "user", None) == conf
+        await eventually(lambda: len(contacts) >= 1)
+        assert all(f"sip:{conf}@" in c and ";isfocus" in c for c in contacts), contacts
+        assert "focus@" not in "".join(contacts)
