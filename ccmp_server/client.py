@@ -172,20 +172,76 @@ def _user_info(
     return info
 
 
-def _mute_info(entity: str, status: str, media_id: str) -> etree._Element:
+def _mute_info(
+    entity: str, status: str, media_id: str, endpoints: Sequence[tuple[str, str | None]] = ()
+) -> etree._Element:
+    """A userInfo setting the audio status of the user's ``endpoints`` ((entity, media id or
+    None for ``media_id``) as retrieved): naming each endpoint by its entity makes the
+    server's merge update it instead of appending a new keyless endpoint."""
     info = _el("userInfo", entity=entity)
-    endpoint = etree.SubElement(info, f"{_CI}endpoint")
-    media = etree.SubElement(endpoint, f"{_CI}media", id=media_id)
-    # RFC 6504 s6.2: muting sets the participant's media to recvonly.
-    etree.SubElement(media, f"{_CI}status").text = status
+    for endpoint_entity, known_id in endpoints or ((None, None),):
+        attrs = {"entity": endpoint_entity} if endpoint_entity is not None else {}
+        endpoint = etree.SubElement(info, f"{_CI}endpoint", attrs)
+        media = etree.SubElement(endpoint, f"{_CI}media", id=known_id or media_id)
+        # RFC 6504 s6.2: muting sets the participant's media to recvonly.
+        etree.SubElement(media, f"{_CI}status").text = status
     return info
 
 
+def user_endpoints(resp: CcmpResponse, media_id: str | None) -> list[tuple[str, str | None]]:
+    """(endpoint entity, audio media id) of each endpoint of a retrieved userInfo; the id is
+    ``media_id`` when given, else the endpoint's own audio media id (None: none known)."""
+    info = resp.info
+    if info is None:
+        return []
+    found: list[tuple[str, str | None]] = []
+    for endpoint in info.iterfind(f"{_CI}endpoint"):
+        entity = endpoint.get("entity")
+        if not entity:
+            continue
+        known = media_id
+        if known is None:
+            for medium in endpoint.iterfind(f"{_CI}media"):
+                if _texts(medium, f"{_CI}type") in ([], ["audio"]) and medium.get("id"):
+                    known = medium.get("id")
+                    break
+        found.append((entity, known))
+    return found
+
+
+async def mute_endpoints(
+    target: Target, args: argparse.Namespace, conf_user_id: str | None
+) -> list[tuple[str, str | None]]:
+    """The endpoints a mute/unmute names: the user is retrieved first (RFC 6503 s5.3.6)."""
+    retrieve = CcmpRequest(
+        message_type=MessageType.USER,
+        conf_user_id=conf_user_id,
+        conf_obj_id=args.conf,
+        operation=Operation.RETRIEVE,
+        conference_password=args.conf_password,
+        info=_user_info("", args.entity, None, None, None),
+    )
+    _, _, resp = await send(target, retrieve)
+    if resp.code is not ResponseCode.SUCCESS:
+        raise ClientError(
+            f"cannot read user {args.entity}: CCMP {int(resp.code)} "
+            f"{resp.response_string or resp.code.reason}"
+        )
+    found = user_endpoints(resp, args.media_id)
+    if not found:
+        raise ClientError(f"user {args.entity} has no endpoint whose media could be set")
+    return found
+
+
 def build_request(
-    args: argparse.Namespace, conf_user_id: str | None, known_domain: str | None = None
+    args: argparse.Namespace,
+    conf_user_id: str | None,
+    known_domain: str | None = None,
+    endpoints: Sequence[tuple[str, str | None]] = (),
 ) -> CcmpRequest:
     """The CCMP request a parsed command line asks for; ``known_domain`` is the domain of
-    the AUTO_GENERATE_X placeholders of a new conference (see :func:`needs_domain`)."""
+    the AUTO_GENERATE_X placeholders of a new conference (see :func:`needs_domain`);
+    ``endpoints`` the user's endpoints a mute/unmute names (see :func:`mute_endpoints`)."""
     cmd = args.command
     req = CcmpRequest(message_type=MessageType.OPTIONS, conf_user_id=conf_user_id)
     by_ref = getattr(args, "by_ref", False)
@@ -253,7 +309,7 @@ def build_request(
         return _with(
             user_req,
             operation=Operation.UPDATE,
-            info=_mute_info(args.entity, status, args.media_id),
+            info=_mute_info(args.entity, status, args.media_id or "1", endpoints),
         )
     if cmd == "remove":
         info = _user_info("", args.entity, None, None, None) if args.entity else None
@@ -413,7 +469,8 @@ def _parser() -> argparse.ArgumentParser:
         m = sub.add_parser(name, help=f"{name} a user's media")
         m.add_argument("conf")
         m.add_argument("entity")
-        m.add_argument("--media-id", default="1")
+        m.add_argument("--media-id", help="the media id to set (default: the endpoint's "
+                       "audio media, else 1)")
     for name in ("sidebars", "sidebar-create"):
         s = sub.add_parser(name, help=name.replace("-", " "))
         s.add_argument("conf")
@@ -449,7 +506,12 @@ def main(
     )
     try:
         domain = asyncio.run(server_domain(target)) if needs_domain(args, conf_user_id) else None
-        request = build_request(args, conf_user_id, domain)
+        endpoints = (
+            asyncio.run(mute_endpoints(target, args, conf_user_id))
+            if args.command in ("mute", "unmute")
+            else []
+        )
+        request = build_request(args, conf_user_id, domain, endpoints)
         sent, received, resp = asyncio.run(send(target, request))
     except ClientError as exc:
         err.write(f"error: {exc}\n")

@@ -78,3 +78,28 @@ async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Server,
         assert re.search(r"<(\w+:)?disconnection-method>failed</", users.stdout), users.stdout
     finally:
         again.stop(signal.SIGTERM)
+
+
+async def test_cli_mute_keeps_one_endpoint(server: Server) -> None:
+    """`ccmp_server.client mute` names the caller's existing endpoint (retrieved first), so
+    the merge updates it: exactly one endpoint, its audio recvonly (RFC 6504 s6.2)."""
+    match = SIP_UDP.search(server.log.decode())
+    assert match, server.log.decode()
+    async with await UserAgent.start(
+            UAConfig(user="bob"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
+    ) as phone:
+        call = await phone.invite(f"sip:conference@{match.group(1)}:{match.group(2)}", OFFER)
+        assert call.dialog is not None and isinstance(call.dialog.remote_target, SipURI)
+        conf = f"xcon:{call.dialog.remote_target.user}@example.org"
+        shown = await asyncio.to_thread(server.client, "users", conf)
+        user = re.search(r"user (xcon-userid:\S+)", shown.stdout)
+        assert user, shown.stdout
+        for command, status in (("mute", "recvonly"), ("unmute", "sendrecv")):
+            done = await asyncio.to_thread(server.client, command, conf, user.group(1))
+            assert done.returncode == 0, done.stdout + done.stderr
+            xml = (await asyncio.to_thread(server.client, "--xml", "user", conf,
+                                           user.group(1))).stdout
+            response = xml[xml.rindex("<?xml") if "<?xml" in xml[1:] else 0:]
+            assert len(re.findall(r"<(?:\w+:)?endpoint[\s>]", response)) == 1, response
+            assert re.search(rf"<(\w+:)?status>{status}</", response), response
+        server.stop(signal.SIGTERM)
