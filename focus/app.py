@@ -102,7 +102,7 @@ def sip_configs(settings: FocusSettings, listen: HostPort) -> tuple[UAConfig, Tr
         user_agent=profile.user_agent,
         timers=TimerConfig(t1=profile.t1, t2=profile.t2, t4=profile.t4),
         methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REFER", "NOTIFY",
-                           "SUBSCRIBE"}),
+                           "SUBSCRIBE", "MESSAGE"}),
         # The focus answers OPTIONS itself: a conference URI's answer names it isfocus.
         answer_options=False,
     )

@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from focus.calls.admission import Refusal, admit, conference_passwords, same_aor
+from focus.calls.chat import ChatRelay
 from focus.calls.events import ConferenceEvents
 from focus.calls.media import MediaLeg, MediaLegError, MediaLegs
 from focus.calls.uacore import FocusUACore, adopt
@@ -213,6 +214,7 @@ class ConferenceFocus:
             store, ua, self.core, self._subscribe_lookup,
             min_interval=config.profile.notify_interval,
             contact_for=lambda obj, kind: self._focus_contact(obj.uri, kind))
+        self.chat = ChatRelay(store, ua, self._subscribe_lookup, self.sip_uri)
         if driver is not None:
             driver.on_refused = self._joins_refused
             driver.on_unjoined = self._unjoined
@@ -268,6 +270,7 @@ class ConferenceFocus:
         """Ends every call, removes their users, closes every leg."""
         self._unsubscribe()
         self.events.close()
+        await self.chat.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -358,6 +361,8 @@ class ConferenceFocus:
                 self.ua.respond(request, 200)
             case IncomingRequest(request=request) if request.method == "SUBSCRIBE":
                 self.events.subscribe(request)
+            case IncomingRequest(request=request, dialog=None) if request.method == "MESSAGE":
+                self.chat.message(request)
             case RequestCompleted(key=key, response=response):
                 self.events.completed(key, response)
             case IncomingRequest(request=request) if request.method == "OPTIONS":
