@@ -90,10 +90,11 @@ from focus.sip.events import (
     TransactionTransportError,
     Transmit,
 )
-from focus.sip.headers import NameAddr
+from focus.sip.headers import NameAddr, parse_name_addr
 from focus.sip.message import Request, Response, check_require, make_response
 from focus.sip.timers import TimerConfig
 from focus.sip.transaction import (
+    State,
     TransactionGone,
     TransactionLayer,
     make_cancel,
@@ -115,8 +116,10 @@ __all__ = [
     "CallAnswered",
     "CallConfirmed",
     "CallEnded",
+    "CallEndedError",
     "CallFailed",
     "CallFailedError",
+    "CallProgress",
     "CallState",
     "Dialog",
     "IncomingCall",
@@ -221,6 +224,7 @@ class Call:
     local_sdp: bytes = b""  # what we put in our 2xx (UAS) or INVITE (UAC)
     remote_sdp: bytes = b""  # what the peer sent (offer or answer)
     label: str = field(default_factory=lambda: next(_CALL_LABELS))
+    contact: NameAddr | None = None  # our Contact if the application chose it (invite)
 
     def __repr__(self) -> str:
         side = "out" if self.outgoing else "in"
@@ -250,6 +254,17 @@ class CallAnswered:
     call: Call
     response: Response
     needs_ack: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallProgress:
+    """A provisional response (101-199: 180 Ringing, 183 Session Progress ...) to an INVITE
+    we sent (s13.2.2.1); ``reinvite`` when it answers a re-INVITE. 100 Trying is hop-by-hop
+    (s21.1.1) and not reported."""
+
+    call: Call
+    response: Response
+    reinvite: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,8 +316,8 @@ class RequestCompleted:
 
 
 UAEvent = (
-    IncomingCall | CallAnswered | CallConfirmed | CallFailed | CallEnded | IncomingRequest
-    | RequestCompleted
+    IncomingCall | CallAnswered | CallProgress | CallConfirmed | CallFailed | CallEnded
+    | IncomingRequest | RequestCompleted
 )
 
 
@@ -338,6 +353,16 @@ def resolve_target(uri: URI) -> Flow:
 
 def _uri_text(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _as_contact(value: NameAddr | str | None) -> NameAddr | None:
+    """A Contact given by the application, parsed if given as text."""
+    if value is None or isinstance(value, NameAddr):
+        return value
+    try:
+        return parse_name_addr(value, "Contact")
+    except SipParseError as exc:
+        raise UAError(f"unusable Contact {value!r}: {exc.reason}") from None
 
 
 # --- the sans-IO core -----------------------------------------------------------------------
@@ -418,7 +443,10 @@ class UACore:
             log.info("%r not answered in %.0f s", call, self.config.ring_timeout)
             self.reject(call, 480 if call.state is CallState.INCOMING else 500, now)
             return
-        if self._source_keys.get(key) == id(request) and id(request) not in self._finals_given:
+        if self._source_keys.get(key) == id(request) and id(request) not in self._finals_given \
+                and self.layer.transaction_state(key) in (State.TRYING, State.PROCEEDING):
+            # (A final response sent with send_response left the transaction Completed:
+            # answered after all, if not noted -- answer_with notes it.)
             log.info("%s request not answered in time by the application", request.method)
             self._error(request, 500, "Server Internal Error - not answered in time", now)
             self._drain_layer(now)
@@ -461,16 +489,25 @@ class UACore:
 
     def invite(self, target: str | URI, body: bytes, now: float, *,
                content_type: str = "application/sdp",
-               headers: Iterable[tuple[str, str]] = ()) -> Call:
+               headers: Iterable[tuple[str, str]] = (),
+               contact: NameAddr | str | None = None,
+               from_user: str | None = None) -> Call:
         """Place a call. An empty ``body`` sends an offerless INVITE (3PCC): the peer's offer
-        comes in its 2xx and :meth:`ack` carries our answer."""
+        comes in its 2xx and :meth:`ack` carries our answer.
+
+        ``contact`` replaces our Contact (and so the dialog's local target, s12.1.2), e.g. a
+        focus's ``<sip:conf@host>;isfocus`` (RFC 4579 s5.5); ``from_user`` the user part of
+        From (default ``UAConfig.user``), e.g. the conference's. Raises :class:`UAError` for
+        an unparsable ``contact``."""
+        ours = _as_contact(contact)
         uri = parse_uri(target) if isinstance(target, str) else target
         flow = resolve_target(uri)
         request = self._initial_request("INVITE", uri, flow, body=body,
-                                       content_type=content_type, headers=headers)
+                                       content_type=content_type, headers=headers,
+                                       contact=ours, from_user=from_user)
         flow = self._fit(request, flow)
         call = Call(request.call_id, request.from_.tag or "", True, request, CallState.CALLING,
-                    flow, offer=body, local_sdp=body)
+                    flow, offer=body, local_sdp=body, contact=ours)
         key = self.layer.send_request(request, flow, now)
         call.invite_key = key
         self._calls_by_invite[key] = call
@@ -479,21 +516,31 @@ class UACore:
 
     def accept(self, call: Call, body: bytes, now: float, *,
                content_type: str = "application/sdp",
-               headers: Iterable[tuple[str, str]] = ()) -> None:
-        """Answer an incoming INVITE (or re-INVITE) with 200 and ``body`` (s13.3.1.4)."""
-        if call.outgoing or call.invite_key is None or call.state not in (
+               headers: Iterable[tuple[str, str]] = (),
+               contact: NameAddr | str | None = None) -> None:
+        """Answer an INVITE we received with 200 and ``body`` (s13.3.1.4): the initial INVITE
+        of an incoming call, or a re-INVITE in any confirmed call -- one we placed too.
+
+        ``contact`` replaces our Contact in the 2xx and becomes the dialog's local target
+        (s12.1.1; for a re-INVITE a target refresh of our side, s12.2), e.g. a focus's
+        ``<sip:conf@host>;isfocus`` (RFC 4579 s3). Raises :class:`UAError` when no INVITE
+        of ``call`` waits for an answer or ``contact`` does not parse."""
+        if not self._awaits_answer(call) or call.state not in (
                 CallState.INCOMING, CallState.CONFIRMED):
             raise UAError(f"{call!r} has no INVITE waiting for an answer")
+        ours = _as_contact(contact)
         request = call.invite
         if call.dialog is None:
             response = make_response(request, 200, to_tag=call.local_tag)
-            contact = self._contact(call.flow.transport)
-            response.headers.add("Contact", str(contact))
-            dialog = Dialog.from_uas(request, response, contact)
+            local = ours or self._contact(call.flow.transport)
+            response.headers.add("Contact", str(local))
+            dialog = Dialog.from_uas(request, response, local)
             self._register(dialog, call.flow)
             call.dialog = dialog
             self._calls[dialog.id] = call
         else:
+            if ours is not None:
+                call.dialog.local_contact = ours
             response = call.dialog.create_response(request, 200)
         self._finish_response(response, body, content_type, headers)
         self._send_response(response, now)
@@ -502,20 +549,29 @@ class UACore:
         call.state = CallState.ANSWERED  # until the ACK (for a re-INVITE too)
         self._drain_layer(now)
 
-    def reject(self, call: Call, status: int, now: float, reason: str | None = None) -> None:
-        """Answer an incoming INVITE with a final non-2xx ``status`` (300-699)."""
-        if call.outgoing or call.invite_key is None or not 300 <= status <= 699:
+    def reject(self, call: Call, status: int, now: float, reason: str | None = None, *,
+               headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Answer an INVITE we received (initial or re-INVITE, in a call placed by either
+        side) with a final non-2xx ``status`` (300-699); ``headers`` are added to the
+        response (WWW-Authenticate of a 401, Retry-After, Warning ...)."""
+        if not self._awaits_answer(call) or not 300 <= status <= 699:
             raise UAError(f"cannot reject {call!r} with {status}")
         if call.dialog is not None:
             response = call.dialog.create_response(call.invite, status, reason)
         else:
             response = make_response(call.invite, status, reason, to_tag=call.local_tag)
-        self._finish_response(response, b"", None, ())
+        self._finish_response(response, b"", None, headers)
         self._send_response(response, now)
         call.invite_key = None
         if call.state is CallState.INCOMING:
             self._end(call, f"rejected {status}")
         self._drain_layer(now)
+
+    def _awaits_answer(self, call: Call) -> bool:
+        """An INVITE of ``call`` came in and has no final response from us yet (its server
+        transaction key; ``invite_key`` holds a client key while our own INVITE is out)."""
+        key = call.invite_key
+        return key is not None and key.server and self._incoming_invites.get(key) is call
 
     def ack(self, call: Call, body: bytes, now: float, *,
             content_type: str = "application/sdp") -> None:
@@ -622,10 +678,31 @@ class UACore:
         self._forget(dialog)
 
     def send_response(self, response: Response, now: float) -> None:
-        """Send a response built elsewhere (e.g. by ``Notifier.receive_subscribe``)."""
+        """Send a response built elsewhere (e.g. by ``Notifier.receive_subscribe``).
+
+        To a request delivered as :class:`IncomingRequest` prefer :meth:`answer_with`, which
+        also notes the request as answered."""
         self._finish_response(response, b"", None, ())
         self._send_response(response, now)
         self._drain_layer(now)
+
+    def answer_with(self, request: Request, response: Response, now: float) -> None:
+        """Send ``response``, built elsewhere (a SUBSCRIBE's 200 by the subscription
+        notifier, a REFER's 202 ...), to ``request`` delivered as :class:`IncomingRequest`.
+
+        A final response marks the request as answered, so the core does not answer it
+        again with 500 after ``UAConfig.answer_timeout``. Raises :class:`UAError` if the
+        response is not for ``request`` (Call-ID and CSeq differ)."""
+        if response.call_id != request.call_id or response.cseq != request.cseq:
+            raise UAError(f"{response!r} does not answer {request!r}")
+        if response.status >= 200 and id(request) in self._sources:
+            self._finals_given.add(id(request))
+        self.send_response(response, now)
+
+    def contact_for(self, transport: TransportKind) -> NameAddr:
+        """The Contact the core puts in what it sends over ``transport`` (any local one if
+        ``transport`` is not bound), e.g. for a ``Notifier``'s dialogs."""
+        return self._contact(transport)
 
     def respond(self, request: Request, status: int, now: float, *, reason: str | None = None,
                 body: bytes = b"", content_type: str | None = None,
@@ -681,13 +758,18 @@ class UACore:
 
     def _initial_request(self, method: str, uri: URI, flow: Flow, *, body: bytes,
                          content_type: str | None,
-                         headers: Iterable[tuple[str, str]]) -> Request:
+                         headers: Iterable[tuple[str, str]],
+                         contact: NameAddr | None = None,
+                         from_user: str | None = None) -> Request:
         """An out-of-dialog request (s8.1.1): new Call-ID, From tag and CSeq."""
         if flow.transport not in self.local:
             raise UAError(f"no local {flow.transport} transport to reach {uri}", 503)
         sent_by = self._sent_by(flow.transport)
-        local = NameAddr(parse_uri(f"sip:{self.config.user}@{sent_by}"),
-                         self.config.display_name)
+        try:
+            local = NameAddr(parse_uri(f"sip:{from_user or self.config.user}@{sent_by}"),
+                             self.config.display_name)
+        except SipParseError as exc:
+            raise UAError(f"unusable From user {from_user!r}: {exc.reason}") from None
         request = Request(method, uri)
         h = request.headers
         h.add("Via", f"SIP/2.0/{flow.transport.value} {sent_by};branch={new_branch()};rport")
@@ -697,7 +779,7 @@ class UACore:
         h.add("Call-ID", f"{secrets.token_hex(12)}@{self.local[flow.transport][0]}")
         h.add("CSeq", f"{secrets.randbelow(2**16) + 1} {method}")
         if method in ("INVITE", "SUBSCRIBE", "REFER", "NOTIFY"):
-            h.add("Contact", str(self._contact(flow.transport)))
+            h.add("Contact", str(contact or self._contact(flow.transport)))
         if self.config.user_agent:
             h.add("User-Agent", self.config.user_agent)
         for name, value in headers:
@@ -1013,6 +1095,10 @@ class UACore:
                          now: float) -> None:
         status = response.status
         if status < 200:
+            if status > 100 and response.cseq.number == call.invite.cseq.number and \
+                    call.state is not CallState.ENDED:
+                self._events.append(CallProgress(call, response,
+                                                 call.state is not CallState.CALLING))
             return
         if status >= 300:
             self._calls_by_invite.pop(key, None)
@@ -1029,7 +1115,8 @@ class UACore:
                 log.info("2xx without To tag for %s: dropped", call.call_id)
                 return
             call.final_status = status
-            created = Dialog.from_uac(call.invite, response, self._contact(call.flow.transport))
+            created = Dialog.from_uac(call.invite, response,
+                                      call.contact or self._contact(call.flow.transport))
             self._register(created, call.flow)
             call.dialog = created
             self._calls[created.id] = call
@@ -1060,7 +1147,8 @@ class UACore:
                 self.layer.send_ack(ack, self.flow_for(fork))
             return
         log.info("2xx from a second fork of %s: ACK and BYE", call.call_id)
-        fork = Dialog.from_uac(call.invite, response, self._contact(call.flow.transport))
+        fork = Dialog.from_uac(call.invite, response,
+                               call.contact or self._contact(call.flow.transport))
         self._register(fork, call.flow)
         flow = self.flow_for(fork)
         ack = fork.create_ack(response.cseq.number, sent_by=self._sent_by(flow.transport),
@@ -1113,6 +1201,15 @@ class CallFailedError(Exception):
         super().__init__(f"{status} {reason}")
         self.call = call
         self.status = status
+        self.reason = reason
+
+
+class CallEndedError(UAError):
+    """``await ua.confirmed(call)``: the call ended (or failed) before the ACK came."""
+
+    def __init__(self, call: Call, reason: str) -> None:
+        super().__init__(f"{call!r} ended before the ACK: {reason}", 481)
+        self.call = call
         self.reason = reason
 
 
@@ -1266,6 +1363,11 @@ class UserAgent:
         if fut is not None and not fut.done():
             fut.set_result(response)
 
+    def _confirm_failed(self, call: Call, reason: str) -> None:
+        cfut = self._confirmed.pop(id(call), None)
+        if cfut is not None and not cfut.done():
+            cfut.set_exception(CallEndedError(call, reason))
+
     def _resolve(self, event: UAEvent) -> None:
         match event:
             case CallAnswered(call=call, response=response):
@@ -1274,6 +1376,7 @@ class UserAgent:
                     fut.set_result(call)
                 self._reinvite_done((call.call_id, response.cseq.number), response)
             case CallFailed(call=call, status=status, reason=reason):
+                self._confirm_failed(call, f"{status} {reason}")
                 fut = self._invites.pop(id(call), None)
                 if fut is not None and not fut.done():
                     # A result, not an exception: nobody may be waiting (dial without
@@ -1281,6 +1384,7 @@ class UserAgent:
                     self._failures[id(call)] = (status, reason)
                     fut.set_result(call)
             case CallEnded(call=call, reason=reason):
+                self._confirm_failed(call, reason)
                 for key in [k for k in self._reinvites if k[0] == call.call_id]:
                     lost = self._reinvites.pop(key)
                     if not lost.done():
@@ -1303,19 +1407,26 @@ class UserAgent:
 
     async def invite(self, target: str | URI, body: bytes = b"", *,
                      headers: Iterable[tuple[str, str]] = (),
-                     content_type: str = "application/sdp") -> Call:
+                     content_type: str = "application/sdp",
+                     contact: NameAddr | str | None = None,
+                     from_user: str | None = None) -> Call:
         """Call ``target``; returns the answered call (ACK already sent unless ``body`` is
-        empty: then send the answer with :meth:`ack`). Raises :class:`CallFailedError`."""
-        call = self.dial(target, body, headers=headers, content_type=content_type)
+        empty: then send the answer with :meth:`ack`). Raises :class:`CallFailedError`.
+        ``contact`` and ``from_user`` as in :meth:`UACore.invite`."""
+        call = self.dial(target, body, headers=headers, content_type=content_type,
+                         contact=contact, from_user=from_user)
         return await self.answered(call)
 
     def dial(self, target: str | URI, body: bytes = b"", *,
              headers: Iterable[tuple[str, str]] = (),
-             content_type: str = "application/sdp") -> Call:
+             content_type: str = "application/sdp",
+             contact: NameAddr | str | None = None,
+             from_user: str | None = None) -> Call:
         """Start a call and return it at once (e.g. to CANCEL it with :meth:`bye` while it
         rings); :meth:`answered` waits for the outcome."""
         call = self.core.invite(target, body, self.now, headers=headers,
-                                content_type=content_type)
+                                content_type=content_type, contact=contact,
+                                from_user=from_user)
         self._invites[id(call)] = self._loop.create_future()
         self._after()
         return call
@@ -1338,20 +1449,31 @@ class UserAgent:
         self._after()
 
     def accept(self, call: Call, body: bytes, *, content_type: str = "application/sdp",
-               headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.core.accept(call, body, self.now, content_type=content_type, headers=headers)
+               headers: Iterable[tuple[str, str]] = (),
+               contact: NameAddr | str | None = None) -> None:
+        """Answer an INVITE or re-INVITE we received (see :meth:`UACore.accept`)."""
+        self.core.accept(call, body, self.now, content_type=content_type, headers=headers,
+                         contact=contact)
         self._after()
 
     async def confirmed(self, call: Call) -> bytes:
-        """Wait for the ACK of our 2xx (returns its body: the answer in 3PCC)."""
+        """Wait for the ACK of our 2xx (returns its body: the answer in 3PCC).
+
+        Raises :class:`CallEndedError` if the call ends (or its INVITE fails) first -- no
+        ACK within 64*T1 ends it with BYE (s13.3.1.4) -- or has ended already."""
         if call.state is CallState.CONFIRMED:
             return call.remote_sdp if not call.outgoing else b""
-        fut: asyncio.Future[bytes] = self._loop.create_future()
-        self._confirmed[id(call)] = fut
+        if call.state is CallState.ENDED:
+            raise CallEndedError(call, call.end_reason)
+        fut = self._confirmed.get(id(call))
+        if fut is None or fut.done():  # done: an earlier waiter was cancelled
+            fut = self._confirmed[id(call)] = self._loop.create_future()
         return await fut
 
-    def reject(self, call: Call, status: int, reason: str | None = None) -> None:
-        self.core.reject(call, status, self.now, reason)
+    def reject(self, call: Call, status: int, reason: str | None = None, *,
+               headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Refuse an INVITE or re-INVITE we received (see :meth:`UACore.reject`)."""
+        self.core.reject(call, status, self.now, reason, headers=headers)
         self._after()
 
     async def reinvite(self, call: Call, body: bytes, *,
@@ -1427,6 +1549,12 @@ class UserAgent:
     def send_response(self, response: Response) -> None:
         """Send a response built elsewhere (see :meth:`UACore.send_response`)."""
         self.core.send_response(response, self.now)
+        self._after()
+
+    def answer_with(self, request: Request, response: Response) -> None:
+        """Send a response built elsewhere to a request we were handed, marking the request
+        answered (see :meth:`UACore.answer_with`)."""
+        self.core.answer_with(request, response, self.now)
         self._after()
 
     async def send(self, request: Request, dialog: Dialog | None = None, *,
