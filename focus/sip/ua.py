@@ -25,10 +25,17 @@ What the core does on its own, so that every application gets it right:
   every in-dialog request passes the s12.2.2 check before it is handed over (the
   :mod:`focus.sip.subscription` / :mod:`focus.sip.refer` helpers may check it again:
   ``Dialog.receive_request`` is idempotent); dialogs those helpers create are registered with
-  :meth:`UACore.adopt`, their messages sent with :meth:`UACore.send` /
-  :meth:`UACore.send_response`;
+  :meth:`UACore.adopt`, their messages sent with :meth:`UACore.send`, their responses with
+  :meth:`UACore.answer_with` (which notes the request as answered);
 * requests over 1300 bytes go over TCP (s18.1.1); requests the application leaves unanswered
-  get 500 / 480 after ``UAConfig.answer_timeout`` / ``ring_timeout``.
+  get 500 / 480 after ``UAConfig.answer_timeout`` / ``ring_timeout``;
+* re-INVITEs are answered (:meth:`UACore.accept` / :meth:`UACore.reject`) in any confirmed
+  call, the ones we placed too; 1xx to our INVITEs arrive as :class:`CallProgress`.
+
+What a conference focus needs besides (RFC 4579): ``contact=`` on :meth:`UACore.invite` and
+:meth:`UACore.accept` puts ``<conf-uri>;isfocus`` in Contact and makes it the dialog's local
+target, ``from_user=`` on :meth:`UACore.invite` the conference as the caller, ``headers=``
+on :meth:`UACore.reject` a 401's WWW-Authenticate (or Retry-After, Warning).
 
 Name resolution is deliberately minimal: targets must be IP literals or ``localhost`` (no
 DNS: the focus talks to peers it was given addresses for); ``transport=tcp`` in the URI
