@@ -155,7 +155,8 @@ class ChatRelay:
     """MESSAGEs to conference URIs relayed to members (see the module docstring).
 
     ``lookup(request)`` is the conference a request's URI addresses (None: 404);
-    ``sip_uri(xcon_uri)`` the conference's SIP URI (the From of what we relay)."""
+    ``sip_uri(xcon_uri)`` the conference's SIP URI (the From of what we relay: one that
+    routes to us, so a reply goes to the room)."""
 
     def __init__(self, store: ConferenceStore, ua: UserAgent, lookup: Lookup,
                  sip_uri: Callable[[str], str]) -> None:

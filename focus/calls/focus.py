@@ -214,7 +214,9 @@ class ConferenceFocus:
             store, ua, self.core, self._subscribe_lookup,
             min_interval=config.profile.notify_interval,
             contact_for=lambda obj, kind: self._focus_contact(obj.uri, kind))
-        self.chat = ChatRelay(store, ua, self._subscribe_lookup, self.sip_uri)
+        # The room's URI at our address (as in our isfocus Contacts): a reply reaches it.
+        self.chat = ChatRelay(store, ua, self._subscribe_lookup, lambda uri: str(
+            self._focus_contact(uri, TransportKind.UDP).uri))
         if driver is not None:
             driver.on_refused = self._joins_refused
             driver.on_unjoined = self._unjoined

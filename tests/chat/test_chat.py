@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import shutil
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from focus.sip.transport import TransportConfig
 from focus.sip.ua import IncomingRequest, UAConfig, UAEvent, UserAgent
 from tests.focus.conftest import Focus, start_focus
 
+SCENARIOS = Path(__file__).resolve().parents[2] / "sip_profiles" / "sipp"
 METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "NOTIFY"})
 
 
@@ -169,3 +172,62 @@ async def test_private_sidebar_and_deletion_by_the_creator(
     await eventually(lambda: all(any(b"deleted" in t for t in m.texts())
                                  for m in (alice, bob, carol)))
     assert (await bob.ua.message(room.sip(conf), "anyone?")).status == 404
+
+
+async def _sipp(*args: str, cwd: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        "sipp", *args, "-i", "127.0.0.1", "-m", "1", "-timeout", "15s", "-nostdin",
+        "-trace_err", cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+async def _finished(proc: asyncio.subprocess.Process, cwd: Path) -> None:
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    logs = "".join(p.read_text(errors="replace") for p in cwd.glob("*_errors.log"))
+    assert proc.returncode == 0, out.decode()[-2000:] + err.decode()[-2000:] + logs
+
+
+@pytest.mark.interop
+@pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
+async def test_sipp_chats_with_a_member(room: Room, members: dict[str, Member],
+                                        tmp_path: Path) -> None:
+    """Two sipp members (sip_profiles/sipp/chat_message.xml sends, chat_receive.xml
+    receives) and bob: sipp's MESSAGE reaches bob, bob's reaches the receiving sipp with the
+    room as From and bob's AOR asserted (the scenario checks both)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        receiver_port = probe.getsockname()[1]
+    blueprints = await room.ccmp("blueprints")
+    chat = re.search(r"(xcon:ChatRoom@\S+)", blueprints)
+    assert chat
+    conf = re.search(r"object: (\S+)", await room.ccmp("create", "--blueprint", chat.group(1)))
+    assert conf
+    bob = members["bob"]
+    await room.ccmp("add-user", conf.group(1), "--dial-in", bob.uri, "--name", "Bob")
+    await room.ccmp("add-user", conf.group(1), "--dial-in", "sip:sipp@127.0.0.1", "--name",
+                    "Sipp")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    sender = await _sipp(f"127.0.0.1:{room.focus.port}", "-sf",
+                         str(SCENARIOS / "chat_message.xml"), "-s",
+                         mixer_id(conf.group(1)), "-p", "0", cwd=tmp_path / "out")
+    await _finished(sender, tmp_path / "out")
+    await eventually(lambda: bob.inbox, timeout=10)
+    assert bob.inbox[0].body.strip() == b"hello from sipp"
+    assert '"Sipp"' in (bob.inbox[0].headers.get("From") or "")
+    # A third member (a sipp UAS) joins; bob writes; the scenario checks what it gets.
+    await room.ccmp("add-user", conf.group(1), "--dial-in",
+                    f"sip:reader@127.0.0.1:{receiver_port}")
+    receiver = await _sipp("-sf", str(SCENARIOS / "chat_receive.xml"), "-p",
+                           str(receiver_port), cwd=tmp_path / "in")
+    try:
+        # Sent before sipp binds, the MESSAGE is retransmitted (Timer E); a pause spares that.
+        await asyncio.sleep(0.3)
+        response = await bob.ua.message(room.sip(conf.group(1)), "hello from bob")
+        assert response.status == 202
+    finally:
+        await _finished(receiver, tmp_path / "in")
