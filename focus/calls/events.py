@@ -24,7 +24,6 @@ import secrets
 from collections.abc import Callable, Sequence
 
 from focus.calls.admission import same_aor
-from focus.calls.uacore import FocusUACore
 from focus.core.changes import Change
 from focus.core.state import ConferenceObject
 from focus.core.store import ConferenceStore
@@ -41,7 +40,7 @@ from focus.sip.subscription import NotifierConfig as SipNotifierConfig
 from focus.sip.subscription import Reason, Subscription, SubState
 from focus.sip.transaction import new_tag
 from focus.sip.transport import TransportKind
-from focus.sip.ua import UAError, UserAgent
+from focus.sip.ua import UACore, UAError, UserAgent
 from focus.xcon.model import ConferenceInfo, Role
 
 __all__ = ["ConferenceEvents"]
@@ -62,7 +61,7 @@ class ConferenceEvents:
     Contact is the resource's URI); ``min_interval`` paces NOTIFYs to one subscriber
     (RFC 4575 s3.9)."""
 
-    def __init__(self, store: ConferenceStore, ua: UserAgent, core: FocusUACore,
+    def __init__(self, store: ConferenceStore, ua: UserAgent, core: UACore,
                  lookup: Lookup, *, min_interval: float = 5.0,
                  contact_for: ContactFor | None = None) -> None:
         self.ua = ua
@@ -76,7 +75,7 @@ class ConferenceEvents:
         sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.sip = SipNotifier(SipNotifierConfig(
             packages=frozenset({"conference"}), sent_by=sent_by,
-            contact=core._contact(kind), transport=kind.value))
+            contact=core.contact_for(kind), transport=kind.value))
         self.planner = Planner(PlannerConfig(min_interval=min_interval,
                                              pseudonym_key=secrets.token_bytes(16)))
         self.subs: dict[str, Subscription] = {}  # planner id -> SIP subscription

@@ -62,7 +62,6 @@ from focus.calls.admission import Refusal, admit, conference_passwords, same_aor
 from focus.calls.chat import ChatRelay
 from focus.calls.events import ConferenceEvents
 from focus.calls.media import MediaLeg, MediaLegError, MediaLegs
-from focus.calls.uacore import FocusUACore, adopt
 from focus.core.changes import (
     Change,
     ConferenceCreated,
@@ -101,10 +100,12 @@ from focus.sip.ua import (
     CallConfirmed,
     CallEnded,
     CallFailed,
+    CallProgress,
     CallState,
     IncomingCall,
     IncomingRequest,
     RequestCompleted,
+    UACore,
     UAError,
     UAEvent,
     UserAgent,
@@ -193,7 +194,7 @@ class ConferenceFocus:
                  driver: MediaDriver | None, config: FocusConfig) -> None:
         self.store = store
         self.ua = ua
-        self.core: FocusUACore = adopt(ua)
+        self.core: UACore = ua.core
         self.legs = legs
         self.driver = driver
         self.config = config
@@ -209,7 +210,6 @@ class ConferenceFocus:
         self.recover()
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
-        self.core.on_provisional = self._provisional
         self.events = ConferenceEvents(
             store, ua, self.core, self._subscribe_lookup,
             min_interval=config.profile.notify_interval,
@@ -319,7 +319,7 @@ class ConferenceFocus:
         if refusal.challenge and request is not None:
             headers = [("WWW-Authenticate", c.to_header())
                        for c in self._digest.challenges(self.ua.now)]
-            self.core.reject_with(call, 401, self.ua.now, reason, headers)
+            self.core.reject(call, 401, self.ua.now, reason, headers=headers)
             self.ua.transport.flush()
         else:
             self.ua.reject(call, refusal.status, reason)
@@ -371,6 +371,8 @@ class ConferenceFocus:
                 self._options(request)
             case IncomingRequest(request=request):
                 self.ua.respond(request, 405)
+            case CallProgress(call=call, response=response, reinvite=False):
+                self._provisional(call, response)
             case CallConfirmed(call=call, body=body):
                 self._confirmed(call, body)
             case CallAnswered(call=call, response=response):
@@ -566,8 +568,8 @@ class ConferenceFocus:
             self._check_alive(p)
             p.entity = self._add_user(p, request)
             p.answer = parse_sdp(p.leg.answer)
-            self.core.accept_as(call, p.leg.answer, self.ua.now,
-                                self._focus_contact(p.conference, call.flow.transport))
+            self.core.accept(call, p.leg.answer, self.ua.now,
+                             contact=self._focus_contact(p.conference, call.flow.transport))
             self.ua.transport.flush()
             p.joined = True
             self.stats.joins += 1
@@ -829,8 +831,11 @@ class ConferenceFocus:
                                 DisconnectionMethod.FAILED)
             return 503
         try:
-            call = self.core.invite_as(target, leg.answer, self.ua.now,
-                                       self._focus_contact(conference, TransportKind.UDP))
+            # RFC 4579 s5.5: our Contact is the conference URI with isfocus, and From names
+            # the conference as the calling party (as in s5.2's example).
+            contact = self._focus_contact(conference, TransportKind.UDP)
+            call = self.core.invite(target, leg.answer, self.ua.now, contact=contact,
+                                    from_user=getattr(contact.uri, "user", None))
         except UAError as exc:
             await self._abandon(leg)
             log.warning("cannot dial %s: %s", target, exc)
@@ -1251,7 +1256,7 @@ def _endpoint_entity(user: User, caller: str) -> str:
 
 def _media_status(user: User, caller: str) -> str | None:
     """The audio status asked for the caller's endpoint. A patch naming no endpoint entity
-    (what ``ccmp_server.client mute`` sends) is appended by the core's merge as a keyless
+    (what other CCMP clients may send) is appended by the core's merge as a keyless
     endpoint, so the last mention wins."""
     found: str | None = None
     for e in user.endpoints:
