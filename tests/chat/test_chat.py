@@ -32,11 +32,15 @@ class Member:
     def __init__(self, ua: UserAgent) -> None:
         self.ua = ua
         self.inbox: list[Request] = []
+        self.states: list[str] = []  # Subscription-State of each conference NOTIFY
         ua.on_event = self.on_event
 
     def on_event(self, ua: UserAgent, event: UAEvent) -> None:
         if isinstance(event, IncomingRequest) and event.request.method == "MESSAGE":
             self.inbox.append(event.request)
+            ua.respond(event.request, 200)
+        elif isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
+            self.states.append(event.request.headers.get("Subscription-State") or "")
             ua.respond(event.request, 200)
 
     @property
@@ -161,6 +165,11 @@ async def test_private_sidebar_and_deletion_by_the_creator(
     await asyncio.sleep(0.2)
     assert not carol.inbox and not bob.inbox
 
+    # Carol also watches the room with the conference event package.
+    response, _ = await carol.ua.subscribe(room.sip(conf), "conference")
+    assert response.status == 200
+    await eventually(lambda: carol.states)
+
     # Bob (not the creator) may not delete the room; alice may: everyone is told.
     argv = ["--url", room.focus.running.ccmp.url, "--user", "bob", "--password", "pw-bob",
             "--timeout", "10", "delete", conf]
@@ -171,6 +180,8 @@ async def test_private_sidebar_and_deletion_by_the_creator(
     await room.ccmp("delete", conf)
     await eventually(lambda: all(any(b"deleted" in t for t in m.texts())
                                  for m in (alice, bob, carol)))
+    await eventually(lambda: carol.states[-1].startswith("terminated"))
+    assert "noresource" in carol.states[-1]
     assert (await bob.ua.message(room.sip(conf), "anyone?")).status == 404
 
 
