@@ -574,6 +574,27 @@ class UACore:
             self._end(call, f"rejected {status}")
         self._drain_layer(now)
 
+    def progress(self, call: Call, now: float, status: int = 180, reason: str | None = None,
+                 *, headers: Iterable[tuple[str, str]] = (),
+                 contact: NameAddr | str | None = None) -> None:
+        """Send a provisional response (101-199: 180 Ringing, 183 ...) to the INVITE of
+        ``call`` that waits for an answer. It carries the call's To-tag -- the one the 2xx
+        will carry, so both are one dialog (s13.3.1.1) -- and a Contact (``contact`` or
+        ours, s12.1.1). Raises :class:`UAError` if no INVITE waits or ``status`` is no
+        1xx (100 is the transaction layer's)."""
+        if not self._awaits_answer(call) or not 101 <= status <= 199:
+            raise UAError(f"cannot send {status} for {call!r}")
+        ours = _as_contact(contact)
+        if call.dialog is not None:
+            response = call.dialog.create_response(call.invite, status, reason)
+        else:
+            response = make_response(call.invite, status, reason, to_tag=call.local_tag)
+            local = ours or self._contact(call.flow.transport)
+            response.headers.add("Contact", str(local))
+        self._finish_response(response, b"", None, headers)
+        self._send_response(response, now)
+        self._drain_layer(now)
+
     def _awaits_answer(self, call: Call) -> bool:
         """An INVITE of ``call`` came in and has no final response from us yet (its server
         transaction key; ``invite_key`` holds a client key while our own INVITE is out)."""
@@ -1476,6 +1497,13 @@ class UserAgent:
         if fut is None or fut.done():  # done: an earlier waiter was cancelled
             fut = self._confirmed[id(call)] = self._loop.create_future()
         return await fut
+
+    def progress(self, call: Call, status: int = 180, reason: str | None = None, *,
+                 headers: Iterable[tuple[str, str]] = (),
+                 contact: NameAddr | str | None = None) -> None:
+        """Send 180/183 ... for an INVITE we received (see :meth:`UACore.progress`)."""
+        self.core.progress(call, self.now, status, reason, headers=headers, contact=contact)
+        self._after()
 
     def reject(self, call: Call, status: int, reason: str | None = None, *,
                headers: Iterable[tuple[str, str]] = ()) -> None:

@@ -234,17 +234,12 @@ def test_reject_carries_extra_headers(net: Net) -> None:
     assert state_of(callee) is CallState.ENDED
 
 
-def send_provisional(core: UACore, request: Request, status: int, to_tag: str,
-                     now: float) -> None:
-    core.send_response(make_response(request, status, to_tag=to_tag), now)
-
-
 def test_provisional_responses_are_reported(net: Net) -> None:
     caller = net.a.invite(b_uri(), OFFER, net.now)
     net.pump()
     callee = incoming(net)
-    send_provisional(net.b, callee.invite, 180, callee.local_tag, net.now)
-    send_provisional(net.b, callee.invite, 183, callee.local_tag, net.now)
+    net.b.progress(callee, net.now, 180)
+    net.b.progress(callee, net.now, 183)
     net.pump()
     progress = net.take("a", CallProgress)
     assert [p.response.status for p in progress if isinstance(p, CallProgress)] == [180, 183]
@@ -259,7 +254,7 @@ def test_provisional_responses_are_reported(net: Net) -> None:
     net.a.reinvite(caller, OFFER2, net.now)
     net.pump()
     assert net.take("b", IncomingCall)
-    send_provisional(net.b, callee.invite, 180, callee.local_tag, net.now)
+    net.b.progress(callee, net.now)
     net.pump()
     again = net.take("a", CallProgress)
     assert len(again) == 1 and isinstance(again[0], CallProgress) and again[0].reinvite
@@ -341,3 +336,36 @@ def test_a_final_response_sent_with_send_response_is_not_answered_again() -> Non
     net.advance(10.0)
     assert net.sent("b", "500/MESSAGE") == []
     assert net.sent("b", "200/MESSAGE")  # (again for each retransmitted MESSAGE)
+
+
+def test_progress_sends_1xx_with_the_tag_and_contact_of_the_coming_2xx(net: Net) -> None:
+    caller = net.a.invite(b_uri(), OFFER, net.now)
+    net.pump()
+    callee = incoming(net)
+    net.b.progress(callee, net.now)  # 180 Ringing
+    net.b.progress(callee, net.now, 183, "Session Progress", contact=FOCUS_CONTACT,
+                   headers=[("Warning", '399 focus "announcement"')])
+    net.pump()
+    progress = [e for e in net.take("a", CallProgress) if isinstance(e, CallProgress)]
+    assert [(p.response.status, p.response.reason) for p in progress] == [
+        (180, "Ringing"), (183, "Session Progress")]
+    assert {p.response.to.tag for p in progress} == {callee.local_tag}
+    assert progress[0].response.headers.get("Contact") == "<sip:bob@127.0.0.1:5060>"
+    assert progress[1].response.headers.get("Contact") == FOCUS_CONTACT
+    assert progress[1].response.headers.get("Warning") == '399 focus "announcement"'
+    net.b.accept(callee, ANSWER, net.now)
+    net.pump()
+    assert net.sent("b", "200/INVITE")[0].to.tag == callee.local_tag
+    assert dialog_of(caller).id.remote_tag == callee.local_tag
+    with pytest.raises(UAError):  # answered: nothing waits any more
+        net.b.progress(callee, net.now)
+
+
+@pytest.mark.parametrize("status", [100, 200, 486])
+def test_progress_is_only_for_1xx_after_100(net: Net, status: int) -> None:
+    net.a.invite(b_uri(), OFFER, net.now)
+    net.pump()
+    callee = incoming(net)
+    with pytest.raises(UAError):
+        net.b.progress(callee, net.now, status)
+    assert state_of(callee) is CallState.INCOMING

@@ -144,7 +144,7 @@ async def test_ringing_is_reported_before_the_answer(
 
     def ring_then_answer(ua: UserAgent, event: UAEvent) -> None:
         if isinstance(event, IncomingCall):
-            ua.send_response(make_response(event.request, 180, to_tag=event.call.local_tag))
+            ua.progress(event.call)
             ua.accept(event.call, ANSWER)
 
     b_peer.handle = ring_then_answer
