@@ -98,6 +98,13 @@ class ConferenceEvents:
         if request.to.tag is not None:
             self._refresh(request, now)
             return
+        event = request.event
+        if event is None or event.package not in self.sip.config.packages:
+            # The package is checked before anything about the body formats (RFC 6665
+            # s4.2.1.1): another package's Accept values mean nothing to ours.
+            self._answer(request, self.sip.receive_subscribe(
+                request, now, body_for=lambda _sub: None).response)
+            return
         obj = self.lookup(request)
         if obj is None:
             self._answer(request, make_response(request, 404, "Not Found - no such conference",

@@ -154,9 +154,6 @@ def test_sipp_other_event_package_without_accept_is_489(serve: Serve, tmp_path: 
     finished(sipp(serve.sip_port, "eventpkg_presence_noaccept.xml", conf, tmp_path), tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="focus/calls/events.py ConferenceEvents.subscribe asks the "
-                   "planner about Accept before the package is checked: Event: presence with "
-                   "Accept: application/pidf+xml gets 406, not 489 (RFC 6665 s4.2.1.1)")
 def test_sipp_other_event_package_is_489(serve: Serve, tmp_path: Path) -> None:
     conf = created(serve)
     finished(sipp(serve.sip_port, "eventpkg_presence.xml", conf, tmp_path), tmp_path)
