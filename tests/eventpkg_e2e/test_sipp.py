@@ -1,7 +1,7 @@
 """sipp, a third-party SIP peer, subscribes to the conference event package of
 ``python -m focus serve`` (sip_profiles/sipp/eventpkg_*.xml): full NOTIFY (version 1), a
 CCMP change -> partial NOTIFY (version 2), unsubscribe -> terminated; 489 for another
-package. MESSAGE (message_chat.xml) is not handled by the focus yet."""
+package; a MESSAGE from a member of a chat room (chat_message.xml) is accepted (202)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from focus.calls.focus import mixer_id
 from focus.core.accounts import add_account
 
 pytestmark = [
@@ -159,8 +160,14 @@ def test_sipp_other_event_package_is_489(serve: Serve, tmp_path: Path) -> None:
     finished(sipp(serve.sip_port, "eventpkg_presence.xml", conf, tmp_path), tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason="the focus does not handle MESSAGE yet (issue 6 chat): "
-                   "405 Method Not Allowed")
 def test_sipp_message_to_a_conference(serve: Serve, tmp_path: Path) -> None:
-    conf = created(serve)
-    finished(sipp(serve.sip_port, "message_chat.xml", conf, tmp_path), tmp_path)
+    """sipp, made a member of a ChatRoom with ``add-user --dial-in``, sends a MESSAGE to
+    the room (chat_message.xml): 202 Accepted for relaying (RFC 3428 s7, the seed's s8)."""
+    chat = re.search(r"(xcon:ChatRoom@\S+)", serve.ccmp("blueprints"))
+    assert chat, "no ChatRoom blueprint"
+    conf = re.search(r"object: (\S+)", serve.ccmp("create", "--blueprint", chat.group(1)))
+    assert conf, "no conference object in the create answer"
+    serve.ccmp("add-user", conf.group(1), "--dial-in", "sip:sipp@127.0.0.1", "--name", "Sipp")
+    finished(sipp(serve.sip_port, "chat_message.xml", mixer_id(conf.group(1)),
+                        tmp_path), tmp_path)
+    assert re.search(r"^SIP/2.0 202 ", messages(tmp_path), re.M)
