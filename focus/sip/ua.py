@@ -1474,6 +1474,10 @@ class UserAgent:
 
     def ack(self, call: Call, body: bytes, *, content_type: str = "application/sdp") -> None:
         self.core.ack(call, body, self.now, content_type=content_type)
+        # Our ACK confirms a call we placed (3PCC): nobody else will tell confirmed().
+        cfut = self._confirmed.pop(id(call), None)
+        if cfut is not None and not cfut.done():
+            cfut.set_result(b"")
         self._after()
 
     def accept(self, call: Call, body: bytes, *, content_type: str = "application/sdp",
@@ -1485,7 +1489,8 @@ class UserAgent:
         self._after()
 
     async def confirmed(self, call: Call) -> bytes:
-        """Wait for the ACK of our 2xx (returns its body: the answer in 3PCC).
+        """Wait for the ACK of our 2xx (returns its body: the answer in 3PCC); for a call
+        we placed with an offerless INVITE, for our own :meth:`ack` (returns ``b""``).
 
         Raises :class:`CallEndedError` if the call ends (or its INVITE fails) first -- no
         ACK within 64*T1 ends it with BYE (s13.3.1.4) -- or has ended already."""

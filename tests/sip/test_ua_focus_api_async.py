@@ -218,3 +218,19 @@ async def test_answer_with_on_the_user_agent(
                                                     content_type="text/plain"), 10)
     assert isinstance(done, RequestCompleted)
     assert done.response.status == 202 and done.response.to.tag == "pre"
+
+
+async def test_confirmed_on_an_offerless_call_we_placed_waits_for_our_ack(
+        pair: tuple[UserAgent, Peer, UserAgent, Peer]) -> None:
+    alice, _, bob, b_peer = pair
+    b_peer.handle = accept_calls(answer=OFFER)
+    call = await asyncio.wait_for(alice.invite(bob.local_uri(), b""), 10)
+    assert call.state is CallState.ANSWERED
+    waiter = asyncio.ensure_future(alice.confirmed(call))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    alice.ack(call, ANSWER)
+    assert await asyncio.wait_for(waiter, 10) == b""
+    callee = next(e.call for e in b_peer.seen if isinstance(e, IncomingCall))
+    assert await asyncio.wait_for(bob.confirmed(callee), 10) == ANSWER
+    await asyncio.wait_for(alice.bye(call), 10)
