@@ -20,10 +20,13 @@ import base64
 import os
 import ssl
 import sys
+import unicodedata
 from collections.abc import Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 from lxml import etree
@@ -80,7 +83,10 @@ async def send(target: Target, request: CcmpRequest) -> tuple[bytes, bytes, Ccmp
         if target.insecure:
             ctx = False
         elif target.cafile is not None:
-            ctx = ssl.create_default_context(cafile=str(target.cafile))
+            try:
+                ctx = ssl.create_default_context(cafile=str(target.cafile))
+            except (OSError, ssl.SSLError) as exc:
+                raise ClientError(f"cannot use CA file {target.cafile}: {exc}") from exc
     # RFC 6503 s4.4: a client must not wait forever; 30 s is the recommended default.
     timeout = aiohttp.ClientTimeout(total=target.timeout_s)
     try:
@@ -173,16 +179,22 @@ def _user_info(
 
 
 def _mute_info(
-    entity: str, status: str, media_id: str, endpoints: Sequence[tuple[str, str | None]] = ()
+    entity: str,
+    status: str,
+    media_id: str | None,
+    endpoints: Sequence[tuple[str, str | None]] = (),
 ) -> etree._Element:
     """A userInfo setting the audio status of the user's ``endpoints`` ((entity, media id or
     None for ``media_id``) as retrieved): naming each endpoint by its entity makes the
-    server's merge update it instead of appending a new keyless endpoint."""
+    server's merge update it instead of appending a new keyless endpoint.  With no id known
+    nor given, a new medium "1" is typed audio, so that readers know what was muted."""
     info = _el("userInfo", entity=entity)
     for endpoint_entity, known_id in endpoints or ((None, None),):
         attrs = {"entity": endpoint_entity} if endpoint_entity is not None else {}
         endpoint = etree.SubElement(info, f"{_CI}endpoint", attrs)
-        media = etree.SubElement(endpoint, f"{_CI}media", id=known_id or media_id)
+        media = etree.SubElement(endpoint, f"{_CI}media", id=known_id or media_id or "1")
+        if known_id is None and media_id is None:
+            etree.SubElement(media, f"{_CI}type").text = "audio"
         # RFC 6504 s6.2: muting sets the participant's media to recvonly.
         etree.SubElement(media, f"{_CI}status").text = status
     return info
@@ -309,7 +321,7 @@ def build_request(
         return _with(
             user_req,
             operation=Operation.UPDATE,
-            info=_mute_info(args.entity, status, args.media_id or "1", endpoints),
+            info=_mute_info(args.entity, status, args.media_id, endpoints),
         )
     if cmd == "remove":
         info = _user_info("", args.entity, None, None, None) if args.entity else None
@@ -354,26 +366,134 @@ def needs_domain(args: argparse.Namespace, conf_user_id: str | None) -> bool:
     return _domain(args.domain, conf_user_id) is None
 
 
+def _clean(text: str) -> str:
+    """Server text made safe for a terminal: whitespace runs become one space and any other
+    control or format character (a display name a caller chose may carry escape sequences)
+    becomes its \\u escape, so one item stays on one line and cannot restyle the screen."""
+    text = " ".join(text.split())
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+
+
 def _texts(el: etree._Element, path: str) -> list[str]:
-    return [" ".join("".join(str(t) for t in e.itertext()).split()) for e in el.iterfind(path)]
+    return [_clean("".join(str(t) for t in e.itertext())) for e in el.iterfind(path)]
+
+
+def _first(el: etree._Element, path: str) -> str | None:
+    found = _texts(el, path)
+    return found[0] if found else None
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _uri_lines(kind: str, uris: etree._Element | None) -> list[str]:
+    """One line per entry of a uris-type element (RFC 4575 s5.3.1/s5.3.2): the URI, its
+    purpose and label; a conference password (RFC 6501 s4.2.6) is a secret, so it is only
+    flagged."""
+    if uris is None:
+        return []
+    lines = []
+    for entry in uris.iterfind(f"{_CI}entry"):
+        line = f"  {kind}: {_first(entry, f'{_CI}uri') or '-'}"
+        purpose = _first(entry, f"{_CI}purpose")
+        if purpose:
+            line += f" {purpose}"
+        label = _first(entry, f"{_CI}display-text")
+        if label:
+            line += f" {_quoted(label)}"
+        if entry.find(f"{_XCON}conference-password") is not None:
+            line += " password-protected"
+        lines.append(line + "\n")
+    return lines
+
+
+def _state_line(info: etree._Element) -> str | None:
+    """RFC 4575 s5.5 conference-state: "active"/"inactive", "locked"/"unlocked", users=N."""
+    state = info.find(f"{_CI}conference-state")
+    if state is None:
+        return None
+    words = []
+    for tag, yes, no in (("active", "active", "inactive"), ("locked", "locked", "unlocked")):
+        value = _first(state, f"{_CI}{tag}")
+        if value is not None:
+            words.append(yes if value in ("true", "1") else no)
+    count = _first(state, f"{_CI}user-count")
+    if count is not None:
+        words.append(f"users={count}")
+    return f"  state: {' '.join(words)}\n" if words else None
+
+
+def _media_word(medium: etree._Element, types: dict[str, str]) -> str:
+    """An endpoint's medium (RFC 4575 s5.8) as TYPE=STATUS: the type is its own <type>, else
+    that of the conference medium its <label> names, else #ID.  recvonly is flagged as muted:
+    RFC 6504 s6.2 mutes a participant by making its media recvonly."""
+    label = _first(medium, f"{_CI}label")
+    kind = _first(medium, f"{_CI}type") or (types.get(label) if label else None)
+    name = kind or f"#{_clean(medium.get('id') or '?')}"
+    status = _first(medium, f"{_CI}status")
+    if status is None:
+        return name
+    return f"{name}={status}(muted)" if status == "recvonly" else f"{name}={status}"
+
+
+def _user_lines(user: etree._Element, types: dict[str, str]) -> list[str]:
+    """A line for the user (entity, name, RFC 6501 s4.6.5.2 roles), then one per endpoint
+    (RFC 4575 s5.7: entity, name, status with its disconnection-method, joining-method,
+    media)."""
+    line = f"  user {_clean(user.get('entity') or '-')}"
+    name = _first(user, f"{_CI}display-text")
+    if name:
+        line += f" {_quoted(name)}"
+    roles = _texts(user, f"{_CI}roles/{_CI}entry")
+    if roles:
+        line += f" roles={','.join(roles)}"
+    lines = [line + "\n"]
+    for endpoint in user.iterfind(f"{_CI}endpoint"):
+        line = f"    endpoint {_clean(endpoint.get('entity') or '-')}"
+        name = _first(endpoint, f"{_CI}display-text")
+        if name:
+            line += f" {_quoted(name)}"
+        status = _first(endpoint, f"{_CI}status")
+        if status:
+            line += f" {status}"
+            how = _first(endpoint, f"{_CI}disconnection-method")
+            if how:
+                line += f"({how})"
+        joined = _first(endpoint, f"{_CI}joining-method")
+        if joined:
+            line += f" {joined}"
+        for medium in endpoint.iterfind(f"{_CI}media"):
+            line += f" {_media_word(medium, types)}"
+        lines.append(line + "\n")
+    return lines
+
+
+def _users_of(info: etree._Element) -> list[etree._Element]:
+    if info.tag == "userInfo":
+        return [info]
+    if info.tag == "usersInfo":
+        return list(info.iterfind(f"{_CI}user"))
+    return list(info.iterfind(f"{_CI}users/{_CI}user"))
 
 
 def describe(resp: CcmpResponse, out: TextIO) -> None:
-    """Print a response for people."""
-    status = f"{int(resp.code)} {resp.response_string or resp.code.reason}"
+    """Print a response for people: one ``key: value`` line per conference property, a line
+    per user and an indented line per endpoint (see :func:`_user_lines`)."""
+    status = f"{int(resp.code)} {_clean(resp.response_string or resp.code.reason)}"
     kind = resp.message_type.value if resp.message_type is not None else "ccmp"
     out.write(f"{kind}: {status}\n")
     if resp.conf_obj_id:
-        out.write(f"  object: {resp.conf_obj_id}\n")
+        out.write(f"  object: {_clean(resp.conf_obj_id)}\n")
     if resp.version is not None:
         out.write(f"  version: {resp.version}\n")
     if resp.uris is not None:
         if not resp.uris:
             out.write("  (none)\n")
         for entry in resp.uris:
-            label = f"  {entry.uri}"
+            label = f"  {_clean(entry.uri)}"
             if entry.display_text:
-                label += f"  {entry.display_text}"
+                label += f"  {_clean(entry.display_text)}"
             out.write(label + "\n")
     if resp.options is not None:
         for cap in (*resp.options.standard, *resp.options.extended):
@@ -381,115 +501,195 @@ def describe(resp: CcmpResponse, out: TextIO) -> None:
             out.write(f"  {cap.name}: {ops}\n")
     info = resp.info
     if info is not None:
-        title = _texts(info, f"{_CI}conference-description/{_CI}display-text")
+        desc = f"{_CI}conference-description"
+        title = _first(info, f"{desc}/{_CI}display-text")
         if title:
-            out.write(f"  title: {title[0]}\n")
+            out.write(f"  title: {title}\n")
         entity = info.get("entity")
         if entity and entity != resp.conf_obj_id:
-            out.write(f"  entity: {entity}\n")
-        media = _texts(
-            info, f"{_CI}conference-description/{_CI}available-media/{_CI}entry/{_CI}type"
-        )
+            out.write(f"  entity: {_clean(entity)}\n")
+        out.writelines(_uri_lines("conf-uri", info.find(f"{desc}/{_CI}conf-uris")))
+        out.writelines(_uri_lines("service-uri", info.find(f"{desc}/{_CI}service-uris")))
+        state = _state_line(info)
+        if state:
+            out.write(state)
+        entries = info.findall(f"{desc}/{_CI}available-media/{_CI}entry")
+        media = [t for e in entries for t in _texts(e, f"{_CI}type")]
         if media:
             out.write(f"  media: {', '.join(media)}\n")
-        users = list(info.iter(f"{_CI}user"))
-        if info.tag == "userInfo":
-            users = [info]
-        for user in users:
-            name = _texts(user, f"{_CI}display-text")
-            line = f"  user {user.get('entity')}"
-            if name:
-                line += f" ({name[0]})"
-            for endpoint in user.iterfind(f"{_CI}endpoint"):
-                statuses = _texts(endpoint, f"{_CI}media/{_CI}status")
-                line += f" endpoint {endpoint.get('entity') or '-'}"
-                if statuses:
-                    line += f" [{' '.join(statuses)}]"
-            out.write(line + "\n")
+        types = {e.get("label", ""): t for e in entries for t in _texts(e, f"{_CI}type")[:1]}
+        for user in _users_of(info):
+            out.writelines(_user_lines(user, types))
         for sidebar in info.iterfind(f"{_CI}entry"):
-            out.write(f"  sidebar {sidebar.get('entity')}\n")
+            out.write(f"  sidebar {_clean(sidebar.get('entity') or '-')}\n")
     for extra in resp.extension_payload:
         for child in extra:
-            out.write(f"  {etree.QName(child).localname}: {' '.join((child.text or '').split())}\n")
+            text = _clean("".join(str(t) for t in child.itertext()))
+            out.write(f"  {etree.QName(child).localname}: {text}\n")
+
+
+_CONF = "the conference's XCON-URI, e.g. xcon:conf1@example.com"
+_USER = "a user's XCON-USERID, e.g. xcon-userid:user2@example.com"
+_LEGEND = """\
+output: a "key: value" line per conference property (title, conf-uri: the URI phones dial,
+service-uri, state: active|inactive locked|unlocked users=N, media), then per user
+  user XCON-USERID "NAME" roles=ROLE,...
+    endpoint URI "NAME" STATUS[(DISCONNECTION-METHOD)] JOINING-METHOD TYPE=MEDIA-STATUS ...
+where STATUS is connected, dialing-out, alerting, on-hold, disconnected, ... (RFC 4575 s5.7.3)
+and recvonly media is shown as recvonly(muted); missing fields are left out."""
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m ccmp_server.client", description=__doc__.split("\n")[0]
+        prog="python -m ccmp_server.client",
+        description="Manage conferences on a CCMP server (RFC 6503 over HTTP(S)).",
+        epilog="Exit status: 0 on CCMP 200, 1 on a CCMP error answer, 2 on a usage, transport "
+        "or HTTP error.  `COMMAND --help` tells more about a command.",
     )
     p.add_argument("--url", required=True, help="the CCMP server, e.g. https://host:8443/ccmp")
     p.add_argument("--user", help="account name (sent in the CCMP <subject>)")
-    p.add_argument("--password", help="account password (or set CCMP_PASSWORD)")
+    p.add_argument(
+        "--password",
+        help="account password (default: $CCMP_PASSWORD, which other local users cannot "
+        "see in the process list)",
+    )
     p.add_argument("--basic", action="store_true", help="send credentials as HTTP Basic instead")
-    p.add_argument("--conf-user-id", help="XCON-USERID to send (default: from --user/--domain)")
+    p.add_argument(
+        "--conf-user-id",
+        metavar="XCON-USERID",
+        help="your XCON-USERID to send (default: xcon-userid:USER@DOMAIN with --domain)",
+    )
     p.add_argument(
         "--domain",
         default=None,
         help="the server's domain (of your XCON-USERID and of new identifiers); by default "
         "learnt from the server when needed",
     )
-    p.add_argument("--conf-password", help="conference password for protected conferences")
-    p.add_argument("--cafile", type=Path, help="CA certificate to trust for HTTPS")
-    p.add_argument("--insecure", action="store_true", help="do not verify the HTTPS certificate")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait (default 30)")
-    p.add_argument("--xml", action="store_true", help="print the raw CCMP request and response")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("options", help="server capabilities")
-    sub.add_parser("blueprints", help="list blueprints")
-    sub.add_parser("blueprint", help="show a blueprint").add_argument("uri")
-    sub.add_parser("confs", help="list conferences").add_argument("--filter", help="xpathFilter")
-    c = sub.add_parser("create", help="create a conference")
+    p.add_argument(
+        "--conf-password", metavar="PASSWORD", help="conference password for protected ones"
+    )
+    tls = p.add_mutually_exclusive_group()
+    tls.add_argument("--cafile", type=Path, help="CA certificate (PEM) to trust for HTTPS")
+    tls.add_argument("--insecure", action="store_true", help="do not verify HTTPS certificates")
+    p.add_argument(
+        "--timeout", type=float, default=30.0, metavar="SECONDS", help="wait at most (default 30)"
+    )
+    p.add_argument(
+        "--xml", action="store_true", help="print the raw CCMP request and response instead"
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, details: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=f"{summary[0].upper()}{summary[1:]}."
+            + (f"\n\n{details}" if details else ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    command("options", "list the requests and operations the server supports")
+    command("blueprints", "list the blueprints conferences can be created from")
+    command("blueprint", "show a blueprint").add_argument(
+        "uri", metavar="BLUEPRINT", help="the blueprint's XCON-URI"
+    )
+    command("confs", "list the conferences").add_argument(
+        "--filter", metavar="XPATH", help="only those matching this xpathFilter (RFC 6503 s5.3.3)"
+    )
+    c = command(
+        "create",
+        "create a conference",
+        "Without --blueprint, --clone or --info the server's default blueprint is used.",
+    )
     g = c.add_mutually_exclusive_group()
-    g.add_argument("--blueprint", help="clone this blueprint")
-    g.add_argument("--clone", help="clone this conference")
-    g.add_argument("--info", type=Path, help="conference-info XML file")
-    c.add_argument("--title")
-    sub.add_parser("show", help="show a conference").add_argument("conf")
-    u = sub.add_parser("update", help="change a conference")
-    u.add_argument("conf")
-    u.add_argument("--title")
-    u.add_argument("--info", type=Path, help="partial conference-info XML file")
-    sub.add_parser("delete", help="delete a conference").add_argument("conf")
-    sub.add_parser("users", help="show the users of a conference").add_argument("conf")
-    for name, helptext in (
-        ("user", "show a user (default: yourself)"),
-        ("remove", "remove a user (default: yourself)"),
-    ):
-        s = sub.add_parser(name, help=helptext)
-        s.add_argument("conf")
-        s.add_argument("entity", nargs="?")
-    a = sub.add_parser("add-user", help="add a user")
-    a.add_argument("conf")
+    g.add_argument("--blueprint", metavar="URI", help="from this blueprint")
+    g.add_argument("--clone", metavar="CONF", help="as a copy of this conference")
+    g.add_argument("--info", type=Path, metavar="FILE", help="from a conference-info XML file")
+    c.add_argument("--title", help="its title (display-text)")
+    command(
+        "show", "show a conference: URIs, state, media, users and endpoints", _LEGEND
+    ).add_argument("conf", metavar="CONF", help=_CONF)
+    u = command("update", "change a conference (its title, or anything with --info)")
+    u.add_argument("conf", metavar="CONF", help=_CONF)
+    g = u.add_mutually_exclusive_group(required=True)
+    g.add_argument("--title", help="the new title")
+    g.add_argument("--info", type=Path, metavar="FILE", help="partial conference-info XML file")
+    command("delete", "delete a conference").add_argument("conf", metavar="CONF", help=_CONF)
+    command("users", "show the users of a conference and their endpoints", _LEGEND).add_argument(
+        "conf", metavar="CONF", help=_CONF
+    )
+    for name, summary in (("user", "show a user and its endpoints"), ("remove", "remove a user")):
+        s = command(name, summary, _LEGEND if name == "user" else "")
+        s.add_argument("conf", metavar="CONF", help=_CONF)
+        s.add_argument("entity", metavar="USER", nargs="?", help=f"{_USER} (default: yourself)")
+    a = command(
+        "add-user",
+        "add a user to a conference",
+        "Without --entity the server allocates a new XCON-USERID.",
+    )
+    a.add_argument("conf", metavar="CONF", help=_CONF)
     g = a.add_mutually_exclusive_group()
-    g.add_argument("--dial-out", metavar="URI", help="the focus calls this URI")
-    g.add_argument("--dial-in", metavar="URI", help="this URI will call in")
-    a.add_argument("--entity", help="XCON-USERID of a known user")
+    g.add_argument("--dial-out", metavar="URI", help="the focus calls this SIP URI")
+    g.add_argument("--dial-in", metavar="URI", help="this SIP URI will call in")
+    a.add_argument("--entity", metavar="XCON-USERID", help="a user the server knows already")
     a.add_argument("--name", help="display name")
-    for name in ("mute", "unmute"):
-        m = sub.add_parser(name, help=f"{name} a user's media")
-        m.add_argument("conf")
-        m.add_argument("entity")
-        m.add_argument("--media-id", help="the media id to set (default: the endpoint's "
-                       "audio media, else 1)")
-    for name in ("sidebars", "sidebar-create"):
-        s = sub.add_parser(name, help=name.replace("-", " "))
-        s.add_argument("conf")
-        s.add_argument("--by-ref", action="store_true")
-        if name == "sidebar-create":
-            s.add_argument("--info", type=Path)
-    for name in ("sidebar-show", "sidebar-delete"):
-        s = sub.add_parser(name, help=name.replace("-", " "))
-        s.add_argument("sidebar")
-        s.add_argument("--by-ref", action="store_true")
-    sub.add_parser("summary", help="conference summary (extension)").add_argument("conf")
+    for name, status in (("mute", "recvonly"), ("unmute", "sendrecv")):
+        m = command(
+            name,
+            f"{name} a user: set its endpoints' audio to {status}",
+            "The user is read first, so that each of its endpoints is updated.",
+        )
+        m.add_argument("conf", metavar="CONF", help=_CONF)
+        m.add_argument("entity", metavar="USER", help=_USER)
+        m.add_argument(
+            "--media-id",
+            metavar="ID",
+            help="the media id to set (default: each endpoint's audio media, else 1)",
+        )
+    by_ref = "list or address sidebars by reference (sidebarsByRef) rather than by value"
+    s = command("sidebars", "list a conference's sidebars")
+    s.add_argument("conf", metavar="CONF", help=_CONF)
+    s.add_argument("--by-ref", action="store_true", help=by_ref)
+    s = command("sidebar-create", "create a sidebar of a conference")
+    s.add_argument("conf", metavar="CONF", help=_CONF)
+    s.add_argument("--by-ref", action="store_true", help=by_ref)
+    s.add_argument("--info", type=Path, metavar="FILE", help="conference-info XML file")
+    for name, summary in (
+        ("sidebar-show", "show a sidebar"),
+        ("sidebar-delete", "delete a sidebar"),
+    ):
+        s = command(name, summary)
+        s.add_argument("sidebar", metavar="SIDEBAR", help="the sidebar's XCON-URI")
+        s.add_argument("--by-ref", action="store_true", help=by_ref)
+    command("summary", "a conference's summary (confSummaryRequest extension)").add_argument(
+        "conf", metavar="CONF", help=_CONF
+    )
     return p
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors argparse cannot see by itself (parser.error exits with status 2)."""
+    url = urlsplit(args.url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        parser.error(f"--url must be an http:// or https:// URL with a host, not {args.url!r}")
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be a positive number of seconds, not {args.timeout}")
+    if args.command == "create" and args.info is not None and args.title is not None:
+        parser.error("create: give the title inside the --info file, not also with --title")
 
 
 def main(
     argv: Sequence[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Run one command; the exit status says how it went (see the module docstring)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    # argparse prints --help and usage errors to sys.stdout/sys.stderr and exits.
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            args = parser.parse_args(argv)
+            _check(parser, args)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 2
     password = args.password if args.password is not None else os.environ.get("CCMP_PASSWORD")
     conf_user_id = args.conf_user_id
     if conf_user_id is None and args.user and args.domain:

@@ -75,10 +75,12 @@ async def test_conference_lifecycle_from_the_command_line(server: CcmpServer) ->
     code, out, _ = await cli(server, "mute", conf, entity.group(1))
     assert code == 0, out
     code, out, _ = await cli(server, "user", conf, entity.group(1))
-    assert "[recvonly]" in out, out
+    assert re.search(
+        r"^    endpoint sip:carol@example.com dialed-out audio=recvonly\(muted\)$", out, re.M
+    ), out
     code, out, _ = await cli(server, "unmute", conf, entity.group(1))
     code, out, _ = await cli(server, "users", conf)
-    assert "Carol" in out and "[sendrecv]" in out, out
+    assert f'  user {entity.group(1)} "Carol"\n' in out and " audio=sendrecv\n" in out, out
 
     code, out, _ = await cli(server, "sidebar-create", conf)
     assert code == 0, out
@@ -164,6 +166,8 @@ async def test_create_default_and_by_cloning_from_the_command_line(server: CcmpS
     assert clone and clone.group(1) != original and "title: AudioRoom" in out
     code, out, err = await cli(server, "add-user", clone.group(1), "--dial-in", "sip:dan@x.org")
     assert code == 0, err
-    assert re.search(r"user xcon-userid:\S+ endpoint sip:dan@x.org", out), out
+    assert re.search(
+        r"^  user xcon-userid:\S+\n    endpoint sip:dan@x.org dialed-in$", out, re.M
+    ), out
     code, _, err = await cli(server, "create", "--clone", "xcon:nothing@example.com")
     assert code == 1 and "CCMP error 404" in err
