@@ -369,9 +369,15 @@ def needs_domain(args: argparse.Namespace, conf_user_id: str | None) -> bool:
 def _clean(text: str) -> str:
     """Server text made safe for a terminal: whitespace runs become one space and any other
     control or format character (a display name a caller chose may carry escape sequences)
-    becomes its \\u escape, so one item stays on one line and cannot restyle the screen."""
-    text = " ".join(text.split())
-    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    becomes its \\u escape, so one item stays on one line and cannot restyle the screen; a
+    backslash is doubled so that an escape printed is always one made here."""
+    return "".join(_safe_char(ch) for ch in " ".join(text.split()))
+
+
+def _safe_char(ch: str) -> str:
+    if ch == "\\":
+        return "\\\\"
+    return f"\\u{ord(ch):04x}" if unicodedata.category(ch)[0] == "C" else ch
 
 
 def _texts(el: etree._Element, path: str) -> list[str]:
@@ -384,7 +390,8 @@ def _first(el: etree._Element, path: str) -> str | None:
 
 
 def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``text`` (already :func:`_clean`) in double quotes, its own quotes escaped."""
+    return '"' + text.replace('"', '\\"') + '"'
 
 
 def _uri_lines(kind: str, uris: etree._Element | None) -> list[str]:
@@ -424,20 +431,23 @@ def _state_line(info: etree._Element) -> str | None:
     return f"  state: {' '.join(words)}\n" if words else None
 
 
-def _media_word(medium: etree._Element, types: dict[str, str]) -> str:
-    """An endpoint's medium (RFC 4575 s5.8) as TYPE=STATUS: the type is its own <type>, else
-    that of the conference medium its <label> names, else #ID.  recvonly is flagged as muted:
-    RFC 6504 s6.2 mutes a participant by making its media recvonly."""
-    label = _first(medium, f"{_CI}label")
-    kind = _first(medium, f"{_CI}type") or (types.get(label) if label else None)
-    name = kind or f"#{_clean(medium.get('id') or '?')}"
+def _media_word(medium: etree._Element) -> str:
+    """An endpoint's medium (RFC 4575 s5.8) as NAME=STATUS: NAME is its <type>, else its
+    <label>, else #ID (usersInfo has no available-media to resolve a label with, and show
+    and users must print a user alike).  recvonly is flagged as muted: RFC 6504 s6.2 mutes
+    a participant by making its media recvonly."""
+    name = (
+        _first(medium, f"{_CI}type")
+        or _first(medium, f"{_CI}label")
+        or f"#{_clean(medium.get('id') or '?')}"
+    )
     status = _first(medium, f"{_CI}status")
     if status is None:
         return name
     return f"{name}={status}(muted)" if status == "recvonly" else f"{name}={status}"
 
 
-def _user_lines(user: etree._Element, types: dict[str, str]) -> list[str]:
+def _user_lines(user: etree._Element) -> list[str]:
     """A line for the user (entity, name, RFC 6501 s4.6.5.2 roles), then one per endpoint
     (RFC 4575 s5.7: entity, name, status with its disconnection-method, joining-method,
     media)."""
@@ -464,7 +474,7 @@ def _user_lines(user: etree._Element, types: dict[str, str]) -> list[str]:
         if joined:
             line += f" {joined}"
         for medium in endpoint.iterfind(f"{_CI}media"):
-            line += f" {_media_word(medium, types)}"
+            line += f" {_media_word(medium)}"
         lines.append(line + "\n")
     return lines
 
@@ -517,9 +527,8 @@ def describe(resp: CcmpResponse, out: TextIO) -> None:
         media = [t for e in entries for t in _texts(e, f"{_CI}type")]
         if media:
             out.write(f"  media: {', '.join(media)}\n")
-        types = {e.get("label", ""): t for e in entries for t in _texts(e, f"{_CI}type")[:1]}
         for user in _users_of(info):
-            out.writelines(_user_lines(user, types))
+            out.writelines(_user_lines(user))
         for sidebar in info.iterfind(f"{_CI}entry"):
             out.write(f"  sidebar {_clean(sidebar.get('entity') or '-')}\n")
     for extra in resp.extension_payload:
