@@ -10,6 +10,11 @@ sidebar-create CONF [--by-ref] [--info FILE], sidebar-show/sidebar-delete SIDEBA
 summary CONF.  `--xml` prints the raw request and response.  The password may also come from
 the CCMP_PASSWORD environment variable.  Exit status: 0 on CCMP 200, 1 on a CCMP error,
 2 on a usage, transport or HTTP error.
+
+The readable output (:func:`describe`) is one ``key: value`` line per conference property
+(title, conf-uri, service-uri, state, media), a line per user and an indented line per
+endpoint, in the server's order; text from the server is made terminal-safe.  `show --help`
+explains the fields.
 """
 
 from __future__ import annotations
@@ -516,7 +521,8 @@ def describe(resp: CcmpResponse, out: TextIO) -> None:
         if title:
             out.write(f"  title: {title}\n")
         entity = info.get("entity")
-        if entity and entity != resp.conf_obj_id:
+        # A userInfo's entity is on its user line already.
+        if entity and entity != resp.conf_obj_id and info.tag != "userInfo":
             out.write(f"  entity: {_clean(entity)}\n")
         out.writelines(_uri_lines("conf-uri", info.find(f"{desc}/{_CI}conf-uris")))
         out.writelines(_uri_lines("service-uri", info.find(f"{desc}/{_CI}service-uris")))

@@ -262,3 +262,28 @@ async def test_help_needs_no_server_and_runs_as_a_module() -> None:
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 0, err
     assert b"conf-uri: the URI phones dial" in out
+
+
+async def test_mute_and_unmute_show_on_every_endpoint(server: CcmpServer, tmp_path: Path) -> None:
+    conf, _ = await create_board(server, tmp_path)
+    code, out, _ = await cli(server, "users", conf)
+    _, bo, cy, _ = re.findall(r"^  user (\S+)", out, re.M)
+    # Cy's first endpoint has an untyped medium 7 (taken as its audio), the second none yet:
+    # the client adds medium 1, typed audio so that readers know what was muted.
+    code, out, err = await cli(server, "mute", conf, cy)
+    assert code == 0, err
+    code, out, err = await cli(server, "user", conf, cy)
+    assert out.endswith(
+        f'  user {cy} "Cy"\n'
+        "    endpoint sip:cy@example.com alerting dialed-out #7=recvonly(muted)\n"
+        "    endpoint sip:cy2@example.com dialing-out audio=recvonly(muted)\n"
+    ), out
+    code, out, err = await cli(server, "unmute", conf, cy)
+    assert code == 0, err
+    code, out, err = await cli(server, "user", conf, cy)
+    assert out.count("=sendrecv\n") == 2 and "muted" not in out, out
+    # An explicit media id is set as given; its type is not known, so the id names it.
+    code, out, err = await cli(server, "mute", conf, bo, "--media-id", "9")
+    assert code == 0, err
+    code, out, err = await cli(server, "user", conf, bo)
+    assert out.endswith(" disconnected(booted) dialed-out #9=recvonly(muted)\n"), out
