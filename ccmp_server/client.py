@@ -56,7 +56,18 @@ _XCON = "{urn:ietf:params:xml:ns:xcon-conference-info}"
 
 
 class ClientError(Exception):
-    """Transport or HTTP failure (not a CCMP error answer)."""
+    """Transport or HTTP failure, or a command the client cannot build (exit status 2)."""
+
+
+class CcmpAnswerError(ClientError):
+    """The server refused a request the command needed before its own (exit status 1, as
+    for the command's own request): ``step`` says which, ``response`` is the answer."""
+
+    def __init__(self, step: str, response: CcmpResponse) -> None:
+        self.step = step
+        self.response = response
+        reason = response.response_string or response.code.reason
+        super().__init__(f"CCMP error {int(response.code)}: {reason} (when {step})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +161,7 @@ async def server_domain(target: Target) -> str:
     host part is the server's domain.  optionsRequest (s5.3.11) is the cheapest request."""
     _, _, resp = await send(target, CcmpRequest(message_type=MessageType.OPTIONS))
     if resp.code is not ResponseCode.SUCCESS:
-        reason = resp.response_string or resp.code.reason
-        raise ClientError(f"cannot learn the server's domain: CCMP {int(resp.code)} {reason}")
+        raise CcmpAnswerError("asking the server its domain", resp)
     domain = _domain(resp.conf_user_id)
     if domain is None or "@" not in (resp.conf_user_id or ""):
         raise ClientError(
@@ -240,10 +250,7 @@ async def mute_endpoints(
     )
     _, _, resp = await send(target, retrieve)
     if resp.code is not ResponseCode.SUCCESS:
-        raise ClientError(
-            f"cannot read user {args.entity}: CCMP {int(resp.code)} "
-            f"{resp.response_string or resp.code.reason}"
-        )
+        raise CcmpAnswerError(f"reading user {args.entity} to find its endpoints", resp)
     found = user_endpoints(resp, args.media_id)
     if not found:
         raise ClientError(f"user {args.entity} has no endpoint whose media could be set")
@@ -728,6 +735,9 @@ def main(
         )
         request = build_request(args, conf_user_id, domain, endpoints)
         sent, received, resp = asyncio.run(send(target, request))
+    except CcmpAnswerError as exc:
+        err.write(f"{exc}\n")
+        return 1
     except ClientError as exc:
         err.write(f"error: {exc}\n")
         return 2

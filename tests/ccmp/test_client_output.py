@@ -287,3 +287,23 @@ async def test_mute_and_unmute_show_on_every_endpoint(server: CcmpServer, tmp_pa
     assert code == 0, err
     code, out, err = await cli(server, "user", conf, bo)
     assert out.endswith(" disconnected(booted) dialed-out #9=recvonly(muted)\n"), out
+
+
+async def test_refused_preliminary_requests_are_ccmp_errors(
+    server: CcmpServer, tmp_path: Path
+) -> None:
+    conf, _ = await create_board(server, tmp_path)
+    code, out, _ = await cli(server, "users", conf)
+    nobody_yet = re.findall(r"^  user (\S+)", out, re.M)[3]
+    # mute reads the user first; the server's refusal is a CCMP error (exit 1) naming the step
+    code, out, err = await cli(server, "mute", conf, "xcon-userid:ghost@example.com")
+    assert (code, out) == (1, ""), err
+    assert err.startswith("CCMP error 420: User Not Found"), err
+    assert "(when reading user xcon-userid:ghost@example.com to find its endpoints)" in err
+    code, out, err = await cli(server, "mute", conf, nobody_yet)
+    assert (code, out) == (2, ""), err
+    assert err == f"error: user {nobody_yet} has no endpoint whose media could be set\n"
+    # create --title asks the server its domain first (RFC 6503 s4.3)
+    code, out, err = await cli(server, "create", "--title", "X", user="mallory")
+    assert (code, out) == (1, ""), err
+    assert err.startswith("CCMP error 424") and "(when asking the server its domain)" in err
