@@ -84,7 +84,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from focus.core.state import ConferenceObject, Lifecycle
 from focus.xcon.model import (
@@ -242,11 +242,25 @@ def link_of(sidebar: ConferenceInfo, user: User | None = None) -> Link:
 
 
 def _audio_media(user: User) -> Media | None:
+    """The user's audio media, the last mention of each setting winning: a CCMP patch that
+    names no endpoint entity (a mute by another client) is appended by the core's merge as
+    a keyless endpoint after the call's own."""
+    found: Media | None = None
     for endpoint in user.endpoints:
         for media in endpoint.media:
-            if (media.type or "audio").lower() == "audio":
-                return media
-    return None
+            if (media.type or "audio").lower() != "audio":
+                continue
+            if found is None:
+                found = media
+                continue
+            found = replace(
+                found,
+                status=media.status if media.status is not None else found.status,
+                to_mixer=media.to_mixer if media.to_mixer is not None else found.to_mixer,
+                from_mixer=media.from_mixer if media.from_mixer is not None
+                else found.from_mixer,
+            )
+    return found
 
 
 def _mixer_gain(mixer: Mixer | None) -> tuple[int | None, bool]:
@@ -358,11 +372,12 @@ def sidebar_documents(
 def plan_media(
     parent: ConferenceObject | ConferenceInfo,
     sidebars: Iterable[ConferenceObject | ConferenceInfo],
-    connections: Mapping[str, str],
+    connections: Mapping[str, str | tuple[str, ...]],
     *,
     mixer_id: Callable[[str], str] = default_mixer_id,
 ) -> MediaPlan:
-    """The media plan of ``parent`` and its ``sidebars`` for the users in ``connections``.
+    """The media plan of ``parent`` and its ``sidebars`` for the users in ``connections``
+    (one connection id, or several when a user has several calls: each is joined alike).
 
     Pure and deterministic: the same documents and map give the same plan.  Users without a
     connection are not planned; conferences that are not active get no mixer.
@@ -394,7 +409,7 @@ def plan_media(
         ]
         if own.held or any(link.status is MediaStatus.INACTIVE for link, _ in mine_links):
             parent_joins[entity] = PlannedJoin(
-                connections[entity], parent_mixer, _streams(False, False)
+                _ids(connections, entity)[0], parent_mixer, _streams(False, False)
             )
             continue
         receives = own.receives and all(link.receives for link, _ in mine_links)
@@ -407,12 +422,16 @@ def plan_media(
             listen = max(-127, (listen or 0) + min(gains))
         listen_full[entity] = receives and listen in (None, 0)
         parent_joins[entity] = PlannedJoin(
-            connections[entity],
+            _ids(connections, entity)[0],
             parent_mixer,
             _streams(sends, receives, own.speak_gain_db, listen),
         )
 
-    joins = list(parent_joins.values())
+    joins = [
+        PlannedJoin(connection, j.conference_id, j.streams)
+        for entity, j in parent_joins.items()
+        for connection in _ids(connections, entity)
+    ]
     conferences = {parent_mixer}
     for mixer, _, members in audio_sidebars:
         present = sorted(e for e in members if e in connections)
@@ -428,17 +447,20 @@ def plan_media(
                 listeners = [e for e in present if e != entity and media[e].receives]
                 if listeners and all(listen_full.get(e, False) for e in listeners):
                     sends = False  # they hear this member in the parent already
-            joins.append(
-                PlannedJoin(
-                    connections[entity],
-                    mixer,
-                    _streams(sends, mine.receives, mine.speak_gain_db, mine.listen_gain_db),
-                )
+            streams = _streams(sends, mine.receives, mine.speak_gain_db, mine.listen_gain_db)
+            joins.extend(
+                PlannedJoin(connection, mixer, streams)
+                for connection in _ids(connections, entity)
             )
     return MediaPlan(
         tuple(sorted(conferences)),
         tuple(sorted(joins, key=lambda j: (j.connection, j.conference_id))),
     )
+
+
+def _ids(connections: Mapping[str, str | tuple[str, ...]], entity: str) -> tuple[str, ...]:
+    found = connections[entity]
+    return (found,) if isinstance(found, str) else found
 
 
 def _streams(
@@ -469,7 +491,7 @@ def root_uri(uri: str, lookup: Callable[[str], ConferenceObject | None]) -> str:
 def plan_tree(
     root: str,
     lookup: Callable[[str], ConferenceObject | None],
-    connections: Mapping[str, str],
+    connections: Mapping[str, str | tuple[str, ...]],
     *,
     mixer_id: Callable[[str], str] = default_mixer_id,
 ) -> MediaPlan:
@@ -512,7 +534,8 @@ class SidebarMedia:
         self,
         uri: str,
         lookup: Callable[[str], ConferenceObject | None],
-        connections: Mapping[str, str] | Callable[[], Mapping[str, str]],
+        connections: Mapping[str, str | tuple[str, ...]]
+        | Callable[[], Mapping[str, str | tuple[str, ...]]],
         *,
         mixer_id: Callable[[str], str] = default_mixer_id,
     ) -> MediaPlan:

@@ -86,6 +86,7 @@ from focus.core.policy import Actor
 from focus.core.state import ConferenceObject, Lifecycle, ObjectKind
 from focus.core.store import ConferenceStore
 from focus.settings import SipProfile
+from focus.sidebar_media import SidebarMedia, root_uri
 from focus.sip.dialog import Dialog
 from focus.sip.digest import DigestConfig, DigestServer, check_request
 from focus.sip.errors import LocalProtocolError, SipParseError
@@ -128,7 +129,7 @@ from focus.xcon.model import (
     Uris,
     User,
 )
-from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError, streams_for_status
+from mediactrl.driver import MediaDriver, MediaDriverError
 
 __all__ = ["ConferenceFocus", "FocusConfig", "Participant", "mixer_id"]
 
@@ -172,6 +173,7 @@ class Participant:
     joined: bool = False  # our own 200 sent: BYE/CANCEL now mean departure
     gone: bool = False  # departure handled
     relinking: bool = False  # a new media leg is being set up
+    mixed: bool = False  # the leg is established: the media plan may join it
 
 
 class _Gone(Exception):
@@ -197,6 +199,9 @@ class ConferenceFocus:
         self.core: UACore = ua.core
         self.legs = legs
         self.driver = driver
+        # One media plan per conference tree: the conference's own joins and its sidebars'
+        # (whisper, coaching, floor control) come from the same planner, never overwrite.
+        self.sidebar_media = SidebarMedia(driver) if driver is not None else None
         self.config = config
         self.participants: dict[int, Participant] = {}  # by id(call)
         self.creators: dict[str, int] = {}  # ad hoc XCON-URI -> id() of its creator's call
@@ -560,13 +565,12 @@ class ConferenceFocus:
                 p.conference = self._create_ad_hoc()
                 self.creators[p.conference] = id(call)
                 created = True
-            mixer = mixer_id(p.conference)
             p.leg = await self.legs.open(request.body)
             self._check_alive(p)
-            await self.driver.ensure_conference(ConferenceSpec(mixer))
-            await self.driver.join_participant(p.leg.connection, mixer)
-            self._check_alive(p)
             p.entity = self._add_user(p, request)
+            p.mixed = True
+            await self._mix(p, strict=True)
+            self._check_alive(p)
             p.answer = parse_sdp(p.leg.answer)
             self.core.accept(call, p.leg.answer, self.ua.now,
                              contact=self._focus_contact(p.conference, call.flow.transport))
@@ -653,8 +657,9 @@ class ConferenceFocus:
         if leg is None:
             return
         assert self.driver is not None and self.legs is not None
-        with contextlib.suppress(MediaDriverError):
-            await self.driver.unjoin(leg.connection, mixer_id(p.conference))
+        # Re-planned without this leg: its joins (the conference's and its sidebars') go
+        # before the leg does.
+        await self._mix(p)
         await self._abandon(leg)  # ACKs an offerless leg first, then BYE
 
     def _remove_user(self, p: Participant) -> None:
@@ -675,9 +680,9 @@ class ConferenceFocus:
                 self._apply(DeleteConference(actor=SYSTEM, uri=uri))
             except CoreError as exc:
                 log.warning("ad hoc conference %s not deleted: %s", uri, exc)
-        if self.driver is not None:
+        if self.sidebar_media is not None:
             with contextlib.suppress(MediaDriverError):
-                await self.driver.destroy_conference(mixer_id(uri))
+                await self.sidebar_media.drop(uri)
 
     # ------------------------------------------------------------------ in the call
 
@@ -708,8 +713,8 @@ class ConferenceFocus:
             self._spawn(self._apply_hold(p), f"hold {call.call_id}")
 
     async def _apply_hold(self, p: Participant) -> None:
+        # The endpoint status on-hold is what the media plan reads (inactive joins).
         status = EndpointStatus.ON_HOLD if p.held else EndpointStatus.CONNECTED
-        await self._mix(p)
         if p.entity is not None:
             obj = self.store.get(p.conference)
             existing = obj.info.user(p.entity) if obj is not None else None
@@ -718,17 +723,49 @@ class ConferenceFocus:
                 with contextlib.suppress(CoreError):
                     self._apply(UpdateUser(actor=SYSTEM, uri=p.conference,
                                            user=User(entity=p.entity, endpoints=(endpoint,))))
+        await self._mix(p)
 
-    async def _mix(self, p: Participant) -> None:
-        """The join's streams for the participant's hold state and media status."""
-        if p.leg is None or self.driver is None:
+    def connections(self, root: str) -> dict[str, str | tuple[str, ...]]:
+        """{user entity -> media connection ids} of the calls in the conference ``root`` and
+        its sidebars (people who dialled a sidebar's own URI included; a user may have
+        several calls, e.g. phones sharing an AOR)."""
+        found: dict[str, tuple[str, ...]] = {}
+        for p in self.participants.values():
+            if (p.entity is not None and p.leg is not None and p.mixed and not p.gone
+                    and root_uri(p.conference, self.store.get) == root):
+                found[p.entity] = (*found.get(p.entity, ()), p.leg.connection)
+        return dict(found)
+
+    async def refresh_media(self, uri: str) -> None:
+        """Makes the media server match the core for the tree holding ``uri`` (raises
+        MediaDriverError when the media server refused part of it)."""
+        if self.sidebar_media is None:
             return
-        status = MediaStatus.INACTIVE.value if p.held else p.media_status
+        root = root_uri(uri, self.store.get)
+        await self.sidebar_media.refresh(uri, self.store.get, lambda: self.connections(root),
+                                         mixer_id=mixer_id)
+
+    def _spawn_refresh(self, uri: str) -> None:
+        async def run() -> None:
+            try:
+                await self.refresh_media(uri)
+            except MediaDriverError as exc:
+                log.warning("media of %s not fully applied: %s", uri, exc)
+
+        self._spawn(run(), f"media {uri}")
+
+    async def _mix(self, p: Participant, *, strict: bool = False) -> None:
+        """The participant's conference tree re-planned (hold, media status, sidebars).
+        ``strict``: a refusal concerning this participant's own joins is raised."""
         try:
-            await self.driver.set_join(p.leg.connection, mixer_id(p.conference),
-                                       streams_for_status(status))
+            await self.refresh_media(p.conference)
         except MediaDriverError as exc:
-            log.warning("modifyjoin for %s refused: %s", p.caller, exc)
+            mine = p.leg.connection if p.leg is not None else None
+            if strict and (mine is None or any(
+                    mine in (key if isinstance(key, tuple) else (key,))
+                    or key == mixer_id(p.conference) for key in exc.failures)):
+                raise
+            log.warning("media of %s not fully applied: %s", p.caller, exc)
 
     async def _departed(self, p: Participant) -> None:
         """The phone hung up (BYE): leg closed, user removed, ad hoc conference ended when
@@ -822,7 +859,6 @@ class ConferenceFocus:
             self._record_status(conference, entity, target, EndpointStatus.DISCONNECTED,
                                 DisconnectionMethod.FAILED)
             return 416
-        mixer = mixer_id(conference)
         try:
             leg = await self.legs.open(b"")
         except MediaLegError as exc:
@@ -864,8 +900,8 @@ class ConferenceFocus:
             return result
         try:
             leg.complete(result.body)
-            await self.driver.ensure_conference(ConferenceSpec(mixer))
-            await self.driver.join_participant(leg.connection, mixer)
+            p.mixed = True
+            await self._mix(p, strict=True)
         except (MediaDriverError, ValueError) as exc:
             log.warning("dial-out to %s: mixer refused: %s", target, exc)
             await self._hang_up(p, remove_user=False)
@@ -975,8 +1011,6 @@ class ConferenceFocus:
             leg.complete(response.body)
             p.leg = leg
             p.answer = parse_sdp(leg.answer)
-            with contextlib.suppress(MediaDriverError):
-                await self.driver.ensure_conference(ConferenceSpec(mixer_id(p.conference)))
             await self._mix(p)
             log.info("media of %s restored on %s", p.caller, leg.connection)
         finally:
@@ -1151,6 +1185,16 @@ class ConferenceFocus:
     # ------------------------------------------------------------------ core changes
 
     def _on_changes(self, changes: Sequence[Change]) -> None:
+        # The media follow every change of a tree, ours included (a join, a hold, a sidebar
+        # made over CCMP): re-planned from the core as it is once the refresh runs.
+        touched: dict[str, None] = {}
+        for change in changes:
+            touched[change.uri] = None
+            if isinstance(change, ConferenceDeleted) and change.before is not None \
+                    and change.before.parent:
+                touched[change.before.parent] = None
+        for uri in touched:
+            self._spawn_refresh(uri)
         if self._own:
             return
         self._dial_outs_in(changes)
@@ -1164,9 +1208,9 @@ class ConferenceFocus:
                     if deleted:
                         p.entity = None  # gone with the conference
                     self._spawn(self._ended(p, record=not deleted), f"end {change.uri}")
-                if self.driver is not None:
-                    driver = self.driver
-                    self._spawn(self._destroy(driver, change.uri), f"destroy {change.uri}")
+                if self.sidebar_media is not None:
+                    self._spawn(self._drop(self.sidebar_media, change.uri),
+                                f"drop {change.uri}")
             elif isinstance(change, UserRemoved):
                 for p in self._of(change.uri, change.user):
                     p.entity = None
@@ -1175,9 +1219,8 @@ class ConferenceFocus:
                 user = change.after.info.user(change.user)
                 for p in self._of(change.uri, change.user):
                     status = _media_status(user, p.caller) if user is not None else None
-                    if status is not None and status != p.media_status:
-                        p.media_status = status
-                        self._spawn(self._mix(p), f"media {change.user}")
+                    if status is not None:
+                        p.media_status = status  # (the refresh above applies it)
 
     async def _ended(self, p: Participant, *, record: bool) -> None:
         """The conference ended under the call: BYE; the user stays, disconnected (booted:
@@ -1186,9 +1229,10 @@ class ConferenceFocus:
         if record:
             self._set_status(p, EndpointStatus.DISCONNECTED, DisconnectionMethod.BOOTED)
 
-    async def _destroy(self, driver: MediaDriver, uri: str) -> None:
+    @staticmethod
+    async def _drop(media: SidebarMedia, uri: str) -> None:
         with contextlib.suppress(MediaDriverError):
-            await driver.destroy_conference(mixer_id(uri))
+            await media.drop(uri)
 
     async def _removed(self, p: Participant) -> None:
         await self._hang_up(p, remove_user=False)
