@@ -82,6 +82,11 @@ class ConferenceEvents:
         self._ids: dict[int, str] = {}  # id(Subscription) -> planner id
         self._pending: dict[TransactionKey, str] = {}  # NOTIFY transactions -> planner id
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        # The SIP notifier's earliest expiry, asked again only after something that can
+        # move it (its get_timer() scans every subscription; a NOTIFY's 2xx moves nothing).
+        self._sip_due: float | None = None
+        self._sip_dirty = True
         self._unsubscribe = store.subscribe(self._changed)
 
     def close(self) -> None:
@@ -95,6 +100,7 @@ class ConferenceEvents:
     def subscribe(self, request: Request) -> None:
         """A SUBSCRIBE (new, refresh or unsubscribe) for the conference package."""
         now = self.ua.now
+        self._sip_dirty = True  # a new or refreshed expiry
         if request.to.tag is not None:
             self._refresh(request, now)
             return
@@ -184,6 +190,7 @@ class ConferenceEvents:
         sub = self.subs.get(sub_id)
         self.planner.notify_completed(sub_id, ok, now)
         if sub is not None and not ok:
+            self._sip_dirty = True
             failed = response if response.status not in (408, 503) else None
             self.sip.notify_response(sub, failed)
             if sub.state is SubState.TERMINATED:
@@ -212,6 +219,7 @@ class ConferenceEvents:
             else:
                 reason = Reason(event.reason.value) if event.reason else Reason.NORESOURCE
                 notify = self.sip.terminate(sub, now, reason, body=body, content_type=ctype)
+                self._sip_dirty = True
                 self._forget(sub)
                 self._send(sub, notify, None)
         self._arm()
@@ -241,17 +249,27 @@ class ConferenceEvents:
     # ------------------------------------------------------------------ time
 
     def _arm(self) -> None:
-        deadlines = [d for d in (self.planner.get_timer(), self.sip.get_timer())
-                     if d is not None]
+        """One timer at the earliest deadline of both parts, re-armed only when that
+        moves (this runs after every NOTIFY's response)."""
+        if self._sip_dirty:
+            self._sip_due = self.sip.get_timer()
+            self._sip_dirty = False
+        deadlines = [d for d in (self.planner.get_timer(), self._sip_due) if d is not None]
+        due = min(deadlines, default=None)
+        if self._timer is not None and due == self._timer_at:
+            return
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if deadlines:
+        self._timer_at = due
+        if due is not None:
             loop = asyncio.get_running_loop()
-            self._timer = loop.call_at(min(deadlines), self._on_timer)
+            self._timer = loop.call_at(due, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
+        self._timer_at = None
+        self._sip_dirty = True
         now = self.ua.now
         for sub, notify in self.sip.handle_timer(now):
             self._forget(sub)

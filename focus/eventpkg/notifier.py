@@ -40,13 +40,20 @@ Rules, with their sources:
 * **Privacy**: every body is built from
   :func:`focus.eventpkg.policy.view_for` of the subscriber's role; a change
   the subscriber can not see sends nothing.
+
+Cost (a change to a conference with N subscribers is O(N), not O(N^2)): paced
+deadlines sit in a heap, so :meth:`Notifier.get_timer` does not scan the
+subscribers; the view of one (role, user, format) and the bodies built from the
+same (sent, new, version) are computed once per snapshot and shared by every
+subscriber that needs them.
 """
 
 from __future__ import annotations
 
 import enum
+import heapq
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from focus.eventpkg.bodies import (
@@ -219,6 +226,21 @@ class _Subscriber:
     outstanding: int = 0  # NOTIFYs sent without a final response yet
     last_sent_at: float | None = None
     terminated: bool = False
+    queued_due: float | None = None  # the deadline this subscriber has in the heap
+
+
+@dataclass
+class _Shared:
+    """What the subscribers of one conference share while its snapshot is ``latest``:
+    views by (role, user id, RFC 4575 or not) and bodies by the identities of what they
+    are built from (the key objects are kept in the values, so an id is never reused)."""
+
+    latest: ConferenceInfo
+    views: dict[tuple[object, str | None, bool], ConferenceInfo] = field(default_factory=dict)
+    bodies: dict[tuple[object, ...], tuple[tuple[object, ...], bytes | None]] = field(
+        default_factory=dict
+    )
+    same: dict[tuple[int, int], tuple[object, object, bool]] = field(default_factory=dict)
 
 
 @dataclass
@@ -229,6 +251,9 @@ class Notifier:
     _subs: dict[str, _Subscriber] = field(default_factory=dict, init=False)
     _by_conf: dict[str, dict[str, None]] = field(default_factory=dict, init=False)
     _events: deque[SendNotify] = field(default_factory=deque, init=False)
+    # paced deadlines (due, sub_id); entries whose subscriber moved on are skipped lazily
+    _deadlines: list[tuple[float, str]] = field(default_factory=list, init=False)
+    _shared: dict[str, _Shared] = field(default_factory=dict, init=False)
 
     # ------------------------------------------------------------------ subscribers
 
@@ -249,6 +274,9 @@ class Notifier:
         if sub_id in self._subs:
             raise ValueError(f"subscriber {sub_id!r} already exists")
         mode = choose_mode(accept)
+        shared = self._shared.get(conf_uri)
+        if shared is not None and shared.latest is not conference and shared.latest == conference:
+            conference = shared.latest  # same snapshot: share its views and bodies
         sub = _Subscriber(sub_id, conf_uri, mode, role, user_id, latest=conference)
         self._subs[sub_id] = sub
         self._by_conf.setdefault(conf_uri, {})[sub_id] = None
@@ -271,6 +299,7 @@ class Notifier:
             subs.pop(sub_id, None)
             if not subs:
                 del self._by_conf[sub.conf_uri]
+                self._shared.pop(sub.conf_uri, None)
 
     def subscribers(self, conf_uri: str | None = None) -> list[str]:
         """Ids of the live subscriptions (to ``conf_uri`` if given)."""
@@ -352,12 +381,21 @@ class Notifier:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` has work next (None: nothing is waiting)."""
-        due = [self._due(sub) for sub in self._subs.values() if sub.dirty and not sub.outstanding]
-        return min(due, default=None)
+        heap = self._deadlines
+        while heap and not self._waiting(*heap[0]):
+            self._unqueue(heapq.heappop(heap))
+        return heap[0][0] if heap else None
 
     def handle_timer(self, now: float) -> None:
         """Send what pacing held back until ``now``."""
-        self._pump(now)
+        heap = self._deadlines
+        ready: list[_Subscriber] = []
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._waiting(*entry):
+                ready.append(self._subs[entry[1]])
+            self._unqueue(entry)
+        self._pump(now, ready)
 
     def next_event(self) -> SendNotify | None:
         """The next NOTIFY to send, or None."""
@@ -376,17 +414,75 @@ class Notifier:
             return float("-inf")
         return sub.last_sent_at + self.config.min_interval
 
-    def _pump(self, now: float, subs: Iterable[_Subscriber] | None = None) -> None:
-        for sub in list(self._subs.values()) if subs is None else subs:
-            if sub.dirty and not sub.outstanding and self._due(sub) <= now:
-                event = self._plan(sub, now)
-                if event is not None:
-                    self._events.append(event)
+    def _waiting(self, due: float, sub_id: str) -> bool:
+        """Whether a heap entry still stands for a subscriber held back until ``due``."""
+        sub = self._subs.get(sub_id)
+        return (sub is not None and sub.dirty and not sub.outstanding
+                and sub.queued_due == due == self._due(sub))
+
+    def _unqueue(self, entry: tuple[float, str]) -> None:
+        sub = self._subs.get(entry[1])
+        if sub is not None and sub.queued_due == entry[0]:
+            sub.queued_due = None
+
+    def _pump(self, now: float, subs: Iterable[_Subscriber]) -> None:
+        for sub in subs:
+            if sub.dirty and not sub.outstanding:
+                due = self._due(sub)
+                if due <= now:
+                    event = self._plan(sub, now)
+                    if event is not None:
+                        self._events.append(event)
+                elif sub.queued_due != due:
+                    sub.queued_due = due
+                    heapq.heappush(self._deadlines, (due, sub.sub_id))
+
+    def _shared_for(self, sub: _Subscriber) -> _Shared:
+        assert sub.latest is not None
+        shared = self._shared.get(sub.conf_uri)
+        if shared is None or shared.latest is not sub.latest:
+            shared = self._shared[sub.conf_uri] = _Shared(sub.latest)
+        return shared
 
     def _view(self, sub: _Subscriber) -> ConferenceInfo:
         assert sub.latest is not None
-        view = view_for(sub.role, sub.user_id, sub.latest, pseudonym_key=self.config.pseudonym_key)
-        return rfc4575_view(view) if sub.mode is Mode.RFC4575 else view
+        shared = self._shared_for(sub)
+        key = (sub.role, sub.user_id, sub.mode is Mode.RFC4575)
+        view = shared.views.get(key)
+        if view is None:
+            view = view_for(sub.role, sub.user_id, sub.latest,
+                            pseudonym_key=self.config.pseudonym_key)
+            if sub.mode is Mode.RFC4575:
+                view = rfc4575_view(view)
+            shared.views[key] = view
+        return view
+
+    def _unchanged(self, sub: _Subscriber, view: ConferenceInfo) -> bool:
+        """``view == sub.sent_view``, compared once per pair of shared views."""
+        sent = sub.sent_view
+        if sent is None or sent is view:
+            return sent is view
+        shared = self._shared_for(sub)
+        key = (id(sent), id(view))
+        known = shared.same.get(key)
+        if known is None or known[0] is not sent or known[1] is not view:
+            known = shared.same[key] = (sent, view, sent == view)
+        return known[2]
+
+    def _built(self, sub: _Subscriber, parts: tuple[object, ...],
+               build: Callable[[], bytes | None]) -> bytes | None:
+        """``build()`` once per snapshot for these parts (compared by identity)."""
+        shared = self._shared_for(sub)
+        key = tuple(id(p) if not isinstance(p, (int, str, bool)) else p for p in parts)
+        cached = shared.bodies.get(key)
+        if cached is not None and all(
+            a is b or (isinstance(a, (int, str)) and a == b)
+            for a, b in zip(cached[0], parts, strict=True)
+        ):
+            return cached[1]
+        body = build()
+        shared.bodies[key] = (parts, body)
+        return body
 
     def _next_version(self, sub: _Subscriber) -> int:
         sub.version += 1
@@ -396,7 +492,7 @@ class Notifier:
         """The paced NOTIFY of a dirty subscriber, or None if its view is unchanged."""
         sub.dirty = False
         view = self._view(sub)
-        if not sub.need_full and view == sub.sent_view:
+        if not sub.need_full and self._unchanged(sub, view):
             return None  # nothing this subscriber may see has changed
         return self._send(sub, now, full=sub.need_full, view=view)
 
@@ -408,17 +504,24 @@ class Notifier:
         if sub.mode is Mode.RFC4575:
             body: bytes | None = None
             version = self._next_version(sub)
-            if not full and sub.sent_view is not None:
-                body = rfc4575_partial(sub.sent_view, view, version)
+            sent = sub.sent_view
+            if not full and sent is not None:
+                body = self._built(sub, ("partial", sent, view, version),
+                                   lambda: rfc4575_partial(sent, view, version))
             if body is None:
-                body = rfc4575_full(view, version)
+                body = self._built(sub, ("full", view, version),
+                                   lambda: rfc4575_full(view, version))
+            assert body is not None
             content_type = CONFERENCE_INFO
             sub.sent_xml = None
         else:
-            document = xcon_full(view)
+            document = self._built(sub, ("xcon", view), lambda: xcon_full(view))
+            assert document is not None
             diff = None
-            if sub.mode is Mode.XCON_DIFF and not full and sub.sent_xml is not None:
-                diff = xcon_diff(sub.sent_xml, document, view.entity)
+            sent_xml = sub.sent_xml
+            if sub.mode is Mode.XCON_DIFF and not full and sent_xml is not None:
+                diff = self._built(sub, ("diff", sent_xml, document),
+                                   lambda: xcon_diff(sent_xml, document, view.entity))
             if diff is None or len(diff) >= len(document):
                 # a diff no smaller than the document saves nothing (RFC 6502
                 # s5.1 leaves what counts as a change to local policy)

@@ -421,3 +421,76 @@ def test_a_diff_larger_than_the_document_is_sent_as_the_document() -> None:
     planner.conference_changed(CONF, small, replace(small, conference_state=None), 1.0)
     (event,) = drain(planner)
     assert event.content_type == XCON_CONFERENCE_INFO
+
+
+# --------------------------------------------------------------------------- many subscribers
+
+
+def test_paced_deadlines_come_in_order_and_forget_removed_subscribers() -> None:
+    """Subscribers last notified at different times are held back until each one's own
+    deadline; a removed or already served subscriber leaves no timer behind."""
+    planner = Notifier(NotifierConfig(min_interval=5.0))
+    for i in range(5):
+        planner.add_subscriber(f"s{i}", CONF, standard(), float(i))
+        planner.notify_completed(f"s{i}", True, float(i))
+    one = joined(standard(), 1)
+    planner.conference_changed(CONF, standard(), one, 4.5)
+    assert drain(planner) == []  # every one was notified less than 5 s ago
+    planner.remove_subscriber("s0")
+    assert planner.get_timer() == 6.0  # s1's (s0's 5.0 is gone with it)
+    planner.handle_timer(7.0)
+    assert [e.sub_id for e in drain(planner)] == ["s1", "s2"]
+    assert planner.get_timer() == 8.0
+    planner.notify_completed("s1", True, 7.1)
+    planner.notify_completed("s2", True, 7.1)
+    planner.handle_timer(9.0)
+    assert [e.sub_id for e in drain(planner)] == ["s3", "s4"]
+    planner.notify_completed("s3", True, 9.1)
+    planner.notify_completed("s4", True, 9.1)
+    assert planner.get_timer() is None
+    planner.handle_timer(100.0)
+    assert drain(planner) == []
+
+
+def test_a_deadline_moved_by_a_new_notify_is_not_served_twice() -> None:
+    planner = Notifier(NotifierConfig(min_interval=5.0))
+    planner.add_subscriber("s", CONF, standard(), 0.0)
+    planner.notify_completed("s", True, 0.0)
+    one = joined(standard(), 1)
+    planner.conference_changed(CONF, standard(), one, 1.0)
+    assert planner.get_timer() == 5.0
+    planner.resubscribed("s", 2.0)  # full state now: the held-back change is in it
+    planner.notify_completed("s", True, 2.0)
+    assert planner.get_timer() is None
+    planner.handle_timer(5.0)
+    assert drain(planner) == []
+
+
+def test_subscribers_of_one_role_get_the_same_bodies_and_users_their_own() -> None:
+    """Many subscribers of one role share what they are sent (one view, one body per
+    change); a user of the conference still gets her own view."""
+    planner = Notifier(NotifierConfig(min_interval=0.0))
+    conf = with_users(standard(), user(ALICE, "Alice"), user(BOB, "Bob"))
+    firsts = [planner.add_subscriber(f"p{i}", CONF, conf, 0.0) for i in range(20)]
+    mine = planner.add_subscriber("alice", CONF, conf, 0.0, user_id=ALICE)
+    xcon = [planner.add_subscriber(f"x{i}", CONF, conf, 0.0, accept=XCON_ACCEPT)
+            for i in range(5)]
+    assert len({f.body for f in firsts}) == 1 and len({f.body for f in xcon}) == 1
+    for sub_id in planner.subscribers(CONF):
+        planner.notify_completed(sub_id, True, 0.1)
+    new = joined(conf, 1)
+    planner.conference_changed(CONF, conf, new, 1.0)
+    events = {e.sub_id: e for e in drain(planner)}
+    assert len(events) == 26
+    partials = {events[f"p{i}"].body for i in range(20)}
+    diffs = {events[f"x{i}"].body for i in range(5)}
+    assert len(partials) == 1 and len(diffs) == 1
+    assert all(events[f"x{i}"].content_type == XCON_CONFERENCE_INFO_DIFF for i in range(5))
+    # each applies to what its subscriber held and gives its own role's view
+    local = apply_rfc4575(None, None, parse_conference_info(firsts[0].body))
+    result = apply_rfc4575(local.info, local.version, parse_conference_info(events["p0"].body))
+    assert result.info == rfc4575_view(view_for(Role.PARTICIPANT, None, new,
+                                                pseudonym_key=b""))
+    own = apply_rfc4575(None, None, parse_conference_info(mine.body))
+    own = apply_rfc4575(own.info, own.version, parse_conference_info(events["alice"].body))
+    assert own.info == rfc4575_view(view_for(Role.PARTICIPANT, ALICE, new))
