@@ -49,21 +49,27 @@ def run_sipp(port: int, scenario: str, service: str, cwd: Path, *args: str,
 
 
 def to_tags_per_call(cwd: Path) -> dict[str, set[str]]:
-    """Call-ID -> the To-tags of every response sipp received in that call."""
+    """Call-ID -> the To-tags of every response sipp received in a call sipp itself made.
+    Only sipp's own Call-IDs count: stray traffic to sipp's port (another process of a
+    concurrent test run) is not the focus's answer to sipp."""
     tags: dict[str, set[str]] = defaultdict(set)
+    own: set[str] = set()
     (log,) = cwd.glob("*_messages.log")
     for block in re.split(r"\n-{10,}[^\n]*\n", log.read_text(errors="replace")):
-        if "message received" not in block:
-            continue
         message = block.split("\n\n", 1)[-1] if "\n\n" in block else block
-        if not message.lstrip().startswith("SIP/2.0"):
-            continue
         call_id = re.search(r"^Call-ID:\s*(\S+)", message, re.M | re.I)
+        if call_id is None:
+            continue
+        if "message sent" in block and not message.lstrip().startswith("SIP/2.0"):
+            own.add(call_id.group(1))  # a request sipp sent: its own call
+            continue
+        if "message received" not in block or not message.lstrip().startswith("SIP/2.0"):
+            continue
         to_tag = re.search(r"^To:.*;tag=([^;>\s]+)", message, re.M | re.I)
         status = re.match(r"\s*SIP/2.0 (\d+)", message)
-        if call_id and to_tag and status and status.group(1) != "100":
+        if to_tag and status and status.group(1) != "100":
             tags[call_id.group(1)].add(to_tag.group(1))
-    return tags
+    return {call_id: found for call_id, found in tags.items() if call_id in own}
 
 
 @pytest.mark.parametrize(("scenario", "transport"), [
