@@ -141,6 +141,11 @@ class SipProfile:
                        s5.12's default policy; the others are then sent BYE).
     notify_interval:   seconds between two conference-package NOTIFYs to one subscriber
                        (RFC 4575 s3.9 recommends at least 5; changes in between coalesce).
+    min_expires:       shortest conference-package subscription granted, in seconds; a
+                       shorter non-zero Expires gets 423 with Min-Expires (RFC 6665
+                       s4.2.1.1). 60 in production; tests lower it to see expiry quickly.
+    default_expires:   granted when a SUBSCRIBE has no Expires header (RFC 4575 s3.7: 3600).
+    max_expires:       longer requested subscriptions are shortened to this (s4.2.1.1).
     """
 
     name: str = "default"
@@ -156,8 +161,14 @@ class SipProfile:
     user_agent: str = "xcon-focus"
     ad_hoc_end: str = "last-participant"
     notify_interval: float = 5.0
+    min_expires: int = 60
+    default_expires: int = 3600
+    max_expires: int = 86400
 
     def __post_init__(self) -> None:
+        if not 0 < self.min_expires <= self.default_expires <= self.max_expires:
+            raise SettingsError(f"profile {self.name}: need 0 < min_expires <= "
+                                "default_expires <= max_expires")
         if not self.notify_interval >= 0:
             raise SettingsError(f"profile {self.name}: notify_interval must be >= 0")
         if self.ad_hoc_end not in ("last-participant", "creator"):
@@ -211,7 +222,7 @@ class SipProfile:
             raise SettingsError(f"profile {name}: not TOML: {exc}") from None
         known = {"domain", "factory_user", "conference_user", "listen", "transports", "t1",
                  "t2", "t4", "ad_hoc_blueprint", "user_agent", "ad_hoc_end",
-                 "notify_interval"}
+                 "notify_interval", "min_expires", "default_expires", "max_expires"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"profile {name}: unknown keys {', '.join(unknown)}")
@@ -233,6 +244,13 @@ class SipProfile:
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise SettingsError(f"profile {name}: {key} must be a number of seconds")
                 kwargs[key] = float(value)
+        for key in ("min_expires", "default_expires", "max_expires"):
+            if key in data:
+                value = data[key]
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise SettingsError(f"profile {name}: {key} must be a whole number of "
+                                        "seconds")
+                kwargs[key] = value
         return cls(**kwargs)
 
     @classmethod

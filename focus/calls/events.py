@@ -59,11 +59,14 @@ class ConferenceEvents:
     404); ``contact_for(conference, transport)`` is our Contact in its subscriptions: the
     conference URI with ``;isfocus`` (RFC 4579 s5.3; RFC 6665 s4.2.1: the notifier's
     Contact is the resource's URI); ``min_interval`` paces NOTIFYs to one subscriber
-    (RFC 4575 s3.9)."""
+    (RFC 4575 s3.9); ``min_expires``, ``default_expires`` and ``max_expires`` bound the
+    subscriptions' durations (RFC 6665 s4.2.1.1; :class:`focus.settings.SipProfile` has
+    them)."""
 
     def __init__(self, store: ConferenceStore, ua: UserAgent, core: UACore,
                  lookup: Lookup, *, min_interval: float = 5.0,
-                 contact_for: ContactFor | None = None) -> None:
+                 contact_for: ContactFor | None = None, min_expires: int = 60,
+                 default_expires: int = 3600, max_expires: int = 86400) -> None:
         self.ua = ua
         self.core = core
         self.lookup = lookup
@@ -75,7 +78,8 @@ class ConferenceEvents:
         sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.sip = SipNotifier(SipNotifierConfig(
             packages=frozenset({"conference"}), sent_by=sent_by,
-            contact=core.contact_for(kind), transport=kind.value))
+            contact=core.contact_for(kind), transport=kind.value, min_expires=min_expires,
+            default_expires=default_expires, max_expires=max_expires))
         self.planner = Planner(PlannerConfig(min_interval=min_interval,
                                              pseudonym_key=secrets.token_bytes(16)))
         self.subs: dict[str, Subscription] = {}  # planner id -> SIP subscription
