@@ -259,6 +259,8 @@ def _audio_media(user: User) -> Media | None:
                 to_mixer=media.to_mixer if media.to_mixer is not None else found.to_mixer,
                 from_mixer=media.from_mixer if media.from_mixer is not None
                 else found.from_mixer,
+                # later first: _attribute takes the first match
+                extension_attributes=media.extension_attributes + found.extension_attributes,
             )
     return found
 

@@ -77,6 +77,7 @@ from focus.core.commands import (
     AddUser,
     CreateConference,
     DeleteConference,
+    DeleteSidebar,
     RemoveUser,
     UpdateConference,
     UpdateUser,
@@ -174,6 +175,7 @@ class Participant:
     gone: bool = False  # departure handled
     relinking: bool = False  # a new media leg is being set up
     mixed: bool = False  # the leg is established: the media plan may join it
+    parent: str | None = None  # a sidebar's parent the caller was added to for this call
 
 
 class _Gone(Exception):
@@ -636,11 +638,26 @@ class ConferenceFocus:
             return existing.entity
         user = User(entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
                     display_text=request.from_.display_name, endpoints=(endpoint,))
+        if obj is not None and obj.kind.is_sidebar and obj.parent:
+            # A party dialled into a sidebar (an external one, s6.6): the core keeps
+            # sidebar users in the parent's roster, so she joins the parent's roster too
+            # (the media plan then keeps her out of the parent's audio).
+            parent = self.store.get(obj.parent)
+            known = _user_for(parent.info, p.caller) if parent is not None else None
+            if known is not None and known.entity is not None:
+                entity = known.entity
+            else:
+                added = self._apply(AddUser(actor=SYSTEM, uri=obj.parent, user=user))
+                entity = next(c.user for c in added if isinstance(c, UserAdded))
+                p.parent = obj.parent
+            self._apply(AddUser(actor=SYSTEM, uri=p.conference,
+                                user=dataclasses.replace(user, entity=entity)))
+            return entity
         changes = self._apply(AddUser(actor=SYSTEM, uri=p.conference, user=user))
         for change in changes:
-            entity = getattr(change, "user", None)
-            if isinstance(entity, str):
-                return entity
+            added_user = getattr(change, "user", None)
+            if isinstance(added_user, str):
+                return added_user
         raise ValueError("the core added no user")
 
     async def _undo(self, p: Participant, created: bool) -> None:
@@ -666,17 +683,24 @@ class ConferenceFocus:
         entity, p.entity = p.entity, None
         if entity is None:
             return
-        try:
-            self._apply(RemoveUser(actor=SYSTEM, uri=p.conference, entity=entity))
-        except CoreError as exc:
-            if exc.kind not in (ErrorKind.USER_NOT_FOUND, ErrorKind.NOT_FOUND):
-                log.warning("could not remove %s from %s: %s", entity, p.conference, exc)
+        parent, p.parent = p.parent, None
+        for uri in (p.conference, parent) if parent else (p.conference,):
+            try:
+                self._apply(RemoveUser(actor=SYSTEM, uri=uri, entity=entity))
+            except CoreError as exc:
+                if exc.kind not in (ErrorKind.USER_NOT_FOUND, ErrorKind.NOT_FOUND):
+                    log.warning("could not remove %s from %s: %s", entity, uri, exc)
 
     async def _end_conference(self, uri: str) -> None:
         """Deletes an ad hoc conference and destroys its mixer."""
         self.creators.pop(uri, None)
         if self.store.get(uri) is not None:
             try:
+                # Sidebars end with their parent (the core refuses to delete a parent).
+                for sidebar in self._sidebars_of(uri):
+                    self._apply(DeleteSidebar(
+                        actor=SYSTEM, uri=sidebar.uri,
+                        by_ref=sidebar.kind is ObjectKind.SIDEBAR_BY_REF))
                 self._apply(DeleteConference(actor=SYSTEM, uri=uri))
             except CoreError as exc:
                 log.warning("ad hoc conference %s not deleted: %s", uri, exc)
@@ -724,6 +748,15 @@ class ConferenceFocus:
                     self._apply(UpdateUser(actor=SYSTEM, uri=p.conference,
                                            user=User(entity=p.entity, endpoints=(endpoint,))))
         await self._mix(p)
+
+    def _sidebars_of(self, uri: str) -> list[ConferenceObject]:
+        """Sidebars under ``uri``, deepest first (their own sidebars before them)."""
+        found: list[ConferenceObject] = []
+        for obj in self.store.objects():
+            if obj.kind.is_sidebar and obj.parent == uri:
+                found.extend(self._sidebars_of(obj.uri))
+                found.append(obj)
+        return found
 
     def connections(self, root: str) -> dict[str, str | tuple[str, ...]]:
         """{user entity -> media connection ids} of the calls in the conference ``root`` and
@@ -787,10 +820,12 @@ class ConferenceFocus:
         await self._maybe_end(p.conference)
 
     async def _maybe_end(self, uri: str) -> None:
+        uri = root_uri(uri, self.store.get)  # a sidebar's callers keep its parent alive
         obj = self.store.get(uri)
         if obj is None or not _is_ad_hoc(obj):
             return
-        if any(q.conference == uri for q in self.participants.values()):
+        if any(root_uri(q.conference, self.store.get) == uri
+               for q in self.participants.values()):
             return
         await self._end_conference(uri)
 
@@ -1204,7 +1239,8 @@ class ConferenceFocus:
                                    ConferenceDeactivated)):
                 # Deleted, or its (scheduled) time is over (RFC 5239 s7.3): calls end.
                 deleted = isinstance(change, ConferenceDeleted)
-                for p in [q for q in self.participants.values() if q.conference == change.uri]:
+                for p in [q for q in self.participants.values() if q.conference == change.uri
+                          or root_uri(q.conference, self.store.get) == change.uri]:
                     if deleted:
                         p.entity = None  # gone with the conference
                     self._spawn(self._ended(p, record=not deleted), f"end {change.uri}")
