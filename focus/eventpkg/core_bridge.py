@@ -15,6 +15,8 @@ from focus.core.changes import (
     BlueprintDeleted,
     BlueprintUpdated,
     Change,
+    ConferenceActivated,
+    ConferenceDeactivated,
     ConferenceDeleted,
     ConferenceEnded,
 )
@@ -33,13 +35,19 @@ def feed_changes(notifier: Notifier, changes: Iterable[Change], now: float) -> N
     count updated): only its last snapshot matters, so each object is reported
     once, and its subscribers get one coalesced notification.  A deleted or
     ended conference (RFC 4575 s3.3) ends its subscriptions with
-    ``noresource``; blueprints have no subscribers.
+    ``noresource``; one its schedule deactivated (a recurring series between two
+    occurrences: back to a reservation) ends them with ``deactivated``, which
+    tells subscribers to subscribe again at once (RFC 6665 s4.2.2); blueprints
+    have no subscribers.
     """
     first: dict[str, ConferenceInfo | None] = {}
     last: dict[str, ConferenceInfo | None] = {}
+    deactivated: dict[str, bool] = {}  # by the batch's last lifecycle change
     for change in changes:
         if isinstance(change, _BLUEPRINT):
             continue
+        if isinstance(change, ConferenceDeactivated | ConferenceActivated):
+            deactivated[change.uri] = isinstance(change, ConferenceDeactivated)
         if change.uri not in first:
             first[change.uri] = change.before.info if change.before is not None else None
         after = change.after
@@ -48,5 +56,7 @@ def feed_changes(notifier: Notifier, changes: Iterable[Change], now: float) -> N
     for uri, info in last.items():
         if info is None:
             notifier.conference_ended(uri, now)
+        elif deactivated.get(uri, False):
+            notifier.conference_deactivated(uri, now)
         else:
             notifier.conference_changed(uri, first[uri], info, now)

@@ -340,6 +340,14 @@ class Notifier:
         for sub_id in list(self._by_conf.get(conf_uri, {})):
             self.terminate(sub_id, TerminationReason.NORESOURCE, now)
 
+    def conference_deactivated(self, conf_uri: str, now: float) -> None:
+        """The conference's schedule deactivated it (RFC 5239 s7.3: a recurring series
+        between occurrences is a reservation again): every subscription to it ends
+        with ``deactivated``, which tells the subscriber to subscribe again at once
+        (RFC 6665 s4.2.2) and so see the reservation."""
+        for sub_id in list(self._by_conf.get(conf_uri, {})):
+            self.terminate(sub_id, TerminationReason.DEACTIVATED, now)
+
     def terminate(self, sub_id: str, reason: TerminationReason, now: float) -> None:
         """End one subscription from our side: queues its final NOTIFY and forgets
         it.  RFC 4575 subscribers are told ``state="deleted"`` when the resource

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,14 @@ from focus.eventpkg.notifier import (
 )
 from focus.eventpkg.policy import view_for
 from focus.xcon.codec import parse_conference_info
-from focus.xcon.model import Role, User
+from focus.xcon.model import (
+    ConferenceDescription,
+    ConferenceInfo,
+    ConferenceTime,
+    ConferenceTimeEntry,
+    Role,
+    User,
+)
 
 ALICE = Actor("xcon-userid:alice@example.com", CoreRole.USER)
 BOB = Actor("xcon-userid:bob@example.com", CoreRole.PARTICIPANT)
@@ -82,3 +90,48 @@ def test_store_changes_reach_the_subscriber(store: ConferenceStore) -> None:
     assert final.reason is TerminationReason.NORESOURCE
     assert planner.subscribers() == []
     assert batches  # the store really published
+
+
+def _weekly() -> ConferenceInfo:
+    ical = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//EN", "BEGIN:VEVENT", "UID:u",
+        "DTSTAMP:20300101T000000Z", "DTSTART:20300107T090000Z", "DURATION:PT1H",
+        "RRULE:FREQ=WEEKLY;COUNT=4", "END:VEVENT", "END:VCALENDAR"]) + "\r\n"
+    return ConferenceInfo(
+        entity="xcon:AUTO_GENERATE_1@example.com",
+        conference_description=ConferenceDescription(
+            display_text="weekly",
+            conference_time=ConferenceTime(entries=(ConferenceTimeEntry(base=ical),))))
+
+
+def test_a_conference_deactivated_by_its_schedule_ends_subscriptions_deactivated(
+        store: ConferenceStore) -> None:
+    """RFC 6665 s4.2.2: a recurring conference between two occurrences is a reservation
+    again; its subscribers get ``deactivated`` (subscribe again), its sidebars'
+    subscribers ``noresource`` (the sidebar is gone)."""
+    planner = Notifier(NotifierConfig(min_interval=0.0))
+    store.subscribe(lambda changes: feed_changes(planner, changes, 0.0))
+    store.apply(cmd.Tick(now=datetime(2030, 1, 1, tzinfo=UTC)))
+    uri = store.apply(cmd.CreateConference(actor=ALICE, info=_weekly()))[0].uri
+    store.apply(cmd.Tick(now=datetime(2030, 1, 7, 9, 5, tzinfo=UTC)))
+    sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=uri, by_ref=True))[0].uri
+    for sub_id, target in (("main", uri), ("side", sidebar)):
+        obj = store.get(target)
+        assert obj is not None
+        planner.add_subscriber(sub_id, target, obj.info, 0.0)
+        planner.notify_completed(sub_id, True, 0.0)
+    drain(planner)
+    store.apply(cmd.Tick(now=datetime(2030, 1, 7, 10, 0, tzinfo=UTC)))
+    reasons = {e.sub_id: e.reason for e in drain(planner)}
+    assert reasons == {"main": TerminationReason.DEACTIVATED,
+                       "side": TerminationReason.NORESOURCE}
+    assert planner.subscribers() == []
+    # the next occurrence is an activation, not a termination: a new subscriber stays
+    obj = store.get(uri)
+    assert obj is not None
+    planner.add_subscriber("again", uri, obj.info, 0.0)
+    planner.notify_completed("again", True, 0.0)
+    store.apply(cmd.Tick(now=datetime(2030, 1, 14, 9, 0, tzinfo=UTC)))
+    (event,) = drain(planner)
+    assert event.sub_id == "again" and event.reason is None
+    assert planner.subscribers() == ["again"]

@@ -7,6 +7,7 @@ full state; deleting the conference over CCMP ends the subscription with noresou
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -394,5 +395,35 @@ async def test_subscriptions_refused_when_the_conference_says_so(tmp_path: Path)
                     entity=conf))
                 assert (await sub.subscribe(running.sip_uri(conf))).status == status
             await eventually(lambda: len(sub.notifies) == 1, what="the NOTIFY once allowed")
+        finally:
+            await sub.close()
+
+
+async def test_the_end_of_an_occurrence_terminates_with_deactivated(tmp_path: Path) -> None:
+    """A weekly conference whose occurrence ends in a few seconds: the focus's own
+    schedule clock makes it a reservation again and the subscription ends with
+    ``terminated;reason=deactivated`` (RFC 6665 s4.2.2: subscribe again at once)."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10)
+    ical = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//t//EN", "BEGIN:VEVENT", "UID:u",
+        f"DTSTAMP:{start:%Y%m%dT%H%M%SZ}", f"DTSTART:{start:%Y%m%dT%H%M%SZ}",
+        "DURATION:PT13S", "RRULE:FREQ=WEEKLY;COUNT=2", "END:VEVENT", "END:VCALENDAR"]) + "\r\n"
+    async with running_focus(tmp_path) as running:
+        sub = await Subscriber.start("mod", RFC4575)
+        try:
+            conf = await running.ccmp.create(el(
+                "confInfo",
+                el("ci:conference-description", el("ci:display-text", text="Weekly"),
+                   el("xcon:conference-time", el("xcon:entry", el("xcon:base", text=ical)))),
+                entity=f"xcon:AUTO_GENERATE_1@{DOMAIN}"))
+            assert (await sub.subscribe(running.sip_uri(conf))).status == 200
+            await eventually(lambda: len(sub.notifies) >= 1, what="the first NOTIFY")
+            assert sub.info is not None and sub.info.conference_state is not None
+            assert sub.info.conference_state.active is True
+            await eventually(lambda: sub.notifies[-1].state.startswith("terminated"),
+                             timeout=15, what="the end of the occurrence")
+            assert sub.notifies[-1].state.replace(" ", "") == "terminated;reason=deactivated"
+            assert not running.focus.focus.events.subs
+            assert not sub.problems and not sub.invalid
         finally:
             await sub.close()
