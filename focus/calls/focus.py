@@ -80,6 +80,7 @@ from focus.core.commands import (
     DeleteSidebar,
     RemoveUser,
     UpdateConference,
+    UpdateSidebar,
     UpdateUser,
 )
 from focus.core.errors import CoreError, ErrorKind
@@ -252,6 +253,7 @@ class ConferenceFocus:
         for obj in self.store.objects():
             if obj.kind is not ObjectKind.CONFERENCE:
                 continue
+            self.advertise(obj)
             try:
                 users = obj.info.users.users if obj.info.users else ()
                 if _is_ad_hoc(obj):
@@ -343,6 +345,44 @@ class ConferenceFocus:
     def sip_uri(self, conference_uri: str) -> str:
         """The SIP conference URI (in the profile's domain) of an XCON-URI."""
         return self.config.profile.conference_uri(mixer_id(conference_uri))
+
+    @staticmethod
+    def call_info(conference_uri: str) -> tuple[str, str]:
+        """RFC 7082 s3: the conference's XCON-URI, where CCMP clients manipulate it."""
+        return ("Call-Info", f"<{conference_uri}>;purpose=ccmp")
+
+    def advertise(self, obj: ConferenceObject) -> None:
+        """Puts the conference's SIP URI in its ``<conf-uris>`` (purpose participation: where
+        phones dial) and its XCON-URI in ``<service-uris>`` (purpose ccmp, RFC 7082 s3),
+        through the core, unless they are there already."""
+        if obj.kind not in (ObjectKind.CONFERENCE, ObjectKind.SIDEBAR_BY_REF,
+                            ObjectKind.SIDEBAR_BY_VAL):
+            return
+        desc = obj.info.conference_description
+        sip = self.sip_uri(obj.uri)
+        conf_uris = desc.conf_uris if desc is not None else None
+        service = desc.service_uris if desc is not None else None
+        need_sip = conf_uris is None or not any(
+            same_aor(e.uri, sip) for e in conf_uris.entries if e.uri.startswith("sip"))
+        need_ccmp = service is None or not any(
+            e.uri == obj.uri and (e.purpose or "").lower() == "ccmp" for e in service.entries)
+        if not need_sip and not need_ccmp:
+            return
+        patch = ConferenceInfo(entity=obj.uri, conference_description=ConferenceDescription(
+            conf_uris=Uris(entries=(UriEntry(uri=sip, purpose="participation"),))
+            if need_sip else None,
+            service_uris=Uris(entries=(UriEntry(uri=obj.uri, purpose="ccmp"),))
+            if need_ccmp else None))
+        command: UpdateConference | UpdateSidebar
+        if obj.kind is ObjectKind.CONFERENCE:
+            command = UpdateConference(actor=SYSTEM, uri=obj.uri, patch=patch)
+        else:
+            command = UpdateSidebar(actor=SYSTEM, uri=obj.uri, patch=patch,
+                                    by_ref=obj.kind is ObjectKind.SIDEBAR_BY_REF)
+        try:
+            self._apply(command)
+        except CoreError as exc:
+            log.info("conf-uris/service-uris of %s not set: %s", obj.uri, exc)
 
     # ------------------------------------------------------------------ UA events
 
@@ -472,6 +512,8 @@ class ConferenceFocus:
             contact = self._focus_contact(conference, kind) if conference is not None \
                 else self._factory_contact(kind)
             headers.append(("Contact", str(contact)))
+        if conference is not None:
+            headers.append(self.call_info(conference))
         self.ua.respond(request, 200, headers=headers)
 
     def _factory_contact(self, transport: TransportKind) -> NameAddr:
@@ -526,7 +568,8 @@ class ConferenceFocus:
         entry = UriEntry(uri=self.sip_uri(uri), purpose="participation",
                          display_text=AD_HOC_MARK)
         patch = ConferenceInfo(entity=uri, conference_description=ConferenceDescription(
-            conf_uris=Uris(entries=(entry,))))
+            conf_uris=Uris(entries=(entry,)),
+            service_uris=Uris(entries=(UriEntry(uri=uri, purpose="ccmp"),))))
         self._apply(UpdateConference(actor=SYSTEM, uri=uri, patch=patch))
         return uri
 
@@ -575,7 +618,8 @@ class ConferenceFocus:
             self._check_alive(p)
             p.answer = parse_sdp(p.leg.answer)
             self.core.accept(call, p.leg.answer, self.ua.now,
-                             contact=self._focus_contact(p.conference, call.flow.transport))
+                             contact=self._focus_contact(p.conference, call.flow.transport),
+                             headers=[self.call_info(p.conference)])
             self.ua.transport.flush()
             p.joined = True
             self.stats.joins += 1
@@ -1232,6 +1276,11 @@ class ConferenceFocus:
             self._spawn_refresh(uri)
         if self._own:
             return
+        for change in changes:
+            if isinstance(change, ConferenceCreated) and change.after is not None:
+                # At once (the store delivers our patch after this batch): a CCMP client
+                # reading the conference back finds where phones dial.
+                self.advertise(change.after)
         self._dial_outs_in(changes)
         self._targets_in(changes)
         for change in changes:
