@@ -23,7 +23,10 @@ as the conference's IM "exploder":
   members only; a private chat is a two-party sidebar created over CCMP (RFC 6503 s5.3.8).
 * **Deletion**: when a chat conference is deleted (by its creator over CCMP), every member
   gets a last MESSAGE saying so; subscribers of the conference package get the final NOTIFY
-  with ``noresource`` from the event package. Later MESSAGEs get 404.
+  with ``noresource`` from the event package. Later MESSAGEs get 404. A deleted sidebar's
+  members get such a last MESSAGE too (from the sidebar's URI).
+* **In a call's dialog**: a MESSAGE a participant sends inside her INVITE dialog with the
+  focus is relayed to the room of her call, as one sent to the room's URI.
 
 Routing (:func:`members`, :func:`route`) is pure; :class:`ChatRelay` sends.
 """
@@ -175,9 +178,10 @@ class ChatRelay:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def message(self, request: Request) -> None:
-        """A MESSAGE (out of dialog) addressed to one of our URIs."""
-        obj = self.lookup(request)
+    def message(self, request: Request, conference: ConferenceObject | None = None) -> None:
+        """A MESSAGE addressed to one of our URIs, or sent in a call's dialog with the focus
+        (``conference``: the call's conference; relayed alike)."""
+        obj = conference if conference is not None else self.lookup(request)
         if obj is None:
             self.ua.respond(request, 404, reason="Not Found - no such conference")
             return
@@ -195,12 +199,22 @@ class ChatRelay:
     def _changed(self, changes: Sequence[Change]) -> None:
         for change in changes:
             before = change.before
-            if not isinstance(change, ConferenceDeleted) or before is None \
-                    or before.kind is not ObjectKind.CONFERENCE or not is_chat(before, None):
+            if not isinstance(change, ConferenceDeleted) or before is None:
                 continue
-            # The room is gone: tell everyone in it (a sidebar's members are in it too).
-            text = b"This chat room was deleted."
-            for member in members(before):
+            if before.kind is ObjectKind.CONFERENCE and is_chat(before, None):
+                # The room is gone: tell everyone in it (a sidebar's members are in it too).
+                text = b"This chat room was deleted."
+                parent = None
+            elif before.kind.is_sidebar and before.parent:
+                # A text sidebar (a private chat) ended: its members learn it; the room
+                # (its parent) goes on.
+                parent = self.store.get(before.parent)
+                if parent is None or not is_chat(before, parent):
+                    continue
+                text = b"This sidebar was deleted."
+            else:
+                continue
+            for member in members(before, parent):
                 for target in member.targets:
                     self._send(before.uri, target, text, "text/plain", None)
 

@@ -410,8 +410,8 @@ class ConferenceFocus:
                 self.ua.respond(request, 200)
             case IncomingRequest(request=request) if request.method == "SUBSCRIBE":
                 self.events.subscribe(request)
-            case IncomingRequest(request=request, dialog=None) if request.method == "MESSAGE":
-                self.chat.message(request)
+            case IncomingRequest(request=request, dialog=dialog) if request.method == "MESSAGE":
+                self.chat.message(request, self._dialog_conference(dialog))
             case RequestCompleted(key=key, response=response):
                 self.events.completed(key, response)
             case IncomingRequest(request=request) if request.method == "OPTIONS":
@@ -488,6 +488,15 @@ class ConferenceFocus:
         p = Participant(call, conference or "", _aor(request))
         self.participants[id(call)] = p
         self._spawn(self._join(p, request, replaces), f"join {call.call_id}")
+
+    def _dialog_conference(self, dialog: Dialog | None) -> ConferenceObject | None:
+        """The conference of the call whose dialog a request came in (None outside one)."""
+        if dialog is None:
+            return None
+        for p in self.participants.values():
+            if p.call.dialog is not None and p.call.dialog.id == dialog.id:
+                return self.store.get(p.conference)
+        return None
 
     def _options(self, request: Request) -> None:
         """RFC 4579 s5.13: OPTIONS tells whether a URI is a conference URI (Contact with

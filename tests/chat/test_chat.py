@@ -20,7 +20,7 @@ from focus.core.accounts import add_account
 from focus.sip.message import Request
 from focus.sip.transport import TransportConfig
 from focus.sip.ua import IncomingRequest, UAConfig, UAEvent, UserAgent
-from tests.focus.conftest import Focus, start_focus
+from tests.focus.conftest import Focus, sdp_offer, start_focus
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "sip_profiles" / "sipp"
 METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "NOTIFY"})
@@ -177,12 +177,35 @@ async def test_private_sidebar_and_deletion_by_the_creator(
     # The core refuses to delete a parent with sidebars (425, RFC 6503 s5.4): the private
     # chat goes first.
     await room.ccmp("sidebar-delete", sidebar.group(1))
+    # The private chat's two members are told it ended; carol was never in it.
+    await eventually(lambda: all(b"This sidebar was deleted." in m.texts()
+                                 for m in (alice, bob)))
+    from_sidebar = [r for r in bob.inbox if r.body == b"This sidebar was deleted."]
+    assert f"sip:{mixer_id(sidebar.group(1))}@" in (from_sidebar[0].headers.get("From") or "")
+    assert b"This sidebar was deleted." not in carol.texts()
     await room.ccmp("delete", conf)
     await eventually(lambda: all(any(b"deleted" in t for t in m.texts())
                                  for m in (alice, bob, carol)))
     await eventually(lambda: carol.states[-1].startswith("terminated"))
     assert "noresource" in carol.states[-1]
     assert (await bob.ua.message(room.sip(conf), "anyone?")).status == 404
+
+
+async def test_a_message_in_a_calls_dialog_is_relayed(
+        room: Room, members: dict[str, Member]) -> None:
+    """Bob dialled into the room (INVITE): a MESSAGE he sends inside that dialog (to the
+    focus's isfocus Contact) is relayed like one to the room's URI, not refused."""
+    conf, _ = await _chat_room(room, members)
+    alice, bob, carol = (members[n] for n in ("alice", "bob", "carol"))
+    call = await bob.ua.invite(room.sip(conf), sdp_offer(30310))
+    assert call.dialog is not None
+    response = await bob.ua.message(call.dialog, "from inside the call")
+    assert response.status == 202
+    await eventually(lambda: alice.inbox and carol.inbox)
+    for got in (alice.inbox[-1], carol.inbox[-1]):
+        assert got.body == b"from inside the call"
+        assert '"Bob"' in (got.headers.get("From") or "")
+    await bob.ua.bye(call)
 
 
 async def _sipp(*args: str, cwd: Path) -> asyncio.subprocess.Process:
