@@ -308,8 +308,9 @@ async def test_observe_and_coach(room: Room) -> None:
 
 async def test_floor_control_one_analyst_at_a_time(room: Room) -> None:
     """s6.7: analysts bob and carol are muted in the main room and queued in the floor
-    sidebar (recvonly); the chair alice grants bob, then revokes him and grants carol;
-    dave (an ordinary participant) hears only the floor holder."""
+    sidebar (recvonly); the chair alice grants bob over CCMP (sidebarByRefRequest update
+    setting his audio sendrecv), then revokes him and grants carol; dave (an ordinary
+    participant) hears only the floor holder."""
     for name in ("alice", "bob", "carol", "dave"):
         await room.dial(name)
     room.mute("bob", "recvonly")
@@ -319,19 +320,28 @@ async def test_floor_control_one_analyst_at_a_time(room: Room) -> None:
     heard = await room.listen()
     deaf_to(heard, "dave", "bob", "carol")
     hears(heard, "dave", "alice")
+    room.store.accounts.add("chair", Role.ADMINISTRATOR, "pw-chair")
 
-    room.patch_sidebar(floor, {**queued, "bob": ("sendrecv", None)})  # granted to bob
-    heard = await room.listen()
-    for name in ("alice", "carol", "dave"):
-        hears(heard, name, "bob")
-    deaf_to(heard, "dave", "carol")
+    async def grant(session: aiohttp.ClientSession, members: Members) -> None:
+        body = sidebar_body(room, floor, members, link=None, gain=None)
+        done = await ccmp(session, room.focus, CcmpRequest(
+            MessageType.SIDEBAR_BY_REF, operation=Operation.UPDATE, conf_obj_id=floor,
+            info=conf_info(body, floor)))
+        assert done.code is ResponseCode.SUCCESS, done.response_string
 
-    room.patch_sidebar(floor, {**queued, "carol": ("sendrecv", None)})  # bob out, carol in
-    heard = await room.listen()
-    for name in ("alice", "bob", "dave"):
-        hears(heard, name, "carol")
-    deaf_to(heard, "dave", "bob")
-    deaf_to(heard, "alice", "bob")
+    async with aiohttp.ClientSession() as session:
+        await grant(session, {**queued, "bob": ("sendrecv", None)})  # the floor to bob
+        heard = await room.listen()
+        for name in ("alice", "carol", "dave"):
+            hears(heard, name, "bob")
+        deaf_to(heard, "dave", "carol")
+
+        await grant(session, {**queued, "carol": ("sendrecv", None)})  # bob out, carol in
+        heard = await room.listen()
+        for name in ("alice", "bob", "dave"):
+            hears(heard, name, "carol")
+        deaf_to(heard, "dave", "bob")
+        deaf_to(heard, "alice", "bob")
 
 
 async def test_sidebars_end_with_their_parent(focus: Focus, phones: PhoneFactory) -> None:
