@@ -18,7 +18,7 @@
   Replaces the named call is then ended with BYE (s5.9, s5.10);
 * SUBSCRIBE to a conference URI for the conference package: see :mod:`focus.calls.events`;
 * OPTIONS to the factory or a conference URI: 200 with Contact ``;isfocus``, Allow, Accept
-  (s5.13);
+  (s5.13), and for a conference its XCON-URI in Call-Info (RFC 7082);
 * re-INVITE with a sendonly/inactive offer: on hold (endpoint status on-hold, the join made
   inactive at the mixer); a sendrecv re-offer resumes;
 * BYE or CANCEL: the leg is closed, the user removed; an ad hoc conference whose last
@@ -42,6 +42,13 @@
   after a resync, an unjoin-notify "connection terminated") does not drop the call: a new
   leg is opened (offerless: the media server offers), the phone is re-INVITEd with that
   offer, its answer goes to the media server in the ACK, and the new leg is joined.
+
+* the media of a conference and its sidebars are one plan (:mod:`focus.sidebar_media`),
+  refreshed after every core change of the tree (the focus's own included): joins, SIP
+  hold, CCMP mutes, internal/external sidebars, whisper, coaching and floor control;
+* RFC 7082: OPTIONS and the 200 to INVITE carry ``Call-Info: <XCON-URI>;purpose=ccmp``;
+  conferences get that URI in ``<service-uris>`` and their SIP URI in ``<conf-uris>``;
+* MESSAGE to a conference URI or inside a call's dialog: see :mod:`focus.calls.chat`.
 
 Every failure on the way in undoes what was done (leg BYEd, join dropped, user removed,
 ad hoc conference deleted), so no leg is left on the media server.
