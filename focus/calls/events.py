@@ -93,6 +93,12 @@ class ConferenceEvents:
         self._sip_dirty = True
         self._unsubscribe = store.subscribe(self._changed)
 
+    @property
+    def idle(self) -> bool:
+        """No NOTIFY awaits its final response and none is held back by pacing: every
+        subscriber has what the focus has sent (tests wait for this, not for time)."""
+        return not self._pending and self.planner.get_timer() is None
+
     def close(self) -> None:
         self._unsubscribe()
         if self._timer is not None:

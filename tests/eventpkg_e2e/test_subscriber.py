@@ -56,19 +56,26 @@ def facts(info: ConferenceInfo | None) -> dict[str, Any]:
     }
 
 
-async def agree(running: Running, conf: str, sub: Subscriber, what: str) -> None:
-    """The subscriber's copy and the CCMP view converge (NOTIFYs take a round trip)."""
+async def agree(running: Running, conf: str, sub: Subscriber, what: str,
+                timeout: float = 20.0) -> None:
+    """The subscriber's copy and the CCMP view converge (NOTIFYs take a round trip), and
+    the focus is idle: every NOTIFY it sent has its 200, so nothing sent before this
+    point can arrive after it (a NOTIFY in flight, retransmitted under load, would
+    otherwise be taken for the answer to the test's next step)."""
     latest: dict[str, Any] = {}
+    events = running.focus.focus.events
 
     async def fetch() -> None:
         latest["ccmp"] = facts(await running.ccmp.retrieve(conf))
 
     await fetch()
     loop_ok = False
-    for _ in range(250):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
         assert not sub.problems, sub.problems
         state = sub.state()
-        if state is not None and facts(state) == latest["ccmp"]:
+        if state is not None and facts(state) == latest["ccmp"] and events.idle:
             loop_ok = True
             break
         await asyncio.sleep(0.02)
@@ -166,6 +173,7 @@ async def test_every_change_reaches_the_subscriber(tmp_path: Path, accept: str) 
             count, version = len(sub.notifies), sub.version
             assert (await sub.resubscribe()).status == 200
             await eventually(lambda: len(sub.notifies) > count, what="refresh NOTIFY")
+            # agree() left the focus idle, so the next NOTIFY is the refresh's
             again = sub.notifies[count]
             assert again.state.startswith("active")
             assert again.content_type == (RFC4575 if accept == RFC4575 else XCON)
@@ -183,9 +191,7 @@ async def test_every_change_reaches_the_subscriber(tmp_path: Path, accept: str) 
             if accept == RFC4575:
                 assert b'state="deleted"' in final.body and sub.info is None
             assert not sub.problems, sub.problems
-            # full XCON documents: see test_xcon_documents_validate_against_rfc6501
-            assert not [p for p in sub.invalid if not p.startswith(f"{XCON} body")], \
-                sub.invalid
+            assert not sub.invalid, sub.invalid
             await eventually(lambda: not running.focus.focus.events.subs,
                              what="the focus forgets the subscription")
         finally:
@@ -281,7 +287,9 @@ async def test_role_filtering_hides_the_password_from_participants(tmp_path: Pat
                 assert state is not None and state.conference_description is not None
                 uris = state.conference_description.conf_uris
                 assert uris is not None
-                assert [e.conference_passwords for e in uris.entries] == [passwords]
+                # the focus adds its own conf-uris entry (participation), without one
+                assert [e.conference_passwords for e in uris.entries
+                        if e.uri == "sip:board@example.org"] == [passwords]
             assert not mod.problems and not part.problems
         finally:
             await mod.close()
@@ -331,8 +339,11 @@ async def test_a_large_notify_goes_over_tcp(tmp_path: Path) -> None:
             conf = await new_conference(running.ccmp, sub.aor)
             assert (await sub.subscribe(running.sip_uri(conf))).status == 200
             await eventually(lambda: len(sub.notifies) == 1, what="the first NOTIFY")
+            # Locking: a partial of <conference-state> alone (RFC 4575 s4.4), well under
+            # 1300 bytes with its headers (a description partial carries the whole
+            # description, whose URIs alone can take it over).
             await running.ccmp.update(conf, el(
-                "confInfo", el("ci:conference-description", el("ci:subject", text="small")),
+                "confInfo", el("ci:conference-state", el("ci:locked", text="true")),
                 entity=conf))
             await eventually(lambda: len(sub.notifies) == 2, what="a small partial")
             # One change that adds a dozen users: a partial over 1300 bytes.
@@ -345,7 +356,7 @@ async def test_a_large_notify_goes_over_tcp(tmp_path: Path) -> None:
                 entity=conf))
             await agree(running, conf, sub, "twelve users")
             small, large = sub.notifies[1], sub.notifies[-1]
-            assert len(small.body) < 1000 and small.transport == "UDP"
+            assert len(small.body) < 700 and small.transport == "UDP", small
             assert len(large.body) > 1300 and large.transport == "TCP"
             assert not sub.problems and not sub.invalid
         finally:
