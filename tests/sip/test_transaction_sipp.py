@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from focus.sip.dialog import Dialog, DialogTable
-from focus.sip.events import Event, RequestReceived
+from focus.sip.events import AckNotReceived, Event, RequestReceived
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import make_response
 from focus.sip.transaction import new_tag
@@ -43,9 +43,12 @@ class Uas:
         self.dialogs = DialogTable()
         self.invites = 0
         self.byes = 0
+        self.never_acked: set[str] = set()
 
     def on_event(self, event: Event, now: float) -> None:
         layer = self.loop.layer
+        if isinstance(event, AckNotReceived):
+            self.never_acked.add(event.invite.call_id)
         if not isinstance(event, RequestReceived) or event.transaction is None:
             return
         request = event.request
@@ -107,5 +110,17 @@ def test_sipp_uac_through_ten_percent_loss(tmp_path: Path) -> None:
             sipp.wait()
         uas.loop.close()
     assert sipp.returncode == 0, out[-3000:]
-    assert uas.invites == 20 and uas.byes == 20
-    assert uas.dialogs.dialogs == {}
+    assert uas.invites == 20
+    # sipp's built-in uac waits for "a 200" after its BYE: when its ACK and its first BYE are
+    # both lost, our retransmitted 2xx to the INVITE (s13.3.1.4) arrives first and sipp takes
+    # it for the BYE's answer, so that call ends at sipp without any BYE reaching us. Such a
+    # call is recognisable here: its ACK never arrived, so its 2xx is still retransmitted.
+    layer = uas.loop.layer
+    unacked = {
+        d.id.call_id
+        for d in uas.dialogs.dialogs.values()
+        if d.id.call_id in uas.never_acked
+        or layer.retransmitting_2xx(d.id.call_id, 1, d.id.local_tag)
+    }
+    assert unacked == {d.id.call_id for d in uas.dialogs.dialogs.values()}
+    assert uas.byes + len(unacked) == 20
