@@ -64,6 +64,11 @@ def _subject(conf: str | None, subject: str) -> etree._Element:
     info = etree.Element("confInfo", entity=conf or f"xcon:AUTO_GENERATE_1@{DOMAIN}")
     desc = etree.SubElement(info, f"{CI}conference-description")
     etree.SubElement(desc, f"{CI}subject").text = subject
+    if conf is None:
+        # A short free-text instead of the blueprint's keeps the subject partial (it
+        # carries the whole description, RFC 4575 s4.4) under 1300 bytes: UDP, as the
+        # bare loop sends, not TCP (RFC 3261 s18.1.1).
+        etree.SubElement(desc, f"{CI}free-text").text = "bench"
     return info
 
 

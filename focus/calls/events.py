@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from focus.calls.admission import same_aor
@@ -61,12 +62,21 @@ class ConferenceEvents:
     Contact is the resource's URI); ``min_interval`` paces NOTIFYs to one subscriber
     (RFC 4575 s3.9); ``min_expires``, ``default_expires`` and ``max_expires`` bound the
     subscriptions' durations (RFC 6665 s4.2.1.1; :class:`focus.settings.SipProfile` has
-    them)."""
+    them).
+
+    Fan-out is windowed: at most ``window`` NOTIFYs sent in the last ``window_age``
+    seconds may wait for their responses; the rest queue (in order, so each dialog's
+    CSeqs go out in order) and go as responses come. Without it a change to 1,000
+    subscribers sends 1,000 NOTIFYs in one go, their 200s overflow our UDP socket's
+    receive buffer and most NOTIFYs are retransmitted (Timer E). A NOTIFY older than
+    ``window_age`` no longer holds a place, so a dead subscriber delays the others by
+    ``window_age`` at most, not by its transaction's timeout."""
 
     def __init__(self, store: ConferenceStore, ua: UserAgent, core: UACore,
                  lookup: Lookup, *, min_interval: float = 5.0,
                  contact_for: ContactFor | None = None, min_expires: int = 60,
-                 default_expires: int = 3600, max_expires: int = 86400) -> None:
+                 default_expires: int = 3600, max_expires: int = 86400,
+                 window: int = 64, window_age: float = 0.25) -> None:
         self.ua = ua
         self.core = core
         self.lookup = lookup
@@ -87,6 +97,11 @@ class ConferenceEvents:
         self._pending: dict[TransactionKey, str] = {}  # NOTIFY transactions -> planner id
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
+        self._window = window
+        self._window_age = window_age
+        self._queue: deque[tuple[Subscription, Request, str | None]] = deque()
+        self._recent: dict[TransactionKey, float] = {}  # NOTIFYs in flight, by send time
+        self._window_timer: asyncio.TimerHandle | None = None
         # The SIP notifier's earliest expiry, asked again only after something that can
         # move it (its get_timer() scans every subscription; a NOTIFY's 2xx moves nothing).
         self._sip_due: float | None = None
@@ -97,10 +112,13 @@ class ConferenceEvents:
     def idle(self) -> bool:
         """No NOTIFY awaits its final response and none is held back by pacing: every
         subscriber has what the focus has sent (tests wait for this, not for time)."""
-        return not self._pending and self.planner.get_timer() is None
+        return not self._pending and not self._queue and self.planner.get_timer() is None
 
     def close(self) -> None:
         self._unsubscribe()
+        if self._window_timer is not None:
+            self._window_timer.cancel()
+            self._window_timer = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -192,6 +210,8 @@ class ConferenceEvents:
     def completed(self, key: TransactionKey, response: Response) -> bool:
         """The final response to a NOTIFY we sent (or a 408/503 for none); True if it was
         ours."""
+        if self._recent.pop(key, None) is not None:
+            self._flush_queue()
         sub_id = self._pending.pop(key, None)
         if sub_id is None:
             return False
@@ -235,16 +255,48 @@ class ConferenceEvents:
         self._arm()
 
     def _send(self, sub: Subscription, notify: Request, sub_id: str | None) -> None:
-        try:
-            key = self.core.send(notify, sub.dialog, self.ua.now)
-        except UAError as exc:
-            log.info("NOTIFY not sent: %s", exc)
+        self._queue.append((sub, notify, sub_id))
+        self._flush_queue()
+
+    def _flush_queue(self) -> None:
+        """Send queued NOTIFYs while the window has room (see the class docstring)."""
+        now = self.ua.now
+        recent = self._recent
+        while recent:  # the oldest first (dicts keep insertion order)
+            key, sent_at = next(iter(recent.items()))
+            if sent_at + self._window_age > now:
+                break
+            del recent[key]
+        sent = False
+        failed: list[str] = []
+        while self._queue and len(recent) < self._window:
+            sub, notify, sub_id = self._queue.popleft()
+            try:
+                key = self.core.send(notify, sub.dialog, now)
+            except UAError as exc:
+                log.info("NOTIFY not sent: %s", exc)
+                if sub_id is not None:
+                    failed.append(sub_id)
+                continue
+            sent = True
+            recent[key] = now
             if sub_id is not None:
-                self.planner.notify_completed(sub_id, False, self.ua.now)
-            return
-        if sub_id is not None:
-            self._pending[key] = sub_id
-        self.ua.transport.flush()
+                self._pending[key] = sub_id
+        if sent:
+            self.ua.transport.flush()
+        if self._queue and self._window_timer is None and recent:
+            # Full with NOTIFYs that may never be answered: room again when the oldest ages.
+            loop = asyncio.get_running_loop()
+            oldest = next(iter(recent.values()))
+            self._window_timer = loop.call_at(oldest + self._window_age, self._window_due)
+        for sub_id in failed:
+            self.planner.notify_completed(sub_id, False, now)
+        if failed:
+            self._drain(now)
+
+    def _window_due(self) -> None:
+        self._window_timer = None
+        self._flush_queue()
 
     def _answer(self, request: Request, response: Response) -> None:
         self.core.answer_with(request, response, self.ua.now)

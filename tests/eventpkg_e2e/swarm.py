@@ -1,4 +1,6 @@
-"""Many conference-package subscribers speaking raw SIP over a few UDP sockets.
+"""Many conference-package subscribers speaking raw SIP over a few UDP sockets (each
+also listening for TCP on the same port: RFC 3261 s18.1.1 sends a NOTIFY over 1300 bytes
+over TCP to the UDP Contact's port; it is answered on that connection).
 
 Each subscription is its own dialog (Call-ID, From-tag) on one of the sockets, so a
 thousand of them cost a thousand small records, not a thousand user agents. NOTIFYs are
@@ -79,15 +81,58 @@ class _Endpoint(asyncio.DatagramProtocol):
         self.swarm = swarm
         self.index = index
         self.transport: asyncio.DatagramTransport | None = None
+        self.server: asyncio.Server | None = None  # TCP on the same port
+        self.streams: set[_Stream] = set()  # its accepted connections
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        self.swarm._received(self, data, addr)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self.swarm._received(data, functools.partial(transport.sendto, addr=addr))
+        else:
+            self.swarm._received(data, None)
 
     def error_received(self, exc: Exception) -> None:  # ICMP from loopback: nothing to do
         pass
+
+
+def _same(endpoint: _Endpoint) -> _Endpoint:
+    return endpoint
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP connection from the focus: SIP messages framed by Content-Length."""
+
+    def __init__(self, swarm: Swarm, endpoint: _Endpoint) -> None:
+        self.swarm = swarm
+        self.endpoint = endpoint
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.endpoint.streams.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.endpoint.streams.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            self.buffer = self.buffer.lstrip(b"\r\n")  # keep-alives
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            _, fields = _headers(self.buffer[:end])
+            length = _first(fields, b"content-length", b"l")
+            size = end + 4 + (int(length) if length.isdigit() else 0)
+            if len(self.buffer) < size:
+                return
+            message, self.buffer = self.buffer[:size], self.buffer[size:]
+            transport = self.transport
+            self.swarm._received(message, transport.write if transport is not None else None)
 
 
 class Swarm:
@@ -107,13 +152,26 @@ class Swarm:
         is not dropped by the kernel (capped by net.core.rmem_max)."""
         swarm = cls()
         for i in range(sockets):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            if rcvbuf is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            sock.bind(("127.0.0.1", 0))
-            _, proto = await swarm._loop.create_datagram_endpoint(
-                functools.partial(_Endpoint, swarm, i), sock=sock)
-            swarm.endpoints.append(proto)
+            for _attempt in range(20):  # a free UDP port whose TCP twin is free too
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                if rcvbuf is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+                endpoint = _Endpoint(swarm, i)
+                try:
+                    server = await swarm._loop.create_server(
+                        functools.partial(_Stream, swarm, endpoint), "127.0.0.1", port)
+                except OSError:
+                    sock.close()
+                    continue
+                await swarm._loop.create_datagram_endpoint(
+                    functools.partial(_same, endpoint), sock=sock)
+                endpoint.server = server
+                swarm.endpoints.append(endpoint)
+                break
+            else:
+                raise OSError("no UDP port with a free TCP twin")
         return swarm
 
     def address(self, index: int) -> tuple[str, int]:
@@ -126,12 +184,20 @@ class Swarm:
         for endpoint in self.endpoints:
             if endpoint.transport is not None:
                 endpoint.transport.close()
+            if endpoint.server is not None:
+                endpoint.server.close()
 
     def close_socket(self, index: int) -> None:
-        """That socket's subscribers vanish (their port now answers ICMP unreachable)."""
-        transport = self.endpoints[index].transport
-        if transport is not None:
-            transport.close()
+        """That socket's subscribers vanish (their port now answers ICMP unreachable, a
+        TCP connection is refused)."""
+        endpoint = self.endpoints[index]
+        if endpoint.transport is not None:
+            endpoint.transport.close()
+        if endpoint.server is not None:
+            endpoint.server.close()
+        for stream in list(endpoint.streams):
+            if stream.transport is not None:
+                stream.transport.abort()
 
     # ------------------------------------------------------------------ out
 
@@ -194,7 +260,7 @@ class Swarm:
 
     # ------------------------------------------------------------------ in
 
-    def _received(self, endpoint: _Endpoint, data: bytes, addr: tuple[object, ...]) -> None:
+    def _received(self, data: bytes, reply: Callable[[bytes], object] | None) -> None:
         now = self._loop.time()
         head, _, body = data.partition(b"\r\n\r\n")
         start, fields = _headers(head)
@@ -232,8 +298,8 @@ class Swarm:
                             (b"CSeq", b"")):
             answer.append(name + b": " + _first(fields, name.lower(), short))
         answer.append(b"Content-Length: 0\r\n\r\n")
-        if endpoint.transport is not None:
-            endpoint.transport.sendto(b"\r\n".join(answer), addr)
+        if reply is not None:
+            reply(b"\r\n".join(answer))
 
     async def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
         deadline = self._loop.time() + timeout
