@@ -4,7 +4,10 @@ A thin asyncio adapter over :class:`~mediactrl.cfw.connection.CfwConnection` in 
 role: bytes read are fed to the connection, bytes it produces are written, and ONE
 ``loop.call_at`` timer per channel is armed from ``get_timer()``.  CONTROL bodies of
 msc-mixer/1.0 go to the :class:`~mediactrl.server.mixer_service.MixerService`; the events it
-produces go out as CONTROLs on the channel of the owner they are addressed to.
+produces go out as CONTROLs on the channel of the owner they are addressed to.  Bodies of
+msc-ivr/1.0 (RFC 6231, the DTMF part) go to the :class:`~mediactrl.server.ivr_service.IvrService`;
+its events (<dtmfnotify>, <dialogexit>) go to the very channel that started the dialog, and a
+channel's dialogs end with it.
 
 A channel is accepted only for a cfw-id the SIP side negotiated in the COMEDIA set-up
 (:meth:`ControlServer.expect_channel`); an unknown Dialog-ID gets 481 (RFC 7058 s5.4).  With
@@ -14,10 +17,12 @@ A channel is accepted only for a cfw-id the SIP side negotiated in the COMEDIA s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
 from mediactrl.cfw.errors import LocalProtocolError
@@ -32,7 +37,9 @@ from mediactrl.cfw.events import (
 )
 from mediactrl.cfw.parser import ParserLimits
 from mediactrl.cfw.sdp import SdpError, build_answer, parse_cfw_sdp
+from mediactrl.ivr import codec as ivr_codec
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, encode
+from mediactrl.server.ivr_service import IvrNotice, IvrService
 from mediactrl.server.mixer_service import MixerService, Notice
 
 __all__ = ["ControlServer", "ControlServerConfig"]
@@ -45,7 +52,8 @@ class ControlServerConfig:
     """Settings of the CFW listener.
 
     host, port: where to listen (port 0: any free port, see :attr:`ControlServer.port`).
-    packages: control packages answered in SYNC (msc-mixer/1.0 is the one executed).
+    packages: control packages answered in SYNC (msc-mixer/1.0 and msc-ivr/1.0 are executed;
+        leave msc-ivr/1.0 out to offer a mixer-only server).
     accept_any_dialog: test mode: accept a SYNC with any Dialog-ID, owned by that id.
     sync_timeout: seconds a new TCP connection has to complete its SYNC before it is closed
         (the framework itself waits forever; a listener must not).
@@ -55,7 +63,7 @@ class ControlServerConfig:
 
     host: str = "127.0.0.1"
     port: int = 0
-    packages: tuple[str, ...] = (PACKAGE,)
+    packages: tuple[str, ...] = (PACKAGE, ivr_codec.PACKAGE)
     accept_any_dialog: bool = False
     sync_timeout: float = 10.0
     transaction_timeout: float = 10.0
@@ -75,6 +83,7 @@ class _Channel(asyncio.Protocol):
         self._sync_deadline: float | None = self._loop.time() + server.config.sync_timeout
         self.dialog_id: str | None = None
         self.owner: str | None = None
+        self.key = f"ch{next(server.channel_numbers)}"  # names this channel to the IvrService
 
     # ----------------------------------------------------------------- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -101,6 +110,8 @@ class _Channel(asyncio.Protocol):
         self._server.channels.discard(self)
         if self.owner is not None and self._server.open_channels.get(self.owner) is self:
             del self._server.open_channels[self.owner]
+        if self._server.ivr.channel_lost(self.key):
+            log.info("channel %s lost: its IVR dialogs ended", self.dialog_id)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -183,6 +194,9 @@ class _Channel(asyncio.Protocol):
 
     def _on_control(self, event: ControlReceived, now: float) -> None:
         assert self.owner is not None
+        if event.package.split("/")[0] == ivr_codec.PACKAGE.split("/")[0]:
+            self._on_ivr_control(event)
+            return
         if event.package.split("/")[0] != PACKAGE.split("/")[0]:
             # Negotiated but not executed here (another package in the config): 420 (s7).
             self._conn.respond(event.trans_id, 420)
@@ -198,10 +212,29 @@ class _Channel(asyncio.Protocol):
             self._conn.respond(event.trans_id, 200, content_type=CONTENT_TYPE, body=outcome.body())
         self._server.deliver(outcome.notices)
 
+    def _on_ivr_control(self, event: ControlReceived) -> None:
+        assert self.owner is not None
+        content_type = (event.content_type or "").split(";")[0].strip()
+        if content_type != ivr_codec.CONTENT_TYPE:
+            self._conn.respond(event.trans_id, 400)
+            return
+        outcome = self._server.ivr.handle_body(self.owner, self.key, event.body)
+        self._conn.respond(
+            event.trans_id, 200, content_type=ivr_codec.CONTENT_TYPE, body=outcome.body()
+        )
+        self._server.deliver_ivr(outcome.notices)
+
     def send_event(self, notice: Notice) -> None:
         """Sends one mixer event as a CONTROL (the MS side may send CONTROL too, s6)."""
+        self._send(PACKAGE, CONTENT_TYPE, encode(notice.event))
+
+    def send_ivr_event(self, notice: IvrNotice) -> None:
+        """Sends one msc-ivr <event> as a CONTROL."""
+        self._send(ivr_codec.PACKAGE, ivr_codec.CONTENT_TYPE, ivr_codec.encode(notice.event))
+
+    def _send(self, package: str, content_type: str, body: bytes) -> None:
         try:
-            self._conn.control(PACKAGE, CONTENT_TYPE, encode(notice.event), self._loop.time())
+            self._conn.control(package, content_type, body, self._loop.time())
         except LocalProtocolError as exc:
             log.info("event for %s not sent: %s", self.owner, exc)
             return
@@ -210,10 +243,19 @@ class _Channel(asyncio.Protocol):
 
 
 class ControlServer:
-    """The CFW listener of the media server; executes msc-mixer/1.0 on a :class:`MixerService`."""
+    """The CFW listener of the media server; executes msc-mixer/1.0 on a :class:`MixerService`
+    and msc-ivr/1.0 on an :class:`IvrService` (by default one over the mixer's backend)."""
 
-    def __init__(self, service: MixerService, config: ControlServerConfig | None = None) -> None:
+    def __init__(
+        self,
+        service: MixerService,
+        config: ControlServerConfig | None = None,
+        *,
+        ivr: IvrService | None = None,
+    ) -> None:
         self.service = service
+        self.ivr = ivr or IvrService(service.backend.connection_exists)
+        self.channel_numbers = itertools.count(1)
         self.config = config or ControlServerConfig()
         self.cfw_config = CfwConfig(
             packages=self.config.packages,
@@ -305,8 +347,14 @@ class ControlServer:
         return owner
 
     def connection_closed(self, connection_id: str) -> None:
-        """The SIP side ended a media connection: its joins end and owners are notified."""
+        """The SIP side ended a media connection: its joins and IVR dialogs end and owners
+        are notified."""
         self.deliver(self.service.connection_closed(connection_id))
+        self.deliver_ivr(self.ivr.connection_closed(connection_id))
+
+    def dtmf(self, connection_id: str, digit: str, when: datetime | None = None) -> None:
+        """A participant pressed ``digit`` (RFC 4733): dialogs watching it are notified."""
+        self.deliver_ivr(self.ivr.dtmf(connection_id, digit, when or datetime.now(UTC)))
 
     def active_talkers(
         self, conference_id: str, talkers: Iterable[str], *, paced: bool = False
@@ -320,12 +368,15 @@ class ControlServer:
         self.deliver(self.service.active_talkers(conference_id, talkers, now))
 
     def on_media_event(self, event: object) -> None:
-        """Routes a media engine event (``MediaEngine(on_event=...)``) to the mixer events:
-        active talkers become <active-talkers-notify>; the others are for the SIP side."""
-        from mediactrl.media.events import ActiveTalkers
+        """Routes a media engine event (``MediaEngine(on_event=...)``) to the package events:
+        active talkers become <active-talkers-notify>, digits <dtmfnotify>; the others are
+        for the SIP side."""
+        from mediactrl.media.events import ActiveTalkers, DtmfReceived
 
         if isinstance(event, ActiveTalkers):
             self.active_talkers(event.conference_id, event.talkers, paced=True)
+        elif isinstance(event, DtmfReceived):
+            self.dtmf(event.endpoint_id, event.digit)
 
     def deliver(self, notices: Iterable[Notice]) -> None:
         """Sends events to the open channels of their owners; an absent owner misses them."""
@@ -335,3 +386,12 @@ class ControlServer:
                 log.info("no open channel for %s: event dropped", notice.owner)
                 continue
             channel.send_event(notice)
+
+    def deliver_ivr(self, notices: Iterable[IvrNotice]) -> None:
+        """Sends IVR events on the channels that started their dialogs."""
+        for notice in notices:
+            channel = next((c for c in self.channels if c.key == notice.channel), None)
+            if channel is None:
+                log.info("channel %s is gone: IVR event dropped", notice.channel)
+                continue
+            channel.send_ivr_event(notice)
