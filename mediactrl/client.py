@@ -5,8 +5,10 @@ opens the TCP connection to where the SIP/SDP set-up said (COMEDIA active side, 
 sends SYNC with our cfw-id as Dialog-ID and the packages we want, lets the connection send
 K-ALIVE, arms ONE ``loop.call_at`` timer from ``get_timer()``, and turns transactions into
 futures: ``await client.control(package, body)`` gives the 200 answer, or the final REPORT of a
-202-extended transaction.  CONTROLs from the media server (mixer <event>s) are answered 200 and
-handed to a callback.
+202-extended transaction.  CONTROLs from the media server (mixer <event>s, and msc-ivr
+<event>s when RFC 6231's package was negotiated too) are answered 200 and handed to callbacks.
+msc-ivr/1.0 is offered besides msc-mixer/1.0 but optional: a mixer-only server still works
+(:meth:`MediaControlClient.has_package` tells what the current channel negotiated).
 
 The SIP INVITE that negotiates the channel is not done here: a caller-supplied async *channel
 opener* returns the :class:`ChannelTarget` (host, port, cfw-id) each time a channel is needed,
@@ -44,6 +46,8 @@ from mediactrl.cfw.events import (
 from mediactrl.cfw.message import ReportStatus
 from mediactrl.cfw.parser import ParserLimits
 from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp, validate_answer
+from mediactrl.ivr import codec as ivr_codec
+from mediactrl.ivr import model as ivr
 from mediactrl.mixer import model as m
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, MixerDecodeError, decode, encode
 
@@ -123,7 +127,7 @@ def direct_opener(host: str, port: int, dialog_id: str) -> ChannelOpener:
 class ClientConfig:
     """Settings of the client.
 
-    packages: offered in SYNC (s6.3.4).
+    packages: offered in SYNC (s6.3.4); the server answers the subset it has.
     keep_alive: seconds proposed in SYNC (s6.3.4.1), None for no keep-alive.
     transaction_timeout: RFC 6230's Transaction-Timeout (s6.1); a request fails after twice it.
     connect_timeout: bound on one TCP connect plus SYNC.
@@ -132,7 +136,7 @@ class ClientConfig:
     limits: CFW parser limits.
     """
 
-    packages: tuple[str, ...] = (PACKAGE,)
+    packages: tuple[str, ...] = (PACKAGE, ivr_codec.PACKAGE)
     keep_alive: int | None = 100
     transaction_timeout: float = 10.0
     connect_timeout: float = 5.0
@@ -173,6 +177,7 @@ class ChannelDown(Exception):
 
 
 EventCallback = Callable[[m.Event], None]
+IvrEventCallback = Callable[[ivr.Event], None]
 ChannelHook = Callable[[], Awaitable[None]]
 
 
@@ -187,10 +192,13 @@ class MediaControlClient:
         on_event: EventCallback | None = None,
         on_channel_up: ChannelHook | None = None,
         on_channel_down: Callable[[str], None] | None = None,
+        on_ivr_event: IvrEventCallback | None = None,
     ) -> None:
         self.config = config or ClientConfig()
         self._opener = opener
         self.on_event = on_event
+        self.on_ivr_event = on_ivr_event
+        self.packages: tuple[str, ...] = ()  # negotiated on the current channel
         self.on_channel_up = on_channel_up
         self.on_channel_down = on_channel_down
         self._conn: CfwConnection | None = None
@@ -230,6 +238,10 @@ class MediaControlClient:
             up.cancel()
         if not self._up.is_set():
             raise ChannelDown(f"no channel: {self.failure}" if self.failure else "no channel")
+
+    def has_package(self, package: str) -> bool:
+        """True if the open channel negotiated ``package`` (e.g. ``msc-ivr/1.0``)."""
+        return self.is_up and package in self.packages
 
     @property
     def is_up(self) -> bool:
@@ -296,6 +308,29 @@ class MediaControlClient:
         except MixerDecodeError as exc:
             reason = f"the media server's answer is no msc-mixer body: {exc.reason}"
             raise ControlError(answer.code, "?", reason) from exc
+
+    async def ivr(self, request: ivr.IvrMessage, *, timeout: float | None = None) -> ivr.Response:
+        """Sends one msc-ivr/1.0 request; returns the decoded <response>.
+
+        Raises :class:`ControlError` with code 420 when the channel did not negotiate
+        msc-ivr/1.0 (a mixer-only media server), besides what :meth:`control` raises.
+        """
+        if self.is_up and ivr_codec.PACKAGE not in self.packages:
+            raise ControlError(420, "-", f"{ivr_codec.PACKAGE} was not negotiated")
+        answer = await self.control(
+            ivr_codec.PACKAGE,
+            ivr_codec.encode(request),
+            content_type=ivr_codec.CONTENT_TYPE,
+            timeout=timeout,
+        )
+        try:
+            message = ivr_codec.decode(answer.body)
+        except ivr_codec.IvrDecodeError as exc:
+            reason = f"the media server's answer is no msc-ivr body: {exc.reason}"
+            raise ControlError(answer.code, "?", reason) from exc
+        if not isinstance(message, ivr.Response):
+            raise ControlError(answer.code, "?", f"answered with {type(message).__name__}")
+        return message
 
     # ----------------------------------------------------------------- connect loop
     async def _run(self) -> None:
@@ -440,6 +475,7 @@ class MediaControlClient:
 
     def _handle(self, conn: CfwConnection, event: Event) -> None:
         if isinstance(event, SyncCompleted):
+            self.packages = event.packages
             if self._sync_done is not None and not self._sync_done.done():
                 self._sync_done.set_result(None)
         elif isinstance(event, SyncRefused):
@@ -471,6 +507,9 @@ class MediaControlClient:
             log.info("ignored from media server: %s", event)
 
     def _on_server_control(self, conn: CfwConnection, event: ControlReceived) -> None:
+        if event.package.split("/")[0] == ivr_codec.PACKAGE.split("/")[0]:
+            self._on_ivr_control(conn, event)
+            return
         if event.package.split("/")[0] != PACKAGE.split("/")[0]:
             conn.respond(event.trans_id, 420)
             return
@@ -486,3 +525,17 @@ class MediaControlClient:
             return
         if self.on_event is not None:
             self.on_event(message)
+
+    def _on_ivr_control(self, conn: CfwConnection, event: ControlReceived) -> None:
+        try:
+            message = ivr_codec.decode(event.body)
+        except ivr_codec.IvrDecodeError as exc:
+            log.info("undecodable IVR event from media server: %s", exc.reason)
+            conn.respond(event.trans_id, 400)
+            return
+        conn.respond(event.trans_id, 200)
+        if not isinstance(message, ivr.Event):
+            log.info("unexpected %s from media server", type(message).__name__)
+            return
+        if self.on_ivr_event is not None:
+            self.on_ivr_event(message)

@@ -18,17 +18,27 @@ receives from the mix (recvonly from id1 = the connection), deaf means it only s
 a <volume controltype="setgain"> on the direction it applies to (s4.2.2.5.1).  Sidebars (whisper,
 coaching, RFC 7058 s6.3.4) are a conference joined to its parent conference
 (:func:`sidebar_streams`) plus participants joined to both with different rules.
+
+DTMF (RFC 4733) from a participant reaches the focus through msc-ivr/1.0 (RFC 6231): for every
+connection the focus wants digits of (:meth:`MediaDriver.watch_dtmf`), the driver keeps one
+dialog without operations that subscribes to all DTMF (<dtmfsub matchmode="all"/>) and
+re-starts it on every new channel (dialogs end with the channel that started them); each digit
+of a <dtmfnotify> goes to ``on_dtmf(connection_id, digit)``.  Digits pressed while no channel is
+open are lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from mediactrl.client import ChannelDown, ControlError, ControlTimeout, MediaControlClient
+from mediactrl.ivr import model as ivr
+from mediactrl.ivr.codec import PACKAGE as IVR_PACKAGE
 from mediactrl.mixer import model as m
 from mediactrl.mixer.model import Direction, MixerStatus
 
@@ -360,6 +370,7 @@ ActiveTalkersCallback = Callable[[str, tuple[str, ...]], None]
 UnjoinedCallback = Callable[[str, str, int], None]
 ConferenceExitCallback = Callable[[str, int], None]
 RefusedCallback = Callable[[MediaDriverError], None]
+DtmfCallback = Callable[[str, str], None]
 
 
 class MediaDriver:
@@ -374,7 +385,8 @@ class MediaDriver:
     talkers)``, ``on_unjoined(id1, id2, status)`` (s4.2.4.2 status 1 or 2, the join is
     dropped), ``on_conference_exit(conference_id, status)`` (s4.2.4.3, not for our destroys),
     ``on_refused(error)`` when the reconciliation after a reconnect had items refused (a
-    media server restart loses its SIP media legs: their joins come back 412).
+    media server restart loses its SIP media legs: their joins come back 412),
+    ``on_dtmf(connection_id, digit)`` for each digit of a watched connection (watch_dtmf).
     """
 
     MAX_ROUNDS = 4  # plans re-run after answers that changed the known state
@@ -387,9 +399,14 @@ class MediaDriver:
         on_unjoined: UnjoinedCallback | None = None,
         on_conference_exit: ConferenceExitCallback | None = None,
         on_refused: RefusedCallback | None = None,
+        on_dtmf: DtmfCallback | None = None,
         request_timeout: float | None = None,
     ) -> None:
         self.client = client
+        self.on_dtmf = on_dtmf
+        self._dtmf_wanted: set[str] = set()  # connections whose digits the focus wants
+        self._dtmf_dialogs: dict[str, str] = {}  # dialogid -> connection, on this channel
+        self._dialog_numbers = itertools.count(1)
         self.on_refused = on_refused
         self.on_active_talkers = on_active_talkers
         self.on_unjoined = on_unjoined
@@ -400,6 +417,7 @@ class MediaDriver:
         self._lock = asyncio.Lock()
         self.resyncs = 0  # completed audits after a channel opened (diagnostics)
         client.on_event = self._on_event
+        client.on_ivr_event = self._on_ivr_event
         client.on_channel_up = self.resync
 
     @property
@@ -489,15 +507,125 @@ class MediaDriver:
         await self.reconcile()
 
     async def forget_connection(self, connection: str) -> None:
-        """A connection ended (SIP BYE): every join of it is no longer wanted."""
+        """A connection ended (SIP BYE): every join of it, and its digits, are no longer
+        wanted."""
+        self._dtmf_wanted.discard(connection)
+        for dialogid in [d for d, c in self._dtmf_dialogs.items() if c == connection]:
+            del self._dtmf_dialogs[dialogid]  # the media server ends it with the connection
         joins = {k: v for k, v in self._desired.joins.items() if connection not in k}
         self._desired = replace(self._desired, joins=joins)
         await self.reconcile()
 
+    # ----------------------------------------------------------------- DTMF (RFC 6231)
+    @property
+    def watched_dtmf(self) -> frozenset[str]:
+        """Connections whose digits are wanted."""
+        return frozenset(self._dtmf_wanted)
+
+    @property
+    def dtmf_active(self) -> frozenset[str]:
+        """Connections with a DTMF dialog running on the current channel."""
+        return frozenset(self._dtmf_dialogs.values())
+
+    async def watch_dtmf(self, connection: str) -> None:
+        """Wants every digit of ``connection`` reported to ``on_dtmf`` (idempotent).
+
+        With the channel down, or on a media server without msc-ivr/1.0, the wish is kept and
+        served when a channel that has the package opens.  Raises :class:`MediaDriverError`
+        (and forgets the wish) when the media server refuses, e.g. 407 for a connection it
+        does not have.
+        """
+        self._dtmf_wanted.add(connection)
+        async with self._lock:
+            failure = await self._start_dtmf(connection)
+        if failure is not None:
+            raise MediaDriverError({connection: failure})
+
+    async def unwatch_dtmf(self, connection: str) -> None:
+        """No longer wants the digits of ``connection``: its dialog is terminated."""
+        self._dtmf_wanted.discard(connection)
+        async with self._lock:
+            for dialogid in [d for d, c in self._dtmf_dialogs.items() if c == connection]:
+                del self._dtmf_dialogs[dialogid]
+                try:
+                    await self.client.ivr(
+                        ivr.DialogTerminate(dialogid, immediate=True),
+                        timeout=self.request_timeout,
+                    )
+                except (ChannelDown, ControlTimeout, ControlError) as exc:
+                    # A lost channel takes the dialog with it; a refusal means it is gone.
+                    log.info("dialogterminate %s: %s", dialogid, exc)
+
+    async def _start_dtmf(self, connection: str) -> str | None:
+        """Starts the DTMF dialog of ``connection`` unless running; the refusal reason, if any."""
+        if connection in self._dtmf_dialogs.values() or connection not in self._dtmf_wanted:
+            return None
+        if not self.client.has_package(IVR_PACKAGE):
+            if self.client.is_up:
+                log.warning("the media server has no %s: no DTMF from %s", IVR_PACKAGE, connection)
+            return None
+        dialogid = f"dtmf-{next(self._dialog_numbers)}"
+        # Known before the request goes out: a digit may follow the 200 at once.
+        self._dtmf_dialogs[dialogid] = connection
+        request = ivr.DialogStart(
+            connectionid=connection,
+            dialogid=dialogid,
+            dialog=ivr.Dialog(),
+            subscribe=ivr.Subscribe(ivr.DtmfSub(ivr.DtmfMatchMode.ALL)),
+        )
+        try:
+            answer = await self.client.ivr(request, timeout=self.request_timeout)
+        except (ChannelDown, ControlTimeout) as exc:
+            self._dtmf_dialogs.pop(dialogid, None)
+            log.info(
+                "DTMF dialog for %s not started (%s): retried on the next channel", connection, exc
+            )
+            return None
+        except ControlError as exc:
+            answer = ivr.Response(exc.code, dialogid, exc.reason)
+        if answer.status == ivr.IvrStatus.OK:
+            return None
+        self._dtmf_dialogs.pop(dialogid, None)
+        self._dtmf_wanted.discard(connection)
+        return f"{answer.status} {answer.reason or ''}".strip()
+
+    async def _restart_dtmf(self) -> dict[str | tuple[str, str], str]:
+        # A new channel: the dialogs of the previous one ended with it on the server.
+        self._dtmf_dialogs.clear()
+        failures: dict[str | tuple[str, str], str] = {}
+        for connection in sorted(self._dtmf_wanted):
+            failure = await self._start_dtmf(connection)
+            if failure is not None:
+                failures[connection] = failure
+        return failures
+
+    def _on_ivr_event(self, event: ivr.Event) -> None:
+        connection = self._dtmf_dialogs.get(event.dialogid)
+        if connection is None:
+            log.info("IVR event of unknown dialog %s ignored", event.dialogid)
+            return
+        note = event.notification
+        if isinstance(note, ivr.DtmfNotify):
+            if self.on_dtmf is not None:
+                for digit in note.dtmf:
+                    self.on_dtmf(connection, digit)
+        else:
+            del self._dtmf_dialogs[event.dialogid]
+            if note.status != ivr.DialogExitStatus.TERMINATED:
+                # The connection ended (2) or the dialog failed: the focus decides again.
+                self._dtmf_wanted.discard(connection)
+                log.info("DTMF dialog of %s exited with %s", connection, note.status)
+
     # ----------------------------------------------------------------- reconciliation
     async def resync(self) -> None:
-        """Audits the media server and reconciles (run whenever a channel opens)."""
+        """Audits the media server and reconciles (run whenever a channel opens); DTMF
+        dialogs are started again on the new channel."""
         async with self._lock:
+            refused_dtmf = await self._restart_dtmf()
+            if refused_dtmf:
+                log.warning("after resync, DTMF refused: %s", refused_dtmf)
+                if self.on_refused is not None:
+                    self.on_refused(MediaDriverError(refused_dtmf))
             try:
                 answer = await self.client.mixer(
                     m.Audit(capabilities=False), timeout=self.request_timeout
