@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hmac
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,15 @@ class CoreConfig:
         create command says otherwise (RFC 5239 s7.1 "parent enforceable").
     max_conferences: limit on conference objects (RESOURCES_EXHAUSTED beyond, 511).
     max_sidebars: limit on sidebars of one conference (511 beyond).
+    participation_uri: pattern of a conference's SIP URI, where phones dial it, with ``{id}``
+        once for :func:`conference_id` of its XCON-URI (e.g. ``sip:conf-{id}@example.com``,
+        filled by the app from its SIP profile).  Every conference and sidebar gets it in
+        its ``<conf-uris>`` (purpose participation) when it is created.  ``None`` when no
+        SIP front end serves the conferences.
+    ccmp_service_uri: list every conference's and sidebar's own XCON-URI in its
+        ``<service-uris>`` with purpose ccmp (RFC 7082 s3: where CCMP clients manipulate
+        it) from its creation on.  The focus application always sets it (with or without
+        SIP); off, a bare core leaves ``<service-uris>`` as the documents give them.
     """
 
     domain: str = "example.com"
@@ -88,6 +98,31 @@ class CoreConfig:
     )
     max_conferences: int = 10_000
     max_sidebars: int = 64
+    participation_uri: str | None = None
+    ccmp_service_uri: bool = False
+
+    def __post_init__(self) -> None:
+        pattern = self.participation_uri
+        if pattern is not None and (pattern.count("{id}") != 1 or ":" not in pattern):
+            raise ValueError(
+                f"participation_uri {pattern!r} must be a URI with {{id}} exactly once"
+            )
+
+
+def conference_id(xcon_uri: str) -> str:
+    """A conference's short id: the local part of its XCON-URI with anything but letters,
+    digits, ``_`` and ``-`` made ``-``, so it is safe in a SIP user part and as a media
+    server's conference id (RFC 6505 s4.2.1)."""
+    local = xcon_uri.partition(":")[2].partition("@")[0]
+    return re.sub(r"[^A-Za-z0-9_-]", "-", local) or "conference"
+
+
+def _same_uri(a: str, b: str) -> bool:
+    return a.strip().lower() == b.strip().lower()
+
+
+def _is_ccmp(entry: UriEntry) -> bool:
+    return (entry.purpose or "").strip().lower() == "ccmp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -614,7 +649,7 @@ class Core:
         if parent is None:
             return
         for element in sorted(parent.enforce):
-            if _enforced_value(new, element) != _enforced_value(obj.info, element):
+            if self._enforced(obj.uri, new, element) != self._enforced(obj.uri, obj.info, element):
                 raise _fail(
                     ErrorKind.PARENT_ENFORCED,
                     f"{element.value} of {obj.uri} is enforced by its parent {parent.uri}",
@@ -733,6 +768,70 @@ class Core:
                 event = None if tx.reported(parent_uri) else ConferenceUpdated
                 tx.write(dataclasses.replace(parent, info=info), event)
 
+    # ---- the URIs the system lists for each conference and sidebar -------------------
+
+    def participation_uri(self, uri: str) -> str | None:
+        """The SIP URI phones dial to join the conference ``uri`` (``None`` without SIP)."""
+        pattern = self.config.participation_uri
+        return None if pattern is None else pattern.replace("{id}", conference_id(uri))
+
+    def _with_own_uris(
+        self, info: ConferenceInfo, uri: str, source: str | None = None
+    ) -> ConferenceInfo:
+        """``info`` listing where the object ``uri`` is reached, as configured: its SIP URI
+        in ``<conf-uris>`` (purpose participation) and its XCON-URI in ``<service-uris>``
+        (purpose ccmp, RFC 7082 s3).  The entries of ``source`` (the conference the
+        document was copied from: a clone's or a sidebar's original) are dropped: they
+        name another conference."""
+        desc = _description(info)
+        service_uris = desc.service_uris
+        if self.config.ccmp_service_uri:
+            service = [
+                e
+                for e in (service_uris.entries if service_uris else ())
+                if not (source is not None and _is_ccmp(e) and _same_uri(e.uri, source))
+            ]
+            if not any(_is_ccmp(e) and _same_uri(e.uri, uri) for e in service):
+                service.append(UriEntry(uri=uri, purpose="ccmp"))
+            service_uris = dataclasses.replace(service_uris or Uris(), entries=tuple(service))
+        conf_uris = desc.conf_uris
+        sip = self.participation_uri(uri)
+        if sip is not None:
+            old = self.participation_uri(source) if source is not None else None
+            entries = [
+                e
+                for e in (conf_uris.entries if conf_uris else ())
+                if old is None or not _same_uri(e.uri, old)
+            ]
+            if not any(_same_uri(e.uri, sip) for e in entries):
+                entries.append(UriEntry(uri=sip, purpose="participation"))
+            conf_uris = dataclasses.replace(conf_uris or Uris(), entries=tuple(entries))
+        desc = dataclasses.replace(desc, conf_uris=conf_uris, service_uris=service_uris)
+        return dataclasses.replace(info, conference_description=desc)
+
+    def _enforced(self, uri: str, info: ConferenceInfo, element: Enforceable) -> object:
+        """The value of ``element`` the object ``uri`` imposes on (or receives from) a
+        linked parent.  Its own SIP URI is not part of an enforced ``<conf-uris>``: every
+        conference keeps its own, a sidebar is not reached at its parent's."""
+        value = _enforced_value(info, element)
+        sip = self.participation_uri(uri)
+        if element is not Enforceable.CONF_URIS or sip is None or not isinstance(value, Uris):
+            return value
+        entries = tuple(e for e in value.entries if not _same_uri(e.uri, sip))
+        if not entries and value.state is None:
+            return None
+        return dataclasses.replace(value, entries=entries)
+
+    def _enforce(
+        self, uri: str, info: ConferenceInfo, element: Enforceable, value: object
+    ) -> ConferenceInfo:
+        """``info`` of the object ``uri`` with a parent's enforced ``value`` (its own SIP
+        URI kept)."""
+        info = _with_enforced(info, element, value)
+        if element is Enforceable.CONF_URIS and self.participation_uri(uri) is not None:
+            info = self._with_own_uris(info, uri)
+        return info
+
     def _system_parts(self, obj: ConferenceObject, info: ConferenceInfo) -> ConferenceInfo:
         """``info`` with what only the system manages put back from ``obj``."""
         desc = dataclasses.replace(
@@ -795,13 +894,13 @@ class Core:
 
     def _propagate(self, tx: _Tx, old: ConferenceObject, new: ConferenceObject) -> None:
         for element in sorted(new.enforce):
-            value = _enforced_value(new.info, element)
-            if value == _enforced_value(old.info, element):
+            value = self._enforced(new.uri, new.info, element)
+            if value == self._enforced(old.uri, old.info, element):
                 continue
             for child in tx.children(new.uri):
                 current = tx.get(child.uri)
                 assert current is not None
-                info = _with_enforced(current.info, element, value)
+                info = self._enforce(current.uri, current.info, element, value)
                 if info != current.info:
                     tx.write(dataclasses.replace(current, info=info), ConferenceUpdated)
 
@@ -852,6 +951,7 @@ class Core:
             sidebars_by_ref=None,
             sidebars_by_val=None,
         )
+        info = self._with_own_uris(info, uri, c.clone_from)
         info = self._fill_user_ids(tx, _with_users(info, map(_clean_user, _users(info))))
         self._validate(info)
         obj = ConferenceObject(
@@ -1165,7 +1265,9 @@ class Core:
             self._patch_checks(c.info)
             info = self._substitute(tx, c.info)
             for element in sorted(parent.enforce):
-                info = _with_enforced(info, element, _enforced_value(parent.info, element))
+                info = self._enforce(
+                    uri, info, element, self._enforced(parent.uri, parent.info, element)
+                )
         desc = dataclasses.replace(
             _description(info),
             sidebar_parent=parent.uri,
@@ -1180,6 +1282,7 @@ class Core:
             sidebars_by_val=None,
             sidebars_by_ref=None,
         )
+        info = self._with_own_uris(info, uri, parent.uri)
         info = self._fill_user_ids(tx, _with_users(info, map(_clean_user, _users(info))))
         self._validate(info)
         sidebar = ConferenceObject(

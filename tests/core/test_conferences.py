@@ -388,7 +388,7 @@ def test_direct_creation_starts_from_the_default_blueprint(store: ConferenceStor
     obj = store.get_conference(ALICE, create(store, info=info))
     blueprint = store.get("xcon:AudioRoom@example.com")
     assert blueprint is not None
-    assert _media(obj.info) == _media(blueprint.info) == [("audio", "audio")]
+    assert _media(obj.info) == _media(blueprint.info) == [("1", "audio")]
     desc = obj.info.conference_description
     assert desc is not None and desc.display_text == "Only a title"
     assert desc.maximum_user_count == 100  # from the blueprint
