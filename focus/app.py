@@ -35,12 +35,23 @@ from mediactrl.sip_opener import SipChannelOpener
 log = logging.getLogger("focus")
 
 
+def core_config(settings: FocusSettings) -> CoreConfig:
+    """The core's configuration: every conference lists its XCON-URI for CCMP clients
+    (RFC 7082 s3) and, with a SIP front end, the SIP URI the profile gives it
+    (``sip:<conference_user>@<domain>``), from its creation on."""
+    participation = None
+    if settings.sip_listen is not None:
+        profile = settings.profile
+        participation = f"sip:{profile.conference_user}@{profile.domain}"
+    return CoreConfig(
+        domain=settings.domain, participation_uri=participation, ccmp_service_uri=True
+    )
+
+
 def open_store(settings: FocusSettings) -> ConferenceStore:
     """The conference store of ``settings.state_dir`` (created on first use)."""
     dirs = (settings.blueprint_dir,) if settings.blueprint_dir is not None else ()
-    return ConferenceStore.open(
-        settings.state_dir, CoreConfig(domain=settings.domain), blueprint_dirs=dirs
-    )
+    return ConferenceStore.open(settings.state_dir, core_config(settings), blueprint_dirs=dirs)
 
 
 class ScheduleClock:

@@ -60,7 +60,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,6 +89,7 @@ from focus.core.commands import (
     UpdateSidebar,
     UpdateUser,
 )
+from focus.core.core import conference_id
 from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import Actor
 from focus.core.state import ConferenceObject, Lifecycle, ObjectKind
@@ -162,9 +162,9 @@ class FocusConfig:
 
 
 def mixer_id(conference_uri: str) -> str:
-    """The media server's conference id for an XCON-URI: its local part, CFW-safe."""
-    local = conference_uri.partition(":")[2].partition("@")[0]
-    return re.sub(r"[^A-Za-z0-9_-]", "-", local) or "conference"
+    """The media server's conference id for an XCON-URI: its local part, CFW-safe; the
+    same id the core puts in the conference's SIP URI (``conference_id``)."""
+    return conference_id(conference_uri)
 
 
 @dataclass(eq=False, slots=True)
@@ -258,9 +258,9 @@ class ConferenceFocus:
                 EndpointStatus.DIALING_OUT, EndpointStatus.ALERTING,
                 EndpointStatus.MUTED_VIA_FOCUS, EndpointStatus.DISCONNECTING}
         for obj in self.store.objects():
+            self.advertise(obj)
             if obj.kind is not ObjectKind.CONFERENCE:
                 continue
-            self.advertise(obj)
             try:
                 users = obj.info.users.users if obj.info.users else ()
                 if _is_ad_hoc(obj):
@@ -361,7 +361,11 @@ class ConferenceFocus:
     def advertise(self, obj: ConferenceObject) -> None:
         """Puts the conference's SIP URI in its ``<conf-uris>`` (purpose participation: where
         phones dial) and its XCON-URI in ``<service-uris>`` (purpose ccmp, RFC 7082 s3),
-        through the core, unless they are there already."""
+        through the core, unless they are there already.
+
+        A repair for state written before the core listed both in every create
+        (``CoreConfig.participation_uri``), run by :meth:`recover`: on a store opened with
+        the profile's pattern it finds them there and changes nothing."""
         if obj.kind not in (ObjectKind.CONFERENCE, ObjectKind.SIDEBAR_BY_REF,
                             ObjectKind.SIDEBAR_BY_VAL):
             return
@@ -577,17 +581,11 @@ class ConferenceFocus:
     # ------------------------------------------------------------------ joining
 
     def _create_ad_hoc(self) -> str:
-        """A conference cloned from the ad hoc blueprint, with its SIP URI in conf-uris."""
+        """A conference cloned from the ad hoc blueprint; the core lists its SIP URI and
+        XCON-URI in the create (``CoreConfig.participation_uri``) and keeps it ad hoc."""
         blueprint = self.config.profile.ad_hoc_blueprint
         changes = self._apply(CreateConference(actor=SYSTEM, clone_from=blueprint, ad_hoc=True))
-        uri = changes[0].uri
-        entry = UriEntry(uri=self.sip_uri(uri), purpose="participation",
-                         display_text=AD_HOC_MARK)
-        patch = ConferenceInfo(entity=uri, conference_description=ConferenceDescription(
-            conf_uris=Uris(entries=(entry,)),
-            service_uris=Uris(entries=(UriEntry(uri=uri, purpose="ccmp"),))))
-        self._apply(UpdateConference(actor=SYSTEM, uri=uri, patch=patch))
-        return uri
+        return changes[0].uri
 
     def _confirmed(self, call: Call, body: bytes) -> None:
         """The ACK of our 200. After an offerless INVITE it carries the caller's answer to
@@ -1292,11 +1290,6 @@ class ConferenceFocus:
             self._spawn_refresh(uri)
         if self._own:
             return
-        for change in changes:
-            if isinstance(change, ConferenceCreated) and change.after is not None:
-                # At once (the store delivers our patch after this batch): a CCMP client
-                # reading the conference back finds where phones dial.
-                self.advertise(change.after)
         self._dial_outs_in(changes)
         self._targets_in(changes)
         for change in changes:
