@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -141,6 +142,18 @@ class Subscription:
     retry_after: int | None = None
     resource: str = ""
     accept: tuple[str, ...] = ()
+    # Told of every new ``expires_at`` by the Notifier holding this subscription, so
+    # that its deadline heap follows changes made from anywhere.
+    _expiry_watch: Callable[[Subscription], None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        object.__setattr__(self, name, value)
+        if name == "expires_at":
+            watch = self.__dict__.get("_expiry_watch")
+            if watch is not None:
+                watch(self)
 
     @property
     def key(self) -> tuple[DialogId, str, str | None]:
@@ -231,13 +244,29 @@ BodyFor = Callable[[Subscription], tuple[str, bytes] | None]
 
 @dataclass
 class Notifier:
-    """All notifier-side subscriptions of a UA (see module docstring)."""
+    """All notifier-side subscriptions of a UA (see module docstring).
+
+    Expiries sit in a heap of (expires_at, subscription number), pushed when a
+    subscription is created and whenever its ``expires_at`` changes; entries whose
+    subscription is gone or whose deadline moved are dropped lazily when they reach
+    the top.  So :meth:`get_timer` and :meth:`handle_timer` cost O(log N) per
+    subscription instead of a scan of all N (a conference with N subscribers would
+    otherwise cost O(N^2) to set up).
+    """
 
     config: NotifierConfig
     dialogs: DialogTable = field(default_factory=DialogTable)
     subscriptions: dict[tuple[DialogId, str, str | None], Subscription] = field(
         default_factory=dict
     )
+    _heap: list[tuple[float, int]] = field(default_factory=list, init=False, repr=False)
+    _numbered: dict[int, Subscription] = field(default_factory=dict, init=False, repr=False)
+    _number_of: dict[tuple[DialogId, str, str | None], int] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _next_number: int = field(default=0, init=False, repr=False)
+    # subscriptions per dialog, so forgetting one need not scan them all (s4.5.2)
+    _usages: dict[DialogId, int] = field(default_factory=dict, init=False, repr=False)
 
     def _error(self, request: Request, status: int, tag: str | None = None) -> Response:
         return make_response(request, status, to_tag=tag or new_tag())
@@ -306,7 +335,7 @@ class Notifier:
             sub.reason = Reason.TIMEOUT
         else:
             self.dialogs.add(dialog)
-            self.subscriptions[sub.key] = sub
+            self._register(sub)
         return SubscribeResult(response, sub, self._notify(sub, now, body_for))
 
     def _refresh(
@@ -346,9 +375,50 @@ class Notifier:
             return sub.notify(now)
         return sub.notify(now, content_type=content[0], body=content[1])
 
+    def _register(self, sub: Subscription) -> None:
+        key = sub.key
+        if key not in self.subscriptions:
+            self._usages[key[0]] = self._usages.get(key[0], 0) + 1
+        self.subscriptions[key] = sub
+        number = self._next_number
+        self._next_number += 1
+        self._numbered[number] = sub
+        self._number_of[key] = number
+        sub._expiry_watch = self._expiry_moved
+        self._push(sub.expires_at, number)
+
+    def _expiry_moved(self, sub: Subscription) -> None:
+        number = self._number_of.get(sub.key)
+        if number is not None and self._numbered.get(number) is sub:
+            self._push(sub.expires_at, number)
+
+    def _push(self, deadline: float, number: int) -> None:
+        heapq.heappush(self._heap, (deadline, number))
+        if len(self._heap) > 2 * len(self._numbered) + 64:
+            # refreshes and early ends leave stale entries behind: rebuild with one
+            # entry per live subscription (O(N), after at least N/2 pushes)
+            self._heap = [(s.expires_at, n) for n, s in self._numbered.items()]
+            heapq.heapify(self._heap)
+
+    def _live(self, entry: tuple[float, int]) -> Subscription | None:
+        """The subscription a heap entry is still for, or None if it is stale."""
+        deadline, number = entry
+        sub = self._numbered.get(number)
+        if sub is None or sub.expires_at != deadline or self.subscriptions.get(sub.key) is not sub:
+            return None
+        return sub
+
     def _forget(self, sub: Subscription) -> None:
-        self.subscriptions.pop(sub.key, None)
-        if not any(k[0] == sub.dialog.id for k in self.subscriptions):
+        key = sub.key
+        if self.subscriptions.pop(key, None) is not None:
+            self._usages[key[0]] -= 1
+            if self._usages[key[0]] == 0:
+                del self._usages[key[0]]
+        number = self._number_of.get(key)
+        if number is not None and self._numbered.get(number) is sub:
+            del self._number_of[key], self._numbered[number]
+            sub._expiry_watch = None
+        if key[0] not in self._usages:
             # the dialog has no other usage left (s4.5.2)
             self.dialogs.remove(sub.dialog)
             sub.dialog.state = DialogState.TERMINATED
@@ -381,16 +451,28 @@ class Notifier:
             and s.state is not SubState.TERMINATED
         ]
 
+    def _top(self) -> Subscription | None:
+        """The subscription expiring first (ties: the older), dropping stale entries."""
+        heap = self._heap
+        while heap:
+            sub = self._live(heap[0])
+            if sub is not None:
+                return sub
+            heapq.heappop(heap)
+        return None
+
     def get_timer(self) -> float | None:
         """The earliest subscription expiry."""
-        return min((s.expires_at for s in self.subscriptions.values()), default=None)
+        sub = self._top()
+        return None if sub is None else sub.expires_at
 
     def handle_timer(self, now: float) -> list[tuple[Subscription, Request]]:
-        """Expire every subscription whose time is up; returns their final NOTIFYs
-        (``terminated;reason=timeout``, s4.2.1.4)."""
+        """Expire every subscription whose time is up, earliest first (ties: the
+        older); returns their final NOTIFYs (``terminated;reason=timeout``, s4.2.1.4)."""
         out: list[tuple[Subscription, Request]] = []
-        for sub in [s for s in self.subscriptions.values() if s.expires_at <= now]:
-            sub.move(SubInput.EXPIRED)
+        while (sub := self._top()) is not None and sub.expires_at <= now:
+            sub.move(SubInput.EXPIRED)  # before the pop: if it raises, nothing is lost
+            heapq.heappop(self._heap)
             sub.reason = Reason.TIMEOUT
             out.append((sub, sub.notify(now)))
             self._forget(sub)
