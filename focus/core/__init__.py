@@ -36,7 +36,7 @@ from focus.core.commands import (
     UpdateUser,
     UpdateUsers,
 )
-from focus.core.core import Core, CoreConfig
+from focus.core.core import Core, CoreConfig, conference_id
 from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import Actor, Operation, Role
 from focus.core.state import ConferenceObject, Enforceable, Lifecycle, ObjectKind
@@ -81,4 +81,5 @@ __all__ = [
     "UserRemoved",
     "UserUpdated",
     "add_account",
+    "conference_id",
 ]
