@@ -228,7 +228,10 @@ class ConferenceFocus:
         self.events = ConferenceEvents(
             store, ua, self.core, self._subscribe_lookup,
             min_interval=config.profile.notify_interval,
-            contact_for=lambda obj, kind: self._focus_contact(obj.uri, kind))
+            contact_for=lambda obj, kind: self._focus_contact(obj.uri, kind),
+            min_expires=config.profile.min_expires,
+            default_expires=config.profile.default_expires,
+            max_expires=config.profile.max_expires)
         # The room's URI at our address (as in our isfocus Contacts): a reply reaches it.
         self.chat = ChatRelay(store, ua, self._subscribe_lookup, lambda uri: str(
             self._focus_contact(uri, TransportKind.UDP).uri))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -122,14 +122,9 @@ async def running_focus(state_dir: Path, profile: SipProfile | None = None
     add_account(state_dir, "admin", "administrator", "s3cret", domain=DOMAIN, scrypt_n=2**4)
     profile = profile or SipProfile(notify_interval=0.0)
     async with start_focus(state_dir, profile) as focus:
-        events = focus.focus.events
-        config = events.sip.config
-        expiry = (profile.min_expires, profile.default_expires, profile.max_expires)
-        if (config.min_expires, config.default_expires, config.max_expires) != expiry:
-            # Until focus/calls/focus.py passes the profile's expiry settings to
-            # ConferenceEvents (its min_expires=, default_expires=, max_expires=).
-            events.sip.config = replace(config, min_expires=expiry[0],
-                                        default_expires=expiry[1], max_expires=expiry[2])
+        sip = focus.focus.events.sip.config  # the profile reaches the SIP notifier
+        assert (sip.min_expires, sip.default_expires, sip.max_expires) == (
+            profile.min_expires, profile.default_expires, profile.max_expires)
         ccmp = Ccmp(Target(url=focus.running.ccmp.url, user="admin", password="s3cret"))
         yield Running(focus, ccmp, focus.host, focus.port)
 
