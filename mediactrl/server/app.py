@@ -1,7 +1,8 @@
 """Process wiring of the bundled media server: SIP UA + CFW listener + mixer + media engine.
 
 ``start_media_server(config)`` starts, in this order, the media engine (RTP), the CFW control
-server with the msc-mixer/1.0 executor over the engine (:class:`EngineBackend`), and the SIP
+server with the msc-mixer/1.0 executor over the engine (:class:`EngineBackend`) and the
+msc-ivr/1.0 DTMF executor (:class:`~mediactrl.server.ivr_service.IvrService`), and the SIP
 user agent (UDP and TCP on one port) whose events go to :class:`SipSide`.  ``close()`` stops
 them in the reverse order: no new SIP work, then channels, then the RTP endpoints (each sends
 an RTCP BYE).  ``python -m mediactrl.server`` and ``python -m focus serve`` both use it.
@@ -110,8 +111,9 @@ async def start_media_server(
 ) -> MediaServer:
     """Starts the media server's engine, CFW listener and SIP UA; see the module docstring.
 
-    ``on_dtmf(connection_id, digit)`` receives RFC 4733 digits from media legs (RFC 6505 has
-    no event that would carry them to the application server).
+    ``on_dtmf(connection_id, digit)`` receives RFC 4733 digits from media legs locally (logs,
+    tests); application servers get them over their control channel as msc-ivr/1.0
+    <dtmfnotify> events of the dialogs they start (RFC 6231, :class:`IvrService`).
     """
     config = config or MediaServerConfig()
     media_host = config.media_host or config.sip_host

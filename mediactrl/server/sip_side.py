@@ -21,8 +21,8 @@ Offers we cannot use get 488 with a reason: no cfw and no audio stream, no commo
 control offer that is passive or over TLS, an SDP that does not parse.
 
 DTMF (RFC 4733) arrives from the engine as :class:`~mediactrl.media.events.DtmfReceived`.
-RFC 6505 defines no DTMF event in msc-mixer/1.0 (digit collection belongs to the IVR package,
-RFC 6231, which this server does not implement), so nothing goes out on the CFW channel: the
+RFC 6505 defines no DTMF event in msc-mixer/1.0; the control server reports digits as
+msc-ivr/1.0 <dtmfnotify> events (RFC 6231) to the dialogs watching the connection.  Here the
 digit is logged and handed to ``on_dtmf(connection_id, digit)``; the mixer keeps the digit's
 in-band tone out of the mix (clamp, s4.2.2.4).
 """
