@@ -53,6 +53,7 @@ from focus.xcon.merge import merge, merge_user
 from focus.xcon.model import (
     ConferenceDescription,
     ConferenceInfo,
+    Endpoint,
     JoinHandling,
     SidebarsByVal,
     UriEntry,
@@ -1220,7 +1221,8 @@ class Core:
         current = obj.info.user(entity)
         if current is None:
             raise _fail(ErrorKind.USER_NOT_FOUND, f"{entity} is not a user of {obj.uri}")
-        patch = self._substitute(tx, dataclasses.replace(c.user, entity=entity))
+        named = _name_endpoints(current, c.user)
+        patch = self._substitute(tx, dataclasses.replace(c.user, entity=entity, endpoints=named))
         merged = _clean_user(dataclasses.replace(merge_user(current, patch), entity=entity))
         if role.rank < Role.MODERATOR.rank and merged.roles != current.roles:
             raise _fail(ErrorKind.FORBIDDEN, "only moderators change roles")
@@ -1420,3 +1422,26 @@ class Core:
         for child in tx.children(current.uri):
             if child.kind.is_sidebar and child.lifecycle is not wanted:
                 tx.write(dataclasses.replace(child, lifecycle=wanted), event)
+
+
+def _name_endpoints(current: User, patch: User) -> tuple[Endpoint, ...]:
+    """The patch's endpoints keyed as RFC 4575 s4.5 keys them, by entity.
+
+    An endpoint without an entity cannot be merged by key; appended as is, it would leave the
+    user with a keyless second endpoint while the real one stays unchanged (a mute that mutes
+    nothing). It can only mean the user's one endpoint: it is named so when there is exactly
+    one, and refused otherwise.
+    """
+    if all(e.entity for e in patch.endpoints):
+        return patch.endpoints
+    if len(current.endpoints) != 1 or current.endpoints[0].entity is None:
+        raise _fail(
+            ErrorKind.INVALID_CONF_INFO,
+            f"an endpoint of {current.entity} without an entity: name which of its "
+            f"{len(current.endpoints)} endpoints is meant",
+        )
+    only = current.endpoints[0].entity
+    named = tuple(e if e.entity else dataclasses.replace(e, entity=only) for e in patch.endpoints)
+    if sum(1 for e in named if e.entity == only) > 1:
+        raise _fail(ErrorKind.INVALID_CONF_INFO, f"endpoint {only} given twice")
+    return named

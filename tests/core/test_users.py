@@ -203,6 +203,39 @@ def test_mute_via_media_status(store: ConferenceStore) -> None:
     assert kind(exc) is ErrorKind.CONFLICT_VERSION
 
 
+def test_an_endpoint_without_entity_means_the_users_only_endpoint(
+    store: ConferenceStore,
+) -> None:
+    uri = new_conf(store)
+    phone = Endpoint(
+        entity="sip:bob@example.com",
+        media=(Media(id="1", type="audio", status=MediaStatus.SENDRECV),),
+    )
+    store.apply(
+        cmd.AddUser(actor=ALICE, uri=uri, user=User(entity=BOB.user_id, endpoints=(phone,)))
+    )
+    keyless = User(
+        entity=BOB.user_id,
+        endpoints=(Endpoint(media=(Media(id="1", status=MediaStatus.RECVONLY),)),),
+    )
+    store.apply(cmd.UpdateUser(actor=ALICE, uri=uri, user=keyless))
+    (endpoint,) = store.get_user(ALICE, uri, BOB.user_id).endpoints
+    assert endpoint.entity == "sip:bob@example.com"
+    assert [m.status for m in endpoint.media] == [MediaStatus.RECVONLY]
+
+    # With two endpoints nobody can tell which one is meant: refused, nothing changes.
+    desk = Endpoint(entity="sip:bob-desk@example.com")
+    store.apply(
+        cmd.UpdateUser(actor=ALICE, uri=uri, user=User(entity=BOB.user_id, endpoints=(desk,)))
+    )
+    before = store.get(uri)
+    with pytest.raises(CoreError) as exc:
+        store.apply(cmd.UpdateUser(actor=ALICE, uri=uri, user=keyless))
+    assert kind(exc) is ErrorKind.INVALID_CONF_INFO
+    assert "2 endpoints" in str(exc.value)
+    assert store.get(uri) == before
+
+
 def test_self_update_cannot_raise_roles(store: ConferenceStore) -> None:
     uri = new_conf(store)
     store.apply(cmd.AddUser(actor=BOB, uri=uri))

@@ -215,9 +215,6 @@ async def test_diffs_alone_are_not_acceptable(tmp_path: Path) -> None:
             await sub.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a mute naming media by id but no endpoint entity (as "
-                   "ccmp_server/client.py _mute_info sends it) is merged by focus/xcon/merge.py "
-                   "as a new entity-less endpoint: the phone's endpoint stays sendrecv")
 async def test_mute_as_the_cli_sends_it_mutes_the_phones_endpoint(tmp_path: Path) -> None:
     async with running_focus(tmp_path) as running:
         bob = await UserAgent.start(UAConfig(user="bob"),
