@@ -20,6 +20,7 @@ DEFAULT_SIP_PORT = 5060
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "sip_profiles"
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _USER_PART = re.compile(r"^[A-Za-z0-9._~+-]{1,64}$")
+_DTMF = re.compile(r"[0-9*#A-D]*")
 
 
 class SettingsError(ValueError):
@@ -146,6 +147,13 @@ class SipProfile:
                        s4.2.1.1). 60 in production; tests lower it to see expiry quickly.
     default_expires:   granted when a SUBSCRIBE has no Expires header (RFC 4575 s3.7: 3600).
     max_expires:       longer requested subscriptions are shortened to this (s4.2.1.1).
+    dtmf_mute_toggle:  keypad sequence (RFC 4733 digits 0-9 * # A-D) a participant presses
+                       to mute or unmute herself, like Asterisk ConfBridge's default user
+                       menu: her audio media status in the core flips between sendrecv and
+                       recvonly, so the mixer, CCMP and event subscribers all see it. Empty
+                       disables it (her digits are then not even collected).
+    dtmf_digit_timeout: seconds allowed between two digits of that sequence; a slower
+                       press starts over.
     """
 
     name: str = "default"
@@ -164,8 +172,15 @@ class SipProfile:
     min_expires: int = 60
     default_expires: int = 3600
     max_expires: int = 86400
+    dtmf_mute_toggle: str = "*6"
+    dtmf_digit_timeout: float = 2.0
 
     def __post_init__(self) -> None:
+        if len(self.dtmf_mute_toggle) > 8 or not _DTMF.fullmatch(self.dtmf_mute_toggle):
+            raise SettingsError(f"profile {self.name}: dtmf_mute_toggle must be at most 8 "
+                                f"keypad digits (0-9 * # A-D), not {self.dtmf_mute_toggle!r}")
+        if not self.dtmf_digit_timeout > 0:
+            raise SettingsError(f"profile {self.name}: dtmf_digit_timeout must be > 0")
         if not 0 < self.min_expires <= self.default_expires <= self.max_expires:
             raise SettingsError(f"profile {self.name}: need 0 < min_expires <= "
                                 "default_expires <= max_expires")
@@ -222,13 +237,14 @@ class SipProfile:
             raise SettingsError(f"profile {name}: not TOML: {exc}") from None
         known = {"domain", "factory_user", "conference_user", "listen", "transports", "t1",
                  "t2", "t4", "ad_hoc_blueprint", "user_agent", "ad_hoc_end",
-                 "notify_interval", "min_expires", "default_expires", "max_expires"}
+                 "notify_interval", "min_expires", "default_expires", "max_expires",
+                 "dtmf_mute_toggle", "dtmf_digit_timeout"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"profile {name}: unknown keys {', '.join(unknown)}")
         kwargs: dict[str, Any] = {"name": name}
         for key in ("domain", "factory_user", "conference_user", "ad_hoc_blueprint",
-                    "user_agent", "ad_hoc_end"):
+                    "user_agent", "ad_hoc_end", "dtmf_mute_toggle"):
             if key in data:
                 kwargs[key] = _typed(name, key, data[key], str)
         if "listen" in data:
@@ -238,7 +254,7 @@ class SipProfile:
             items = _typed(name, "transports", data["transports"], list)
             kwargs["transports"] = tuple(_typed(name, "transports", t, str).lower()
                                          for t in items)
-        for key in ("t1", "t2", "t4", "notify_interval"):
+        for key in ("t1", "t2", "t4", "notify_interval", "dtmf_digit_timeout"):
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int | float):

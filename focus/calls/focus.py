@@ -140,7 +140,8 @@ from focus.xcon.model import (
 )
 from mediactrl.driver import MediaDriver, MediaDriverError
 
-__all__ = ["ConferenceFocus", "FocusConfig", "Participant", "mixer_id"]
+__all__ = ["ConferenceFocus", "DigitCollector", "FocusConfig", "Participant", "mixer_id",
+           "toggled_mute"]
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,66 @@ def mixer_id(conference_uri: str) -> str:
     return conference_id(conference_uri)
 
 
+@dataclass(slots=True)
+class DigitCollector:
+    """One participant's keypad digits (RFC 4733, reported by the media server), matched
+    against a key ``sequence``; sans-IO: the caller passes ``now`` and arms a timer at
+    :meth:`get_timer`.
+
+    Only the longest tail of what was pressed that can still become the sequence is kept,
+    so a stray digit costs nothing ("1*6" and "**6" both complete "*6"); a pause longer
+    than ``timeout`` between two digits starts over (ConfBridge's inter-digit timeout)."""
+
+    sequence: str
+    timeout: float
+    pressed: str = ""
+    last: float | None = None  # when the last kept digit came
+
+    def receive(self, digit: str, now: float) -> bool:
+        """A digit came at ``now``; True when it completes the sequence (then reset)."""
+        if not self.sequence:
+            return False
+        if self.last is not None and now - self.last > self.timeout:
+            self.pressed = ""
+        pressed = self.pressed + digit.upper()
+        while pressed and not self.sequence.startswith(pressed):
+            pressed = pressed[1:]
+        if pressed == self.sequence:
+            self.pressed, self.last = "", None
+            return True
+        self.pressed = pressed
+        self.last = now if pressed else None
+        return False
+
+    def get_timer(self) -> float | None:
+        """When the digits collected so far go stale, or None when nothing is pending."""
+        return None if self.last is None else self.last + self.timeout
+
+    def handle_timer(self, now: float) -> None:
+        if self.last is not None and now >= self.last + self.timeout:
+            self.pressed, self.last = "", None
+
+
+#: The keypad mute toggle flips the send half of the audio status (RFC 4575 s5.8's
+#: direction words, from the participant's side): the receive half stays as it was.
+_MUTE_TOGGLE = {
+    MediaStatus.SENDRECV: MediaStatus.RECVONLY,
+    MediaStatus.RECVONLY: MediaStatus.SENDRECV,
+    MediaStatus.SENDONLY: MediaStatus.INACTIVE,
+    MediaStatus.INACTIVE: MediaStatus.SENDONLY,
+}
+
+
+def toggled_mute(status: str) -> MediaStatus:
+    """The audio media status after a keypad mute toggle (unknown words count as
+    sendrecv)."""
+    try:
+        current = MediaStatus(status)
+    except ValueError:
+        current = MediaStatus.SENDRECV
+    return _MUTE_TOGGLE.get(current, MediaStatus.RECVONLY)
+
+
 @dataclass(eq=False, slots=True)
 class Participant:
     """One phone's call in one conference, with what it holds on the way."""
@@ -184,6 +245,8 @@ class Participant:
     relinking: bool = False  # a new media leg is being set up
     mixed: bool = False  # the leg is established: the media plan may join it
     parent: str | None = None  # a sidebar's parent the caller was added to for this call
+    keys: DigitCollector | None = None  # her keypad digits, while the mute toggle is on
+    keys_timer: asyncio.TimerHandle | None = None
 
 
 class _Gone(Exception):
@@ -238,6 +301,7 @@ class ConferenceFocus:
         if driver is not None:
             driver.on_refused = self._joins_refused
             driver.on_unjoined = self._unjoined
+            driver.on_dtmf = self.on_dtmf
 
     @property
     def ad_hoc(self) -> frozenset[str]:
@@ -641,6 +705,7 @@ class ConferenceFocus:
             p.joined = True
             self.stats.joins += 1
             log.info("%s joined %s (%s)", p.caller, p.conference, call.call_id)
+            await self._watch_keys(p)
             if replaces is not None and not replaces.gone:
                 # RFC 4579 s5.9: the new UA is in; the replaced one is sent away.
                 await self._hang_up(replaces, remove_user=replaces.entity != p.entity)
@@ -731,6 +796,7 @@ class ConferenceFocus:
             await self._end_conference(p.conference)
 
     async def _release_media(self, p: Participant) -> None:
+        self._stop_keys(p)
         leg, p.leg = p.leg, None
         if leg is None:
             return
@@ -1010,6 +1076,7 @@ class ConferenceFocus:
         self.stats.joins += 1
         self._set_status(p, EndpointStatus.CONNECTED)
         log.info("%s dialed out into %s", target, conference)
+        await self._watch_keys(p)
         return 200
 
     async def _abandon(self, leg: MediaLeg) -> None:
@@ -1109,8 +1176,76 @@ class ConferenceFocus:
             p.answer = parse_sdp(leg.answer)
             await self._mix(p)
             log.info("media of %s restored on %s", p.caller, leg.connection)
+            await self._watch_keys(p)
         finally:
             p.relinking = False
+
+    # ------------------------------------------------------------------ keypad (DTMF)
+
+    async def _watch_keys(self, p: Participant) -> None:
+        """Asks the media server for the digits of the participant's (new) leg when the
+        profile has a keypad mute toggle. A refusal costs her the keypad, not the call."""
+        sequence = self.config.profile.dtmf_mute_toggle
+        if not sequence or self.driver is None or p.leg is None or p.gone:
+            return
+        if p.keys is None:
+            p.keys = DigitCollector(sequence, self.config.profile.dtmf_digit_timeout)
+        try:
+            await self.driver.watch_dtmf(p.leg.connection)
+        except MediaDriverError as exc:
+            log.warning("no keypad for %s: %s", p.caller, exc)
+
+    def _stop_keys(self, p: Participant) -> None:
+        if p.keys_timer is not None:
+            p.keys_timer.cancel()
+            p.keys_timer = None
+        p.keys = None
+
+    def on_dtmf(self, connection: str, digit: str) -> None:
+        """A digit the participant on ``connection`` pressed (MediaDriver ``on_dtmf``)."""
+        p = next((q for q in self.participants.values()
+                  if q.leg is not None and q.leg.connection == connection), None)
+        if p is None or p.keys is None or p.gone or not p.joined:
+            return
+        loop = asyncio.get_running_loop()
+        if p.keys.receive(digit, loop.time()):
+            self._toggle_mute(p)
+        if p.keys_timer is not None:
+            p.keys_timer.cancel()
+            p.keys_timer = None
+        deadline = p.keys.get_timer()
+        if deadline is not None:
+            p.keys_timer = loop.call_at(deadline, self._keys_expired, p)
+
+    def _keys_expired(self, p: Participant) -> None:
+        p.keys_timer = None
+        if p.keys is not None:
+            p.keys.handle_timer(asyncio.get_running_loop().time())
+
+    def _toggle_mute(self, p: Participant) -> None:
+        """Flips her audio between sendrecv and recvonly in the core (as a CCMP mute would,
+        RFC 6504 s6.2): the media plan follows the change, and so do CCMP and the
+        conference-package subscribers."""
+        obj = self.store.get(p.conference)
+        user = obj.info.user(p.entity) if obj is not None and p.entity is not None else None
+        if user is None or p.entity is None:
+            return
+        status = toggled_mute(_media_status(user, p.caller) or p.media_status)
+        entity = _endpoint_entity(user, p.caller)
+        media_id = "1"
+        for e in user.endpoints:
+            if e.entity == entity:
+                media_id = next((m.id for m in e.media if m.type in (None, "audio")), "1")
+        endpoint = Endpoint(entity=entity, media=(Media(id=media_id, type="audio",
+                                                          status=status),))
+        try:
+            self._apply(UpdateUser(actor=SYSTEM, uri=p.conference,
+                                   user=User(entity=p.entity, endpoints=(endpoint,))))
+        except CoreError as exc:
+            log.warning("keypad mute of %s not applied: %s", p.caller, exc)
+            return
+        p.media_status = status.value
+        log.info("%s pressed the mute toggle: audio %s", p.caller, status.value)
 
     # ------------------------------------------------------------------ REFER
 
