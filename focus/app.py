@@ -168,6 +168,8 @@ async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane:
     legs = MediaLegs(ua, uri)
     opener = SipChannelOpener(ua, uri, address=host)
     client = MediaControlClient(opener)
+    # Its on_dtmf (keypad digits), on_refused and on_unjoined callbacks are the focus's,
+    # set when ConferenceFocus is built on it (the focus comes after the media plane).
     driver = MediaDriver(client)
     plane = MediaPlane(legs, opener, client, driver, server)
     plane.start()

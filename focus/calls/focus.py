@@ -48,7 +48,11 @@
   hold, CCMP mutes, internal/external sidebars, whisper, coaching and floor control;
 * RFC 7082: OPTIONS and the 200 to INVITE carry ``Call-Info: <XCON-URI>;purpose=ccmp``;
   conferences get that URI in ``<service-uris>`` and their SIP URI in ``<conf-uris>``;
-* MESSAGE to a conference URI or inside a call's dialog: see :mod:`focus.calls.chat`.
+* MESSAGE to a conference URI or inside a call's dialog: see :mod:`focus.calls.chat`;
+* keypad (RFC 4733 digits reported by the media server over msc-ivr, RFC 6231): the
+  profile's ``dtmf_mute_toggle`` (``*6``) pressed by a participant flips her audio media
+  status between sendrecv and recvonly in the core, as a CCMP mute would
+  (:class:`DigitCollector` matches the digits, pure, with ``now`` passed in).
 
 Every failure on the way in undoes what was done (leg BYEd, join dropped, user removed,
 ad hoc conference deleted), so no leg is left on the media server.
