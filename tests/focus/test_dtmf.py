@@ -6,6 +6,7 @@ the core, and the mixer join follows."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,3 +195,39 @@ async def test_a_profile_without_the_toggle_ignores_the_keypad(
             assert join_direction(focus, conf) in (None, MixDirection.SENDRECV)
         finally:
             alice_rtp.close()
+
+
+async def test_the_keypad_survives_a_media_server_restart(
+        focus: Focus, phones: PhoneFactory) -> None:
+    """The new leg the focus opens after a media server restart is watched again."""
+    from mediactrl.server.app import start_media_server
+    from tests.focus.test_e2e_media import _answer_everything
+
+    alice_rtp = Phone(None)
+    await alice_rtp.open()
+    try:
+        ua = await phones("alice")
+        reinvites: dict[str, int] = {}
+        ua.on_event = _answer_everything(alice_rtp, [], reinvites)
+        call = await ua.invite(focus.factory, sdp_offer(alice_rtp.address[1]))
+        conf = conf_of(call)
+        alice = participant(focus, call)
+        assert alice.leg is not None
+        first = alice.leg.connection
+        old = focus.server
+        config = dataclasses.replace(old.config, sip_port=old.sip_port)
+        await old.close()
+        new = await start_media_server(config)
+        focus.media.server = new  # the fixture closes this one
+        focus.server = new
+        await eventually(lambda: reinvites.get(call.label, 0) >= 1, timeout=15)
+        await focus.settled((1, 1, 1), timeout=15)
+        await eventually(lambda: alice.leg is not None and alice.leg.connection != first
+                         and alice.leg.connection in focus.media.driver.dtmf_active,
+                         timeout=15)
+        assert first not in focus.media.driver.watched_dtmf
+        await Keypad(alice_rtp, parse_sdp(call.remote_sdp).media[0].port).press("*6")
+        await eventually(lambda: audio_status(focus, conf, "alice") == "recvonly")
+        await eventually(lambda: alice_join(focus, conf, alice) is MixDirection.RECVONLY)
+    finally:
+        alice_rtp.close()
