@@ -335,9 +335,14 @@ class CfwConnection:
 
         Answers 200 with the common packages, or 422 with our Supported list when there is
         none in common (s6.3.4.2), after which the client may SYNC again.  Returns True when
-        the channel opened.
+        the channel opened; False too when the peer closed it before the answer.
         """
         request = self._pending_sync
+        if request is not None and self.state is State.CLOSED:
+            # The peer broke the channel (e.g. pipelined K-ALIVE before our answer: 403) after
+            # the SYNC was handed over: nothing to answer, and not the application's fault.
+            self._pending_sync = None
+            return False
         if request is None or self.state is not State.SYNC_RECEIVED:
             raise LocalProtocolError("no SYNC is waiting for an answer")
         self._pending_sync = None
@@ -365,6 +370,9 @@ class CfwConnection:
     def reject_sync(self, status: int = 481) -> None:
         """Server: refuses the pending SYNC (481: no such SIP dialog) and ends the channel."""
         request = self._pending_sync
+        if request is not None and self.state is State.CLOSED:
+            self._pending_sync = None  # the peer already broke the channel: nothing to answer
+            return
         if request is None or self.state is not State.SYNC_RECEIVED:
             raise LocalProtocolError("no SYNC is waiting for an answer")
         if status < 400:

@@ -468,6 +468,27 @@ _VALID_STREAM = [
 ]
 
 
+def test_sync_answer_after_the_peer_broke_the_channel_is_a_no_op() -> None:
+    # A client pipelining K-ALIVE right behind its SYNC gets 403 and the channel closes while
+    # SyncReceived is still queued: answering it then must not blow up the application
+    # (found by the fuzz test below).
+    for answer in ("accept", "reject"):
+        conn = CfwConnection(Role.SERVER, CfwConfig(), now=0.0)
+        conn.receive_data(
+            b"CFW 6e5e86f95609 SYNC\r\nDialog-ID: 5feb6486792a\r\nKeep-Alive: 100\r\n"
+            b"Packages: msc-mixer/1.0\r\n\r\nCFW 518ba6047880 K-ALIVE\r\n\r\n",
+            0.0,
+        )
+        assert isinstance(conn.next_event(), SyncReceived)
+        assert conn.state is State.CLOSED
+        if answer == "accept":
+            assert conn.accept_sync(0.0) is False
+        else:
+            conn.reject_sync()
+        answers = list(wire(conn.data_to_send()))
+        assert [a.code for a in answers if isinstance(a, Response)] == [403]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.sampled_from(_VALID_STREAM), min_size=1, max_size=6),

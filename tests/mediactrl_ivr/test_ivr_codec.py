@@ -176,8 +176,8 @@ NS = 'xmlns="urn:ietf:params:xml:ns:msc-ivr"'
             400,
             "status",
         ),
-        (b"<a>" * 40 + b"</a>" * 40, 400, "deeper"),
-        (b" " * 70000, 400, "exceeds"),
+        (b"<a>" * 40 + b"</a>" * 40, 400, "nested too deeply"),
+        (b" " * 70000, 400, "too large"),
     ],
 )
 def test_bad_bodies_are_refused_with_a_status(body: bytes, status: int, fragment: str) -> None:
