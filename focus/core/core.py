@@ -208,32 +208,6 @@ def _roles_of(info: ConferenceInfo, user_id: str | None) -> list[Role]:
     return found
 
 
-def _enforced_value(info: ConferenceInfo, element: Enforceable) -> object:
-    desc = _description(info)
-    users = info.users or Users()
-    match element:
-        case Enforceable.MAXIMUM_USER_COUNT:
-            return desc.maximum_user_count
-        case Enforceable.AVAILABLE_MEDIA:
-            return desc.available_media
-        case Enforceable.CONF_URIS:
-            return desc.conf_uris
-        case Enforceable.CONFERENCE_TIME:
-            return desc.conference_time
-        case Enforceable.ALLOW_SIDEBARS:
-            return desc.allow_sidebars
-        case Enforceable.JOIN_HANDLING:
-            return users.join_handling
-        case Enforceable.USER_ADMISSION_POLICY:
-            return users.user_admission_policy
-        case Enforceable.ALLOWED_USERS_LIST:
-            return users.allowed_users_list
-        case Enforceable.DENY_USERS_LIST:
-            return users.deny_users_list
-        case Enforceable.FLOOR_INFORMATION:
-            return info.floor_information
-
-
 _DESCRIPTION_FIELD = {
     Enforceable.MAXIMUM_USER_COUNT: "maximum_user_count",
     Enforceable.AVAILABLE_MEDIA: "available_media",
@@ -247,6 +221,15 @@ _USERS_FIELD = {
     Enforceable.ALLOWED_USERS_LIST: "allowed_users_list",
     Enforceable.DENY_USERS_LIST: "deny_users_list",
 }
+
+
+def _enforced_value(info: ConferenceInfo, element: Enforceable) -> object:
+    # Read through the same tables _with_enforced writes through: one map of element to field.
+    if element in _DESCRIPTION_FIELD:
+        return getattr(_description(info), _DESCRIPTION_FIELD[element])
+    if element in _USERS_FIELD:
+        return getattr(info.users or Users(), _USERS_FIELD[element])
+    return info.floor_information
 
 
 def _with_enforced(info: ConferenceInfo, element: Enforceable, value: Any) -> ConferenceInfo:
