@@ -18,7 +18,6 @@ parts' deadlines (subscription expiry, paced NOTIFYs).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import secrets
 from collections import deque
@@ -158,17 +157,12 @@ class ConferenceEvents:
             response.headers.add("Accept", ", ".join(exc.supported))
             self._answer(request, response)
             return
-        config = self.sip.config
-        if self.contact_for is not None:
-            # The SIP notifier has one Contact for all; this subscription's (its 200, its
-            # dialog's local target, every NOTIFY) is the conference's.
-            self.sip.config = dataclasses.replace(
-                config, contact=self.contact_for(obj, self._kind))
-        try:
-            result = self.sip.receive_subscribe(
-                request, now, body_for=lambda _sub: (first.content_type or "", first.body))
-        finally:
-            self.sip.config = config
+        # The SIP notifier's Contact is one for all; this subscription's (its 200, its
+        # dialog's local target, every NOTIFY) is the conference's.
+        contact = self.contact_for(obj, self._kind) if self.contact_for is not None else None
+        result = self.sip.receive_subscribe(
+            request, now, body_for=lambda _sub: (first.content_type or "", first.body),
+            contact=contact)
         sub = result.subscription
         if sub is None or result.notify is None or result.response.status >= 300:
             self.planner.remove_subscriber(sub_id)

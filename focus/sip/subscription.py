@@ -278,21 +278,29 @@ class Notifier:
         *,
         body_for: BodyFor | None = None,
         pending: bool = False,
+        contact: NameAddr | None = None,
     ) -> SubscribeResult:
         """Handle a SUBSCRIBE (new, refresh or unsubscribe).  Never raises for bad
         peer input: the result's response says what was wrong.
 
         ``body_for(subscription)`` gives (content type, body) of the NOTIFY it
         triggers; ``pending`` creates the subscription awaiting authorization
-        (s4.2.1.3: the first NOTIFY then says ``pending``).
+        (s4.2.1.3: the first NOTIFY then says ``pending``); ``contact`` is the Contact
+        of a new subscription's 200 and dialog when it is not the notifier's own
+        (a conference focus answers as the conference URI, RFC 4579 s5.3).
         """
         try:
-            return self._subscribe(request, now, body_for, pending)
+            return self._subscribe(request, now, body_for, pending, contact)
         except SipParseError as exc:
             return SubscribeResult(make_response(request, exc.status, exc.reason, to_tag=new_tag()))
 
     def _subscribe(
-        self, request: Request, now: float, body_for: BodyFor | None, pending: bool
+        self,
+        request: Request,
+        now: float,
+        body_for: BodyFor | None,
+        pending: bool,
+        contact: NameAddr | None,
     ) -> SubscribeResult:
         if request.method != "SUBSCRIBE":
             raise LocalProtocolError("receive_subscribe takes SUBSCRIBE requests")
@@ -316,9 +324,10 @@ class Notifier:
             return SubscribeResult(self._error(request, 400))
         tag = new_tag()
         response = make_response(request, 200, to_tag=tag)
-        response.headers.add("Contact", str(self.config.contact))
+        local_contact = contact if contact is not None else self.config.contact
+        response.headers.add("Contact", str(local_contact))
         response.headers.add("Expires", str(granted))
-        dialog = Dialog.from_uas(request, response, self.config.contact)
+        dialog = Dialog.from_uas(request, response, local_contact)
         sub = Subscription(
             dialog=dialog,
             event=event,
