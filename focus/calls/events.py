@@ -101,10 +101,6 @@ class ConferenceEvents:
         self._queue: deque[tuple[Subscription, Request, str | None]] = deque()
         self._recent: dict[TransactionKey, float] = {}  # NOTIFYs in flight, by send time
         self._window_timer: asyncio.TimerHandle | None = None
-        # The SIP notifier's earliest expiry, asked again only after something that can
-        # move it (its get_timer() scans every subscription; a NOTIFY's 2xx moves nothing).
-        self._sip_due: float | None = None
-        self._sip_dirty = True
         self._unsubscribe = store.subscribe(self._changed)
 
     @property
@@ -127,7 +123,6 @@ class ConferenceEvents:
     def subscribe(self, request: Request) -> None:
         """A SUBSCRIBE (new, refresh or unsubscribe) for the conference package."""
         now = self.ua.now
-        self._sip_dirty = True  # a new or refreshed expiry
         if request.to.tag is not None:
             self._refresh(request, now)
             return
@@ -214,7 +209,6 @@ class ConferenceEvents:
         sub = self.subs.get(sub_id)
         self.planner.notify_completed(sub_id, ok, now)
         if sub is not None and not ok:
-            self._sip_dirty = True
             failed = response if response.status not in (408, 503) else None
             self.sip.notify_response(sub, failed)
             if sub.state is SubState.TERMINATED:
@@ -243,7 +237,6 @@ class ConferenceEvents:
             else:
                 reason = Reason(event.reason.value) if event.reason else Reason.NORESOURCE
                 notify = self.sip.terminate(sub, now, reason, body=body, content_type=ctype)
-                self._sip_dirty = True
                 self._forget(sub)
                 self._send(sub, notify, None)
         self._arm()
@@ -307,10 +300,8 @@ class ConferenceEvents:
     def _arm(self) -> None:
         """One timer at the earliest deadline of both parts, re-armed only when that
         moves (this runs after every NOTIFY's response)."""
-        if self._sip_dirty:
-            self._sip_due = self.sip.get_timer()
-            self._sip_dirty = False
-        deadlines = [d for d in (self.planner.get_timer(), self._sip_due) if d is not None]
+        # Both get_timer()s are heap peeks, cheap enough after every NOTIFY's response.
+        deadlines = [d for d in (self.planner.get_timer(), self.sip.get_timer()) if d is not None]
         due = min(deadlines, default=None)
         if self._timer is not None and due == self._timer_at:
             return
@@ -325,7 +316,6 @@ class ConferenceEvents:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self._sip_dirty = True
         now = self.ua.now
         for sub, notify in self.sip.handle_timer(now):
             self._forget(sub)
