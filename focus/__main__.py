@@ -117,8 +117,11 @@ def _serve(args: argparse.Namespace) -> int:
     from focus.app import run
 
     profile = SipProfile.load(args.profile)
-    sip_listen = (HostPort.parse(args.sip_listen, default_port=DEFAULT_SIP_PORT)
-                  if args.sip_listen is not None else profile.listen)
+    sip_listen = (
+        HostPort.parse(args.sip_listen, default_port=DEFAULT_SIP_PORT)
+        if args.sip_listen is not None
+        else profile.listen
+    )
     settings = FocusSettings(
         profile=profile,
         sip_listen=sip_listen,

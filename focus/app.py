@@ -112,8 +112,9 @@ def sip_configs(settings: FocusSettings, listen: HostPort) -> tuple[UAConfig, Tr
         user="focus",
         user_agent=profile.user_agent,
         timers=TimerConfig(t1=profile.t1, t2=profile.t2, t4=profile.t4),
-        methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REFER", "NOTIFY",
-                           "SUBSCRIBE", "MESSAGE"}),
+        methods=frozenset(
+            {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE"}
+        ),
         # The focus answers OPTIONS itself: a conference URI's answer names it isfocus.
         answer_options=False,
     )
@@ -129,8 +130,14 @@ class MediaPlane:
     """The media server as the focus reaches it: SIP legs, the CFW client and the driver.
     ``server`` is the bundled media server when the process runs it."""
 
-    def __init__(self, legs: MediaLegs, opener: SipChannelOpener, client: MediaControlClient,
-                 driver: MediaDriver, server: MediaServer | None) -> None:
+    def __init__(
+        self,
+        legs: MediaLegs,
+        opener: SipChannelOpener,
+        client: MediaControlClient,
+        driver: MediaDriver,
+        server: MediaServer | None,
+    ) -> None:
         self.legs = legs
         self.opener = opener
         self.client = client
@@ -162,8 +169,9 @@ async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane:
     host = ua.core.local[next(iter(ua.core.local))][0]
     if uri is None:
         # The bundled media server, on loopback ports of its own, reached like any other.
-        server = await start_media_server(MediaServerConfig(
-            sip_host=host, sip_port=0, rtp_ports=settings.rtp_ports))
+        server = await start_media_server(
+            MediaServerConfig(sip_host=host, sip_port=0, rtp_ports=settings.rtp_ports)
+        )
         uri = server.sip_uri
     legs = MediaLegs(ua, uri)
     opener = SipChannelOpener(ua, uri, address=host)
@@ -211,8 +219,9 @@ async def serving(settings: FocusSettings) -> AsyncIterator[Running]:
                 log.info("SIP focus listening on %s %s:%d", kind.value, host, port)
             log.info("conference factory URI %s", settings.profile.factory_uri)
             media = await start_media(settings, ua)
-            focus = ConferenceFocus(store, ua, media.legs, media.driver,
-                                    FocusConfig(settings.profile, settings.domain))
+            focus = ConferenceFocus(
+                store, ua, media.legs, media.driver, FocusConfig(settings.profile, settings.domain)
+            )
         ccmp = await start_ccmp(store, ccmp_config(settings))
         try:
             yield Running(store, ccmp, ua, media, focus)

@@ -99,8 +99,7 @@ class FocusSettings:
     rtp_ports: tuple[int, int] = (40000, 44999)
 
     def __post_init__(self) -> None:
-        if self.media_server is not None and not re.match(
-                r"^sips?:[^\s<>]+$", self.media_server):
+        if self.media_server is not None and not re.match(r"^sips?:[^\s<>]+$", self.media_server):
             raise SettingsError(f"--media-server must be a SIP URI, not {self.media_server!r}")
         low, high = self.rtp_ports
         if not 1024 <= low < high <= 65535:
@@ -177,35 +176,44 @@ class SipProfile:
 
     def __post_init__(self) -> None:
         if len(self.dtmf_mute_toggle) > 8 or not _DTMF.fullmatch(self.dtmf_mute_toggle):
-            raise SettingsError(f"profile {self.name}: dtmf_mute_toggle must be at most 8 "
-                                f"keypad digits (0-9 * # A-D), not {self.dtmf_mute_toggle!r}")
+            raise SettingsError(
+                f"profile {self.name}: dtmf_mute_toggle must be at most 8 "
+                f"keypad digits (0-9 * # A-D), not {self.dtmf_mute_toggle!r}"
+            )
         if not self.dtmf_digit_timeout > 0:
             raise SettingsError(f"profile {self.name}: dtmf_digit_timeout must be > 0")
         if not 0 < self.min_expires <= self.default_expires <= self.max_expires:
-            raise SettingsError(f"profile {self.name}: need 0 < min_expires <= "
-                                "default_expires <= max_expires")
+            raise SettingsError(
+                f"profile {self.name}: need 0 < min_expires <= default_expires <= max_expires"
+            )
         if not self.notify_interval >= 0:
             raise SettingsError(f"profile {self.name}: notify_interval must be >= 0")
         if self.ad_hoc_end not in ("last-participant", "creator"):
-            raise SettingsError(f"profile {self.name}: ad_hoc_end must be last-participant "
-                                f"or creator, not {self.ad_hoc_end!r}")
+            raise SettingsError(
+                f"profile {self.name}: ad_hoc_end must be last-participant "
+                f"or creator, not {self.ad_hoc_end!r}"
+            )
         if not _USER_PART.match(self.factory_user):
             raise SettingsError(f"profile {self.name}: bad factory_user {self.factory_user!r}")
         if self.conference_user.count("{id}") != 1:
             raise SettingsError(
                 f"profile {self.name}: conference_user must contain {{id}} once, "
-                f"not {self.conference_user!r}")
+                f"not {self.conference_user!r}"
+            )
         if not _USER_PART.match(self.conference_user.replace("{id}", "x")):
             raise SettingsError(
-                f"profile {self.name}: bad conference_user {self.conference_user!r}")
+                f"profile {self.name}: bad conference_user {self.conference_user!r}"
+            )
         if self.conference_user.replace("{id}", "") == self.factory_user:
-            raise SettingsError(f"profile {self.name}: conference_user may not look like "
-                                "the factory URI")
-        if not self.domain or any(c in self.domain for c in " <>@;\"\r\n"):
+            raise SettingsError(
+                f"profile {self.name}: conference_user may not look like the factory URI"
+            )
+        if not self.domain or any(c in self.domain for c in ' <>@;"\r\n'):
             raise SettingsError(f"profile {self.name}: bad domain {self.domain!r}")
         if not self.transports or not set(self.transports) <= {"udp", "tcp"}:
             raise SettingsError(
-                f"profile {self.name}: transports must be a non-empty subset of udp, tcp")
+                f"profile {self.name}: transports must be a non-empty subset of udp, tcp"
+            )
         if not (self.t1 > 0 and self.t2 >= self.t1 and self.t4 >= 0):
             raise SettingsError(f"profile {self.name}: timers need t1 > 0, t2 >= t1, t4 >= 0")
 
@@ -223,7 +231,7 @@ class SipProfile:
             return None
         if not (user_part.startswith(head) and user_part.endswith(tail)):
             return None
-        return user_part[len(head): len(user_part) - len(tail)]
+        return user_part[len(head) : len(user_part) - len(tail)]
 
     def conference_uri(self, conference_id: str) -> str:
         return f"sip:{self.conference_user_part(conference_id)}@{self.domain}"
@@ -235,25 +243,47 @@ class SipProfile:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"profile {name}: not TOML: {exc}") from None
-        known = {"domain", "factory_user", "conference_user", "listen", "transports", "t1",
-                 "t2", "t4", "ad_hoc_blueprint", "user_agent", "ad_hoc_end",
-                 "notify_interval", "min_expires", "default_expires", "max_expires",
-                 "dtmf_mute_toggle", "dtmf_digit_timeout"}
+        known = {
+            "domain",
+            "factory_user",
+            "conference_user",
+            "listen",
+            "transports",
+            "t1",
+            "t2",
+            "t4",
+            "ad_hoc_blueprint",
+            "user_agent",
+            "ad_hoc_end",
+            "notify_interval",
+            "min_expires",
+            "default_expires",
+            "max_expires",
+            "dtmf_mute_toggle",
+            "dtmf_digit_timeout",
+        }
         unknown = sorted(set(data) - known)
         if unknown:
             raise SettingsError(f"profile {name}: unknown keys {', '.join(unknown)}")
         kwargs: dict[str, Any] = {"name": name}
-        for key in ("domain", "factory_user", "conference_user", "ad_hoc_blueprint",
-                    "user_agent", "ad_hoc_end", "dtmf_mute_toggle"):
+        for key in (
+            "domain",
+            "factory_user",
+            "conference_user",
+            "ad_hoc_blueprint",
+            "user_agent",
+            "ad_hoc_end",
+            "dtmf_mute_toggle",
+        ):
             if key in data:
                 kwargs[key] = _typed(name, key, data[key], str)
         if "listen" in data:
-            kwargs["listen"] = HostPort.parse(_typed(name, "listen", data["listen"], str),
-                                              default_port=DEFAULT_SIP_PORT)
+            kwargs["listen"] = HostPort.parse(
+                _typed(name, "listen", data["listen"], str), default_port=DEFAULT_SIP_PORT
+            )
         if "transports" in data:
             items = _typed(name, "transports", data["transports"], list)
-            kwargs["transports"] = tuple(_typed(name, "transports", t, str).lower()
-                                         for t in items)
+            kwargs["transports"] = tuple(_typed(name, "transports", t, str).lower() for t in items)
         for key in ("t1", "t2", "t4", "notify_interval", "dtmf_digit_timeout"):
             if key in data:
                 value = data[key]
@@ -264,8 +294,7 @@ class SipProfile:
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int):
-                    raise SettingsError(f"profile {name}: {key} must be a whole number of "
-                                        "seconds")
+                    raise SettingsError(f"profile {name}: {key} must be a whole number of seconds")
                 kwargs[key] = value
         return cls(**kwargs)
 

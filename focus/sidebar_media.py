@@ -257,8 +257,7 @@ def _audio_media(user: User) -> Media | None:
                 found,
                 status=media.status if media.status is not None else found.status,
                 to_mixer=media.to_mixer if media.to_mixer is not None else found.to_mixer,
-                from_mixer=media.from_mixer if media.from_mixer is not None
-                else found.from_mixer,
+                from_mixer=media.from_mixer if media.from_mixer is not None else found.from_mixer,
                 # later first: _attribute takes the first match
                 extension_attributes=media.extension_attributes + found.extension_attributes,
             )
@@ -451,8 +450,7 @@ def plan_media(
                     sends = False  # they hear this member in the parent already
             streams = _streams(sends, mine.receives, mine.speak_gain_db, mine.listen_gain_db)
             joins.extend(
-                PlannedJoin(connection, mixer, streams)
-                for connection in _ids(connections, entity)
+                PlannedJoin(connection, mixer, streams) for connection in _ids(connections, entity)
             )
     return MediaPlan(
         tuple(sorted(conferences)),

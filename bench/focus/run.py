@@ -45,26 +45,62 @@ SCENARIO = ROOT / "sip_profiles" / "sipp" / "focus_factory.xml"
 BASELINE_SCENARIO = ROOT / "sip_profiles" / "sipp" / "uac_call_checked.xml"
 
 
-def drive(name: str, server_cmd: list[str], scenario: Path, service: str, calls: int,
-          concurrency: int, workdir: Path) -> Result:
+def drive(
+    name: str,
+    server_cmd: list[str],
+    scenario: Path,
+    service: str,
+    calls: int,
+    concurrency: int,
+    workdir: Path,
+) -> Result:
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in server_cmd]
-    server = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_bound(port, timeout=30)
         time.sleep(1.0)  # the focus opens its CFW channel right after binding SIP
         cpu_before = cpu_seconds(server.pid)
         stats = workdir / f"{name.replace(' ', '_')}.csv"
         client = [
-            "sipp", f"127.0.0.1:{port}", "-sf", str(scenario), "-s", service,
-            "-i", "127.0.0.1", "-p", str(free_port()), "-m", str(calls), "-r", "100000",
-            "-l", str(concurrency), "-d", "0", "-timeout", "120s", "-nostdin",
-            "-trace_stat", "-stf", str(stats), "-fd", "1",
+            "sipp",
+            f"127.0.0.1:{port}",
+            "-sf",
+            str(scenario),
+            "-s",
+            service,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-m",
+            str(calls),
+            "-r",
+            "100000",
+            "-l",
+            str(concurrency),
+            "-d",
+            "0",
+            "-timeout",
+            "120s",
+            "-nostdin",
+            "-trace_stat",
+            "-stf",
+            str(stats),
+            "-fd",
+            "1",
         ]
         started = time.perf_counter()
-        subprocess.run(client, cwd=workdir, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=180, check=False)
+        subprocess.run(
+            client,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=180,
+            check=False,
+        )
         seconds = time.perf_counter() - started
         cpu_after = cpu_seconds(server.pid)
         ok, failed = stat_counts(stats)
@@ -80,25 +116,30 @@ def drive(name: str, server_cmd: list[str], scenario: Path, service: str, calls:
 
 
 def offer(port: int) -> bytes:
-    return (f"v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n").encode()
+    return (
+        f"v=0\r\no=p 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+    ).encode()
 
 
 async def memory_per_participant(participants: int, state_dir: Path) -> float:
     """Bytes one participant costs the process (focus, core, media server and engine), by
     tracemalloc, with ``participants`` phones in one conference (no RTP sent)."""
     base = random.randrange(20000, 50000, 2)
-    settings = FocusSettings(state_dir=state_dir, ccmp_listen=HostPort("127.0.0.1", 0),
-                             sip_listen=HostPort("127.0.0.1", 0),
-                             rtp_ports=(base, base + 4 * participants + 100),
-                             log_level="WARNING")
+    settings = FocusSettings(
+        state_dir=state_dir,
+        ccmp_listen=HostPort("127.0.0.1", 0),
+        sip_listen=HostPort("127.0.0.1", 0),
+        rtp_ports=(base, base + 4 * participants + 100),
+        log_level="WARNING",
+    )
     async with serving(settings) as running:
         assert running.ua is not None and running.media is not None
         await running.media.client.wait_up(10)
         host, port = running.ua.core.local[TransportKind.UDP]
-        phone = await UserAgent.start(UAConfig(user="bench"),
-                                      TransportConfig(host="127.0.0.1", udp_port=0,
-                                                      tcp_port=0))
+        phone = await UserAgent.start(
+            UAConfig(user="bench"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
+        )
         try:
             first = await phone.invite(f"sip:conference@{host}:{port}", offer(9))
             assert first.dialog is not None
@@ -110,8 +151,7 @@ async def memory_per_participant(participants: int, state_dir: Path) -> float:
             gc.collect()
             tracemalloc.start()
             before = tracemalloc.get_traced_memory()[0]
-            calls = [await phone.invite(target, offer(1000 + 2 * n))
-                     for n in range(participants)]
+            calls = [await phone.invite(target, offer(1000 + 2 * n)) for n in range(participants)]
             await asyncio.sleep(1.0)  # transactions settle (the kept state is what counts)
             gc.collect()
             after = tracemalloc.get_traced_memory()[0]
@@ -127,11 +167,19 @@ async def memory_per_participant(participants: int, state_dir: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=400, help="calls per target (400)")
-    parser.add_argument("--concurrency", type=int, default=32,
-                        help="calls in flight at most (sipp -l, default 32; each call holds "
-                        "~0.2 s, so this bounds the rate)")
-    parser.add_argument("--participants", type=int, default=100,
-                        help="participants for the memory measurement (100)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="calls in flight at most (sipp -l, default 32; each call holds "
+        "~0.2 s, so this bounds the rate)",
+    )
+    parser.add_argument(
+        "--participants",
+        type=int,
+        default=100,
+        help="participants for the memory measurement (100)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("sipp") is None:
         print("sipp is not installed (Debian: apt-get install sip-tester)", file=sys.stderr)
@@ -141,18 +189,43 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-focus-") as tmp:
         work = Path(tmp)
         (work / "state").mkdir()
-        focus = [py, "-m", "focus", "serve", "--state-dir", str(work / "state"),
-                 "--ccmp-listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:{port}",
-                 "--log-level", "WARNING"]
-        results.append(drive("focus (whole path)", focus, SCENARIO, "conference",
-                             args.calls, args.concurrency, work))
+        focus = [
+            py,
+            "-m",
+            "focus",
+            "serve",
+            "--state-dir",
+            str(work / "state"),
+            "--ccmp-listen",
+            "127.0.0.1:0",
+            "--sip-listen",
+            "127.0.0.1:{port}",
+            "--log-level",
+            "WARNING",
+        ]
+        results.append(
+            drive(
+                "focus (whole path)",
+                focus,
+                SCENARIO,
+                "conference",
+                args.calls,
+                args.concurrency,
+                work,
+            )
+        )
         uas = [py, "-m", "focus.sip", "--listen", "127.0.0.1:{port}"]
-        results.append(drive("focus.sip UAS", uas, BASELINE_SCENARIO, "uas", args.calls,
-                             args.concurrency, work))
+        results.append(
+            drive(
+                "focus.sip UAS", uas, BASELINE_SCENARIO, "uas", args.calls, args.concurrency, work
+            )
+        )
         (work / "mem").mkdir()
         per_participant = asyncio.run(memory_per_participant(args.participants, work / "mem"))
-    print(f"INVITE-200-ACK-BYE, {args.calls} calls per target, <= {args.concurrency} in "
-          "flight, loopback UDP")
+    print(
+        f"INVITE-200-ACK-BYE, {args.calls} calls per target, <= {args.concurrency} in "
+        "flight, loopback UDP"
+    )
     print(f"{'target':<20}{'calls/s':>10}{'ok':>8}{'failed':>8}{'CPU us/call':>13}")
     for r in results:
         cpu = f"{r.cpu_us_per_call:.0f}" if r.cpu_us_per_call is not None else "-"
@@ -160,9 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     whole, bare = results
     if bare.rate:
         print(f"ratio focus/minimal-UAS = {whole.rate / bare.rate:.2f}")
-    print(f"memory per participant (focus + core + media server + engine, "
-          f"{args.participants} in one conference, tracemalloc, phone side included): "
-          f"{per_participant / 1024:.1f} KiB")
+    print(
+        f"memory per participant (focus + core + media server + engine, "
+        f"{args.participants} in one conference, tracemalloc, phone side included): "
+        f"{per_participant / 1024:.1f} KiB"
+    )
     return 0 if all(r.failed == 0 for r in results) else 1
 
 

@@ -2,7 +2,8 @@
 NOTIFYs, against the same N NOTIFYs sent from a bare asyncio loop, in the same run.
 
 For N = 10, 100, 1,000 (``--sizes``) one conference gets N subscribers (raw SIP over 16
-UDP sockets, tests/eventpkg_e2e/swarm.py, every NOTIFY answered 200 at once). Then, ``--repeat``
+UDP sockets, tests/focus/eventpkg/e2e/swarm.py, every NOTIFY answered 200 at
+once). Then, ``--repeat``
 times:
 
 1. **focus**: an administrator changes the conference's subject over CCMP (real HTTP to the
@@ -43,7 +44,7 @@ from focus.app import serving
 from focus.core.accounts import add_account
 from focus.settings import FocusSettings, HostPort, SipProfile
 from focus.sip.transport import TransportKind
-from tests.eventpkg_e2e.swarm import Sub, Swarm
+from tests.focus.eventpkg.e2e.swarm import Sub, Swarm
 
 CI = "{urn:ietf:params:xml:ns:conference-info}"
 DOMAIN = "example.org"
@@ -101,8 +102,9 @@ def _notify(sub: Sub, to: tuple[str, int], me: tuple[str, int], cseq: int, size:
         f"Content-Type: application/conference-info+xml\r\n"
     )
     body_len = max(0, size - len(head) - len("Content-Length: 0000\r\n\r\n"))
-    body = (f'<conference-info version="{cseq}" state="partial">'
-            .ljust(max(body_len, 40), " "))[:max(body_len, 40)]
+    body = (f'<conference-info version="{cseq}" state="partial">'.ljust(max(body_len, 40), " "))[
+        : max(body_len, 40)
+    ]
     return f"{head}Content-Length: {len(body):04d}\r\n\r\n{body}".encode()
 
 
@@ -111,8 +113,10 @@ async def _bare_round(swarm: Swarm, subs: list[Sub], cseq: int, size: int) -> fl
     transport, _ = await loop.create_datagram_endpoint(_Bare, local_addr=("127.0.0.1", 0))
     try:
         me = transport.get_extra_info("sockname")[:2]
-        datagrams = {id(s): (_notify(s, swarm.address(s.socket), me, cseq, size),
-                             swarm.address(s.socket)) for s in subs}
+        datagrams = {
+            id(s): (_notify(s, swarm.address(s.socket), me, cseq, size), swarm.address(s.socket))
+            for s in subs
+        }
         before = {id(s): len(s.notifies) for s in subs}
 
         def arrived() -> bool:
@@ -143,9 +147,14 @@ async def _measure(sizes: list[int], repeat: int, state_dir: Path) -> list[Row]:
     add_account(state_dir, "admin", "administrator", "s3cret", domain=DOMAIN, scrypt_n=2**4)
     base = random.randrange(20000, 60000, 2)
     settings = FocusSettings(
-        state_dir=state_dir, domain=DOMAIN, ccmp_listen=HostPort("127.0.0.1", 0),
-        sip_listen=HostPort("127.0.0.1", 0), rtp_ports=(base, base + 100),
-        log_level="WARNING", profile=SipProfile(notify_interval=0.0))
+        state_dir=state_dir,
+        domain=DOMAIN,
+        ccmp_listen=HostPort("127.0.0.1", 0),
+        sip_listen=HostPort("127.0.0.1", 0),
+        rtp_ports=(base, base + 100),
+        log_level="WARNING",
+        profile=SipProfile(notify_interval=0.0),
+    )
     rows: list[Row] = []
     async with serving(settings) as running:
         assert running.ua is not None
@@ -155,20 +164,32 @@ async def _measure(sizes: list[int], repeat: int, state_dir: Path) -> list[Row]:
         for n in sizes:
             swarm = await Swarm.open(sockets=SOCKETS, rcvbuf=1 << 22)
             try:
-                conf = await _ccmp(target, CcmpRequest(
-                    message_type=MessageType.CONF, operation=Operation.CREATE,
-                    info=_subject(None, "0")))
+                conf = await _ccmp(
+                    target,
+                    CcmpRequest(
+                        message_type=MessageType.CONF,
+                        operation=Operation.CREATE,
+                        info=_subject(None, "0"),
+                    ),
+                )
                 assert conf is not None
-                subs = await swarm.subscribe(host, port, conf.split(":", 1)[1].split("@")[0], n,
-                                             timeout=30)
+                subs = await swarm.subscribe(
+                    host, port, conf.split(":", 1)[1].split("@")[0], n, timeout=30
+                )
                 row = Row(n, [], [], [], 0)
                 for k in range(1, repeat + 1):
                     want = k + 1
                     datagrams = swarm.notify_datagrams
                     start = loop.time()
-                    await _ccmp(target, CcmpRequest(
-                        message_type=MessageType.CONF, operation=Operation.UPDATE,
-                        conf_obj_id=conf, info=_subject(conf, str(k))))
+                    await _ccmp(
+                        target,
+                        CcmpRequest(
+                            message_type=MessageType.CONF,
+                            operation=Operation.UPDATE,
+                            conf_obj_id=conf,
+                            info=_subject(conf, str(k)),
+                        ),
+                    )
                     row.ccmp_s.append(loop.time() - start)
                     if not await swarm.wait_until(functools.partial(_at, subs, want), 30):
                         raise SystemExit(f"N={n}: not every subscriber got version {want}")
@@ -184,8 +205,9 @@ async def _measure(sizes: list[int], repeat: int, state_dir: Path) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.notify.run",
-                                     description=__doc__.split("\n")[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.notify.run", description=__doc__.split("\n")[0] if __doc__ else None
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
@@ -194,14 +216,18 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         rows = asyncio.run(_measure(args.sizes, args.repeat, Path(tmp)))
-    print(f"{'N':>6} {'NOTIFY B':>9} {'focus ms':>9} {'(CCMP ms)':>10} {'bare ms':>8} "
-          f"{'ratio':>6} {'retx':>5}   median of {args.repeat}; focus = CCMP change -> last NOTIFY")
+    print(
+        f"{'N':>6} {'NOTIFY B':>9} {'focus ms':>9} {'(CCMP ms)':>10} {'bare ms':>8} "
+        f"{'ratio':>6} {'retx':>5}   median of {args.repeat}; focus = CCMP change -> last NOTIFY"
+    )
     for row in rows:
         focus_ms = statistics.median(row.focus_s) * 1000
         ccmp_ms = statistics.median(row.ccmp_s) * 1000
         bare_ms = statistics.median(row.bare_s) * 1000
-        print(f"{row.n:>6} {row.size:>9} {focus_ms:>9.1f} {ccmp_ms:>10.1f} {bare_ms:>8.2f} "
-              f"{focus_ms / bare_ms:>6.1f} {row.retransmitted:>5}")
+        print(
+            f"{row.n:>6} {row.size:>9} {focus_ms:>9.1f} {ccmp_ms:>10.1f} {bare_ms:>8.2f} "
+            f"{focus_ms / bare_ms:>6.1f} {row.retransmitted:>5}"
+        )
     print(f"total {time.monotonic() - began:.1f} s", file=sys.stderr)
     return 0
 

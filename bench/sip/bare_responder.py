@@ -17,8 +17,10 @@ import signal
 from typing import cast
 
 _COPIED = (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq")
-_SDP = (b"v=0\r\no=bare 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
-        b"t=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+_SDP = (
+    b"v=0\r\no=bare 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+    b"t=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
 
 
 def answer(datagram: bytes, local: bytes) -> bytes | None:
@@ -30,8 +32,11 @@ def answer(datagram: bytes, local: bytes) -> bytes | None:
     method = lines[0].split(b" ", 1)[0]
     if method == b"ACK":
         return None
-    out = [b"SIP/2.0 200 OK" if method in (b"INVITE", b"BYE", b"OPTIONS")
-           else b"SIP/2.0 501 Not Implemented"]
+    out = [
+        b"SIP/2.0 200 OK"
+        if method in (b"INVITE", b"BYE", b"OPTIONS")
+        else b"SIP/2.0 501 Not Implemented"
+    ]
     for line in lines[1:]:
         name, _, value = line.partition(b":")
         key = name.strip().lower()
@@ -70,7 +75,8 @@ async def serve(host: str, port: int, ready: asyncio.Event | None = None) -> Non
     loop = asyncio.get_running_loop()
     local = f"{host}:{port}".encode()
     transport, _ = await loop.create_datagram_endpoint(
-        lambda: _Responder(local), local_addr=(host, port))
+        lambda: _Responder(local), local_addr=(host, port)
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

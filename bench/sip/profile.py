@@ -22,28 +22,47 @@ from focus.sip.transport import Flow, TransportKind
 from focus.sip.ua import CallEnded, IncomingCall, UAConfig, UACore
 
 HOST = "127.0.0.1"
-_BODY = (b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n"
-         b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
-         b"a=rtpmap:0 PCMU/8000\r\n")
+_BODY = (
+    b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n"
+    b"c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n"
+    b"a=rtpmap:0 PCMU/8000\r\n"
+)
 
 
 def sipp_call(n: int) -> tuple[bytes, bytes, bytes]:
     """INVITE, ACK and BYE (To tag as ``TOTAG``) shaped like sipp's built-in uac scenario."""
-    common = (f"From: sipp <sip:sipp@127.0.0.1:5070>;tag={n}SIPpTag00{n}\r\n"
-              f"Call-ID: {n}-bench@127.0.0.1\r\n"
-              "Contact: sip:sipp@127.0.0.1:5070\r\nMax-Forwards: 70\r\n"
-              "Subject: Performance Test\r\n")
-    invite = (f"INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\n"
-              f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{n}-1-0\r\n{common}"
-              f"To: <sip:service@127.0.0.1:5060>\r\nCSeq: 1 INVITE\r\n"
-              f"Content-Type: application/sdp\r\nContent-Length: {len(_BODY)}\r\n\r\n"
-              ).encode() + _BODY
-    rest = (f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{n}-METHOD\r\n{common}"
-            f"To: <sip:service@127.0.0.1:5060>;tag=TOTAG\r\n")
-    ack = (f"ACK sip:service@127.0.0.1:5060 SIP/2.0\r\n{rest}CSeq: 1 ACK\r\n"
-           "Content-Length: 0\r\n\r\n").replace("METHOD", "5").encode()
-    bye = (f"BYE sip:service@127.0.0.1:5060 SIP/2.0\r\n{rest}CSeq: 2 BYE\r\n"
-           "Content-Length: 0\r\n\r\n").replace("METHOD", "7").encode()
+    common = (
+        f"From: sipp <sip:sipp@127.0.0.1:5070>;tag={n}SIPpTag00{n}\r\n"
+        f"Call-ID: {n}-bench@127.0.0.1\r\n"
+        "Contact: sip:sipp@127.0.0.1:5070\r\nMax-Forwards: 70\r\n"
+        "Subject: Performance Test\r\n"
+    )
+    invite = (
+        f"INVITE sip:service@127.0.0.1:5060 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{n}-1-0\r\n{common}"
+        f"To: <sip:service@127.0.0.1:5060>\r\nCSeq: 1 INVITE\r\n"
+        f"Content-Type: application/sdp\r\nContent-Length: {len(_BODY)}\r\n\r\n"
+    ).encode() + _BODY
+    rest = (
+        f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-{n}-METHOD\r\n{common}"
+        f"To: <sip:service@127.0.0.1:5060>;tag=TOTAG\r\n"
+    )
+    ack = (
+        (
+            f"ACK sip:service@127.0.0.1:5060 SIP/2.0\r\n{rest}CSeq: 1 ACK\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        .replace("METHOD", "5")
+        .encode()
+    )
+    bye = (
+        (
+            f"BYE sip:service@127.0.0.1:5060 SIP/2.0\r\n{rest}CSeq: 2 BYE\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        .replace("METHOD", "7")
+        .encode()
+    )
     return invite, ack, bye
 
 

@@ -107,21 +107,46 @@ def stat_counts(path: Path) -> tuple[int, int]:
 def drive(name: str, uas: list[str], calls: int, concurrency: int, workdir: Path) -> Result:
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in uas]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_bound(port)
         cpu_before = cpu_seconds(server.pid)
         stats = workdir / f"{name.replace(' ', '_')}.csv"
         client = [
-            "sipp", f"127.0.0.1:{port}", "-sn", "uac", "-i", "127.0.0.1",
-            "-p", str(free_port()), "-m", str(calls), "-r", "100000", "-l", str(concurrency),
-            "-timeout", "60s", "-nostdin", "-trace_stat", "-stf", str(stats),
-            "-fd", "1",
+            "sipp",
+            f"127.0.0.1:{port}",
+            "-sn",
+            "uac",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-m",
+            str(calls),
+            "-r",
+            "100000",
+            "-l",
+            str(concurrency),
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-trace_stat",
+            "-stf",
+            str(stats),
+            "-fd",
+            "1",
         ]
         started = time.perf_counter()
-        subprocess.run(client, cwd=workdir, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=90, check=False)
+        subprocess.run(
+            client,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=90,
+            check=False,
+        )
         seconds = time.perf_counter() - started
         cpu_after = cpu_seconds(server.pid)
         ok, failed = stat_counts(stats)
@@ -142,19 +167,24 @@ def drive(name: str, uas: list[str], calls: int, concurrency: int, workdir: Path
 def _invite(n: int) -> tuple[bytes, bytes]:
     """A distinct INVITE and its ACK template (To-tag filled in later), as a peer sends them."""
     call = f"bench-{n}@127.0.0.1"
-    common = (f"From: <sip:uac@127.0.0.1:5070>;tag=f{n}\r\nCall-ID: {call}\r\n"
-              "Max-Forwards: 70\r\n")
-    body = (b"v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            b"m=audio 30000 RTP/AVP 0\r\n")
-    invite = (f"INVITE sip:uas@127.0.0.1:5060 SIP/2.0\r\n"
-              f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKi{n};rport\r\n{common}"
-              f"To: <sip:uas@127.0.0.1:5060>\r\nCSeq: 1 INVITE\r\n"
-              f"Contact: <sip:uac@127.0.0.1:5070>\r\nContent-Type: application/sdp\r\n"
-              f"Content-Length: {len(body)}\r\n\r\n").encode() + body
-    ack = (f"ACK sip:uas@127.0.0.1:5060 SIP/2.0\r\n"
-           f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa{n};rport\r\n{common}"
-           f"To: <sip:uas@127.0.0.1:5060>;tag=TOTAG\r\nCSeq: 1 ACK\r\n"
-           f"Content-Length: 0\r\n\r\n").encode()
+    common = f"From: <sip:uac@127.0.0.1:5070>;tag=f{n}\r\nCall-ID: {call}\r\nMax-Forwards: 70\r\n"
+    body = (
+        b"v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        b"m=audio 30000 RTP/AVP 0\r\n"
+    )
+    invite = (
+        f"INVITE sip:uas@127.0.0.1:5060 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKi{n};rport\r\n{common}"
+        f"To: <sip:uas@127.0.0.1:5060>\r\nCSeq: 1 INVITE\r\n"
+        f"Contact: <sip:uac@127.0.0.1:5070>\r\nContent-Type: application/sdp\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    ack = (
+        f"ACK sip:uas@127.0.0.1:5060 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa{n};rport\r\n{common}"
+        f"To: <sip:uas@127.0.0.1:5060>;tag=TOTAG\r\nCSeq: 1 ACK\r\n"
+        f"Content-Length: 0\r\n\r\n"
+    ).encode()
     return invite, ack
 
 
@@ -166,8 +196,10 @@ def memory_per_dialog(dialogs: int) -> float:
     """
     uas = UACore(UAConfig(user="uas"), {TransportKind.UDP: ("127.0.0.1", 5060)})
     peer = Flow(TransportKind.UDP, "127.0.0.1", 5070)
-    answer = (b"v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-              b"m=audio 40000 RTP/AVP 0\r\n")
+    answer = (
+        b"v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        b"m=audio 40000 RTP/AVP 0\r\n"
+    )
     warmup = 50
     wire = [_invite(n) for n in range(dialogs + warmup)]
     now = 0.0
@@ -210,10 +242,15 @@ def memory_per_dialog(dialogs: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--calls", type=int, default=2000, help="calls per UAS (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=32,
-                        help="calls in flight at most (sipp -l, default 32)")
-    parser.add_argument("--dialogs", type=int, default=2000,
-                        help="held dialogs for the memory measurement (default 2000)")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="calls in flight at most (sipp -l, default 32)"
+    )
+    parser.add_argument(
+        "--dialogs",
+        type=int,
+        default=2000,
+        help="held dialogs for the memory measurement (default 2000)",
+    )
     args = parser.parse_args(argv)
     if shutil.which("sipp") is None:
         print("sipp is not installed (Debian: apt-get install sip-tester)", file=sys.stderr)
@@ -221,31 +258,51 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     targets = [
         ("focus.sip UAS", [py, "-m", "focus.sip", "--listen", "127.0.0.1:{port}"]),
-        ("sipp -sn uas", ["sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", "{port}",
-                          "-timeout", "60s", "-nostdin"]),
-        ("bare asyncio", [py, "-m", "bench.sip.bare_responder", "--listen",
-                          "127.0.0.1:{port}"]),
+        (
+            "sipp -sn uas",
+            [
+                "sipp",
+                "-sn",
+                "uas",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                "{port}",
+                "-timeout",
+                "60s",
+                "-nostdin",
+            ],
+        ),
+        ("bare asyncio", [py, "-m", "bench.sip.bare_responder", "--listen", "127.0.0.1:{port}"]),
         # RFC 3261 s17.2.1: no 100 Trying when the 200 is ready within 200 ms.
-        ("focus.sip 100@0.2", [py, "-m", "focus.sip", "--listen", "127.0.0.1:{port}",
-                               "--trying-delay", "0.2"]),
+        (
+            "focus.sip 100@0.2",
+            [py, "-m", "focus.sip", "--listen", "127.0.0.1:{port}", "--trying-delay", "0.2"],
+        ),
     ]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-sip-") as tmp:
         for name, command in targets:
             results.append(drive(name, command, args.calls, args.concurrency, Path(tmp)))
-    print(f"INVITE-200-ACK-BYE, {args.calls} calls per UAS, <= {args.concurrency} in flight,"
-          " loopback UDP")
+    print(
+        f"INVITE-200-ACK-BYE, {args.calls} calls per UAS, <= {args.concurrency} in flight,"
+        " loopback UDP"
+    )
     print(f"{'UAS':<18}{'calls/s':>10}{'ok':>8}{'failed':>8}{'CPU us/call':>13}")
     for r in results:
         cpu = f"{r.cpu_us_per_call:.0f}" if r.cpu_us_per_call is not None else "-"
         print(f"{r.name:<18}{r.rate:>10.0f}{r.calls:>8}{r.failed:>8}{cpu:>13}")
     stack, sipp_uas, bare = results[:3]
     if sipp_uas.rate and bare.rate:
-        print(f"ratio stack/sipp-uas = {stack.rate / sipp_uas.rate:.2f}, "
-              f"stack/bare-asyncio = {stack.rate / bare.rate:.2f}")
+        print(
+            f"ratio stack/sipp-uas = {stack.rate / sipp_uas.rate:.2f}, "
+            f"stack/bare-asyncio = {stack.rate / bare.rate:.2f}"
+        )
     per_dialog = memory_per_dialog(args.dialogs)
-    print(f"memory per established dialog (UAS side, {args.dialogs} held, tracemalloc): "
-          f"{per_dialog / 1024:.1f} KiB")
+    print(
+        f"memory per established dialog (UAS side, {args.dialogs} held, tracemalloc): "
+        f"{per_dialog / 1024:.1f} KiB"
+    )
     return 0 if all(r.failed == 0 for r in results) else 1
 
 

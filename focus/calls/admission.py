@@ -71,13 +71,15 @@ def admit(
     """
     users = info.users or Users()
     if users.deny_users_list is not None and any(
-            same_aor(t.uri, caller) for t in users.deny_users_list.targets):
+        same_aor(t.uri, caller) for t in users.deny_users_list.targets
+    ):
         return Refusal(403, "Forbidden - on the conference's deny list")
     state = info.conference_state
     if state is not None and state.locked:
         return Refusal(403, "Forbidden - the conference is locked")
     listed = users.allowed_users_list is not None and any(
-        same_aor(t.uri, caller) for t in users.allowed_users_list.targets)
+        same_aor(t.uri, caller) for t in users.allowed_users_list.targets
+    )
     invited = listed or _is_user(users, caller)
     handling = users.join_handling
     if handling == JoinHandling.BLOCK:
@@ -85,8 +87,7 @@ def admit(
     if handling in (JoinHandling.CONFIRM, JoinHandling.DIRECTED_OPERATOR) and not invited:
         # Nobody to confirm a join synchronously: only invited users get in.
         return Refusal(403, f"Forbidden - join-handling {handling} admits invited users only")
-    if (users.user_admission_policy == UserAdmissionPolicy.CLOSED_AUTHENTICATED
-            and not invited):
+    if users.user_admission_policy == UserAdmissionPolicy.CLOSED_AUTHENTICATED and not invited:
         return Refusal(403, "Forbidden - not on the allowed-users-list")
     passwords = conference_passwords(info)
     needs_password = bool(passwords) or handling == JoinHandling.AUTHENTICATE

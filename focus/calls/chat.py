@@ -106,17 +106,21 @@ def _sip_uris(user: User) -> tuple[list[str], list[str]]:
         if e.status not in _GONE:
             targets.append(e.entity)
     if user.associated_aors is not None:
-        aors.extend(a.uri for a in user.associated_aors.entries
-                    if a.uri.lower().startswith(("sip:", "sips:")))
+        aors.extend(
+            a.uri
+            for a in user.associated_aors.entries
+            if a.uri.lower().startswith(("sip:", "sips:"))
+        )
     return aors, targets
 
 
-def members(obj: ConferenceObject, parent: ConferenceObject | None = None
-            ) -> tuple[Member, ...]:
+def members(obj: ConferenceObject, parent: ConferenceObject | None = None) -> tuple[Member, ...]:
     """The chat members of a conference, or of a sidebar (``parent`` given): a sidebar's
     users are users of its parent, whose entries hold their endpoints (RFC 6503 s5.3.8)."""
-    known = {u.entity: u for u in (parent.info.users.users
-                                   if parent is not None and parent.info.users else ())}
+    known = {
+        u.entity: u
+        for u in (parent.info.users.users if parent is not None and parent.info.users else ())
+    }
     found: list[Member] = []
     for user in obj.info.users.users if obj.info.users else ():
         if user.entity is None:
@@ -134,8 +138,9 @@ def members(obj: ConferenceObject, parent: ConferenceObject | None = None
     return tuple(found)
 
 
-def route(obj: ConferenceObject, parent: ConferenceObject | None,
-          sender: str) -> Relay | ChatRefusal:
+def route(
+    obj: ConferenceObject, parent: ConferenceObject | None, sender: str
+) -> Relay | ChatRefusal:
     """Who gets a MESSAGE that ``sender`` (its From URI) sent to ``obj``'s URI."""
     if not is_chat(obj, parent):
         return ChatRefusal(403, "Forbidden - this conference has no text media")
@@ -161,8 +166,9 @@ class ChatRelay:
     ``sip_uri(xcon_uri)`` the conference's SIP URI (the From of what we relay: one that
     routes to us, so a reply goes to the room)."""
 
-    def __init__(self, store: ConferenceStore, ua: UserAgent, lookup: Lookup,
-                 sip_uri: Callable[[str], str]) -> None:
+    def __init__(
+        self, store: ConferenceStore, ua: UserAgent, lookup: Lookup, sip_uri: Callable[[str], str]
+    ) -> None:
         self.store = store
         self.ua = ua
         self.lookup = lookup
@@ -218,8 +224,9 @@ class ChatRelay:
                 for target in member.targets:
                     self._send(before.uri, target, text, "text/plain", None)
 
-    def _send(self, conference: str, target: str, body: bytes, content_type: str,
-              sender: Member | None) -> None:
+    def _send(
+        self, conference: str, target: str, body: bytes, content_type: str, sender: Member | None
+    ) -> None:
         try:
             uri = parse_uri(target)
             flow = resolve_target(uri)

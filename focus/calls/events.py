@@ -71,26 +71,43 @@ class ConferenceEvents:
     ``window_age`` no longer holds a place, so a dead subscriber delays the others by
     ``window_age`` at most, not by its transaction's timeout."""
 
-    def __init__(self, store: ConferenceStore, ua: UserAgent, core: UACore,
-                 lookup: Lookup, *, min_interval: float = 5.0,
-                 contact_for: ContactFor | None = None, min_expires: int = 60,
-                 default_expires: int = 3600, max_expires: int = 86400,
-                 window: int = 64, window_age: float = 0.25) -> None:
+    def __init__(
+        self,
+        store: ConferenceStore,
+        ua: UserAgent,
+        core: UACore,
+        lookup: Lookup,
+        *,
+        min_interval: float = 5.0,
+        contact_for: ContactFor | None = None,
+        min_expires: int = 60,
+        default_expires: int = 3600,
+        max_expires: int = 86400,
+        window: int = 64,
+        window_age: float = 0.25,
+    ) -> None:
         self.ua = ua
         self.core = core
         self.lookup = lookup
         self.contact_for = contact_for
-        kind = TransportKind.UDP if TransportKind.UDP in core.local else \
-            next(iter(core.local))
+        kind = TransportKind.UDP if TransportKind.UDP in core.local else next(iter(core.local))
         self._kind = kind
         host, port = core.local[kind]
         sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.sip = SipNotifier(SipNotifierConfig(
-            packages=frozenset({"conference"}), sent_by=sent_by,
-            contact=core.contact_for(kind), transport=kind.value, min_expires=min_expires,
-            default_expires=default_expires, max_expires=max_expires))
-        self.planner = Planner(PlannerConfig(min_interval=min_interval,
-                                             pseudonym_key=secrets.token_bytes(16)))
+        self.sip = SipNotifier(
+            SipNotifierConfig(
+                packages=frozenset({"conference"}),
+                sent_by=sent_by,
+                contact=core.contact_for(kind),
+                transport=kind.value,
+                min_expires=min_expires,
+                default_expires=default_expires,
+                max_expires=max_expires,
+            )
+        )
+        self.planner = Planner(
+            PlannerConfig(min_interval=min_interval, pseudonym_key=secrets.token_bytes(16))
+        )
         self.subs: dict[str, Subscription] = {}  # planner id -> SIP subscription
         self._ids: dict[int, str] = {}  # id(Subscription) -> planner id
         self._pending: dict[TransactionKey, str] = {}  # NOTIFY transactions -> planner id
@@ -130,13 +147,17 @@ class ConferenceEvents:
         if event is None or event.package not in self.sip.config.packages:
             # The package is checked before anything about the body formats (RFC 6665
             # s4.2.1.1): another package's Accept values mean nothing to ours.
-            self._answer(request, self.sip.receive_subscribe(
-                request, now, body_for=lambda _sub: None).response)
+            self._answer(
+                request,
+                self.sip.receive_subscribe(request, now, body_for=lambda _sub: None).response,
+            )
             return
         obj = self.lookup(request)
         if obj is None:
-            self._answer(request, make_response(request, 404, "Not Found - no such conference",
-                                                to_tag=new_tag()))
+            self._answer(
+                request,
+                make_response(request, 404, "Not Found - no such conference", to_tag=new_tag()),
+            )
             return
         role, user_id = _subscriber(obj.info, request)
         if not may_subscribe(role, user_id, obj.info):
@@ -145,8 +166,14 @@ class ConferenceEvents:
         sub_id = secrets.token_hex(8)
         try:
             first = self.planner.add_subscriber(
-                sub_id, obj.uri, obj.info, now, accept=request.headers.get_all("Accept"),
-                role=role, user_id=user_id)
+                sub_id,
+                obj.uri,
+                obj.info,
+                now,
+                accept=request.headers.get_all("Accept"),
+                role=role,
+                user_id=user_id,
+            )
         except NotAcceptable as exc:
             response = make_response(request, 406, to_tag=new_tag())
             response.headers.add("Accept", ", ".join(exc.supported))
@@ -156,8 +183,11 @@ class ConferenceEvents:
         # dialog's local target, every NOTIFY) is the conference's.
         contact = self.contact_for(obj, self._kind) if self.contact_for is not None else None
         result = self.sip.receive_subscribe(
-            request, now, body_for=lambda _sub: (first.content_type or "", first.body),
-            contact=contact)
+            request,
+            now,
+            body_for=lambda _sub: (first.content_type or "", first.body),
+            contact=contact,
+        )
         sub = result.subscription
         if sub is None or result.notify is None or result.response.status >= 300:
             self.planner.remove_subscriber(sub_id)
@@ -231,8 +261,10 @@ class ConferenceEvents:
             if sub is None:
                 continue
             body, ctype = event.body, event.content_type
-            if event.subscription_state is SubscriptionState.ACTIVE \
-                    and sub.state is not SubState.TERMINATED:
+            if (
+                event.subscription_state is SubscriptionState.ACTIVE
+                and sub.state is not SubState.TERMINATED
+            ):
                 self._send(sub, sub.notify(now, body=body, content_type=ctype), event.sub_id)
             else:
                 reason = Reason(event.reason.value) if event.reason else Reason.NORESOURCE

@@ -144,8 +144,14 @@ from focus.xcon.model import (
 )
 from mediactrl.driver import MediaDriver, MediaDriverError
 
-__all__ = ["ConferenceFocus", "DigitCollector", "FocusConfig", "Participant", "mixer_id",
-           "toggled_mute"]
+__all__ = [
+    "ConferenceFocus",
+    "DigitCollector",
+    "FocusConfig",
+    "Participant",
+    "mixer_id",
+    "toggled_mute",
+]
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +275,14 @@ class ConferenceFocus:
 
     shutdown_timeout = 2.0  # seconds :meth:`close` waits for the BYEs of open calls
 
-    def __init__(self, store: ConferenceStore, ua: UserAgent, legs: MediaLegs | None,
-                 driver: MediaDriver | None, config: FocusConfig) -> None:
+    def __init__(
+        self,
+        store: ConferenceStore,
+        ua: UserAgent,
+        legs: MediaLegs | None,
+        driver: MediaDriver | None,
+        config: FocusConfig,
+    ) -> None:
         self.store = store
         self.ua = ua
         self.core: UACore = ua.core
@@ -286,22 +298,31 @@ class ConferenceFocus:
         self._tasks: set[asyncio.Task[None]] = set()
         self._own = 0  # >0 while we apply our own commands (their changes are ours)
         self._digest_password: str | None = None
-        self._digest = DigestServer(DigestConfig(realm=config.profile.domain),
-                                    lambda _user: self._digest_password)
+        self._digest = DigestServer(
+            DigestConfig(realm=config.profile.domain), lambda _user: self._digest_password
+        )
         self._outgoing: dict[int, asyncio.Future[Response | int]] = {}  # dial-outs by id(call)
         self.recover()
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
         self.events = ConferenceEvents(
-            store, ua, self.core, self._subscribe_lookup,
+            store,
+            ua,
+            self.core,
+            self._subscribe_lookup,
             min_interval=config.profile.notify_interval,
             contact_for=lambda obj, kind: self._focus_contact(obj.uri, kind),
             min_expires=config.profile.min_expires,
             default_expires=config.profile.default_expires,
-            max_expires=config.profile.max_expires)
+            max_expires=config.profile.max_expires,
+        )
         # The room's URI at our address (as in our isfocus Contacts): a reply reaches it.
-        self.chat = ChatRelay(store, ua, self._subscribe_lookup, lambda uri: str(
-            self._focus_contact(uri, TransportKind.UDP).uri))
+        self.chat = ChatRelay(
+            store,
+            ua,
+            self._subscribe_lookup,
+            lambda uri: str(self._focus_contact(uri, TransportKind.UDP).uri),
+        )
         if driver is not None:
             driver.on_refused = self._joins_refused
             driver.on_unjoined = self._unjoined
@@ -325,9 +346,15 @@ class ConferenceFocus:
           that still holds users CCMP added (invited, pending) is kept and stays ad hoc.
           With ``ad_hoc_end = "creator"`` the creator's call died too, so it is deleted.
         RFC 4579 has no rule for this; this is the careful operator's choice."""
-        live = {EndpointStatus.CONNECTED, EndpointStatus.ON_HOLD, EndpointStatus.DIALING_IN,
-                EndpointStatus.DIALING_OUT, EndpointStatus.ALERTING,
-                EndpointStatus.MUTED_VIA_FOCUS, EndpointStatus.DISCONNECTING}
+        live = {
+            EndpointStatus.CONNECTED,
+            EndpointStatus.ON_HOLD,
+            EndpointStatus.DIALING_IN,
+            EndpointStatus.DIALING_OUT,
+            EndpointStatus.ALERTING,
+            EndpointStatus.MUTED_VIA_FOCUS,
+            EndpointStatus.DISCONNECTING,
+        }
         for obj in self.store.objects():
             self.advertise(obj)
             if obj.kind is not ObjectKind.CONFERENCE:
@@ -335,8 +362,13 @@ class ConferenceFocus:
             try:
                 users = obj.info.users.users if obj.info.users else ()
                 if _is_ad_hoc(obj):
-                    called = [u for u in users if u.entity is not None and u.endpoints
-                              and all(e.status in live for e in u.endpoints)]
+                    called = [
+                        u
+                        for u in users
+                        if u.entity is not None
+                        and u.endpoints
+                        and all(e.status in live for e in u.endpoints)
+                    ]
                     if len(called) == len(users) or self.config.profile.ad_hoc_end == "creator":
                         self._apply(DeleteConference(actor=SYSTEM, uri=obj.uri))
                         log.info("ad hoc conference %s of a previous run deleted", obj.uri)
@@ -347,11 +379,14 @@ class ConferenceFocus:
                     users = tuple(u for u in users if u not in called)
                 for user in users:
                     for e in user.endpoints:
-                        if e.entity is not None and user.entity is not None \
-                                and e.status in live:
-                            self._record_status(obj.uri, user.entity, e.entity,
-                                                EndpointStatus.DISCONNECTED,
-                                                DisconnectionMethod.FAILED)
+                        if e.entity is not None and user.entity is not None and e.status in live:
+                            self._record_status(
+                                obj.uri,
+                                user.entity,
+                                e.entity,
+                                EndpointStatus.DISCONNECTED,
+                                DisconnectionMethod.FAILED,
+                            )
             except CoreError as exc:
                 log.warning("could not tidy %s after a restart: %s", obj.uri, exc)
 
@@ -370,8 +405,9 @@ class ConferenceFocus:
         hangups = [self._hang_up(p, remove_user=True) for p in self.participants.values()]
         if hangups:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*hangups, return_exceptions=True),
-                                       self.shutdown_timeout)
+                await asyncio.wait_for(
+                    asyncio.gather(*hangups, return_exceptions=True), self.shutdown_timeout
+                )
         if self.legs is not None:
             await self.legs.close_all()
 
@@ -404,8 +440,9 @@ class ConferenceFocus:
         log.info("refused %s: %d %s", call.call_id, refusal.status, refusal.reason)
         reason = refusal.reason
         if refusal.challenge and request is not None:
-            headers = [("WWW-Authenticate", c.to_header())
-                       for c in self._digest.challenges(self.ua.now)]
+            headers = [
+                ("WWW-Authenticate", c.to_header()) for c in self._digest.challenges(self.ua.now)
+            ]
             self.core.reject(call, 401, self.ua.now, reason, headers=headers)
             self.ua.transport.flush()
         else:
@@ -437,30 +474,42 @@ class ConferenceFocus:
         A repair for state written before the core listed both in every create
         (``CoreConfig.participation_uri``), run by :meth:`recover`: on a store opened with
         the profile's pattern it finds them there and changes nothing."""
-        if obj.kind not in (ObjectKind.CONFERENCE, ObjectKind.SIDEBAR_BY_REF,
-                            ObjectKind.SIDEBAR_BY_VAL):
+        if obj.kind not in (
+            ObjectKind.CONFERENCE,
+            ObjectKind.SIDEBAR_BY_REF,
+            ObjectKind.SIDEBAR_BY_VAL,
+        ):
             return
         desc = obj.info.conference_description
         sip = self.sip_uri(obj.uri)
         conf_uris = desc.conf_uris if desc is not None else None
         service = desc.service_uris if desc is not None else None
         need_sip = conf_uris is None or not any(
-            same_aor(e.uri, sip) for e in conf_uris.entries if e.uri.startswith("sip"))
+            same_aor(e.uri, sip) for e in conf_uris.entries if e.uri.startswith("sip")
+        )
         need_ccmp = service is None or not any(
-            e.uri == obj.uri and (e.purpose or "").lower() == "ccmp" for e in service.entries)
+            e.uri == obj.uri and (e.purpose or "").lower() == "ccmp" for e in service.entries
+        )
         if not need_sip and not need_ccmp:
             return
-        patch = ConferenceInfo(entity=obj.uri, conference_description=ConferenceDescription(
-            conf_uris=Uris(entries=(UriEntry(uri=sip, purpose="participation"),))
-            if need_sip else None,
-            service_uris=Uris(entries=(UriEntry(uri=obj.uri, purpose="ccmp"),))
-            if need_ccmp else None))
+        patch = ConferenceInfo(
+            entity=obj.uri,
+            conference_description=ConferenceDescription(
+                conf_uris=Uris(entries=(UriEntry(uri=sip, purpose="participation"),))
+                if need_sip
+                else None,
+                service_uris=Uris(entries=(UriEntry(uri=obj.uri, purpose="ccmp"),))
+                if need_ccmp
+                else None,
+            ),
+        )
         command: UpdateConference | UpdateSidebar
         if obj.kind is ObjectKind.CONFERENCE:
             command = UpdateConference(actor=SYSTEM, uri=obj.uri, patch=patch)
         else:
-            command = UpdateSidebar(actor=SYSTEM, uri=obj.uri, patch=patch,
-                                    by_ref=obj.kind is ObjectKind.SIDEBAR_BY_REF)
+            command = UpdateSidebar(
+                actor=SYSTEM, uri=obj.uri, patch=patch, by_ref=obj.kind is ObjectKind.SIDEBAR_BY_REF
+            )
         try:
             self._apply(command)
         except CoreError as exc:
@@ -487,8 +536,7 @@ class ConferenceFocus:
                 self._refer(request, dialog)
             case IncomingRequest(request=request) if request.method == "NOTIFY":
                 # Progress of a REFER we sent (RFC 3515 s2.4.4): noted, always accepted.
-                log.info("refer progress from %s: %r", request.from_.uri,
-                         request.body[:40])
+                log.info("refer progress from %s: %r", request.from_.uri, request.body[:40])
                 self.ua.respond(request, 200)
             case IncomingRequest(request=request) if request.method == "SUBSCRIBE":
                 self.events.subscribe(request)
@@ -545,8 +593,12 @@ class ConferenceFocus:
                 self._reject(call, Refusal(404, "Not Found - no such conference"))
                 return
             if obj.lifecycle is not Lifecycle.ACTIVE:
-                self._reject(call, Refusal(480, "Temporarily Unavailable - the conference "
-                                                f"is {obj.lifecycle.value}"))
+                self._reject(
+                    call,
+                    Refusal(
+                        480, f"Temporarily Unavailable - the conference is {obj.lifecycle.value}"
+                    ),
+                )
                 return
             refusal = self._admission(obj, request)
             if refusal is not None:
@@ -586,9 +638,11 @@ class ConferenceFocus:
         uri = request.uri
         user = uri.user if isinstance(uri, SipURI) else None
         profile = self.config.profile
-        headers = [("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY"),
-                   ("Accept", "application/sdp, message/sipfrag"),
-                   ("Supported", "join, replaces")]
+        headers = [
+            ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY"),
+            ("Accept", "application/sdp, message/sipfrag"),
+            ("Supported", "join, replaces"),
+        ]
         conference: str | None = None
         if user is not None and user != profile.factory_user:
             conf_id = profile.conference_id_of(user)
@@ -598,10 +652,12 @@ class ConferenceFocus:
                 return
             conference = obj.uri
         if user is not None:
-            kind = (TransportKind.TCP if request.via[0].transport == "TCP"
-                    else TransportKind.UDP)
-            contact = self._focus_contact(conference, kind) if conference is not None \
+            kind = TransportKind.TCP if request.via[0].transport == "TCP" else TransportKind.UDP
+            contact = (
+                self._focus_contact(conference, kind)
+                if conference is not None
                 else self._factory_contact(kind)
+            )
             headers.append(("Contact", str(contact)))
         if conference is not None:
             headers.append(self.call_info(conference))
@@ -625,8 +681,11 @@ class ConferenceFocus:
             uri = request.uri
             if isinstance(uri, SipURI):
                 obj = self.store.find(str(SipURI(uri.host, user=uri.user, port=uri.port)))
-        if obj is None or obj.kind not in (ObjectKind.CONFERENCE, ObjectKind.SIDEBAR_BY_REF,
-                                           ObjectKind.SIDEBAR_BY_VAL):
+        if obj is None or obj.kind not in (
+            ObjectKind.CONFERENCE,
+            ObjectKind.SIDEBAR_BY_REF,
+            ObjectKind.SIDEBAR_BY_VAL,
+        ):
             return None
         return obj
 
@@ -670,8 +729,9 @@ class ConferenceFocus:
         log.info("%s sent no answer in its ACK: hanging up", p.caller)
         self._spawn(self._hang_up(p, remove_user=True), f"no answer {call.call_id}")
 
-    def _participant_by_dialog(self, call_id: str, to_tag: str,
-                               from_tag: str) -> Participant | None:
+    def _participant_by_dialog(
+        self, call_id: str, to_tag: str, from_tag: str
+    ) -> Participant | None:
         """The participant whose dialog with us a Join/Replaces header names. The tags are
         the named dialog's as its other end sees it (RFC 3891 s3: to-tag is the recipient's
         local tag); the reverse is accepted too, as some UAs send it so."""
@@ -679,14 +739,17 @@ class ConferenceFocus:
             dialog = p.call.dialog
             if dialog is None or dialog.id.call_id != call_id or not p.joined:
                 continue
-            tags = {(dialog.id.local_tag, dialog.id.remote_tag),
-                    (dialog.id.remote_tag, dialog.id.local_tag)}
+            tags = {
+                (dialog.id.local_tag, dialog.id.remote_tag),
+                (dialog.id.remote_tag, dialog.id.local_tag),
+            }
             if (to_tag, from_tag) in tags:
                 return p
         return None
 
-    async def _join(self, p: Participant, request: Request,
-                    replaces: Participant | None = None) -> None:
+    async def _join(
+        self, p: Participant, request: Request, replaces: Participant | None = None
+    ) -> None:
         call = p.call
         assert self.legs is not None and self.driver is not None
         created = False
@@ -702,9 +765,13 @@ class ConferenceFocus:
             await self._mix(p, strict=True)
             self._check_alive(p)
             p.answer = parse_sdp(p.leg.answer)
-            self.core.accept(call, p.leg.answer, self.ua.now,
-                             contact=self._focus_contact(p.conference, call.flow.transport),
-                             headers=[self.call_info(p.conference)])
+            self.core.accept(
+                call,
+                p.leg.answer,
+                self.ua.now,
+                contact=self._focus_contact(p.conference, call.flow.transport),
+                headers=[self.call_info(p.conference)],
+            )
             self.ua.transport.flush()
             p.joined = True
             self.stats.joins += 1
@@ -737,22 +804,26 @@ class ConferenceFocus:
         if p.call.state is CallState.ENDED:
             raise _Gone
 
-    def _endpoint(self, p: Participant, request: Request | None, status: EndpointStatus,
-                  method: JoiningMethod) -> Endpoint:
+    def _endpoint(
+        self, p: Participant, request: Request | None, status: EndpointStatus, method: JoiningMethod
+    ) -> Endpoint:
         call = p.call
         sip = None
         if request is not None:
-            sip = SipDialogId(call_id=call.call_id, from_tag=request.from_.tag or "",
-                              to_tag=call.local_tag)
+            sip = SipDialogId(
+                call_id=call.call_id, from_tag=request.from_.tag or "", to_tag=call.local_tag
+            )
         return Endpoint(
             entity=p.caller,
             display_text=request.from_.display_name if request is not None else None,
             status=status,
             joining_method=method,
-            joining_info=Execution(when=datetime.now(UTC).replace(microsecond=0),
-                                   by=self.config.profile.factory_uri),
-            media=(Media(id="1", type="audio", label="main-audio",
-                         status=MediaStatus(p.media_status)),),
+            joining_info=Execution(
+                when=datetime.now(UTC).replace(microsecond=0), by=self.config.profile.factory_uri
+            ),
+            media=(
+                Media(id="1", type="audio", label="main-audio", status=MediaStatus(p.media_status)),
+            ),
             call_info=CallInfo(sip=sip) if sip is not None else None,
         )
 
@@ -763,11 +834,19 @@ class ConferenceFocus:
         if existing is not None and existing.entity is not None:
             # Invited ahead (CCMP add with a dial-in target): the same user connects now.
             endpoint = dataclasses.replace(endpoint, entity=_endpoint_entity(existing, p.caller))
-            self._apply(UpdateUser(actor=SYSTEM, uri=p.conference,
-                                   user=User(entity=existing.entity, endpoints=(endpoint,))))
+            self._apply(
+                UpdateUser(
+                    actor=SYSTEM,
+                    uri=p.conference,
+                    user=User(entity=existing.entity, endpoints=(endpoint,)),
+                )
+            )
             return existing.entity
-        user = User(entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
-                    display_text=request.from_.display_name, endpoints=(endpoint,))
+        user = User(
+            entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
+            display_text=request.from_.display_name,
+            endpoints=(endpoint,),
+        )
         if obj is not None and obj.kind.is_sidebar and obj.parent:
             # A party dialled into a sidebar (an external one, s6.6): the core keeps
             # sidebar users in the parent's roster, so she joins the parent's roster too
@@ -780,8 +859,11 @@ class ConferenceFocus:
                 added = self._apply(AddUser(actor=SYSTEM, uri=obj.parent, user=user))
                 entity = next(c.user for c in added if isinstance(c, UserAdded))
                 p.parent = obj.parent
-            self._apply(AddUser(actor=SYSTEM, uri=p.conference,
-                                user=dataclasses.replace(user, entity=entity)))
+            self._apply(
+                AddUser(
+                    actor=SYSTEM, uri=p.conference, user=dataclasses.replace(user, entity=entity)
+                )
+            )
             return entity
         changes = self._apply(AddUser(actor=SYSTEM, uri=p.conference, user=user))
         for change in changes:
@@ -829,9 +911,13 @@ class ConferenceFocus:
             try:
                 # Sidebars end with their parent (the core refuses to delete a parent).
                 for sidebar in self._sidebars_of(uri):
-                    self._apply(DeleteSidebar(
-                        actor=SYSTEM, uri=sidebar.uri,
-                        by_ref=sidebar.kind is ObjectKind.SIDEBAR_BY_REF))
+                    self._apply(
+                        DeleteSidebar(
+                            actor=SYSTEM,
+                            uri=sidebar.uri,
+                            by_ref=sidebar.kind is ObjectKind.SIDEBAR_BY_REF,
+                        )
+                    )
                 self._apply(DeleteConference(actor=SYSTEM, uri=uri))
             except CoreError as exc:
                 log.warning("ad hoc conference %s not deleted: %s", uri, exc)
@@ -876,8 +962,13 @@ class ConferenceFocus:
             if existing is not None:
                 endpoint = Endpoint(entity=_endpoint_entity(existing, p.caller), status=status)
                 with contextlib.suppress(CoreError):
-                    self._apply(UpdateUser(actor=SYSTEM, uri=p.conference,
-                                           user=User(entity=p.entity, endpoints=(endpoint,))))
+                    self._apply(
+                        UpdateUser(
+                            actor=SYSTEM,
+                            uri=p.conference,
+                            user=User(entity=p.entity, endpoints=(endpoint,)),
+                        )
+                    )
         await self._mix(p)
 
     def _sidebars_of(self, uri: str) -> list[ConferenceObject]:
@@ -895,8 +986,13 @@ class ConferenceFocus:
         several calls, e.g. phones sharing an AOR)."""
         found: dict[str, tuple[str, ...]] = {}
         for p in self.participants.values():
-            if (p.entity is not None and p.leg is not None and p.mixed and not p.gone
-                    and root_uri(p.conference, self.store.get) == root):
+            if (
+                p.entity is not None
+                and p.leg is not None
+                and p.mixed
+                and not p.gone
+                and root_uri(p.conference, self.store.get) == root
+            ):
                 found[p.entity] = (*found.get(p.entity, ()), p.leg.connection)
         return dict(found)
 
@@ -906,8 +1002,9 @@ class ConferenceFocus:
         if self.sidebar_media is None:
             return
         root = root_uri(uri, self.store.get)
-        await self.sidebar_media.refresh(uri, self.store.get, lambda: self.connections(root),
-                                         mixer_id=mixer_id)
+        await self.sidebar_media.refresh(
+            uri, self.store.get, lambda: self.connections(root), mixer_id=mixer_id
+        )
 
     def _spawn_refresh(self, uri: str) -> None:
         async def run() -> None:
@@ -925,9 +1022,14 @@ class ConferenceFocus:
             await self.refresh_media(p.conference)
         except MediaDriverError as exc:
             mine = p.leg.connection if p.leg is not None else None
-            if strict and (mine is None or any(
+            if strict and (
+                mine is None
+                or any(
                     mine in (key if isinstance(key, tuple) else (key,))
-                    or key == mixer_id(p.conference) for key in exc.failures)):
+                    or key == mixer_id(p.conference)
+                    for key in exc.failures
+                )
+            ):
                 raise
             log.warning("media of %s not fully applied: %s", p.caller, exc)
 
@@ -940,11 +1042,11 @@ class ConferenceFocus:
         self.participants.pop(id(p.call), None)
         await self._release_media(p)
         self._remove_user(p)
-        if (self.config.profile.ad_hoc_end == "creator"
-                and self.creators.get(p.conference) == id(p.call)):
+        if self.config.profile.ad_hoc_end == "creator" and self.creators.get(p.conference) == id(
+            p.call
+        ):
             # RFC 4579 s5.12: the creator left, the ad hoc conference goes with her.
-            for other in [q for q in self.participants.values()
-                          if q.conference == p.conference]:
+            for other in [q for q in self.participants.values() if q.conference == p.conference]:
                 await self._hang_up(other, remove_user=False)
             await self._end_conference(p.conference)
             return
@@ -955,8 +1057,7 @@ class ConferenceFocus:
         obj = self.store.get(uri)
         if obj is None or not _is_ad_hoc(obj):
             return
-        if any(root_uri(q.conference, self.store.get) == uri
-               for q in self.participants.values()):
+        if any(root_uri(q.conference, self.store.get) == uri for q in self.participants.values()):
             return
         await self._end_conference(uri)
 
@@ -983,22 +1084,36 @@ class ConferenceFocus:
         if p is not None and call.outgoing and response.status in (180, 183) and not p.joined:
             self._set_status(p, EndpointStatus.ALERTING)
 
-    def _set_status(self, p: Participant, status: EndpointStatus,
-                    method: DisconnectionMethod | None = None) -> None:
+    def _set_status(
+        self, p: Participant, status: EndpointStatus, method: DisconnectionMethod | None = None
+    ) -> None:
         if p.entity is not None:
             self._record_status(p.conference, p.entity, p.caller, status, method)
 
-    def _record_status(self, conference: str, entity: str, endpoint_uri: str,
-                       status: EndpointStatus, method: DisconnectionMethod | None = None) -> None:
+    def _record_status(
+        self,
+        conference: str,
+        entity: str,
+        endpoint_uri: str,
+        status: EndpointStatus,
+        method: DisconnectionMethod | None = None,
+    ) -> None:
         """The endpoint status of a call (RFC 4575 s5.7.3) and how it ended (s5.7.6)."""
         endpoint = Endpoint(entity=endpoint_uri, status=status, disconnection_method=method)
         if method is not None:
-            endpoint = dataclasses.replace(endpoint, disconnection_info=Execution(
-                when=datetime.now(UTC).replace(microsecond=0),
-                by=self.config.profile.factory_uri))
+            endpoint = dataclasses.replace(
+                endpoint,
+                disconnection_info=Execution(
+                    when=datetime.now(UTC).replace(microsecond=0),
+                    by=self.config.profile.factory_uri,
+                ),
+            )
         try:
-            self._apply(UpdateUser(actor=SYSTEM, uri=conference,
-                                   user=User(entity=entity, endpoints=(endpoint,))))
+            self._apply(
+                UpdateUser(
+                    actor=SYSTEM, uri=conference, user=User(entity=entity, endpoints=(endpoint,))
+                )
+            )
         except CoreError as exc:
             log.info("status %s for %s not recorded: %s", status, entity, exc)
 
@@ -1015,34 +1130,43 @@ class ConferenceFocus:
         if self.legs is None or self.driver is None:
             log.warning("cannot dial %s: no media server", target)
             return 503
-        if any(q.entity == entity and q.conference == conference
-               for q in self.participants.values()):
+        if any(
+            q.entity == entity and q.conference == conference for q in self.participants.values()
+        ):
             return 200  # already in a call
         try:
             parse_target(target)
         except ValueError as exc:
             log.warning("cannot dial %s: %s", target, exc)
-            self._record_status(conference, entity, target, EndpointStatus.DISCONNECTED,
-                                DisconnectionMethod.FAILED)
+            self._record_status(
+                conference, entity, target, EndpointStatus.DISCONNECTED, DisconnectionMethod.FAILED
+            )
             return 416
         try:
             leg = await self.legs.open(b"")
         except MediaLegError as exc:
             log.warning("dial-out to %s: no media leg: %s", target, exc)
-            self._record_status(conference, entity, target, EndpointStatus.DISCONNECTED,
-                                DisconnectionMethod.FAILED)
+            self._record_status(
+                conference, entity, target, EndpointStatus.DISCONNECTED, DisconnectionMethod.FAILED
+            )
             return 503
         try:
             # RFC 4579 s5.5: our Contact is the conference URI with isfocus, and From names
             # the conference as the calling party (as in s5.2's example).
             contact = self._focus_contact(conference, TransportKind.UDP)
-            call = self.core.invite(target, leg.answer, self.ua.now, contact=contact,
-                                    from_user=getattr(contact.uri, "user", None))
+            call = self.core.invite(
+                target,
+                leg.answer,
+                self.ua.now,
+                contact=contact,
+                from_user=getattr(contact.uri, "user", None),
+            )
         except UAError as exc:
             await self._abandon(leg)
             log.warning("cannot dial %s: %s", target, exc)
-            self._record_status(conference, entity, target, EndpointStatus.DISCONNECTED,
-                                DisconnectionMethod.FAILED)
+            self._record_status(
+                conference, entity, target, EndpointStatus.DISCONNECTED, DisconnectionMethod.FAILED
+            )
             return exc.status or 503
         except Exception:
             await self._abandon(leg)
@@ -1061,8 +1185,11 @@ class ConferenceFocus:
             busy = result in (486, 600)
             log.info("dial-out to %s failed: %d", target, result)
             if not p.gone:
-                self._set_status(p, EndpointStatus.DISCONNECTED,
-                                 DisconnectionMethod.BUSY if busy else DisconnectionMethod.FAILED)
+                self._set_status(
+                    p,
+                    EndpointStatus.DISCONNECTED,
+                    DisconnectionMethod.BUSY if busy else DisconnectionMethod.FAILED,
+                )
             return result
         try:
             leg.complete(result.body)
@@ -1090,8 +1217,11 @@ class ConferenceFocus:
         if leg.sip.needs_answer:
             with contextlib.suppress(Exception):
                 offer = parse_sdp(leg.answer)
-                leg.complete(dataclasses.replace(offer, media=tuple(
-                    dataclasses.replace(m, port=0) for m in offer.media)).to_bytes())
+                leg.complete(
+                    dataclasses.replace(
+                        offer, media=tuple(dataclasses.replace(m, port=0) for m in offer.media)
+                    ).to_bytes()
+                )
         await self.legs.close(leg)
 
     def _dial_outs_in(self, changes: Sequence[Change]) -> None:
@@ -1104,9 +1234,12 @@ class ConferenceFocus:
             if user is None:
                 continue
             for e in user.endpoints:
-                if (e.entity is not None and e.entity.startswith(("sip:", "sips:"))
-                        and e.joining_method == JoiningMethod.DIALED_OUT
-                        and e.status in (None, EndpointStatus.PENDING)):
+                if (
+                    e.entity is not None
+                    and e.entity.startswith(("sip:", "sips:"))
+                    and e.joining_method == JoiningMethod.DIALED_OUT
+                    and e.status in (None, EndpointStatus.PENDING)
+                ):
                     self.dial_out(change.uri, change.user, e.entity)
 
     # ------------------------------------------------------------------ lost legs
@@ -1129,8 +1262,13 @@ class ConferenceFocus:
 
     def _leg_lost(self, connection: str) -> None:
         for p in list(self.participants.values()):
-            if (p.leg is not None and p.leg.connection == connection and p.joined
-                    and not p.gone and not p.relinking):
+            if (
+                p.leg is not None
+                and p.leg.connection == connection
+                and p.joined
+                and not p.gone
+                and not p.relinking
+            ):
                 p.relinking = True
                 self._spawn(self._relink(p), f"relink {p.caller}")
 
@@ -1207,8 +1345,14 @@ class ConferenceFocus:
 
     def on_dtmf(self, connection: str, digit: str) -> None:
         """A digit the participant on ``connection`` pressed (MediaDriver ``on_dtmf``)."""
-        p = next((q for q in self.participants.values()
-                  if q.leg is not None and q.leg.connection == connection), None)
+        p = next(
+            (
+                q
+                for q in self.participants.values()
+                if q.leg is not None and q.leg.connection == connection
+            ),
+            None,
+        )
         if p is None or p.keys is None or p.gone or not p.joined:
             return
         loop = asyncio.get_running_loop()
@@ -1240,11 +1384,15 @@ class ConferenceFocus:
         for e in user.endpoints:
             if e.entity == entity:
                 media_id = next((m.id for m in e.media if m.type in (None, "audio")), "1")
-        endpoint = Endpoint(entity=entity, media=(Media(id=media_id, type="audio",
-                                                          status=status),))
+        endpoint = Endpoint(entity=entity, media=(Media(id=media_id, type="audio", status=status),))
         try:
-            self._apply(UpdateUser(actor=SYSTEM, uri=p.conference,
-                                   user=User(entity=p.entity, endpoints=(endpoint,))))
+            self._apply(
+                UpdateUser(
+                    actor=SYSTEM,
+                    uri=p.conference,
+                    user=User(entity=p.entity, endpoints=(endpoint,)),
+                )
+            )
         except CoreError as exc:
             log.warning("keypad mute of %s not applied: %s", p.caller, exc)
             return
@@ -1276,9 +1424,15 @@ class ConferenceFocus:
         if method not in ("INVITE", "BYE", "REFER"):
             self.ua.respond(request, 403, reason=f"Forbidden - cannot refer with {method}")
             return
-        target = str(SipURI(uri.host, user=uri.user, port=uri.port, scheme=uri.scheme,
-                            params=Params([(k, v) for k, v in uri.params.items()
-                                           if k.lower() == "transport"])))
+        target = str(
+            SipURI(
+                uri.host,
+                user=uri.user,
+                port=uri.port,
+                scheme=uri.scheme,
+                params=Params([(k, v) for k, v in uri.params.items() if k.lower() == "transport"]),
+            )
+        )
         self.ua.respond(request, 202)
         refer_dialog = dialog or self.core.dialogs.for_request(request)
         if refer_dialog is None:
@@ -1325,10 +1479,14 @@ class ConferenceFocus:
         """The implicit subscription's NOTIFY (RFC 3515 s2.4.4-2.4.7)."""
         state = "terminated;reason=noresource" if status >= 200 else "active;expires=180"
         try:
-            self.core.request(dialog, "NOTIFY", self.ua.now, body=sipfrag(status),
-                              content_type=SIPFRAG,
-                              headers=[("Event", f"refer;id={cseq}"),
-                                       ("Subscription-State", state)])
+            self.core.request(
+                dialog,
+                "NOTIFY",
+                self.ua.now,
+                body=sipfrag(status),
+                content_type=SIPFRAG,
+                headers=[("Event", f"refer;id={cseq}"), ("Subscription-State", state)],
+            )
         except UAError as exc:
             log.info("refer NOTIFY not sent: %s", exc)
             return
@@ -1336,8 +1494,11 @@ class ConferenceFocus:
 
     async def _refer_bye(self, conference: str, target: str) -> int:
         """RFC 4579 s5.11: the focus ends the referred participant's call."""
-        gone = [p for p in self.participants.values()
-                if p.conference == conference and same_aor(p.caller, target)]
+        gone = [
+            p
+            for p in self.participants.values()
+            if p.conference == conference and same_aor(p.caller, target)
+        ]
         if not gone:
             return 404
         for p in gone:
@@ -1350,18 +1511,29 @@ class ConferenceFocus:
         if obj is None:
             return 404
         existing = _user_for(obj.info, target)
-        endpoint = Endpoint(entity=target, status=EndpointStatus.PENDING,
-                            joining_method=JoiningMethod.DIALED_OUT,
-                            referred=Execution(when=datetime.now(UTC).replace(microsecond=0),
-                                               by=str(request.from_.uri)))
+        endpoint = Endpoint(
+            entity=target,
+            status=EndpointStatus.PENDING,
+            joining_method=JoiningMethod.DIALED_OUT,
+            referred=Execution(
+                when=datetime.now(UTC).replace(microsecond=0), by=str(request.from_.uri)
+            ),
+        )
         try:
             if existing is not None and existing.entity is not None:
                 entity = existing.entity
-                self._apply(UpdateUser(actor=SYSTEM, uri=conference,
-                                       user=User(entity=entity, endpoints=(endpoint,))))
+                self._apply(
+                    UpdateUser(
+                        actor=SYSTEM,
+                        uri=conference,
+                        user=User(entity=entity, endpoints=(endpoint,)),
+                    )
+                )
             else:
-                user = User(entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
-                            endpoints=(endpoint,))
+                user = User(
+                    entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
+                    endpoints=(endpoint,),
+                )
                 changes = self._apply(AddUser(actor=SYSTEM, uri=conference, user=user))
                 entity = next(c.user for c in changes if isinstance(c, UserAdded))
         except CoreError as exc:
@@ -1371,13 +1543,18 @@ class ConferenceFocus:
     async def refer_in(self, conference: str, target: str) -> int:
         """RFC 4579 s5.6: asks ``target`` (by REFER) to join ``conference``; returns the
         status of the REFER (202 when accepted)."""
-        host, port = self.core.local[TransportKind.UDP] if TransportKind.UDP in \
-            self.core.local else next(iter(self.core.local.values()))
-        conf_uri = SipURI(host, user=self.config.profile.conference_user_part(
-            mixer_id(conference)), port=port)
+        host, port = (
+            self.core.local[TransportKind.UDP]
+            if TransportKind.UDP in self.core.local
+            else next(iter(self.core.local.values()))
+        )
+        conf_uri = SipURI(
+            host, user=self.config.profile.conference_user_part(mixer_id(conference)), port=port
+        )
         try:
-            response = await self.ua.request(target, "REFER",
-                                             headers=[("Refer-To", f"<{conf_uri}>")])
+            response = await self.ua.request(
+                target, "REFER", headers=[("Refer-To", f"<{conf_uri}>")]
+            )
         except UAError as exc:
             log.warning("cannot REFER %s: %s", target, exc)
             return exc.status or 503
@@ -1389,8 +1566,11 @@ class ConferenceFocus:
             if not isinstance(change, (ConferenceCreated, ConferenceUpdated)):
                 continue
             after = change.after
-            if after is None or after.lifecycle is not Lifecycle.ACTIVE \
-                    or after.kind is not ObjectKind.CONFERENCE:
+            if (
+                after is None
+                or after.lifecycle is not Lifecycle.ACTIVE
+                or after.kind is not ObjectKind.CONFERENCE
+            ):
                 continue
             old = _targets(change.before.info) if change.before is not None else set()
             for uri, method in _targets(after.info) - old:
@@ -1406,9 +1586,16 @@ class ConferenceFocus:
         log.info("REFER %s to %s: %d", target, conference, status)
 
     async def _dial_target(self, conference: str, target: str) -> None:
-        user = User(entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
-                    endpoints=(Endpoint(entity=target, status=EndpointStatus.PENDING,
-                                        joining_method=JoiningMethod.DIALED_OUT),))
+        user = User(
+            entity=f"xcon-userid:AUTO_GENERATE_1@{self.config.xcon_domain}",
+            endpoints=(
+                Endpoint(
+                    entity=target,
+                    status=EndpointStatus.PENDING,
+                    joining_method=JoiningMethod.DIALED_OUT,
+                ),
+            ),
+        )
         try:
             changes = self._apply(AddUser(actor=SYSTEM, uri=conference, user=user))
         except CoreError as exc:
@@ -1425,8 +1612,11 @@ class ConferenceFocus:
         touched: dict[str, None] = {}
         for change in changes:
             touched[change.uri] = None
-            if isinstance(change, ConferenceDeleted) and change.before is not None \
-                    and change.before.parent:
+            if (
+                isinstance(change, ConferenceDeleted)
+                and change.before is not None
+                and change.before.parent
+            ):
                 touched[change.before.parent] = None
         for uri in touched:
             self._spawn_refresh(uri)
@@ -1435,18 +1625,20 @@ class ConferenceFocus:
         self._dial_outs_in(changes)
         self._targets_in(changes)
         for change in changes:
-            if isinstance(change, (ConferenceDeleted, ConferenceEnded,
-                                   ConferenceDeactivated)):
+            if isinstance(change, (ConferenceDeleted, ConferenceEnded, ConferenceDeactivated)):
                 # Deleted, or its (scheduled) time is over (RFC 5239 s7.3): calls end.
                 deleted = isinstance(change, ConferenceDeleted)
-                for p in [q for q in self.participants.values() if q.conference == change.uri
-                          or root_uri(q.conference, self.store.get) == change.uri]:
+                for p in [
+                    q
+                    for q in self.participants.values()
+                    if q.conference == change.uri
+                    or root_uri(q.conference, self.store.get) == change.uri
+                ]:
                     if deleted:
                         p.entity = None  # gone with the conference
                     self._spawn(self._ended(p, record=not deleted), f"end {change.uri}")
                 if self.sidebar_media is not None:
-                    self._spawn(self._drop(self.sidebar_media, change.uri),
-                                f"drop {change.uri}")
+                    self._spawn(self._drop(self.sidebar_media, change.uri), f"drop {change.uri}")
             elif isinstance(change, UserRemoved):
                 for p in self._of(change.uri, change.user):
                     p.entity = None
@@ -1475,8 +1667,11 @@ class ConferenceFocus:
         await self._maybe_end(p.conference)
 
     def _of(self, conference: str, entity: str) -> list[Participant]:
-        return [p for p in self.participants.values()
-                if p.conference == conference and p.entity == entity]
+        return [
+            p
+            for p in self.participants.values()
+            if p.conference == conference and p.entity == entity
+        ]
 
 
 # ---------------------------------------------------------------------- pure helpers
@@ -1515,16 +1710,20 @@ def _is_ad_hoc(obj: ConferenceObject) -> bool:
     if obj.ad_hoc:
         return True
     desc = obj.info.conference_description
-    return desc is not None and desc.conf_uris is not None and any(
-        e.display_text == AD_HOC_MARK for e in desc.conf_uris.entries)
+    return (
+        desc is not None
+        and desc.conf_uris is not None
+        and any(e.display_text == AD_HOC_MARK for e in desc.conf_uris.entries)
+    )
 
 
 def _targets(info: ConferenceInfo) -> set[tuple[str, str]]:
     users = info.users
     if users is None or users.allowed_users_list is None:
         return set()
-    return {(t.uri, str(t.method or TargetMethod.DIAL_IN))
-            for t in users.allowed_users_list.targets}
+    return {
+        (t.uri, str(t.method or TargetMethod.DIAL_IN)) for t in users.allowed_users_list.targets
+    }
 
 
 def _endpoint_entity(user: User, caller: str) -> str:
@@ -1559,8 +1758,9 @@ def _is_hold(offer: SessionDescription) -> bool:
     return False
 
 
-def _answer_like(previous: SessionDescription, offer: SessionDescription
-                 ) -> SessionDescription | None:
+def _answer_like(
+    previous: SessionDescription, offer: SessionDescription
+) -> SessionDescription | None:
     """Our answer to a re-offer: the previous answer with each stream's direction the
     mirror of the offered one (RFC 3264 s6.1), the version bumped (s8). ``None`` when the
     streams do not line up with the previous session (a new stream needs a new leg)."""

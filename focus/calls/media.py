@@ -72,23 +72,29 @@ class MediaLegs:
             raise MediaLegError(f"cannot reach the media server: {exc}") from None
         waiter = asyncio.ensure_future(self.ua.answered(call))
         try:
-            await asyncio.wait_for(asyncio.shield(waiter),
-                                   timeout if timeout is not None else self.timeout)
+            await asyncio.wait_for(
+                asyncio.shield(waiter), timeout if timeout is not None else self.timeout
+            )
         except TimeoutError:
             self._give_up(call, waiter)
             raise MediaLegError("the media server did not answer in time") from None
         except CallFailedError as exc:
             # 488 stays 488 (the participant's SDP is the problem); anything else is ours.
             status = 488 if exc.status == 488 else 503
-            raise MediaLegError(f"media server answered {exc.status} {exc.reason}",
-                                status) from None
+            raise MediaLegError(
+                f"media server answered {exc.status} {exc.reason}", status
+            ) from None
         dialog = call.dialog
         if dialog is None or not call.remote_sdp:
             await self._bye(call)
             raise MediaLegError("media server answered without SDP")
-        opened = SipMediaLeg(self.ua, call, connection_id(dialog.id.local_tag,
-                                                          dialog.id.remote_tag),
-                             call.remote_sdp, needs_answer=not offer)
+        opened = SipMediaLeg(
+            self.ua,
+            call,
+            connection_id(dialog.id.local_tag, dialog.id.remote_tag),
+            call.remote_sdp,
+            needs_answer=not offer,
+        )
         leg = MediaLeg(call, opened.connection_id, opened.server_sdp, opened)
         self.open_legs[id(call)] = leg
         return leg
@@ -144,5 +150,6 @@ def _rejecting(offer: bytes) -> bytes:
         sdp = parse_sdp(offer)
     except SdpError:
         return b""
-    return dataclasses.replace(sdp, media=tuple(
-        dataclasses.replace(m, port=0) for m in sdp.media)).to_bytes()
+    return dataclasses.replace(
+        sdp, media=tuple(dataclasses.replace(m, port=0) for m in sdp.media)
+    ).to_bytes()

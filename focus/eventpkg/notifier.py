@@ -425,8 +425,12 @@ class Notifier:
     def _waiting(self, due: float, sub_id: str) -> bool:
         """Whether a heap entry still stands for a subscriber held back until ``due``."""
         sub = self._subs.get(sub_id)
-        return (sub is not None and sub.dirty and not sub.outstanding
-                and sub.queued_due == due == self._due(sub))
+        return (
+            sub is not None
+            and sub.dirty
+            and not sub.outstanding
+            and sub.queued_due == due == self._due(sub)
+        )
 
     def _unqueue(self, entry: tuple[float, str]) -> None:
         sub = self._subs.get(entry[1])
@@ -458,8 +462,9 @@ class Notifier:
         key = (sub.role, sub.user_id, sub.mode is Mode.RFC4575)
         view = shared.views.get(key)
         if view is None:
-            view = view_for(sub.role, sub.user_id, sub.latest,
-                            pseudonym_key=self.config.pseudonym_key)
+            view = view_for(
+                sub.role, sub.user_id, sub.latest, pseudonym_key=self.config.pseudonym_key
+            )
             if sub.mode is Mode.RFC4575:
                 view = rfc4575_view(view)
             shared.views[key] = view
@@ -477,8 +482,9 @@ class Notifier:
             known = shared.same[key] = (sent, view, sent == view)
         return known[2]
 
-    def _built(self, sub: _Subscriber, parts: tuple[object, ...],
-               build: Callable[[], bytes | None]) -> bytes | None:
+    def _built(
+        self, sub: _Subscriber, parts: tuple[object, ...], build: Callable[[], bytes | None]
+    ) -> bytes | None:
         """``build()`` once per snapshot for these parts (compared by identity)."""
         shared = self._shared_for(sub)
         key = tuple(id(p) if not isinstance(p, (int, str, bool)) else p for p in parts)
@@ -514,11 +520,15 @@ class Notifier:
             version = self._next_version(sub)
             sent = sub.sent_view
             if not full and sent is not None:
-                body = self._built(sub, ("partial", sent, view, version),
-                                   lambda: rfc4575_partial(sent, view, version))
+                body = self._built(
+                    sub,
+                    ("partial", sent, view, version),
+                    lambda: rfc4575_partial(sent, view, version),
+                )
             if body is None:
-                body = self._built(sub, ("full", view, version),
-                                   lambda: rfc4575_full(view, version))
+                body = self._built(
+                    sub, ("full", view, version), lambda: rfc4575_full(view, version)
+                )
             assert body is not None
             content_type = CONFERENCE_INFO
             sub.sent_xml = None
@@ -528,8 +538,11 @@ class Notifier:
             diff = None
             sent_xml = sub.sent_xml
             if sub.mode is Mode.XCON_DIFF and not full and sent_xml is not None:
-                diff = self._built(sub, ("diff", sent_xml, document),
-                                   lambda: xcon_diff(sent_xml, document, view.entity))
+                diff = self._built(
+                    sub,
+                    ("diff", sent_xml, document),
+                    lambda: xcon_diff(sent_xml, document, view.entity),
+                )
             if diff is None or len(diff) >= len(document):
                 # a diff no smaller than the document saves nothing (RFC 6502
                 # s5.1 leaves what counts as a change to local policy)

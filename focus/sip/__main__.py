@@ -51,8 +51,13 @@ _CAPABILITIES = (MediaCapability(),)  # audio: PCMU, PCMA, telephone-event over 
 
 
 def _local(host: str) -> LocalSession:
-    return LocalSession(address=host, session_id=1, session_version=1, username="uas",
-                        addrtype="IP6" if ":" in host else "IP4")
+    return LocalSession(
+        address=host,
+        session_id=1,
+        session_version=1,
+        username="uas",
+        addrtype="IP6" if ":" in host else "IP4",
+    )
 
 
 def answer_sdp(offer: bytes, host: str, previous: bytes = b"") -> bytes:
@@ -63,8 +68,7 @@ def answer_sdp(offer: bytes, host: str, previous: bytes = b"") -> bytes:
     parsed = parse_sdp(offer)
     earlier = parse_sdp(previous) if previous else None
     ports = [_MEDIA_PORT + 2 * i for i in range(len(parsed.media))]
-    return create_answer(parsed, _local(host), _CAPABILITIES, ports,
-                         previous=earlier).to_bytes()
+    return create_answer(parsed, _local(host), _CAPABILITIES, ports, previous=earlier).to_bytes()
 
 
 def offer_sdp(host: str) -> bytes:
@@ -124,22 +128,24 @@ class Responder:
             ua.respond(request, 400, reason="Bad Request - Missing Refer-To")
             return
         ua.respond(request, 202)
-        dialog = ua.core.find_dialog(request.call_id, request.to.tag or "",
-                                     request.from_.tag or "")
+        dialog = ua.core.find_dialog(request.call_id, request.to.tag or "", request.from_.tag or "")
         if dialog is None:
             return
         event = f"refer;id={request.cseq.number}"
 
         async def transfer() -> None:
             async def notify(frag: str, state: str) -> None:
-                await ua.request(dialog, "NOTIFY", body=f"{frag}\r\n".encode(),
-                                 content_type="message/sipfrag;version=2.0",
-                                 headers=[("Event", event), ("Subscription-State", state)])
+                await ua.request(
+                    dialog,
+                    "NOTIFY",
+                    body=f"{frag}\r\n".encode(),
+                    content_type="message/sipfrag;version=2.0",
+                    headers=[("Event", event), ("Subscription-State", state)],
+                )
 
             await notify("SIP/2.0 100 Trying", "active;expires=60")
             try:
-                call = await asyncio.wait_for(
-                    ua.invite(target.uri, offer_sdp(self.host)), 40)
+                call = await asyncio.wait_for(ua.invite(target.uri, offer_sdp(self.host)), 40)
             except CallFailedError as exc:
                 final = f"SIP/2.0 {exc.status} {exc.reason}"
             except (TimeoutError, ValueError) as exc:
@@ -161,18 +167,45 @@ def parse_hostport(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(host: str, port: int, *, ready: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None, tls_port: int | None = None,
-                tls: ssl.SSLContext | None = None, trying_delay: float = 0.0) -> None:
+async def serve(
+    host: str,
+    port: int,
+    *,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    tls_port: int | None = None,
+    tls: ssl.SSLContext | None = None,
+    trying_delay: float = 0.0,
+) -> None:
     """Run the responder until ``stop`` is set (or SIGINT/SIGTERM); TLS too with
     ``tls_port`` and a certificate context ``tls``; ``trying_delay`` as in
     :class:`~focus.sip.timers.TimerConfig`."""
     responder = Responder(host)
-    config = UAConfig(user="uas", methods=frozenset(
-        {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "SUBSCRIBE", "NOTIFY",
-         "REFER", "INFO"}), timers=TimerConfig(trying_delay=trying_delay))
-    transport = TransportConfig(host=host, udp_port=port, tcp_port=port,
-                                tls_port=tls_port if tls is not None else None, tls_server=tls)
+    config = UAConfig(
+        user="uas",
+        methods=frozenset(
+            {
+                "INVITE",
+                "ACK",
+                "BYE",
+                "CANCEL",
+                "OPTIONS",
+                "MESSAGE",
+                "SUBSCRIBE",
+                "NOTIFY",
+                "REFER",
+                "INFO",
+            }
+        ),
+        timers=TimerConfig(trying_delay=trying_delay),
+    )
+    transport = TransportConfig(
+        host=host,
+        udp_port=port,
+        tcp_port=port,
+        tls_port=tls_port if tls is not None else None,
+        tls_server=tls,
+    )
     ua = await UserAgent.start(config, transport, on_event=responder)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -189,24 +222,40 @@ async def serve(host: str, port: int, *, ready: asyncio.Event | None = None,
             task.cancel()
         await ua.close()
         stats = ua.transport.stats
-        print(f"SIP UAS stopped after {responder.calls} calls; refused "
-              f"{stats.refused_destinations} destinations, {stats.send_failures} send failures",
-              flush=True)
+        print(
+            f"SIP UAS stopped after {responder.calls} calls; refused "
+            f"{stats.refused_destinations} destinations, {stats.send_failures} send failures",
+            flush=True,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m focus.sip",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--listen", type=parse_hostport, default=("127.0.0.1", 5060),
-                        metavar="HOST:PORT",
-                        help="address for UDP and TCP (default 127.0.0.1:5060)")
-    parser.add_argument("--tls-port", type=int, metavar="PORT",
-                        help="also listen for TLS on this port (needs --cert and --key)")
+    parser = argparse.ArgumentParser(
+        prog="python -m focus.sip", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--listen",
+        type=parse_hostport,
+        default=("127.0.0.1", 5060),
+        metavar="HOST:PORT",
+        help="address for UDP and TCP (default 127.0.0.1:5060)",
+    )
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        metavar="PORT",
+        help="also listen for TLS on this port (needs --cert and --key)",
+    )
     parser.add_argument("--cert", metavar="PEM", help="certificate chain for TLS")
     parser.add_argument("--key", metavar="PEM", help="private key for TLS")
-    parser.add_argument("--trying-delay", type=float, default=0.0, metavar="SECONDS",
-                        help="send 100 Trying only if the 200 is not ready within SECONDS "
-                             "(RFC 3261 s17.2.1 suggests 0.2; default 0: at once)")
+    parser.add_argument(
+        "--trying-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="send 100 Trying only if the 200 is not ready within SECONDS "
+        "(RFC 3261 s17.2.1 suggests 0.2; default 0: at once)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log calls on stderr")
     args = parser.parse_args(argv)
     if not 0 <= args.trying_delay <= 1:
@@ -221,12 +270,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ssl.SSLError) as exc:
             print(f"cannot load the TLS certificate: {exc}", file=sys.stderr)
             return 2
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(message)s",
+    )
     host, port = args.listen
     try:
-        asyncio.run(serve(host, port, tls_port=args.tls_port, tls=tls,
-                          trying_delay=args.trying_delay))
+        asyncio.run(
+            serve(host, port, tls_port=args.tls_port, tls=tls, trying_delay=args.trying_delay)
+        )
     except OSError as exc:
         print(f"cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 2

@@ -131,8 +131,7 @@ class Dialog:
     # The request receive_request last checked and its verdict, so that checking the same
     # request again (the UA core, then a subscription / REFER helper) gives the same answer
     # instead of seeing its CSeq a second time.
-    _checked: tuple[tuple[str, int, str], Response | None] | None = field(
-        default=None, repr=False)
+    _checked: tuple[tuple[str, int, str], Response | None] | None = field(default=None, repr=False)
 
     # ---------------------------------------------------------------- creation
 

@@ -333,8 +333,9 @@ def make_response(
         headers.add("To", f"{source.get('To')};tag={to_tag}")
     else:
         headers._copy_fields(source, ("To",))
-    headers._copy_fields(source, ("Call-ID", "CSeq", "Timestamp") if status == 100
-                         else ("Call-ID", "CSeq"))
+    headers._copy_fields(
+        source, ("Call-ID", "CSeq", "Timestamp") if status == 100 else ("Call-ID", "CSeq")
+    )
     copied = ["Via", "From", "Call-ID", "CSeq"]
     if 101 <= status <= 299:
         copied.append("Record-Route")

@@ -131,8 +131,9 @@ def _split_head(head: bytes, config: ParserConfig) -> Request | Response:
         return _parse_start_line(start, headers)
     except SipParseError as exc:
         # The header fields are still good enough to answer a broken request with.
-        exc.message = (Message(headers, b"") if start[:4].upper() == "SIP/"
-                       else BrokenRequest(start, headers))
+        exc.message = (
+            Message(headers, b"") if start[:4].upper() == "SIP/" else BrokenRequest(start, headers)
+        )
         raise
 
 

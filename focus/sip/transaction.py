@@ -521,8 +521,11 @@ class TransactionLayer:
             current = self._twoxx.get(self._twoxx_key(owner.response))
             return current is owner and min(owner.next_at, owner.give_up_at) == deadline
         if name is None:  # a delayed 100 Trying: due unless anything was sent since
-            return owner.trying_at == deadline and owner.last_response is None and (
-                owner.state is S.PROCEEDING)
+            return (
+                owner.trying_at == deadline
+                and owner.last_response is None
+                and (owner.state is S.PROCEEDING)
+            )
         return owner.timers.get(name) is token
 
     def _arm(self, txn: _Transaction, name: TimerName, interval: float, now: float) -> None:

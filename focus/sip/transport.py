@@ -290,8 +290,13 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 class _TcpConnection(asyncio.Protocol):
     """One TCP connection (inbound or outbound), framed by the parser's StreamParser."""
 
-    def __init__(self, owner: SipTransport, ident: int, key: tuple[str, int],
-                 kind: TransportKind = TransportKind.TCP) -> None:
+    def __init__(
+        self,
+        owner: SipTransport,
+        ident: int,
+        key: tuple[str, int],
+        kind: TransportKind = TransportKind.TCP,
+    ) -> None:
         self._owner = owner
         self.ident = ident
         self.key = key
@@ -400,9 +405,7 @@ class SipTransport:
                 except OSError:
                     sock.close()
                     raise
-                udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _UdpProtocol(self), sock=sock
-                )
+                udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), sock=sock)
                 self._udp = udp
                 self._udp_sock = sock
                 sockname = udp.get_extra_info("sockname")
@@ -429,8 +432,12 @@ class SipTransport:
                 if config.tls_server is None:
                     raise ValueError("tls_port needs tls_server (a certificate context)")
                 tls = await loop.create_server(
-                    lambda: self._accept(TransportKind.TLS), config.host, config.tls_port,
-                    reuse_address=True, ssl=config.tls_server)
+                    lambda: self._accept(TransportKind.TLS),
+                    config.host,
+                    config.tls_port,
+                    reuse_address=True,
+                    ssl=config.tls_server,
+                )
                 self._tls_server = tls
                 sockname = tls.sockets[0].getsockname()
                 self.local_tls = (str(sockname[0]), int(sockname[1]))
@@ -648,8 +655,12 @@ class SipTransport:
             try:
                 await asyncio.wait_for(
                     self._loop.create_connection(
-                        lambda: conn, dest.host, dest.port, ssl=context,
-                        server_hostname=dest.host if context is not None else None),
+                        lambda: conn,
+                        dest.host,
+                        dest.port,
+                        ssl=context,
+                        server_hostname=dest.host if context is not None else None,
+                    ),
                     self.config.tcp_connect_timeout,
                 )
             except (OSError, TimeoutError) as exc:

@@ -151,10 +151,24 @@ SELF_CHECKED_METHODS = frozenset({"SUBSCRIBE", "NOTIFY", "REFER"})
 UDP_SIZE_LIMIT = 1300
 
 #: Methods a UA may receive that RFC 3261 and its extensions define (405 vs 501, s8.2.1).
-KNOWN_METHODS = frozenset({
-    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
-    "PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE",
-})
+KNOWN_METHODS = frozenset(
+    {
+        "INVITE",
+        "ACK",
+        "BYE",
+        "CANCEL",
+        "OPTIONS",
+        "REGISTER",
+        "PRACK",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "PUBLISH",
+        "INFO",
+        "REFER",
+        "MESSAGE",
+        "UPDATE",
+    }
+)
 
 
 class UAError(LocalProtocolError):
@@ -323,8 +337,14 @@ class RequestCompleted:
 
 
 UAEvent = (
-    IncomingCall | CallAnswered | CallProgress | CallConfirmed | CallFailed | CallEnded
-    | IncomingRequest | RequestCompleted
+    IncomingCall
+    | CallAnswered
+    | CallProgress
+    | CallConfirmed
+    | CallFailed
+    | CallEnded
+    | IncomingRequest
+    | RequestCompleted
 )
 
 
@@ -450,8 +470,11 @@ class UACore:
             log.info("%r not answered in %.0f s", call, self.config.ring_timeout)
             self.reject(call, 480 if call.state is CallState.INCOMING else 500, now)
             return
-        if self._source_keys.get(key) == id(request) and id(request) not in self._finals_given \
-                and self.layer.transaction_state(key) in (State.TRYING, State.PROCEEDING):
+        if (
+            self._source_keys.get(key) == id(request)
+            and id(request) not in self._finals_given
+            and self.layer.transaction_state(key) in (State.TRYING, State.PROCEEDING)
+        ):
             # (A final response sent with send_response left the transaction Completed:
             # answered after all, if not noted -- answer_with notes it.)
             log.info("%s request not answered in time by the application", request.method)
@@ -494,11 +517,17 @@ class UACore:
                 return Flow(base.transport, flow.host, flow.port, base.connection)
         return flow
 
-    def invite(self, target: str | URI, body: bytes, now: float, *,
-               content_type: str = "application/sdp",
-               headers: Iterable[tuple[str, str]] = (),
-               contact: NameAddr | str | None = None,
-               from_user: str | None = None) -> Call:
+    def invite(
+        self,
+        target: str | URI,
+        body: bytes,
+        now: float,
+        *,
+        content_type: str = "application/sdp",
+        headers: Iterable[tuple[str, str]] = (),
+        contact: NameAddr | str | None = None,
+        from_user: str | None = None,
+    ) -> Call:
         """Place a call. An empty ``body`` sends an offerless INVITE (3PCC): the peer's offer
         comes in its 2xx and :meth:`ack` carries our answer.
 
@@ -509,22 +538,44 @@ class UACore:
         ours = _as_contact(contact)
         uri = parse_uri(target) if isinstance(target, str) else target
         flow = resolve_target(uri)
-        request = self._initial_request("INVITE", uri, flow, body=body,
-                                       content_type=content_type, headers=headers,
-                                       contact=ours, from_user=from_user)
+        request = self._initial_request(
+            "INVITE",
+            uri,
+            flow,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+            contact=ours,
+            from_user=from_user,
+        )
         flow = self._fit(request, flow)
-        call = Call(request.call_id, request.from_.tag or "", True, request, CallState.CALLING,
-                    flow, offer=body, local_sdp=body, contact=ours)
+        call = Call(
+            request.call_id,
+            request.from_.tag or "",
+            True,
+            request,
+            CallState.CALLING,
+            flow,
+            offer=body,
+            local_sdp=body,
+            contact=ours,
+        )
         key = self.layer.send_request(request, flow, now)
         call.invite_key = key
         self._calls_by_invite[key] = call
         self._drain_layer(now)
         return call
 
-    def accept(self, call: Call, body: bytes, now: float, *,
-               content_type: str = "application/sdp",
-               headers: Iterable[tuple[str, str]] = (),
-               contact: NameAddr | str | None = None) -> None:
+    def accept(
+        self,
+        call: Call,
+        body: bytes,
+        now: float,
+        *,
+        content_type: str = "application/sdp",
+        headers: Iterable[tuple[str, str]] = (),
+        contact: NameAddr | str | None = None,
+    ) -> None:
         """Answer an INVITE we received with 200 and ``body`` (s13.3.1.4): the initial INVITE
         of an incoming call, or a re-INVITE in any confirmed call -- one we placed too.
 
@@ -533,7 +584,9 @@ class UACore:
         ``<sip:conf@host>;isfocus`` (RFC 4579 s3). Raises :class:`UAError` when no INVITE
         of ``call`` waits for an answer or ``contact`` does not parse."""
         if not self._awaits_answer(call) or call.state not in (
-                CallState.INCOMING, CallState.CONFIRMED):
+            CallState.INCOMING,
+            CallState.CONFIRMED,
+        ):
             raise UAError(f"{call!r} has no INVITE waiting for an answer")
         ours = _as_contact(contact)
         request = call.invite
@@ -556,8 +609,15 @@ class UACore:
         call.state = CallState.ANSWERED  # until the ACK (for a re-INVITE too)
         self._drain_layer(now)
 
-    def reject(self, call: Call, status: int, now: float, reason: str | None = None, *,
-               headers: Iterable[tuple[str, str]] = ()) -> None:
+    def reject(
+        self,
+        call: Call,
+        status: int,
+        now: float,
+        reason: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         """Answer an INVITE we received (initial or re-INVITE, in a call placed by either
         side) with a final non-2xx ``status`` (300-699); ``headers`` are added to the
         response (WWW-Authenticate of a 401, Retry-After, Warning ...)."""
@@ -574,9 +634,16 @@ class UACore:
             self._end(call, f"rejected {status}")
         self._drain_layer(now)
 
-    def progress(self, call: Call, now: float, status: int = 180, reason: str | None = None,
-                 *, headers: Iterable[tuple[str, str]] = (),
-                 contact: NameAddr | str | None = None) -> None:
+    def progress(
+        self,
+        call: Call,
+        now: float,
+        status: int = 180,
+        reason: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        contact: NameAddr | str | None = None,
+    ) -> None:
         """Send a provisional response (101-199: 180 Ringing, 183 ...) to the INVITE of
         ``call`` that waits for an answer. It carries the call's To-tag -- the one the 2xx
         will carry, so both are one dialog (s13.3.1.1) -- and a Contact (``contact`` or
@@ -601,16 +668,18 @@ class UACore:
         key = call.invite_key
         return key is not None and key.server and self._incoming_invites.get(key) is call
 
-    def ack(self, call: Call, body: bytes, now: float, *,
-            content_type: str = "application/sdp") -> None:
+    def ack(
+        self, call: Call, body: bytes, now: float, *, content_type: str = "application/sdp"
+    ) -> None:
         """Send the ACK of an offerless INVITE's 2xx with our answer (RFC 3725 flow I)."""
         if not call.outgoing or call.state is not CallState.ANSWERED:
             raise UAError(f"{call!r} is not waiting for an ACK from us")
         self._send_ack(call, body, content_type)
         self._drain_layer(now)
 
-    def reinvite(self, call: Call, body: bytes, now: float, *,
-                 content_type: str = "application/sdp") -> TransactionKey:
+    def reinvite(
+        self, call: Call, body: bytes, now: float, *, content_type: str = "application/sdp"
+    ) -> TransactionKey:
         """Send a re-INVITE in a confirmed call (s14.1); ``body`` empty asks the peer for an
         offer. Its 2xx comes as :class:`CallAnswered` (ACKed by us unless offerless); a
         non-2xx as :class:`RequestCompleted` -- the call itself goes on (s14.1). Raises
@@ -620,8 +689,12 @@ class UACore:
             raise UAError(f"{call!r} is not confirmed; re-INVITE needs an established call")
         flow = self.flow_for(dialog)
         request = dialog.create_request(
-            "INVITE", sent_by=self._sent_by(flow.transport), transport=flow.transport.value,
-            body=body, content_type=content_type if body else None)
+            "INVITE",
+            sent_by=self._sent_by(flow.transport),
+            transport=flow.transport.value,
+            body=body,
+            content_type=content_type if body else None,
+        )
         key = self.layer.send_request(request, flow, now)
         call.invite, call.invite_key, call.offer = request, key, body
         call.local_sdp = body or call.local_sdp
@@ -649,9 +722,16 @@ class UACore:
         self._end(call, "BYE sent", by_peer=False)
         return key
 
-    def request(self, where: Dialog | str | URI, method: str, now: float, *,
-                body: bytes = b"", content_type: str | None = None,
-                headers: Iterable[tuple[str, str]] = ()) -> TransactionKey:
+    def request(
+        self,
+        where: Dialog | str | URI,
+        method: str,
+        now: float,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> TransactionKey:
         """Send ``method`` in a dialog or to a target; its final response arrives as a
         :class:`RequestCompleted` with the returned key. SUBSCRIBE and REFER out of dialog
         create a dialog (their NOTIFYs arrive as :class:`IncomingRequest` in it)."""
@@ -660,17 +740,24 @@ class UACore:
         if isinstance(where, Dialog):
             flow = self.flow_for(where)
             request = where.create_request(
-                method, sent_by=self._sent_by(flow.transport), transport=flow.transport.value,
-                body=body, content_type=content_type, headers=headers)
+                method,
+                sent_by=self._sent_by(flow.transport),
+                transport=flow.transport.value,
+                body=body,
+                content_type=content_type,
+                headers=headers,
+            )
             return self.send(request, where, now, flow=flow)
         uri = parse_uri(where) if isinstance(where, str) else where
         flow = resolve_target(uri)
-        request = self._initial_request(method, uri, flow, body=body,
-                                       content_type=content_type, headers=headers)
+        request = self._initial_request(
+            method, uri, flow, body=body, content_type=content_type, headers=headers
+        )
         return self.send(request, None, now, flow=flow)
 
-    def send(self, request: Request, dialog: Dialog | None, now: float, *,
-             flow: Flow | None = None) -> TransactionKey:
+    def send(
+        self, request: Request, dialog: Dialog | None, now: float, *, flow: Flow | None = None
+    ) -> TransactionKey:
         """Send a request built elsewhere (e.g. ``Subscription.notify``, a ``Referrer``'s
         REFER) in ``dialog`` or, with ``flow``, to a next hop; completes like
         :meth:`request`. An out-of-dialog SUBSCRIBE or REFER creates a dialog."""
@@ -688,8 +775,9 @@ class UACore:
         self._drain_layer(now)
         return key
 
-    def adopt(self, dialog: Dialog, flow: Flow | None = None, *,
-              request: Request | None = None) -> None:
+    def adopt(
+        self, dialog: Dialog, flow: Flow | None = None, *, request: Request | None = None
+    ) -> None:
         """Let the core route in-dialog requests to a dialog created elsewhere (e.g. by
         ``Notifier.receive_subscribe`` or ``receive_refer``). ``flow`` is how the peer is
         reached if its target cannot be resolved (default: from ``request``'s top Via,
@@ -732,9 +820,17 @@ class UACore:
         ``transport`` is not bound), e.g. for a ``Notifier``'s dialogs."""
         return self._contact(transport)
 
-    def respond(self, request: Request, status: int, now: float, *, reason: str | None = None,
-                body: bytes = b"", content_type: str | None = None,
-                headers: Iterable[tuple[str, str]] = ()) -> Response:
+    def respond(
+        self,
+        request: Request,
+        status: int,
+        now: float,
+        *,
+        reason: str | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> Response:
         """Answer a request delivered as :class:`IncomingRequest`; returns the response.
 
         In a dialog the response carries the dialog's tag (and Contact for target refresh
@@ -746,8 +842,9 @@ class UACore:
         if dialog is not None:
             response = dialog.create_response(request, status, reason)
         else:
-            response = make_response(request, status, reason,
-                                     to_tag=request.to.tag or self._tag_for(request))
+            response = make_response(
+                request, status, reason, to_tag=request.to.tag or self._tag_for(request)
+            )
             if 200 <= status < 300 and request.method in ("SUBSCRIBE", "REFER"):
                 flow = source or self._source_of(request)
                 contact = self._contact(flow.transport)
@@ -763,16 +860,22 @@ class UACore:
     def _fit(self, request: Request, flow: Flow) -> Flow:
         """RFC 3261 s18.1.1: a request over 1300 bytes (path MTU unknown) goes over TCP
         unless the target insists on UDP. The top Via is rewritten to say so."""
-        if (flow.transport is not TransportKind.UDP or TransportKind.TCP not in self.local
-                or len(request.to_bytes()) <= UDP_SIZE_LIMIT):
+        if (
+            flow.transport is not TransportKind.UDP
+            or TransportKind.TCP not in self.local
+            or len(request.to_bytes()) <= UDP_SIZE_LIMIT
+        ):
             return flow
         uri = request.uri
         if isinstance(uri, SipURI) and uri.transport == "udp":
             return flow
         via = request.via[0]
         host, port = self.local[TransportKind.TCP]
-        request.headers.replace_top_via(dataclasses.replace(
-            via, transport="TCP", host=f"[{host}]" if ":" in host else host, port=port))
+        request.headers.replace_top_via(
+            dataclasses.replace(
+                via, transport="TCP", host=f"[{host}]" if ":" in host else host, port=port
+            )
+        )
         return Flow(TransportKind.TCP, flow.host, flow.port)
 
     def _sent_by(self, transport: TransportKind) -> str:
@@ -784,18 +887,27 @@ class UACore:
         suffix = "" if kind is TransportKind.UDP else f";transport={kind.value.lower()}"
         return NameAddr(parse_uri(f"sip:{self.config.user}@{self._sent_by(kind)}{suffix}"))
 
-    def _initial_request(self, method: str, uri: URI, flow: Flow, *, body: bytes,
-                         content_type: str | None,
-                         headers: Iterable[tuple[str, str]],
-                         contact: NameAddr | None = None,
-                         from_user: str | None = None) -> Request:
+    def _initial_request(
+        self,
+        method: str,
+        uri: URI,
+        flow: Flow,
+        *,
+        body: bytes,
+        content_type: str | None,
+        headers: Iterable[tuple[str, str]],
+        contact: NameAddr | None = None,
+        from_user: str | None = None,
+    ) -> Request:
         """An out-of-dialog request (s8.1.1): new Call-ID, From tag and CSeq."""
         if flow.transport not in self.local:
             raise UAError(f"no local {flow.transport} transport to reach {uri}", 503)
         sent_by = self._sent_by(flow.transport)
         try:
-            local = NameAddr(parse_uri(f"sip:{from_user or self.config.user}@{sent_by}"),
-                             self.config.display_name)
+            local = NameAddr(
+                parse_uri(f"sip:{from_user or self.config.user}@{sent_by}"),
+                self.config.display_name,
+            )
         except SipParseError as exc:
             raise UAError(f"unusable From user {from_user!r}: {exc.reason}") from None
         request = Request(method, uri)
@@ -817,8 +929,13 @@ class UACore:
             request.body = body
         return request
 
-    def _finish_response(self, response: Response, body: bytes, content_type: str | None,
-                         headers: Iterable[tuple[str, str]]) -> None:
+    def _finish_response(
+        self,
+        response: Response,
+        body: bytes,
+        content_type: str | None,
+        headers: Iterable[tuple[str, str]],
+    ) -> None:
         if self.config.user_agent:
             response.headers.add("Server", self.config.user_agent)
         if response.status == 405:
@@ -840,8 +957,9 @@ class UACore:
         if dialog is not None:
             response = dialog.create_response(request, status, reason)
         else:
-            response = make_response(request, status, reason,
-                                     to_tag=to_tag or self._tag_for(request))
+            response = make_response(
+                request, status, reason, to_tag=to_tag or self._tag_for(request)
+            )
         self._finish_response(response, b"", None, ())
         self._send_response(response, now)
 
@@ -849,8 +967,7 @@ class UACore:
         # The same tag for every response to one request (retransmissions, s8.2.6.2).
         h = request.headers
         seed = f"{h.get('Call-ID')}|{h.get('From')}|{h.get('CSeq')}"  # raw: always readable
-        return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"),
-                               digest_size=6).hexdigest()
+        return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
     def _source_of(self, request: Request) -> Flow:
         via = request.via[0]
@@ -880,9 +997,13 @@ class UACore:
         dialog = call.dialog
         assert dialog is not None
         flow = self.flow_for(dialog)
-        ack = dialog.create_ack(call.invite.cseq.number, sent_by=self._sent_by(flow.transport),
-                                transport=flow.transport.value, body=body,
-                                content_type=content_type if body else None)
+        ack = dialog.create_ack(
+            call.invite.cseq.number,
+            sent_by=self._sent_by(flow.transport),
+            transport=flow.transport.value,
+            body=body,
+            content_type=content_type if body else None,
+        )
         call.ack = ack
         call.state = CallState.CONFIRMED
         if body:
@@ -910,8 +1031,7 @@ class UACore:
                         self._synthesize(key, request, 408, "Request Timeout", now)
                 case TransactionTransportError(transaction=key, request=request, reason=why):
                     if not key.server:
-                        self._synthesize(key, request, 503, f"Service Unavailable - {why}",
-                                         now)
+                        self._synthesize(key, request, 503, f"Service Unavailable - {why}", now)
                 case RequestCancelled(transaction=key):
                     call = self._incoming_invites.pop(key, None)
                     if call is not None:
@@ -920,8 +1040,9 @@ class UACore:
                             self._fail(call, 487, "Request Terminated (cancelled by peer)")
                         # A cancelled re-INVITE leaves the call as it was (s14.2, s9.2).
                 case AckNotReceived(response=response):
-                    call = self._calls.get(DialogId(response.call_id, response.to.tag or "",
-                                                    response.from_.tag or ""))
+                    call = self._calls.get(
+                        DialogId(response.call_id, response.to.tag or "", response.from_.tag or "")
+                    )
                     if call is not None and call.state is CallState.ANSWERED:
                         # s13.3.1.4: confirm, then end the session with BYE.
                         call.state = CallState.CONFIRMED
@@ -948,15 +1069,17 @@ class UACore:
                 self._events[i] = CallEnded(call, False, call.end_reason)
                 return
 
-    def _synthesize(self, key: TransactionKey, request: Request, status: int, reason: str,
-                    now: float) -> None:
+    def _synthesize(
+        self, key: TransactionKey, request: Request, status: int, reason: str, now: float
+    ) -> None:
         response = make_response(request, status, reason)
         self._on_response(response, key, now)
 
     # ------------------------------------------------------------------ requests in
 
-    def _on_request(self, request: Request, source: Flow, key: TransactionKey | None,
-                    now: float) -> None:
+    def _on_request(
+        self, request: Request, source: Flow, key: TransactionKey | None, now: float
+    ) -> None:
         method = request.method
         if method == "ACK":
             self._on_ack(request)
@@ -990,34 +1113,48 @@ class UACore:
         else:
             self._not_allowed(request, now)
 
-    def _remember_source(self, request: Request, source: Flow, key: TransactionKey,
-                         now: float) -> None:
+    def _remember_source(
+        self, request: Request, source: Flow, key: TransactionKey, now: float
+    ) -> None:
         self._sources[id(request)] = source
         self._source_keys[key] = id(request)
-        heapq.heappush(self._deadlines, (now + self.config.answer_timeout, next(self._seq),
-                                         key, request))
+        heapq.heappush(
+            self._deadlines, (now + self.config.answer_timeout, next(self._seq), key, request)
+        )
 
     def _not_allowed(self, request: Request, now: float) -> None:
         self._error(request, 405 if request.method in KNOWN_METHODS else 501, None, now)
 
-    def _new_incoming_call(self, request: Request, source: Flow, key: TransactionKey,
-                           now: float) -> None:
+    def _new_incoming_call(
+        self, request: Request, source: Flow, key: TransactionKey, now: float
+    ) -> None:
         contact = request.contact
         if contact == "*" or len(contact) != 1 or request.from_.tag is None:
             # s8.1.1.8: an INVITE carries exactly one Contact, the remote target; s8.1.1.3 a
             # From tag. Without them there can be no dialog.
             self._error(request, 400, "Bad Request - Missing Contact or From tag", now)
             return
-        call = Call(request.call_id, new_tag(), False, request, CallState.INCOMING, source,
-                    offer=request.body, remote_sdp=request.body, invite_key=key)
+        call = Call(
+            request.call_id,
+            new_tag(),
+            False,
+            request,
+            CallState.INCOMING,
+            source,
+            offer=request.body,
+            remote_sdp=request.body,
+            invite_key=key,
+        )
         self._incoming_invites[key] = call
-        heapq.heappush(self._deadlines, (now + self.config.ring_timeout, next(self._seq), key,
-                                         request))
+        heapq.heappush(
+            self._deadlines, (now + self.config.ring_timeout, next(self._seq), key, request)
+        )
         self._events.append(IncomingCall(call, request, request.body))
 
     def _on_ack(self, request: Request) -> None:
-        call = self._calls.get(DialogId(request.call_id, request.to.tag or "",
-                                        request.from_.tag or ""))
+        call = self._calls.get(
+            DialogId(request.call_id, request.to.tag or "", request.from_.tag or "")
+        )
         if call is None or call.state is not CallState.ANSWERED:
             return  # a retransmitted ACK, or one for a call we do not know: absorb
         call.state = CallState.CONFIRMED
@@ -1025,8 +1162,7 @@ class UACore:
             call.remote_sdp = request.body
         self._events.append(CallConfirmed(call, request.body))
 
-    def _in_dialog(self, request: Request, source: Flow, now: float,
-                   key: TransactionKey) -> None:
+    def _in_dialog(self, request: Request, source: Flow, now: float, key: TransactionKey) -> None:
         found = self.dialogs.dispatch(request)
         if isinstance(found, Response) and request.method == "NOTIFY":
             pending = self._early.get((request.call_id, request.to.tag or ""))
@@ -1062,8 +1198,9 @@ class UACore:
             call.invite_key = key
             call.remote_sdp = request.body or call.remote_sdp
             self._incoming_invites[key] = call
-            heapq.heappush(self._deadlines, (now + self.config.ring_timeout, next(self._seq),
-                                             key, request))
+            heapq.heappush(
+                self._deadlines, (now + self.config.ring_timeout, next(self._seq), key, request)
+            )
             self._events.append(IncomingCall(call, request, request.body, reinvite=True))
             return
         if method in self.config.methods or method == "OPTIONS":
@@ -1084,12 +1221,16 @@ class UACore:
         target = contact[0].uri if contact != "*" and contact else notify.from_.uri
         dialog = Dialog(
             id=DialogId(request.call_id, request.from_.tag or "", notify.from_.tag or ""),
-            state=DialogState.CONFIRMED, is_uac=True,
+            state=DialogState.CONFIRMED,
+            is_uac=True,
             local_uri=NameAddr(request.from_.uri, request.from_.display_name),
             remote_uri=NameAddr(request.to.uri, request.to.display_name),
-            local_contact=self._contact(pending.flow.transport), remote_target=target,
-            route_set=list(notify.record_route), local_seq=request.cseq.number,
-            remote_seq=None)
+            local_contact=self._contact(pending.flow.transport),
+            remote_target=target,
+            route_set=list(notify.record_route),
+            local_seq=request.cseq.number,
+            remote_seq=None,
+        )
         self._register(dialog, pending.flow)
         del self._early[(request.call_id, request.from_.tag or "")]
         pending.dialog = dialog
@@ -1110,8 +1251,9 @@ class UACore:
         if pending.creates_dialog:
             self._early.pop((pending.request.call_id, pending.request.from_.tag or ""), None)
             if dialog is None and 200 <= response.status < 300 and response.to.tag:
-                dialog = Dialog.from_uac(pending.request, response,
-                                         self._contact(pending.flow.transport))
+                dialog = Dialog.from_uac(
+                    pending.request, response, self._contact(pending.flow.transport)
+                )
                 self._register(dialog, pending.flow)
         elif dialog is not None:
             dialog.receive_response(pending.request, response)
@@ -1119,14 +1261,19 @@ class UACore:
                 self._forget(dialog)
         self._events.append(RequestCompleted(key, pending.request, response, dialog))
 
-    def _invite_response(self, call: Call, key: TransactionKey, response: Response,
-                         now: float) -> None:
+    def _invite_response(
+        self, call: Call, key: TransactionKey, response: Response, now: float
+    ) -> None:
         status = response.status
         if status < 200:
-            if status > 100 and response.cseq.number == call.invite.cseq.number and \
-                    call.state is not CallState.ENDED:
-                self._events.append(CallProgress(call, response,
-                                                 call.state is not CallState.CALLING))
+            if (
+                status > 100
+                and response.cseq.number == call.invite.cseq.number
+                and call.state is not CallState.ENDED
+            ):
+                self._events.append(
+                    CallProgress(call, response, call.state is not CallState.CALLING)
+                )
             return
         if status >= 300:
             self._calls_by_invite.pop(key, None)
@@ -1143,8 +1290,9 @@ class UACore:
                 log.info("2xx without To tag for %s: dropped", call.call_id)
                 return
             call.final_status = status
-            created = Dialog.from_uac(call.invite, response,
-                                      call.contact or self._contact(call.flow.transport))
+            created = Dialog.from_uac(
+                call.invite, response, call.contact or self._contact(call.flow.transport)
+            )
             self._register(created, call.flow)
             call.dialog = created
             self._calls[created.id] = call
@@ -1160,8 +1308,7 @@ class UACore:
         if ack is not None:
             # A retransmitted 2xx: our ACK got lost, send it again (s13.2.2.4).
             self.layer.send_ack(ack, self.flow_for(dialog))
-        elif call.state is CallState.CONFIRMED and response.cseq.number == \
-                call.invite.cseq.number:
+        elif call.state is CallState.CONFIRMED and response.cseq.number == call.invite.cseq.number:
             self._answered(call, response)  # the 2xx of our re-INVITE
 
     def _end_fork(self, call: Call, response: Response, now: float) -> None:
@@ -1175,12 +1322,16 @@ class UACore:
                 self.layer.send_ack(ack, self.flow_for(fork))
             return
         log.info("2xx from a second fork of %s: ACK and BYE", call.call_id)
-        fork = Dialog.from_uac(call.invite, response,
-                               call.contact or self._contact(call.flow.transport))
+        fork = Dialog.from_uac(
+            call.invite, response, call.contact or self._contact(call.flow.transport)
+        )
         self._register(fork, call.flow)
         flow = self.flow_for(fork)
-        ack = fork.create_ack(response.cseq.number, sent_by=self._sent_by(flow.transport),
-                              transport=flow.transport.value)
+        ack = fork.create_ack(
+            response.cseq.number,
+            sent_by=self._sent_by(flow.transport),
+            transport=flow.transport.value,
+        )
         self.layer.send_ack(ack, flow)
         self.request(fork, "BYE", now)  # the BYE's 2xx (or failure) releases the dialog
 
@@ -1249,8 +1400,12 @@ class UserAgent:
     Use :meth:`start` and :meth:`close` (or ``async with``).
     """
 
-    def __init__(self, core: UACore, transport: SipTransport,
-                 on_event: Callable[[UserAgent, UAEvent], None] | None) -> None:
+    def __init__(
+        self,
+        core: UACore,
+        transport: SipTransport,
+        on_event: Callable[[UserAgent, UAEvent], None] | None,
+    ) -> None:
         self.core = core
         self.transport = transport
         self.on_event = on_event
@@ -1265,17 +1420,18 @@ class UserAgent:
         self._dispatching = False
 
     @classmethod
-    async def start(cls, config: UAConfig | None = None,
-                    transport_config: TransportConfig | None = None,
-                    on_event: Callable[[UserAgent, UAEvent], None] | None = None,
-                    ) -> UserAgent:
+    async def start(
+        cls,
+        config: UAConfig | None = None,
+        transport_config: TransportConfig | None = None,
+        on_event: Callable[[UserAgent, UAEvent], None] | None = None,
+    ) -> UserAgent:
         config = config or UAConfig()
         transport_config = transport_config or TransportConfig()
         host = transport_config.host.strip("[]")
         if host in ("0.0.0.0", "::"):  # noqa: S104 -- checking, not binding
             # Via sent-by and Contact must name an address peers can reach (s18.1.1, s8.1.1.8).
-            raise UAError(f"listen on a concrete address, not {host}: it goes into Via and "
-                          "Contact")
+            raise UAError(f"listen on a concrete address, not {host}: it goes into Via and Contact")
         holder: list[UserAgent] = []
 
         class _Bridge:
@@ -1330,8 +1486,11 @@ class UserAgent:
     async def close(self) -> None:
         await self.transport.close()
         futures: list[asyncio.Future[Any]] = [
-            *self._invites.values(), *self._requests.values(), *self._confirmed.values(),
-            *self._reinvites.values()]
+            *self._invites.values(),
+            *self._requests.values(),
+            *self._confirmed.values(),
+            *self._reinvites.values(),
+        ]
         for fut in futures:
             if not fut.done():
                 fut.cancel()
@@ -1416,8 +1575,7 @@ class UserAgent:
                 for key in [k for k in self._reinvites if k[0] == call.call_id]:
                     lost = self._reinvites.pop(key)
                     if not lost.done():
-                        lost.set_exception(UAError(f"{call!r} ended during a re-INVITE: "
-                                                   f"{reason}"))
+                        lost.set_exception(UAError(f"{call!r} ended during a re-INVITE: {reason}"))
             case CallConfirmed(call=call, body=body):
                 cfut = self._confirmed.pop(id(call), None)
                 if cfut is not None and not cfut.done():
@@ -1433,28 +1591,50 @@ class UserAgent:
 
     # -- actions (each drives the core, then flushes the transport)
 
-    async def invite(self, target: str | URI, body: bytes = b"", *,
-                     headers: Iterable[tuple[str, str]] = (),
-                     content_type: str = "application/sdp",
-                     contact: NameAddr | str | None = None,
-                     from_user: str | None = None) -> Call:
+    async def invite(
+        self,
+        target: str | URI,
+        body: bytes = b"",
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        content_type: str = "application/sdp",
+        contact: NameAddr | str | None = None,
+        from_user: str | None = None,
+    ) -> Call:
         """Call ``target``; returns the answered call (ACK already sent unless ``body`` is
         empty: then send the answer with :meth:`ack`). Raises :class:`CallFailedError`.
         ``contact`` and ``from_user`` as in :meth:`UACore.invite`."""
-        call = self.dial(target, body, headers=headers, content_type=content_type,
-                         contact=contact, from_user=from_user)
+        call = self.dial(
+            target,
+            body,
+            headers=headers,
+            content_type=content_type,
+            contact=contact,
+            from_user=from_user,
+        )
         return await self.answered(call)
 
-    def dial(self, target: str | URI, body: bytes = b"", *,
-             headers: Iterable[tuple[str, str]] = (),
-             content_type: str = "application/sdp",
-             contact: NameAddr | str | None = None,
-             from_user: str | None = None) -> Call:
+    def dial(
+        self,
+        target: str | URI,
+        body: bytes = b"",
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        content_type: str = "application/sdp",
+        contact: NameAddr | str | None = None,
+        from_user: str | None = None,
+    ) -> Call:
         """Start a call and return it at once (e.g. to CANCEL it with :meth:`bye` while it
         rings); :meth:`answered` waits for the outcome."""
-        call = self.core.invite(target, body, self.now, headers=headers,
-                                content_type=content_type, contact=contact,
-                                from_user=from_user)
+        call = self.core.invite(
+            target,
+            body,
+            self.now,
+            headers=headers,
+            content_type=content_type,
+            contact=contact,
+            from_user=from_user,
+        )
         self._invites[id(call)] = self._loop.create_future()
         self._after()
         return call
@@ -1480,12 +1660,19 @@ class UserAgent:
             cfut.set_result(b"")
         self._after()
 
-    def accept(self, call: Call, body: bytes, *, content_type: str = "application/sdp",
-               headers: Iterable[tuple[str, str]] = (),
-               contact: NameAddr | str | None = None) -> None:
+    def accept(
+        self,
+        call: Call,
+        body: bytes,
+        *,
+        content_type: str = "application/sdp",
+        headers: Iterable[tuple[str, str]] = (),
+        contact: NameAddr | str | None = None,
+    ) -> None:
         """Answer an INVITE or re-INVITE we received (see :meth:`UACore.accept`)."""
-        self.core.accept(call, body, self.now, content_type=content_type, headers=headers,
-                         contact=contact)
+        self.core.accept(
+            call, body, self.now, content_type=content_type, headers=headers, contact=contact
+        )
         self._after()
 
     async def confirmed(self, call: Call) -> bytes:
@@ -1503,21 +1690,34 @@ class UserAgent:
             fut = self._confirmed[id(call)] = self._loop.create_future()
         return await fut
 
-    def progress(self, call: Call, status: int = 180, reason: str | None = None, *,
-                 headers: Iterable[tuple[str, str]] = (),
-                 contact: NameAddr | str | None = None) -> None:
+    def progress(
+        self,
+        call: Call,
+        status: int = 180,
+        reason: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+        contact: NameAddr | str | None = None,
+    ) -> None:
         """Send 180/183 ... for an INVITE we received (see :meth:`UACore.progress`)."""
         self.core.progress(call, self.now, status, reason, headers=headers, contact=contact)
         self._after()
 
-    def reject(self, call: Call, status: int, reason: str | None = None, *,
-               headers: Iterable[tuple[str, str]] = ()) -> None:
+    def reject(
+        self,
+        call: Call,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         """Refuse an INVITE or re-INVITE we received (see :meth:`UACore.reject`)."""
         self.core.reject(call, status, self.now, reason, headers=headers)
         self._after()
 
-    async def reinvite(self, call: Call, body: bytes, *,
-                       content_type: str = "application/sdp") -> Response:
+    async def reinvite(
+        self, call: Call, body: bytes, *, content_type: str = "application/sdp"
+    ) -> Response:
         """Send a re-INVITE in a confirmed call (s14.1) and wait for its final response.
 
         A 2xx is returned once ACKed (by us; with an empty ``body`` the peer's offer is in
@@ -1538,29 +1738,45 @@ class UserAgent:
             return None
         return (await self._await(key)).response
 
-    async def request(self, where: Dialog | str | URI, method: str, *, body: bytes = b"",
-                      content_type: str | None = None,
-                      headers: Iterable[tuple[str, str]] = ()) -> Response:
+    async def request(
+        self,
+        where: Dialog | str | URI,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> Response:
         """Send any non-INVITE request and wait for its final response."""
-        return (await self.transaction(where, method, body=body, content_type=content_type,
-                                       headers=headers)).response
+        return (
+            await self.transaction(
+                where, method, body=body, content_type=content_type, headers=headers
+            )
+        ).response
 
-    async def transaction(self, where: Dialog | str | URI, method: str, *, body: bytes = b"",
-                          content_type: str | None = None,
-                          headers: Iterable[tuple[str, str]] = ()) -> RequestCompleted:
+    async def transaction(
+        self,
+        where: Dialog | str | URI,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> RequestCompleted:
         """Like :meth:`request`, returning the whole completion (with the dialog a
         SUBSCRIBE or REFER created)."""
-        key = self.core.request(where, method, self.now, body=body,
-                                content_type=content_type, headers=headers)
+        key = self.core.request(
+            where, method, self.now, body=body, content_type=content_type, headers=headers
+        )
         return await self._await(key)
 
     async def options(self, target: str | URI) -> Response:
         return await self.request(target, "OPTIONS")
 
-    async def message(self, target: str | URI | Dialog, text: str,
-                      content_type: str = "text/plain") -> Response:
-        return await self.request(target, "MESSAGE", body=text.encode(),
-                                  content_type=content_type)
+    async def message(
+        self, target: str | URI | Dialog, text: str, content_type: str = "text/plain"
+    ) -> Response:
+        return await self.request(target, "MESSAGE", body=text.encode(), content_type=content_type)
 
     async def refer(self, call: Call | Dialog, refer_to: str) -> Response:
         dialog = call.dialog if isinstance(call, Call) else call
@@ -1568,8 +1784,9 @@ class UserAgent:
             raise UAError(f"{call!r} has no dialog yet")
         return await self.request(dialog, "REFER", headers=[("Refer-To", f"<{refer_to}>")])
 
-    async def subscribe(self, target: str | URI | Dialog, event: str, expires: int = 3600,
-                        accept: str | None = None) -> tuple[Response, Dialog | None]:
+    async def subscribe(
+        self, target: str | URI | Dialog, event: str, expires: int = 3600, accept: str | None = None
+    ) -> tuple[Response, Dialog | None]:
         """SUBSCRIBE (RFC 6665); a Dialog ``target`` refreshes (``expires=0`` ends it).
         Returns the final response and the subscription's dialog (NOTIFYs arrive in it as
         :class:`IncomingRequest`)."""
@@ -1579,11 +1796,25 @@ class UserAgent:
         done = await self.transaction(target, "SUBSCRIBE", headers=headers)
         return done.response, done.dialog
 
-    def respond(self, request: Request, status: int, *, reason: str | None = None,
-                body: bytes = b"", content_type: str | None = None,
-                headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.core.respond(request, status, self.now, reason=reason, body=body,
-                          content_type=content_type, headers=headers)
+    def respond(
+        self,
+        request: Request,
+        status: int,
+        *,
+        reason: str | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.core.respond(
+            request,
+            status,
+            self.now,
+            reason=reason,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+        )
         self._after()
 
     def send_response(self, response: Response) -> None:
@@ -1597,8 +1828,9 @@ class UserAgent:
         self.core.answer_with(request, response, self.now)
         self._after()
 
-    async def send(self, request: Request, dialog: Dialog | None = None, *,
-                   flow: Flow | None = None) -> Response:
+    async def send(
+        self, request: Request, dialog: Dialog | None = None, *, flow: Flow | None = None
+    ) -> Response:
         """Send a request built elsewhere (see :meth:`UACore.send`); awaits the response."""
         key = self.core.send(request, dialog, self.now, flow=flow)
         return (await self._await(key)).response

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,9 +33,10 @@ from mediactrl.cfw.events import (
 from mediactrl.cfw.message import Method, ReportStatus, Request, Response, serialize
 from mediactrl.cfw.parser import parse_message
 from mediactrl.mixer.codec import CONTENT_TYPE, decode, encode, schema
+from tests.paths import VECTORS
 from tests.vectors.rfc7058.extract_rfc7058 import DEFAULT_RFC, extract
 
-HERE = Path(__file__).resolve().parents[1] / "vectors" / "rfc7058"
+HERE = VECTORS / "rfc7058"
 MANIFEST: list[dict[str, Any]] = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))
 # Dialog-IDs the media server knows from the SIP side (RFC 7058 s5.1, s7.1); 4hrn7490012c of
 # s5.4 is the wrong one on purpose.

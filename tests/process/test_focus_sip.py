@@ -32,8 +32,10 @@ async def test_factory_call_is_visible_over_ccmp(server: Server) -> None:
             ended.set()
 
     async with await UserAgent.start(
-            UAConfig(user="alice"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0),
-            on_event=on_event) as phone:
+        UAConfig(user="alice"),
+        TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0),
+        on_event=on_event,
+    ) as phone:
         call = await phone.invite(focus, OFFER)
         assert call.dialog is not None
         target = call.dialog.remote_target
@@ -49,8 +51,7 @@ async def test_factory_call_is_visible_over_ccmp(server: Server) -> None:
         await asyncio.wait_for(ended.wait(), 5)
 
 
-async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Server,
-                                                           state_dir: Path) -> None:
+async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Server, state_dir: Path) -> None:
     """SIGKILL with calls up: the restarted focus deletes the ad hoc conference and marks
     the dialed-in user of a CCMP conference disconnected (failed): no call survives."""
     match = SIP_UDP.search(server.log.decode())
@@ -61,7 +62,7 @@ async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Server,
     kept = re.search(r"xcon:([^\s@]+)@example\.org", created.stdout)
     assert kept
     async with await UserAgent.start(
-            UAConfig(user="alice"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
+        UAConfig(user="alice"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
     ) as phone:
         adhoc_call = await phone.invite(f"sip:conference@{host}:{port}", OFFER)
         assert adhoc_call.dialog is not None
@@ -86,7 +87,7 @@ async def test_cli_mute_keeps_one_endpoint(server: Server) -> None:
     match = SIP_UDP.search(server.log.decode())
     assert match, server.log.decode()
     async with await UserAgent.start(
-            UAConfig(user="bob"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
+        UAConfig(user="bob"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
     ) as phone:
         call = await phone.invite(f"sip:conference@{match.group(1)}:{match.group(2)}", OFFER)
         assert call.dialog is not None and isinstance(call.dialog.remote_target, SipURI)
@@ -97,9 +98,10 @@ async def test_cli_mute_keeps_one_endpoint(server: Server) -> None:
         for command, status in (("mute", "recvonly"), ("unmute", "sendrecv")):
             done = await asyncio.to_thread(server.client, command, conf, user.group(1))
             assert done.returncode == 0, done.stdout + done.stderr
-            xml = (await asyncio.to_thread(server.client, "--xml", "user", conf,
-                                           user.group(1))).stdout
-            response = xml[xml.rindex("<?xml") if "<?xml" in xml[1:] else 0:]
+            xml = (
+                await asyncio.to_thread(server.client, "--xml", "user", conf, user.group(1))
+            ).stdout
+            response = xml[xml.rindex("<?xml") if "<?xml" in xml[1:] else 0 :]
             assert len(re.findall(r"<(?:\w+:)?endpoint[\s>]", response)) == 1, response
             assert re.search(rf"<(\w+:)?status>{status}</", response), response
         server.stop(signal.SIGTERM)

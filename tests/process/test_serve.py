@@ -30,10 +30,22 @@ def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 class Server:
     def __init__(self, state_dir: Path) -> None:
         self.proc = subprocess.Popen(
-            [PY, "-m", "focus", "serve", "--state-dir", str(state_dir),
-             "--ccmp-listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0",
-             "--domain", "example.org"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                PY,
+                "-m",
+                "focus",
+                "serve",
+                "--state-dir",
+                str(state_dir),
+                "--ccmp-listen",
+                "127.0.0.1:0",
+                "--sip-listen",
+                "127.0.0.1:0",
+                "--domain",
+                "example.org",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         assert self.proc.stderr is not None
         self.log = b""
@@ -50,8 +62,16 @@ class Server:
         raise AssertionError("server did not announce its CCMP port")
 
     def client(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli("ccmp_server.client", "--url", self.url, "--user", "alice",
-                       "--password", "s3cret", *args)
+        return run_cli(
+            "ccmp_server.client",
+            "--url",
+            self.url,
+            "--user",
+            "alice",
+            "--password",
+            "s3cret",
+            *args,
+        )
 
     def stop(self, sig: int) -> int:
         self.proc.send_signal(sig)
@@ -62,9 +82,20 @@ class Server:
 
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
-    done = run_cli("focus", "user", "add", "alice", "--role", "administrator",
-                   "--password-stdin", "--state-dir", str(tmp_path), "--domain", "example.org",
-                   stdin="s3cret\n")
+    done = run_cli(
+        "focus",
+        "user",
+        "add",
+        "alice",
+        "--role",
+        "administrator",
+        "--password-stdin",
+        "--state-dir",
+        str(tmp_path),
+        "--domain",
+        "example.org",
+        stdin="s3cret\n",
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "xcon-userid:alice@example.org"
     return tmp_path
@@ -82,16 +113,49 @@ def server(state_dir: Path) -> Iterator[Server]:
 
 
 def test_user_add_rejects_bad_input(tmp_path: Path) -> None:
-    no_password = run_cli("focus", "user", "add", "bob", "--role", "user", "--password-stdin",
-                          "--state-dir", str(tmp_path), stdin="")
+    no_password = run_cli(
+        "focus",
+        "user",
+        "add",
+        "bob",
+        "--role",
+        "user",
+        "--password-stdin",
+        "--state-dir",
+        str(tmp_path),
+        stdin="",
+    )
     assert no_password.returncode == 2
     assert "no password" in no_password.stderr
-    bad_role = run_cli("focus", "user", "add", "bob", "--role", "king", "--password-stdin",
-                       "--state-dir", str(tmp_path), stdin="pw\n")
+    bad_role = run_cli(
+        "focus",
+        "user",
+        "add",
+        "bob",
+        "--role",
+        "king",
+        "--password-stdin",
+        "--state-dir",
+        str(tmp_path),
+        stdin="pw\n",
+    )
     assert bad_role.returncode == 2
     assert "invalid choice" in bad_role.stderr
-    twice = [run_cli("focus", "user", "add", "carol", "--role", "user", "--password-stdin",
-                     "--state-dir", str(tmp_path), stdin="pw\n") for _ in range(2)]
+    twice = [
+        run_cli(
+            "focus",
+            "user",
+            "add",
+            "carol",
+            "--role",
+            "user",
+            "--password-stdin",
+            "--state-dir",
+            str(tmp_path),
+            stdin="pw\n",
+        )
+        for _ in range(2)
+    ]
     assert twice[0].returncode == 0
     assert twice[1].returncode == 2 and "carol" in twice[1].stderr
     listed = run_cli("focus", "user", "list", "--state-dir", str(tmp_path))
@@ -100,8 +164,15 @@ def test_user_add_rejects_bad_input(tmp_path: Path) -> None:
 
 def test_help_documents_every_serve_option() -> None:
     text = run_cli("focus", "serve", "--help").stdout
-    for option in ("--state-dir", "--ccmp-listen", "--tls-cert", "--tls-key", "--blueprint-dir",
-                   "--log-level", "--domain"):
+    for option in (
+        "--state-dir",
+        "--ccmp-listen",
+        "--tls-cert",
+        "--tls-key",
+        "--blueprint-dir",
+        "--log-level",
+        "--domain",
+    ):
         assert option in text
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.paths import SIPP_SCENARIOS
 from tests.process.test_serve import Server
 
 pytestmark = [
@@ -23,7 +24,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed"),
 ]
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "sip_profiles" / "sipp"
+SCENARIOS = SIPP_SCENARIOS
 SIP_UDP = re.compile(r"SIP focus listening on UDP ([\d.]+):(\d+)")
 
 
@@ -33,14 +34,36 @@ def sip_port(server: Server) -> int:
     return int(match.group(2))
 
 
-def run_sipp(port: int, scenario: str, service: str, cwd: Path, *args: str,
-             calls: int = 4) -> str:
+def run_sipp(port: int, scenario: str, service: str, cwd: Path, *args: str, calls: int = 4) -> str:
     done = subprocess.run(
-        ["sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIOS / scenario), "-s", service,
-         "-m", str(calls), "-r", str(calls), "-timeout", "60s", "-nostdin",
-         "-i", "127.0.0.1", "-p", "0",
-         "-trace_msg", "-trace_err", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=90, check=False)
+        [
+            "sipp",
+            f"127.0.0.1:{port}",
+            "-sf",
+            str(SCENARIOS / scenario),
+            "-s",
+            service,
+            "-m",
+            str(calls),
+            "-r",
+            str(calls),
+            "-timeout",
+            "60s",
+            "-nostdin",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+            "-trace_msg",
+            "-trace_err",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     out = done.stdout[-3000:] + done.stderr[-2000:]
     for log in cwd.glob("*_errors.log"):
         out += log.read_text(errors="replace")[-3000:]
@@ -72,10 +95,13 @@ def to_tags_per_call(cwd: Path) -> dict[str, set[str]]:
     return {call_id: found for call_id, found in tags.items() if call_id in own}
 
 
-@pytest.mark.parametrize(("scenario", "transport"), [
-    ("focus_factory.xml", "u1"), ("focus_factory.xml", "t1"), ("focus_hold.xml", "u1")])
-def test_sipp_against_the_focus(server: Server, tmp_path: Path, scenario: str,
-                                transport: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "transport"),
+    [("focus_factory.xml", "u1"), ("focus_factory.xml", "t1"), ("focus_hold.xml", "u1")],
+)
+def test_sipp_against_the_focus(
+    server: Server, tmp_path: Path, scenario: str, transport: str
+) -> None:
     run_sipp(sip_port(server), scenario, "conference", tmp_path, "-t", transport)
     tags = to_tags_per_call(tmp_path)
     assert len(tags) == 4
@@ -83,8 +109,9 @@ def test_sipp_against_the_focus(server: Server, tmp_path: Path, scenario: str,
     assert server.stop(signal.SIGTERM) == 0
 
 
-def test_sipp_joins_a_ccmp_created_conference(server: Server, tmp_path: Path,
-                                              state_dir: Path) -> None:
+def test_sipp_joins_a_ccmp_created_conference(
+    server: Server, tmp_path: Path, state_dir: Path
+) -> None:
     created = server.client("create")
     assert created.returncode == 0, created.stdout + created.stderr
     conf = re.search(r"xcon:([^\s@]+)@example\.org", created.stdout)
@@ -109,24 +136,48 @@ def test_sipp_refer_dial_out_then_refer_bye(server: Server, tmp_path: Path) -> N
     port = sip_port(server)
     bob_port = free_udp_port()
     bob = subprocess.Popen(
-        ["sipp", "-sn", "uas", "-p", str(bob_port), "-i", "127.0.0.1", "-m", "1",
-         "-timeout", "60s", "-nostdin"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            "sipp",
+            "-sn",
+            "uas",
+            "-p",
+            str(bob_port),
+            "-i",
+            "127.0.0.1",
+            "-m",
+            "1",
+            "-timeout",
+            "60s",
+            "-nostdin",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         bob_uri = f"sip:bob@127.0.0.1:{bob_port}"
         dial = tmp_path / "dial"
         dial.mkdir()
         time.sleep(0.3)  # let bob bind
-        run_sipp(port, "focus_refer_dialout.xml", "conference", dial,
-                 "-set", "referto", bob_uri, calls=1)
+        run_sipp(
+            port, "focus_refer_dialout.xml", "conference", dial, "-set", "referto", bob_uri, calls=1
+        )
         listed = server.client("confs")
         assert listed.returncode == 0, listed.stdout + listed.stderr
         confs = re.findall(r"xcon:([^\s@]+)@example\.org", listed.stdout)
         assert len(set(confs)) == 1, listed.stdout  # bob keeps the ad hoc conference alive
         kick = tmp_path / "kick"
         kick.mkdir()
-        run_sipp(port, "focus_refer_bye.xml", confs[0], kick,
-                 "-set", "referto", f"{bob_uri};method=BYE", calls=1)
+        run_sipp(
+            port,
+            "focus_refer_bye.xml",
+            confs[0],
+            kick,
+            "-set",
+            "referto",
+            f"{bob_uri};method=BYE",
+            calls=1,
+        )
         out, _ = bob.communicate(timeout=15)  # bob got his BYE: his one call is done
         assert bob.returncode == 0, out.decode(errors="replace")[-2000:]
     finally:

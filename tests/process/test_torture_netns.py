@@ -15,33 +15,51 @@ import signal
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
+
 VECTORS = ROOT / "tests" / "vectors" / "rfc4475"
-OFFER = (b"v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-         b"m=audio 30000 RTP/AVP 0\r\n")
+OFFER = (
+    b"v=0\r\no=probe 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 30000 RTP/AVP 0\r\n"
+)
 
 
 def _netns_available() -> bool:
     try:
-        result = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"],
-                                capture_output=True, timeout=10, check=False)
+        result = subprocess.run(
+            ["unshare", "-n", "sh", "-c", "ip link set lo up"],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
 
 
 @pytest.mark.interop
-@pytest.mark.skipif(shutil.which("unshare") is None or not _netns_available(),
-                    reason="needs unshare -n (root) for a loopback-only namespace")
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or not _netns_available(),
+    reason="needs unshare -n (root) for a loopback-only namespace",
+)
 def test_torture_messages_in_a_namespace() -> None:
     done = subprocess.run(
-        ["unshare", "-n", "sh", "-c",
-         f"ip link set lo up && exec {sys.executable} -m tests.process.test_torture_netns"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        [
+            "unshare",
+            "-n",
+            "sh",
+            "-c",
+            f"ip link set lo up && exec {sys.executable} -m tests.process.test_torture_netns",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "call ok" in done.stdout
 
@@ -53,9 +71,19 @@ async def drive() -> int:
 
     with tempfile.TemporaryDirectory() as state:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "focus", "serve", "--state-dir", state,
-            "--ccmp-listen", "127.0.0.1:0", "--sip-listen", "127.0.0.1:0",
-            stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL)
+            sys.executable,
+            "-m",
+            "focus",
+            "serve",
+            "--state-dir",
+            state,
+            "--ccmp-listen",
+            "127.0.0.1:0",
+            "--sip-listen",
+            "127.0.0.1:0",
+            stderr=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
         assert proc.stderr is not None
         log = b""
         port = 0
@@ -69,8 +97,9 @@ async def drive() -> int:
         assert match
         port = int(match.group(1))
         loop = asyncio.get_running_loop()
-        udp, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol,
-                                                     local_addr=("127.0.0.1", 0))
+        udp, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+        )
         writers = []
         for path in sorted(VECTORS.glob("*.dat")):
             data = path.read_bytes()
@@ -89,8 +118,10 @@ async def drive() -> int:
                 answers.append(event.response.headers.get("Contact") or "")
 
         async with await UserAgent.start(
-                UAConfig(user="probe"), TransportConfig(host="127.0.0.1", udp_port=0,
-                                                        tcp_port=0), on_event=on_event) as ua:
+            UAConfig(user="probe"),
+            TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0),
+            on_event=on_event,
+        ) as ua:
             call = await ua.invite(f"sip:conference@127.0.0.1:{port}", OFFER)
             assert "isfocus" in parse_name_addr(answers[0]).params
             await ua.bye(call)

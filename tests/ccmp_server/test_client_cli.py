@@ -1,0 +1,172 @@
+"""The command-line client, run as a real process against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import sys
+from pathlib import Path
+
+from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
+from ccmp_server.client import main
+from focus.core.core import CoreConfig
+from focus.core.policy import Role
+from focus.core.store import ConferenceStore
+from tests.paths import ROOT
+
+
+async def cli(server: CcmpServer | str, *args: str, user: str = "alice") -> tuple[int, str, str]:
+    """Run the client's main() (in a thread: it runs its own event loop)."""
+    url = server if isinstance(server, str) else server.url
+    argv = ["--url", url, "--user", user, "--password", f"pw-{user}", "--timeout", "10", *args]
+    out, err = io.StringIO(), io.StringIO()
+    code = await asyncio.to_thread(main, argv, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_module_entry_point_with_password_from_environment(server: CcmpServer) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ccmp_server.client",
+        "--url",
+        server.url,
+        "--user",
+        "alice",
+        "blueprints",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "CCMP_PASSWORD": "pw-alice"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0, err
+    assert b"xcon:AudioRoom@example.com" in out
+
+
+async def test_conference_lifecycle_from_the_command_line(server: CcmpServer) -> None:
+    code, out, _ = await cli(server, "blueprints")
+    assert code == 0 and "xcon:AudioRoom@example.com" in out and "AudioRoom" in out
+
+    code, out, _ = await cli(server, "create", "--blueprint", "xcon:VideoRoom@example.com")
+    assert code == 0, out
+    match = re.search(r"object: (\S+)", out)
+    assert match
+    conf = match.group(1)
+    assert "version: 1" in out
+
+    code, out, _ = await cli(server, "update", conf, "--title", "Weekly sync")
+    assert code == 0 and "version: 2" in out
+    code, out, _ = await cli(server, "show", conf)
+    assert code == 0 and "title: Weekly sync" in out and "video" in out
+
+    code, out, _ = await cli(server, "confs")
+    assert conf in out
+
+    code, out, _ = await cli(
+        server, "add-user", conf, "--dial-out", "sip:carol@example.com", "--name", "Carol"
+    )
+    assert code == 0, out
+    entity = re.search(r"user (xcon-userid:\S+)", out)
+    assert entity, out
+    code, out, _ = await cli(server, "mute", conf, entity.group(1))
+    assert code == 0, out
+    code, out, _ = await cli(server, "user", conf, entity.group(1))
+    assert re.search(
+        r"^    endpoint sip:carol@example.com dialed-out audio=recvonly\(muted\)$", out, re.M
+    ), out
+    code, out, _ = await cli(server, "unmute", conf, entity.group(1))
+    code, out, _ = await cli(server, "users", conf)
+    assert f'  user {entity.group(1)} "Carol"\n' in out and " audio=sendrecv\n" in out, out
+
+    code, out, _ = await cli(server, "sidebar-create", conf)
+    assert code == 0, out
+    side = re.search(r"object: (\S+)", out)
+    assert side
+    code, out, _ = await cli(server, "sidebars", conf)
+    assert side.group(1) in out
+    code, out, err = await cli(server, "sidebar-delete", side.group(1))
+    assert code == 0, out + err
+
+    code, out, _ = await cli(server, "summary", conf)
+    assert code == 0 and "title: Weekly sync" in out and "status: active" in out
+
+    code, out, _ = await cli(server, "remove", conf, entity.group(1))
+    assert code == 0
+    code, out, _ = await cli(server, "delete", conf)
+    assert code == 0
+    code, out, err = await cli(server, "show", conf)
+    assert code == 1 and "404" in err
+
+
+async def test_create_from_a_conf_info_file_and_raw_xml(server: CcmpServer, tmp_path: Path) -> None:
+    info = tmp_path / "conf.xml"
+    info.write_text(
+        '<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" '
+        'entity="xcon:AUTO_GENERATE_1@example.com"><conference-description>'
+        "<display-text>From a file</display-text></conference-description></conference-info>"
+    )
+    code, out, _ = await cli(server, "--xml", "create", "--info", str(info))
+    assert code == 0, out
+    assert "<ccmp:ccmpRequest" in out and "<ccmp:ccmpResponse" in out
+    assert "<response-code>200</response-code>" in out
+    assert "From a file" in out
+
+
+async def test_options_and_clear_errors(server: CcmpServer) -> None:
+    code, out, _ = await cli(server, "options")
+    assert code == 0 and "confRequest: retrieve, create, update, delete" in out
+    assert "confSummaryRequest: retrieve" in out
+    code, _, err = await cli(server, "blueprints", user="mallory")
+    assert code == 1 and "CCMP error 424" in err
+    code, _, err = await cli(server.url.replace(str(server.port), "1"), "blueprints")
+    assert code == 2 and "cannot reach" in err
+    code, _, err = await cli(server.url + "/nope", "blueprints")
+    assert code == 2 and "HTTP 404" in err
+
+
+async def test_create_with_a_title_learns_the_servers_domain(tmp_path: Path) -> None:
+    # The client cannot know the server's domain; it must not send a placeholder the
+    # server refuses with 427 (RFC 6503 s4.3) but learn the domain from its confUserID.
+    store = ConferenceStore.open(tmp_path / "org", CoreConfig(domain="example.org"), scrypt_n=16)
+    store.accounts.add("alice", Role.USER, "pw-alice")
+    server = await start_ccmp(store, CcmpConfig(port=0))
+    try:
+        code, out, err = await cli(server, "--xml", "create", "--title", "Standup")
+        assert code == 0, out + err
+        assert 'entity="xcon:AUTO_GENERATE_1@example.org"' in out
+        assert "<response-code>200</response-code>" in out
+        code, out, err = await cli(server, "create", "--title", "Retro")
+        assert code == 0, err
+        conf = re.search(r"object: (xcon:\S+@example\.org)", out)
+        assert conf, out
+        assert "title: Retro" in out and "media: audio" in out  # the default blueprint's
+        # a domain given on the command line is used as is (also for our XCON-USERID)
+        code, _, err = await cli(server, "--domain", "example.com", "create", "--title", "X")
+        assert code == 1 and "CCMP error 421" in err
+        code, out, err = await cli(server, "add-user", conf.group(1), "--dial-in", "sip:d@x")
+        assert code == 0 and "@example.org" in out, err
+    finally:
+        await server.close()
+        store.close()
+
+
+async def test_create_default_and_by_cloning_from_the_command_line(server: CcmpServer) -> None:
+    code, out, err = await cli(server, "create")  # the default blueprint
+    assert code == 0, err
+    match = re.search(r"object: (\S+)", out)
+    assert match and "title: AudioRoom" in out and "media: audio" in out
+    original = match.group(1)
+    code, out, err = await cli(server, "create", "--clone", original)
+    assert code == 0, err
+    clone = re.search(r"object: (\S+)", out)
+    assert clone and clone.group(1) != original and "title: AudioRoom" in out
+    code, out, err = await cli(server, "add-user", clone.group(1), "--dial-in", "sip:dan@x.org")
+    assert code == 0, err
+    assert re.search(
+        r"^  user xcon-userid:\S+\n    endpoint sip:dan@x.org dialed-in$", out, re.M
+    ), out
+    code, _, err = await cli(server, "create", "--clone", "xcon:nothing@example.com")
+    assert code == 1 and "CCMP error 404" in err

@@ -1,0 +1,326 @@
+"""The pure planner: each seed flow as a table of expected joins, and hypothesis properties."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from focus.core.state import ConferenceObject, Lifecycle, ObjectKind
+from focus.sidebar_media import MediaPlan, PlannedJoin, link_of, plan_media
+from focus.xcon.model import ConferenceInfo, MediaStatus
+from mediactrl.mixer.model import Direction
+from tests.focus.mediaplan.docs import conference, user
+
+MAIN, SIDE = "xcon:main@example.com", "xcon:side@example.com"
+CONN = {
+    f"xcon-userid:{n}@example.com": f"as{n}:ms{n}"
+    for n in ("alice", "bob", "carol", "david", "ethel", "fred", "a1", "a2", "a3")
+}
+
+Row = tuple[str, str, int | None]
+
+
+def uid(name: str) -> str:
+    return f"xcon-userid:{name}@example.com"
+
+
+def row(planned: PlannedJoin) -> Row:
+    """(direction word, gain of the listening stream) of one join, for readable tables."""
+    word = {
+        (True, True): "sendrecv",
+        (True, False): "sendonly",
+        (False, True): "recvonly",
+        (False, False): "inactive",
+    }[(planned.heard, planned.hears)]
+    gains = [
+        int(s.volume.value)
+        for s in planned.streams
+        if s.volume is not None
+        and s.volume.value is not None
+        and s.direction in (Direction.RECVONLY,)
+    ]
+    return planned.conference_id, word, gains[0] if gains and gains[0] != 0 else None
+
+
+def table(plan: MediaPlan) -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = {}
+    for planned in plan.joins:
+        name = planned.connection.partition(":")[0][2:]
+        out.setdefault(name, []).append(row(planned))
+    return out
+
+
+FLOWS: dict[str, tuple[ConferenceInfo, list[ConferenceInfo], dict[str, list[Row]]]] = {
+    "mute only (RFC 4575 s5.8.5 recvonly)": (
+        conference(
+            MAIN, [user(uid("alice")), user(uid("bob"), "recvonly"), user(uid("carol"), held=True)]
+        ),
+        [],
+        {
+            "alice": [("main", "sendrecv", None)],
+            "bob": [("main", "recvonly", None)],
+            "carol": [("main", "inactive", None)],
+        },
+    ),
+    "RFC 6501 mixer controls and muted-via-focus (s4.6.5.6, RFC 4575 s5.7.3)": (
+        conference(
+            MAIN,
+            [
+                user(uid("alice"), listen_gain=-6),
+                user(uid("bob"), mute_control=True),
+                user(uid("carol"), muted_via_focus=True),
+            ],
+        ),
+        [conference(SIDE, [user(uid("alice"))], link_gain=-10)],
+        {
+            "alice": [("main", "recvonly", -16), ("side", "sendrecv", None)],
+            "bob": [("main", "recvonly", None)],
+            "carol": [("main", "recvonly", None)],
+        },
+    ),
+    "internal sidebar, main at reduced volume (s6.5)": (
+        conference(MAIN, [user(uid("alice")), user(uid("bob")), user(uid("carol"))]),
+        [conference(SIDE, [user(uid("alice")), user(uid("bob"))], link_gain=-12)],
+        {
+            "alice": [("main", "recvonly", -12), ("side", "sendrecv", None)],
+            "bob": [("main", "recvonly", -12), ("side", "sendrecv", None)],
+            "carol": [("main", "sendrecv", None)],
+        },
+    ),
+    "internal sidebar, only sidebar audio (s6.5)": (
+        conference(MAIN, [user(uid("alice")), user(uid("bob")), user(uid("carol"))]),
+        [conference(SIDE, [user(uid("alice")), user(uid("bob"))], link="inactive")],
+        {
+            "alice": [("main", "inactive", None), ("side", "sendrecv", None)],
+            "bob": [("main", "inactive", None), ("side", "sendrecv", None)],
+            "carol": [("main", "sendrecv", None)],
+        },
+    ),
+    "external sidebar with a party dialled in (s6.6)": (
+        conference(
+            MAIN, [user(uid(n)) for n in ("alice", "bob", "carol", "david", "ethel", "fred")]
+        ),
+        [
+            conference(
+                SIDE, [user(uid(n)) for n in ("alice", "bob", "ethel", "fred")], link="inactive"
+            )
+        ],
+        {
+            **{
+                n: [("main", "inactive", None), ("side", "sendrecv", None)]
+                for n in ("alice", "bob", "ethel", "fred")
+            },
+            "carol": [("main", "sendrecv", None)],
+            "david": [("main", "sendrecv", None)],
+        },
+    ),
+    "whisper to one participant (s6.8)": (
+        conference(MAIN, [user(uid("alice")), user(uid("bob")), user(uid("carol"))]),
+        [
+            conference(
+                SIDE,
+                [user(uid("alice"), "recvonly"), user(uid("carol"), parent_audio="recvonly")],
+                link="sendrecv",
+            )
+        ],
+        {
+            "alice": [("main", "sendrecv", None), ("side", "recvonly", None)],
+            "bob": [("main", "sendrecv", None)],
+            "carol": [("main", "recvonly", None), ("side", "sendrecv", None)],
+        },
+    ),
+    "observe and coach (s6.9)": (
+        conference(MAIN, [user(uid("alice")), user(uid("bob")), user(uid("carol"))]),
+        [conference(SIDE, [user(uid("alice")), user(uid("bob"), parent_audio="sendrecv")])],
+        # bob is heard by alice in the main conference already: not twice in the sidebar
+        {
+            "alice": [("main", "recvonly", None), ("side", "sendrecv", None)],
+            "bob": [("main", "sendrecv", None), ("side", "recvonly", None)],
+            "carol": [("main", "sendrecv", None)],
+        },
+    ),
+    "floor control, a2 granted, a1 queued (s6.7)": (
+        conference(
+            MAIN,
+            [
+                user(uid("alice")),
+                user(uid("bob")),
+                user(uid("carol")),
+                user(uid("a1"), "recvonly"),
+                user(uid("a2"), "recvonly"),
+                user(uid("a3"), "recvonly"),
+            ],
+        ),
+        [
+            conference(
+                SIDE,
+                [user(uid("carol")), user(uid("a1"), "recvonly"), user(uid("a2"), "sendrecv")],
+                link="sendrecv",
+            )
+        ],
+        {
+            "alice": [("main", "sendrecv", None)],
+            "bob": [("main", "sendrecv", None)],
+            "carol": [("main", "sendrecv", None), ("side", "recvonly", None)],
+            "a1": [("main", "recvonly", None), ("side", "recvonly", None)],
+            "a2": [("main", "sendrecv", None), ("side", "recvonly", None)],
+            "a3": [("main", "recvonly", None)],
+        },
+    ),
+    "text-only private-message sidebar leaves audio alone (s6.8)": (
+        conference(MAIN, [user(uid("alice")), user(uid("bob"))]),
+        [conference(SIDE, [user(uid("alice")), user(uid("bob"))], audio=False)],
+        {"alice": [("main", "sendrecv", None)], "bob": [("main", "sendrecv", None)]},
+    ),
+    "ended sidebar gets no mixer": (
+        conference(MAIN, [user(uid("alice")), user(uid("bob"))]),
+        [conference(SIDE, [user(uid("alice"))], link="inactive", active=False)],
+        {"alice": [("main", "sendrecv", None)], "bob": [("main", "sendrecv", None)]},
+    ),
+}
+
+
+@pytest.mark.parametrize("flow", list(FLOWS))
+def test_flow_table(flow: str) -> None:
+    parent, sidebars, expected = FLOWS[flow]
+    plan = plan_media(parent, sidebars, CONN)
+    assert table(plan) == expected
+    assert set(plan.conferences) == {c for joins in expected.values() for c, _, _ in joins}
+
+
+def test_users_without_a_connection_are_not_planned() -> None:
+    parent = conference(MAIN, [user(uid("alice")), user(uid("bob"))])
+    sidebar = conference(SIDE, [user(uid("bob"))], link="inactive")
+    plan = plan_media(parent, [sidebar], {uid("alice"): CONN[uid("alice")]})
+    assert table(plan) == {"alice": [("main", "sendrecv", None)]}
+    assert plan.conferences == ("main",)  # nobody of the sidebar is connected: no mixer
+
+
+def test_conference_objects_follow_their_lifecycle() -> None:
+    info = conference(MAIN, [user(uid("alice"))])
+    active = ConferenceObject(uri=MAIN, kind=ObjectKind.CONFERENCE, version=1, info=info)
+    assert plan_media(active, [], CONN).conferences == ("main",)
+    reserved = dataclasses.replace(active, lifecycle=Lifecycle.RESERVED)
+    assert plan_media(reserved, [], CONN) == MediaPlan()
+
+
+def test_link_words_and_gain_are_read_leniently() -> None:
+    sidebar = conference(
+        SIDE, [user(uid("bob"), parent_audio="sendrecv")], link="bogus", link_gain=-500
+    )
+    assert link_of(sidebar).status is MediaStatus.RECVONLY  # unknown word: the default
+    assert link_of(sidebar).gain_db == -127  # clamped to RFC 6501 gain-type
+    assert link_of(sidebar, sidebar.users.users[0]).status is MediaStatus.SENDRECV  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------- properties
+NAMES = ["alice", "bob", "carol", "david", "ethel", "fred"]
+STATUSES = [None, "sendrecv", "recvonly", "sendonly", "inactive"]
+LINKS = [None, "sendrecv", "recvonly", "sendonly", "inactive"]
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]]:
+    members = draw(st.lists(st.sampled_from(NAMES), min_size=1, unique=True))
+    parent = conference(
+        MAIN,
+        [user(uid(n), draw(st.sampled_from(STATUSES)), held=draw(st.booleans())) for n in members],
+    )
+    sidebars = []
+    for k in range(draw(st.integers(0, 3))):
+        inside = draw(st.lists(st.sampled_from(members), unique=True))
+        sidebars.append(
+            conference(
+                f"xcon:side{k}@example.com",
+                [
+                    user(
+                        uid(n),
+                        draw(st.sampled_from(STATUSES)),
+                        parent_audio=draw(st.sampled_from(LINKS)),
+                    )
+                    for n in inside
+                ],
+                link=draw(st.sampled_from(LINKS)),
+                link_gain=draw(st.sampled_from([None, 0, -6, -20])),
+                audio=draw(st.booleans()),
+            )
+        )
+    connected = draw(st.lists(st.sampled_from(members), unique=True))
+    return parent, sidebars, {uid(n): CONN[uid(n)] for n in connected}
+
+
+@settings(max_examples=150, deadline=None)
+@given(trees(), st.randoms())
+def test_plans_are_deterministic_and_complete(
+    tree: tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]], rnd: random.Random
+) -> None:
+    parent, sidebars, connections = tree
+    plan = plan_media(parent, sidebars, connections)
+    shuffled = list(sidebars)
+    rnd.shuffle(shuffled)
+    assert plan_media(parent, shuffled, dict(reversed(list(connections.items())))) == plan
+    assert plan == plan_media(parent, sidebars, connections)
+    keys = [(j.connection, j.conference_id) for j in plan.joins]
+    assert len(keys) == len(set(keys))
+    assert {j.conference_id for j in plan.joins} <= set(plan.conferences)
+    assert {j.connection for j in plan.joins} == set(connections.values())
+    for each in plan.joins:  # an omitted volume would keep an old gain (RFC 6505 s4.2.2.2)
+        assert all(
+            s.volume is not None for s in each.streams if s.direction is not Direction.INACTIVE
+        )
+    for connection in connections.values():
+        assert plan.join(connection, "main") is not None  # every member planned in main
+    for sidebar in sidebars:
+        mixer = sidebar.entity.partition(":")[2].partition("@")[0]
+        members = {u.entity for u in sidebar.users.users}  # type: ignore[union-attr]
+        for entity, connection in connections.items():
+            planned = plan.join(connection, mixer)
+            desc = sidebar.conference_description
+            media = desc.available_media if desc is not None else None
+            entries = media.entries if media is not None else ()
+            if entity not in members or not any(e.type == "audio" for e in entries):
+                assert planned is None  # never joined to a sidebar it is not in
+            else:
+                assert planned is not None
+
+
+@settings(max_examples=150, deadline=None)
+@given(trees())
+def test_nobody_hears_what_they_must_not(
+    tree: tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]],
+) -> None:
+    parent, sidebars, connections = tree
+    plan = plan_media(parent, sidebars, connections)
+    for p_user in parent.users.users:  # type: ignore[union-attr]
+        connection = connections.get(p_user.entity or "")
+        if connection is None:
+            continue
+        main = plan.join(connection, "main")
+        assert main is not None
+        held = p_user.endpoints[0].status == "on-hold"
+        audio_sidebars = [
+            s
+            for s in sidebars
+            if any(e.type == "audio" for e in s.conference_description.available_media.entries)  # type: ignore[union-attr]
+            and s.user(p_user.entity or "") is not None
+        ]
+        links = [link_of(s, s.user(p_user.entity or "")) for s in audio_sidebars]
+        if held or any(link.status is MediaStatus.INACTIVE for link in links):
+            assert not main.hears and not main.heard  # on hold: external sidebar
+        if any(not link.receives for link in links):
+            assert not main.hears
+        status = p_user.endpoints[0].media[0].status
+        if status in ("recvonly", "inactive"):
+            assert not main.heard or any(link.sends for link in links)
+        if status in ("sendonly", "inactive"):
+            assert not main.hears
+        if not audio_sidebars and not held:
+            word = status or "sendrecv"
+            assert (main.heard, main.hears) == (
+                word in ("sendrecv", "sendonly"),
+                word in ("sendrecv", "recvonly"),
+            )

@@ -1,0 +1,362 @@
+"""The media server's SIP side over real UDP/TCP sockets: control channels (RFC 6230 s4) and
+media legs (3PCC), driven by the project's own UA as the focus would."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+
+import pytest
+
+from focus.sip.offer_answer import (
+    PCMA,
+    PCMU,
+    TELEPHONE_EVENT,
+    Codec,
+    LocalSession,
+    MediaCapability,
+    create_answer,
+    create_offer,
+)
+from focus.sip.sdp import Direction, SessionDescription, parse_sdp
+from focus.sip.ua import (
+    CallAnswered,
+    CallFailedError,
+    CallState,
+    RequestCompleted,
+    UAEvent,
+    UserAgent,
+)
+from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp
+from mediactrl.client import MediaControlClient, channel_offer
+from mediactrl.media.dtmf import TelephoneEvent, build_events
+from mediactrl.media.errors import MediaUsageError
+from mediactrl.media.g711 import Law
+from mediactrl.mixer import model as m
+from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
+from mediactrl.server.mixer_service import swapped_connection_id
+from mediactrl.sip_opener import SipChannelOpener, open_media_leg
+from tests.mediactrl.client.test_channel import until
+from tests.mediactrl.media.phones import Phone
+from tests.mediactrl.server.conftest import FAST, DtmfLog
+
+
+def phone_sdp(
+    port: int,
+    *,
+    codecs: tuple[Codec, ...] = (PCMU, PCMA, TELEPHONE_EVENT),
+    direction: Direction | None = None,
+    version: int = 1,
+) -> bytes:
+    local = LocalSession("127.0.0.1", 4242, version)
+    cap = MediaCapability(codecs=codecs)
+    directions = [direction] if direction is not None else None
+    return create_offer(local, [(cap, port)], directions=directions).to_bytes()
+
+
+def audio_of(sdp: bytes) -> tuple[SessionDescription, int]:
+    parsed = parse_sdp(sdp)
+    return parsed, parsed.media[0].port
+
+
+# ------------------------------------------------------------------ control channel
+
+
+async def test_control_invite_answered_passive_with_listener_port_and_own_cfw_id(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    offer = channel_offer("127.0.0.1")
+    call = await ua.invite(media_server.sip_uri, offer.sdp.encode())
+    answer = parse_cfw_sdp(call.remote_sdp.decode())
+    assert answer.setup == "passive"
+    assert answer.connection == "new"
+    assert (answer.address, answer.port) == media_server.cfw_address
+    assert answer.cfw_id != offer.cfw_id
+    assert media_server.control.owner_for(offer.cfw_id) is not None
+    await ua.bye(call)
+    await until(lambda: media_server.control.owner_for(offer.cfw_id) is None)
+
+
+async def test_channel_over_sip_carries_control_and_bye_ends_it(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    opener = SipChannelOpener(ua, media_server.sip_uri)
+    client = MediaControlClient(opener, FAST)
+    await client.start()
+    try:
+        await client.wait_up(5)
+        answer = await client.mixer(m.CreateConference("sipconf1"))
+        assert isinstance(answer, m.Response) and answer.status == 200
+        first = opener.call
+        assert first is not None and opener.opened == 1
+        # BYE of the channel's dialog ends the channel (s4.2): the client notices the drop
+        # and negotiates a new channel with a new INVITE, keeping its conferences (same owner).
+        await ua.bye(first)
+        await until(lambda: opener.opened >= 2 and client.is_up, timeout=5)
+        assert opener.call is not first
+        audit = await client.mixer(m.Audit())
+        assert isinstance(audit, m.AuditResponse)
+        assert audit.mixers is not None
+        assert [c.conferenceid for c in audit.mixers.conferences] == ["sipconf1"]
+    finally:
+        await client.close()
+        await opener.close()
+    await until(lambda: not media_server.control.open_channels)
+
+
+@pytest.mark.parametrize(
+    ("sdp", "why"),
+    [
+        (
+            build_offer(address="127.0.0.1", cfw_id="x1", session_id=1).replace(
+                "setup:active", "setup:passive"
+            ),
+            "passive",
+        ),
+        (build_offer(address="127.0.0.1", cfw_id="x2", session_id=1, tls=True), "TLS"),
+        (
+            build_offer(address="127.0.0.1", cfw_id="x3", session_id=1).replace(
+                "m=application 9", "m=application 0"
+            ),
+            "port 0",
+        ),
+        (
+            build_offer(address="127.0.0.1", cfw_id="x4", session_id=1).replace(
+                "a=cfw-id:x4\r\n", ""
+            ),
+            "cfw-id",
+        ),
+        ("v=0\r\nthis is not sdp\r\n", "garbage"),
+        (
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=video 5000 RTP/AVP 31\r\n",
+            "video only",
+        ),
+        (
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio 5000 RTP/SAVP 0\r\n",
+            "SRTP audio",
+        ),
+    ],
+)
+async def test_unusable_offers_get_488_with_a_reason(
+    media_server: MediaServer, ua: UserAgent, sdp: str, why: str
+) -> None:
+    with pytest.raises(CallFailedError) as failed:
+        await ua.invite(media_server.sip_uri, sdp.encode())
+    assert failed.value.status == 488, why
+    assert failed.value.reason.startswith("Not Acceptable Here - "), failed.value.reason
+    assert not media_server.sip.channels and not media_server.sip.legs
+
+
+# ------------------------------------------------------------------ media legs
+
+
+async def test_leg_with_offer_gets_an_endpoint_named_by_the_dialog_tags(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    phone = Phone(None)
+    await phone.open()
+    try:
+        leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(phone.address[1]))
+        answer, port = audio_of(leg.server_sdp)
+        assert answer.media[0].formats[0] == "0"  # PCMU: the offerer's first choice
+        assert "101" in answer.media[0].formats  # telephone-event kept next to it
+        # The media server names the dialog local:remote; the focus the other way (A.1).
+        ms_id = swapped_connection_id(leg.connection_id)
+        assert leg.connection_id == f"{leg.call.local_tag}:{leg.call.dialog.id.remote_tag}"  # type: ignore[union-attr]
+        endpoint = media_server.engine.endpoint(ms_id)
+        assert endpoint.local_port == port
+        assert endpoint.remote == phone.address
+        assert endpoint.payload_types.send is Law.PCMU
+        assert endpoint.payload_types.telephone_event == 101
+        await leg.close()
+        await until(lambda: not media_server.sip.legs)
+        await until(lambda: media_server.engine.stats().endpoints == 0)
+        with pytest.raises(MediaUsageError):
+            media_server.engine.endpoint(ms_id)
+    finally:
+        phone.close()
+
+
+async def test_pcma_only_offer_is_answered_pcma(media_server: MediaServer, ua: UserAgent) -> None:
+    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30000, codecs=(PCMA,)))
+    answer, _ = audio_of(leg.server_sdp)
+    assert answer.media[0].formats == ("8",)
+    endpoint = media_server.engine.endpoint(swapped_connection_id(leg.connection_id))
+    assert endpoint.payload_types.send is Law.PCMA
+    assert endpoint.payload_types.telephone_event is None
+    await leg.close()
+
+
+async def test_no_common_codec_is_488(media_server: MediaServer, ua: UserAgent) -> None:
+    g729 = Codec("G729", 8000, payload_type=18)
+    with pytest.raises(CallFailedError) as failed:
+        await open_media_leg(ua, media_server.sip_uri, phone_sdp(30000, codecs=(g729,)))
+    assert failed.value.status == 488
+    assert "codec" in failed.value.reason
+    await until(lambda: media_server.engine.stats().endpoints == 0)
+
+
+async def test_reinvite_moves_the_remote_and_hold_stops_sending(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30000))
+    ms_id = swapped_connection_id(leg.connection_id)
+    assert media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30000)
+    # The participant moves to another port (re-offer, version bumped, RFC 3264 s8).
+    ua.core.reinvite(leg.call, phone_sdp(30010, version=2), ua.now)
+    ua._after()
+    await until(lambda: media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30010))
+    # Hold: the participant only sends; the media server must not send to it (s8.4).
+    ua.core.reinvite(leg.call, phone_sdp(30010, direction=Direction.SENDONLY, version=3), ua.now)
+    ua._after()
+    await until(lambda: media_server.engine.endpoint(ms_id).remote is None)
+    assert media_server.sip.legs[next(iter(media_server.sip.legs))].stream is not None
+    stream = next(iter(media_server.sip.legs.values())).stream
+    assert stream is not None and stream.direction is Direction.RECVONLY
+    await leg.close()
+
+
+async def test_offerless_invite_gets_our_offer_and_the_ack_answer_sets_the_remote(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    leg = await open_media_leg(ua, media_server.sip_uri)
+    assert leg.needs_answer
+    offer = parse_sdp(leg.server_sdp)
+    assert offer.media[0].media == "audio" and offer.media[0].port != 0
+    ms_id = swapped_connection_id(leg.connection_id)
+    assert media_server.engine.endpoint(ms_id).remote is None  # no answer yet
+    # The participant's answer (3PCC flow I: the focus relays it in the ACK).
+    answer = create_answer(
+        offer, LocalSession("127.0.0.1", 77), (MediaCapability(codecs=(PCMA,)),), [30020]
+    )
+    leg.complete(answer.to_bytes())
+    await until(lambda: media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30020))
+    assert media_server.engine.endpoint(ms_id).payload_types.send is Law.PCMA
+    await leg.close()
+    await until(lambda: media_server.engine.stats().endpoints == 0)
+
+
+async def test_offerless_invite_with_an_empty_ack_is_hung_up(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    leg = await open_media_leg(ua, media_server.sip_uri)
+    ua.ack(leg.call, b"")
+    await until(lambda: not media_server.sip.legs)
+    await until(lambda: media_server.engine.stats().endpoints == 0)
+
+
+async def test_dtmf_from_a_leg_is_reported_by_connection(
+    media_server: MediaServer, ua: UserAgent, dtmf: DtmfLog
+) -> None:
+    phone = Phone(None)
+    await phone.open()
+    try:
+        leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(phone.address[1]))
+        _, port = audio_of(leg.server_sdp)
+        ts = secrets.randbits(16)
+        for i, duration in enumerate((160, 320, 480)):
+            payload = build_events(TelephoneEvent(5, i == 2, 10, duration))
+            phone.send_packet(port, 101, ts, payload, marker=i == 0)
+        for _ in range(2):  # end packets are sent three times (RFC 4733 s2.5.1.4)
+            phone.send_packet(port, 101, ts, build_events(TelephoneEvent(5, True, 10, 480)))
+        await until(lambda: bool(dtmf.digits))
+        await asyncio.sleep(0.1)
+        assert dtmf.digits == [(swapped_connection_id(leg.connection_id), "5")]
+        await leg.close()
+    finally:
+        phone.close()
+
+
+async def test_unusable_reoffer_is_488_and_the_session_stays(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    completed: list[int] = []
+
+    def watch(_: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, RequestCompleted) and event.request.method == "INVITE":
+            completed.append(event.response.status)
+
+    ua.on_event = watch
+    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30030))
+    ms_id = swapped_connection_id(leg.connection_id)
+    g729 = Codec("G729", 8000, payload_type=18)
+    ua.core.reinvite(leg.call, phone_sdp(30040, codecs=(g729,), version=2), ua.now)
+    ua._after()
+    await until(lambda: completed == [488])
+    endpoint = media_server.engine.endpoint(ms_id)
+    assert endpoint.remote == ("127.0.0.1", 30030)
+    assert endpoint.payload_types.send is Law.PCMU
+    await leg.close()
+
+
+async def test_no_free_rtp_port_is_503(ua: UserAgent) -> None:
+    base = random.randrange(20000, 60000, 2)
+    server = await start_media_server(MediaServerConfig(sip_port=0, rtp_ports=(base, base + 1)))
+    try:
+        first = await open_media_leg(ua, server.sip_uri, phone_sdp(30050))
+        with pytest.raises(CallFailedError) as failed:
+            await open_media_leg(ua, server.sip_uri, phone_sdp(30052))
+        assert failed.value.status == 503
+        assert "RTP port" in failed.value.reason
+        await first.close()
+    finally:
+        await server.close()
+
+
+async def test_closing_the_server_ends_every_dialog_with_bye(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30060))
+    channel = await ua.invite(media_server.sip_uri, channel_offer("127.0.0.1").sdp.encode())
+    await media_server.close()
+    assert leg.call.state is CallState.ENDED
+    assert channel.state is CallState.ENDED
+    assert media_server.engine.stats().endpoints == 0
+
+
+async def test_a_leg_cancelled_while_it_is_set_up_leaves_nothing_behind(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    call = ua.core.invite(media_server.sip_uri, phone_sdp(30070), ua.now)
+    ua._after()
+    ua.core.bye(call, ua.now)  # CANCEL (or BYE, if the 200 won the race)
+    ua._after()
+    await until(lambda: call.state is CallState.ENDED, timeout=5)
+    await until(lambda: not media_server.sip.legs, timeout=5)
+    await until(lambda: media_server.engine.stats().endpoints == 0, timeout=5)
+
+
+async def test_reinvite_of_the_control_dialog_keeps_the_channel(
+    media_server: MediaServer, ua: UserAgent
+) -> None:
+    completed: list[bytes] = []
+
+    def watch(_: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, CallAnswered) and event.response.cseq.number > 1:
+            completed.append(event.response.body)
+
+    ua.on_event = watch
+    offer = channel_offer("127.0.0.1")
+    call = await ua.invite(media_server.sip_uri, offer.sdp.encode())
+    first = call.remote_sdp
+    ua.core.reinvite(call, offer.sdp.encode(), ua.now)  # a session refresh
+    ua._after()
+    await until(lambda: bool(completed))
+    assert completed == [first]
+    assert media_server.control.owner_for(offer.cfw_id) is not None
+    await ua.bye(call)
+
+
+async def test_hold_then_resume_restores_sending(media_server: MediaServer, ua: UserAgent) -> None:
+    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30080))
+    ms_id = swapped_connection_id(leg.connection_id)
+    ua.core.reinvite(leg.call, phone_sdp(30080, direction=Direction.INACTIVE, version=2), ua.now)
+    ua._after()
+    await until(lambda: media_server.engine.endpoint(ms_id).remote is None)
+    ua.core.reinvite(leg.call, phone_sdp(30080, direction=Direction.SENDRECV, version=3), ua.now)
+    ua._after()
+    await until(lambda: media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30080))
+    await leg.close()
