@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from lxml import etree
 
 from focus.core import commands as cmd
-from focus.core.changes import Change
+from focus.core.changes import Change, Origin
 from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import Actor, Role, allowed, effective_role
 from focus.core.policy import Operation as PolicyOp
@@ -131,7 +131,7 @@ class Store(Protocol):
     @property
     def accounts(self) -> AccountDirectory: ...
 
-    def apply(self, command: cmd.Command) -> list[Change]: ...
+    def apply(self, command: cmd.Command, *, origin: Origin = ...) -> list[Change]: ...
 
     def get(self, uri: str) -> ConferenceObject | None: ...
 
@@ -231,6 +231,10 @@ class Dispatcher:
         }
 
     # ---------------------------------------------------------------- entry point
+
+    def _apply(self, command: cmd.Command) -> list[Change]:
+        """The one mutation path, marked as CCMP's so other front ends see who changed it."""
+        return self._store.apply(command, origin=Origin.CCMP)
 
     def handle(self, req: CcmpRequest, basic: Credentials | None = None) -> CcmpResponse:
         """The CCMP answer to `req`; `basic` are HTTP Basic credentials received over TLS."""
@@ -412,7 +416,7 @@ class Dispatcher:
         # administrators); blueprint files cannot be changed over CCMP (403).
         op = req.operation
         if op is Operation.CREATE:
-            changes = self._store.apply(
+            changes = self._apply(
                 cmd.CreateBlueprint(
                     actor=actor, info=self._parse_info(req), clone_from=req.conf_obj_id
                 )
@@ -431,14 +435,14 @@ class Dispatcher:
         if op is Operation.UPDATE:
             patch = self._parse_info(req)
             assert patch is not None
-            changes = self._store.apply(
+            changes = self._apply(
                 cmd.UpdateBlueprint(
                     actor=actor, uri=uri, patch=patch, expected_version=patch.version
                 )
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
         if op is Operation.DELETE:
-            self._store.apply(cmd.DeleteBlueprint(actor=actor, uri=uri))
+            self._apply(cmd.DeleteBlueprint(actor=actor, uri=uri))
             return self._ok(req, actor)
         obj = self._store.get_blueprint(actor, uri)
         info = serialize_conference_info(_without_passwords(obj.info))
@@ -456,7 +460,7 @@ class Dispatcher:
                     ResponseCode.BAD_REQUEST,
                     "create by cloning takes <confObjID> or <confInfo>, not both (s5.3.4)",
                 )
-            changes = self._store.apply(
+            changes = self._apply(
                 cmd.CreateConference(
                     actor=actor,
                     info=self._parse_info(req),
@@ -483,7 +487,7 @@ class Dispatcher:
         if op is Operation.UPDATE:
             patch = self._parse_info(req)
             assert patch is not None
-            changes = self._store.apply(
+            changes = self._apply(
                 cmd.UpdateConference(
                     actor=actor,
                     uri=uri,
@@ -495,7 +499,7 @@ class Dispatcher:
             return self._ok(req, actor, version=self._changed(changes, uri).version)
         # The delete command carries no password; the authorizing read checks it (s5.1).
         self._store.get_conference(actor, uri, password=req.conference_password)
-        self._store.apply(cmd.DeleteConference(actor=actor, uri=uri))
+        self._apply(cmd.DeleteConference(actor=actor, uri=uri))
         return self._ok(req, actor)
 
     # ---------------------------------------------------------------- users
@@ -510,7 +514,7 @@ class Dispatcher:
             return self._ok(req, actor, info=info, version=obj.version)
         self._object(uri, ObjectKind.CONFERENCE)
         assert req.info is not None
-        changes = self._store.apply(
+        changes = self._apply(
             cmd.UpdateUsers(
                 actor=actor,
                 uri=uri,
@@ -533,7 +537,7 @@ class Dispatcher:
             return self._ok(req, actor, info=serialize_user(found), version=version)
         self._object(uri, *_WITH_USERS)
         if op is Operation.CREATE:
-            changes = self._store.apply(
+            changes = self._apply(
                 cmd.AddUser(actor=actor, uri=uri, user=user, password=req.conference_password)
             )
             change = self._changed(changes, uri)
@@ -557,13 +561,13 @@ class Dispatcher:
             return self._ok(req, actor, version=change.version, info=info)
         if op is Operation.UPDATE:
             assert user is not None
-            changes = self._store.apply(
+            changes = self._apply(
                 cmd.UpdateUser(actor=actor, uri=uri, user=user, password=req.conference_password)
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
         # RemoveUser carries no password; the authorizing read checks it (s5.1).
         self._store.get_users(actor, uri, password=req.conference_password)
-        changes = self._store.apply(cmd.RemoveUser(actor=actor, uri=uri, entity=entity))
+        changes = self._apply(cmd.RemoveUser(actor=actor, uri=uri, entity=entity))
         return self._ok(req, actor, version=self._changed(changes, uri).version)
 
     # ---------------------------------------------------------------- sidebars
@@ -601,7 +605,7 @@ class Dispatcher:
         op = req.operation
         if op is Operation.CREATE:
             self._object(uri, ObjectKind.CONFERENCE)
-            changes = self._store.apply(
+            changes = self._apply(
                 cmd.CreateSidebar(
                     actor=actor,
                     parent=uri,
@@ -630,7 +634,7 @@ class Dispatcher:
         if op is Operation.UPDATE:
             patch = self._parse_info(req)
             assert patch is not None
-            changes = self._store.apply(
+            changes = self._apply(
                 cmd.UpdateSidebar(
                     actor=actor,
                     uri=uri,
@@ -640,7 +644,7 @@ class Dispatcher:
                 )
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
-        self._store.apply(cmd.DeleteSidebar(actor=actor, uri=uri, by_ref=by_ref))
+        self._apply(cmd.DeleteSidebar(actor=actor, uri=uri, by_ref=by_ref))
         return self._ok(req, actor)
 
     # ---------------------------------------------------------------- options, extensions

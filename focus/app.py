@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from focus.calls.focus import ConferenceFocus, FocusConfig
 from focus.calls.media import MediaLegs
-from focus.core.changes import Change
+from focus.core.changes import Change, Origin
 from focus.core.commands import Tick
 from focus.core.core import CoreConfig
 from focus.core.errors import CoreError
@@ -72,7 +72,7 @@ class ScheduleClock:
     def tick(self) -> None:
         self._handle = None
         try:
-            self._store.apply(Tick(now=datetime.now(UTC)))
+            self._store.apply(Tick(now=datetime.now(UTC)), origin=Origin.CLOCK)
         except CoreError:
             log.exception("schedule tick failed; retrying at the next deadline")
         self.arm()

@@ -233,8 +233,7 @@ class ChatRelay:
         except (SipParseError, UAError) as exc:  # a member's URI we cannot reach
             log.info("chat: cannot reach %s: %s", target, exc)
             return
-        core = self.ua.core
-        local = core.local.get(flow.transport)
+        local = self.ua.local.get(flow.transport)
         if local is None:
             log.info("chat: no %s transport for %s", flow.transport.value, target)
             return

@@ -40,7 +40,7 @@ from focus.sip.subscription import NotifierConfig as SipNotifierConfig
 from focus.sip.subscription import Reason, Subscription, SubState
 from focus.sip.transaction import new_tag
 from focus.sip.transport import TransportKind
-from focus.sip.ua import UACore, UAError, UserAgent
+from focus.sip.ua import UAError, UserAgent
 from focus.xcon.model import ConferenceInfo, Role
 
 __all__ = ["ConferenceEvents"]
@@ -75,7 +75,6 @@ class ConferenceEvents:
         self,
         store: ConferenceStore,
         ua: UserAgent,
-        core: UACore,
         lookup: Lookup,
         *,
         min_interval: float = 5.0,
@@ -87,18 +86,17 @@ class ConferenceEvents:
         window_age: float = 0.25,
     ) -> None:
         self.ua = ua
-        self.core = core
         self.lookup = lookup
         self.contact_for = contact_for
-        kind = TransportKind.UDP if TransportKind.UDP in core.local else next(iter(core.local))
+        kind = TransportKind.UDP if TransportKind.UDP in ua.local else next(iter(ua.local))
         self._kind = kind
-        host, port = core.local[kind]
+        host, port = ua.local[kind]
         sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.sip = SipNotifier(
             SipNotifierConfig(
                 packages=frozenset({"conference"}),
                 sent_by=sent_by,
-                contact=core.contact_for(kind),
+                contact=ua.contact_for(kind),
                 transport=kind.value,
                 min_expires=min_expires,
                 default_expires=default_expires,
@@ -194,7 +192,7 @@ class ConferenceEvents:
             self._answer(request, result.response)
             return
         self._answer(request, result.response)
-        self.core.adopt(sub.dialog, request=request)
+        self.ua.adopt(sub.dialog, request=request)
         if sub.state is SubState.TERMINATED:  # a fetch (Expires: 0): one NOTIFY, then gone
             self.planner.remove_subscriber(sub_id)
             self._send(sub, result.notify, None)
@@ -286,23 +284,19 @@ class ConferenceEvents:
             if sent_at + self._window_age > now:
                 break
             del recent[key]
-        sent = False
         failed: list[str] = []
         while self._queue and len(recent) < self._window:
             sub, notify, sub_id = self._queue.popleft()
             try:
-                key = self.core.send(notify, sub.dialog, now)
+                key = self.ua.send_nowait(notify, sub.dialog)
             except UAError as exc:
                 log.info("NOTIFY not sent: %s", exc)
                 if sub_id is not None:
                     failed.append(sub_id)
                 continue
-            sent = True
             recent[key] = now
             if sub_id is not None:
                 self._pending[key] = sub_id
-        if sent:
-            self.ua.transport.flush()
         if self._queue and self._window_timer is None and recent:
             # Full with NOTIFYs that may never be answered: room again when the oldest ages.
             loop = asyncio.get_running_loop()
@@ -318,8 +312,7 @@ class ConferenceEvents:
         self._flush_queue()
 
     def _answer(self, request: Request, response: Response) -> None:
-        self.core.answer_with(request, response, self.ua.now)
-        self.ua.transport.flush()
+        self.ua.answer_with(request, response)
 
     def _forget(self, sub: Subscription) -> None:
         sub_id = self._ids.pop(id(sub), None)

@@ -79,12 +79,14 @@ from focus.core.changes import (
     ConferenceDeleted,
     ConferenceEnded,
     ConferenceUpdated,
+    Origin,
     UserAdded,
     UserRemoved,
     UserUpdated,
 )
 from focus.core.commands import (
     AddUser,
+    Command,
     CreateConference,
     DeleteConference,
     DeleteSidebar,
@@ -110,16 +112,15 @@ from focus.sip.sdp import Direction, SdpError, SessionDescription, parse_sdp
 from focus.sip.transport import TransportKind
 from focus.sip.ua import (
     Call,
-    CallAnswered,
     CallConfirmed,
     CallEnded,
     CallFailed,
+    CallFailedError,
     CallProgress,
     CallState,
     IncomingCall,
     IncomingRequest,
     RequestCompleted,
-    UACore,
     UAError,
     UAEvent,
     UserAgent,
@@ -285,7 +286,6 @@ class ConferenceFocus:
     ) -> None:
         self.store = store
         self.ua = ua
-        self.core: UACore = ua.core
         self.legs = legs
         self.driver = driver
         # One media plan per conference tree: the conference's own joins and its sidebars'
@@ -296,19 +296,16 @@ class ConferenceFocus:
         self.creators: dict[str, int] = {}  # ad hoc XCON-URI -> id() of its creator's call
         self.stats = _Stats()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._own = 0  # >0 while we apply our own commands (their changes are ours)
         self._digest_password: str | None = None
         self._digest = DigestServer(
             DigestConfig(realm=config.profile.domain), lambda _user: self._digest_password
         )
-        self._outgoing: dict[int, asyncio.Future[Response | int]] = {}  # dial-outs by id(call)
         self.recover()
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
         self.events = ConferenceEvents(
             store,
             ua,
-            self.core,
             self._subscribe_lookup,
             min_interval=config.profile.notify_interval,
             contact_for=lambda obj, kind: self._focus_contact(obj.uri, kind),
@@ -426,12 +423,8 @@ class ConferenceFocus:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _apply(self, command: object) -> list[Change]:
-        self._own += 1
-        try:
-            return self.store.apply(command)  # type: ignore[arg-type]
-        finally:
-            self._own -= 1
+    def _apply(self, command: Command) -> list[Change]:
+        return self.store.apply(command, origin=Origin.SIP)
 
     def _reject(self, call: Call, refusal: Refusal, request: Request | None = None) -> None:
         self.stats.refusals[refusal.status] = self.stats.refusals.get(refusal.status, 0) + 1
@@ -443,15 +436,14 @@ class ConferenceFocus:
             headers = [
                 ("WWW-Authenticate", c.to_header()) for c in self._digest.challenges(self.ua.now)
             ]
-            self.core.reject(call, 401, self.ua.now, reason, headers=headers)
-            self.ua.transport.flush()
+            self.ua.reject(call, 401, reason, headers=headers)
         else:
             self.ua.reject(call, refusal.status, reason)
 
     def _focus_contact(self, conference_uri: str, transport: TransportKind) -> NameAddr:
         """``<sip:CONF@our-address>;isfocus`` (RFC 4579 s3): the conference URI, routable."""
-        kind = transport if transport in self.core.local else next(iter(self.core.local))
-        host, port = self.core.local[kind]
+        kind = transport if transport in self.ua.local else next(iter(self.ua.local))
+        host, port = self.ua.local[kind]
         user = self.config.profile.conference_user_part(mixer_id(conference_uri))
         params = Params([("transport", "tcp")]) if kind is TransportKind.TCP else Params()
         uri = SipURI(host, user=user, port=port, params=params)
@@ -552,14 +544,7 @@ class ConferenceFocus:
                 self._provisional(call, response)
             case CallConfirmed(call=call, body=body):
                 self._confirmed(call, body)
-            case CallAnswered(call=call, response=response):
-                fut = self._outgoing.pop(id(call), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(response)
-            case CallFailed(call=call, status=status):
-                fut = self._outgoing.pop(id(call), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(status)
+            case CallFailed(call=call):
                 p = self.participants.get(id(call))
                 if p is not None and not call.outgoing and not p.joined:
                     log.info("caller gave up on %s (%s)", call.call_id, event.reason)
@@ -664,8 +649,8 @@ class ConferenceFocus:
         self.ua.respond(request, 200, headers=headers)
 
     def _factory_contact(self, transport: TransportKind) -> NameAddr:
-        kind = transport if transport in self.core.local else next(iter(self.core.local))
-        host, port = self.core.local[kind]
+        kind = transport if transport in self.ua.local else next(iter(self.ua.local))
+        host, port = self.ua.local[kind]
         return NameAddr(SipURI(host, user=self.config.profile.factory_user, port=port))
 
     def _subscribe_lookup(self, request: Request) -> ConferenceObject | None:
@@ -765,14 +750,12 @@ class ConferenceFocus:
             await self._mix(p, strict=True)
             self._check_alive(p)
             p.answer = parse_sdp(p.leg.answer)
-            self.core.accept(
+            self.ua.accept(
                 call,
                 p.leg.answer,
-                self.ua.now,
                 contact=self._focus_contact(p.conference, call.flow.transport),
                 headers=[self.call_info(p.conference)],
             )
-            self.ua.transport.flush()
             p.joined = True
             self.stats.joins += 1
             log.info("%s joined %s (%s)", p.caller, p.conference, call.call_id)
@@ -1071,8 +1054,7 @@ class ConferenceFocus:
             self.ua.reject(p.call, 480, "Temporarily Unavailable - the conference ended")
         elif p.call.state is not CallState.ENDED:
             # Not awaited: the call is over for us whatever the phone answers to the BYE.
-            self.core.bye(p.call, self.ua.now)
-            self.ua.transport.flush()
+            self.ua.hang_up(p.call)
         await self._release_media(p)
         if remove_user:
             self._remove_user(p)
@@ -1154,10 +1136,9 @@ class ConferenceFocus:
             # RFC 4579 s5.5: our Contact is the conference URI with isfocus, and From names
             # the conference as the calling party (as in s5.2's example).
             contact = self._focus_contact(conference, TransportKind.UDP)
-            call = self.core.invite(
+            call = self.ua.dial(
                 target,
                 leg.answer,
-                self.ua.now,
                 contact=contact,
                 from_user=getattr(contact.uri, "user", None),
             )
@@ -1171,13 +1152,14 @@ class ConferenceFocus:
         except Exception:
             await self._abandon(leg)
             raise
-        self.ua.transport.flush()
-        outcome: asyncio.Future[Response | int] = asyncio.get_running_loop().create_future()
-        self._outgoing[id(call)] = outcome
         p = Participant(call, conference, target, entity=entity, leg=leg)
         self.participants[id(call)] = p
         self._set_status(p, EndpointStatus.DIALING_OUT)
-        result = await outcome
+        try:
+            await self.ua.answered(call)
+            result: int | bytes = call.remote_sdp
+        except CallFailedError as exc:
+            result = exc.status
         if isinstance(result, int):
             self.participants.pop(id(call), None)
             p.leg = None
@@ -1192,7 +1174,7 @@ class ConferenceFocus:
                 )
             return result
         try:
-            leg.complete(result.body)
+            leg.complete(result)
             p.mixed = True
             await self._mix(p, strict=True)
         except (MediaDriverError, ValueError) as exc:
@@ -1434,7 +1416,7 @@ class ConferenceFocus:
             )
         )
         self.ua.respond(request, 202)
-        refer_dialog = dialog or self.core.dialogs.for_request(request)
+        refer_dialog = dialog or self.ua.dialog_for(request)
         if refer_dialog is None:
             return
         cseq = request.cseq.number
@@ -1479,18 +1461,15 @@ class ConferenceFocus:
         """The implicit subscription's NOTIFY (RFC 3515 s2.4.4-2.4.7)."""
         state = "terminated;reason=noresource" if status >= 200 else "active;expires=180"
         try:
-            self.core.request(
+            self.ua.start_request(
                 dialog,
                 "NOTIFY",
-                self.ua.now,
                 body=sipfrag(status),
                 content_type=SIPFRAG,
                 headers=[("Event", f"refer;id={cseq}"), ("Subscription-State", state)],
             )
         except UAError as exc:
             log.info("refer NOTIFY not sent: %s", exc)
-            return
-        self.ua.transport.flush()
 
     async def _refer_bye(self, conference: str, target: str) -> int:
         """RFC 4579 s5.11: the focus ends the referred participant's call."""
@@ -1544,9 +1523,9 @@ class ConferenceFocus:
         """RFC 4579 s5.6: asks ``target`` (by REFER) to join ``conference``; returns the
         status of the REFER (202 when accepted)."""
         host, port = (
-            self.core.local[TransportKind.UDP]
-            if TransportKind.UDP in self.core.local
-            else next(iter(self.core.local.values()))
+            self.ua.local[TransportKind.UDP]
+            if TransportKind.UDP in self.ua.local
+            else next(iter(self.ua.local.values()))
         )
         conf_uri = SipURI(
             host, user=self.config.profile.conference_user_part(mixer_id(conference)), port=port
@@ -1620,8 +1599,9 @@ class ConferenceFocus:
                 touched[change.before.parent] = None
         for uri in touched:
             self._spawn_refresh(uri)
-        if self._own:
-            return
+        # What the focus did itself it has acted on already; the rest came from CCMP or
+        # the clock.
+        changes = [c for c in changes if c.origin is not Origin.SIP]
         self._dial_outs_in(changes)
         self._targets_in(changes)
         for change in changes:

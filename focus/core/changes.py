@@ -8,19 +8,32 @@ media driver can diff users and media.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from focus.core.state import ConferenceObject
 
 
+class Origin(enum.Enum):
+    """Which front end asked for a change, so a front end can tell its own changes from
+    everyone else's (RFC 5239 s4: one conference state, several ways to change it)."""
+
+    CCMP = "ccmp"  # an RFC 6503 request
+    SIP = "sip"  # the SIP focus: calls, REFER, keypad, its own repairs
+    CLOCK = "clock"  # a reservation's start or end (RFC 5239 s7.3)
+    LOCAL = "local"  # an operator's tool in this process (python -m focus user ...), tests
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Change:
-    """Something happened to the conference object ``uri``; it is now at ``version``."""
+    """Something happened to the conference object ``uri``; it is now at ``version``;
+    ``origin`` says which front end's command caused it."""
 
     uri: str
     version: int
     before: ConferenceObject | None
     after: ConferenceObject | None
+    origin: Origin = Origin.LOCAL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -319,7 +319,10 @@ class _Tx:
                 version = (before.version + 1) if before is not None else 0
             else:
                 version = after.version
-            changes.append(event(uri=uri, version=version, before=before, after=after, **extra))
+            # ``extra`` names the user of a user event (UserAdded(user=...)); the origin is
+            # the store's to set.
+            fields: dict[str, Any] = dict(extra)
+            changes.append(event(uri=uri, version=version, before=before, after=after, **fields))
         upserts = {u: o for u, o in self.over.items() if o is not None}
         deletes = frozenset(u for u, o in self.over.items() if o is None and u in self.base)
         return Plan(upserts, deletes, self.serial, self.now, tuple(changes))

@@ -21,12 +21,13 @@ import os
 import sqlite3
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from focus.core.accounts import DEFAULT_SCRYPT_N, AccountDirectory
 from focus.core.blueprints import load_blueprints
-from focus.core.changes import Change
+from focus.core.changes import Change, Origin
 from focus.core.commands import Command
 from focus.core.core import Core, CoreConfig
 from focus.core.database import database_path, open_database, transaction
@@ -145,8 +146,9 @@ class ConferenceStore:
 
     # ---- the one mutation path ------------------------------------------------------------
 
-    def apply(self, command: Command) -> list[Change]:
-        """Carry out ``command``: durable before returning; CoreError when refused."""
+    def apply(self, command: Command, *, origin: Origin = Origin.LOCAL) -> list[Change]:
+        """Carry out ``command`` for the front end ``origin``: durable before returning;
+        CoreError when refused. Every change returned and published carries ``origin``."""
         plan = self._core.plan(command)
         try:
             with transaction(self._conn):
@@ -174,7 +176,7 @@ class ConferenceStore:
                 ErrorKind.STORAGE_FAILED, f"the change could not be stored: {exc}"
             ) from exc
         self._core.commit(plan)
-        changes = list(plan.changes)
+        changes = [replace(c, origin=origin) for c in plan.changes]
         if changes:
             self._publish(tuple(changes))
         return changes

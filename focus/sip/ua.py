@@ -79,8 +79,9 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from focus.sip.dialog import Dialog, DialogId, DialogState, DialogTable
@@ -1496,6 +1497,24 @@ class UserAgent:
                 fut.cancel()
 
     @property
+    def local(self) -> Mapping[TransportKind, tuple[str, int]]:
+        """The bound (host, port) of each transport we listen on."""
+        return MappingProxyType(self.core.local)
+
+    def contact_for(self, transport: TransportKind) -> NameAddr:
+        """Our own Contact for ``transport`` (see :meth:`UACore.contact_for`)."""
+        return self.core.contact_for(transport)
+
+    def dialog_for(self, request: Request) -> Dialog | None:
+        """The dialog an in-dialog ``request`` belongs to, or a dialog it created (SUBSCRIBE,
+        REFER)."""
+        return self.core.dialogs.for_request(request)
+
+    def adopt(self, dialog: Dialog, *, request: Request | None = None) -> None:
+        """Route future requests of ``dialog`` through the core (see :meth:`UACore.adopt`)."""
+        self.core.adopt(dialog, request=request)
+
+    @property
     def now(self) -> float:
         return self._loop.time()
 
@@ -1729,6 +1748,38 @@ class UserAgent:
         self._reinvites[(call.call_id, call.invite.cseq.number)] = fut
         self._after()
         return await fut
+
+    def hang_up(self, call: Call) -> None:
+        """End ``call`` without waiting for the peer's answer (BYE, CANCEL while it rings,
+        480 while it is incoming; see :meth:`UACore.bye`): for a call that is over for us
+        whatever the peer says."""
+        self.core.bye(call, self.now)
+        self._after()
+
+    def start_request(
+        self,
+        where: Dialog | str | URI,
+        method: str,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> TransactionKey:
+        """Send a non-INVITE request without waiting: its final response reaches
+        ``on_event`` as :class:`RequestCompleted` with the returned key."""
+        key = self.core.request(
+            where, method, self.now, body=body, content_type=content_type, headers=headers
+        )
+        self._after()
+        return key
+
+    def send_nowait(
+        self, request: Request, dialog: Dialog | None = None, *, flow: Flow | None = None
+    ) -> TransactionKey:
+        """Send a request built elsewhere without waiting (see :meth:`UACore.send`)."""
+        key = self.core.send(request, dialog, self.now, flow=flow)
+        self._after()
+        return key
 
     async def bye(self, call: Call) -> Response | None:
         """End ``call``; returns the response to the BYE (or CANCEL), or None."""
