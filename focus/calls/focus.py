@@ -624,7 +624,7 @@ class ConferenceFocus:
         user = uri.user if isinstance(uri, SipURI) else None
         profile = self.config.profile
         headers = [
-            ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REFER, NOTIFY"),
+            ("Allow", self.ua.allow),
             ("Accept", "application/sdp, message/sipfrag"),
             ("Supported", "join, replaces"),
         ]

@@ -816,6 +816,11 @@ class UACore:
             self._finals_given.add(id(request))
         self.send_response(response, now)
 
+    @property
+    def allow(self) -> str:
+        """The Allow header value: every method we handle (RFC 3261 s20.5)."""
+        return self._allow
+
     def contact_for(self, transport: TransportKind) -> NameAddr:
         """The Contact the core puts in what it sends over ``transport`` (any local one if
         ``transport`` is not bound), e.g. for a ``Notifier``'s dialogs."""
@@ -939,7 +944,13 @@ class UACore:
     ) -> None:
         if self.config.user_agent:
             response.headers.add("Server", self.config.user_agent)
-        if response.status == 405:
+        headers = list(headers)
+        # RFC 3261 s20.5: a 405 MUST list the methods we accept; a 2xx to INVITE (s13.3.1.4)
+        # and to OPTIONS (s11.2) SHOULD. Always the same list: every method we handle.
+        allow_wanted = response.status == 405 or (
+            200 <= response.status < 300 and response.cseq.method in ("INVITE", "OPTIONS")
+        )
+        if allow_wanted and not any(name.lower() == "allow" for name, _ in headers):
             response.headers.add("Allow", self._allow)
         for name, value in headers:
             response.headers.add(name, value)
@@ -1102,7 +1113,6 @@ class UACore:
             self._new_incoming_call(request, source, key, now)
         elif method == "OPTIONS" and self.config.answer_options:
             response = make_response(request, 200, to_tag=self._tag_for(request))
-            response.headers.add("Allow", self._allow)
             response.headers.add("Accept", ", ".join(self.config.accept))
             self._finish_response(response, b"", None, ())
             self._send_response(response, now)
@@ -1500,6 +1510,11 @@ class UserAgent:
     def local(self) -> Mapping[TransportKind, tuple[str, int]]:
         """The bound (host, port) of each transport we listen on."""
         return MappingProxyType(self.core.local)
+
+    @property
+    def allow(self) -> str:
+        """The Allow header value: every method we handle (RFC 3261 s20.5)."""
+        return self.core.allow
 
     def contact_for(self, transport: TransportKind) -> NameAddr:
         """Our own Contact for ``transport`` (see :meth:`UACore.contact_for`)."""

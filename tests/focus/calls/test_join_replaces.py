@@ -7,7 +7,16 @@ from pathlib import Path
 
 from focus.settings import SipProfile
 from focus.sip.headers import parse_name_addr
-from focus.sip.ua import Call, CallEnded, CallFailedError, IncomingRequest, UAEvent, UserAgent
+from focus.sip.message import Response
+from focus.sip.ua import (
+    Call,
+    CallAnswered,
+    CallEnded,
+    CallFailedError,
+    IncomingRequest,
+    UAEvent,
+    UserAgent,
+)
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
 from tests.focus.calls.test_in_call import conf_of, eventually, the_user
 
@@ -82,6 +91,44 @@ async def test_options_discovers_a_conference_uri(focus: Focus, phones: PhoneFac
     assert (await probe.options(focus.factory)).status == 200
     await alice.bye(call)
     await asyncio.sleep(0)
+    await focus.settled((0, 0, 0))
+
+
+FOCUS_METHODS = {
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REFER",
+    "NOTIFY",
+    "SUBSCRIBE",
+    "MESSAGE",
+}
+
+
+def allowed(response: Response) -> set[str]:
+    return {m.strip() for m in (response.headers.get("Allow") or "").split(",") if m.strip()}
+
+
+async def test_rfc3261_s20_5_allow_lists_every_method_the_focus_accepts(
+    focus: Focus, phones: PhoneFactory
+) -> None:
+    """OPTIONS (s11.2), the 200 to INVITE (s13.3.1.4) and a 405 (s20.5) carry one Allow:
+    every method the focus handles, MESSAGE and SUBSCRIBE included."""
+    alice, probe = await phones("alice"), await phones("probe")
+    answers: list[Response] = []
+    alice.on_event = lambda _ua, event: (
+        answers.append(event.response) if isinstance(event, CallAnswered) else None
+    )
+    call = await alice.invite(focus.factory, sdp_offer(37030))
+    conf = conf_of(call)
+    assert [allowed(a) for a in answers] == [FOCUS_METHODS]
+    assert allowed(await probe.options(focus.uri(conf))) == FOCUS_METHODS
+    assert allowed(await probe.options(focus.factory)) == FOCUS_METHODS
+    refused = await probe.request(focus.uri(conf), "PUBLISH")
+    assert refused.status == 405 and allowed(refused) == FOCUS_METHODS
+    await alice.bye(call)
     await focus.settled((0, 0, 0))
 
 
