@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
-from focus.calls.focus import ConferenceFocus, FocusConfig
+from focus.calls.context import FocusConfig
+from focus.calls.focus import ConferenceFocus
 from focus.calls.media import MediaLegs
 from focus.core.changes import Change, Origin
 from focus.core.commands import Tick

@@ -128,7 +128,7 @@ _RECVS = frozenset({MediaStatus.SENDRECV, MediaStatus.RECVONLY})
 
 def default_mixer_id(conference_uri: str) -> str:
     """The mixer id the focus uses for an XCON-URI (focus.calls.focus.mixer_id)."""
-    from focus.calls.focus import mixer_id  # late: the planner stays importable on its own
+    from focus.core.core import conference_id as mixer_id
 
     return mixer_id(conference_uri)
 

@@ -10,9 +10,21 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from focus.core.errors import CoreError, ErrorKind
+from focus.sip.message import Request
+from focus.sip.uri import SipURI, parse_uri
 from focus.xcon.model import ConferenceInfo, JoinHandling, UserAdmissionPolicy, Users
 
-__all__ = ["Refusal", "admit", "conference_passwords", "same_aor"]
+__all__ = [
+    "Refusal",
+    "admit",
+    "aor_of",
+    "conference_passwords",
+    "dialog_header",
+    "parse_target",
+    "refusal_for",
+    "same_aor",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +35,48 @@ class Refusal:
     status: int
     reason: str
     challenge: bool = False
+
+
+def refusal_for(exc: CoreError) -> Refusal:
+    """The SIP answer to a call the core refused (RFC 3261 s21): the one place core errors
+    become SIP statuses."""
+    kind = exc.kind
+    if kind is ErrorKind.RESOURCES_EXHAUSTED:
+        return Refusal(486, f"Busy Here - {exc}")
+    if kind is ErrorKind.FORBIDDEN:
+        return Refusal(403, f"Forbidden - {exc}")
+    if kind is ErrorKind.NOT_FOUND:
+        return Refusal(404, f"Not Found - {exc}")
+    return Refusal(500, f"Server Internal Error - {exc}")
+
+
+def aor_of(request: Request) -> str:
+    """The caller's address of record: the From URI without parameters."""
+    uri = request.from_.uri
+    if isinstance(uri, SipURI):
+        return str(SipURI(uri.host, user=uri.user, port=uri.port, scheme=uri.scheme))
+    return str(uri)
+
+
+def dialog_header(request: Request, name: str) -> tuple[str, str, str] | None:
+    """(call-id, to-tag, from-tag) of a Join (RFC 3911) or Replaces (RFC 3891) header."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    call_id, _, rest = value.strip().partition(";")
+    params: dict[str, str] = {}
+    for item in rest.split(";"):
+        key, _, val = item.strip().partition("=")
+        params[key.strip().lower()] = val.strip()
+    return call_id.strip(), params.get("to-tag", ""), params.get("from-tag", "")
+
+
+def parse_target(text: str) -> SipURI:
+    """A dial-out target as a SIP URI (raises ValueError otherwise)."""
+    uri = parse_uri(text)
+    if not isinstance(uri, SipURI):
+        raise ValueError(f"not a SIP URI: {text}")
+    return uri
 
 
 def same_aor(a: str, b: str) -> bool:

@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from focus.calls.focus import mixer_id
+from focus.core import conference_id
 from focus.core.commands import CreateConference
 from focus.core.policy import Actor
 from focus.sip.digest import DigestChallenge, answer_challenge
@@ -48,7 +48,7 @@ def make_conference(
         else None,
     )
     changes = focus.running.store.apply(CreateConference(actor=Actor.system(), info=info))
-    return mixer_id(changes[0].uri)
+    return conference_id(changes[0].uri)
 
 
 async def refused(call: object) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ccmp_server.client import main as ccmp_main
-from focus.calls.focus import mixer_id
+from focus.core import conference_id
 from focus.core.accounts import add_account
 from focus.sip.message import Request
 from focus.sip.transport import TransportConfig
@@ -84,7 +84,7 @@ class Room:
         return out.getvalue()
 
     def sip(self, xcon_uri: str) -> str:
-        return self.focus.uri(mixer_id(xcon_uri))
+        return self.focus.uri(conference_id(xcon_uri))
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ async def test_a_message_reaches_every_other_member_with_the_sender_named(
         assert got.body == b"hello, room"
         assert (got.headers.get("Content-Type") or "").startswith("text/plain")
         sender = got.headers.get("From") or ""
-        assert f"sip:{mixer_id(conf)}@" in sender and '"Alice"' in sender, sender
+        assert f"sip:{conference_id(conf)}@" in sender and '"Alice"' in sender, sender
         asserted = got.headers.get("P-Asserted-Identity") or ""
         assert "alice@127.0.0.1" in asserted, asserted
     await asyncio.sleep(0.2)
@@ -206,7 +206,7 @@ async def test_private_sidebar_and_deletion_by_the_creator(
     # The private chat's two members are told it ended; carol was never in it.
     await eventually(lambda: all(b"This sidebar was deleted." in m.texts() for m in (alice, bob)))
     from_sidebar = [r for r in bob.inbox if r.body == b"This sidebar was deleted."]
-    assert f"sip:{mixer_id(sidebar.group(1))}@" in (from_sidebar[0].headers.get("From") or "")
+    assert f"sip:{conference_id(sidebar.group(1))}@" in (from_sidebar[0].headers.get("From") or "")
     assert b"This sidebar was deleted." not in carol.texts()
     await room.ccmp("delete", conf)
     await eventually(
@@ -290,7 +290,7 @@ async def test_sipp_chats_with_a_member(
         "-sf",
         str(SCENARIOS / "chat_message.xml"),
         "-s",
-        mixer_id(conf.group(1)),
+        conference_id(conf.group(1)),
         "-p",
         "0",
         cwd=tmp_path / "out",

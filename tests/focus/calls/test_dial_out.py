@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from focus.calls.focus import mixer_id
+from focus.core import conference_id
 from focus.core.changes import Change
 from focus.core.commands import AddUser, CreateConference, RemoveUser
 from focus.core.policy import Actor
@@ -97,8 +97,8 @@ async def test_dial_out_connects_and_ccmp_delete_hangs_up(
     (call,) = callee.calls
     contact = parse_name_addr(callee.contacts[0])
     assert "isfocus" in contact.params
-    assert getattr(contact.uri, "user", None) == mixer_id(conf)
-    assert callee.froms[0].startswith(f"sip:{mixer_id(conf)}@")  # the conference calls
+    assert getattr(contact.uri, "user", None) == conference_id(conf)
+    assert callee.froms[0].startswith(f"sip:{conference_id(conf)}@")  # the conference calls
     await focus.settled((1, 1, 1))
     assert call.state is CallState.CONFIRMED
     # userRequest delete: BYE to the phone, the leg unjoined and closed.

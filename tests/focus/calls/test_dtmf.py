@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from focus.calls.focus import DigitCollector, Participant, toggled_mute
+from focus.calls.digits import DigitCollector, toggled_mute
+from focus.calls.participant import Participant
 from focus.settings import SettingsError, SipProfile
 from focus.sip.sdp import parse_sdp
 from focus.sip.ua import Call
@@ -119,7 +120,7 @@ class Keypad:
 
 
 def participant(focus: Focus, call: Call) -> Participant:
-    (p,) = [q for q in focus.focus.participants.values() if q.call.call_id == call.call_id]
+    (p,) = [q for q in focus.focus.calls if q.call.call_id == call.call_id]
     return p
 
 

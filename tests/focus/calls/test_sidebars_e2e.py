@@ -25,7 +25,7 @@ from ccmp_server.messages import (
     Subject,
 )
 from focus.calls.admission import same_aor
-from focus.calls.focus import mixer_id
+from focus.core import conference_id
 from focus.core.commands import (
     CreateConference,
     CreateSidebar,
@@ -72,7 +72,7 @@ class Room:
         return self.focus.running.store
 
     def local(self, uri: str) -> str:
-        return mixer_id(uri)
+        return conference_id(uri)
 
     async def dial(self, name: str, target: str | None = None) -> None:
         """``name`` calls the conference (or ``target``, e.g. a sidebar's URI) and sends
@@ -293,7 +293,7 @@ async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Roo
         for name, other in (("alice", "bob"), ("bob", "alice")):
             ratio = heard[name]["carol"] / heard[name][other]
             assert 0.15 < ratio < 0.4, (name, heard[name])  # -12 dB is 0.25 in amplitude
-        assert mixer_id(sidebar) in room.focus.media.driver.known.conferences
+        assert conference_id(sidebar) in room.focus.media.driver.known.conferences
 
         gone = await ccmp(
             session,
@@ -307,7 +307,7 @@ async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Roo
     for name in ("alice", "bob", "carol"):
         hears(heard, name, *[o for o in ("alice", "bob", "carol") if o != name])
     assert 0.7 < heard["alice"]["carol"] / heard["alice"]["bob"] < 1.4
-    assert mixer_id(sidebar) not in room.focus.media.driver.known.conferences
+    assert conference_id(sidebar) not in room.focus.media.driver.known.conferences
 
 
 async def test_external_sidebar_with_a_party_dialled_into_it(room: Room) -> None:
@@ -412,7 +412,8 @@ async def test_sidebars_end_with_their_parent(focus: Focus, phones: PhoneFactory
         (made.conf,) = list(focus.focus.ad_hoc)
         sidebar = made.sidebar({"alice": (None, None)}, link="recvonly")
         await until(
-            lambda: mixer_id(sidebar) in focus.media.driver.known.conferences, "the sidebar's mixer"
+            lambda: conference_id(sidebar) in focus.media.driver.known.conferences,
+            "the sidebar's mixer",
         )
         await ua.bye(call)
         await until(lambda: made.store.get(made.conf) is None, "the conference deleted")
@@ -434,6 +435,6 @@ async def test_a_deleted_sidebar_puts_its_members_back(room: Room) -> None:
     heard = await room.listen()
     hears(heard, "carol", "alice", "bob")
     await until(
-        lambda: mixer_id(sidebar) not in room.focus.media.driver.known.conferences,
+        lambda: conference_id(sidebar) not in room.focus.media.driver.known.conferences,
         "the sidebar's mixer destroyed",
     )

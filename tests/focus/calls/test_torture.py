@@ -32,4 +32,4 @@ async def test_rfc4475_messages_then_a_call(focus: Focus, phones: PhoneFactory) 
     await focus.settled((1, 1, 1))
     await alice.bye(call)
     await focus.settled((0, 0, 0))
-    assert not focus.focus.participants
+    assert not focus.focus.calls

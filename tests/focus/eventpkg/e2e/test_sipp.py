@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from focus.calls.focus import mixer_id
+from focus.core import conference_id
 from focus.core.accounts import add_account
 from tests.paths import SIPP_SCENARIOS
 
@@ -223,5 +223,7 @@ def test_sipp_message_to_a_conference(serve: Serve, tmp_path: Path) -> None:
     conf = re.search(r"object: (\S+)", serve.ccmp("create", "--blueprint", chat.group(1)))
     assert conf, "no conference object in the create answer"
     serve.ccmp("add-user", conf.group(1), "--dial-in", "sip:sipp@127.0.0.1", "--name", "Sipp")
-    finished(sipp(serve.sip_port, "chat_message.xml", mixer_id(conf.group(1)), tmp_path), tmp_path)
+    finished(
+        sipp(serve.sip_port, "chat_message.xml", conference_id(conf.group(1)), tmp_path), tmp_path
+    )
     assert re.search(r"^SIP/2.0 202 ", messages(tmp_path), re.M)
