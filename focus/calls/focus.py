@@ -43,7 +43,7 @@
   leg is opened (offerless: the media server offers), the phone is re-INVITEd with that
   offer, its answer goes to the media server in the ACK, and the new leg is joined.
 
-* the media of a conference and its sidebars are one plan (:mod:`focus.sidebar_media`),
+* the media of a conference and its sidebars are one plan (:mod:`focus.mediaplan`),
   refreshed after every core change of the tree (the focus's own included): joins, SIP
   hold, CCMP mutes, internal/external sidebars, whisper, coaching and floor control;
 * RFC 7082: OPTIONS and the 200 to INVITE carry ``Call-Info: <XCON-URI>;purpose=ccmp``;
@@ -100,8 +100,9 @@ from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import Actor
 from focus.core.state import ConferenceObject, Lifecycle, ObjectKind
 from focus.core.store import ConferenceStore
+from focus.mediaplan import root_uri
+from focus.mediaplan.reconcile import MediaReconciler
 from focus.settings import SipProfile
-from focus.sidebar_media import SidebarMedia, root_uri
 from focus.sip.dialog import Dialog
 from focus.sip.digest import DigestConfig, DigestServer, check_request
 from focus.sip.errors import LocalProtocolError, SipParseError
@@ -290,7 +291,7 @@ class ConferenceFocus:
         self.driver = driver
         # One media plan per conference tree: the conference's own joins and its sidebars'
         # (whisper, coaching, floor control) come from the same planner, never overwrite.
-        self.sidebar_media = SidebarMedia(driver) if driver is not None else None
+        self.sidebar_media = MediaReconciler(driver) if driver is not None else None
         self.config = config
         self.participants: dict[int, Participant] = {}  # by id(call)
         self.creators: dict[str, int] = {}  # ad hoc XCON-URI -> id() of its creator's call
@@ -985,9 +986,7 @@ class ConferenceFocus:
         if self.sidebar_media is None:
             return
         root = root_uri(uri, self.store.get)
-        await self.sidebar_media.refresh(
-            uri, self.store.get, lambda: self.connections(root), mixer_id=mixer_id
-        )
+        await self.sidebar_media.refresh(uri, self.store.get, lambda: self.connections(root))
 
     def _spawn_refresh(self, uri: str) -> None:
         async def run() -> None:
@@ -1638,7 +1637,7 @@ class ConferenceFocus:
             self._set_status(p, EndpointStatus.DISCONNECTED, DisconnectionMethod.BOOTED)
 
     @staticmethod
-    async def _drop(media: SidebarMedia, uri: str) -> None:
+    async def _drop(media: MediaReconciler, uri: str) -> None:
         with contextlib.suppress(MediaDriverError):
             await media.drop(uri)
 

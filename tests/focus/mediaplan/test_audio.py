@@ -3,7 +3,7 @@ client and MediaDriver on loopback; RTP phones send distinct tones and the FFT o
 phone receives says whom it hears (tests.mediactrl.media.phones).
 
 Each test writes the conference documents as a CCMP client would (tests.focus.mediaplan.docs),
-plans them with focus.sidebar_media.plan_media and applies the plan with SidebarMedia.
+plans them with focus.mediaplan.plan_media and applies the plan with MediaReconciler.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from focus.core import commands as cmd
-from focus.sidebar_media import MediaPlan, SidebarMedia, plan_media
+from focus.mediaplan import MediaPlan, plan_media
+from focus.mediaplan.reconcile import MediaReconciler
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import ConferenceInfo
 from mediactrl.client import MediaControlClient, direct_opener
@@ -57,7 +58,7 @@ def uid(name: str) -> str:
 class Room:
     engine: MediaEngine
     driver: MediaDriver
-    media: SidebarMedia
+    media: MediaReconciler
     phones: dict[str, Phone] = field(default_factory=dict)
     connections: dict[str, str] = field(default_factory=dict)  # the focus's map
 
@@ -103,7 +104,7 @@ async def room() -> AsyncIterator[Room]:
     client = MediaControlClient(direct_opener(host, port, CFW), FAST)
     driver = MediaDriver(client, request_timeout=3.0)
     await client.start()
-    result = Room(engine, driver, SidebarMedia(driver))
+    result = Room(engine, driver, MediaReconciler(driver))
     try:
         yield result
     finally:
@@ -283,7 +284,7 @@ async def test_reconcile_is_idempotent_and_mute_applies(room: Room) -> None:
 
 async def test_coaching_from_the_real_core_with_refresh(room: Room, tmp_path: Path) -> None:
     """The whole chain: CCMP-style commands on the real core (SQLite file), the coaching
-    vector parsed by the xcon codec, SidebarMedia.refresh(uri, store.get, connections) after
+    vector parsed by the xcon codec, MediaReconciler.refresh(uri, store.get, connections) after
     each change, real audio; deleting the sidebar puts the supervisor back in the room."""
     store = add_accounts(open_store(tmp_path / "state"))
     try:

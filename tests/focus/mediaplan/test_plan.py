@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from focus.core.state import ConferenceObject, Lifecycle, ObjectKind
-from focus.sidebar_media import MediaPlan, PlannedJoin, link_of, plan_media
+from focus.mediaplan import MediaPlan, PlannedJoin, link_of, plan_media
+from focus.mediaplan.reconcile import join_streams
 from focus.xcon.model import ConferenceInfo, MediaStatus
 from mediactrl.mixer.model import Direction
 from tests.focus.mediaplan.docs import conference, user
@@ -29,21 +30,8 @@ def uid(name: str) -> str:
 
 
 def row(planned: PlannedJoin) -> Row:
-    """(direction word, gain of the listening stream) of one join, for readable tables."""
-    word = {
-        (True, True): "sendrecv",
-        (True, False): "sendonly",
-        (False, True): "recvonly",
-        (False, False): "inactive",
-    }[(planned.heard, planned.hears)]
-    gains = [
-        int(s.volume.value)
-        for s in planned.streams
-        if s.volume is not None
-        and s.volume.value is not None
-        and s.direction in (Direction.RECVONLY,)
-    ]
-    return planned.conference_id, word, gains[0] if gains and gains[0] != 0 else None
+    """(mixer, direction word, listening gain) of one join, for readable tables."""
+    return planned.conference_id, planned.status.value, planned.listen_gain_db or None
 
 
 def table(plan: MediaPlan) -> dict[str, list[Row]]:
@@ -217,14 +205,31 @@ def test_link_words_and_gain_are_read_leniently() -> None:
     assert link_of(sidebar, sidebar.users.users[0]).status is MediaStatus.SENDRECV  # type: ignore[union-attr]
 
 
+def audible(plan: MediaPlan) -> set[tuple[str, str]]:
+    """(listener, speaker) pairs, by name: who hears whom through some mixer of the plan."""
+    return {
+        (name(a.connection), name(b.connection))
+        for a in plan.joins
+        for b in plan.joins
+        if a.conference_id == b.conference_id and a.connection != b.connection
+        if a.hears and b.heard
+    }
+
+
+def name(connection: str) -> str:
+    return connection.partition(":")[0][2:]
+
+
 # --------------------------------------------------------------------- properties
 NAMES = ["alice", "bob", "carol", "david", "ethel", "fred"]
 STATUSES = [None, "sendrecv", "recvonly", "sendonly", "inactive"]
 LINKS = [None, "sendrecv", "recvonly", "sendonly", "inactive"]
 
+Tree = tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]]
+
 
 @st.composite
-def trees(draw: st.DrawFn) -> tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]]:
+def trees(draw: st.DrawFn) -> Tree:
     members = draw(st.lists(st.sampled_from(NAMES), min_size=1, unique=True))
     parent = conference(
         MAIN,
@@ -253,11 +258,19 @@ def trees(draw: st.DrawFn) -> tuple[ConferenceInfo, list[ConferenceInfo], dict[s
     return parent, sidebars, {uid(n): CONN[uid(n)] for n in connected}
 
 
+def audio_sidebars(sidebars: list[ConferenceInfo], entity: str) -> list[ConferenceInfo]:
+    """The sidebars with audio that have ``entity`` in their roster."""
+    return [
+        s
+        for s in sidebars
+        if any(e.type == "audio" for e in s.conference_description.available_media.entries)  # type: ignore[union-attr]
+        and s.user(entity) is not None
+    ]
+
+
 @settings(max_examples=150, deadline=None)
 @given(trees(), st.randoms())
-def test_plans_are_deterministic_and_complete(
-    tree: tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]], rnd: random.Random
-) -> None:
+def test_plans_are_deterministic_and_complete(tree: Tree, rnd: random.Random) -> None:
     parent, sidebars, connections = tree
     plan = plan_media(parent, sidebars, connections)
     shuffled = list(sidebars)
@@ -267,22 +280,25 @@ def test_plans_are_deterministic_and_complete(
     keys = [(j.connection, j.conference_id) for j in plan.joins]
     assert len(keys) == len(set(keys))
     assert {j.conference_id for j in plan.joins} <= set(plan.conferences)
-    assert {j.connection for j in plan.joins} == set(connections.values())
+    assert {j.connection for j in plan.joins} == {
+        c
+        for e, c in connections.items()
+        if parent.user(e) is not None or audio_sidebars(sidebars, e)
+    }
     for each in plan.joins:  # an omitted volume would keep an old gain (RFC 6505 s4.2.2.2)
         assert all(
-            s.volume is not None for s in each.streams if s.direction is not Direction.INACTIVE
+            s.volume is not None
+            for s in join_streams(each)
+            if s.direction is not Direction.INACTIVE
         )
-    for connection in connections.values():
-        assert plan.join(connection, "main") is not None  # every member planned in main
+    for entity, connection in connections.items():
+        if parent.user(entity) is not None:
+            assert plan.join(connection, "main") is not None  # every member planned in main
     for sidebar in sidebars:
         mixer = sidebar.entity.partition(":")[2].partition("@")[0]
-        members = {u.entity for u in sidebar.users.users}  # type: ignore[union-attr]
         for entity, connection in connections.items():
             planned = plan.join(connection, mixer)
-            desc = sidebar.conference_description
-            media = desc.available_media if desc is not None else None
-            entries = media.entries if media is not None else ()
-            if entity not in members or not any(e.type == "audio" for e in entries):
+            if sidebar not in audio_sidebars(sidebars, entity):
                 assert planned is None  # never joined to a sidebar it is not in
             else:
                 assert planned is not None
@@ -290,9 +306,7 @@ def test_plans_are_deterministic_and_complete(
 
 @settings(max_examples=150, deadline=None)
 @given(trees())
-def test_nobody_hears_what_they_must_not(
-    tree: tuple[ConferenceInfo, list[ConferenceInfo], dict[str, str]],
-) -> None:
+def test_nobody_hears_what_they_must_not(tree: Tree) -> None:
     parent, sidebars, connections = tree
     plan = plan_media(parent, sidebars, connections)
     for p_user in parent.users.users:  # type: ignore[union-attr]
@@ -302,13 +316,8 @@ def test_nobody_hears_what_they_must_not(
         main = plan.join(connection, "main")
         assert main is not None
         held = p_user.endpoints[0].status == "on-hold"
-        audio_sidebars = [
-            s
-            for s in sidebars
-            if any(e.type == "audio" for e in s.conference_description.available_media.entries)  # type: ignore[union-attr]
-            and s.user(p_user.entity or "") is not None
-        ]
-        links = [link_of(s, s.user(p_user.entity or "")) for s in audio_sidebars]
+        mine = audio_sidebars(sidebars, p_user.entity or "")
+        links = [link_of(s, s.user(p_user.entity or "")) for s in mine]
         if held or any(link.status is MediaStatus.INACTIVE for link in links):
             assert not main.hears and not main.heard  # on hold: external sidebar
         if any(not link.receives for link in links):
@@ -318,7 +327,7 @@ def test_nobody_hears_what_they_must_not(
             assert not main.heard or any(link.sends for link in links)
         if status in ("sendonly", "inactive"):
             assert not main.hears
-        if not audio_sidebars and not held:
+        if not mine and not held:
             word = status or "sendrecv"
             assert (main.heard, main.hears) == (
                 word in ("sendrecv", "sendonly"),
