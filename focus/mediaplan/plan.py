@@ -325,15 +325,18 @@ def plan_media(
     audio_sidebars.sort(key=lambda s: s[0])
 
     # The parent first: whether a user is heard and hears there decides her sidebar joins.
+    everyone = set(parent_users).union(*(members for _, _, members in audio_sidebars))
     in_parent: dict[str, _Flow] = {}
-    for entity in sorted(e for e in parent_users if e in connections):
-        own = _user_media(parent_users[entity])
+    for entity in sorted(e for e in everyone if e in connections):
+        own = _user_media(parent_users[entity]) if entity in parent_users else None
         mine = [
             (link_of(info, members[entity]), _user_media(members[entity]))
             for _, info, members in audio_sidebars
             if entity in members
         ]
-        in_parent[entity] = _parent_flow(own, mine)
+        flow = _parent_flow(own, mine)
+        if flow is not None:
+            in_parent[entity] = flow
 
     joins = [j for e, flow in in_parent.items() for j in _joins(connections, e, parent_mixer, flow)]
     conferences = {parent_mixer}
@@ -359,18 +362,27 @@ def plan_media(
     )
 
 
-def _parent_flow(own: _Flow, mine: list[tuple[Link, _Flow]]) -> _Flow:
+def _parent_flow(own: _Flow | None, mine: list[tuple[Link, _Flow]]) -> _Flow | None:
     """How a user's connection is joined to the parent's mixer (README: rules), from her
-    media in the parent and the link and her media of each audio sidebar she is in."""
+    media in the parent (None: she is in no roster of the parent, only in sidebars) and the
+    link and her media of each audio sidebar she is in; None: not joined to it at all."""
     links = [link for link, _ in mine]
     external = any(link.status is MediaStatus.INACTIVE for link in links)
     speaks_through = any(link.sends and flow.sends for link, flow in mine)
     gains = [link.gain_db for link in links if link.gain_db is not None]
-    if own.held or external:
-        return _Flow(sends=False, receives=False)
-    receives = own.receives and all(link.receives for link in links)
-    sends = (own.sends and all(link.sends for link in links)) or speaks_through
-    speak, listen = own.speak_gain_db, own.listen_gain_db
+    if own is None:  # RFC 6504 s7.2 / s7.4: hears the parent only if every link says so
+        if external or any(flow.held for _, flow in mine):
+            return None
+        sends, receives = speaks_through, all(link.receives for link in links)
+        if not sends and not receives:
+            return None
+        speak = listen = None
+    else:
+        if own.held or external:
+            return _Flow(sends=False, receives=False)
+        receives = own.receives and all(link.receives for link in links)
+        sends = (own.sends and all(link.sends for link in links)) or speaks_through
+        speak, listen = own.speak_gain_db, own.listen_gain_db
     if gains:
         listen = max(-127, (listen or 0) + min(gains))
     return _Flow(sends=sends, receives=receives, speak_gain_db=speak, listen_gain_db=listen)

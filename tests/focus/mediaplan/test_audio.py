@@ -203,11 +203,13 @@ async def test_whisper_to_one_participant(room: Room) -> None:
     hears(heard, "bob", "carol")
 
 
-async def test_observe_and_coach(room: Room) -> None:
+@pytest.mark.parametrize("in_the_call", [True, False], ids=["in-main", "rfc6504-s7.4-outside"])
+async def test_observe_and_coach(room: Room, in_the_call: bool) -> None:
     """s6.9: supervisor alice hears agent bob and customer carol; only bob hears alice;
-    carol never hears alice; alice hears bob once (not also through the sidebar)."""
+    carol never hears alice; alice hears bob once (not also through the sidebar).  The same
+    when alice is in no roster of the call (RFC 6504 s7.4: she opens the sidebar for herself)."""
     await room.dial("alice", "bob", "carol")
-    main = conference(MAIN, [user(uid(n)) for n in ("alice", "bob", "carol")])
+    main = conference(MAIN, [user(uid(n)) for n in ("alice", "bob", "carol")[not in_the_call :]])
     coaching = conference(SIDE, [user(uid("alice")), user(uid("bob"), parent_audio="sendrecv")])
     await room.apply(main, coaching)
     heard = await room.listen()
@@ -216,6 +218,21 @@ async def test_observe_and_coach(room: Room) -> None:
     hears(heard, "carol", "bob")
     deaf_to(heard, "carol", "alice")
     assert heard["alice"]["bob"] < AMPLITUDE * 1.4  # once, not doubled by the sidebar
+
+
+async def test_rfc6504_s7_2_fred_only_in_the_external_sidebar(room: Room) -> None:
+    """Fred is in no roster of the main conference, only in the external sidebar: he talks
+    with alice and bob and hears nothing of carol, who never hears him."""
+    await room.dial("alice", "bob", "carol", "fred")
+    main = conference(MAIN, [user(uid(n)) for n in ("alice", "bob", "carol")])
+    sidebar = conference(SIDE, [user(uid(n)) for n in ("alice", "bob", "fred")], link="inactive")
+    await room.apply(main, sidebar)
+    assert "msfred:asfred" not in room.engine.members("main")
+    heard = await room.listen()
+    hears(heard, "fred", "alice", "bob")
+    hears(heard, "alice", "fred")
+    deaf_to(heard, "fred", "carol")
+    deaf_to(heard, "carol", "fred", "alice", "bob")
 
 
 async def test_floor_control_grants_one_analyst_at_a_time(room: Room) -> None:

@@ -220,8 +220,124 @@ def name(connection: str) -> str:
     return connection.partition(":")[0][2:]
 
 
+# ------------------------------------------- users in a sidebar and in no roster of the parent
+def test_rfc6504_s7_2_external_sidebar_fred_hears_only_the_sidebar() -> None:
+    """Fred, the customer, is only in the external sidebar: he joins its mixer alone, hears
+    alice, bob and ethel there and nothing of the main conference, where nobody hears him."""
+    main = conference(MAIN, [user(uid(n)) for n in ("alice", "bob", "carol", "david", "ethel")])
+    side = conference(
+        SIDE, [user(uid(n)) for n in ("alice", "bob", "ethel", "fred")], link="inactive"
+    )
+    plan = plan_media(main, [side], CONN)
+    assert table(plan) == {
+        **{n: [("main", "inactive", None), ("side", "sendrecv", None)] for n in ("alice", "bob")},
+        "carol": [("main", "sendrecv", None)],
+        "david": [("main", "sendrecv", None)],
+        "ethel": [("main", "inactive", None), ("side", "sendrecv", None)],
+        "fred": [("side", "sendrecv", None)],
+    }
+    heard = audible(plan)
+    assert {speaker for listener, speaker in heard if listener == "fred"} == {
+        "alice",
+        "bob",
+        "ethel",
+    }
+    assert {listener for listener, speaker in heard if speaker == "fred"} == {
+        "alice",
+        "bob",
+        "ethel",
+    }
+
+
+def test_rfc6504_s7_2_sidebar_updated_to_provide_main_audio() -> None:
+    """ "it would allow for updates such that the media could be updated, for example, to
+    provide audio from the main conference": the link becomes recvonly, 12 dB down; Fred
+    now hears the main conference, which still never hears him."""
+    main = conference(MAIN, [user(uid(n)) for n in ("alice", "carol")])
+    side = conference(SIDE, [user(uid("alice")), user(uid("fred"))], link_gain=-12)
+    plan = plan_media(main, [side], CONN)
+    assert table(plan) == {
+        "alice": [("main", "recvonly", -12), ("side", "sendrecv", None)],
+        "carol": [("main", "sendrecv", None)],
+        "fred": [("main", "recvonly", -12), ("side", "sendrecv", None)],
+    }
+    heard = audible(plan)
+    assert ("fred", "carol") in heard
+    assert ("carol", "fred") not in heard and ("carol", "alice") not in heard
+
+
+def test_rfc6504_s7_2_fred_on_hold_in_the_sidebar() -> None:
+    main = conference(MAIN, [user(uid("alice"))])
+    side = conference(SIDE, [user(uid("alice")), user(uid("fred"), held=True)], link="recvonly")
+    assert table(plan_media(main, [side], CONN))["fred"] == [("side", "inactive", None)]
+
+
+@pytest.mark.parametrize(
+    ("supervisor", "agent"),
+    [
+        ("sendonly", "recvonly"),  # RFC 6504 s7.4 as written: the "Alice-to-Bob audio"
+        ("sendrecv", "sendrecv"),  # this project's coaching vector
+    ],
+)
+def test_rfc6504_s7_4_supervisor_outside_the_call_observes_and_coaches(
+    supervisor: str, agent: str
+) -> None:
+    """Alice, the supervisor, is in no roster of the call: the coaching sidebar links
+    recvonly, so she hears agent bob and customer carol through the main conference; only
+    bob hears her (in the sidebar); carol "is not aware of the presence of the coach"."""
+    main = conference(MAIN, [user(uid("bob")), user(uid("carol"))])
+    side = conference(
+        SIDE,
+        [user(uid("alice"), supervisor), user(uid("bob"), agent, parent_audio="sendrecv")],
+        link="recvonly",
+    )
+    plan = plan_media(main, [side], CONN)
+    assert table(plan) == {
+        "alice": [("main", "recvonly", None), ("side", supervisor, None)],
+        # bob's upstream into the sidebar would reach alice twice: she hears him in main
+        "bob": [("main", "sendrecv", None), ("side", "recvonly", None)],
+        "carol": [("main", "sendrecv", None)],
+    }
+    assert audible(plan) == {
+        ("alice", "bob"),
+        ("alice", "carol"),
+        ("bob", "alice"),
+        ("bob", "carol"),
+        ("carol", "bob"),
+    }
+
+
+def test_rfc6504_s7_4_a_supervisor_override_cannot_hide_an_external_link() -> None:
+    """An inactive link keeps a sidebar-only user out of the parent's mixer altogether, even
+    if her own override says sendrecv for another sidebar's sake."""
+    main = conference(MAIN, [user(uid("bob")), user(uid("carol"))])
+    external = conference(SIDE, [user(uid("alice")), user(uid("bob"))], link="inactive")
+    coaching = conference(
+        "xcon:coach@example.com", [user(uid("alice"), parent_audio="sendrecv")], link="recvonly"
+    )
+    plan = plan_media(main, [external, coaching], CONN)
+    assert plan.join(CONN[uid("alice")], "main") is None
+
+
+def test_a_sidebar_only_speaker_in_a_floor_sidebar_is_heard_in_main() -> None:
+    """A sidebar linked sendrecv carries all its speakers to the main conference, the one
+    who is in no roster of the parent included (a remote expert given the floor)."""
+    main = conference(MAIN, [user(uid("alice")), user(uid("carol"), "recvonly")])
+    floor = conference(SIDE, [user(uid("carol")), user(uid("fred"), "sendrecv")], link="sendrecv")
+    plan = plan_media(main, [floor], CONN)
+    # carol hears fred in main already: his upstream into the sidebar would be an echo
+    assert table(plan)["fred"] == [("main", "sendrecv", None), ("side", "recvonly", None)]
+    assert {("alice", "fred"), ("carol", "fred"), ("fred", "alice")} <= audible(plan)
+    muted = conference(SIDE, [user(uid("carol")), user(uid("fred"), "recvonly")], link="sendrecv")
+    assert table(plan_media(main, [muted], CONN))["fred"] == [
+        ("main", "recvonly", None),
+        ("side", "recvonly", None),
+    ]
+
+
 # --------------------------------------------------------------------- properties
 NAMES = ["alice", "bob", "carol", "david", "ethel", "fred"]
+OUTSIDERS = ["a1", "a2", "a3"]  # never in the parent's roster: only in its sidebars
 STATUSES = [None, "sendrecv", "recvonly", "sendonly", "inactive"]
 LINKS = [None, "sendrecv", "recvonly", "sendonly", "inactive"]
 
@@ -237,7 +353,7 @@ def trees(draw: st.DrawFn) -> Tree:
     )
     sidebars = []
     for k in range(draw(st.integers(0, 3))):
-        inside = draw(st.lists(st.sampled_from(members), unique=True))
+        inside = draw(st.lists(st.sampled_from(members + OUTSIDERS), unique=True))
         sidebars.append(
             conference(
                 f"xcon:side{k}@example.com",
@@ -245,6 +361,7 @@ def trees(draw: st.DrawFn) -> Tree:
                     user(
                         uid(n),
                         draw(st.sampled_from(STATUSES)),
+                        held=n in OUTSIDERS and draw(st.booleans()),
                         parent_audio=draw(st.sampled_from(LINKS)),
                     )
                     for n in inside
@@ -254,7 +371,7 @@ def trees(draw: st.DrawFn) -> Tree:
                 audio=draw(st.booleans()),
             )
         )
-    connected = draw(st.lists(st.sampled_from(members), unique=True))
+    connected = draw(st.lists(st.sampled_from(members + OUTSIDERS), unique=True))
     return parent, sidebars, {uid(n): CONN[uid(n)] for n in connected}
 
 
@@ -333,3 +450,33 @@ def test_nobody_hears_what_they_must_not(tree: Tree) -> None:
                 word in ("sendrecv", "sendonly"),
                 word in ("sendrecv", "recvonly"),
             )
+
+
+@settings(max_examples=150, deadline=None)
+@given(trees())
+def test_a_sidebar_only_user_gets_of_the_parent_what_the_links_say(tree: Tree) -> None:
+    """RFC 6504 s7.2/s7.4: nothing of the parent without a recv link, never heard there
+    without a send link, never joined there through an external sidebar."""
+    parent, sidebars, connections = tree
+    plan = plan_media(parent, sidebars, connections)
+    heard = audible(plan)
+    for entity, connection in connections.items():
+        if parent.user(entity) is not None:
+            continue
+        mine = [(s, s.user(entity)) for s in audio_sidebars(sidebars, entity)]
+        links = [link_of(s, u) for s, u in mine]
+        main = plan.join(connection, "main")
+        if main is None:
+            continue
+        assert mine and not any(link.status is MediaStatus.INACTIVE for link in links)
+        assert main.hears or main.heard  # no inactive join where she is no participant
+        assert main.hears == all(link.receives for link in links)
+        if main.heard:
+            assert any(link.sends for link in links)
+        parent_only = {
+            name(connections[e])
+            for e in connections
+            if parent.user(e) is not None and not audio_sidebars(sidebars, e)
+        }
+        if not any(link.sends for link in links):
+            assert not any((p, name(connection)) in heard for p in parent_only)
