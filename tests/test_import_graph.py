@@ -45,8 +45,8 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _type_checking(node):
-            for child in node.orelse:
-                visit(child)
+            for branch in node.orelse:
+                visit(branch)
             return
         names: list[str] = []
         if isinstance(node, ast.Import):
@@ -63,8 +63,9 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
                 f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
                 for alias in node.names
             ]
-        for name in names:
+        for imported in names:
             # the longest prefix that is one of our modules
+            name = imported
             while name and name not in modules:
                 name = name.rpartition(".")[0]
             if name and name != me:

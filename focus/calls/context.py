@@ -30,8 +30,9 @@ from focus.core.errors import CoreError
 from focus.core.policy import Actor
 from focus.core.state import ConferenceObject, ObjectKind
 from focus.core.store import ConferenceStore
+from focus.mediaplan import root_uri
+from focus.mediaplan.reconcile import MediaReconciler
 from focus.settings import SipProfile
-from focus.sidebar_media import SidebarMedia, root_uri
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request
 from focus.sip.sdp import parse_sdp
@@ -94,7 +95,7 @@ class CallContext:
         self.calls = CallRegistry()
         # One media plan per conference tree: the conference's own joins and its sidebars'
         # (whisper, coaching, floor control) come from the same planner, never overwrite.
-        self.media = SidebarMedia(driver) if driver is not None else None
+        self.media = MediaReconciler(driver) if driver is not None else None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- the core, as the SIP front end
@@ -216,9 +217,7 @@ class CallContext:
         if self.media is None:
             return
         root = self.root(uri)
-        await self.media.refresh(
-            uri, self.store.get, lambda: self.connections(root), mixer_id=conference_id
-        )
+        await self.media.refresh(uri, self.store.get, lambda: self.connections(root))
 
     async def mix(self, p: Participant, *, strict: bool = False) -> None:
         """The participant's conference tree re-planned (hold, media status, sidebars).

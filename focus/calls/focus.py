@@ -20,7 +20,7 @@ holds no call logic itself; each flow has its own module:
 
 A participant's life is the transition table of :mod:`~focus.calls.participant`; every call
 is in the :class:`~focus.calls.registry.CallRegistry`. The media of a conference and its
-sidebars are one plan (:mod:`focus.sidebar_media`), refreshed after every core change of the
+sidebars are one plan (:mod:`focus.mediaplan`), refreshed after every core change of the
 tree, the focus's own included. Core changes made by others (CCMP, the clock) are acted on: a
 user removed gets a BYE, a deleted or ended conference ends every call in it, a user added
 with a dialed-out endpoint is called, an allowed-users-list target with method refer or

@@ -35,7 +35,7 @@ from focus.core.commands import (
 )
 from focus.core.policy import Actor, Role
 from focus.core.store import ConferenceStore
-from focus.sidebar_media import PARENT_AUDIO, PARENT_GAIN, SM_NS
+from focus.mediaplan import PARENT_AUDIO, PARENT_GAIN, SM_NS
 from focus.sip.sdp import parse_sdp
 from focus.sip.ua import Call, UserAgent
 from focus.xcon.codec import parse_conference_info

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from focus.core.store import ConferenceStore
-from focus.sidebar_media import PARENT_AUDIO, PARENT_GAIN
+from focus.mediaplan import PARENT_AUDIO, PARENT_GAIN
 from focus.xcon.model import (
     AvailableMedia,
     ConferenceDescription,

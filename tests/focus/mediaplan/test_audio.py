@@ -3,7 +3,7 @@ client and MediaDriver on loopback; RTP phones send distinct tones and the FFT o
 phone receives says whom it hears (tests.mediactrl.media.phones).
 
 Each test writes the conference documents as a CCMP client would (tests.focus.mediaplan.docs),
-plans them with focus.sidebar_media.plan_media and applies the plan with SidebarMedia.
+plans them with focus.mediaplan.plan_media and applies the plan with MediaReconciler.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from focus.core import commands as cmd
-from focus.sidebar_media import MediaPlan, SidebarMedia, plan_media
+from focus.mediaplan import MediaPlan, plan_media
+from focus.mediaplan.reconcile import MediaReconciler
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import ConferenceInfo
 from mediactrl.client import MediaControlClient, direct_opener
@@ -57,7 +58,7 @@ def uid(name: str) -> str:
 class Room:
     engine: MediaEngine
     driver: MediaDriver
-    media: SidebarMedia
+    media: MediaReconciler
     phones: dict[str, Phone] = field(default_factory=dict)
     connections: dict[str, str] = field(default_factory=dict)  # the focus's map
 
@@ -103,7 +104,7 @@ async def room() -> AsyncIterator[Room]:
     client = MediaControlClient(direct_opener(host, port, CFW), FAST)
     driver = MediaDriver(client, request_timeout=3.0)
     await client.start()
-    result = Room(engine, driver, SidebarMedia(driver))
+    result = Room(engine, driver, MediaReconciler(driver))
     try:
         yield result
     finally:
@@ -202,11 +203,13 @@ async def test_whisper_to_one_participant(room: Room) -> None:
     hears(heard, "bob", "carol")
 
 
-async def test_observe_and_coach(room: Room) -> None:
+@pytest.mark.parametrize("in_the_call", [True, False], ids=["in-main", "rfc6504-s7.4-outside"])
+async def test_observe_and_coach(room: Room, in_the_call: bool) -> None:
     """s6.9: supervisor alice hears agent bob and customer carol; only bob hears alice;
-    carol never hears alice; alice hears bob once (not also through the sidebar)."""
+    carol never hears alice; alice hears bob once (not also through the sidebar).  The same
+    when alice is in no roster of the call (RFC 6504 s7.4: she opens the sidebar for herself)."""
     await room.dial("alice", "bob", "carol")
-    main = conference(MAIN, [user(uid(n)) for n in ("alice", "bob", "carol")])
+    main = conference(MAIN, [user(uid(n)) for n in ("alice", "bob", "carol")[not in_the_call :]])
     coaching = conference(SIDE, [user(uid("alice")), user(uid("bob"), parent_audio="sendrecv")])
     await room.apply(main, coaching)
     heard = await room.listen()
@@ -215,6 +218,21 @@ async def test_observe_and_coach(room: Room) -> None:
     hears(heard, "carol", "bob")
     deaf_to(heard, "carol", "alice")
     assert heard["alice"]["bob"] < AMPLITUDE * 1.4  # once, not doubled by the sidebar
+
+
+async def test_rfc6504_s7_2_fred_only_in_the_external_sidebar(room: Room) -> None:
+    """Fred is in no roster of the main conference, only in the external sidebar: he talks
+    with alice and bob and hears nothing of carol, who never hears him."""
+    await room.dial("alice", "bob", "carol", "fred")
+    main = conference(MAIN, [user(uid(n)) for n in ("alice", "bob", "carol")])
+    sidebar = conference(SIDE, [user(uid(n)) for n in ("alice", "bob", "fred")], link="inactive")
+    await room.apply(main, sidebar)
+    assert "msfred:asfred" not in room.engine.members("main")
+    heard = await room.listen()
+    hears(heard, "fred", "alice", "bob")
+    hears(heard, "alice", "fred")
+    deaf_to(heard, "fred", "carol")
+    deaf_to(heard, "carol", "fred", "alice", "bob")
 
 
 async def test_floor_control_grants_one_analyst_at_a_time(room: Room) -> None:
@@ -283,7 +301,7 @@ async def test_reconcile_is_idempotent_and_mute_applies(room: Room) -> None:
 
 async def test_coaching_from_the_real_core_with_refresh(room: Room, tmp_path: Path) -> None:
     """The whole chain: CCMP-style commands on the real core (SQLite file), the coaching
-    vector parsed by the xcon codec, SidebarMedia.refresh(uri, store.get, connections) after
+    vector parsed by the xcon codec, MediaReconciler.refresh(uri, store.get, connections) after
     each change, real audio; deleting the sidebar puts the supervisor back in the room."""
     store = add_accounts(open_store(tmp_path / "state"))
     try:

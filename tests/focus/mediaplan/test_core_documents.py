@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from focus.core import commands as cmd
+from focus.core import conference_id
 from focus.core.store import ConferenceStore
-from focus.sidebar_media import (
+from focus.mediaplan import (
     PARENT_AUDIO,
     link_of,
     plan_media,
@@ -21,16 +22,11 @@ from focus.sidebar_media import (
 )
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import MediaStatus
-from mediactrl.mixer.model import Direction
 from tests.focus.core.conftest import ALICE, BOB, CAROL, add_accounts, open_store
 from tests.focus.mediaplan.docs import audio_label, vector
 from tests.focus.mediaplan.test_plan import row
 
 CONNECTIONS = {ALICE.user_id: "fa:ma", BOB.user_id: "fb:mb", CAROL.user_id: "fc:mc"}
-
-
-def mixer(uri: str) -> str:
-    return uri.partition(":")[2].partition("@")[0]
 
 
 @pytest.fixture
@@ -59,9 +55,9 @@ def test_sidebars_from_the_store(
     # A fresh clone is an internal sidebar with everyone: heard only in the sidebar.
     parent = store.get(conf)
     assert parent is not None
-    fresh = plan_media(parent, sidebar_documents(parent, store.get), connections, mixer_id=mixer)
-    assert {row(j) for j in fresh.joins if j.conference_id == mixer(conf)} == {
-        (mixer(conf), "recvonly", None)
+    fresh = plan_media(parent, sidebar_documents(parent, store.get), connections)
+    assert {row(j) for j in fresh.joins if j.conference_id == conference_id(conf)} == {
+        (conference_id(conf), "recvonly", None)
     }
 
     patch = parse_conference_info(vector(name, sidebar, audio_label(store, sidebar)))
@@ -70,8 +66,8 @@ def test_sidebars_from_the_store(
     assert parent is not None
     documents = sidebar_documents(parent, store.get)
     assert [d.uri for d in documents] == [sidebar]  # type: ignore[union-attr]
-    planned = plan_media(parent, documents, connections, mixer_id=mixer)
-    main, side = mixer(conf), mixer(sidebar)
+    planned = plan_media(parent, documents, connections)
+    main, side = conference_id(conf), conference_id(sidebar)
     rows = {(j.connection, *row(j)) for j in planned.joins}
     if not by_ref:  # internal: main 12 dB down, only alice and bob in the sidebar
         assert rows == {
@@ -96,9 +92,9 @@ def test_sidebars_from_the_store(
     store.apply(cmd.DeleteSidebar(actor=ALICE, uri=sidebar, by_ref=by_ref))
     parent = store.get(conf)
     assert parent is not None
-    after = plan_media(parent, sidebar_documents(parent, store.get), connections, mixer_id=mixer)
+    after = plan_media(parent, sidebar_documents(parent, store.get), connections)
     assert after.conferences == (main,)
-    assert all(j.streams[0].direction is not Direction.INACTIVE for j in after.joins)
+    assert all(j.status is not MediaStatus.INACTIVE for j in after.joins)
 
 
 def test_the_codec_keeps_the_extension_attributes() -> None:
@@ -115,6 +111,6 @@ def test_root_and_tree_from_the_store(store: ConferenceStore, conf: str) -> None
     assert root_uri(sidebar, store.get) == conf
     assert root_uri(conf, store.get) == conf
     assert root_uri("xcon:gone@example.com", store.get) == "xcon:gone@example.com"
-    planned = plan_tree(conf, store.get, connections, mixer_id=mixer)
-    assert planned.conferences == tuple(sorted((mixer(conf), mixer(sidebar))))
+    planned = plan_tree(conf, store.get, connections)
+    assert planned.conferences == tuple(sorted((conference_id(conf), conference_id(sidebar))))
     assert plan_tree("xcon:gone@example.com", store.get, connections).joins == ()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from focus.sidebar_media import SidebarMedia, plan_media
+from focus.mediaplan import plan_media
+from focus.mediaplan.reconcile import MediaReconciler, join_streams
 from mediactrl.client import MediaControlClient, direct_opener
 from mediactrl.driver import MediaDriver, MediaDriverError
 from mediactrl.server.control import ControlServer, ControlServerConfig
@@ -28,7 +29,7 @@ async def test_a_refused_join_is_reported_and_the_rest_applied() -> None:
     driver = MediaDriver(client, request_timeout=3.0)
     await client.start()
     try:
-        media = SidebarMedia(driver)
+        media = MediaReconciler(driver)
         connections = {ALICE: "fa:ma", BOB: "fb:mb", GHOST: "fg:mg"}  # no leg for the ghost
         main = conference(MAIN, [user(ALICE), user(BOB), user(GHOST)])
         side = conference(SIDE, [user(ALICE), user(GHOST)], link="inactive")
@@ -46,7 +47,7 @@ async def test_a_refused_join_is_reported_and_the_rest_applied() -> None:
         back = after.join("fa:ma", "main")
         assert back is not None and back.heard and back.hears
         assert planned.join("fa:ma", "main") != back  # it was on hold (external sidebar)
-        assert backend.joins[("fa:ma", "main")] == back.streams
+        assert backend.joins[("fa:ma", "main")] == join_streams(back)
         assert media.applied(MAIN) == after
     finally:
         await client.close()
