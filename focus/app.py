@@ -167,7 +167,7 @@ async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane:
     """The media plane: ``--media-server`` if given, else the bundled media server."""
     server: MediaServer | None = None
     uri = settings.media_server
-    host = ua.core.local[next(iter(ua.core.local))][0]
+    host = ua.local[next(iter(ua.local))][0]
     if uri is None:
         # The bundled media server, on loopback ports of its own, reached like any other.
         server = await start_media_server(
@@ -216,7 +216,7 @@ async def serving(settings: FocusSettings) -> AsyncIterator[Running]:
                 raise SettingsError(
                     f"cannot listen for SIP on {settings.sip_listen}: {exc.strerror}"
                 ) from None
-            for kind, (host, port) in ua.core.local.items():
+            for kind, (host, port) in ua.local.items():
                 log.info("SIP focus listening on %s %s:%d", kind.value, host, port)
             log.info("conference factory URI %s", settings.profile.factory_uri)
             media = await start_media(settings, ua)

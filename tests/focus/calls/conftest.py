@@ -41,7 +41,7 @@ class Focus:
         self.focus = running.focus
         self.media = running.media
         self.server = running.media.server
-        host, port = running.ua.core.local[TransportKind.UDP]
+        host, port = running.ua.local[TransportKind.UDP]
         self.host, self.port = host, port
 
     def uri(self, user: str) -> str:
