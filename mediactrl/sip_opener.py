@@ -24,8 +24,9 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from focus.sip.transport import TransportKind
-from focus.sip.ua import Call, CallState, UserAgent
+from focus.sip.aio.ua import UserAgent
+from focus.sip.flow import TransportKind
+from focus.sip.uacore import Call, CallState
 from mediactrl.cfw.sdp import SdpError
 from mediactrl.client import ChannelTarget, channel_offer
 from mediactrl.driver import connection_id

@@ -17,9 +17,9 @@ import pstats
 import time
 
 from focus.sip.__main__ import answer_sdp
+from focus.sip.flow import Flow, TransportKind
 from focus.sip.parser import parse_message
-from focus.sip.transport import Flow, TransportKind
-from focus.sip.ua import CallEnded, IncomingCall, UAConfig, UACore
+from focus.sip.uacore import CallEnded, IncomingCall, UAConfig, UACore
 
 HOST = "127.0.0.1"
 _BODY = (

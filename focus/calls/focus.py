@@ -102,15 +102,16 @@ from focus.core.state import ConferenceObject, Lifecycle, ObjectKind
 from focus.core.store import ConferenceStore
 from focus.settings import SipProfile
 from focus.sidebar_media import SidebarMedia, root_uri
+from focus.sip.aio.ua import UserAgent
 from focus.sip.dialog import Dialog
 from focus.sip.digest import DigestConfig, DigestServer, check_request
 from focus.sip.errors import LocalProtocolError, SipParseError
+from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr, parse_name_addr
 from focus.sip.message import Request, Response
 from focus.sip.refer import SIPFRAG, sipfrag
 from focus.sip.sdp import Direction, SdpError, SessionDescription, parse_sdp
-from focus.sip.transport import TransportKind
-from focus.sip.ua import (
+from focus.sip.uacore import (
     Call,
     CallConfirmed,
     CallEnded,
@@ -123,7 +124,6 @@ from focus.sip.ua import (
     RequestCompleted,
     UAError,
     UAEvent,
-    UserAgent,
 )
 from focus.sip.uri import Params, SipURI, parse_uri
 from focus.xcon.model import (

@@ -16,7 +16,7 @@ import pytest
 from focus.calls.focus import DigitCollector, Participant, toggled_mute
 from focus.settings import SettingsError, SipProfile
 from focus.sip.sdp import parse_sdp
-from focus.sip.ua import Call
+from focus.sip.uacore import Call
 from focus.xcon.model import MediaStatus
 from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.mixer.model import Direction as MixDirection

@@ -13,20 +13,19 @@ import socket
 
 import pytest
 
-from focus.sip.headers import Via, parse_via
-from focus.sip.message import Request, Response, make_response
-from focus.sip.parser import ParserConfig, parse_message
-from focus.sip.transport import (
+from focus.sip.aio.transport import SipTransport, TransportConfig
+from focus.sip.events import Transmit
+from focus.sip.flow import (
     Flow,
-    Outgoing,
-    SipTransport,
-    TransportConfig,
     TransportFailure,
     TransportKind,
     forbidden_destination,
     response_destination,
     stamp_via,
 )
+from focus.sip.headers import Via, parse_via
+from focus.sip.message import Request, Response, make_response
+from focus.sip.parser import ParserConfig, parse_message
 from focus.sip.uri import Params
 from tests.focus.sip.conftest import TlsFiles
 
@@ -141,14 +140,14 @@ class AnsweringCore:
         self.deadlines: list[float] = []
         self.fired: list[float] = []
         self.answer = True
-        self.out: list[Outgoing] = []
+        self.out: list[Transmit] = []
         self.arrived = asyncio.Event()
 
     def receive_message(self, message: Request | Response, source: Flow, now: float) -> None:
         self.received.append((message, source))
         self.arrived.set()
         if self.answer and isinstance(message, Request) and message.method != "ACK":
-            self.out.append(Outgoing(make_response(message, 200, to_tag="t1"), source))
+            self.out.append(Transmit(make_response(message, 200, to_tag="t1"), source))
 
     def transport_failed(self, failure: TransportFailure, now: float) -> None:
         self.failures.append(failure)
@@ -163,7 +162,7 @@ class AnsweringCore:
     def get_timer(self) -> float | None:
         return min(self.deadlines, default=None)
 
-    def outgoing(self) -> list[Outgoing]:
+    def outgoing(self) -> list[Transmit]:
         out, self.out = self.out, []
         return out
 
@@ -307,7 +306,7 @@ async def test_never_sends_to_broadcast_or_multicast() -> None:
     try:
         request = parse_message(options("SIP/2.0/UDP 127.0.0.1:5060"))
         for host in ("255.255.255.255", "224.0.0.1", "0.0.0.0"):
-            core.out.append(Outgoing(request, Flow(TransportKind.UDP, host, 5060)))
+            core.out.append(Transmit(request, Flow(TransportKind.UDP, host, 5060)))
         sip.flush()
         assert [f.destination.host for f in core.failures if f.destination] == [
             "255.255.255.255",
@@ -404,7 +403,7 @@ async def test_tcp_falls_back_to_a_new_connection_when_the_old_one_closed() -> N
             if sip.connection_count == 0:
                 break
             await asyncio.sleep(0.01)
-        core.out.append(Outgoing(make_response(request, 200, to_tag="x"), source))
+        core.out.append(Transmit(make_response(request, 200, to_tag="x"), source))
         sip.flush()
         head = await asyncio.wait_for(accepted.get(), 5)
         assert head.startswith(b"SIP/2.0 200 OK")
@@ -435,7 +434,7 @@ async def test_tcp_connections_are_reused_by_remote_address_and_closed_when_idle
         dest = Flow(TransportKind.TCP, "127.0.0.1", port)
         for branch in ("z9hG4bK1", "z9hG4bK2"):
             request = parse_message(options("SIP/2.0/TCP 127.0.0.1:5060", branch))
-            core.out.append(Outgoing(request, dest))
+            core.out.append(Transmit(request, dest))
             sip.flush()
         for _ in range(2):
             await asyncio.wait_for(got.get(), 5)
@@ -459,7 +458,7 @@ async def test_refused_tcp_connect_is_reported_to_the_core() -> None:
             probe.bind(("127.0.0.1", 0))
             dead_port = probe.getsockname()[1]
         request = parse_message(options("SIP/2.0/TCP 127.0.0.1:5060"))
-        core.out.append(Outgoing(request, Flow(TransportKind.TCP, "127.0.0.1", dead_port)))
+        core.out.append(Transmit(request, Flow(TransportKind.TCP, "127.0.0.1", dead_port)))
         sip.flush()
         await core.wait(1)
         assert core.failures[0].message is request
@@ -606,7 +605,7 @@ async def test_tls_connect_to_an_untrusted_server_is_a_transport_error(tls_files
     try:
         assert server.local_tls is not None
         request = parse_message(options("SIP/2.0/TLS 127.0.0.1:5061"))
-        core.out.append(Outgoing(request, Flow(TransportKind.TLS, *server.local_tls)))
+        core.out.append(Transmit(request, Flow(TransportKind.TLS, *server.local_tls)))
         client.flush()
         await core.wait(1)
         assert core.failures and "CERTIFICATE" in core.failures[0].reason.upper()

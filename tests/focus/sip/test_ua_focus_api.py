@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pytest
 
+from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request, make_response
-from focus.sip.transport import TransportKind
-from focus.sip.ua import (
+from focus.sip.uacore import (
     Call,
     CallAnswered,
     CallConfirmed,
