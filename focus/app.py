@@ -25,9 +25,10 @@ from focus.core.core import CoreConfig
 from focus.core.errors import CoreError
 from focus.core.store import ConferenceStore
 from focus.settings import FocusSettings, HostPort, SettingsError
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
 from focus.sip.timers import TimerConfig
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import UAConfig, UserAgent
+from focus.sip.uacore import UAConfig
 from mediactrl.client import MediaControlClient
 from mediactrl.driver import MediaDriver
 from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server

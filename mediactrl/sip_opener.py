@@ -4,7 +4,7 @@
 :class:`~mediactrl.client.MediaControlClient`: each call sends an INVITE with the COMEDIA offer
 of RFC 6230 s4.1 (:func:`~mediactrl.client.channel_offer`: ``m=application 9 TCP cfw``,
 ``a=setup:active``, ``a=connection:new``, a fresh ``a=cfw-id``) through a
-:class:`focus.sip.ua.UserAgent` and returns the :class:`~mediactrl.client.ChannelTarget` of the
+:class:`focus.sip.aio.ua.UserAgent` and returns the :class:`~mediactrl.client.ChannelTarget` of the
 answer.  The dialog of an earlier channel is ended with BYE when a new one is opened (the
 client only asks again when the old channel dropped), and :meth:`SipChannelOpener.close` ends
 the current one.
@@ -24,8 +24,9 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from focus.sip.transport import TransportKind
-from focus.sip.ua import Call, CallState, UserAgent
+from focus.sip.aio.ua import UserAgent
+from focus.sip.flow import TransportKind
+from focus.sip.uacore import Call, CallState
 from mediactrl.cfw.sdp import SdpError
 from mediactrl.client import ChannelTarget, channel_offer
 from mediactrl.driver import connection_id
@@ -125,7 +126,7 @@ async def open_media_leg(
 ) -> MediaLeg:
     """INVITEs the media server for one participant's media (see the module docstring).
 
-    Raises :class:`focus.sip.ua.CallFailedError` when the media server refuses (488 for an
+    Raises :class:`focus.sip.uacore.CallFailedError` when the media server refuses (488 for an
     unusable offer), :class:`TimeoutError` after ``timeout``.
     """
     call = await asyncio.wait_for(ua.invite(target, offer), timeout)

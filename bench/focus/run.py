@@ -37,8 +37,10 @@ from pathlib import Path
 from bench.sip.run import Result, cpu_seconds, free_port, stat_counts, wait_bound
 from focus.app import serving
 from focus.settings import FocusSettings, HostPort
-from focus.sip.transport import TransportConfig, TransportKind
-from focus.sip.ua import UAConfig, UserAgent
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.flow import TransportKind
+from focus.sip.uacore import UAConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "sip_profiles" / "sipp" / "focus_factory.xml"

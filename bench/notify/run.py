@@ -43,7 +43,7 @@ from ccmp_server.messages import CcmpRequest, MessageType, Operation, ResponseCo
 from focus.app import serving
 from focus.core.accounts import add_account
 from focus.settings import FocusSettings, HostPort, SipProfile
-from focus.sip.transport import TransportKind
+from focus.sip.flow import TransportKind
 from tests.focus.eventpkg.e2e.swarm import Sub, Swarm
 
 CI = "{urn:ietf:params:xml:ns:conference-info}"

@@ -1,6 +1,6 @@
 """Where a UAS call's CPU goes: the sans-IO path of ``python -m focus.sip`` without sockets.
 
-Feeds a UAS :class:`~focus.sip.ua.UACore` the bytes a sipp UAC sends for INVITE-200-ACK-BYE
+Feeds a UAS :class:`~focus.sip.uacore.UACore` the bytes a sipp UAC sends for INVITE-200-ACK-BYE
 (prepared beforehand), answers each INVITE as the standalone UAS does (SDP answer built by
 :func:`focus.sip.__main__.answer_sdp`), serializes everything the core sends, and runs its
 timers past the linger states. Prints microseconds per call, then (``--profile``) the top
@@ -17,9 +17,9 @@ import pstats
 import time
 
 from focus.sip.__main__ import answer_sdp
+from focus.sip.flow import Flow, TransportKind
 from focus.sip.parser import parse_message
-from focus.sip.transport import Flow, TransportKind
-from focus.sip.ua import CallEnded, IncomingCall, UAConfig, UACore
+from focus.sip.uacore import CallEnded, IncomingCall, UAConfig, UACore
 
 HOST = "127.0.0.1"
 _BODY = (

@@ -32,9 +32,9 @@ import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 
+from focus.sip.flow import Flow, TransportKind
 from focus.sip.parser import parse_message
-from focus.sip.transport import Flow, TransportKind
-from focus.sip.ua import CallConfirmed, IncomingCall, UAConfig, UACore
+from focus.sip.uacore import CallConfirmed, IncomingCall, UAConfig, UACore
 
 ROOT = Path(__file__).resolve().parents[2]
 _TICKS = os.sysconf("SC_CLK_TCK")

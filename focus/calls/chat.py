@@ -43,12 +43,13 @@ from focus.calls.admission import same_aor
 from focus.core.changes import Change, ConferenceDeleted
 from focus.core.state import ConferenceObject, ObjectKind
 from focus.core.store import ConferenceStore
+from focus.sip.aio.ua import UserAgent
 from focus.sip.errors import SipParseError
+from focus.sip.flow import Flow
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request
 from focus.sip.transaction import new_branch, new_tag
-from focus.sip.transport import Flow
-from focus.sip.ua import UAError, UserAgent, resolve_target
+from focus.sip.uacore import UAError, resolve_target
 from focus.sip.uri import parse_uri
 from focus.xcon.model import EndpointStatus, User
 

@@ -33,11 +33,11 @@ from focus.core.store import ConferenceStore
 from focus.mediaplan import root_uri
 from focus.mediaplan.reconcile import MediaReconciler
 from focus.settings import SipProfile
+from focus.sip.aio.ua import UserAgent
+from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request
 from focus.sip.sdp import parse_sdp
-from focus.sip.transport import TransportKind
-from focus.sip.ua import UserAgent
 from focus.sip.uri import Params, SipURI
 from focus.xcon.model import (
     DisconnectionMethod,

@@ -47,7 +47,7 @@ from focus.core.state import ConferenceObject, Lifecycle
 from focus.sip.digest import DigestConfig, DigestServer, check_request
 from focus.sip.message import Request
 from focus.sip.sdp import SdpError, parse_sdp
-from focus.sip.ua import Call, CallState
+from focus.sip.uacore import Call, CallState
 from focus.sip.uri import SipURI
 from focus.xcon.model import (
     CallInfo,

@@ -31,10 +31,10 @@ from focus.core.changes import (
 from focus.core.commands import AddUser
 from focus.core.errors import CoreError
 from focus.core.state import Lifecycle, ObjectKind
+from focus.sip.flow import TransportKind
 from focus.sip.message import Response
 from focus.sip.sdp import parse_sdp
-from focus.sip.transport import TransportKind
-from focus.sip.ua import Call, CallFailedError, UAError
+from focus.sip.uacore import Call, CallFailedError, UAError
 from focus.xcon.model import (
     DisconnectionMethod,
     Endpoint,

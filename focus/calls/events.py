@@ -32,15 +32,16 @@ from focus.eventpkg.notifier import NotAcceptable, SendNotify, SubscriptionState
 from focus.eventpkg.notifier import Notifier as Planner
 from focus.eventpkg.notifier import NotifierConfig as PlannerConfig
 from focus.eventpkg.policy import may_subscribe
+from focus.sip.aio.ua import UserAgent
 from focus.sip.events import TransactionKey
+from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request, Response, make_response
 from focus.sip.subscription import Notifier as SipNotifier
 from focus.sip.subscription import NotifierConfig as SipNotifierConfig
 from focus.sip.subscription import Reason, Subscription, SubState
 from focus.sip.transaction import new_tag
-from focus.sip.transport import TransportKind
-from focus.sip.ua import UAError, UserAgent
+from focus.sip.uacore import UAError
 from focus.xcon.model import ConferenceInfo, Role
 
 __all__ = ["ConferenceEvents"]

@@ -1,6 +1,6 @@
 """The conference focus (RFC 4579): routes SIP events and core changes to the call flows.
 
-:class:`ConferenceFocus` is the application of the focus's :class:`~focus.sip.ua.UserAgent`
+:class:`ConferenceFocus` is the application of the focus's :class:`~focus.sip.aio.ua.UserAgent`
 (its ``on_event``) and a subscriber of the :class:`~focus.core.store.ConferenceStore`. It
 holds no call logic itself; each flow has its own module:
 
@@ -58,10 +58,11 @@ from focus.core.changes import (
 )
 from focus.core.state import ConferenceObject
 from focus.core.store import ConferenceStore
+from focus.sip.aio.ua import UserAgent
 from focus.sip.dialog import Dialog
+from focus.sip.flow import TransportKind
 from focus.sip.message import Request
-from focus.sip.transport import TransportKind
-from focus.sip.ua import (
+from focus.sip.uacore import (
     CallConfirmed,
     CallEnded,
     CallFailed,
@@ -70,7 +71,6 @@ from focus.sip.ua import (
     IncomingRequest,
     RequestCompleted,
     UAEvent,
-    UserAgent,
 )
 from mediactrl.driver import MediaDriver
 

@@ -19,7 +19,7 @@ from focus.core.commands import UpdateUser
 from focus.core.errors import CoreError
 from focus.sip.message import Request
 from focus.sip.sdp import SdpError, parse_sdp
-from focus.sip.ua import Call
+from focus.sip.uacore import Call
 from focus.xcon.model import Endpoint, EndpointStatus, User
 
 __all__ = ["Hold"]

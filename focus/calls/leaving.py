@@ -19,7 +19,7 @@ from focus.calls.roster import is_ad_hoc
 from focus.core.commands import DeleteConference, DeleteSidebar, RemoveUser
 from focus.core.errors import CoreError, ErrorKind
 from focus.core.state import ConferenceObject, ObjectKind
-from focus.sip.ua import CallState
+from focus.sip.uacore import CallState
 from focus.xcon.model import DisconnectionMethod, EndpointStatus
 
 __all__ = ["Departures"]

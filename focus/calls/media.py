@@ -19,8 +19,9 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
+from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import SdpError, parse_sdp
-from focus.sip.ua import Call, CallFailedError, CallState, UAError, UserAgent
+from focus.sip.uacore import Call, CallFailedError, CallState, UAError
 from mediactrl.driver import connection_id
 from mediactrl.sip_opener import MediaLeg as SipMediaLeg
 

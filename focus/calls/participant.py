@@ -36,7 +36,7 @@ from focus.calls.digits import DigitCollector
 if TYPE_CHECKING:  # type-only: the call and the leg are the asyncio adapters' objects
     from focus.calls.media import MediaLeg
     from focus.sip.sdp import SessionDescription
-    from focus.sip.ua import Call
+    from focus.sip.uacore import Call
 
 __all__ = [
     "TRANSITIONS",

@@ -28,7 +28,7 @@ from focus.core.errors import CoreError
 from focus.core.state import ConferenceObject, ObjectKind
 from focus.sip.errors import LocalProtocolError
 from focus.sip.sdp import parse_sdp
-from focus.sip.ua import CallState, UAError
+from focus.sip.uacore import CallState, UAError
 from focus.xcon.model import (
     ConferenceDescription,
     ConferenceInfo,

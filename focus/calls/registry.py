@@ -15,7 +15,7 @@ from focus.calls.participant import Participant
 if TYPE_CHECKING:  # type-only: the call and the leg are the asyncio adapters' objects
     from focus.calls.media import MediaLeg
     from focus.sip.dialog import DialogId
-    from focus.sip.ua import Call
+    from focus.sip.uacore import Call
 
 __all__ = ["CallRegistry"]
 

@@ -29,7 +29,7 @@ from focus.sip.errors import SipParseError
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Request
 from focus.sip.refer import SIPFRAG, sipfrag
-from focus.sip.ua import UAError
+from focus.sip.uacore import UAError
 from focus.sip.uri import Params, SipURI
 from focus.xcon.model import Endpoint, EndpointStatus, Execution, JoiningMethod, User
 

@@ -27,13 +27,14 @@ import ssl
 import sys
 from collections.abc import Sequence
 
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
 from focus.sip.dialog import Dialog
 from focus.sip.message import Request
 from focus.sip.offer_answer import LocalSession, MediaCapability, create_answer, create_offer
 from focus.sip.sdp import SdpError, parse_sdp
 from focus.sip.timers import TimerConfig
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import (
+from focus.sip.uacore import (
     CallConfirmed,
     CallEnded,
     CallFailedError,
@@ -41,7 +42,6 @@ from focus.sip.ua import (
     IncomingRequest,
     UAConfig,
     UAEvent,
-    UserAgent,
 )
 
 log = logging.getLogger("focus.sip.uas")

@@ -502,13 +502,6 @@ class DialogTable:
             return None
         return self.dialogs.get(DialogId(request.call_id, to_tag, from_tag))
 
-    def for_response(self, response: Response) -> Dialog | None:
-        """The dialog a response to our request belongs to (local tag = From tag)."""
-        to_tag, from_tag = response.to.tag, response.from_.tag
-        if to_tag is None or from_tag is None:
-            return None
-        return self.dialogs.get(DialogId(response.call_id, from_tag, to_tag))
-
     def dispatch(self, request: Request) -> Dialog | Response | None:
         """Route a request with a To tag: its dialog, or a 481 to send (s12.2.2).
 

@@ -4,9 +4,9 @@ Small frozen dataclasses, each named for what happened.  The transaction layer
 (:mod:`focus.sip.transaction`) emits them from ``next_event()``; the dialog,
 subscription and REFER helpers return them from their methods.
 
-``Flow`` (where a message came from / goes to) is the transport's type
-(:class:`focus.sip.transport.Flow`); it is only referenced for typing here so
-that no protocol module imports asyncio.  Any object with ``.transport.reliable``
+``Flow`` (where a message came from / goes to) is :class:`focus.sip.flow.Flow`;
+it is only referenced for typing here because :mod:`focus.sip.flow` imports
+:class:`Transmit` from this module.  Any object with ``.transport.reliable``
 works at run time.
 """
 
@@ -19,7 +19,7 @@ from focus.sip.message import Request, Response
 from focus.sip.timers import TimerName
 
 if TYPE_CHECKING:
-    from focus.sip.transport import Flow
+    from focus.sip.flow import Flow
 
 __all__ = [
     "AckNotReceived",

@@ -238,9 +238,6 @@ class MediaDescription:
                 return attribute.value
         return None
 
-    def has_attribute(self, name: str) -> bool:
-        return any(a.name == name for a in self.attributes)
-
     @property
     def rtpmaps(self) -> dict[int, RtpMap]:
         """Payload type -> rtpmap, with RFC 3551 static types filled in for RTP profiles."""

@@ -69,7 +69,7 @@ from focus.sip.message import Request, Response, Via, make_response
 from focus.sip.timers import TimerConfig, TimerName
 
 if TYPE_CHECKING:
-    from focus.sip.transport import Flow
+    from focus.sip.flow import Flow
 
 __all__ = [
     "LIVE_TIMERS",

@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from focus.sip.ua import UAError
+from focus.sip.uacore import UAError
 from mediactrl.server.app import MediaServerConfig, run_until
 
 

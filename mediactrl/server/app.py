@@ -14,8 +14,10 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from focus.sip.transport import TransportConfig, TransportKind
-from focus.sip.ua import UAConfig, UserAgent
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.flow import TransportKind
+from focus.sip.uacore import UAConfig
 from mediactrl.media.engine import MediaConfig, MediaEngine
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.engine_backend import EngineBackend

@@ -1,6 +1,6 @@
 """The media server's SIP side: control-channel set-up (RFC 6230 s4) and media legs (3PCC).
 
-An ``on_event`` handler for a :class:`focus.sip.ua.UserAgent`.  Each INVITE is one of two kinds,
+An ``on_event`` handler for a :class:`focus.sip.aio.ua.UserAgent`.  Each INVITE is one of two kinds,
 told apart by its SDP:
 
 * **control channel**: an offer with an ``m=application ... TCP cfw`` line (COMEDIA, RFC 4145)
@@ -36,6 +36,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from focus.sip.aio.ua import UserAgent
 from focus.sip.offer_answer import (
     LocalSession,
     MediaCapability,
@@ -45,7 +46,7 @@ from focus.sip.offer_answer import (
     negotiate,
 )
 from focus.sip.sdp import SdpError, SessionDescription, parse_sdp
-from focus.sip.ua import (
+from focus.sip.uacore import (
     Call,
     CallConfirmed,
     CallEnded,
@@ -53,7 +54,6 @@ from focus.sip.ua import (
     IncomingCall,
     IncomingRequest,
     UAEvent,
-    UserAgent,
 )
 from mediactrl.cfw.sdp import SdpError as CfwSdpError
 from mediactrl.cfw.sdp import parse_cfw_sdp

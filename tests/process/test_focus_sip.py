@@ -8,8 +8,9 @@ import re
 import signal
 from pathlib import Path
 
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import CallEnded, UAConfig, UAEvent, UserAgent
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.uacore import CallEnded, UAConfig, UAEvent
 from focus.sip.uri import SipURI
 from tests.process.test_serve import Server
 

@@ -65,9 +65,10 @@ def test_torture_messages_in_a_namespace() -> None:
 
 
 async def drive() -> int:
+    from focus.sip.aio.transport import TransportConfig
+    from focus.sip.aio.ua import UserAgent
     from focus.sip.headers import parse_name_addr
-    from focus.sip.transport import TransportConfig
-    from focus.sip.ua import CallAnswered, UAConfig, UAEvent, UserAgent
+    from focus.sip.uacore import CallAnswered, UAConfig, UAEvent
 
     with tempfile.TemporaryDirectory() as state:
         proc = await asyncio.create_subprocess_exec(

@@ -13,8 +13,10 @@ import pytest
 
 from focus.app import Running, serving
 from focus.settings import FocusSettings, HostPort, SipProfile
-from focus.sip.transport import TransportConfig, TransportKind
-from focus.sip.ua import UAConfig, UserAgent
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.flow import TransportKind
+from focus.sip.uacore import UAConfig
 
 
 def sdp_offer(port: int, direction: str = "sendrecv", host: str = "127.0.0.1") -> bytes:

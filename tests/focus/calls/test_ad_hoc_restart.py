@@ -11,7 +11,7 @@ from focus.core.commands import AddUser, CreateConference
 from focus.core.core import CoreConfig
 from focus.core.policy import Actor
 from focus.core.store import ConferenceStore
-from focus.sip.ua import CallState
+from focus.sip.uacore import CallState
 from focus.xcon.model import DisconnectionMethod, Endpoint, EndpointStatus, User
 from tests.focus.calls.conftest import PhoneFactory, sdp_offer, start_focus
 

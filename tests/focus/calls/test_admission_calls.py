@@ -14,7 +14,7 @@ from focus.core.policy import Actor
 from focus.sip.digest import DigestChallenge, answer_challenge
 from focus.sip.message import Response
 from focus.sip.parser import parse_message
-from focus.sip.ua import CallFailedError, CallState
+from focus.sip.uacore import CallFailedError, CallState
 from focus.xcon.model import (
     ConferenceDescription,
     ConferenceInfo,

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from focus.settings import SipProfile
+from focus.sip.aio.ua import UserAgent
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Response
 from focus.sip.sdp import parse_sdp
-from focus.sip.ua import CallAnswered, CallFailedError, UAEvent, UserAgent
+from focus.sip.uacore import CallAnswered, CallFailedError, UAEvent
 from focus.sip.uri import SipURI
 from focus.xcon.model import EndpointStatus, JoiningMethod
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus

@@ -17,9 +17,10 @@ import pytest
 from ccmp_server.client import main as ccmp_main
 from focus.core import conference_id
 from focus.core.accounts import add_account
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import IncomingRequest, UAConfig, UAEvent, UserAgent
+from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
 from tests.focus.calls.conftest import Focus, sdp_offer, start_focus
 from tests.paths import SIPP_SCENARIOS
 

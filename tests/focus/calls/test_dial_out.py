@@ -10,9 +10,10 @@ from focus.core import conference_id
 from focus.core.changes import Change
 from focus.core.commands import AddUser, CreateConference, RemoveUser
 from focus.core.policy import Actor
+from focus.sip.aio.ua import UserAgent
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import make_response
-from focus.sip.ua import Call, CallEnded, CallState, IncomingCall, UAEvent, UserAgent
+from focus.sip.uacore import Call, CallEnded, CallState, IncomingCall, UAEvent
 from focus.xcon.model import Endpoint, JoiningMethod, User
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
 from tests.focus.calls.test_in_call import eventually

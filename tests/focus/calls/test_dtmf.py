@@ -17,7 +17,7 @@ from focus.calls.digits import DigitCollector, toggled_mute
 from focus.calls.participant import Participant
 from focus.settings import SettingsError, SipProfile
 from focus.sip.sdp import parse_sdp
-from focus.sip.ua import Call
+from focus.sip.uacore import Call
 from focus.xcon.model import MediaStatus
 from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.mixer.model import Direction as MixDirection

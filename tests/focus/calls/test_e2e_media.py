@@ -10,8 +10,9 @@ from collections.abc import Callable
 
 from focus.core.commands import DeleteConference, UpdateUser
 from focus.core.policy import Actor
+from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
-from focus.sip.ua import Call, IncomingCall, UAEvent, UserAgent
+from focus.sip.uacore import Call, IncomingCall, UAEvent
 from focus.xcon.model import Endpoint, Media, User
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
 from tests.focus.calls.test_in_call import conf_of, the_user

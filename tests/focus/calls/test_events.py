@@ -10,7 +10,8 @@ from pathlib import Path
 from focus.core.commands import DeleteConference
 from focus.core.policy import Actor
 from focus.settings import SipProfile
-from focus.sip.ua import IncomingRequest, UAEvent, UserAgent
+from focus.sip.aio.ua import UserAgent
+from focus.sip.uacore import IncomingRequest, UAEvent
 from tests.focus.calls.conftest import PhoneFactory, sdp_offer, start_focus
 from tests.focus.calls.test_in_call import conf_of, eventually
 

@@ -7,8 +7,9 @@ import asyncio
 
 from focus.core.commands import DeleteConference, RemoveUser, UpdateUser
 from focus.core.policy import Actor
+from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import Direction, parse_sdp
-from focus.sip.ua import Call, CallAnswered, CallEnded, CallState, UAEvent, UserAgent
+from focus.sip.uacore import Call, CallAnswered, CallEnded, CallState, UAEvent
 from focus.sip.uri import SipURI
 from focus.xcon.model import Endpoint, EndpointStatus, Media, User
 from mediactrl.mixer.model import Direction as MixDirection

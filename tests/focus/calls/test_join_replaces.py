@@ -6,16 +6,16 @@ import asyncio
 from pathlib import Path
 
 from focus.settings import SipProfile
+from focus.sip.aio.ua import UserAgent
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Response
-from focus.sip.ua import (
+from focus.sip.uacore import (
     Call,
     CallAnswered,
     CallEnded,
     CallFailedError,
     IncomingRequest,
     UAEvent,
-    UserAgent,
 )
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
 from tests.focus.calls.test_in_call import conf_of, eventually, the_user

@@ -18,10 +18,10 @@ from focus.calls.participant import (
 )
 from focus.calls.registry import CallRegistry
 from focus.sip.dialog import Dialog, DialogId, DialogState
+from focus.sip.flow import Flow, TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request
-from focus.sip.transport import Flow, TransportKind
-from focus.sip.ua import Call, CallState
+from focus.sip.uacore import Call, CallState
 from focus.sip.uri import parse_uri
 
 S, In = ParticipantState, ParticipantInput

@@ -6,8 +6,9 @@ import asyncio
 
 from focus.core.commands import UpdateUsers
 from focus.core.policy import Actor
+from focus.sip.aio.ua import UserAgent
 from focus.sip.refer import parse_sipfrag
-from focus.sip.ua import CallEnded, CallState, IncomingRequest, UAEvent, UserAgent
+from focus.sip.uacore import CallEnded, CallState, IncomingRequest, UAEvent
 from focus.xcon.model import AllowedUsersList, Target, Users
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
 from tests.focus.calls.test_dial_out import Callee

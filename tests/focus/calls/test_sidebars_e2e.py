@@ -36,8 +36,9 @@ from focus.core.commands import (
 from focus.core.policy import Actor, Role
 from focus.core.store import ConferenceStore
 from focus.mediaplan import PARENT_AUDIO, PARENT_GAIN, SM_NS
+from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
-from focus.sip.ua import Call, UserAgent
+from focus.sip.uacore import Call
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import Endpoint, Media, User
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from focus.sip.dialog import Dialog, DialogState, DialogTable
 from focus.sip.events import RequestReceived, ResponseReceived
+from focus.sip.flow import Flow, TransportKind
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Request, Response
 from focus.sip.parser import parse_message
 from focus.sip.transaction import State, TransactionLayer
-from focus.sip.transport import Flow, TransportKind
 from tests.paths import VECTORS as TEST_VECTORS
 
 VECTORS = TEST_VECTORS / "dialog"

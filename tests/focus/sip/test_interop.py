@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import IncomingRequest, UAConfig, UAEvent, UserAgent
+from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
 from tests.focus.sip.conftest import TlsFiles, free_port, free_udp_tcp_port
 from tests.paths import ROOT
 

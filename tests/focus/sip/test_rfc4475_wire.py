@@ -80,8 +80,9 @@ def _drain_tcp(conns: dict[str, socket.socket], seconds: float) -> dict[str, lis
 
 
 async def _normal_calls(port: int) -> list[str]:
-    from focus.sip.transport import TransportConfig
-    from focus.sip.ua import CallState, UAConfig, UserAgent
+    from focus.sip.aio.transport import TransportConfig
+    from focus.sip.aio.ua import UserAgent
+    from focus.sip.uacore import CallState, UAConfig
 
     done: list[str] = []
     ua = await UserAgent.start(

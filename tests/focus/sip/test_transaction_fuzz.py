@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from focus.sip.dialog import Dialog, DialogTable
 from focus.sip.errors import SipParseError
 from focus.sip.events import MessageDiscarded, RequestReceived
+from focus.sip.flow import Flow, TransportKind
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Response, make_response
 from focus.sip.parser import parse_message
 from focus.sip.refer import ReferConfig, Referrer, receive_refer
 from focus.sip.subscription import Notifier, NotifierConfig, Subscriber
 from focus.sip.transaction import TransactionLayer
-from focus.sip.transport import Flow, TransportKind
 
 SOURCE = Flow(TransportKind.UDP, "127.0.0.1", 5099)
 CONTACT = parse_name_addr("<sip:me@127.0.0.1:5060>")

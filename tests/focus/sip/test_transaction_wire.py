@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from focus.sip.events import Event
+from focus.sip.flow import Flow, TransportKind
 from focus.sip.message import Request, Response
 from focus.sip.parser import parse_message
 from focus.sip.timers import TimerConfig
 from focus.sip.transaction import TransactionLayer, new_branch, new_tag
-from focus.sip.transport import Flow, TransportKind
 
 ALICE_PORT, BOB_PORT = 5071, 5072
 
@@ -170,7 +170,7 @@ class UdpLoop:
         import select
         import time
 
-        from focus.sip.transport import stamp_via
+        from focus.sip.flow import stamp_via
 
         clock = time.monotonic
         stop = clock() + limit

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import UAConfig, UserAgent
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.uacore import UAConfig
 from mediactrl.server.app import MediaServer, start_media_server
 from tests.mediactrl.server.conftest import server_config
 

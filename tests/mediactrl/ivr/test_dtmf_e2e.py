@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from focus.sip.ua import CallState, UserAgent
+from focus.sip.aio.ua import UserAgent
+from focus.sip.uacore import CallState
 from mediactrl.client import MediaControlClient, direct_opener
 from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError
 from mediactrl.ivr.codec import PACKAGE as IVR_PACKAGE

@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import UAConfig, UserAgent
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.uacore import UAConfig
 from mediactrl.client import ClientConfig
 from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
 

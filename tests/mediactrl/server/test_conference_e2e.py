@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
-from focus.sip.ua import UserAgent
 from mediactrl.client import MediaControlClient
 from mediactrl.driver import ConferenceSpec, MediaDriver
 from mediactrl.server.app import MediaServer

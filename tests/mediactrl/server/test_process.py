@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from focus.sip.ua import UserAgent
+from focus.sip.aio.ua import UserAgent
 from mediactrl.client import MediaControlClient
 from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError
 from mediactrl.mixer import model as m

@@ -9,6 +9,7 @@ import secrets
 
 import pytest
 
+from focus.sip.aio.ua import UserAgent
 from focus.sip.offer_answer import (
     PCMA,
     PCMU,
@@ -20,14 +21,7 @@ from focus.sip.offer_answer import (
     create_offer,
 )
 from focus.sip.sdp import Direction, SessionDescription, parse_sdp
-from focus.sip.ua import (
-    CallAnswered,
-    CallFailedError,
-    CallState,
-    RequestCompleted,
-    UAEvent,
-    UserAgent,
-)
+from focus.sip.uacore import CallAnswered, CallFailedError, CallState, RequestCompleted, UAEvent
 from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp
 from mediactrl.client import MediaControlClient, channel_offer
 from mediactrl.media.dtmf import TelephoneEvent, build_events
@@ -207,11 +201,11 @@ async def test_reinvite_moves_the_remote_and_hold_stops_sending(
     assert media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30000)
     # The participant moves to another port (re-offer, version bumped, RFC 3264 s8).
     ua.core.reinvite(leg.call, phone_sdp(30010, version=2), ua.now)
-    ua._after()
+    ua.flush()
     await until(lambda: media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30010))
     # Hold: the participant only sends; the media server must not send to it (s8.4).
     ua.core.reinvite(leg.call, phone_sdp(30010, direction=Direction.SENDONLY, version=3), ua.now)
-    ua._after()
+    ua.flush()
     await until(lambda: media_server.engine.endpoint(ms_id).remote is None)
     assert media_server.sip.legs[next(iter(media_server.sip.legs))].stream is not None
     stream = next(iter(media_server.sip.legs.values())).stream
@@ -284,7 +278,7 @@ async def test_unusable_reoffer_is_488_and_the_session_stays(
     ms_id = swapped_connection_id(leg.connection_id)
     g729 = Codec("G729", 8000, payload_type=18)
     ua.core.reinvite(leg.call, phone_sdp(30040, codecs=(g729,), version=2), ua.now)
-    ua._after()
+    ua.flush()
     await until(lambda: completed == [488])
     endpoint = media_server.engine.endpoint(ms_id)
     assert endpoint.remote == ("127.0.0.1", 30030)
@@ -321,9 +315,9 @@ async def test_a_leg_cancelled_while_it_is_set_up_leaves_nothing_behind(
     media_server: MediaServer, ua: UserAgent
 ) -> None:
     call = ua.core.invite(media_server.sip_uri, phone_sdp(30070), ua.now)
-    ua._after()
+    ua.flush()
     ua.core.bye(call, ua.now)  # CANCEL (or BYE, if the 200 won the race)
-    ua._after()
+    ua.flush()
     await until(lambda: call.state is CallState.ENDED, timeout=5)
     await until(lambda: not media_server.sip.legs, timeout=5)
     await until(lambda: media_server.engine.stats().endpoints == 0, timeout=5)
@@ -343,7 +337,7 @@ async def test_reinvite_of_the_control_dialog_keeps_the_channel(
     call = await ua.invite(media_server.sip_uri, offer.sdp.encode())
     first = call.remote_sdp
     ua.core.reinvite(call, offer.sdp.encode(), ua.now)  # a session refresh
-    ua._after()
+    ua.flush()
     await until(lambda: bool(completed))
     assert completed == [first]
     assert media_server.control.owner_for(offer.cfw_id) is not None
@@ -354,9 +348,9 @@ async def test_hold_then_resume_restores_sending(media_server: MediaServer, ua: 
     leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30080))
     ms_id = swapped_connection_id(leg.connection_id)
     ua.core.reinvite(leg.call, phone_sdp(30080, direction=Direction.INACTIVE, version=2), ua.now)
-    ua._after()
+    ua.flush()
     await until(lambda: media_server.engine.endpoint(ms_id).remote is None)
     ua.core.reinvite(leg.call, phone_sdp(30080, direction=Direction.SENDRECV, version=3), ua.now)
-    ua._after()
+    ua.flush()
     await until(lambda: media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30080))
     await leg.close()

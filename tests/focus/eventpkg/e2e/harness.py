@@ -20,10 +20,11 @@ from focus.core.accounts import add_account
 from focus.eventpkg.bodies import Outcome, apply_rfc4575
 from focus.eventpkg.xmlpatch import apply_patch
 from focus.settings import SipProfile
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
 from focus.sip.dialog import Dialog
 from focus.sip.message import Response
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import IncomingRequest, UAConfig, UAEvent, UserAgent
+from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
 from focus.xcon.codec import parse_conference_info, parse_element
 from focus.xcon.model import ConferenceInfo
 from tests.focus.calls.conftest import Focus, start_focus

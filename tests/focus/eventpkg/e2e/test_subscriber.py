@@ -15,8 +15,9 @@ import pytest
 from lxml import etree
 
 from focus.settings import SipProfile
-from focus.sip.transport import TransportConfig
-from focus.sip.ua import UAConfig, UserAgent
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.uacore import UAConfig
 from focus.xcon.model import ConferenceInfo
 from tests.focus.calls.conftest import sdp_offer
 from tests.focus.eventpkg.e2e.harness import (

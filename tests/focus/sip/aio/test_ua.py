@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from focus.sip.__main__ import Responder
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.flow import TransportKind
 from focus.sip.message import Request
 from focus.sip.sdp import Direction, parse_sdp
-from focus.sip.transport import TransportConfig, TransportKind
-from focus.sip.ua import (
+from focus.sip.uacore import (
     CallConfirmed,
     CallEnded,
     CallFailed,
@@ -24,7 +26,6 @@ from focus.sip.ua import (
     UAConfig,
     UAError,
     UAEvent,
-    UserAgent,
 )
 from tests.focus.sip.conftest import TlsFiles
 

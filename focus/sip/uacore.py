@@ -1,8 +1,10 @@
-"""The SIP user agent: a sans-IO core (:class:`UACore`) and its asyncio face (:class:`UserAgent`).
+"""The sans-IO SIP user agent (:class:`UACore`), its calls, events and configuration.
+
+Pure: no sockets, no event loop. Its asyncio face is :class:`focus.sip.aio.ua.UserAgent`.
 
 :class:`UACore` is the transaction user (RFC 3261 s8, s12, s13, s15) on top of
-:class:`focus.sip.transaction.TransactionLayer`. It implements the transport's
-:class:`~focus.sip.transport.SipCore` protocol, so :class:`~focus.sip.transport.SipTransport`
+:class:`focus.sip.transaction.TransactionLayer`. It implements the
+:class:`focus.sip.flow.SipCore` protocol, so :class:`focus.sip.aio.transport.SipTransport`
 drives it with parsed messages and ``now``; the application drives it with method calls
 (``invite``, ``accept``, ``bye``, ``request``, ``respond`` ...) and reads :data:`UAEvent`
 values from :meth:`UACore.next_event`. Nothing in it reads a clock or touches a socket.
@@ -41,35 +43,13 @@ Name resolution is deliberately minimal: targets must be IP literals or ``localh
 DNS: the focus talks to peers it was given addresses for); ``transport=tcp`` in the URI
 selects TCP, ``transport=tls`` or a ``sips:`` URI TLS (RFC 3263 s4.1 without NAPTR/SRV).
 
-Using it (asyncio)::
-
-    def on_event(ua: UserAgent, event: UAEvent) -> None:   # runs inside the stack: no await
-        match event:
-            case IncomingCall(call=call, offer=offer):
-                ua.accept(call, make_answer(offer))            # or ua.reject(call, 486)
-            case IncomingRequest(request=req) if req.method == "MESSAGE":
-                ua.respond(req, 200)
-            case CallEnded(call=call, by_peer=by_peer):
-                ...
-
-    ua = await UserAgent.start(UAConfig(user="focus", methods=frozenset({...})),
-                               TransportConfig(host="127.0.0.1", udp_port=5060, tcp_port=5060),
-                               on_event=on_event)
-    call = await ua.invite("sip:ms@127.0.0.1:5070", b"")     # 3PCC: offerless INVITE
-    ua.ack(call, answer_to(call.remote_sdp))                  # answer in the ACK
-    await ua.refer(call, "sip:carol@127.0.0.1:5080")          # -> 202; NOTIFYs as events
-    response, dialog = await ua.subscribe("sip:conf@127.0.0.1", "conference")
-    await ua.bye(call)
-    await ua.close()
-
-The sans-IO core alone (tests, simulations) is driven the same way with ``now`` passed in:
+The core alone (tests, simulations) is driven like its asyncio face, with ``now`` passed in:
 ``core.receive_message(msg, flow, now)``, ``core.invite(...)``, ``core.outgoing()``,
 ``core.next_event()``, ``core.get_timer()`` / ``core.handle_timer(now)``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import enum
 import hashlib
@@ -79,10 +59,8 @@ import itertools
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import Any
 
 from focus.sip.dialog import Dialog, DialogId, DialogState, DialogTable
 from focus.sip.errors import BadExtensionError, LocalProtocolError, SipParseError
@@ -98,6 +76,7 @@ from focus.sip.events import (
     TransactionTransportError,
     Transmit,
 )
+from focus.sip.flow import Flow, TransportFailure, TransportKind
 from focus.sip.headers import NameAddr, parse_name_addr
 from focus.sip.message import Request, Response, check_require, make_response
 from focus.sip.timers import TimerConfig
@@ -109,17 +88,9 @@ from focus.sip.transaction import (
     new_branch,
     new_tag,
 )
-from focus.sip.transport import (
-    Flow,
-    SipTransport,
-    TransportConfig,
-    TransportFailure,
-    TransportKind,
-)
-from focus.sip.uri import URI, SipURI, parse_uri
+from focus.sip.uri import URI, SipURI, format_hostport, parse_uri
 
 __all__ = [
-    "SELF_CHECKED_METHODS",
     "Call",
     "CallAnswered",
     "CallConfirmed",
@@ -129,7 +100,6 @@ __all__ = [
     "CallFailedError",
     "CallProgress",
     "CallState",
-    "Dialog",
     "IncomingCall",
     "IncomingRequest",
     "RequestCompleted",
@@ -137,16 +107,10 @@ __all__ = [
     "UACore",
     "UAError",
     "UAEvent",
-    "UserAgent",
     "resolve_target",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Kept for compatibility: these methods used to be handed over without the s12.2.2 check.
-#: The core now checks every in-dialog request; ``Dialog.receive_request`` is idempotent, so
-#: the RFC 6665 / RFC 3515 helpers (or an application) may run it again on the same request.
-SELF_CHECKED_METHODS = frozenset({"SUBSCRIBE", "NOTIFY", "REFER"})
 
 #: Requests larger than this go over TCP (RFC 3261 s18.1.1: 1300 bytes, path MTU unknown).
 UDP_SIZE_LIMIT = 1300
@@ -349,6 +313,28 @@ UAEvent = (
 )
 
 
+# --- what waiting for a call raises (in the asyncio face) -----------------------------------
+
+
+class CallFailedError(Exception):
+    """``await ua.invite(...)`` got a non-2xx final response (``status``)."""
+
+    def __init__(self, call: Call, status: int, reason: str) -> None:
+        super().__init__(f"{status} {reason}")
+        self.call = call
+        self.status = status
+        self.reason = reason
+
+
+class CallEndedError(UAError):
+    """``await ua.confirmed(call)``: the call ended (or failed) before the ACK came."""
+
+    def __init__(self, call: Call, reason: str) -> None:
+        super().__init__(f"{call!r} ended before the ACK: {reason}", 481)
+        self.call = call
+        self.reason = reason
+
+
 # --- addressing ------------------------------------------------------------------------------
 
 
@@ -377,10 +363,6 @@ def resolve_target(uri: URI) -> Flow:
     else:
         kind = TransportKind.UDP
     return Flow(kind, host, uri.port if uri.port is not None else kind.default_port)
-
-
-def _uri_text(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _as_contact(value: NameAddr | str | None) -> NameAddr | None:
@@ -886,7 +868,7 @@ class UACore:
 
     def _sent_by(self, transport: TransportKind) -> str:
         kind = transport if transport in self.local else next(iter(self.local))
-        return _uri_text(*self.local[kind])
+        return format_hostport(*self.local[kind])
 
     def _contact(self, transport: TransportKind) -> NameAddr:
         kind = transport if transport in self.local else next(iter(self.local))
@@ -1379,531 +1361,3 @@ class UACore:
             self._events.append(CallFailed(call, call.final_status or 487, reason))
         else:
             self._events.append(CallEnded(call, by_peer, reason))
-
-
-# --- the asyncio face -----------------------------------------------------------------------
-
-
-class CallFailedError(Exception):
-    """``await ua.invite(...)`` got a non-2xx final response (``status``)."""
-
-    def __init__(self, call: Call, status: int, reason: str) -> None:
-        super().__init__(f"{status} {reason}")
-        self.call = call
-        self.status = status
-        self.reason = reason
-
-
-class CallEndedError(UAError):
-    """``await ua.confirmed(call)``: the call ended (or failed) before the ACK came."""
-
-    def __init__(self, call: Call, reason: str) -> None:
-        super().__init__(f"{call!r} ended before the ACK: {reason}", 481)
-        self.call = call
-        self.reason = reason
-
-
-class UserAgent:
-    """A :class:`UACore` on a :class:`SipTransport`, with awaitable requests and events.
-
-    Events reach the application through ``on_event`` (called synchronously, so it may act
-    on the core at once -- e.g. accept a call) and/or ``async for event in ua.events()``.
-    Use :meth:`start` and :meth:`close` (or ``async with``).
-    """
-
-    def __init__(
-        self,
-        core: UACore,
-        transport: SipTransport,
-        on_event: Callable[[UserAgent, UAEvent], None] | None,
-    ) -> None:
-        self.core = core
-        self.transport = transport
-        self.on_event = on_event
-        self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[UAEvent] | None = None
-        self._invites: dict[int, asyncio.Future[Call]] = {}
-        self._failures: dict[int, tuple[int, str]] = {}  # call -> why its INVITE failed
-        self._requests: dict[TransactionKey, asyncio.Future[RequestCompleted]] = {}
-        self._confirmed: dict[int, asyncio.Future[bytes]] = {}
-        # re-INVITEs awaited with reinvite(), by (Call-ID, CSeq number)
-        self._reinvites: dict[tuple[str, int], asyncio.Future[Response]] = {}
-        self._dispatching = False
-
-    @classmethod
-    async def start(
-        cls,
-        config: UAConfig | None = None,
-        transport_config: TransportConfig | None = None,
-        on_event: Callable[[UserAgent, UAEvent], None] | None = None,
-    ) -> UserAgent:
-        config = config or UAConfig()
-        transport_config = transport_config or TransportConfig()
-        host = transport_config.host.strip("[]")
-        if host in ("0.0.0.0", "::"):  # noqa: S104 -- checking, not binding
-            # Via sent-by and Contact must name an address peers can reach (s18.1.1, s8.1.1.8).
-            raise UAError(f"listen on a concrete address, not {host}: it goes into Via and Contact")
-        holder: list[UserAgent] = []
-
-        class _Bridge:
-            """Lets the transport start before the core knows its bound addresses; what
-            arrives in between (while the TCP listener is still being set up) is dropped,
-            as if lost -- the peer retransmits."""
-
-            core: UACore | None = None
-
-            def receive_message(self, m: Request | Response, s: Flow, now: float) -> None:
-                if self.core is not None and holder:
-                    self.core.receive_message(m, s, now)
-                    holder[0]._dispatch()
-
-            def transport_failed(self, f: TransportFailure, now: float) -> None:
-                if self.core is not None and holder:
-                    self.core.transport_failed(f, now)
-                    holder[0]._dispatch()
-
-            def handle_timer(self, now: float) -> None:
-                if self.core is not None and holder:
-                    self.core.handle_timer(now)
-                    holder[0]._dispatch()
-
-            def get_timer(self) -> float | None:
-                return self.core.get_timer() if self.core is not None else None
-
-            def outgoing(self) -> list[Transmit]:
-                return self.core.outgoing() if self.core is not None else []
-
-        bridge = _Bridge()
-        transport = await SipTransport.start(bridge, transport_config)
-        local: dict[TransportKind, tuple[str, int]] = {}
-        if transport.local_udp is not None:
-            local[TransportKind.UDP] = transport.local_udp
-        if transport.local_tcp is not None:
-            local[TransportKind.TCP] = transport.local_tcp
-        if transport.local_tls is not None:
-            local[TransportKind.TLS] = transport.local_tls
-        core = UACore(config, local)
-        bridge.core = core
-        ua = cls(core, transport, on_event)
-        holder.append(ua)
-        return ua
-
-    async def __aenter__(self) -> UserAgent:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self.transport.close()
-        futures: list[asyncio.Future[Any]] = [
-            *self._invites.values(),
-            *self._requests.values(),
-            *self._confirmed.values(),
-            *self._reinvites.values(),
-        ]
-        for fut in futures:
-            if not fut.done():
-                fut.cancel()
-
-    @property
-    def local(self) -> Mapping[TransportKind, tuple[str, int]]:
-        """The bound (host, port) of each transport we listen on."""
-        return MappingProxyType(self.core.local)
-
-    @property
-    def allow(self) -> str:
-        """The Allow header value: every method we handle (RFC 3261 s20.5)."""
-        return self.core.allow
-
-    def contact_for(self, transport: TransportKind) -> NameAddr:
-        """Our own Contact for ``transport`` (see :meth:`UACore.contact_for`)."""
-        return self.core.contact_for(transport)
-
-    def dialog_for(self, request: Request) -> Dialog | None:
-        """The dialog an in-dialog ``request`` belongs to, or a dialog it created (SUBSCRIBE,
-        REFER)."""
-        return self.core.dialogs.for_request(request)
-
-    def adopt(self, dialog: Dialog, *, request: Request | None = None) -> None:
-        """Route future requests of ``dialog`` through the core (see :meth:`UACore.adopt`)."""
-        self.core.adopt(dialog, request=request)
-
-    @property
-    def now(self) -> float:
-        return self._loop.time()
-
-    def local_uri(self, transport: TransportKind = TransportKind.UDP) -> str:
-        host, port = self.core.local[transport]
-        suffix = "" if transport is TransportKind.UDP else f";transport={transport.value.lower()}"
-        return f"sip:{self.core.config.user}@{_uri_text(host, port)}{suffix}"
-
-    # -- events
-
-    def events(self) -> AsyncIterator[UAEvent]:
-        """Every event from now on, as an async iterator (in addition to ``on_event``).
-
-        All iterators share one queue: use one consumer."""
-        if self._queue is None:
-            self._queue = asyncio.Queue()
-        queue = self._queue
-
-        async def gen() -> AsyncIterator[UAEvent]:
-            while True:
-                yield await queue.get()
-
-        return gen()
-
-    def flush(self) -> None:
-        """Deliver pending events and send what the core queued: call this after driving
-        :attr:`core` directly (its sans-IO methods only queue)."""
-        self._dispatch()
-        self.transport.flush()
-
-    _after = flush  # the name the first users knew
-
-    def _dispatch(self) -> None:
-        if self._dispatching:
-            return
-        self._dispatching = True
-        try:
-            while (event := self.core.next_event()) is not None:
-                self._resolve(event)
-                if self.on_event is not None:
-                    try:
-                        self.on_event(self, event)
-                    except Exception:
-                        log.exception("on_event handler failed for %r", event)
-                if self._queue is not None:
-                    self._queue.put_nowait(event)
-        finally:
-            self._dispatching = False
-
-    def _reinvite_done(self, key: tuple[str, int], response: Response) -> None:
-        fut = self._reinvites.pop(key, None)
-        if fut is not None and not fut.done():
-            fut.set_result(response)
-
-    def _confirm_failed(self, call: Call, reason: str) -> None:
-        cfut = self._confirmed.pop(id(call), None)
-        if cfut is not None and not cfut.done():
-            cfut.set_exception(CallEndedError(call, reason))
-
-    def _resolve(self, event: UAEvent) -> None:
-        match event:
-            case CallAnswered(call=call, response=response):
-                fut = self._invites.pop(id(call), None)
-                if fut is not None and not fut.done():
-                    fut.set_result(call)
-                self._reinvite_done((call.call_id, response.cseq.number), response)
-            case CallFailed(call=call, status=status, reason=reason):
-                self._confirm_failed(call, f"{status} {reason}")
-                fut = self._invites.pop(id(call), None)
-                if fut is not None and not fut.done():
-                    # A result, not an exception: nobody may be waiting (dial without
-                    # answered); answered() turns it into CallFailedError.
-                    self._failures[id(call)] = (status, reason)
-                    fut.set_result(call)
-            case CallEnded(call=call, reason=reason):
-                self._confirm_failed(call, reason)
-                for key in [k for k in self._reinvites if k[0] == call.call_id]:
-                    lost = self._reinvites.pop(key)
-                    if not lost.done():
-                        lost.set_exception(UAError(f"{call!r} ended during a re-INVITE: {reason}"))
-            case CallConfirmed(call=call, body=body):
-                cfut = self._confirmed.pop(id(call), None)
-                if cfut is not None and not cfut.done():
-                    cfut.set_result(body)
-            case RequestCompleted(key=key, request=request, response=response):
-                rfut = self._requests.pop(key, None)
-                if rfut is not None and not rfut.done():
-                    rfut.set_result(event)
-                if request.method == "INVITE":
-                    self._reinvite_done((request.call_id, request.cseq.number), response)
-            case _:
-                pass
-
-    # -- actions (each drives the core, then flushes the transport)
-
-    async def invite(
-        self,
-        target: str | URI,
-        body: bytes = b"",
-        *,
-        headers: Iterable[tuple[str, str]] = (),
-        content_type: str = "application/sdp",
-        contact: NameAddr | str | None = None,
-        from_user: str | None = None,
-    ) -> Call:
-        """Call ``target``; returns the answered call (ACK already sent unless ``body`` is
-        empty: then send the answer with :meth:`ack`). Raises :class:`CallFailedError`.
-        ``contact`` and ``from_user`` as in :meth:`UACore.invite`."""
-        call = self.dial(
-            target,
-            body,
-            headers=headers,
-            content_type=content_type,
-            contact=contact,
-            from_user=from_user,
-        )
-        return await self.answered(call)
-
-    def dial(
-        self,
-        target: str | URI,
-        body: bytes = b"",
-        *,
-        headers: Iterable[tuple[str, str]] = (),
-        content_type: str = "application/sdp",
-        contact: NameAddr | str | None = None,
-        from_user: str | None = None,
-    ) -> Call:
-        """Start a call and return it at once (e.g. to CANCEL it with :meth:`bye` while it
-        rings); :meth:`answered` waits for the outcome."""
-        call = self.core.invite(
-            target,
-            body,
-            self.now,
-            headers=headers,
-            content_type=content_type,
-            contact=contact,
-            from_user=from_user,
-        )
-        self._invites[id(call)] = self._loop.create_future()
-        self._after()
-        return call
-
-    async def answered(self, call: Call) -> Call:
-        """Wait for the final response to :meth:`dial`'s INVITE: the call once answered, or
-        :class:`CallFailedError` (487 after a CANCEL, 408 on timeout...)."""
-        fut = self._invites.get(id(call))
-        if fut is not None:
-            await fut
-        failure = self._failures.pop(id(call), None)
-        if failure is not None:
-            raise CallFailedError(call, *failure)
-        if call.state is CallState.ENDED and call.dialog is None:
-            raise CallFailedError(call, call.final_status or 0, call.end_reason)
-        return call
-
-    def ack(self, call: Call, body: bytes, *, content_type: str = "application/sdp") -> None:
-        self.core.ack(call, body, self.now, content_type=content_type)
-        # Our ACK confirms a call we placed (3PCC): nobody else will tell confirmed().
-        cfut = self._confirmed.pop(id(call), None)
-        if cfut is not None and not cfut.done():
-            cfut.set_result(b"")
-        self._after()
-
-    def accept(
-        self,
-        call: Call,
-        body: bytes,
-        *,
-        content_type: str = "application/sdp",
-        headers: Iterable[tuple[str, str]] = (),
-        contact: NameAddr | str | None = None,
-    ) -> None:
-        """Answer an INVITE or re-INVITE we received (see :meth:`UACore.accept`)."""
-        self.core.accept(
-            call, body, self.now, content_type=content_type, headers=headers, contact=contact
-        )
-        self._after()
-
-    async def confirmed(self, call: Call) -> bytes:
-        """Wait for the ACK of our 2xx (returns its body: the answer in 3PCC); for a call
-        we placed with an offerless INVITE, for our own :meth:`ack` (returns ``b""``).
-
-        Raises :class:`CallEndedError` if the call ends (or its INVITE fails) first -- no
-        ACK within 64*T1 ends it with BYE (s13.3.1.4) -- or has ended already."""
-        if call.state is CallState.CONFIRMED:
-            return call.remote_sdp if not call.outgoing else b""
-        if call.state is CallState.ENDED:
-            raise CallEndedError(call, call.end_reason)
-        fut = self._confirmed.get(id(call))
-        if fut is None or fut.done():  # done: an earlier waiter was cancelled
-            fut = self._confirmed[id(call)] = self._loop.create_future()
-        return await fut
-
-    def progress(
-        self,
-        call: Call,
-        status: int = 180,
-        reason: str | None = None,
-        *,
-        headers: Iterable[tuple[str, str]] = (),
-        contact: NameAddr | str | None = None,
-    ) -> None:
-        """Send 180/183 ... for an INVITE we received (see :meth:`UACore.progress`)."""
-        self.core.progress(call, self.now, status, reason, headers=headers, contact=contact)
-        self._after()
-
-    def reject(
-        self,
-        call: Call,
-        status: int,
-        reason: str | None = None,
-        *,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> None:
-        """Refuse an INVITE or re-INVITE we received (see :meth:`UACore.reject`)."""
-        self.core.reject(call, status, self.now, reason, headers=headers)
-        self._after()
-
-    async def reinvite(
-        self, call: Call, body: bytes, *, content_type: str = "application/sdp"
-    ) -> Response:
-        """Send a re-INVITE in a confirmed call (s14.1) and wait for its final response.
-
-        A 2xx is returned once ACKed (by us; with an empty ``body`` the peer's offer is in
-        it and the application answers with :meth:`ack`); a non-2xx (491 glare, 488 ...)
-        leaves the call as it was (s14.1). Raises :class:`UAError` if the call is not
-        confirmed or another INVITE is pending in it."""
-        self.core.reinvite(call, body, self.now, content_type=content_type)
-        fut: asyncio.Future[Response] = self._loop.create_future()
-        self._reinvites[(call.call_id, call.invite.cseq.number)] = fut
-        self._after()
-        return await fut
-
-    def hang_up(self, call: Call) -> None:
-        """End ``call`` without waiting for the peer's answer (BYE, CANCEL while it rings,
-        480 while it is incoming; see :meth:`UACore.bye`): for a call that is over for us
-        whatever the peer says."""
-        self.core.bye(call, self.now)
-        self._after()
-
-    def start_request(
-        self,
-        where: Dialog | str | URI,
-        method: str,
-        *,
-        body: bytes = b"",
-        content_type: str | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> TransactionKey:
-        """Send a non-INVITE request without waiting: its final response reaches
-        ``on_event`` as :class:`RequestCompleted` with the returned key."""
-        key = self.core.request(
-            where, method, self.now, body=body, content_type=content_type, headers=headers
-        )
-        self._after()
-        return key
-
-    def send_nowait(
-        self, request: Request, dialog: Dialog | None = None, *, flow: Flow | None = None
-    ) -> TransactionKey:
-        """Send a request built elsewhere without waiting (see :meth:`UACore.send`)."""
-        key = self.core.send(request, dialog, self.now, flow=flow)
-        self._after()
-        return key
-
-    async def bye(self, call: Call) -> Response | None:
-        """End ``call``; returns the response to the BYE (or CANCEL), or None."""
-        key = self.core.bye(call, self.now)
-        if key is None:
-            self._after()
-            return None
-        return (await self._await(key)).response
-
-    async def request(
-        self,
-        where: Dialog | str | URI,
-        method: str,
-        *,
-        body: bytes = b"",
-        content_type: str | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> Response:
-        """Send any non-INVITE request and wait for its final response."""
-        return (
-            await self.transaction(
-                where, method, body=body, content_type=content_type, headers=headers
-            )
-        ).response
-
-    async def transaction(
-        self,
-        where: Dialog | str | URI,
-        method: str,
-        *,
-        body: bytes = b"",
-        content_type: str | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> RequestCompleted:
-        """Like :meth:`request`, returning the whole completion (with the dialog a
-        SUBSCRIBE or REFER created)."""
-        key = self.core.request(
-            where, method, self.now, body=body, content_type=content_type, headers=headers
-        )
-        return await self._await(key)
-
-    async def options(self, target: str | URI) -> Response:
-        return await self.request(target, "OPTIONS")
-
-    async def message(
-        self, target: str | URI | Dialog, text: str, content_type: str = "text/plain"
-    ) -> Response:
-        return await self.request(target, "MESSAGE", body=text.encode(), content_type=content_type)
-
-    async def refer(self, call: Call | Dialog, refer_to: str) -> Response:
-        dialog = call.dialog if isinstance(call, Call) else call
-        if dialog is None:
-            raise UAError(f"{call!r} has no dialog yet")
-        return await self.request(dialog, "REFER", headers=[("Refer-To", f"<{refer_to}>")])
-
-    async def subscribe(
-        self, target: str | URI | Dialog, event: str, expires: int = 3600, accept: str | None = None
-    ) -> tuple[Response, Dialog | None]:
-        """SUBSCRIBE (RFC 6665); a Dialog ``target`` refreshes (``expires=0`` ends it).
-        Returns the final response and the subscription's dialog (NOTIFYs arrive in it as
-        :class:`IncomingRequest`)."""
-        headers = [("Event", event), ("Expires", str(expires))]
-        if accept:
-            headers.append(("Accept", accept))
-        done = await self.transaction(target, "SUBSCRIBE", headers=headers)
-        return done.response, done.dialog
-
-    def respond(
-        self,
-        request: Request,
-        status: int,
-        *,
-        reason: str | None = None,
-        body: bytes = b"",
-        content_type: str | None = None,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> None:
-        self.core.respond(
-            request,
-            status,
-            self.now,
-            reason=reason,
-            body=body,
-            content_type=content_type,
-            headers=headers,
-        )
-        self._after()
-
-    def send_response(self, response: Response) -> None:
-        """Send a response built elsewhere (see :meth:`UACore.send_response`)."""
-        self.core.send_response(response, self.now)
-        self._after()
-
-    def answer_with(self, request: Request, response: Response) -> None:
-        """Send a response built elsewhere to a request we were handed, marking the request
-        answered (see :meth:`UACore.answer_with`)."""
-        self.core.answer_with(request, response, self.now)
-        self._after()
-
-    async def send(
-        self, request: Request, dialog: Dialog | None = None, *, flow: Flow | None = None
-    ) -> Response:
-        """Send a request built elsewhere (see :meth:`UACore.send`); awaits the response."""
-        key = self.core.send(request, dialog, self.now, flow=flow)
-        return (await self._await(key)).response
-
-    async def _await(self, key: TransactionKey) -> RequestCompleted:
-        fut: asyncio.Future[RequestCompleted] = self._loop.create_future()
-        self._requests[key] = fut
-        self._after()
-        # The response may already have been dispatched while we drove the core.
-        return await fut

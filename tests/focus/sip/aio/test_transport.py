@@ -1,4 +1,4 @@
-"""The asyncio UDP/TCP adapter on real loopback sockets (RFC 3261 s18, RFC 3581).
+"""The asyncio UDP/TCP/TLS adapter on real loopback sockets (RFC 3261 s18, RFC 3581).
 
 The core under the transport here is a small answering core written for these tests (it
 answers every request 200 and lets the test queue requests and deadlines); the transport,
@@ -13,121 +13,12 @@ import socket
 
 import pytest
 
-from focus.sip.headers import Via, parse_via
+from focus.sip.aio.transport import SipTransport, TransportConfig
+from focus.sip.events import Transmit
+from focus.sip.flow import Flow, TransportFailure, TransportKind
 from focus.sip.message import Request, Response, make_response
 from focus.sip.parser import ParserConfig, parse_message
-from focus.sip.transport import (
-    Flow,
-    Outgoing,
-    SipTransport,
-    TransportConfig,
-    TransportFailure,
-    TransportKind,
-    forbidden_destination,
-    response_destination,
-    stamp_via,
-)
-from focus.sip.uri import Params
 from tests.focus.sip.conftest import TlsFiles
-
-# --- pure helpers ---------------------------------------------------------------------------
-
-
-def via(text: str) -> Via:
-    return parse_via(text)[0]
-
-
-def test_received_added_when_sent_by_differs_from_source() -> None:
-    stamped = stamp_via(via("SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bKa"), "127.0.0.1", 5070)
-    assert stamped.received == "127.0.0.1"
-    assert not stamped.has_rport
-
-
-def test_received_added_for_a_domain_name_sent_by() -> None:
-    # RFC 3261 s18.2.1's own example: a name in sent-by always gets received.
-    stamped = stamp_via(via("SIP/2.0/UDP bobspc.biloxi.com:5060"), "192.0.2.4", 5060)
-    assert str(stamped) == "SIP/2.0/UDP bobspc.biloxi.com:5060;received=192.0.2.4"
-
-
-def test_nothing_added_when_sent_by_is_the_source() -> None:
-    original = via("SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKa")
-    assert stamp_via(original, "127.0.0.1", 5070) is original
-
-
-def test_empty_rport_is_filled_and_received_always_added() -> None:
-    # RFC 3581 s4: received is added even when it equals sent-by.
-    stamped = stamp_via(via("SIP/2.0/UDP 127.0.0.1:5070;rport;branch=z9hG4bKa"), "127.0.0.1", 40000)
-    assert stamped.rport == 40000
-    assert stamped.received == "127.0.0.1"
-    assert stamped.branch == "z9hG4bKa"
-
-
-def test_udp_response_goes_to_received_and_rport() -> None:
-    v = via("SIP/2.0/UDP 10.0.0.1:5060;received=127.0.0.1;rport=40000")
-    assert response_destination(v, None) == Flow(TransportKind.UDP, "127.0.0.1", 40000)
-
-
-def test_udp_response_goes_to_received_with_sent_by_port_without_rport() -> None:
-    v = via("SIP/2.0/UDP 10.0.0.1:5070;received=127.0.0.1")
-    assert response_destination(v, None) == Flow(TransportKind.UDP, "127.0.0.1", 5070)
-
-
-def test_udp_response_goes_to_sent_by_default_port_5060() -> None:
-    assert response_destination(via("SIP/2.0/UDP 127.0.0.2"), None) == Flow(
-        TransportKind.UDP, "127.0.0.2", 5060
-    )
-
-
-def test_maddr_wins_for_udp() -> None:
-    v = via("SIP/2.0/UDP 10.0.0.1:5070;maddr=127.0.0.9;received=127.0.0.1;rport=4")
-    assert response_destination(v, None) == Flow(TransportKind.UDP, "127.0.0.9", 5070)
-
-
-def test_tcp_response_keeps_the_connection_and_falls_back_to_received() -> None:
-    v = via("SIP/2.0/TCP 10.0.0.1:5070;received=127.0.0.1")
-    arrived = Flow(TransportKind.TCP, "127.0.0.1", 41000, connection=7)
-    assert response_destination(v, arrived) == Flow(TransportKind.TCP, "127.0.0.1", 5070, 7)
-
-
-def test_tls_sent_by_defaults_to_port_5061() -> None:
-    v = via("SIP/2.0/TLS 10.0.0.1;received=127.0.0.1")
-    arrived = Flow(TransportKind.TLS, "127.0.0.1", 40000, connection=3)
-    assert response_destination(v, arrived) == Flow(TransportKind.TLS, "127.0.0.1", 5061, 3)
-
-
-def test_the_arrival_transport_wins_over_the_via_transport() -> None:
-    v = via("SIP/2.0/TCP 10.0.0.1:5070;received=127.0.0.1;rport=4000")
-    arrived = Flow(TransportKind.UDP, "127.0.0.1", 4000)
-    assert response_destination(v, arrived) == Flow(TransportKind.UDP, "127.0.0.1", 4000)
-
-
-def test_ipv6_received_is_unbracketed() -> None:
-    v = via("SIP/2.0/UDP [2001:db8::1]:5070;received=[::1];rport=9")
-    assert response_destination(v, None) == Flow(TransportKind.UDP, "::1", 9)
-
-
-@pytest.mark.parametrize(
-    ("host", "why"),
-    [
-        ("224.0.0.1", "multicast"),
-        ("239.255.255.250", "multicast"),
-        ("ff02::1", "multicast"),
-        ("255.255.255.255", "broadcast"),
-        ("192.168.1.255", "broadcast"),
-        ("0.0.0.0", "unspecified"),
-        ("::", "unspecified"),
-        ("example.com", "not an IP"),
-    ],
-)
-def test_forbidden_destinations(host: str, why: str) -> None:
-    reason = forbidden_destination(host)
-    assert reason is not None and why in reason
-
-
-@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "192.0.2.4", "[::1]"])
-def test_unicast_destinations_are_allowed(host: str) -> None:
-    assert forbidden_destination(host) is None
-
 
 # --- a small answering core ---------------------------------------------------------------
 
@@ -141,14 +32,14 @@ class AnsweringCore:
         self.deadlines: list[float] = []
         self.fired: list[float] = []
         self.answer = True
-        self.out: list[Outgoing] = []
+        self.out: list[Transmit] = []
         self.arrived = asyncio.Event()
 
     def receive_message(self, message: Request | Response, source: Flow, now: float) -> None:
         self.received.append((message, source))
         self.arrived.set()
         if self.answer and isinstance(message, Request) and message.method != "ACK":
-            self.out.append(Outgoing(make_response(message, 200, to_tag="t1"), source))
+            self.out.append(Transmit(make_response(message, 200, to_tag="t1"), source))
 
     def transport_failed(self, failure: TransportFailure, now: float) -> None:
         self.failures.append(failure)
@@ -163,7 +54,7 @@ class AnsweringCore:
     def get_timer(self) -> float | None:
         return min(self.deadlines, default=None)
 
-    def outgoing(self) -> list[Outgoing]:
+    def outgoing(self) -> list[Transmit]:
         out, self.out = self.out, []
         return out
 
@@ -307,7 +198,7 @@ async def test_never_sends_to_broadcast_or_multicast() -> None:
     try:
         request = parse_message(options("SIP/2.0/UDP 127.0.0.1:5060"))
         for host in ("255.255.255.255", "224.0.0.1", "0.0.0.0"):
-            core.out.append(Outgoing(request, Flow(TransportKind.UDP, host, 5060)))
+            core.out.append(Transmit(request, Flow(TransportKind.UDP, host, 5060)))
         sip.flush()
         assert [f.destination.host for f in core.failures if f.destination] == [
             "255.255.255.255",
@@ -404,7 +295,7 @@ async def test_tcp_falls_back_to_a_new_connection_when_the_old_one_closed() -> N
             if sip.connection_count == 0:
                 break
             await asyncio.sleep(0.01)
-        core.out.append(Outgoing(make_response(request, 200, to_tag="x"), source))
+        core.out.append(Transmit(make_response(request, 200, to_tag="x"), source))
         sip.flush()
         head = await asyncio.wait_for(accepted.get(), 5)
         assert head.startswith(b"SIP/2.0 200 OK")
@@ -435,7 +326,7 @@ async def test_tcp_connections_are_reused_by_remote_address_and_closed_when_idle
         dest = Flow(TransportKind.TCP, "127.0.0.1", port)
         for branch in ("z9hG4bK1", "z9hG4bK2"):
             request = parse_message(options("SIP/2.0/TCP 127.0.0.1:5060", branch))
-            core.out.append(Outgoing(request, dest))
+            core.out.append(Transmit(request, dest))
             sip.flush()
         for _ in range(2):
             await asyncio.wait_for(got.get(), 5)
@@ -459,7 +350,7 @@ async def test_refused_tcp_connect_is_reported_to_the_core() -> None:
             probe.bind(("127.0.0.1", 0))
             dead_port = probe.getsockname()[1]
         request = parse_message(options("SIP/2.0/TCP 127.0.0.1:5060"))
-        core.out.append(Outgoing(request, Flow(TransportKind.TCP, "127.0.0.1", dead_port)))
+        core.out.append(Transmit(request, Flow(TransportKind.TCP, "127.0.0.1", dead_port)))
         sip.flush()
         await core.wait(1)
         assert core.failures[0].message is request
@@ -512,11 +403,6 @@ async def test_close_releases_ports_and_cancels_the_timer() -> None:
         TransportConfig(host="127.0.0.1", udp_port=udp_addr[1], tcp_port=tcp_addr[1]),
     )
     await again.close()
-
-
-def test_params_helper_is_case_insensitive() -> None:
-    # stamp_via relies on Params.set replacing an empty rport in place.
-    assert Params([("RPort", None)]).set("rport", "5").pairs == (("RPort", "5"),)
 
 
 def _ipv6_loopback() -> bool:
@@ -606,7 +492,7 @@ async def test_tls_connect_to_an_untrusted_server_is_a_transport_error(tls_files
     try:
         assert server.local_tls is not None
         request = parse_message(options("SIP/2.0/TLS 127.0.0.1:5061"))
-        core.out.append(Outgoing(request, Flow(TransportKind.TLS, *server.local_tls)))
+        core.out.append(Transmit(request, Flow(TransportKind.TLS, *server.local_tls)))
         client.flush()
         await core.wait(1)
         assert core.failures and "CERTIFICATE" in core.failures[0].reason.upper()

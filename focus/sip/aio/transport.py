@@ -1,12 +1,13 @@
-"""asyncio UDP/TCP adapter for the sans-IO SIP stack (RFC 3261 s18, RFC 3581).
+"""asyncio UDP/TCP/TLS adapter for the sans-IO SIP stack (RFC 3261 s18, RFC 3581).
 
-This is the only SIP module that touches sockets and the event loop. It
+With :mod:`focus.sip.aio.ua`, the only SIP module that touches sockets and the event loop;
+the routing rules it applies are the pure :mod:`focus.sip.flow`. It
 
 * receives datagrams (UDP) and byte streams (TCP, and TLS over TCP when configured, framed
   by Content-Length through the parser's ``StreamParser``), parses them, stamps
   ``received``/``rport`` into the top Via of requests (RFC 3261 s18.2.1, RFC 3581 s4) and
   hands each message to a sans-IO *core*
-  (:class:`SipCore`, normally :class:`focus.sip.ua.UACore`);
+  (:class:`focus.sip.flow.SipCore`, normally :class:`focus.sip.uacore.UACore`);
 * drains the core's outbox after every input and sends each message: requests to the
   destination the core names, responses routed by their top Via (:func:`response_destination`,
   RFC 3261 s18.2.2: over the same TCP connection if it is still open, else to
@@ -27,117 +28,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import enum
-import functools
-import hashlib
-import ipaddress
 import logging
 import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from focus.sip.errors import SipParseError
 from focus.sip.events import Transmit
+from focus.sip.flow import (
+    Flow,
+    SipCore,
+    TransportFailure,
+    TransportKind,
+    forbidden_destination,
+    response_destination,
+    stamp_via,
+    stateless_rejection,
+)
 from focus.sip.headers import Via
-from focus.sip.message import BrokenRequest, Request, Response, make_response
+from focus.sip.message import Request, Response
 from focus.sip.parser import DEFAULT_CONFIG, ParserConfig, StreamParser, parse_message
 
-__all__ = [
-    "Flow",
-    "Outgoing",
-    "SipCore",
-    "SipTransport",
-    "TransportConfig",
-    "TransportFailure",
-    "TransportKind",
-    "forbidden_destination",
-    "response_destination",
-    "stamp_via",
-]
+__all__ = ["SipTransport", "TransportConfig"]
 
 log = logging.getLogger(__name__)
 
 Message = Request | Response
-
-
-class TransportKind(enum.StrEnum):
-    """Transport protocols of a Via sent-protocol (RFC 3261 s18, s20.42)."""
-
-    UDP = "UDP"
-    TCP = "TCP"
-    TLS = "TLS"  # TLS over TCP (RFC 3261 s26.2)
-
-    @property
-    def reliable(self) -> bool:
-        """RFC 3261 s17.1.1.2: reliable transports switch off retransmission timers."""
-        return self is not TransportKind.UDP
-
-    @property
-    def default_port(self) -> int:
-        """RFC 3261 s19.1.2: 5060 for UDP/TCP, 5061 for TLS."""
-        return 5061 if self is TransportKind.TLS else 5060
-
-
-@dataclass(frozen=True, slots=True)
-class Flow:
-    """Where a message came from (or must go to).
-
-    ``connection`` identifies the TCP connection a request arrived on, so that its responses
-    go back over it (RFC 3261 s18.2.2); it is ``None`` for UDP and for destinations that are
-    not bound to a connection yet.
-    """
-
-    transport: TransportKind
-    host: str
-    port: int
-    connection: int | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return (self.host, self.port)
-
-
-#: One message the core wants on the wire (the transaction layer's ``Transmit``):
-#: ``destination`` is mandatory for requests (the next hop the core resolved); for responses it
-#: is the flow the request came in on, which only contributes its TCP connection -- the
-#: address is taken from the top Via (:func:`response_destination`).
-Outgoing = Transmit
-
-
-@dataclass(frozen=True, slots=True)
-class TransportFailure:
-    """A message could not be sent (RFC 3261 s18.4); ``reason`` says why, for logs."""
-
-    message: Message
-    destination: Flow | None
-    reason: str
-
-
-class SipCore(Protocol):
-    """What the transport drives: a sans-IO SIP core (transactions, dialogs, the UA).
-
-    All methods are synchronous and take ``now`` (the event loop's monotonic clock). After
-    each call the transport drains :meth:`outgoing` and re-arms its timer to
-    :meth:`get_timer`.
-    """
-
-    def receive_message(self, message: Message, source: Flow, now: float) -> None:
-        """A parsed message arrived; for requests the top Via is already stamped."""
-
-    def transport_failed(self, failure: TransportFailure, now: float) -> None:
-        """A send failed (unreachable, forbidden destination, connection refused...)."""
-
-    def handle_timer(self, now: float) -> None:
-        """The deadline returned by :meth:`get_timer` has passed."""
-
-    def get_timer(self) -> float | None:
-        """The next deadline (loop clock), or ``None`` if nothing is pending."""
-
-    def outgoing(self) -> list[Outgoing]:
-        """Messages to send now; the list is handed over (the core forgets them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,106 +89,6 @@ class TransportConfig:
     tls_port: int | None = None
     tls_server: ssl.SSLContext | None = None
     tls_client: ssl.SSLContext | None = None
-
-
-# --- pure helpers (no I/O) ----------------------------------------------------------------
-
-
-def forbidden_destination(host: str) -> str | None:
-    """Why we refuse to send to ``host``, or ``None`` if it is an acceptable unicast address.
-
-    The stack never sends to broadcast, multicast or unspecified addresses: a hostile Via or
-    maddr could otherwise turn us into an amplifier. ``host`` must be a literal IP (name
-    resolution happens before this check).
-    """
-    addr = _ip(host)
-    if addr is None:
-        return f"not an IP literal: {host!r}"
-    if addr.is_multicast:
-        return f"multicast address {addr}"
-    if addr.is_unspecified:
-        return f"unspecified address {addr}"
-    if isinstance(addr, ipaddress.IPv4Address) and (
-        addr == ipaddress.IPv4Address("255.255.255.255") or int(addr) & 0xFF == 0xFF
-    ):
-        # Without interface netmasks we cannot know every subnet's broadcast address; refusing
-        # every x.x.x.255 is the conservative choice (no SIP peer of ours lives there).
-        return f"broadcast address {addr}"
-    return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    # Cached: every message parses one or two addresses, and peers are few (bounded anyway).
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
-def stamp_via(via: Via, source_host: str, source_port: int) -> Via:
-    """The top Via of a received request with ``received``/``rport`` filled in.
-
-    RFC 3261 s18.2.1: add ``received`` when sent-by is a name or differs from the packet's
-    source. RFC 3581 s4: if ``rport`` is present without a value, set it to the source port
-    and then always add ``received``.
-    """
-    params = via.params
-    wants_rport = "rport" in params and not params["rport"]
-    if wants_rport:
-        params = params.set("rport", str(source_port))
-    sent_by = _ip(via.host)
-    if wants_rport or sent_by is None or sent_by != _ip(source_host):
-        params = params.set("received", source_host)
-    if params is via.params:
-        return via
-    return dataclasses.replace(via, params=params)
-
-
-def _transport_of(via: Via) -> TransportKind:
-    try:
-        return TransportKind(via.transport.upper())
-    except ValueError:
-        # TLS/SCTP/WS are not served; answering over UDP is the least surprising fallback.
-        return TransportKind.UDP
-
-
-def _port(text: str | None) -> int | None:
-    if text is None or not text.isascii() or not text.isdigit():
-        return None
-    value = int(text)
-    return value if 0 < value < 65536 else None
-
-
-def response_destination(via: Via, arrived_on: Flow | None) -> Flow:
-    """Where a response goes, from its top Via (RFC 3261 s18.2.2, RFC 3581 s4).
-
-    For TCP the connection the request came in on is kept in the returned flow (the sender
-    uses it while it is still open); the address is the fallback for a new connection:
-    ``received`` (if any) with the sent-by port. For UDP: ``maddr`` if present (port from
-    sent-by, else 5060), else ``received`` with ``rport`` (RFC 3581) or the sent-by port,
-    else sent-by itself. Names are returned as they are: the sender resolves or refuses them.
-    """
-    # The transport the request really came over wins over what its Via claims: the peer
-    # demonstrably uses it, and a UDP request claiming TCP must not make us open connections.
-    kind = arrived_on.transport if arrived_on is not None else _transport_of(via)
-    params = via.params
-    sent_port = via.port if via.port is not None else _transport_of(via).default_port
-    received = params.get("received") or None
-    if kind.reliable:
-        host = received or via.host
-        connection = arrived_on.connection if arrived_on is not None else None
-        return Flow(kind, host.strip("[]"), sent_port, connection)
-    maddr = params.get("maddr") or None
-    if maddr:
-        return Flow(kind, maddr.strip("[]"), sent_port)
-    if received:
-        port = _port(params.get("rport")) or sent_port
-        return Flow(kind, received.strip("[]"), port)
-    return Flow(kind, via.host.strip("[]"), sent_port)
-
-
-# --- asyncio plumbing ---------------------------------------------------------------------
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -498,31 +315,13 @@ class SipTransport:
             self._deliver(message, source)
 
     def _rejected(self, exc: SipParseError, source: Flow) -> None:
-        """Answer an unparseable request statelessly when it can be answered at all.
-
-        RFC 3261 s18.3/s8.2: a bad request gets the error the parser names (400, 413, 416,
-        505, 513...) if Via, From, To, Call-ID and CSeq could be read; bad responses and
-        unreadable requests are dropped (s18.1.2).
-        """
+        """Answer an unparseable request statelessly when it can be answered at all
+        (:func:`focus.sip.flow.stateless_rejection`)."""
         self.stats.parse_errors += 1
-        bad = exc.message
         log.info("bad message from %s:%d: %s", source.host, source.port, exc)
-        # A request whose Request-Line is broken (BrokenRequest) is answered too, as RFC 4475
-        # s3.1.2.11/12 ask; a response, or an ACK, never is.
-        if not isinstance(bad, Request | BrokenRequest) or bad.method.upper() == "ACK":
-            return
-        try:
-            top = bad.headers.via[0]
-            bad.headers.replace_top_via(stamp_via(top, source.host, source.port))
-        except (SipParseError, IndexError):
-            return  # no usable Via: nowhere to answer
-        try:
-            response = make_response(bad, exc.status, exc.reason, to_tag=_stateless_tag(bad))
-        except SipParseError:
-            # The To itself is broken, so it cannot take a tag: echo it as it came, which
-            # still ends the peer's transaction (better than silence and retransmissions).
-            response = make_response(bad, exc.status, exc.reason)
-        self._send(Outgoing(response, source))
+        response = stateless_rejection(exc, source)
+        if response is not None:
+            self._send(Transmit(response, source))
 
     def _deliver(self, message: Message, source: Flow) -> None:
         self.stats.received += 1
@@ -579,7 +378,7 @@ class SipTransport:
             self._in_pump = False
         self._rearm()
 
-    def _send(self, out: Outgoing) -> None:
+    def _send(self, out: Transmit) -> None:
         message = out.message
         dest = out.destination
         if isinstance(message, Response):
@@ -752,12 +551,6 @@ class SipTransport:
         self._tcp_server = self._tls_server = None
         # Let connection_lost callbacks run before the loop goes away.
         await asyncio.sleep(0)
-
-
-def _stateless_tag(request: Request | BrokenRequest) -> str:
-    # A retransmitted bad request must get the same To-tag (RFC 3261 s8.2.6.2).
-    seed = f"{request.headers.get('Call-ID')}|{request.headers.get('From')}"
-    return hashlib.blake2s(seed.encode("utf-8", "surrogateescape"), digest_size=6).hexdigest()
 
 
 def _vias(message: Message) -> list[Via]:

@@ -1,5 +1,5 @@
 """What the focus needs from the UA core, sans-IO: two real UACores through bytes and the real
-parser on a fake clock (the ``Net`` of test_ua).
+parser on a fake clock (the ``Net`` of test_uacore).
 
 * a re-INVITE from the callee is answered (or refused) by the caller (RFC 3261 s14.2);
 * ``contact=`` on accept/invite (RFC 4579 s3, s5.5 ``;isfocus``), ``from_user=`` on invite;
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import pytest
 
+from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request, make_response
-from focus.sip.transport import TransportKind
-from focus.sip.ua import (
+from focus.sip.uacore import (
     Call,
     CallAnswered,
     CallConfirmed,
@@ -31,7 +31,7 @@ from focus.sip.ua import (
     UAError,
 )
 from focus.sip.uri import Params, parse_uri
-from tests.focus.sip.test_ua import (
+from tests.focus.sip.test_uacore import (
     ANSWER,
     B_ADDR,
     METHODS,

@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.flow import TransportKind
 from focus.sip.message import make_response
-from focus.sip.transport import TransportConfig, TransportKind
-from focus.sip.ua import (
+from focus.sip.uacore import (
     Call,
     CallEndedError,
     CallFailedError,
@@ -21,7 +23,6 @@ from focus.sip.ua import (
     RequestCompleted,
     UAConfig,
     UAEvent,
-    UserAgent,
 )
 from focus.sip.uri import parse_uri
 

@@ -8,12 +8,12 @@ from collections.abc import Callable
 import pytest
 
 from focus.sip.dialog import Dialog, DialogId
+from focus.sip.flow import Flow, TransportFailure, TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request, Response
 from focus.sip.parser import parse_message
 from focus.sip.subscription import Notifier, NotifierConfig
-from focus.sip.transport import Flow, TransportFailure, TransportKind
-from focus.sip.ua import (
+from focus.sip.uacore import (
     Call,
     CallAnswered,
     CallConfirmed,

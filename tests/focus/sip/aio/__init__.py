@@ -1,0 +1,1 @@
+"""Tests of focus/sip/aio: the asyncio adapters on real loopback sockets."""
