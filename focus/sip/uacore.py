@@ -87,6 +87,7 @@ from focus.sip.transaction import (
     make_cancel,
     new_branch,
     new_tag,
+    server_key,
 )
 from focus.sip.uri import URI, SipURI, format_hostport, parse_uri
 
@@ -414,9 +415,10 @@ class UACore:
         # their NOTIFY may come before the 2xx and then creates the dialog (RFC 6665 s4.1.2.4).
         self._early: dict[tuple[str, str], _Pending] = {}
         # Where requests we have not answered yet came from (TCP connection reuse).
-        self._sources: dict[int, Flow] = {}
-        self._source_keys: dict[TransactionKey, int] = {}  # to drop unanswered ones
-        self._finals_given: set[int] = set()  # requests of _source_keys given a final response
+        # Requests handed to the application, by their server transaction: where each came
+        # from, and which were given a final response (the rest are answered when overdue).
+        self._sources: dict[TransactionKey, Flow] = {}
+        self._finals_given: set[TransactionKey] = set()
         # (deadline, seq, key, request): answer_timeout / ring_timeout, lazily deleted.
         self._deadlines: list[tuple[float, int, TransactionKey, Request]] = []
         self._seq = itertools.count()
@@ -454,8 +456,8 @@ class UACore:
             self.reject(call, 480 if call.state is CallState.INCOMING else 500, now)
             return
         if (
-            self._source_keys.get(key) == id(request)
-            and id(request) not in self._finals_given
+            key in self._sources
+            and key not in self._finals_given
             and self.layer.transaction_state(key) in (State.TRYING, State.PROCEEDING)
         ):
             # (A final response sent with send_response left the transaction Completed:
@@ -769,7 +771,7 @@ class UACore:
             if request is None:
                 flow = resolve_target(dialog.next_hop())
             else:
-                flow = self._sources.get(id(request)) or self._source_of(request)
+                flow = self._sources.get(server_key(request)) or self._source_of(request)
         self._register(dialog, flow)
 
     def release(self, dialog: Dialog) -> None:
@@ -794,8 +796,9 @@ class UACore:
         response is not for ``request`` (Call-ID and CSeq differ)."""
         if response.call_id != request.call_id or response.cseq != request.cseq:
             raise UAError(f"{response!r} does not answer {request!r}")
-        if response.status >= 200 and id(request) in self._sources:
-            self._finals_given.add(id(request))
+        key = server_key(request)
+        if response.status >= 200 and key in self._sources:
+            self._finals_given.add(key)
         self.send_response(response, now)
 
     @property
@@ -823,9 +826,10 @@ class UACore:
 
         In a dialog the response carries the dialog's tag (and Contact for target refresh
         requests); a 2xx to an out-of-dialog SUBSCRIBE or REFER creates the dialog."""
-        source = self._sources.get(id(request))
+        key = server_key(request)
+        source = self._sources.get(key)
         if status >= 200 and source is not None:
-            self._finals_given.add(id(request))
+            self._finals_given.add(key)
         dialog = self.dialogs.for_request(request)
         if dialog is not None:
             response = dialog.create_response(request, status, reason)
@@ -1046,10 +1050,8 @@ class UACore:
                 case TransactionTerminated(transaction=key):
                     self._incoming_invites.pop(key, None)
                     self._calls_by_invite.pop(key, None)
-                    ident = self._source_keys.pop(key, None)
-                    if ident is not None:
-                        self._sources.pop(ident, None)
-                        self._finals_given.discard(ident)
+                    self._sources.pop(key, None)
+                    self._finals_given.discard(key)
                     if self._deadlines and not self.layer:
                         # Nothing can be pending any more: drop the stale deadlines.
                         self._deadlines.clear()
@@ -1109,8 +1111,7 @@ class UACore:
     def _remember_source(
         self, request: Request, source: Flow, key: TransactionKey, now: float
     ) -> None:
-        self._sources[id(request)] = source
-        self._source_keys[key] = id(request)
+        self._sources[key] = source
         heapq.heappush(
             self._deadlines, (now + self.config.answer_timeout, next(self._seq), key, request)
         )

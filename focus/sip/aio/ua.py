@@ -83,10 +83,10 @@ class UserAgent:
         self.on_event = on_event
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[UAEvent] | None = None
-        self._invites: dict[int, asyncio.Future[Call]] = {}
-        self._failures: dict[int, tuple[int, str]] = {}  # call -> why its INVITE failed
+        self._invites: dict[Call, asyncio.Future[Call]] = {}
+        self._failures: dict[Call, tuple[int, str]] = {}  # call -> why its INVITE failed
         self._requests: dict[TransactionKey, asyncio.Future[RequestCompleted]] = {}
-        self._confirmed: dict[int, asyncio.Future[bytes]] = {}
+        self._confirmed: dict[Call, asyncio.Future[bytes]] = {}
         # re-INVITEs awaited with reinvite(), by (Call-ID, CSeq number)
         self._reinvites: dict[tuple[str, int], asyncio.Future[Response]] = {}
         self._dispatching = False
@@ -244,24 +244,24 @@ class UserAgent:
             fut.set_result(response)
 
     def _confirm_failed(self, call: Call, reason: str) -> None:
-        cfut = self._confirmed.pop(id(call), None)
+        cfut = self._confirmed.pop(call, None)
         if cfut is not None and not cfut.done():
             cfut.set_exception(CallEndedError(call, reason))
 
     def _resolve(self, event: UAEvent) -> None:
         match event:
             case CallAnswered(call=call, response=response):
-                fut = self._invites.pop(id(call), None)
+                fut = self._invites.pop(call, None)
                 if fut is not None and not fut.done():
                     fut.set_result(call)
                 self._reinvite_done((call.call_id, response.cseq.number), response)
             case CallFailed(call=call, status=status, reason=reason):
                 self._confirm_failed(call, f"{status} {reason}")
-                fut = self._invites.pop(id(call), None)
+                fut = self._invites.pop(call, None)
                 if fut is not None and not fut.done():
                     # A result, not an exception: nobody may be waiting (dial without
                     # answered); answered() turns it into CallFailedError.
-                    self._failures[id(call)] = (status, reason)
+                    self._failures[call] = (status, reason)
                     fut.set_result(call)
             case CallEnded(call=call, reason=reason):
                 self._confirm_failed(call, reason)
@@ -270,7 +270,7 @@ class UserAgent:
                     if not lost.done():
                         lost.set_exception(UAError(f"{call!r} ended during a re-INVITE: {reason}"))
             case CallConfirmed(call=call, body=body):
-                cfut = self._confirmed.pop(id(call), None)
+                cfut = self._confirmed.pop(call, None)
                 if cfut is not None and not cfut.done():
                     cfut.set_result(body)
             case RequestCompleted(key=key, request=request, response=response):
@@ -328,17 +328,17 @@ class UserAgent:
             contact=contact,
             from_user=from_user,
         )
-        self._invites[id(call)] = self._loop.create_future()
+        self._invites[call] = self._loop.create_future()
         self.flush()
         return call
 
     async def answered(self, call: Call) -> Call:
         """Wait for the final response to :meth:`dial`'s INVITE: the call once answered, or
         :class:`CallFailedError` (487 after a CANCEL, 408 on timeout...)."""
-        fut = self._invites.get(id(call))
+        fut = self._invites.get(call)
         if fut is not None:
             await fut
-        failure = self._failures.pop(id(call), None)
+        failure = self._failures.pop(call, None)
         if failure is not None:
             raise CallFailedError(call, *failure)
         if call.state is CallState.ENDED and call.dialog is None:
@@ -348,7 +348,7 @@ class UserAgent:
     def ack(self, call: Call, body: bytes, *, content_type: str = "application/sdp") -> None:
         self.core.ack(call, body, self.now, content_type=content_type)
         # Our ACK confirms a call we placed (3PCC): nobody else will tell confirmed().
-        cfut = self._confirmed.pop(id(call), None)
+        cfut = self._confirmed.pop(call, None)
         if cfut is not None and not cfut.done():
             cfut.set_result(b"")
         self.flush()
@@ -378,9 +378,9 @@ class UserAgent:
             return call.remote_sdp if not call.outgoing else b""
         if call.state is CallState.ENDED:
             raise CallEndedError(call, call.end_reason)
-        fut = self._confirmed.get(id(call))
+        fut = self._confirmed.get(call)
         if fut is None or fut.done():  # done: an earlier waiter was cancelled
-            fut = self._confirmed[id(call)] = self._loop.create_future()
+            fut = self._confirmed[call] = self._loop.create_future()
         return await fut
 
     def progress(
