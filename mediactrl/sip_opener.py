@@ -28,7 +28,7 @@ from focus.sip.transport import TransportKind
 from focus.sip.ua import Call, CallState, UserAgent
 from mediactrl.cfw.sdp import SdpError
 from mediactrl.client import ChannelTarget, channel_offer
-from mediactrl.driver import connection_id
+from mediactrl.plan import connection_id
 
 __all__ = ["MediaLeg", "SipChannelOpener", "open_media_leg"]
 

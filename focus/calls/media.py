@@ -3,7 +3,7 @@
 Every participant's audio goes through a media leg: a SIP dialog the focus opens to the
 media server with the participant's SDP offer (third-party call control, RFC 3725 flow I
 with the offer known), whose answer the focus returns to the participant. The leg's
-dialog tags name the connection in CFW (RFC 6230 A.1, :func:`mediactrl.driver.connection_id`),
+dialog tags name the connection in CFW (RFC 6230 A.1, :func:`mediactrl.plan.connection_id`),
 and :class:`mediactrl.driver.MediaDriver` joins it to the conference's mixer.
 
 The CFW channel itself is negotiated by a SIP INVITE with a COMEDIA offer
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from focus.sip.sdp import SdpError, parse_sdp
 from focus.sip.ua import Call, CallFailedError, CallState, UAError, UserAgent
-from mediactrl.driver import connection_id
+from mediactrl.plan import connection_id
 from mediactrl.sip_opener import MediaLeg as SipMediaLeg
 
 __all__ = ["MediaLeg", "MediaLegError", "MediaLegs"]

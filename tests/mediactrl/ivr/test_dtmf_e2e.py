@@ -17,10 +17,11 @@ import pytest
 
 from focus.sip.ua import CallState, UserAgent
 from mediactrl.client import MediaControlClient, direct_opener
-from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError
+from mediactrl.driver import MediaDriver, MediaDriverError
 from mediactrl.ivr.codec import PACKAGE as IVR_PACKAGE
 from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.mixer.codec import PACKAGE as MIXER_PACKAGE
+from mediactrl.plan import ConferenceSpec
 from mediactrl.server.app import MediaServer
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService

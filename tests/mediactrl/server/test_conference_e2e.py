@@ -17,7 +17,8 @@ import pytest
 from focus.sip.sdp import parse_sdp
 from focus.sip.ua import UserAgent
 from mediactrl.client import MediaControlClient
-from mediactrl.driver import ConferenceSpec, MediaDriver
+from mediactrl.driver import MediaDriver
+from mediactrl.plan import ConferenceSpec, participant_streams
 from mediactrl.server.app import MediaServer
 from mediactrl.sip_opener import MediaLeg, SipChannelOpener, open_media_leg
 from tests.mediactrl.media.phones import Phone, tone_levels
@@ -68,7 +69,7 @@ async def conf(media_server: MediaServer, ua: UserAgent) -> AsyncIterator[Confer
             phone.start_tone(parse_sdp(leg.server_sdp).media[0].port)
         await driver.ensure_conference(ConferenceSpec("e2e-room"))
         for party in parties:
-            await driver.join_participant(party.leg.connection_id, "e2e-room")
+            await driver.set_join(party.leg.connection_id, "e2e-room", participant_streams())
         yield Conference(media_server, ua, opener, client, driver, parties, unjoined)
     finally:
         for party in parties:
@@ -105,7 +106,7 @@ async def test_each_hears_the_others_then_mute_then_unjoin(conf: Conference) -> 
         assert_hears(levels[i], set(TONES) - {party.tone}, i)
 
     # modifyjoin: A only receives from the mix; B and C stop hearing it, A still hears them.
-    await conf.driver.join_participant(a.leg.connection_id, "e2e-room", muted=True)
+    await conf.driver.set_join(a.leg.connection_id, "e2e-room", participant_streams(muted=True))
     levels = await listen(conf)
     assert_hears(levels[0], {b.tone, c.tone}, 0)
     assert_hears(levels[1], {c.tone}, 1)
@@ -149,7 +150,7 @@ async def test_dropped_channel_is_renegotiated_by_sip_audited_and_mixing_goes_on
     for i, party in enumerate(conf.parties):
         assert_hears(levels[i], set(TONES) - {party.tone}, i)
     # And the new channel carries control: mute B over it.
-    await conf.driver.join_participant(b.leg.connection_id, "e2e-room", muted=True)
+    await conf.driver.set_join(b.leg.connection_id, "e2e-room", participant_streams(muted=True))
     levels = await listen(conf)
     assert_hears(levels[0], {c.tone}, 0)
     assert_hears(levels[2], {a.tone}, 2)

@@ -16,8 +16,9 @@ import pytest
 
 from focus.sip.ua import UserAgent
 from mediactrl.client import MediaControlClient
-from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError
+from mediactrl.driver import MediaDriver, MediaDriverError
 from mediactrl.mixer import model as m
+from mediactrl.plan import ConferenceSpec, participant_streams
 from mediactrl.sip_opener import SipChannelOpener, open_media_leg
 from tests.mediactrl.server.conftest import FAST
 from tests.mediactrl.server.test_sip_side import phone_sdp
@@ -121,7 +122,7 @@ async def test_killed_server_comes_back_and_the_client_renegotiates_audits_recre
         await client.wait_up(10)
         leg = await open_media_leg(ua, process.uri, phone_sdp(31000))
         await driver.ensure_conference(ConferenceSpec("survivor"))
-        await driver.join_participant(leg.connection_id, "survivor")
+        await driver.set_join(leg.connection_id, "survivor", participant_streams())
         resyncs = driver.resyncs
         code, _ = await process.stop(signal.SIGKILL)
         assert code == -signal.SIGKILL
