@@ -92,7 +92,7 @@ class ChannelOffer:
     def target(self, answer_sdp: str) -> ChannelTarget:
         """Where to connect, from the media server's SDP answer (RFC 6230 s4.2).
 
-        Raises :class:`~mediactrl.cfw.sdp.SdpError` when the answer does not complete the
+        Raises :class:`~focus.sip.sdp.SdpError` when the answer does not complete the
         offer (rejected, not passive, same cfw-id, other transport).
         """
         offer = parse_cfw_sdp(self.sdp)

@@ -24,9 +24,9 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
+from focus.sip.sdp import SdpError
 from focus.sip.transport import TransportKind
 from focus.sip.ua import Call, CallState, UserAgent
-from mediactrl.cfw.sdp import SdpError
 from mediactrl.client import ChannelTarget, channel_offer
 from mediactrl.plan import connection_id
 

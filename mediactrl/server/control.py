@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from focus.sip.sdp import SdpError, SessionDescription
 from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
 from mediactrl.cfw.errors import LocalProtocolError
 from mediactrl.cfw.events import (
@@ -36,7 +37,7 @@ from mediactrl.cfw.events import (
     TransactionTimedOut,
 )
 from mediactrl.cfw.parser import ParserLimits
-from mediactrl.cfw.sdp import SdpError, build_answer, parse_cfw_sdp
+from mediactrl.cfw.sdp import build_answer, parse_cfw_sdp
 from mediactrl.ivr import codec as ivr_codec
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, encode
 from mediactrl.server.ivr_service import IvrNotice, IvrService
@@ -310,18 +311,20 @@ class ControlServer:
         """
         self._expected[cfw_id] = owner or cfw_id
 
-    def answer_offer(self, offer_sdp: str, *, owner: str | None = None) -> str:
+    def answer_offer(
+        self, offer_sdp: str | bytes | SessionDescription, *, owner: str | None = None
+    ) -> str:
         """The SIP side got an INVITE for a control channel: expects its SYNC and returns the
         SDP answer (setup:passive, our listening address, a cfw-id of our own, s4.2).
 
-        Raises :class:`~mediactrl.cfw.sdp.SdpError` (with the SIP status to answer) for an
+        Raises :class:`~focus.sip.sdp.SdpError` (with the SIP status to answer) for an
         offer this listener cannot take: no cfw stream, TLS, or a passive offerer.
         """
         offer = parse_cfw_sdp(offer_sdp)
         if offer.rejected:
-            raise SdpError("the offer rejects the control channel (port 0)")
+            raise SdpError("the offer rejects the control channel (port 0)", 488)
         if offer.proto != "TCP":
-            raise SdpError(f"{offer.proto} control channels are not offered here")
+            raise SdpError(f"{offer.proto} control channels are not offered here", 488)
         host, port = self.address
         ours = secrets.token_hex(6)
         while ours == offer.cfw_id:
