@@ -71,7 +71,6 @@ from datetime import UTC, datetime
 from focus.calls.admission import Refusal, admit, conference_passwords, same_aor
 from focus.calls.chat import ChatRelay
 from focus.calls.events import ConferenceEvents
-from focus.calls.media import MediaLeg, MediaLegError, MediaLegs
 from focus.core.changes import (
     Change,
     ConferenceCreated,
@@ -144,6 +143,7 @@ from focus.xcon.model import (
     User,
 )
 from mediactrl.driver import MediaDriver, MediaDriverError
+from mediactrl.legs import MediaLeg, MediaLegError, MediaLegs
 
 __all__ = [
     "ConferenceFocus",
@@ -706,7 +706,7 @@ class ConferenceFocus:
         """The ACK of our 200. After an offerless INVITE it carries the caller's answer to
         the media server's offer, which completes the leg (RFC 3264 s4, RFC 3725)."""
         p = self.participants.get(id(call))
-        if p is None or p.leg is None or not p.leg.sip.needs_answer:
+        if p is None or p.leg is None or not p.leg.needs_answer:
             return
         if body:
             p.leg.complete(body)
@@ -1196,7 +1196,7 @@ class ConferenceFocus:
         """An offerless leg whose callee never answered: ACK it rejecting every stream
         (RFC 3264 s6: port 0), then BYE."""
         assert self.legs is not None
-        if leg.sip.needs_answer:
+        if leg.needs_answer:
             with contextlib.suppress(Exception):
                 offer = parse_sdp(leg.answer)
                 leg.complete(
