@@ -1,7 +1,7 @@
 """The media server's control side: a TCP listener for CFW channels (RFC 6230 s4-s6).
 
-A thin asyncio adapter over :class:`~mediactrl.cfw.connection.CfwConnection` in the server
-role: bytes read are fed to the connection, bytes it produces are written, and ONE
+A thin asyncio adapter over :class:`~mediactrl.cfw.connection.CfwConnection` as the server
+side: bytes read are fed to the connection, bytes it produces are written, and ONE
 ``loop.call_at`` timer per channel is armed from ``get_timer()``.  CONTROL bodies of
 msc-mixer/1.0 go to the :class:`~mediactrl.server.mixer_service.MixerService`; the events it
 produces go out as CONTROLs on the channel of the owner they are addressed to.  Bodies of
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from focus.sip.sdp import SdpError, SessionDescription
-from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
+from mediactrl.cfw.connection import CfwConfig, CfwConnection, Side
 from mediactrl.cfw.errors import LocalProtocolError
 from mediactrl.cfw.events import (
     BadMessageReceived,
@@ -78,7 +78,7 @@ class _Channel(asyncio.Protocol):
     def __init__(self, server: ControlServer) -> None:
         self._server = server
         self._loop = asyncio.get_running_loop()
-        self._conn = CfwConnection(Role.SERVER, server.cfw_config, now=self._loop.time())
+        self._conn = CfwConnection(Side.SERVER, server.cfw_config, now=self._loop.time())
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._sync_deadline: float | None = self._loop.time() + server.config.sync_timeout

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from focus.sip.sdp import SdpError
-from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
+from mediactrl.cfw.connection import CfwConfig, CfwConnection, Side
 from mediactrl.cfw.events import ControlReceived, SyncReceived
 from mediactrl.cfw.message import ReportStatus
 from mediactrl.client import (
@@ -190,11 +190,11 @@ def test_accept_any_dialog_is_off_by_default() -> None:
 async def scripted_peer(
     on_control: Callable[[CfwConnection, ControlReceived, float], None],
 ) -> asyncio.Server:
-    """A media server written directly on the server-role CfwConnection (no mixer service)."""
+    """A media server written directly on the server-side CfwConnection (no mixer service)."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
-        conn = CfwConnection(Role.SERVER, CfwConfig(), now=loop.time())
+        conn = CfwConnection(Side.SERVER, CfwConfig(), now=loop.time())
         while data := await reader.read(65536):
             conn.receive_data(data, loop.time())
             while (event := conn.next_event()) is not None:
