@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from focus.calls.context import FocusConfig
 from focus.calls.focus import ConferenceFocus
-from focus.calls.media import MediaLegs
 from focus.core.changes import Change, Origin
 from focus.core.commands import Tick
 from focus.core.core import CoreConfig
@@ -31,6 +30,7 @@ from focus.sip.timers import TimerConfig
 from focus.sip.uacore import UAConfig
 from mediactrl.client import MediaControlClient
 from mediactrl.driver import MediaDriver
+from mediactrl.legs import MediaLegs
 from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
 from mediactrl.sip_opener import SipChannelOpener
 

@@ -1,6 +1,6 @@
 """The application server's end of a CFW channel to one media server (RFC 6230), asyncio.
 
-A thin adapter over :class:`~mediactrl.cfw.connection.CfwConnection` in the client role: it
+A thin adapter over :class:`~mediactrl.cfw.connection.CfwConnection` as the client side: it
 opens the TCP connection to where the SIP/SDP set-up said (COMEDIA active side, RFC 6230 s4),
 sends SYNC with our cfw-id as Dialog-ID and the packages we want, lets the connection send
 K-ALIVE, arms ONE ``loop.call_at`` timer from ``get_timer()``, and turns transactions into
@@ -28,7 +28,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
+from mediactrl.cfw.connection import CfwConfig, CfwConnection, Side
 from mediactrl.cfw.errors import LocalProtocolError
 from mediactrl.cfw.events import (
     BadMessageReceived,
@@ -92,7 +92,7 @@ class ChannelOffer:
     def target(self, answer_sdp: str) -> ChannelTarget:
         """Where to connect, from the media server's SDP answer (RFC 6230 s4.2).
 
-        Raises :class:`~mediactrl.cfw.sdp.SdpError` when the answer does not complete the
+        Raises :class:`~focus.sip.sdp.SdpError` when the answer does not complete the
         offer (rejected, not passive, same cfw-id, other transport).
         """
         offer = parse_cfw_sdp(self.sdp)
@@ -379,7 +379,7 @@ class MediaControlClient:
             transaction_timeout=self.config.transaction_timeout,
             limits=self.config.limits,
         )
-        self._conn = CfwConnection(Role.CLIENT, cfw, now=loop.time())
+        self._conn = CfwConnection(Side.CLIENT, cfw, now=loop.time())
         self._writer = writer
         self._closed_event = asyncio.Event()
         self._sync_done = loop.create_future()

@@ -1,25 +1,17 @@
-"""The focus's media driver: the DESIRED mixing state, reconciled over a CFW channel.
+"""The focus's media driver: the asyncio half that keeps the media server's mixers as the
+focus wants them, over a CFW channel (RFC 6230) with msc-mixer/1.0 (RFC 6505) and msc-ivr/1.0
+(RFC 6231).
 
-The focus says what it wants (conferences with their mixing settings, joins of connections and
-conferences with per-stream direction and volume) and :class:`MediaDriver` makes the media
-server match it with msc-mixer/1.0 requests (RFC 6505).  The part that decides *which* requests
-is pure and synchronous: :func:`plan` compares the desired state with what is known of the
-server and returns the steps; :func:`apply_answer` folds each answer into the known state.
-The async part only sends the steps, one at a time, and learns the server's state by <audit>
-whenever a channel (re)opens, so a media server restart or a dropped channel heals itself:
-conferences and joins are re-created, SIP calls are never touched.
+The focus states its wishes (conferences with their mixing settings, joins with per-stream
+direction and volume) and :class:`MediaDriver` records them in a
+:class:`~mediactrl.plan.DesiredState`, then sends what :func:`~mediactrl.plan.plan` says, one
+request at a time, folding each answer in with :func:`~mediactrl.plan.apply_answer`.  Whenever
+a channel (re)opens it learns the server's state by <audit>, so a media server restart or a
+dropped channel heals itself: conferences and joins are re-created, SIP calls are never
+touched.  How sidebars are realised (separate mixers, members joined to both) is in
+:mod:`mediactrl.plan`.
 
-Ids follow RFC 6230 A.1: a connection is ``local-tag:remote-tag`` of the focus's SIP dialog
-with the media server (:func:`connection_id`); a conference id is chosen by the focus (so it
-can be re-created under the same name after a media server restart).
-
-Media rules of a participant (:func:`participant_streams`): muted means the connection only
-receives from the mix (recvonly from id1 = the connection), deaf means it only sends, a gain is
-a <volume controltype="setgain"> on the direction it applies to (s4.2.2.5.1).  Sidebars (whisper,
-coaching, RFC 7058 s6.3.4) are a conference joined to its parent conference
-(:func:`sidebar_streams`) plus participants joined to both with different rules.
-
-DTMF (RFC 4733) from a participant reaches the focus through msc-ivr/1.0 (RFC 6231): for every
+DTMF (RFC 4733) from a participant reaches the focus through msc-ivr/1.0: for every
 connection the focus wants digits of (:meth:`MediaDriver.watch_dtmf`), the driver keeps one
 dialog without operations that subscribes to all DTMF (<dtmfsub matchmode="all"/>) and
 re-starts it on every new channel (dialogs end with the channel that started them); each digit
@@ -33,326 +25,27 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from mediactrl.client import ChannelDown, ControlError, ControlTimeout, MediaControlClient
 from mediactrl.ivr import model as ivr
 from mediactrl.ivr.codec import PACKAGE as IVR_PACKAGE
 from mediactrl.mixer import model as m
-from mediactrl.mixer.model import Direction, MixerStatus
+from mediactrl.plan import (
+    AUDIO,
+    ConferenceSpec,
+    DesiredState,
+    Item,
+    JoinSpec,
+    ServerState,
+    apply_answer,
+    plan,
+    state_from_audit,
+)
 
-__all__ = [
-    "ConferenceSpec",
-    "DesiredState",
-    "JoinSpec",
-    "MediaDriver",
-    "MediaDriverError",
-    "ServerState",
-    "Step",
-    "apply_answer",
-    "connection_id",
-    "participant_streams",
-    "plan",
-    "sidebar_streams",
-    "state_from_audit",
-    "streams_for_status",
-]
+__all__ = ["MediaDriver", "MediaDriverError"]
 
 log = logging.getLogger(__name__)
-
-AUDIO = "audio"
-
-
-def connection_id(local_tag: str, remote_tag: str) -> str:
-    """The RFC 6230 A.1 connectionid of a SIP dialog: local tag ':' remote tag."""
-    if not local_tag or not remote_tag or ":" in local_tag + remote_tag:
-        raise ValueError("dialog tags must be non-empty and without ':'")
-    return f"{local_tag}:{remote_tag}"
-
-
-def _gain(db: int | None) -> m.Volume | None:
-    return None if db is None else m.Volume(m.VolumeControlType.SETGAIN, str(db))
-
-
-def participant_streams(
-    *,
-    muted: bool = False,
-    deaf: bool = False,
-    speak_gain_db: int | None = None,
-    listen_gain_db: int | None = None,
-) -> tuple[m.Stream, ...]:
-    """Audio streams of a connection (id1) joined to a conference (id2).
-
-    Without gains one <stream> carries the direction; with a gain each direction gets its own
-    <stream> so its volume is set independently (s4.2.2.2, s4.2.2.5).
-    """
-    if muted and deaf:
-        return (m.Stream(AUDIO, direction=Direction.INACTIVE),)
-    if speak_gain_db is None and listen_gain_db is None:
-        if muted:
-            return (m.Stream(AUDIO, direction=Direction.RECVONLY),)
-        if deaf:
-            return (m.Stream(AUDIO, direction=Direction.SENDONLY),)
-        return (m.Stream(AUDIO),)
-    streams: list[m.Stream] = []
-    if not muted:
-        streams.append(m.Stream(AUDIO, direction=Direction.SENDONLY, volume=_gain(speak_gain_db)))
-    if not deaf:
-        streams.append(m.Stream(AUDIO, direction=Direction.RECVONLY, volume=_gain(listen_gain_db)))
-    return tuple(streams)
-
-
-def streams_for_status(
-    status: str, *, speak_gain_db: int | None = None, listen_gain_db: int | None = None
-) -> tuple[m.Stream, ...]:
-    """Streams of a connection joined to a conference for an RFC 4575 s5.8.5 media <status>.
-
-    The conference event package gives the direction "from the participant's point of view"
-    (a muted participant is recvonly), which is also RFC 6505's direction with the connection
-    as id1, so the focus's user state maps over unchanged.
-    """
-    direction = Direction(status)
-    return participant_streams(
-        muted=direction in (Direction.RECVONLY, Direction.INACTIVE),
-        deaf=direction in (Direction.SENDONLY, Direction.INACTIVE),
-        speak_gain_db=speak_gain_db,
-        listen_gain_db=listen_gain_db,
-    )
-
-
-def sidebar_streams(
-    *, hears_parent: bool = True, heard_in_parent: bool = False, gain_db: int | None = None
-) -> tuple[m.Stream, ...]:
-    """Audio streams of a sidebar conference (id1) joined to its parent conference (id2).
-
-    Coaching: the sidebar hears the main conference, the main conference does not hear the
-    sidebar (the default).  Whisper into the main room: ``heard_in_parent`` with a gain.
-    """
-    if hears_parent and heard_in_parent:
-        direction = Direction.SENDRECV
-    elif hears_parent:
-        direction = Direction.RECVONLY
-    elif heard_in_parent:
-        direction = Direction.SENDONLY
-    else:
-        direction = Direction.INACTIVE
-    return (m.Stream(AUDIO, direction=direction, volume=_gain(gain_db)),)
-
-
-@dataclass(frozen=True)
-class ConferenceSpec:
-    """A conference mixer the focus wants (RFC 6505 s4.2.1.1)."""
-
-    conference_id: str
-    audio_mixing: m.AudioMixing | None = None
-    active_talkers_interval: int | None = None  # seconds; None: no active-talkers events
-    codecs: tuple[m.Codec, ...] | None = None
-    reserved_talkers: int = 0
-    reserved_listeners: int = 0
-
-    def subscribe(self) -> m.Subscribe | None:
-        if self.active_talkers_interval is None:
-            return None
-        return m.Subscribe(m.ActiveTalkersSub(self.active_talkers_interval))
-
-    def create(self) -> m.CreateConference:
-        return m.CreateConference(
-            self.conference_id,
-            self.reserved_talkers,
-            self.reserved_listeners,
-            self.codecs,
-            self.audio_mixing,
-            subscribe=self.subscribe(),
-        )
-
-    def modify(self) -> m.ModifyConference | None:
-        """The <modifyconference> restating these settings, or None when there is none to
-        state (the element needs one child, s4.2.1.2)."""
-        if self.codecs is None and self.audio_mixing is None and self.subscribe() is None:
-            return None
-        return m.ModifyConference(
-            self.conference_id, self.codecs, self.audio_mixing, subscribe=self.subscribe()
-        )
-
-
-@dataclass(frozen=True)
-class JoinSpec:
-    """A join between two entities; ``streams`` oriented from id1.
-
-    In the known state ``streams`` is None when the server has the join but its streams are
-    not known (an <audit> lists joins without streams, s4.3.2.2.2).
-    """
-
-    id1: str
-    id2: str
-    streams: tuple[m.Stream, ...] | None = (m.Stream(AUDIO),)
-
-    @property
-    def key(self) -> frozenset[str]:
-        return frozenset((self.id1, self.id2))
-
-    def oriented(self, id1: str) -> tuple[m.Stream, ...] | None:
-        """The streams seen from ``id1``."""
-        if self.streams is None or id1 == self.id1:
-            return self.streams
-        return tuple(replace(s, direction=_FLIP[s.direction]) for s in self.streams)
-
-
-_FLIP = {
-    Direction.SENDONLY: Direction.RECVONLY,
-    Direction.RECVONLY: Direction.SENDONLY,
-    Direction.SENDRECV: Direction.SENDRECV,
-    Direction.INACTIVE: Direction.INACTIVE,
-}
-
-
-@dataclass(frozen=True)
-class DesiredState:
-    """What the focus wants the media server to have."""
-
-    conferences: Mapping[str, ConferenceSpec] = field(default_factory=dict)
-    joins: Mapping[frozenset[str], JoinSpec] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ServerState:
-    """What is known of the media server (None settings: exists, settings unknown)."""
-
-    conferences: Mapping[str, ConferenceSpec | None] = field(default_factory=dict)
-    joins: Mapping[frozenset[str], JoinSpec] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Step:
-    """One mixer request of a plan and the desired item it serves."""
-
-    request: m.MixerMessage
-    target: ConferenceSpec | JoinSpec | None = None
-
-
-def plan(desired: DesiredState, known: ServerState) -> list[Step]:
-    """The mixer requests that turn ``known`` into ``desired``, in a safe order.
-
-    Unwanted joins go first (a destroyed conference takes its joins with it, s4.2.1.3), then
-    unwanted conferences, then missing or differing conferences, then joins (both ends exist
-    by then, conference-to-conference joins included), then joins whose streams differ.
-    """
-    steps: list[Step] = []
-    doomed = {c for c in known.conferences if c not in desired.conferences}
-    for key, join in known.joins.items():
-        if key not in desired.joins and not (key & doomed):
-            steps.append(Step(m.Unjoin(join.id1, join.id2)))
-    steps.extend(Step(m.DestroyConference(c)) for c in sorted(doomed))
-    for conference_id, spec in desired.conferences.items():
-        if conference_id not in known.conferences:
-            steps.append(Step(spec.create(), spec))
-        elif known.conferences[conference_id] != spec:
-            modify = spec.modify()
-            if modify is not None:
-                steps.append(Step(modify, spec))
-    for key, wanted in desired.joins.items():
-        have = known.joins.get(key)
-        streams = wanted.streams or (m.Stream(AUDIO),)
-        if have is None:
-            steps.append(Step(m.Join(wanted.id1, wanted.id2, streams), wanted))
-        elif have.oriented(wanted.id1) != streams:
-            steps.append(Step(m.ModifyJoin(wanted.id1, wanted.id2, streams), wanted))
-    return steps
-
-
-def apply_answer(
-    known: ServerState, step: Step, answer: m.MixerMessage
-) -> tuple[ServerState, str | None]:
-    """The known state after ``answer`` to ``step``; and a failure reason when the server
-    refused something that retrying cannot fix (the caller drops it from the desired state).
-
-    Answers that say the server already is as wanted (405 exists, 408 already joined) or
-    already lacks what we remove (406, 409) update the known state instead of failing.
-    """
-    status = answer.status if isinstance(answer, m.Response | m.AuditResponse) else 400
-    status = MixerStatus.classify(status)
-    reason = getattr(answer, "reason", None) or f"status {int(status)}"
-    conferences = dict(known.conferences)
-    joins = dict(known.joins)
-    request = step.request
-    failure: str | None = None
-    if isinstance(request, m.CreateConference):
-        assert isinstance(step.target, ConferenceSpec)
-        if status == MixerStatus.OK:
-            conferences[step.target.conference_id] = step.target
-        elif status == MixerStatus.CONFERENCE_ALREADY_EXISTS:
-            conferences[step.target.conference_id] = None
-        else:
-            failure = reason
-    elif isinstance(request, m.ModifyConference):
-        if status == MixerStatus.OK:
-            assert isinstance(step.target, ConferenceSpec)
-            conferences[request.conferenceid] = step.target
-        elif status == MixerStatus.CONFERENCE_DOES_NOT_EXIST:
-            _forget_conference(conferences, joins, request.conferenceid)
-        else:
-            failure = reason
-    elif isinstance(request, m.DestroyConference):
-        if status in (MixerStatus.OK, MixerStatus.CONFERENCE_DOES_NOT_EXIST):
-            _forget_conference(conferences, joins, request.conferenceid)
-        else:
-            failure = reason
-    elif isinstance(request, m.Join):
-        key = frozenset((request.id1, request.id2))
-        if status == MixerStatus.OK:
-            joins[key] = JoinSpec(request.id1, request.id2, request.streams)
-        elif status == MixerStatus.ALREADY_JOINED:
-            joins[key] = JoinSpec(request.id1, request.id2, None)
-        else:
-            failure = reason
-    elif isinstance(request, m.ModifyJoin):
-        key = frozenset((request.id1, request.id2))
-        if status == MixerStatus.OK:
-            joins[key] = JoinSpec(request.id1, request.id2, request.streams)
-        elif status == MixerStatus.NOT_JOINED:
-            joins.pop(key, None)
-        else:
-            failure = reason
-    elif isinstance(request, m.Unjoin):
-        key = frozenset((request.id1, request.id2))
-        if status in (MixerStatus.OK, MixerStatus.NOT_JOINED):
-            joins.pop(key, None)
-        else:
-            failure = reason
-    return ServerState(conferences, joins), failure
-
-
-def _forget_conference(
-    conferences: dict[str, ConferenceSpec | None],
-    joins: dict[frozenset[str], JoinSpec],
-    conference_id: str,
-) -> None:
-    conferences.pop(conference_id, None)
-    for key in [k for k in joins if conference_id in k]:
-        del joins[key]
-
-
-def state_from_audit(answer: m.AuditResponse) -> ServerState:
-    """The known state an <auditresponse> tells (settings and streams unknown)."""
-    mixers = answer.mixers or m.Mixers()
-    conferences: dict[str, ConferenceSpec | None] = {
-        c.conferenceid: None for c in mixers.conferences
-    }
-    joins = {frozenset((j.id1, j.id2)): JoinSpec(j.id1, j.id2, None) for j in mixers.joins}
-    return ServerState(conferences, joins)
-
-
-def _drop_desired(desired: DesiredState, target: ConferenceSpec | JoinSpec | None) -> DesiredState:
-    conferences = dict(desired.conferences)
-    joins = dict(desired.joins)
-    if isinstance(target, ConferenceSpec):
-        conferences.pop(target.conference_id, None)
-        for key in [k for k in joins if target.conference_id in k]:
-            del joins[key]
-    elif isinstance(target, JoinSpec):
-        joins.pop(target.key, None)
-    return DesiredState(conferences, joins)
 
 
 class MediaDriverError(Exception):
@@ -361,7 +54,7 @@ class MediaDriverError(Exception):
     ``failures`` maps each refused item (conference id, or (id1, id2)) to the reason.
     """
 
-    def __init__(self, failures: Mapping[str | tuple[str, str], str]) -> None:
+    def __init__(self, failures: Mapping[Item, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in failures.items()))
         self.failures = dict(failures)
 
@@ -400,7 +93,6 @@ class MediaDriver:
         on_conference_exit: ConferenceExitCallback | None = None,
         on_refused: RefusedCallback | None = None,
         on_dtmf: DtmfCallback | None = None,
-        request_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.on_dtmf = on_dtmf
@@ -411,7 +103,6 @@ class MediaDriver:
         self.on_active_talkers = on_active_talkers
         self.on_unjoined = on_unjoined
         self.on_conference_exit = on_conference_exit
-        self.request_timeout = request_timeout
         self._desired = DesiredState()
         self._known = ServerState()
         self._lock = asyncio.Lock()
@@ -444,66 +135,25 @@ class MediaDriver:
     # ----------------------------------------------------------------- the focus's API
     async def ensure_conference(self, spec: ConferenceSpec) -> None:
         """Wants a conference mixer with these settings (created or modified)."""
-        conferences = dict(self._desired.conferences)
-        conferences[spec.conference_id] = spec
-        self._desired = replace(self._desired, conferences=conferences)
+        self._desired = self._desired.with_conference(spec)
         await self.reconcile()
 
     async def destroy_conference(self, conference_id: str) -> None:
         """No longer wants a conference (its joins go with it)."""
-        self._desired = _drop_desired(self._desired, ConferenceSpec(conference_id))
+        self._desired = self._desired.without_conference(conference_id)
         await self.reconcile()
 
     async def set_join(self, id1: str, id2: str, streams: Iterable[m.Stream]) -> None:
-        """Wants ``id1`` and ``id2`` joined with these streams (join or modifyjoin)."""
-        if id1 == id2:
-            raise ValueError("an entity cannot be joined to itself")
-        streams = tuple(streams) or (m.Stream(AUDIO),)
-        for entity in (id1, id2):
-            if ":" not in entity and entity not in self._desired.conferences:
-                raise ValueError(f"conference {entity} is not wanted; ensure_conference first")
-        joins = dict(self._desired.joins)
-        spec = JoinSpec(id1, id2, streams)
-        joins[spec.key] = spec
-        self._desired = replace(self._desired, joins=joins)
+        """Wants ``id1`` and ``id2`` joined with these streams (join or modifyjoin; for a
+        participant, :func:`~mediactrl.plan.participant_streams`).  Raises ValueError for a
+        conference not wanted (ensure_conference first) or a join of an entity with itself."""
+        join = JoinSpec(id1, id2, tuple(streams) or (m.Stream(AUDIO),))
+        self._desired = self._desired.with_join(join)
         await self.reconcile()
-
-    async def join_participant(
-        self,
-        connection: str,
-        conference_id: str,
-        *,
-        muted: bool = False,
-        deaf: bool = False,
-        speak_gain_db: int | None = None,
-        listen_gain_db: int | None = None,
-    ) -> None:
-        """Joins (or re-rules) a connection to a conference: mute, deaf and gains."""
-        streams = participant_streams(
-            muted=muted, deaf=deaf, speak_gain_db=speak_gain_db, listen_gain_db=listen_gain_db
-        )
-        await self.set_join(connection, conference_id, streams)
-
-    async def join_sidebar(
-        self,
-        sidebar_id: str,
-        parent_id: str,
-        *,
-        hears_parent: bool = True,
-        heard_in_parent: bool = False,
-        gain_db: int | None = None,
-    ) -> None:
-        """Joins a sidebar conference to its parent (coaching/whisper media rules)."""
-        streams = sidebar_streams(
-            hears_parent=hears_parent, heard_in_parent=heard_in_parent, gain_db=gain_db
-        )
-        await self.set_join(sidebar_id, parent_id, streams)
 
     async def unjoin(self, id1: str, id2: str) -> None:
         """No longer wants ``id1`` and ``id2`` joined."""
-        joins = dict(self._desired.joins)
-        joins.pop(frozenset((id1, id2)), None)
-        self._desired = replace(self._desired, joins=joins)
+        self._desired = self._desired.without_join(id1, id2)
         await self.reconcile()
 
     async def forget_connection(self, connection: str) -> None:
@@ -512,8 +162,7 @@ class MediaDriver:
         self._dtmf_wanted.discard(connection)
         for dialogid in [d for d, c in self._dtmf_dialogs.items() if c == connection]:
             del self._dtmf_dialogs[dialogid]  # the media server ends it with the connection
-        joins = {k: v for k, v in self._desired.joins.items() if connection not in k}
-        self._desired = replace(self._desired, joins=joins)
+        self._desired = self._desired.without_connection(connection)
         await self.reconcile()
 
     # ----------------------------------------------------------------- DTMF (RFC 6231)
@@ -548,10 +197,7 @@ class MediaDriver:
             for dialogid in [d for d, c in self._dtmf_dialogs.items() if c == connection]:
                 del self._dtmf_dialogs[dialogid]
                 try:
-                    await self.client.ivr(
-                        ivr.DialogTerminate(dialogid, immediate=True),
-                        timeout=self.request_timeout,
-                    )
+                    await self.client.ivr(ivr.DialogTerminate(dialogid, immediate=True))
                 except (ChannelDown, ControlTimeout, ControlError) as exc:
                     # A lost channel takes the dialog with it; a refusal means it is gone.
                     log.info("dialogterminate %s: %s", dialogid, exc)
@@ -574,7 +220,7 @@ class MediaDriver:
             subscribe=ivr.Subscribe(ivr.DtmfSub(ivr.DtmfMatchMode.ALL)),
         )
         try:
-            answer = await self.client.ivr(request, timeout=self.request_timeout)
+            answer = await self.client.ivr(request)
         except (ChannelDown, ControlTimeout) as exc:
             self._dtmf_dialogs.pop(dialogid, None)
             log.info(
@@ -589,10 +235,10 @@ class MediaDriver:
         self._dtmf_wanted.discard(connection)
         return f"{answer.status} {answer.reason or ''}".strip()
 
-    async def _restart_dtmf(self) -> dict[str | tuple[str, str], str]:
+    async def _restart_dtmf(self) -> dict[Item, str]:
         # A new channel: the dialogs of the previous one ended with it on the server.
         self._dtmf_dialogs.clear()
-        failures: dict[str | tuple[str, str], str] = {}
+        failures: dict[Item, str] = {}
         for connection in sorted(self._dtmf_wanted):
             failure = await self._start_dtmf(connection)
             if failure is not None:
@@ -627,9 +273,7 @@ class MediaDriver:
                 if self.on_refused is not None:
                     self.on_refused(MediaDriverError(refused_dtmf))
             try:
-                answer = await self.client.mixer(
-                    m.Audit(capabilities=False), timeout=self.request_timeout
-                )
+                answer = await self.client.mixer(m.Audit(capabilities=False))
             except (ChannelDown, ControlTimeout, ControlError) as exc:
                 log.info("audit failed: %s", exc)
                 return
@@ -652,14 +296,14 @@ class MediaDriver:
             await self._run_plan()
 
     async def _run_plan(self) -> None:
-        failures: dict[str | tuple[str, str], str] = {}
+        failures: dict[Item, str] = {}
         for _ in range(self.MAX_ROUNDS):
             steps = plan(self._desired, self._known)
             if not steps:
                 break
             for step in steps:
                 try:
-                    answer = await self.client.mixer(step.request, timeout=self.request_timeout)
+                    answer = await self.client.mixer(step.request)
                 except (ChannelDown, ControlTimeout) as exc:
                     # The channel will reopen and resync; the desired state is kept.
                     log.info("media server unreachable (%s): reconciling later", exc)
@@ -668,8 +312,8 @@ class MediaDriver:
                     answer = m.Response(exc.code, f"framework status {exc.code}")
                 self._known, failure = apply_answer(self._known, step, answer)
                 if failure is not None:
-                    failures[_name(step)] = failure
-                    self._desired = _drop_desired(self._desired, step.target)
+                    failures[step.item] = failure
+                    self._desired = self._desired.without_target(step.target)
         if failures:
             raise MediaDriverError(failures)
 
@@ -681,31 +325,15 @@ class MediaDriver:
             if self.on_active_talkers is not None:
                 self.on_active_talkers(note.conferenceid, talkers)
         elif isinstance(note, m.UnjoinNotify):
-            key = frozenset((note.id1, note.id2))
-            joins = dict(self._known.joins)
-            joins.pop(key, None)
-            self._known = replace(self._known, joins=joins)
-            if note.status != 0 and key in self._desired.joins:
+            self._known = self._known.without_join(note.id1, note.id2)
+            if note.status != 0 and frozenset((note.id1, note.id2)) in self._desired.joins:
                 # The server ended it (an entity is gone or failed): the focus decides again.
-                self._desired = _drop_desired(self._desired, self._desired.joins[key])
+                self._desired = self._desired.without_join(note.id1, note.id2)
                 if self.on_unjoined is not None:
                     self.on_unjoined(note.id1, note.id2, note.status)
         elif isinstance(note, m.ConferenceExit):
-            conferences = dict(self._known.conferences)
-            joins = dict(self._known.joins)
-            _forget_conference(conferences, joins, note.conferenceid)
-            self._known = ServerState(conferences, joins)
+            self._known = self._known.without_conference(note.conferenceid)
             if note.conferenceid in self._desired.conferences:
-                spec = self._desired.conferences[note.conferenceid]
-                self._desired = _drop_desired(self._desired, spec)
+                self._desired = self._desired.without_conference(note.conferenceid)
                 if self.on_conference_exit is not None:
                     self.on_conference_exit(note.conferenceid, note.status)
-
-
-def _name(step: Step) -> str | tuple[str, str]:
-    target = step.target
-    if isinstance(target, ConferenceSpec):
-        return target.conference_id
-    if isinstance(target, JoinSpec):
-        return (target.id1, target.id2)
-    return type(step.request).__name__

@@ -28,7 +28,8 @@ from typing import cast
 
 import numpy as np
 
-from mediactrl.media import MediaConfig, MediaEngine, g711
+from mediactrl.media import g711
+from mediactrl.media.engine import MediaConfig, MediaEngine
 from mediactrl.media.g711 import Law
 from mediactrl.media.mixer import mix_many, saturate
 

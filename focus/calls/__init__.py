@@ -4,4 +4,7 @@
 changes to one module per flow (dial_in, dial_out, transfer, hold, keypad, leaving,
 recovery, events, chat); a participant's life is the transition table of
 :mod:`focus.calls.participant`. See README.md for which modules are pure.
+
+The media plane (3PCC legs, the CFW channel over SIP, the mixer driver) is :mod:`mediactrl`
+(:mod:`mediactrl.legs`, :mod:`mediactrl.sip_opener`, :mod:`mediactrl.driver`).
 """

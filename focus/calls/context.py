@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from focus.calls.media import MediaLeg, MediaLegs
 from focus.calls.participant import Participant
 from focus.calls.registry import CallRegistry
 from focus.core.changes import Change, Origin
@@ -47,6 +46,7 @@ from focus.xcon.model import (
     User,
 )
 from mediactrl.driver import MediaDriver, MediaDriverError
+from mediactrl.legs import MediaLeg, MediaLegs
 
 __all__ = ["SYSTEM", "CallContext", "FocusConfig", "wall_clock"]
 
@@ -250,7 +250,7 @@ class CallContext:
         """Close a leg; an offerless one whose callee never answered is first ACKed
         rejecting every stream (RFC 3264 s6: port 0)."""
         assert self.legs is not None
-        if leg.sip.needs_answer:
+        if leg.needs_answer:
             with contextlib.suppress(Exception):
                 offer = parse_sdp(leg.answer)
                 leg.complete(

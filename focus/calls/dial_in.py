@@ -36,7 +36,6 @@ from focus.calls.admission import (
 from focus.calls.context import SYSTEM, CallContext
 from focus.calls.keypad import Keypad
 from focus.calls.leaving import Departures
-from focus.calls.media import MediaLegError
 from focus.calls.participant import Participant, ParticipantInput, ParticipantState
 from focus.calls.roster import endpoint_entity, user_for
 from focus.core.changes import UserAdded
@@ -61,6 +60,7 @@ from focus.xcon.model import (
     User,
 )
 from mediactrl.driver import MediaDriverError
+from mediactrl.legs import MediaLegError
 
 __all__ = ["DialIn"]
 
@@ -148,7 +148,7 @@ class DialIn:
         """The ACK of our 200. After an offerless INVITE it carries the caller's answer to
         the media server's offer, which completes the leg (RFC 3264 s4, RFC 3725)."""
         p = self.ctx.calls.get(call)
-        if p is None or p.leg is None or not p.leg.sip.needs_answer:
+        if p is None or p.leg is None or not p.leg.needs_answer:
             return
         if body:
             p.leg.complete(body)

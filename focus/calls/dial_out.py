@@ -18,7 +18,6 @@ from focus.calls.admission import parse_target
 from focus.calls.context import SYSTEM, CallContext
 from focus.calls.keypad import Keypad
 from focus.calls.leaving import Departures
-from focus.calls.media import MediaLegError
 from focus.calls.participant import Participant, ParticipantInput, ParticipantState
 from focus.calls.roster import targets, user_for
 from focus.core.changes import (
@@ -44,6 +43,7 @@ from focus.xcon.model import (
     User,
 )
 from mediactrl.driver import MediaDriverError
+from mediactrl.legs import MediaLegError
 
 __all__ = ["DialOut"]
 

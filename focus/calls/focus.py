@@ -42,7 +42,6 @@ from focus.calls.events import ConferenceEvents
 from focus.calls.hold import Hold
 from focus.calls.keypad import Keypad
 from focus.calls.leaving import Departures
-from focus.calls.media import MediaLegs
 from focus.calls.recovery import Recovery
 from focus.calls.registry import CallRegistry
 from focus.calls.roster import is_ad_hoc, media_status
@@ -73,6 +72,7 @@ from focus.sip.uacore import (
     UAEvent,
 )
 from mediactrl.driver import MediaDriver
+from mediactrl.legs import MediaLegs
 
 __all__ = ["ConferenceFocus"]
 

@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING
 from focus.calls.digits import DigitCollector
 
 if TYPE_CHECKING:  # type-only: the call and the leg are the asyncio adapters' objects
-    from focus.calls.media import MediaLeg
     from focus.sip.sdp import SessionDescription
     from focus.sip.uacore import Call
+    from mediactrl.legs import MediaLeg
 
 __all__ = [
     "TRANSITIONS",

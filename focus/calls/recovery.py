@@ -20,7 +20,6 @@ from focus.calls.admission import same_aor
 from focus.calls.context import SYSTEM, CallContext
 from focus.calls.keypad import Keypad
 from focus.calls.leaving import Departures
-from focus.calls.media import MediaLegError
 from focus.calls.participant import Participant, ParticipantInput
 from focus.calls.roster import is_ad_hoc
 from focus.core.commands import DeleteConference, RemoveUser, UpdateConference, UpdateSidebar
@@ -38,6 +37,7 @@ from focus.xcon.model import (
     Uris,
 )
 from mediactrl.driver import MediaDriverError
+from mediactrl.legs import MediaLegError
 
 __all__ = ["Recovery"]
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from focus.calls.participant import Participant
 
 if TYPE_CHECKING:  # type-only: the call and the leg are the asyncio adapters' objects
-    from focus.calls.media import MediaLeg
     from focus.sip.dialog import DialogId
     from focus.sip.uacore import Call
+    from mediactrl.legs import MediaLeg
 
 __all__ = ["CallRegistry"]
 

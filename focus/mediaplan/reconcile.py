@@ -8,8 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from focus.mediaplan.plan import Connections, Lookup, MediaPlan, PlannedJoin, plan_tree, root_uri
-from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError, participant_streams
+from mediactrl.driver import MediaDriver, MediaDriverError
 from mediactrl.mixer import model as m
+from mediactrl.plan import ConferenceSpec, participant_streams
 
 __all__ = ["MediaReconciler", "join_streams"]
 

@@ -1,6 +1,6 @@
 """The Media Control Channel Framework (RFC 6230), sans-IO: messages, parser, connection, SDP."""
 
-from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role, State
+from mediactrl.cfw.connection import CfwConfig, CfwConnection, Side, State
 from mediactrl.cfw.errors import CfwError, LocalProtocolError, RemoteProtocolError
 from mediactrl.cfw.message import Method, ReportStatus, Request, Response, serialize
 from mediactrl.cfw.parser import NEED_DATA, CfwParser, ParseError, ParserLimits, parse_message
@@ -19,7 +19,7 @@ __all__ = [
     "ReportStatus",
     "Request",
     "Response",
-    "Role",
+    "Side",
     "State",
     "parse_message",
     "serialize",

@@ -4,11 +4,11 @@ Bytes and ``now`` go in (:meth:`CfwConnection.receive_data`, :meth:`CfwConnectio
 bytes (:meth:`CfwConnection.data_to_send`), events (:meth:`CfwConnection.next_event`) and the
 next deadline (:meth:`CfwConnection.get_timer`) come out.  No sockets, no clock.
 
-The channel's life is a transition table (:data:`TRANSITIONS`) keyed by (role, state, trigger);
+The channel's life is a transition table (:data:`TRANSITIONS`) keyed by (side, state, trigger);
 a missing entry is a protocol error: ours (:class:`LocalProtocolError`) when the trigger is a
 call of the user, the peer's when it comes off the wire.
 
-Roles follow the usual MEDIACTRL deployment (RFC 7058 s5): the CLIENT is the application
+Sides follow the usual MEDIACTRL deployment (RFC 7058 s5): the CLIENT is the application
 server, COMEDIA-active: it opens the TCP connection, sends SYNC and K-ALIVE.  The SERVER is the
 media server, passive: it answers SYNC and watches for K-ALIVE.  Either side may send CONTROL
 once the channel is open (the media server sends mixer events that way).
@@ -52,7 +52,7 @@ __all__ = [
     "TRANSITIONS",
     "CfwConfig",
     "CfwConnection",
-    "Role",
+    "Side",
     "State",
     "Trigger",
     "package_matches",
@@ -61,8 +61,10 @@ __all__ = [
 MAX_KEEP_ALIVE = 600  # s6.3.4.1: the Keep-Alive value MUST NOT exceed 600 seconds
 
 
-class Role(Enum):
-    """Which end of the channel we are (RFC 6230 s4, COMEDIA roles of RFC 7058 s5)."""
+class Side(Enum):
+    """Which end of the channel we are: RFC 6230 s4's Control Client or Control Server (the
+    COMEDIA active and passive ends of RFC 4145, as deployed in RFC 7058 s5).  Not a "role":
+    in this project that word means only an RFC 6501 user role."""
 
     CLIENT = "client"  # application server, active: sends SYNC and K-ALIVE
     SERVER = "server"  # media server, passive
@@ -95,23 +97,23 @@ class Trigger(Enum):
 
 _ACTIVE_STATES = (State.IDLE, State.SYNC_SENT, State.SYNC_RECEIVED, State.OPEN)
 
-TRANSITIONS: dict[tuple[Role, State, Trigger], State] = {
-    (Role.CLIENT, State.IDLE, Trigger.SEND_SYNC): State.SYNC_SENT,
-    (Role.CLIENT, State.SYNC_SENT, Trigger.SYNC_ACCEPTED): State.OPEN,
-    (Role.CLIENT, State.SYNC_SENT, Trigger.SYNC_RETRY): State.IDLE,
-    (Role.CLIENT, State.SYNC_SENT, Trigger.SYNC_REFUSED): State.CLOSED,
-    (Role.CLIENT, State.SYNC_SENT, Trigger.TIMEOUT): State.CLOSED,
-    (Role.CLIENT, State.IDLE, Trigger.FORBIDDEN_FIRST): State.CLOSED,
-    (Role.CLIENT, State.SYNC_SENT, Trigger.FORBIDDEN_FIRST): State.CLOSED,
-    (Role.SERVER, State.IDLE, Trigger.RECV_SYNC): State.SYNC_RECEIVED,
-    (Role.SERVER, State.SYNC_RECEIVED, Trigger.ACCEPT_SYNC): State.OPEN,
-    (Role.SERVER, State.SYNC_RECEIVED, Trigger.SYNC_RETRY): State.IDLE,
-    (Role.SERVER, State.SYNC_RECEIVED, Trigger.SYNC_REFUSED): State.CLOSED,
-    (Role.SERVER, State.IDLE, Trigger.FORBIDDEN_FIRST): State.CLOSED,
-    (Role.SERVER, State.SYNC_RECEIVED, Trigger.FORBIDDEN_FIRST): State.CLOSED,
-    **{(role, State.OPEN, Trigger.TIMEOUT): State.CLOSED for role in Role},
-    **{(role, s, Trigger.FATAL): State.CLOSED for role in Role for s in _ACTIVE_STATES},
-    **{(role, s, Trigger.CLOSE): State.CLOSED for role in Role for s in _ACTIVE_STATES},
+TRANSITIONS: dict[tuple[Side, State, Trigger], State] = {
+    (Side.CLIENT, State.IDLE, Trigger.SEND_SYNC): State.SYNC_SENT,
+    (Side.CLIENT, State.SYNC_SENT, Trigger.SYNC_ACCEPTED): State.OPEN,
+    (Side.CLIENT, State.SYNC_SENT, Trigger.SYNC_RETRY): State.IDLE,
+    (Side.CLIENT, State.SYNC_SENT, Trigger.SYNC_REFUSED): State.CLOSED,
+    (Side.CLIENT, State.SYNC_SENT, Trigger.TIMEOUT): State.CLOSED,
+    (Side.CLIENT, State.IDLE, Trigger.FORBIDDEN_FIRST): State.CLOSED,
+    (Side.CLIENT, State.SYNC_SENT, Trigger.FORBIDDEN_FIRST): State.CLOSED,
+    (Side.SERVER, State.IDLE, Trigger.RECV_SYNC): State.SYNC_RECEIVED,
+    (Side.SERVER, State.SYNC_RECEIVED, Trigger.ACCEPT_SYNC): State.OPEN,
+    (Side.SERVER, State.SYNC_RECEIVED, Trigger.SYNC_RETRY): State.IDLE,
+    (Side.SERVER, State.SYNC_RECEIVED, Trigger.SYNC_REFUSED): State.CLOSED,
+    (Side.SERVER, State.IDLE, Trigger.FORBIDDEN_FIRST): State.CLOSED,
+    (Side.SERVER, State.SYNC_RECEIVED, Trigger.FORBIDDEN_FIRST): State.CLOSED,
+    **{(side, State.OPEN, Trigger.TIMEOUT): State.CLOSED for side in Side},
+    **{(side, s, Trigger.FATAL): State.CLOSED for side in Side for s in _ACTIVE_STATES},
+    **{(side, s, Trigger.CLOSE): State.CLOSED for side in Side for s in _ACTIVE_STATES},
 }
 
 
@@ -186,10 +188,10 @@ class _Incoming:
 class CfwConnection:
     """One end of a CFW channel: the transaction and keep-alive logic of RFC 6230 s6."""
 
-    def __init__(self, role: Role, config: CfwConfig, *, now: float) -> None:
-        if role is Role.CLIENT and config.dialog_id is None:
+    def __init__(self, side: Side, config: CfwConfig, *, now: float) -> None:
+        if side is Side.CLIENT and config.dialog_id is None:
             raise LocalProtocolError("a client needs its cfw-id as config.dialog_id")
-        self.role = role
+        self.side = side
         self.config = config
         self.state = State.IDLE
         self.packages: tuple[str, ...] = ()  # negotiated common set
@@ -207,10 +209,10 @@ class CfwConnection:
 
     # ----------------------------------------------------------------- state machine
     def _fire(self, trigger: Trigger) -> None:
-        key = (self.role, self.state, trigger)
+        key = (self.side, self.state, trigger)
         if key not in TRANSITIONS:
             raise LocalProtocolError(
-                f"{trigger.value} is not allowed for a {self.role.value} in state "
+                f"{trigger.value} is not allowed for a {self.side.value} in state "
                 f"{self.state.value}"
             )
         self.state = TRANSITIONS[key]
@@ -275,7 +277,7 @@ class CfwConnection:
         deadlines.extend(t.refresh_at for t in self._incoming.values() if t.refresh_at is not None)
         if self.state is State.OPEN and self.keep_alive is not None:
             deadlines.append(self._ka_reset + self.keep_alive)
-            if self.role is Role.CLIENT and self._ka_pending is None:
+            if self.side is Side.CLIENT and self._ka_pending is None:
                 deadlines.append(self._ka_reset + self.keep_alive * self.config.keep_alive_ratio)
         return min(deadlines) if deadlines else None
 
@@ -304,7 +306,7 @@ class CfwConnection:
                 self._close(Trigger.TIMEOUT, "keep-alive missed", None)
                 return
             due = self._ka_reset + self.keep_alive * self.config.keep_alive_ratio
-            if self.role is Role.CLIENT and self._ka_pending is None and now >= due:
+            if self.side is Side.CLIENT and self._ka_pending is None and now >= due:
                 self._ka_pending = self._new_trans_id()
                 self._send(Request(self._ka_pending, method=Method.K_ALIVE))
 
@@ -489,7 +491,7 @@ class CfwConnection:
             self._refuse(request, 405, f"method {method} is not supported")
             return
         if self.state is not State.OPEN:
-            if method == Method.SYNC and self.role is Role.SERVER and self.state is State.IDLE:
+            if method == Method.SYNC and self.side is Side.SERVER and self.state is State.IDLE:
                 self._on_initial_sync(request)
                 return
             self._send(Response(request.trans_id, code=403))

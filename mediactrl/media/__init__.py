@@ -3,10 +3,11 @@
 Pure parts (no sockets, no clock): :mod:`.rtp`, :mod:`.rtcp`, :mod:`.g711`, :mod:`.jitter`,
 :mod:`.dtmf`, :mod:`.talkers`, :mod:`.mixer`, :mod:`.clock`.  The asyncio layer is
 :mod:`.engine` (:class:`MediaEngine`); its docstring documents the API, and :mod:`.mixer`'s
-the mapping of RFC 6505 stream directions onto mixing.
+the mapping of RFC 6505 stream directions onto mixing.  The package re-exports only pure
+names, so importing a pure module never pulls in asyncio: import the engine from
+:mod:`mediactrl.media.engine`.
 """
 
-from .engine import Endpoint, EndpointStats, EngineStats, MediaConfig, MediaEngine, PayloadTypes
 from .errors import MalformedPacket, MediaUsageError
 from .events import ActiveTalkers, DtmfReceived, EndpointBye, EndpointTimedOut, MediaEvent
 from .g711 import Law
@@ -15,18 +16,12 @@ from .mixer import Flow, JoinSettings
 __all__ = [
     "ActiveTalkers",
     "DtmfReceived",
-    "Endpoint",
     "EndpointBye",
-    "EndpointStats",
     "EndpointTimedOut",
-    "EngineStats",
     "Flow",
     "JoinSettings",
     "Law",
     "MalformedPacket",
-    "MediaConfig",
-    "MediaEngine",
     "MediaEvent",
     "MediaUsageError",
-    "PayloadTypes",
 ]

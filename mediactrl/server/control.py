@@ -1,7 +1,7 @@
 """The media server's control side: a TCP listener for CFW channels (RFC 6230 s4-s6).
 
-A thin asyncio adapter over :class:`~mediactrl.cfw.connection.CfwConnection` in the server
-role: bytes read are fed to the connection, bytes it produces are written, and ONE
+A thin asyncio adapter over :class:`~mediactrl.cfw.connection.CfwConnection` as the server
+side: bytes read are fed to the connection, bytes it produces are written, and ONE
 ``loop.call_at`` timer per channel is armed from ``get_timer()``.  CONTROL bodies of
 msc-mixer/1.0 go to the :class:`~mediactrl.server.mixer_service.MixerService`; the events it
 produces go out as CONTROLs on the channel of the owner they are addressed to.  Bodies of
@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
+from focus.sip.sdp import SdpError, SessionDescription
+from mediactrl.cfw.connection import CfwConfig, CfwConnection, Side
 from mediactrl.cfw.errors import LocalProtocolError
 from mediactrl.cfw.events import (
     BadMessageReceived,
@@ -36,7 +37,7 @@ from mediactrl.cfw.events import (
     TransactionTimedOut,
 )
 from mediactrl.cfw.parser import ParserLimits
-from mediactrl.cfw.sdp import SdpError, build_answer, parse_cfw_sdp
+from mediactrl.cfw.sdp import build_answer, parse_cfw_sdp
 from mediactrl.ivr import codec as ivr_codec
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, encode
 from mediactrl.server.ivr_service import IvrNotice, IvrService
@@ -77,7 +78,7 @@ class _Channel(asyncio.Protocol):
     def __init__(self, server: ControlServer) -> None:
         self._server = server
         self._loop = asyncio.get_running_loop()
-        self._conn = CfwConnection(Role.SERVER, server.cfw_config, now=self._loop.time())
+        self._conn = CfwConnection(Side.SERVER, server.cfw_config, now=self._loop.time())
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._sync_deadline: float | None = self._loop.time() + server.config.sync_timeout
@@ -310,18 +311,20 @@ class ControlServer:
         """
         self._expected[cfw_id] = owner or cfw_id
 
-    def answer_offer(self, offer_sdp: str, *, owner: str | None = None) -> str:
+    def answer_offer(
+        self, offer_sdp: str | bytes | SessionDescription, *, owner: str | None = None
+    ) -> str:
         """The SIP side got an INVITE for a control channel: expects its SYNC and returns the
         SDP answer (setup:passive, our listening address, a cfw-id of our own, s4.2).
 
-        Raises :class:`~mediactrl.cfw.sdp.SdpError` (with the SIP status to answer) for an
+        Raises :class:`~focus.sip.sdp.SdpError` (with the SIP status to answer) for an
         offer this listener cannot take: no cfw stream, TLS, or a passive offerer.
         """
         offer = parse_cfw_sdp(offer_sdp)
         if offer.rejected:
-            raise SdpError("the offer rejects the control channel (port 0)")
+            raise SdpError("the offer rejects the control channel (port 0)", 488)
         if offer.proto != "TCP":
-            raise SdpError(f"{offer.proto} control channels are not offered here")
+            raise SdpError(f"{offer.proto} control channels are not offered here", 488)
         host, port = self.address
         ours = secrets.token_hex(6)
         while ours == offer.cfw_id:

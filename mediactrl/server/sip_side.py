@@ -55,15 +55,14 @@ from focus.sip.uacore import (
     IncomingRequest,
     UAEvent,
 )
-from mediactrl.cfw.sdp import SdpError as CfwSdpError
-from mediactrl.cfw.sdp import parse_cfw_sdp
+from mediactrl.cfw.sdp import is_cfw_media, parse_cfw_sdp
 from mediactrl.media.engine import MediaEngine, PayloadTypes
 from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.events import DtmfReceived, EndpointBye, EndpointTimedOut
 from mediactrl.media.g711 import Law
 from mediactrl.server.control import ControlServer
 
-__all__ = ["AUDIO_CAPABILITY", "MediaLegInfo", "SipSide", "is_control_offer"]
+__all__ = ["AUDIO_CAPABILITY", "MediaLegInfo", "SipSide"]
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +70,6 @@ log = logging.getLogger(__name__)
 AUDIO_CAPABILITY = MediaCapability()
 
 DtmfCallback = Callable[[str, str], None]
-
-
-def is_control_offer(sdp: SessionDescription) -> bool:
-    """True when the offer asks for a CFW control channel (RFC 6230 s4.1: an application
-    stream over TCP or TCP/TLS with the ``cfw`` format)."""
-    return any(
-        m.media == "application" and m.proto.upper() in ("TCP", "TCP/TLS") and "cfw" in m.formats
-        for m in sdp.media
-    )
 
 
 @dataclass
@@ -153,19 +143,21 @@ class SipSide:
         except SdpError as exc:
             ua.reject(call, 488, f"Not Acceptable Here - {exc.reason}"[:120])
             return
-        if is_control_offer(parsed):
-            self._open_channel(ua, call, offer, from_uri)
+        if any(is_cfw_media(m) for m in parsed.media):  # a CFW channel (RFC 6230 s4.1)
+            self._open_channel(ua, call, parsed, from_uri)
         else:
             self._open_leg(ua, call, parsed)
 
     # ----------------------------------------------------------------- control channel
-    def _open_channel(self, ua: UserAgent, call: Call, offer: bytes, owner: str) -> None:
+    def _open_channel(
+        self, ua: UserAgent, call: Call, offer: SessionDescription, owner: str
+    ) -> None:
         try:
-            answer = self.control.answer_offer(offer.decode("utf-8", "replace"), owner=owner)
-            cfw_id = _offered_cfw_id(offer)
-        except CfwSdpError as exc:
+            answer = self.control.answer_offer(offer, owner=owner)
+            cfw_id = parse_cfw_sdp(offer).cfw_id
+        except SdpError as exc:
             log.info("control channel offer refused: %s", exc.reason)
-            ua.reject(call, exc.sip_status, f"Not Acceptable Here - {exc.reason}"[:120])
+            ua.reject(call, exc.status, f"Not Acceptable Here - {exc.reason}"[:120])
             return
         self.channels[call] = cfw_id
         ua.accept(call, answer.encode())
@@ -337,10 +329,6 @@ class SipSide:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-
-def _offered_cfw_id(offer: bytes) -> str:
-    return parse_cfw_sdp(offer.decode("utf-8", "replace")).cfw_id
 
 
 def _port_of(local: SessionDescription) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
+from mediactrl.cfw.connection import CfwConfig, CfwConnection, Side
 from mediactrl.cfw.errors import LocalProtocolError
 from mediactrl.cfw.events import (
     ChannelClosed,
@@ -130,11 +130,11 @@ def new_channel(first: Request | Response, flow: list[dict[str, Any]]) -> Channe
         client = CfwConfig(client_packages, first.dialog_id, first.keep_alive)
         server = CfwConfig(server_packages)
         return Channel(
-            CfwConnection(Role.CLIENT, client, now=0.0), CfwConnection(Role.SERVER, server, now=0.0)
+            CfwConnection(Side.CLIENT, client, now=0.0), CfwConnection(Side.SERVER, server, now=0.0)
         )
     channel = Channel(
-        CfwConnection(Role.CLIENT, CfwConfig(DEFAULT_PACKAGES, "replay000001"), now=0.0),
-        CfwConnection(Role.SERVER, CfwConfig(DEFAULT_PACKAGES), now=0.0),
+        CfwConnection(Side.CLIENT, CfwConfig(DEFAULT_PACKAGES, "replay000001"), now=0.0),
+        CfwConnection(Side.SERVER, CfwConfig(DEFAULT_PACKAGES), now=0.0),
     )
     if isinstance(first, Request) and first.method == Method.CONTROL and not channel_ok(first):
         return channel  # the misbehaving flow: no SYNC at all
@@ -276,7 +276,7 @@ def respond(sender: CfwConnection, message: Response) -> Response:
 
 
 def check_response_events(message: Response, receiver: CfwConnection, events: list[Event]) -> None:
-    if receiver.role is Role.CLIENT and receiver.packages == () and message.code != 200:
+    if receiver.side is Side.CLIENT and receiver.packages == () and message.code != 200:
         assert isinstance(events[0], SyncRefused) and events[0].code == message.code
         return
     (event,) = events

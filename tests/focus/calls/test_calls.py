@@ -124,11 +124,11 @@ async def test_offerless_invite_gets_the_media_servers_offer(
     alice.ack(call, sdp_offer(30050))
     for _ in range(100):
         legs = list(focus.media.legs.open_legs.values())
-        if legs and not legs[0].sip.needs_answer:
+        if legs and not legs[0].needs_answer:
             break
         await asyncio.sleep(0.02)
     (leg,) = focus.media.legs.open_legs.values()
-    assert not leg.sip.needs_answer and leg.call.state.value == "confirmed"
+    assert not leg.needs_answer and leg.call.state.value == "confirmed"
     await focus.settled((1, 1, 1))
     await alice.bye(call)
     await focus.settled((0, 0, 0))

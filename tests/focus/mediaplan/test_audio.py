@@ -22,8 +22,9 @@ from focus.mediaplan.reconcile import MediaReconciler
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import ConferenceInfo
 from mediactrl.client import MediaControlClient, direct_opener
-from mediactrl.driver import MediaDriver, plan
+from mediactrl.driver import MediaDriver
 from mediactrl.media.engine import MediaConfig, MediaEngine
+from mediactrl.plan import plan
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.engine_backend import EngineBackend
 from mediactrl.server.mixer_service import MixerService
@@ -102,7 +103,7 @@ async def room() -> AsyncIterator[Room]:
     server.expect_channel(CFW)
     host, port = await server.start()
     client = MediaControlClient(direct_opener(host, port, CFW), FAST)
-    driver = MediaDriver(client, request_timeout=3.0)
+    driver = MediaDriver(client)
     await client.start()
     result = Room(engine, driver, MediaReconciler(driver))
     try:

@@ -26,7 +26,7 @@ async def test_a_refused_join_is_reported_and_the_rest_applied() -> None:
     server.expect_channel("refusecfw001")
     host, port = await server.start()
     client = MediaControlClient(direct_opener(host, port, "refusecfw001"), FAST)
-    driver = MediaDriver(client, request_timeout=3.0)
+    driver = MediaDriver(client)
     await client.start()
     try:
         media = MediaReconciler(driver)

@@ -397,7 +397,7 @@ def test_nothing_is_kept_once_transactions_and_dialogs_are_over(net: Net) -> Non
     assert net.sent("b", "500/MESSAGE"), "...so the core answered it after answer_timeout"
     for core in (net.a, net.b):
         assert len(core.layer) == 0 and core.calls == [] and not core.dialogs.dialogs
-        assert not core._sources and not core._source_keys and not core._pending
+        assert not core._sources and not core._finals_given and not core._pending
         assert not core._calls_by_invite and not core._incoming_invites
 
 

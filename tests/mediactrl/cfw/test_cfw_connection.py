@@ -13,7 +13,7 @@ from mediactrl.cfw.connection import (
     TRANSITIONS,
     CfwConfig,
     CfwConnection,
-    Role,
+    Side,
     State,
     Trigger,
     package_matches,
@@ -53,12 +53,12 @@ class Pair:
     ) -> None:
         self.clock = Clock()
         self.client = CfwConnection(
-            Role.CLIENT,
+            Side.CLIENT,
             client_config or CfwConfig(packages=("msc-ivr/1.0", MIXER), dialog_id="5feb6486792a"),
             now=self.clock.now,
         )
         self.server = CfwConnection(
-            Role.SERVER,
+            Side.SERVER,
             server_config or CfwConfig(packages=(MIXER, "msc-ivr/1.0", "msc-example-pkg/1.0")),
             now=self.clock.now,
         )
@@ -169,7 +169,7 @@ def test_wrong_dialog_id_is_481_and_closes_both() -> None:
 
 
 def test_anything_before_sync_is_403_and_closes() -> None:
-    server = CfwConnection(Role.SERVER, CfwConfig(), now=0.0)
+    server = CfwConnection(Side.SERVER, CfwConfig(), now=0.0)
     control = Request("101fbbd62c35", (("Control-Package", "msc-ivr/1.0"),), method=Method.CONTROL)
     server.receive_data(serialize(control), 0.0)
     assert wire(server.data_to_send()) == [Response("101fbbd62c35", code=403)]
@@ -178,7 +178,7 @@ def test_anything_before_sync_is_403_and_closes() -> None:
 
 
 def test_initial_sync_without_dialog_id_is_400() -> None:
-    server = CfwConnection(Role.SERVER, CfwConfig(), now=0.0)
+    server = CfwConnection(Side.SERVER, CfwConfig(), now=0.0)
     sync = Request("abcd1234", (("Packages", MIXER),), method=Method.SYNC)
     server.receive_data(serialize(sync), 0.0)
     assert wire(server.data_to_send()) == [Response("abcd1234", code=400)]
@@ -322,13 +322,13 @@ def test_client_may_narrow_its_offer_after_422() -> None:
     pair.pump()
     assert events(pair.client) == [SyncCompleted((MIXER,), (), 100)]
     with pytest.raises(LocalProtocolError):
-        CfwConnection(Role.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0).sync(
+        CfwConnection(Side.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0).sync(
             0.0, packages=("msc-other/1.0",)
         )
 
 
 def test_sync_without_answer_closes_the_channel() -> None:
-    client = CfwConnection(Role.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0)
+    client = CfwConnection(Side.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0)
     tid = client.sync(0.0)
     assert client.get_timer() == 20.0  # 2 x Transaction-Timeout (s6)
     client.handle_timer(20.0)
@@ -428,13 +428,13 @@ def test_server_may_send_control_events_to_the_client() -> None:
 
 
 def test_local_misuse_is_a_local_error() -> None:
-    client = CfwConnection(Role.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0)
+    client = CfwConnection(Side.CLIENT, CfwConfig(dialog_id="abcd1234"), now=0.0)
     with pytest.raises(LocalProtocolError):
         client.control(MIXER, CT, b"", 0.0)  # not open yet
     with pytest.raises(LocalProtocolError):
         client.accept_sync(0.0)
     with pytest.raises(LocalProtocolError):
-        CfwConnection(Role.CLIENT, CfwConfig(), now=0.0)  # no cfw-id
+        CfwConnection(Side.CLIENT, CfwConfig(), now=0.0)  # no cfw-id
     with pytest.raises(LocalProtocolError):
         CfwConfig(keep_alive=601)
     client.sync(0.0)
@@ -443,7 +443,7 @@ def test_local_misuse_is_a_local_error() -> None:
 
 
 def test_transition_table_is_the_only_way() -> None:
-    assert (Role.SERVER, State.IDLE, Trigger.SEND_SYNC) not in TRANSITIONS
+    assert (Side.SERVER, State.IDLE, Trigger.SEND_SYNC) not in TRANSITIONS
     assert all(target in State for target in TRANSITIONS.values())
     assert not any(state is State.CLOSED for (_, state, _) in TRANSITIONS)
 
@@ -473,7 +473,7 @@ def test_sync_answer_after_the_peer_broke_the_channel_is_a_no_op() -> None:
     # SyncReceived is still queued: answering it then must not blow up the application
     # (found by the fuzz test below).
     for answer in ("accept", "reject"):
-        conn = CfwConnection(Role.SERVER, CfwConfig(), now=0.0)
+        conn = CfwConnection(Side.SERVER, CfwConfig(), now=0.0)
         conn.receive_data(
             b"CFW 6e5e86f95609 SYNC\r\nDialog-ID: 5feb6486792a\r\nKeep-Alive: 100\r\n"
             b"Packages: msc-mixer/1.0\r\n\r\nCFW 518ba6047880 K-ALIVE\r\n\r\n",
@@ -493,19 +493,19 @@ def test_sync_answer_after_the_peer_broke_the_channel_is_a_no_op() -> None:
 @given(
     st.lists(st.sampled_from(_VALID_STREAM), min_size=1, max_size=6),
     st.lists(st.tuples(st.integers(0, 600), st.binary(max_size=3)), max_size=3),
-    st.sampled_from(list(Role)),
+    st.sampled_from(list(Side)),
     st.integers(1, 50),
 )
 def test_fuzz_any_stream_gives_events_and_valid_answers(
-    chunks: list[bytes], edits: list[tuple[int, bytes]], role: Role, step: int
+    chunks: list[bytes], edits: list[tuple[int, bytes]], side: Side, step: int
 ) -> None:
     data = bytearray(b"".join(chunks))
     for position, replacement in edits:
         at = position % (len(data) + 1)
         data[at : at + len(replacement)] = replacement
-    config = CfwConfig(dialog_id="abcd1234") if role is Role.CLIENT else CfwConfig()
-    conn = CfwConnection(role, config, now=0.0)
-    if role is Role.CLIENT:
+    config = CfwConfig(dialog_id="abcd1234") if side is Side.CLIENT else CfwConfig()
+    conn = CfwConnection(side, config, now=0.0)
+    if side is Side.CLIENT:
         conn.sync(0.0)
         conn.data_to_send()
     now = 0.0

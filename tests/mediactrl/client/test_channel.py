@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from mediactrl.cfw.connection import CfwConfig, CfwConnection, Role
+from focus.sip.sdp import SdpError
+from mediactrl.cfw.connection import CfwConfig, CfwConnection, Side
 from mediactrl.cfw.events import ControlReceived, SyncReceived
 from mediactrl.cfw.message import ReportStatus
-from mediactrl.cfw.sdp import SdpError
 from mediactrl.client import (
     ChannelDown,
     ChannelTarget,
@@ -190,11 +190,11 @@ def test_accept_any_dialog_is_off_by_default() -> None:
 async def scripted_peer(
     on_control: Callable[[CfwConnection, ControlReceived, float], None],
 ) -> asyncio.Server:
-    """A media server written directly on the server-role CfwConnection (no mixer service)."""
+    """A media server written directly on the server-side CfwConnection (no mixer service)."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
-        conn = CfwConnection(Role.SERVER, CfwConfig(), now=loop.time())
+        conn = CfwConnection(Side.SERVER, CfwConfig(), now=loop.time())
         while data := await reader.read(65536):
             conn.receive_data(data, loop.time())
             while (event := conn.next_event()) is not None:
@@ -374,9 +374,10 @@ async def test_sdp_offers_the_listener_cannot_take(server: ControlServer) -> Non
     offer = channel_offer("127.0.0.1", cfw_id="tlsoffer0001")
     with pytest.raises(SdpError) as tls:
         server.answer_offer(offer.sdp.replace(" TCP cfw", " TCP/TLS cfw"))
-    assert tls.value.sip_status == 488
-    with pytest.raises(SdpError):
+    assert tls.value.status == 488
+    with pytest.raises(SdpError) as garbled:
         server.answer_offer("v=0\r\nm=audio 4000 RTP/AVP 0\r\n")
+    assert garbled.value.status == 400  # not even SDP (no o=, s=, t=)
     other = channel_offer("127.0.0.1")
     answer = server.answer_offer(other.sdp)
     with pytest.raises(SdpError, match="cfw-id"):

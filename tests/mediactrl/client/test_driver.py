@@ -9,15 +9,10 @@ from dataclasses import replace
 import pytest
 
 from mediactrl.client import MediaControlClient, direct_opener
-from mediactrl.driver import (
-    ConferenceSpec,
-    DesiredState,
-    MediaDriver,
-    MediaDriverError,
-    participant_streams,
-)
+from mediactrl.driver import MediaDriver, MediaDriverError
 from mediactrl.mixer import model as m
 from mediactrl.mixer.model import Direction, Volume, VolumeControlType
+from mediactrl.plan import ConferenceSpec, DesiredState, participant_streams
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import (
     BackendCapabilities,
@@ -47,7 +42,6 @@ class Focus:
             on_conference_exit=lambda c, s: self.exits.append((c, s)),
             on_active_talkers=lambda c, t: self.talkers.append((c, t)),
             on_refused=self.refused.append,
-            request_timeout=3.0,
         )
 
     async def audit(self) -> m.Mixers:
@@ -66,8 +60,9 @@ async def start_server(service: MixerService, port: int = 0) -> ControlServer:
 
 @pytest.fixture
 def media() -> ControlOnlyBackend:
-    # Audio mixing by the N loudest only, like the bundled engine (controller mixing is 421).
-    backend = ControlOnlyBackend(caps=BackendCapabilities(conference_joins=True))
+    # Like the bundled engine: audio mixing by the N loudest only (controller mixing is 421),
+    # no conference-to-conference joins (427; the focus never asks for one).
+    backend = ControlOnlyBackend(caps=BackendCapabilities(conference_joins=False))
     for connection in (ALICE, BOB, COACH):
         backend.add_connection(connection)
     return backend
@@ -90,14 +85,16 @@ def joins_of(mixers: m.Mixers) -> set[frozenset[str]]:
 
 async def build_coaching(driver: MediaDriver) -> None:
     """RFC 7058 s6.3.4: customer and agent talk; the coach hears both, only the agent hears
-    the coach (a sidebar joined to the main conference)."""
+    the coach.  As the focus realises a sidebar: the coaching mixer is a conference of its own
+    and its members' connections are joined to it and to the main conference."""
     await driver.ensure_conference(ConferenceSpec("main", active_talkers_interval=1))
     await driver.ensure_conference(ConferenceSpec("coaching"))
-    await driver.join_participant(ALICE, "main")  # customer
-    await driver.join_participant(BOB, "main", speak_gain_db=-3, listen_gain_db=2)  # agent
-    await driver.join_sidebar("coaching", "main", hears_parent=True, heard_in_parent=False)
-    await driver.join_participant(COACH, "coaching")
-    await driver.join_participant(BOB, "coaching", muted=True)  # the agent hears the coach
+    await driver.set_join(ALICE, "main", participant_streams())  # customer
+    agent = participant_streams(speak_gain_db=-3, listen_gain_db=2)
+    await driver.set_join(BOB, "main", agent)
+    await driver.set_join(COACH, "main", participant_streams(muted=True))  # hears, not heard
+    await driver.set_join(COACH, "coaching", participant_streams())
+    await driver.set_join(BOB, "coaching", participant_streams(muted=True))  # hears the coach
 
 
 async def test_driver_builds_and_rules_a_conference(setup: tuple[ControlServer, Focus]) -> None:
@@ -105,7 +102,7 @@ async def test_driver_builds_and_rules_a_conference(setup: tuple[ControlServer, 
     service = server.service
     await build_coaching(focus.driver)
     assert focus.driver.in_sync
-    assert set(service.participants("main")) == {ALICE, BOB, "coaching"}
+    assert set(service.participants("main")) == {ALICE, BOB, COACH}
     assert service.join_streams(BOB, "main") == (
         m.Stream(
             "audio", direction=Direction.SENDONLY, volume=Volume(VolumeControlType.SETGAIN, "-3")
@@ -114,16 +111,18 @@ async def test_driver_builds_and_rules_a_conference(setup: tuple[ControlServer, 
             "audio", direction=Direction.RECVONLY, volume=Volume(VolumeControlType.SETGAIN, "2")
         ),
     )
-    assert service.join_streams("main", "coaching") == (
-        m.Stream("audio", direction=Direction.SENDONLY),
-    )
-    await focus.driver.join_participant(ALICE, "main", muted=True)  # modifyjoin
+    assert service.join_streams("main", COACH) == (m.Stream("audio", direction=Direction.SENDONLY),)
+    await focus.driver.set_join(ALICE, "main", participant_streams(muted=True))  # modifyjoin
     assert service.join_streams(ALICE, "main") == participant_streams(muted=True)
     await focus.driver.unjoin(COACH, "coaching")
     await focus.driver.destroy_conference("coaching")
     mixers = await focus.audit()
     assert [c.conferenceid for c in mixers.conferences] == ["main"]
-    assert joins_of(mixers) == {frozenset((ALICE, "main")), frozenset((BOB, "main"))}
+    assert joins_of(mixers) == {
+        frozenset((ALICE, "main")),
+        frozenset((BOB, "main")),
+        frozenset((COACH, "main")),
+    }
     assert focus.unjoined == []  # our own unjoins are not reported as server decisions
     assert focus.exits == []
 
@@ -132,7 +131,7 @@ async def test_refused_items_are_dropped_and_reported(setup: tuple[ControlServer
     _server, focus = setup
     await focus.driver.ensure_conference(ConferenceSpec("c1"))
     with pytest.raises(MediaDriverError) as refused:
-        await focus.driver.join_participant("zz9:zz9", "c1")
+        await focus.driver.set_join("zz9:zz9", "c1", participant_streams())
     assert ("zz9:zz9", "c1") in refused.value.failures
     assert frozenset(("zz9:zz9", "c1")) not in focus.driver.desired.joins
     controller = m.AudioMixing(m.AudioMixType.CONTROLLER)
@@ -141,7 +140,7 @@ async def test_refused_items_are_dropped_and_reported(setup: tuple[ControlServer
     assert "c2" not in focus.driver.desired.conferences
     assert focus.driver.in_sync
     with pytest.raises(ValueError, match="ensure_conference"):
-        await focus.driver.join_participant(ALICE, "nosuch")
+        await focus.driver.set_join(ALICE, "nosuch", participant_streams())
 
 
 async def test_server_decisions_reach_the_focus(
@@ -191,7 +190,7 @@ async def test_media_server_restart_recreates_everything(
     await server.close()
     await until(lambda: not focus.client.is_up)
     # Changes while the channel is down are recorded and applied after the reconnect.
-    await focus.driver.join_participant(ALICE, "main", muted=True)
+    await focus.driver.set_join(ALICE, "main", participant_streams(muted=True))
     await focus.driver.unjoin(COACH, "coaching")
     fresh_backend = replace(media, conferences={}, joins={})
     fresh = await start_server(MixerService(fresh_backend), port)
@@ -202,7 +201,7 @@ async def test_media_server_restart_recreates_everything(
         assert joins_of(mixers) == {
             frozenset((ALICE, "main")),
             frozenset((BOB, "main")),
-            frozenset(("coaching", "main")),
+            frozenset((COACH, "main")),
             frozenset((BOB, "coaching")),
         }
         assert fresh.service.join_streams(ALICE, "main") == participant_streams(muted=True)
@@ -222,15 +221,15 @@ async def test_restart_that_lost_a_media_leg_reports_it(
     port = server.address[1]
     await server.close()
     await until(lambda: not focus.client.is_up)
-    survivor = ControlOnlyBackend(caps=BackendCapabilities(conference_joins=True))
+    survivor = ControlOnlyBackend(caps=BackendCapabilities(conference_joins=False))
     survivor.add_connection(ALICE)
     survivor.add_connection(BOB)  # the coach's media leg did not survive the restart
     fresh = await start_server(MixerService(survivor), port)
     try:
         await until(converged(focus, 2), timeout=5.0)
-        assert [list(r.failures) for r in focus.refused] == [[(COACH, "coaching")]]
+        assert [set(r.failures) for r in focus.refused] == [{(COACH, "main"), (COACH, "coaching")}]
         assert frozenset((COACH, "coaching")) not in focus.driver.desired.joins
-        assert set(fresh.service.participants("coaching")) == {BOB, "main"}
+        assert set(fresh.service.participants("coaching")) == {BOB}
     finally:
         await focus.client.close()
         await fresh.close()
@@ -241,12 +240,12 @@ async def test_concurrent_calls_converge(setup: tuple[ControlServer, Focus]) -> 
     driver = focus.driver
     await asyncio.gather(*(driver.ensure_conference(ConferenceSpec(f"k{i}")) for i in range(4)))
     await asyncio.gather(
-        driver.join_participant(ALICE, "k0"),
-        driver.join_participant(BOB, "k1", muted=True),
-        driver.join_participant(ALICE, "k1", deaf=True),
+        driver.set_join(ALICE, "k0", participant_streams()),
+        driver.set_join(BOB, "k1", participant_streams(muted=True)),
+        driver.set_join(ALICE, "k1", participant_streams(deaf=True)),
         driver.destroy_conference("k3"),
-        driver.join_participant(COACH, "k2", speak_gain_db=-6),
-        driver.join_participant(ALICE, "k0", muted=True),  # after the first: mute wins
+        driver.set_join(COACH, "k2", participant_streams(speak_gain_db=-6)),
+        driver.set_join(ALICE, "k0", participant_streams(muted=True)),  # after the first: mute wins
     )
     assert driver.in_sync
     assert set(server.service.conferences_of(CFW_ID)) == {"k0", "k1", "k2"}
@@ -271,7 +270,7 @@ async def test_a_conference_destroyed_by_someone_else_is_reported(
         await focus.client.start()
         await operator.start()
         await focus.driver.ensure_conference(ConferenceSpec("main"))
-        await focus.driver.join_participant(ALICE, "main")
+        await focus.driver.set_join(ALICE, "main", participant_streams())
         await operator.mixer(m.DestroyConference("main"))
         await until(lambda: bool(focus.exits))
         assert focus.exits == [("main", 0)]

@@ -1,4 +1,4 @@
-"""The driver's pure reconciliation: desired vs known state -> mixer requests, and answers."""
+"""The driver's pure half (mediactrl.plan): desired vs known state -> mixer requests, answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mediactrl.driver import (
+from mediactrl.mixer import model as m
+from mediactrl.mixer.model import Direction, Volume, VolumeControlType
+from mediactrl.plan import (
     ConferenceSpec,
     DesiredState,
     JoinSpec,
@@ -16,12 +18,9 @@ from mediactrl.driver import (
     connection_id,
     participant_streams,
     plan,
-    sidebar_streams,
     state_from_audit,
     streams_for_status,
 )
-from mediactrl.mixer import model as m
-from mediactrl.mixer.model import Direction, Volume, VolumeControlType
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
 
 ALICE, BOB = "f1:m1", "f2:m2"
@@ -65,14 +64,6 @@ def test_participant_rules() -> None:
         ),
     )
     assert participant_streams(muted=True, listen_gain_db=3) == gain[1:]
-    assert sidebar_streams() == (m.Stream("audio", direction=Direction.RECVONLY),)
-    assert sidebar_streams(hears_parent=False, heard_in_parent=True, gain_db=-5) == (
-        m.Stream(
-            "audio", direction=Direction.SENDONLY, volume=Volume(VolumeControlType.SETGAIN, "-5")
-        ),
-    )
-    assert sidebar_streams(hears_parent=False)[0].direction is Direction.INACTIVE
-    assert sidebar_streams(heard_in_parent=True)[0].direction is Direction.SENDRECV
 
 
 @pytest.mark.parametrize("status", ["sendrecv", "sendonly", "recvonly", "inactive"])
@@ -85,16 +76,17 @@ def test_rfc4575_media_status_maps_to_the_same_direction(status: str) -> None:
 
 
 def test_plan_from_nothing_creates_before_joining() -> None:
-    side_join = JoinSpec("side", "main", sidebar_streams())
+    # A sidebar as the focus realises it: a mixer of its own, its member joined to both.
     alice = JoinSpec(ALICE, "main", participant_streams())
-    bob = JoinSpec(BOB, "side", participant_streams(muted=True))
-    steps = plan(desired(MAIN, SIDE, side_join, alice, bob), ServerState())
+    bob_main = JoinSpec(BOB, "main", participant_streams(muted=True))
+    bob_side = JoinSpec(BOB, "side")
+    steps = plan(desired(MAIN, SIDE, alice, bob_main, bob_side), ServerState())
     assert requests(steps) == [
         MAIN.create(),
         SIDE.create(),
-        m.Join("side", "main", side_join.streams or ()),
         m.Join(ALICE, "main", (m.Stream("audio"),)),
-        m.Join(BOB, "side", (m.Stream("audio", direction=Direction.RECVONLY),)),
+        m.Join(BOB, "main", (m.Stream("audio", direction=Direction.RECVONLY),)),
+        m.Join(BOB, "side", (m.Stream("audio"),)),
     ]
     assert MAIN.create().subscribe == m.Subscribe(m.ActiveTalkersSub(3))
 
@@ -161,6 +153,25 @@ def test_state_from_audit() -> None:
     assert state_from_audit(answer) == ServerState(
         {"c1": None}, {frozenset((ALICE, "c1")): JoinSpec(ALICE, "c1", None)}
     )
+
+
+def test_wishes_change_as_the_focus_says() -> None:
+    wish = DesiredState().with_conference(MAIN).with_conference(SIDE)
+    wish = wish.with_join(JoinSpec(ALICE, "main")).with_join(JoinSpec(ALICE, "side"))
+    wish = wish.with_join(JoinSpec(BOB, "main"))
+    assert set(wish.without_connection(ALICE).joins) == {frozenset((BOB, "main"))}
+    assert set(wish.without_conference("main").joins) == {frozenset((ALICE, "side"))}
+    assert set(wish.without_join("main", BOB).joins) == {
+        frozenset((ALICE, "main")),
+        frozenset((ALICE, "side")),
+    }
+    with pytest.raises(ValueError, match="ensure_conference"):
+        wish.with_join(JoinSpec(ALICE, "nosuch"))
+    with pytest.raises(ValueError, match="itself"):
+        wish.with_join(JoinSpec("main", "main"))
+    known = ServerState({"main": MAIN}, {frozenset((ALICE, "main")): JoinSpec(ALICE, "main")})
+    assert known.without_conference("main") == ServerState()
+    assert known.without_join("main", ALICE) == ServerState({"main": MAIN})
 
 
 # ----------------------------------------------------------------- property: plans converge

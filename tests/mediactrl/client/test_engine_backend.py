@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from mediactrl.client import MediaControlClient, direct_opener
-from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError
+from mediactrl.driver import MediaDriver, MediaDriverError
 from mediactrl.media.engine import MediaConfig, MediaEngine
 from mediactrl.mixer import model as m
+from mediactrl.plan import ConferenceSpec, participant_streams
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.engine_backend import EngineBackend
 from mediactrl.server.mixer_service import MixerService
@@ -89,8 +90,8 @@ async def test_join_mixes_and_mute_silences(rig: Rig) -> None:
     loop = asyncio.get_running_loop()
     driver = rig.driver
     await driver.ensure_conference(ConferenceSpec("room1", active_talkers_interval=1))
-    await driver.join_participant(TALKER_AS, "room1")
-    await driver.join_participant(LISTENER_AS, "room1")
+    await driver.set_join(TALKER_AS, "room1", participant_streams())
+    await driver.set_join(LISTENER_AS, "room1", participant_streams())
     assert set(rig.engine.members("room1")) == {TALKER_MS, LISTENER_MS}
     rig.talker.start_tone(rig.talker_port)
     await asyncio.sleep(0.6)
@@ -100,7 +101,9 @@ async def test_join_mixes_and_mute_silences(rig: Rig) -> None:
     # The engine reports the talker; the focus hears it under ITS name for the dialog.
     await until(lambda: bool(rig.talkers_seen))
     assert rig.talkers_seen[0] == ("room1", (TALKER_AS,))
-    await driver.join_participant(TALKER_AS, "room1", muted=True)  # modifyjoin recvonly
+    await driver.set_join(
+        TALKER_AS, "room1", participant_streams(muted=True)
+    )  # modifyjoin recvonly
     settings = rig.engine.members("room1")[TALKER_MS]
     assert not settings.upstream.enabled
     assert settings.downstream.enabled
@@ -134,11 +137,11 @@ async def test_engine_limits_are_mixer_status_codes(rig: Rig) -> None:
     # The conference id is the focus's, also after the engine ran a join from either side.
     assert await status(m.Join("ea1", TALKER_AS)) == 200
     assert set(rig.engine.members("ea1")) == {TALKER_MS}
-    # A sidebar joined to its parent needs conference-conference joins: refused, reported.
+    # Conference-to-conference joins (which the focus never asks for): refused, reported.
     await rig.driver.ensure_conference(ConferenceSpec("ec3"))
     await rig.driver.ensure_conference(ConferenceSpec("ed4"))
     with pytest.raises(MediaDriverError) as refused:
-        await rig.driver.join_sidebar("ec3", "ed4")
+        await rig.driver.set_join("ec3", "ed4", participant_streams(muted=True))
     assert list(refused.value.failures) == [("ec3", "ed4")]
     assert rig.driver.in_sync
 
@@ -165,11 +168,11 @@ async def test_coaching_rules_with_a_connection_in_two_conferences() -> None:
         await client.start()
         await driver.ensure_conference(ConferenceSpec("main"))
         await driver.ensure_conference(ConferenceSpec("coaching"))
-        await driver.join_participant(ids["cu"], "main")
-        await driver.join_participant(ids["ag"], "main")
-        await driver.join_participant(ids["ag"], "coaching")
-        await driver.join_participant(ids["co"], "coaching")
-        await driver.join_participant(ids["co"], "main", muted=True)  # listens only
+        await driver.set_join(ids["cu"], "main", participant_streams())
+        await driver.set_join(ids["ag"], "main", participant_streams())
+        await driver.set_join(ids["ag"], "coaching", participant_streams())
+        await driver.set_join(ids["co"], "coaching", participant_streams())
+        await driver.set_join(ids["co"], "main", participant_streams(muted=True))  # listens only
         loop = asyncio.get_running_loop()
         await asyncio.sleep(0.5)
         start = loop.time()

@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 import pytest
 
 from focus.sip.aio.ua import UserAgent
-from focus.sip.uacore import CallState
 from mediactrl.client import MediaControlClient, direct_opener
-from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError
+from mediactrl.driver import MediaDriver, MediaDriverError
 from mediactrl.ivr.codec import PACKAGE as IVR_PACKAGE
+from mediactrl.legs import MediaLeg, MediaLegs
 from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.mixer.codec import PACKAGE as MIXER_PACKAGE
+from mediactrl.plan import ConferenceSpec
 from mediactrl.server.app import MediaServer
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
-from mediactrl.sip_opener import MediaLeg, SipChannelOpener, open_media_leg
+from mediactrl.sip_opener import SipChannelOpener
 from tests.mediactrl.client.test_channel import until
 from tests.mediactrl.media.phones import Phone
 from tests.mediactrl.server.conftest import FAST
@@ -40,6 +41,7 @@ class Keypad:
 
     phone: Phone
     leg: MediaLeg
+    legs: MediaLegs
     port: int
     timestamp: int = field(default_factory=lambda: secrets.randbits(16))
 
@@ -63,7 +65,7 @@ class Focus:
 
 @pytest.fixture
 async def focus(media_server: MediaServer, ua: UserAgent) -> AsyncIterator[Focus]:
-    opener = SipChannelOpener(ua, media_server.sip_uri)
+    opener = SipChannelOpener(ua, media_server.sip_uri, address="127.0.0.1")
     client = MediaControlClient(opener, FAST)
     digits: list[tuple[str, str]] = []
     driver = MediaDriver(client, on_dtmf=lambda c, d: digits.append((c, d)))
@@ -76,14 +78,12 @@ async def focus(media_server: MediaServer, ua: UserAgent) -> AsyncIterator[Focus
 
 
 @pytest.fixture
-async def keypad(media_server: MediaServer, ua: UserAgent) -> AsyncIterator[Keypad]:
+async def keypad(legs: MediaLegs) -> AsyncIterator[Keypad]:
     phone = Phone(None)
     await phone.open()
     try:
-        leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(phone.address[1]))
-        yield Keypad(phone, leg, audio_of(leg.server_sdp)[1])
-        if leg.call.state is not CallState.ENDED:
-            await leg.close()
+        leg = await legs.open(phone_sdp(phone.address[1]))
+        yield Keypad(phone, leg, legs, audio_of(leg.answer)[1])
     finally:
         phone.close()
 
@@ -97,7 +97,7 @@ async def test_each_digit_reaches_on_dtmf_exactly_once(
     media_server: MediaServer, focus: Focus, keypad: Keypad
 ) -> None:
     assert focus.client.has_package(IVR_PACKAGE) and focus.client.has_package(MIXER_PACKAGE)
-    cid = keypad.leg.connection_id
+    cid = keypad.leg.connection
     await focus.driver.watch_dtmf(cid)
     await focus.driver.watch_dtmf(cid)  # idempotent: still one dialog
     assert (
@@ -112,7 +112,7 @@ async def test_each_digit_reaches_on_dtmf_exactly_once(
 
 
 async def test_unwatched_connection_reports_nothing(focus: Focus, keypad: Keypad) -> None:
-    cid = keypad.leg.connection_id
+    cid = keypad.leg.connection
     await focus.driver.watch_dtmf(cid)
     keypad.press("4")
     await until(lambda: len(focus.digits) == 1)
@@ -126,7 +126,7 @@ async def test_unwatched_connection_reports_nothing(focus: Focus, keypad: Keypad
 async def test_digits_still_arrive_after_the_channel_is_dropped(
     media_server: MediaServer, focus: Focus, keypad: Keypad
 ) -> None:
-    cid = keypad.leg.connection_id
+    cid = keypad.leg.connection
     await focus.driver.watch_dtmf(cid)
     keypad.press("7")
     await until(lambda: len(focus.digits) == 1)
@@ -150,9 +150,9 @@ async def test_a_dialog_on_an_unknown_connection_is_refused(focus: Focus) -> Non
 async def test_bye_ends_the_dialog_and_the_wish(
     media_server: MediaServer, focus: Focus, keypad: Keypad
 ) -> None:
-    cid = keypad.leg.connection_id
+    cid = keypad.leg.connection
     await focus.driver.watch_dtmf(cid)
-    await keypad.leg.close()
+    await keypad.legs.close(keypad.leg)
     await until(lambda: not focus.driver.watched_dtmf)
     assert focus.driver.dtmf_active == frozenset()
     assert all(

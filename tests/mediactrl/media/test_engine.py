@@ -17,13 +17,12 @@ from mediactrl.media import (
     EndpointBye,
     EndpointTimedOut,
     JoinSettings,
-    MediaConfig,
-    MediaEngine,
     MediaEvent,
     MediaUsageError,
     g711,
 )
 from mediactrl.media.dtmf import TelephoneEvent, build_events, dtmf_tone
+from mediactrl.media.engine import MediaConfig, MediaEngine
 from mediactrl.media.g711 import Law
 from mediactrl.media.rtcp import (
     Bye,

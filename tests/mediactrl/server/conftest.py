@@ -1,4 +1,4 @@
-"""Fixtures: the bundled media server started in-process on loopback, and a focus-side UA."""
+"""Fixtures: the bundled media server started in-process on loopback (UA and legs: one level up)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from focus.sip.aio.transport import TransportConfig
-from focus.sip.aio.ua import UserAgent
-from focus.sip.uacore import UAConfig
 from mediactrl.client import ClientConfig
 from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
 
@@ -42,13 +39,3 @@ async def media_server(dtmf: DtmfLog) -> AsyncIterator[MediaServer]:
     server = await start_media_server(server_config(), on_dtmf=dtmf)
     yield server
     await server.close()
-
-
-@pytest.fixture
-async def ua() -> AsyncIterator[UserAgent]:
-    """The application server's (focus's) user agent."""
-    agent = await UserAgent.start(
-        UAConfig(user="focus"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
-    )
-    yield agent
-    await agent.close()

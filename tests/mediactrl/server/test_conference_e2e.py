@@ -17,9 +17,11 @@ import pytest
 from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
 from mediactrl.client import MediaControlClient
-from mediactrl.driver import ConferenceSpec, MediaDriver
+from mediactrl.driver import MediaDriver
+from mediactrl.legs import MediaLeg, MediaLegs
+from mediactrl.plan import ConferenceSpec, participant_streams
 from mediactrl.server.app import MediaServer
-from mediactrl.sip_opener import MediaLeg, SipChannelOpener, open_media_leg
+from mediactrl.sip_opener import SipChannelOpener
 from tests.mediactrl.media.phones import Phone, tone_levels
 from tests.mediactrl.server.conftest import FAST
 from tests.mediactrl.server.test_sip_side import phone_sdp
@@ -46,13 +48,16 @@ class Conference:
     opener: SipChannelOpener
     client: MediaControlClient
     driver: MediaDriver
+    legs: MediaLegs
     parties: list[Party]
     unjoined: list[tuple[str, str, int]] = field(default_factory=list)
 
 
 @pytest.fixture
-async def conf(media_server: MediaServer, ua: UserAgent) -> AsyncIterator[Conference]:
-    opener = SipChannelOpener(ua, media_server.sip_uri)
+async def conf(
+    media_server: MediaServer, ua: UserAgent, legs: MediaLegs
+) -> AsyncIterator[Conference]:
+    opener = SipChannelOpener(ua, media_server.sip_uri, address="127.0.0.1")
     client = MediaControlClient(opener, FAST)
     unjoined: list[tuple[str, str, int]] = []
     driver = MediaDriver(client, on_unjoined=lambda a, b, s: unjoined.append((a, b, s)))
@@ -63,13 +68,13 @@ async def conf(media_server: MediaServer, ua: UserAgent) -> AsyncIterator[Confer
         for tone in TONES:
             phone = Phone(tone)
             await phone.open()
-            leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(phone.address[1]))
+            leg = await legs.open(phone_sdp(phone.address[1]))
             parties.append(Party(phone, leg))
-            phone.start_tone(parse_sdp(leg.server_sdp).media[0].port)
+            phone.start_tone(parse_sdp(leg.answer).media[0].port)
         await driver.ensure_conference(ConferenceSpec("e2e-room"))
         for party in parties:
-            await driver.join_participant(party.leg.connection_id, "e2e-room")
-        yield Conference(media_server, ua, opener, client, driver, parties, unjoined)
+            await driver.set_join(party.leg.connection, "e2e-room", participant_streams())
+        yield Conference(media_server, ua, opener, client, driver, legs, parties, unjoined)
     finally:
         for party in parties:
             await party.phone.stop_tone()
@@ -105,14 +110,14 @@ async def test_each_hears_the_others_then_mute_then_unjoin(conf: Conference) -> 
         assert_hears(levels[i], set(TONES) - {party.tone}, i)
 
     # modifyjoin: A only receives from the mix; B and C stop hearing it, A still hears them.
-    await conf.driver.join_participant(a.leg.connection_id, "e2e-room", muted=True)
+    await conf.driver.set_join(a.leg.connection, "e2e-room", participant_streams(muted=True))
     levels = await listen(conf)
     assert_hears(levels[0], {b.tone, c.tone}, 0)
     assert_hears(levels[1], {c.tone}, 1)
     assert_hears(levels[2], {b.tone}, 2)
 
     # unjoin A: the rest continue.
-    await conf.driver.unjoin(a.leg.connection_id, "e2e-room")
+    await conf.driver.unjoin(a.leg.connection, "e2e-room")
     levels = await listen(conf)
     assert_hears(levels[1], {c.tone}, 1)
     assert_hears(levels[2], {b.tone}, 2)
@@ -121,10 +126,10 @@ async def test_each_hears_the_others_then_mute_then_unjoin(conf: Conference) -> 
 
 async def test_bye_of_a_leg_unjoins_it_and_tells_the_focus(conf: Conference) -> None:
     a, b, c = conf.parties
-    await c.leg.close()
+    await conf.legs.close(c.leg)
     await asyncio.sleep(0.2)
     # unjoin-notify status 2 ("connection terminated", RFC 6505 s4.2.4.2) in the focus's names.
-    assert conf.unjoined == [(c.leg.connection_id, "e2e-room", 2)]
+    assert conf.unjoined == [(c.leg.connection, "e2e-room", 2)]
     levels = await listen(conf)
     assert_hears(levels[0], {b.tone}, 0)
     assert_hears(levels[1], {a.tone}, 1)
@@ -139,7 +144,7 @@ async def test_dropped_channel_is_renegotiated_by_sip_audited_and_mixing_goes_on
     conf.server.control.drop_channels()  # the channel dies mid-conference
     async with asyncio.timeout(10):
         # Audited (resyncs counts audits), then reconciled (in_sync: nothing left to send).
-        while not (conf.opener.opened >= 2 and conf.driver.resyncs > resyncs):
+        while not (conf.opener.call not in (None, call) and conf.driver.resyncs > resyncs):
             await asyncio.sleep(0.02)
         while not conf.driver.in_sync:
             await asyncio.sleep(0.02)
@@ -149,7 +154,7 @@ async def test_dropped_channel_is_renegotiated_by_sip_audited_and_mixing_goes_on
     for i, party in enumerate(conf.parties):
         assert_hears(levels[i], set(TONES) - {party.tone}, i)
     # And the new channel carries control: mute B over it.
-    await conf.driver.join_participant(b.leg.connection_id, "e2e-room", muted=True)
+    await conf.driver.set_join(b.leg.connection, "e2e-room", participant_streams(muted=True))
     levels = await listen(conf)
     assert_hears(levels[0], {c.tone}, 0)
     assert_hears(levels[2], {a.tone}, 2)

@@ -16,9 +16,11 @@ import pytest
 
 from focus.sip.aio.ua import UserAgent
 from mediactrl.client import MediaControlClient
-from mediactrl.driver import ConferenceSpec, MediaDriver, MediaDriverError
+from mediactrl.driver import MediaDriver, MediaDriverError
+from mediactrl.legs import MediaLegs
 from mediactrl.mixer import model as m
-from mediactrl.sip_opener import SipChannelOpener, open_media_leg
+from mediactrl.plan import ConferenceSpec, participant_streams
+from mediactrl.sip_opener import SipChannelOpener
 from tests.mediactrl.server.conftest import FAST
 from tests.mediactrl.server.test_sip_side import phone_sdp
 
@@ -92,7 +94,7 @@ async def process() -> AsyncIterator[Process]:
 async def test_sigterm_stops_cleanly_after_serving_a_channel(
     process: Process, ua: UserAgent
 ) -> None:
-    opener = SipChannelOpener(ua, process.uri)
+    opener = SipChannelOpener(ua, process.uri, address="127.0.0.1")
     client = MediaControlClient(opener, FAST)
     await client.start()
     try:
@@ -111,7 +113,7 @@ async def test_sigterm_stops_cleanly_after_serving_a_channel(
 async def test_killed_server_comes_back_and_the_client_renegotiates_audits_recreates(
     process: Process, ua: UserAgent
 ) -> None:
-    opener = SipChannelOpener(ua, process.uri)
+    opener = SipChannelOpener(ua, process.uri, address="127.0.0.1")
     client = MediaControlClient(opener, FAST)
     refused: list[MediaDriverError] = []
     driver = MediaDriver(client, on_refused=refused.append)
@@ -119,15 +121,15 @@ async def test_killed_server_comes_back_and_the_client_renegotiates_audits_recre
     restarted: Process | None = None
     try:
         await client.wait_up(10)
-        leg = await open_media_leg(ua, process.uri, phone_sdp(31000))
+        leg = await MediaLegs(ua, process.uri).open(phone_sdp(31000))
         await driver.ensure_conference(ConferenceSpec("survivor"))
-        await driver.join_participant(leg.connection_id, "survivor")
+        await driver.set_join(leg.connection, "survivor", participant_streams())
         resyncs = driver.resyncs
         code, _ = await process.stop(signal.SIGKILL)
         assert code == -signal.SIGKILL
         restarted = await launch(process.port)  # same SIP address, new CFW port
         async with asyncio.timeout(20):
-            while not (opener.opened >= 2 and driver.resyncs > resyncs and refused):
+            while not (driver.resyncs > resyncs and refused):
                 await asyncio.sleep(0.05)
         # The new server knows nothing: the driver re-created the conference over the new
         # channel; the join came back 412 (its SIP leg died with the old process).
@@ -135,7 +137,7 @@ async def test_killed_server_comes_back_and_the_client_renegotiates_audits_recre
         assert isinstance(audit, m.AuditResponse) and audit.mixers is not None
         assert [c.conferenceid for c in audit.mixers.conferences] == ["survivor"]
         assert not audit.mixers.joins
-        assert set(refused[0].failures) == {(leg.connection_id, "survivor")}
+        assert set(refused[0].failures) == {(leg.connection, "survivor")}
         assert "no connection" in str(refused[0])
     finally:
         await client.close()

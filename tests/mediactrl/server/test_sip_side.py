@@ -24,13 +24,14 @@ from focus.sip.sdp import Direction, SessionDescription, parse_sdp
 from focus.sip.uacore import CallAnswered, CallFailedError, CallState, RequestCompleted, UAEvent
 from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp
 from mediactrl.client import MediaControlClient, channel_offer
+from mediactrl.legs import MediaLegError, MediaLegs
 from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.g711 import Law
 from mediactrl.mixer import model as m
 from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
 from mediactrl.server.mixer_service import swapped_connection_id
-from mediactrl.sip_opener import SipChannelOpener, open_media_leg
+from mediactrl.sip_opener import SipChannelOpener
 from tests.mediactrl.client.test_channel import until
 from tests.mediactrl.media.phones import Phone
 from tests.mediactrl.server.conftest import FAST, DtmfLog
@@ -75,7 +76,7 @@ async def test_control_invite_answered_passive_with_listener_port_and_own_cfw_id
 async def test_channel_over_sip_carries_control_and_bye_ends_it(
     media_server: MediaServer, ua: UserAgent
 ) -> None:
-    opener = SipChannelOpener(ua, media_server.sip_uri)
+    opener = SipChannelOpener(ua, media_server.sip_uri, address="127.0.0.1")
     client = MediaControlClient(opener, FAST)
     await client.start()
     try:
@@ -83,12 +84,11 @@ async def test_channel_over_sip_carries_control_and_bye_ends_it(
         answer = await client.mixer(m.CreateConference("sipconf1"))
         assert isinstance(answer, m.Response) and answer.status == 200
         first = opener.call
-        assert first is not None and opener.opened == 1
+        assert first is not None
         # BYE of the channel's dialog ends the channel (s4.2): the client notices the drop
         # and negotiates a new channel with a new INVITE, keeping its conferences (same owner).
         await ua.bye(first)
-        await until(lambda: opener.opened >= 2 and client.is_up, timeout=5)
-        assert opener.call is not first
+        await until(lambda: opener.call not in (None, first) and client.is_up, timeout=5)
         audit = await client.mixer(m.Audit())
         assert isinstance(audit, m.AuditResponse)
         assert audit.mixers is not None
@@ -148,24 +148,24 @@ async def test_unusable_offers_get_488_with_a_reason(
 
 
 async def test_leg_with_offer_gets_an_endpoint_named_by_the_dialog_tags(
-    media_server: MediaServer, ua: UserAgent
+    media_server: MediaServer, legs: MediaLegs
 ) -> None:
     phone = Phone(None)
     await phone.open()
     try:
-        leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(phone.address[1]))
-        answer, port = audio_of(leg.server_sdp)
+        leg = await legs.open(phone_sdp(phone.address[1]))
+        answer, port = audio_of(leg.answer)
         assert answer.media[0].formats[0] == "0"  # PCMU: the offerer's first choice
         assert "101" in answer.media[0].formats  # telephone-event kept next to it
         # The media server names the dialog local:remote; the focus the other way (A.1).
-        ms_id = swapped_connection_id(leg.connection_id)
-        assert leg.connection_id == f"{leg.call.local_tag}:{leg.call.dialog.id.remote_tag}"  # type: ignore[union-attr]
+        ms_id = swapped_connection_id(leg.connection)
+        assert leg.connection == f"{leg.call.local_tag}:{leg.call.dialog.id.remote_tag}"  # type: ignore[union-attr]
         endpoint = media_server.engine.endpoint(ms_id)
         assert endpoint.local_port == port
         assert endpoint.remote == phone.address
         assert endpoint.payload_types.send is Law.PCMU
         assert endpoint.payload_types.telephone_event == 101
-        await leg.close()
+        await legs.close(leg)
         await until(lambda: not media_server.sip.legs)
         await until(lambda: media_server.engine.stats().endpoints == 0)
         with pytest.raises(MediaUsageError):
@@ -174,30 +174,31 @@ async def test_leg_with_offer_gets_an_endpoint_named_by_the_dialog_tags(
         phone.close()
 
 
-async def test_pcma_only_offer_is_answered_pcma(media_server: MediaServer, ua: UserAgent) -> None:
-    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30000, codecs=(PCMA,)))
-    answer, _ = audio_of(leg.server_sdp)
+async def test_pcma_only_offer_is_answered_pcma(media_server: MediaServer, legs: MediaLegs) -> None:
+    leg = await legs.open(phone_sdp(30000, codecs=(PCMA,)))
+    answer, _ = audio_of(leg.answer)
     assert answer.media[0].formats == ("8",)
-    endpoint = media_server.engine.endpoint(swapped_connection_id(leg.connection_id))
+    endpoint = media_server.engine.endpoint(swapped_connection_id(leg.connection))
     assert endpoint.payload_types.send is Law.PCMA
     assert endpoint.payload_types.telephone_event is None
-    await leg.close()
+    await legs.close(leg)
 
 
-async def test_no_common_codec_is_488(media_server: MediaServer, ua: UserAgent) -> None:
+async def test_no_common_codec_is_488(media_server: MediaServer, legs: MediaLegs) -> None:
     g729 = Codec("G729", 8000, payload_type=18)
-    with pytest.raises(CallFailedError) as failed:
-        await open_media_leg(ua, media_server.sip_uri, phone_sdp(30000, codecs=(g729,)))
-    assert failed.value.status == 488
-    assert "codec" in failed.value.reason
+    with pytest.raises(MediaLegError) as failed:
+        await legs.open(phone_sdp(30000, codecs=(g729,)))
+    assert failed.value.status == 488  # the participant's SDP is the problem
+    assert "codec" in str(failed.value)
+    assert not legs.open_legs
     await until(lambda: media_server.engine.stats().endpoints == 0)
 
 
 async def test_reinvite_moves_the_remote_and_hold_stops_sending(
-    media_server: MediaServer, ua: UserAgent
+    media_server: MediaServer, ua: UserAgent, legs: MediaLegs
 ) -> None:
-    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30000))
-    ms_id = swapped_connection_id(leg.connection_id)
+    leg = await legs.open(phone_sdp(30000))
+    ms_id = swapped_connection_id(leg.connection)
     assert media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30000)
     # The participant moves to another port (re-offer, version bumped, RFC 3264 s8).
     ua.core.reinvite(leg.call, phone_sdp(30010, version=2), ua.now)
@@ -210,17 +211,17 @@ async def test_reinvite_moves_the_remote_and_hold_stops_sending(
     assert media_server.sip.legs[next(iter(media_server.sip.legs))].stream is not None
     stream = next(iter(media_server.sip.legs.values())).stream
     assert stream is not None and stream.direction is Direction.RECVONLY
-    await leg.close()
+    await legs.close(leg)
 
 
 async def test_offerless_invite_gets_our_offer_and_the_ack_answer_sets_the_remote(
-    media_server: MediaServer, ua: UserAgent
+    media_server: MediaServer, legs: MediaLegs
 ) -> None:
-    leg = await open_media_leg(ua, media_server.sip_uri)
+    leg = await legs.open(b"")
     assert leg.needs_answer
-    offer = parse_sdp(leg.server_sdp)
+    offer = parse_sdp(leg.answer)
     assert offer.media[0].media == "audio" and offer.media[0].port != 0
-    ms_id = swapped_connection_id(leg.connection_id)
+    ms_id = swapped_connection_id(leg.connection)
     assert media_server.engine.endpoint(ms_id).remote is None  # no answer yet
     # The participant's answer (3PCC flow I: the focus relays it in the ACK).
     answer = create_answer(
@@ -229,27 +230,29 @@ async def test_offerless_invite_gets_our_offer_and_the_ack_answer_sets_the_remot
     leg.complete(answer.to_bytes())
     await until(lambda: media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30020))
     assert media_server.engine.endpoint(ms_id).payload_types.send is Law.PCMA
-    await leg.close()
+    await legs.close(leg)
     await until(lambda: media_server.engine.stats().endpoints == 0)
 
 
 async def test_offerless_invite_with_an_empty_ack_is_hung_up(
-    media_server: MediaServer, ua: UserAgent
+    media_server: MediaServer, legs: MediaLegs
 ) -> None:
-    leg = await open_media_leg(ua, media_server.sip_uri)
-    ua.ack(leg.call, b"")
+    leg = await legs.open(b"")
+    leg.complete(b"")  # no answer in the ACK (RFC 3264 s5: the offer in the 2xx needs one)
+    with pytest.raises(ValueError, match="nothing to answer"):
+        leg.complete(b"")
     await until(lambda: not media_server.sip.legs)
     await until(lambda: media_server.engine.stats().endpoints == 0)
 
 
 async def test_dtmf_from_a_leg_is_reported_by_connection(
-    media_server: MediaServer, ua: UserAgent, dtmf: DtmfLog
+    media_server: MediaServer, dtmf: DtmfLog, legs: MediaLegs
 ) -> None:
     phone = Phone(None)
     await phone.open()
     try:
-        leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(phone.address[1]))
-        _, port = audio_of(leg.server_sdp)
+        leg = await legs.open(phone_sdp(phone.address[1]))
+        _, port = audio_of(leg.answer)
         ts = secrets.randbits(16)
         for i, duration in enumerate((160, 320, 480)):
             payload = build_events(TelephoneEvent(5, i == 2, 10, duration))
@@ -258,14 +261,14 @@ async def test_dtmf_from_a_leg_is_reported_by_connection(
             phone.send_packet(port, 101, ts, build_events(TelephoneEvent(5, True, 10, 480)))
         await until(lambda: bool(dtmf.digits))
         await asyncio.sleep(0.1)
-        assert dtmf.digits == [(swapped_connection_id(leg.connection_id), "5")]
-        await leg.close()
+        assert dtmf.digits == [(swapped_connection_id(leg.connection), "5")]
+        await legs.close(leg)
     finally:
         phone.close()
 
 
 async def test_unusable_reoffer_is_488_and_the_session_stays(
-    media_server: MediaServer, ua: UserAgent
+    media_server: MediaServer, ua: UserAgent, legs: MediaLegs
 ) -> None:
     completed: list[int] = []
 
@@ -274,8 +277,8 @@ async def test_unusable_reoffer_is_488_and_the_session_stays(
             completed.append(event.response.status)
 
     ua.on_event = watch
-    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30030))
-    ms_id = swapped_connection_id(leg.connection_id)
+    leg = await legs.open(phone_sdp(30030))
+    ms_id = swapped_connection_id(leg.connection)
     g729 = Codec("G729", 8000, payload_type=18)
     ua.core.reinvite(leg.call, phone_sdp(30040, codecs=(g729,), version=2), ua.now)
     ua.flush()
@@ -283,27 +286,29 @@ async def test_unusable_reoffer_is_488_and_the_session_stays(
     endpoint = media_server.engine.endpoint(ms_id)
     assert endpoint.remote == ("127.0.0.1", 30030)
     assert endpoint.payload_types.send is Law.PCMU
-    await leg.close()
+    await legs.close(leg)
 
 
 async def test_no_free_rtp_port_is_503(ua: UserAgent) -> None:
     base = random.randrange(20000, 60000, 2)
     server = await start_media_server(MediaServerConfig(sip_port=0, rtp_ports=(base, base + 1)))
     try:
-        first = await open_media_leg(ua, server.sip_uri, phone_sdp(30050))
-        with pytest.raises(CallFailedError) as failed:
-            await open_media_leg(ua, server.sip_uri, phone_sdp(30052))
+        legs = MediaLegs(ua, server.sip_uri)
+        await legs.open(phone_sdp(30050))
+        with pytest.raises(MediaLegError) as failed:
+            await legs.open(phone_sdp(30052))
         assert failed.value.status == 503
-        assert "RTP port" in failed.value.reason
-        await first.close()
+        assert "RTP port" in str(failed.value)
+        assert len(legs.open_legs) == 1
+        await legs.close_all()
     finally:
         await server.close()
 
 
 async def test_closing_the_server_ends_every_dialog_with_bye(
-    media_server: MediaServer, ua: UserAgent
+    media_server: MediaServer, ua: UserAgent, legs: MediaLegs
 ) -> None:
-    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30060))
+    leg = await legs.open(phone_sdp(30060))
     channel = await ua.invite(media_server.sip_uri, channel_offer("127.0.0.1").sdp.encode())
     await media_server.close()
     assert leg.call.state is CallState.ENDED
@@ -344,13 +349,15 @@ async def test_reinvite_of_the_control_dialog_keeps_the_channel(
     await ua.bye(call)
 
 
-async def test_hold_then_resume_restores_sending(media_server: MediaServer, ua: UserAgent) -> None:
-    leg = await open_media_leg(ua, media_server.sip_uri, phone_sdp(30080))
-    ms_id = swapped_connection_id(leg.connection_id)
+async def test_hold_then_resume_restores_sending(
+    media_server: MediaServer, ua: UserAgent, legs: MediaLegs
+) -> None:
+    leg = await legs.open(phone_sdp(30080))
+    ms_id = swapped_connection_id(leg.connection)
     ua.core.reinvite(leg.call, phone_sdp(30080, direction=Direction.INACTIVE, version=2), ua.now)
     ua.flush()
     await until(lambda: media_server.engine.endpoint(ms_id).remote is None)
     ua.core.reinvite(leg.call, phone_sdp(30080, direction=Direction.SENDRECV, version=3), ua.now)
     ua.flush()
     await until(lambda: media_server.engine.endpoint(ms_id).remote == ("127.0.0.1", 30080))
-    await leg.close()
+    await legs.close(leg)

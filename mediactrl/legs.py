@@ -1,14 +1,21 @@
-"""The media plane as the focus drives it (RFC 6230, RFC 6505, the seed's s5.1).
+"""Media legs: the application server's SIP dialogs with the media server, one per participant.
 
-Every participant's audio goes through a media leg: a SIP dialog the focus opens to the
-media server with the participant's SDP offer (third-party call control, RFC 3725 flow I
-with the offer known), whose answer the focus returns to the participant. The leg's
-dialog tags name the connection in CFW (RFC 6230 A.1, :func:`mediactrl.driver.connection_id`),
-and :class:`mediactrl.driver.MediaDriver` joins it to the conference's mixer.
+Every participant's audio goes through a media leg: a SIP dialog the focus opens to the media
+server (third-party call control, RFC 3725 flow I).  With the participant's offer in the INVITE
+the media server's 200 carries the answer the focus returns to the participant; offerless (the
+focus dials a participant out) the media server offers in its 200 and :meth:`MediaLeg.complete`
+sends the participant's answer in the ACK.
 
-The CFW channel itself is negotiated by a SIP INVITE with a COMEDIA offer
-(RFC 6230 s4, :class:`mediactrl.sip_opener.SipChannelOpener`). The media server is only
-ever reached by SIP and CFW, so any RFC 6230/6505 media server can stand in for the bundled one.
+The leg's dialog tags name the connection in CFW (RFC 6230 A.1,
+:func:`mediactrl.plan.connection_id`) from OUR point of view (our tag ':' the media server's),
+the id :class:`mediactrl.driver.MediaDriver` joins to conference mixers.  The media server
+names the same dialog the other way round and accepts either.  The CFW channel itself is
+negotiated by :class:`mediactrl.sip_opener.SipChannelOpener`.  The media server is reached only
+by SIP and CFW, so any RFC 6230/6505 media server can stand in for the bundled one.
+
+An asyncio adapter over :class:`focus.sip.aio.ua.UserAgent`: :class:`MediaLegs` is the one place
+that opens legs; an INVITE given up on is CANCELled, and ACKed and BYEd should its 200 still
+come, so no leg is left behind on the media server.
 """
 
 from __future__ import annotations
@@ -16,22 +23,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import SdpError, parse_sdp
 from focus.sip.uacore import Call, CallFailedError, CallState, UAError
-from mediactrl.driver import connection_id
-from mediactrl.sip_opener import MediaLeg as SipMediaLeg
+from mediactrl.plan import connection_id
 
 __all__ = ["MediaLeg", "MediaLegError", "MediaLegs"]
 
-log = logging.getLogger(__name__)
+# How long a CANCELled INVITE may still be answered: past Timer B (64*T1 = 32 s, RFC 3261
+# s17.1.1.2) the client transaction has given up.
+_CROSSING_200_WAIT = 40.0
 
 
 class MediaLegError(Exception):
-    """The media server did not give us a leg; ``status`` is what to tell the caller."""
+    """The media server did not give us a leg; ``status`` is what to tell the participant
+    (488 when its SDP is the problem, else 503: the media server's fault, not the caller's)."""
 
     def __init__(self, reason: str, status: int = 503) -> None:
         super().__init__(reason)
@@ -40,33 +48,41 @@ class MediaLegError(Exception):
 
 @dataclass(eq=False, slots=True)
 class MediaLeg:
-    """One 3PCC leg: our dialog with the media server for one participant."""
+    """One 3PCC leg: our dialog with the media server for one participant.
+
+    ``answer`` is the media server's SDP: its answer to the participant's offer, or its own
+    offer for an offerless leg, which then ``needs_answer`` until :meth:`complete`.
+    """
 
     call: Call
     connection: str  # the RFC 6230 A.1 connection id (our tag ':' the media server's)
-    answer: bytes  # the media server's SDP (answer, or offer for an offerless leg)
-    sip: SipMediaLeg  # completes an offerless leg with the participant's answer
+    answer: bytes
+    needs_answer: bool
+    ua: UserAgent = field(repr=False)
 
     def complete(self, answer: bytes) -> None:
         """Sends the participant's answer to the media server's offer (in the ACK)."""
-        self.sip.complete(answer)
+        if not self.needs_answer:
+            raise ValueError("this leg was set up with an offer; there is nothing to answer")
+        self.ua.ack(self.call, answer)
+        self.needs_answer = False
 
 
 class MediaLegs:
-    """Opens and closes media legs to the media server at ``server_uri``."""
+    """Opens and closes media legs to the media server at ``server_uri``; ``timeout`` is the
+    default bound on one leg's INVITE.  ``open_legs`` holds the legs open now, by call."""
 
     def __init__(self, ua: UserAgent, server_uri: str, *, timeout: float = 10.0) -> None:
         self.ua = ua
         self.server_uri = server_uri
         self.timeout = timeout
-        self.open_legs: dict[int, MediaLeg] = {}  # by id(call): the focus's audit of legs
+        self.open_legs: dict[Call, MediaLeg] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
 
     async def open(self, offer: bytes, *, timeout: float | None = None) -> MediaLeg:
         """A leg carrying ``offer`` (empty: the media server offers, see
         :meth:`MediaLeg.complete`); raises :class:`MediaLegError` when refused or not
-        answered within ``timeout`` (default: the instance's). An INVITE given up on is
-        CANCELled, and BYEd should its 200 still come: no leg is left behind."""
+        answered within ``timeout`` (default: the instance's)."""
         try:
             call = self.ua.dial(self.server_uri, offer)
         except UAError as exc:
@@ -89,15 +105,14 @@ class MediaLegs:
         if dialog is None or not call.remote_sdp:
             await self._bye(call)
             raise MediaLegError("media server answered without SDP")
-        opened = SipMediaLeg(
-            self.ua,
+        leg = MediaLeg(
             call,
             connection_id(dialog.id.local_tag, dialog.id.remote_tag),
             call.remote_sdp,
             needs_answer=not offer,
+            ua=self.ua,
         )
-        leg = MediaLeg(call, opened.connection_id, opened.server_sdp, opened)
-        self.open_legs[id(call)] = leg
+        self.open_legs[call] = leg
         return leg
 
     def _give_up(self, call: Call, waiter: asyncio.Future[Call]) -> None:
@@ -107,7 +122,7 @@ class MediaLegs:
             with contextlib.suppress(Exception):
                 await self.ua.bye(call)  # CANCEL while it is calling
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(waiter, 40)
+                await asyncio.wait_for(waiter, _CROSSING_200_WAIT)
             if call.state is not CallState.ENDED:
                 if call.state is CallState.ANSWERED and not call.offer:
                     with contextlib.suppress(Exception):
@@ -119,15 +134,16 @@ class MediaLegs:
         task.add_done_callback(self._cleanups.discard)
 
     def owns(self, call: Call) -> MediaLeg | None:
-        return self.open_legs.get(id(call))
+        """The open leg of ``call``, if it is one."""
+        return self.open_legs.get(call)
 
     def forget(self, call: Call) -> MediaLeg | None:
         """The media server ended the leg itself (its BYE)."""
-        return self.open_legs.pop(id(call), None)
+        return self.open_legs.pop(call, None)
 
     async def close(self, leg: MediaLeg) -> None:
-        """BYE the leg (idempotent)."""
-        self.open_legs.pop(id(leg.call), None)
+        """BYE the leg (idempotent); the media server unjoins it from its conferences."""
+        self.open_legs.pop(leg.call, None)
         await self._bye(leg.call)
 
     async def _bye(self, call: Call) -> None:
