@@ -146,6 +146,14 @@ class MediaLegs:
         self.open_legs.pop(leg.call, None)
         await self._bye(leg.call)
 
+    async def abandon(self, leg: MediaLeg) -> None:
+        """Close a leg that will carry nothing: an offerless one still waiting for the
+        participant's answer is first ACKed refusing every stream (RFC 3264 s6: port 0)."""
+        if leg.needs_answer:
+            with contextlib.suppress(Exception):  # the leg's call may have ended already
+                leg.complete(_rejecting(leg.answer))
+        await self.close(leg)
+
     async def _bye(self, call: Call) -> None:
         if call.state is CallState.ENDED:
             return

@@ -36,7 +36,6 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request
-from focus.sip.sdp import parse_sdp
 from focus.sip.uri import Params, SipURI
 from focus.xcon.model import (
     DisconnectionMethod,
@@ -250,15 +249,7 @@ class CallContext:
         """Close a leg; an offerless one whose callee never answered is first ACKed
         rejecting every stream (RFC 3264 s6: port 0)."""
         assert self.legs is not None
-        if leg.needs_answer:
-            with contextlib.suppress(Exception):
-                offer = parse_sdp(leg.answer)
-                leg.complete(
-                    dataclasses.replace(
-                        offer, media=tuple(dataclasses.replace(m, port=0) for m in offer.media)
-                    ).to_bytes()
-                )
-        await self.legs.close(leg)
+        await self.legs.abandon(leg)
 
     async def drop_media(self, uri: str) -> None:
         """The tree rooted at ``uri`` ended: its mixers go."""
