@@ -5,7 +5,7 @@ glued here to the focus's user agent and the core:
 
 * :class:`focus.sip.subscription.Notifier` owns the SIP side (dialogs, Expires, refresh,
   Subscription-State, termination);
-* :class:`focus.eventpkg.notifier.Notifier` (the planner) owns what each NOTIFY says and
+* :class:`focus.eventpkg.planner.NotifyPlanner` owns what each NOTIFY says and
   when (full state first, partials or RFC 6502 diffs after, pacing, one outstanding NOTIFY,
   privacy views).
 
@@ -28,9 +28,13 @@ from focus.core.changes import Change
 from focus.core.state import ConferenceObject
 from focus.core.store import ConferenceStore
 from focus.eventpkg.core_bridge import feed_changes
-from focus.eventpkg.notifier import NotAcceptable, SendNotify, SubscriptionState
-from focus.eventpkg.notifier import Notifier as Planner
-from focus.eventpkg.notifier import NotifierConfig as PlannerConfig
+from focus.eventpkg.planner import (
+    NotAcceptable,
+    NotifyPlanner,
+    PlannerConfig,
+    SendNotify,
+    SubscriptionState,
+)
 from focus.eventpkg.policy import may_subscribe
 from focus.sip.events import TransactionKey
 from focus.sip.headers import NameAddr
@@ -103,7 +107,7 @@ class ConferenceEvents:
                 max_expires=max_expires,
             )
         )
-        self.planner = Planner(
+        self.planner = NotifyPlanner(
             PlannerConfig(min_interval=min_interval, pseudonym_key=secrets.token_bytes(16))
         )
         self.subs: dict[str, Subscription] = {}  # planner id -> SIP subscription

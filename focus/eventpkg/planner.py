@@ -4,7 +4,7 @@ The SIP layer (:mod:`focus.sip.subscription`) owns dialogs, expiry and the
 Subscription-State header; this planner owns the *content* and the *pacing*
 of the conference package's notifications::
 
-    planner = Notifier(NotifierConfig())
+    planner = NotifyPlanner(PlannerConfig())
     first = planner.add_subscriber("s1", conf_uri, snapshot, now,
                                    accept=accept_header_values, role=role, user_id=uid)
     ... send ``first`` as the NOTIFY answering the SUBSCRIBE ...
@@ -35,14 +35,14 @@ Rules, with their sources:
   incremented by one for every NOTIFY sent, full or partial.
 * **Termination** (RFC 4575 s3.3, RFC 6665 s4.1.3): the conference ending or
   being deleted terminates every subscription to it with ``noresource``;
-  :meth:`Notifier.terminate` ends one for another reason (``deactivated``,
+  :meth:`NotifyPlanner.terminate` ends one for another reason (``deactivated``,
   ``timeout``, ...).  Final NOTIFYs go out at once, ignoring pacing.
 * **Privacy**: every body is built from
   :func:`focus.eventpkg.policy.view_for` of the subscriber's role; a change
   the subscriber can not see sends nothing.
 
 Cost (a change to a conference with N subscribers is O(N), not O(N^2)): paced
-deadlines sit in a heap, so :meth:`Notifier.get_timer` does not scan the
+deadlines sit in a heap, so :meth:`NotifyPlanner.get_timer` does not scan the
 subscribers; the view of one (role, user, format) and the bodies built from the
 same (sent, new, version) are computed once per snapshot and shared by every
 subscriber that needs them.
@@ -73,8 +73,8 @@ from focus.xcon.model import ConferenceInfo, Role, State
 __all__ = [
     "Mode",
     "NotAcceptable",
-    "Notifier",
-    "NotifierConfig",
+    "NotifyPlanner",
+    "PlannerConfig",
     "SendNotify",
     "SubscriptionState",
     "TerminationReason",
@@ -136,7 +136,7 @@ class UnknownSubscriber(KeyError):
 
 
 @dataclass(frozen=True, slots=True)
-class NotifierConfig:
+class PlannerConfig:
     """Pacing of conference notifications.
 
     Attributes:
@@ -244,10 +244,10 @@ class _Shared:
 
 
 @dataclass
-class Notifier:
+class NotifyPlanner:
     """Notification planner of the conference package (see the module doc)."""
 
-    config: NotifierConfig = field(default_factory=NotifierConfig)
+    config: PlannerConfig = field(default_factory=PlannerConfig)
     _subs: dict[str, _Subscriber] = field(default_factory=dict, init=False)
     _by_conf: dict[str, dict[str, None]] = field(default_factory=dict, init=False)
     _events: deque[SendNotify] = field(default_factory=deque, init=False)
