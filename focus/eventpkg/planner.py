@@ -6,7 +6,8 @@ of the conference package's notifications::
 
     planner = NotifyPlanner(PlannerConfig())
     first = planner.add_subscriber("s1", conf_uri, snapshot, now,
-                                   accept=accept_header_values, role=role, user_id=uid)
+                                   accept=accept_header_values, role=role, user_id=uid,
+                                   entity=sip_uri)
     ... send ``first`` as the NOTIFY answering the SUBSCRIBE ...
     planner.conference_changed(conf_uri, old, new, now)   # from the core's changes
     planner.notify_completed("s1", ok=True, now=now)        # final response / timeout
@@ -14,6 +15,11 @@ of the conference package's notifications::
     loop.call_at(planner.get_timer(), ...) -> planner.handle_timer(now)
 
 Rules, with their sources:
+
+* **Names** (RFC 4575 s5.1, RFC 6501 s3.3): RFC 4575 documents name the
+  conference by the URI its subscriber subscribed to (``entity``, its SIP URI);
+  XCON documents and diffs by its XCON-URI, ``conf_uri``, which is also what
+  the planner files subscribers under.
 
 * **Formats** (RFC 4575 s3.4, RFC 6502 s4/s5): the Accept header picks
   :class:`Mode`: ``application/xcon-conference-info-diff+xml`` together with
