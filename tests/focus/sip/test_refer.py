@@ -23,7 +23,7 @@ from focus.sip.refer import (
     receive_refer,
     sipfrag,
 )
-from focus.sip.subscription import SubState
+from focus.sip.subscription import Subscription, SubState
 from tests.focus.sip.test_dialog import Call
 from tests.focus.sip.test_transaction_wire import ALICE_PORT, BOB_PORT, Sent, Wire, of_type
 from tests.paths import VECTORS as TEST_VECTORS
@@ -129,6 +129,17 @@ class ReferWorld:
             if not moved:
                 return
 
+    def refer_carol(self) -> Subscription:
+        """Alice refers the focus to carol; the focus's implicit subscription."""
+        self.wire.a.send_request(
+            self.referrer.refer("<sip:carol@127.0.0.1>"), self.wire.b_flow, 0.0
+        )
+        self.run()
+        assert self.result is not None and self.result.referral is not None
+        sub = self.result.referral.subscription
+        assert sub is not None
+        return sub
+
     def focus_sends(self, notify: Request | None) -> None:
         assert notify is not None
         self.wire.b.send_request(notify, self.wire.a_flow, self.wire.now)
@@ -225,11 +236,7 @@ def test_bad_refer_to_is_400(headers: list[tuple[str, str]], status: int) -> Non
 
 def test_referrer_rejects_bad_notifies() -> None:
     w = ReferWorld()
-    w.wire.a.send_request(w.referrer.refer("<sip:carol@127.0.0.1>"), w.wire.b_flow, 0.0)
-    w.run()
-    assert w.result is not None and w.result.referral is not None
-    sub = w.result.referral.subscription
-    assert sub is not None
+    sub = w.refer_carol()
     garbage = sub.notify(1.0, body=b"hello", content_type=SIPFRAG)
     assert w.referrer.receive_notify(garbage).status == 400
     wrong_type = sub.notify(1.0, body=sipfrag(180), content_type="text/plain")
@@ -251,11 +258,7 @@ def test_rfc6665_s4_1_2_4_notify_before_the_202_creates_the_dialog() -> None:
         return s.first_line.startswith("SIP/2.0 202") and s.sender == "b" and next(first_202) == 0
 
     w = ReferWorld(drop=drop)
-    w.wire.a.send_request(w.referrer.refer("<sip:carol@127.0.0.1>"), w.wire.b_flow, 0.0)
-    w.run()
-    assert w.result is not None and w.result.referral is not None
-    sub = w.result.referral.subscription
-    assert sub is not None
+    sub = w.refer_carol()
     dialog = w.referrer.dialog
     assert w.responses == [] and dialog is not None
     assert dialog.id.remote_tag == sub.dialog.id.local_tag
@@ -265,6 +268,7 @@ def test_rfc6665_s4_1_2_4_notify_before_the_202_creates_the_dialog() -> None:
     w.wire.run_until(0.5)  # REFER retransmitted, the 202 resent
     w.run()
     assert [r.status for r in w.responses] == [202] and w.referrer.dialog is dialog
+    assert w.result is not None and w.result.referral is not None
     w.focus_sends(w.result.referral.progress(1.0, 200))
     w.run()
     assert w.referrer.final_status == 200 and w.referrer.state is SubState.TERMINATED
@@ -273,11 +277,7 @@ def test_rfc6665_s4_1_2_4_notify_before_the_202_creates_the_dialog() -> None:
 def test_rfc3515_s2_4_6_notify_without_id_matches_the_first_refer() -> None:
     # The first REFER's NOTIFYs may leave the id out; another id is another subscription.
     w = ReferWorld()
-    w.wire.a.send_request(w.referrer.refer("<sip:carol@127.0.0.1>"), w.wire.b_flow, 0.0)
-    w.run()
-    assert w.result is not None and w.result.referral is not None
-    sub = w.result.referral.subscription
-    assert sub is not None
+    sub = w.refer_carol()
     no_id = sub.notify(1.0, body=sipfrag(180), content_type=SIPFRAG)
     no_id.headers.set("Event", "refer")
     assert w.referrer.receive_notify(no_id).status == 200
