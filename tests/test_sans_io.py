@@ -48,7 +48,7 @@ PURE_MODULES = (
     "focus.core.state",
     "focus.eventpkg.bodies",
     "focus.eventpkg.core_bridge",
-    "focus.eventpkg.notifier",
+    "focus.eventpkg.planner",
     "focus.eventpkg.policy",
     "focus.eventpkg.xmlpatch",
     "focus.mediaplan",

@@ -5,7 +5,7 @@ glued here to the focus's user agent and the core:
 
 * :class:`focus.sip.subscription.Notifier` owns the SIP side (dialogs, Expires, refresh,
   Subscription-State, termination);
-* :class:`focus.eventpkg.notifier.Notifier` (the planner) owns what each NOTIFY says and
+* :class:`focus.eventpkg.planner.NotifyPlanner` owns what each NOTIFY says and
   when (full state first, partials or RFC 6502 diffs after, pacing, one outstanding NOTIFY,
   privacy views).
 
@@ -27,21 +27,26 @@ from focus.calls.admission import same_aor
 from focus.core.changes import Change
 from focus.core.state import ConferenceObject
 from focus.core.store import ConferenceStore
+from focus.eventpkg.bodies import participation_uri
 from focus.eventpkg.core_bridge import feed_changes
-from focus.eventpkg.notifier import NotAcceptable, SendNotify, SubscriptionState
-from focus.eventpkg.notifier import Notifier as Planner
-from focus.eventpkg.notifier import NotifierConfig as PlannerConfig
+from focus.eventpkg.planner import (
+    NotAcceptable,
+    NotifyPlanner,
+    PlannerConfig,
+    SendNotify,
+    SubscriptionState,
+)
 from focus.eventpkg.policy import may_subscribe
 from focus.sip.aio.ua import UserAgent
+from focus.sip.dialog import DialogId
 from focus.sip.events import TransactionKey
 from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request, Response, make_response
-from focus.sip.subscription import Notifier as SipNotifier
-from focus.sip.subscription import NotifierConfig as SipNotifierConfig
-from focus.sip.subscription import Reason, Subscription, SubState
+from focus.sip.subscription import Notifier, NotifierConfig, Reason, Subscription, SubState
 from focus.sip.transaction import new_tag
 from focus.sip.uacore import UAError
+from focus.sip.uri import SipURI
 from focus.xcon.model import ConferenceInfo, Role
 
 __all__ = ["ConferenceEvents"]
@@ -49,6 +54,8 @@ __all__ = ["ConferenceEvents"]
 log = logging.getLogger(__name__)
 
 Lookup = Callable[[Request], ConferenceObject | None]
+#: A SIP subscription's identity (RFC 6665 s4.5.2: dialog, package, id): ``Subscription.key``.
+SubKey = tuple[DialogId, str, str | None]
 #: Our Contact in a subscription to a conference: the conference URI with ``;isfocus``.
 ContactFor = Callable[[ConferenceObject, TransportKind], NameAddr]
 
@@ -93,8 +100,8 @@ class ConferenceEvents:
         self._kind = kind
         host, port = ua.local[kind]
         sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.sip = SipNotifier(
-            SipNotifierConfig(
+        self.sip = Notifier(
+            NotifierConfig(
                 packages=frozenset({"conference"}),
                 sent_by=sent_by,
                 contact=ua.contact_for(kind),
@@ -104,11 +111,11 @@ class ConferenceEvents:
                 max_expires=max_expires,
             )
         )
-        self.planner = Planner(
+        self.planner = NotifyPlanner(
             PlannerConfig(min_interval=min_interval, pseudonym_key=secrets.token_bytes(16))
         )
         self.subs: dict[str, Subscription] = {}  # planner id -> SIP subscription
-        self._ids: dict[int, str] = {}  # id(Subscription) -> planner id
+        self._ids: dict[SubKey, str] = {}  # Subscription.key -> planner id
         self._pending: dict[TransactionKey, str] = {}  # NOTIFY transactions -> planner id
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -172,6 +179,7 @@ class ConferenceEvents:
                 accept=request.headers.get_all("Accept"),
                 role=role,
                 user_id=user_id,
+                entity=_conference_uri(obj, request),
             )
         except NotAcceptable as exc:
             response = make_response(request, 406, to_tag=new_tag())
@@ -199,7 +207,7 @@ class ConferenceEvents:
             self._send(sub, result.notify, None)
             return
         self.subs[sub_id] = sub
-        self._ids[id(sub)] = sub_id
+        self._ids[sub.key] = sub_id
         self._send(sub, result.notify, sub_id)
         self._arm()
 
@@ -207,7 +215,7 @@ class ConferenceEvents:
         holder: list[SendNotify] = []
 
         def body_for(sub: Subscription) -> tuple[str, bytes] | None:
-            sub_id = self._ids.get(id(sub))
+            sub_id = self._ids.get(sub.key)
             if sub_id is None:
                 return None
             holder.append(self.planner.resubscribed(sub_id, now))
@@ -218,7 +226,7 @@ class ConferenceEvents:
         sub = result.subscription
         if sub is None or result.notify is None:
             return
-        sub_id = self._ids.get(id(sub))
+        sub_id = self._ids.get(sub.key)
         if sub.state is SubState.TERMINATED:
             self._forget(sub)
             sub_id = None
@@ -316,7 +324,7 @@ class ConferenceEvents:
         self.ua.answer_with(request, response)
 
     def _forget(self, sub: Subscription) -> None:
-        sub_id = self._ids.pop(id(sub), None)
+        sub_id = self._ids.pop(sub.key, None)
         if sub_id is not None:
             self.subs.pop(sub_id, None)
             self.planner.remove_subscriber(sub_id)
@@ -360,3 +368,14 @@ def _subscriber(info: ConferenceInfo, request: Request) -> tuple[Role | str, str
                 roles = user.roles or (Role.PARTICIPANT,)
                 return roles[0], user.entity
     return Role.NONE, None
+
+
+def _conference_uri(obj: ConferenceObject, request: Request) -> str:
+    """The conference URI the SUBSCRIBE subscribed to, the 'entity' of its RFC 4575
+    documents (RFC 4575 s5.1): the SIP URI the conference lists for participation (the
+    core lists its own, in the profile's domain) with the Request-URI's user part, so one
+    dialled by IP address is still named as the focus advertises it; the Request-URI
+    itself if the conference lists none."""
+    uri = request.uri
+    user = uri.user if isinstance(uri, SipURI) else None
+    return participation_uri(obj.info, user) or str(uri)

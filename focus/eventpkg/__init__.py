@@ -4,7 +4,8 @@
 * :mod:`focus.eventpkg.bodies` - RFC 4575 full/partial documents and the s4.6
   procedure, full XCON documents;
 * :mod:`focus.eventpkg.xmlpatch` - RFC 6502 diffs (RFC 5261 patches) and a patch applier;
-* :mod:`focus.eventpkg.notifier` - per-subscriber formats, pacing, versions, termination.
+* :mod:`focus.eventpkg.planner` - :class:`NotifyPlanner`: per-subscriber formats, pacing,
+  versions, termination.
 
 Nothing here does I/O or reads a clock: the SIP focus feeds snapshots, responses
 and ``now``, and sends the :class:`SendNotify` events it gets back.
@@ -17,6 +18,7 @@ from focus.eventpkg.bodies import (
     Applied,
     Outcome,
     apply_rfc4575,
+    participation_uri,
     rfc4575_full,
     rfc4575_partial,
     rfc4575_partial_info,
@@ -24,11 +26,11 @@ from focus.eventpkg.bodies import (
     xcon_full,
     xcon_view,
 )
-from focus.eventpkg.notifier import (
+from focus.eventpkg.planner import (
     Mode,
     NotAcceptable,
-    Notifier,
-    NotifierConfig,
+    NotifyPlanner,
+    PlannerConfig,
     SendNotify,
     SubscriptionState,
     TerminationReason,
@@ -46,10 +48,10 @@ __all__ = [
     "Applied",
     "Mode",
     "NotAcceptable",
-    "Notifier",
-    "NotifierConfig",
+    "NotifyPlanner",
     "Outcome",
     "PatchError",
+    "PlannerConfig",
     "SendNotify",
     "SubscriptionState",
     "TerminationReason",
@@ -60,6 +62,7 @@ __all__ = [
     "diff_documents",
     "effective_role",
     "may_subscribe",
+    "participation_uri",
     "rfc4575_full",
     "rfc4575_partial",
     "rfc4575_partial_info",

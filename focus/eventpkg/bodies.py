@@ -66,6 +66,7 @@ __all__ = [
     "Applied",
     "Outcome",
     "apply_rfc4575",
+    "participation_uri",
     "rfc4575_full",
     "rfc4575_partial",
     "rfc4575_partial_info",
@@ -157,11 +158,55 @@ _RFC4575_CLASSES: Final = frozenset(
 _BOOKKEEPING: Final = frozenset({"extensions", "extension_attributes", "cleared"})
 
 
-def rfc4575_view(info: ConferenceInfo) -> ConferenceInfo:
+def rfc4575_view(info: ConferenceInfo, *, entity: str | None = None) -> ConferenceInfo:
     """``info`` with only what RFC 4575 defines: no RFC 6501 elements, no
     extension elements or attributes, no 'state'/'version' (the caller stamps
-    those per subscription).  A legacy subscriber gets this."""
-    return _only_rfc4575(info)
+    those per subscription).  A legacy subscriber gets this.
+
+    ``entity`` is the conference URI the subscriber subscribed to, the SIP URI
+    (RFC 4575 s5.1), where ``info.entity`` is the XCON-URI (RFC 6501 s3.3): given,
+    it names the conference and each sidebars-by-val entry is named by its own
+    :func:`participation_uri` (when it lists one), so the document names
+    conferences the way an RFC 4575 client subscribes to them.  None keeps
+    ``info``'s names."""
+    view = _only_rfc4575(info)
+    if entity is None:
+        return view
+    changes: dict[str, Any] = {}
+    if view.entity != entity:
+        changes["entity"] = entity
+    by_val = view.sidebars_by_val
+    if by_val is not None and by_val.entries:
+        entries = tuple(_named_by_sip_uri(e) for e in by_val.entries)
+        if any(a is not b for a, b in zip(entries, by_val.entries, strict=True)):
+            changes["sidebars_by_val"] = replace(by_val, entries=entries)
+    return replace(view, **changes) if changes else view
+
+
+def participation_uri(info: ConferenceInfo, user: str | None = None) -> str | None:
+    """The conference's SIP URI: the sip:/sips: entry of its <conf-uris> with purpose
+    'participation' (where phones dial it; the core lists its own there), the first
+    one whose user part is ``user`` when that is given and one is, else the first;
+    None if it lists none."""
+    desc = info.conference_description
+    uris = desc.conf_uris if desc is not None else None
+    found = [
+        e.uri
+        for e in (uris.entries if uris is not None else ())
+        if (e.purpose or "").strip().lower() == "participation"
+        and e.uri.lower().startswith(("sip:", "sips:"))
+    ]
+    if user is not None:
+        for uri in found:
+            head, at, _ = uri.partition(":")[2].partition("@")
+            if at and head == user:
+                return uri
+    return found[0] if found else None
+
+
+def _named_by_sip_uri(sidebar: ConferenceInfo) -> ConferenceInfo:
+    sip = participation_uri(sidebar)
+    return replace(sidebar, entity=sip) if sip is not None and sip != sidebar.entity else sidebar
 
 
 def _only_rfc4575(obj: E) -> E:

@@ -20,7 +20,7 @@ from focus.core.changes import (
     ConferenceDeleted,
     ConferenceEnded,
 )
-from focus.eventpkg.notifier import Notifier
+from focus.eventpkg.planner import NotifyPlanner
 from focus.xcon.model import ConferenceInfo
 
 __all__ = ["feed_changes"]
@@ -28,8 +28,8 @@ __all__ = ["feed_changes"]
 _BLUEPRINT = (BlueprintCreated, BlueprintUpdated, BlueprintDeleted)
 
 
-def feed_changes(notifier: Notifier, changes: Iterable[Change], now: float) -> None:
-    """Tell ``notifier`` about one committed batch of changes.
+def feed_changes(planner: NotifyPlanner, changes: Iterable[Change], now: float) -> None:
+    """Tell ``planner`` about one committed batch of changes.
 
     A batch may touch one object several times (a user added, then the user
     count updated): only its last snapshot matters, so each object is reported
@@ -55,8 +55,8 @@ def feed_changes(notifier: Notifier, changes: Iterable[Change], now: float) -> N
         last[change.uri] = None if ended or after is None else after.info
     for uri, info in last.items():
         if info is None:
-            notifier.conference_ended(uri, now)
+            planner.conference_ended(uri, now)
         elif deactivated.get(uri, False):
-            notifier.conference_deactivated(uri, now)
+            planner.conference_deactivated(uri, now)
         else:
-            notifier.conference_changed(uri, first[uri], info, now)
+            planner.conference_changed(uri, first[uri], info, now)

@@ -17,7 +17,9 @@ Referrer (we ask someone else, e.g. the focus asking a UA to join or leave)::
 The implicit subscription uses ``Event: refer;id=<CSeq of the REFER>`` (RFC 3515
 s2.4.6; we always put the id, which RFC 6665 s4.4.1 allows) and NOTIFY bodies of type
 ``message/sipfrag`` holding a status line (s2.4.5).  A final status (>= 200)
-terminates it with ``reason=noresource`` (s2.4.7).
+terminates it with ``reason=noresource`` (s2.4.7).  The referrer matches those NOTIFYs
+with the RFC 6665 subscriber's rules (:func:`focus.sip.subscription.accept_notify`), the
+NOTIFY-created dialog included (RFC 6665 s4.1.2.4).
 """
 
 from __future__ import annotations
@@ -25,11 +27,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from focus.sip.dialog import Dialog, DialogId, DialogState
+from focus.sip.dialog import Dialog
 from focus.sip.errors import LocalProtocolError, SipParseError
 from focus.sip.headers import EventHeader, NameAddr, parse_name_addr, split_commas
 from focus.sip.message import REASON_PHRASES, Request, Response, make_response
-from focus.sip.subscription import Reason, SubscriberUpdate, Subscription, SubState
+from focus.sip.subscription import (
+    Reason,
+    SubscriberUpdate,
+    Subscription,
+    SubState,
+    accept_notify,
+)
 from focus.sip.transaction import new_branch, new_tag
 from focus.sip.uri import Params, SipURI
 
@@ -334,63 +342,33 @@ class Referrer:
             return make_response(notify, exc.status, exc.reason)
 
     def _notify(self, notify: Request) -> Response:
-        event = notify.event
-        if event is None or event.package != "refer":
-            return make_response(notify, 489)
-        if event.id is not None and event.id != str(self.cseq):
-            return make_response(notify, 481)
-        local_tag = self.dialog.id.local_tag if self.dialog is not None else self.local_tag
-        call_id = self.dialog.id.call_id if self.dialog is not None else self.call_id
-        if notify.call_id != call_id or notify.to.tag != local_tag or notify.from_.tag is None:
-            return make_response(notify, 481)
         if not self.subscribed:
             return make_response(notify, 481)  # Refer-Sub: false: there is no subscription
-        state_header = notify.subscription_state
-        if state_header is None:
-            return make_response(notify, 400, "Missing Subscription-State")
-        if self.dialog is None:
-            # NOTIFY before the 202 (RFC 6665 s4.1.2.4)
-            contacts = notify.contact
-            if contacts == "*" or not contacts:
-                return make_response(notify, 400, "Missing Contact")
-            assert self.local_uri is not None
-            self.dialog = Dialog(
-                id=DialogId(self.call_id, self.local_tag, notify.from_.tag),
-                state=DialogState.CONFIRMED,
-                is_uac=True,
-                local_uri=self.local_uri,
-                remote_uri=NameAddr(notify.from_.uri, notify.from_.display_name),
-                local_contact=self.contact,
-                remote_target=contacts[0].uri,
-                route_set=list(notify.record_route),
-                local_seq=self.cseq,
-                remote_seq=None,
-            )
-        elif self.dialog.id.remote_tag != notify.from_.tag:
-            return make_response(notify, 481)
-        error = self.dialog.receive_request(notify)
-        if error is not None:
-            return error
-        content_type = notify.content_type
-        if content_type is None or content_type.mime != "message/sipfrag":
+        dialog = self.dialog
+        accepted = accept_notify(
+            notify,
+            package="refer",
+            event_id=str(self.cseq) if self.cseq is not None else None,
+            call_id=dialog.id.call_id if dialog is not None else self.call_id,
+            local_tag=dialog.id.local_tag if dialog is not None else self.local_tag,
+            dialog=dialog,
+            local_uri=self.local_uri,
+            remote_uri=self.remote_uri,
+            contact=self.contact,
+            local_seq=self.cseq,
+            id_optional=True,  # RFC 3515 s2.4.6
+        )
+        if isinstance(accepted, Response):
+            return accepted
+        # The dialog may be a call's (an in-dialog REFER): the subscription ending does
+        # not end it (RFC 6665 s4.5.2), so unlike Subscriber nothing is terminated here.
+        self.dialog, update = accepted.dialog, accepted.update
+        if update.content_type != "message/sipfrag":
             return self.dialog.create_response(notify, 415, "Need message/sipfrag")
         status, _ = parse_sipfrag(notify.body)
-        try:
-            state = SubState(state_header.state)
-        except ValueError:
-            state = SubState.ACTIVE
-        self.state = state
+        self.state = update.state
         self.statuses.append(status)
-        self.updates.append(
-            SubscriberUpdate(
-                state=state,
-                reason=state_header.reason,
-                expires=state_header.expires,
-                retry_after=state_header.retry_after,
-                content_type=content_type.mime,
-                body=notify.body,
-            )
-        )
+        self.updates.append(update)
         return self.dialog.create_response(notify, 200)
 
     @property

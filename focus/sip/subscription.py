@@ -40,6 +40,7 @@ __all__ = [
     "SUBSCRIPTION_TABLE",
     "Notifier",
     "NotifierConfig",
+    "NotifyAccepted",
     "Reason",
     "SubInput",
     "SubState",
@@ -47,6 +48,8 @@ __all__ = [
     "Subscriber",
     "SubscriberUpdate",
     "Subscription",
+    "accept_notify",
+    "dialog_from_notify",
 ]
 
 
@@ -519,7 +522,8 @@ class SubscriberUpdate:
 
 @dataclass
 class Subscriber:
-    """The subscribing side of one subscription (used by tests and by REFER).
+    """The subscribing side of one subscription (tests use it; the REFER subscriber,
+    :class:`focus.sip.refer.Referrer`, shares its NOTIFY handling, :func:`accept_notify`).
 
     Build the SUBSCRIBE with :meth:`subscribe`, feed every response with
     :meth:`receive_response` and every NOTIFY with :meth:`receive_notify`.  When
@@ -625,60 +629,138 @@ class Subscriber:
             return make_response(notify, exc.status, exc.reason)
 
     def _notify(self, notify: Request, now: float | None) -> Response:
-        event = notify.event
-        if (
-            notify.call_id != self.call_id
-            or notify.to.tag != self.local_tag
-            or notify.from_.tag is None
-        ):
-            return make_response(notify, 481)
-        if event is None or event.package != self.package or event.id != self.event_id:
-            return make_response(notify, 489)
-        state_header = notify.subscription_state
-        if state_header is None:
-            return make_response(notify, 400, "Missing Subscription-State")
-        if self.dialog is None:
-            # NOTIFY before the 2xx (s4.1.2.4): the NOTIFY creates the dialog
-            target = notify.contact
-            if target == "*" or not target:
-                return make_response(notify, 400, "Missing Contact")
-            self.dialog = Dialog(
-                id=DialogId(self.call_id, self.local_tag, notify.from_.tag),
-                state=DialogState.CONFIRMED,
-                is_uac=True,
-                local_uri=self.local_uri,
-                remote_uri=NameAddr(notify.from_.uri, notify.from_.display_name),
-                local_contact=self.contact,
-                remote_target=target[0].uri,
-                route_set=list(notify.record_route),
-                local_seq=self._cseq,
-                remote_seq=None,
-            )
-        elif self.dialog.id.remote_tag != notify.from_.tag:
-            return make_response(notify, 481)  # forking-free: one dialog only
-        error = self.dialog.receive_request(notify)
-        if error is not None:
-            return error
-        try:
-            state = SubState(state_header.state)
-        except ValueError:
-            state = SubState.ACTIVE  # s8.2.3: unknown values are treated as "active"
-        content_type = notify.content_type
-        self.state = state
-        self.updates.append(
-            SubscriberUpdate(
-                state=state,
-                reason=state_header.reason,
-                expires=state_header.expires,
-                retry_after=state_header.retry_after,
-                content_type=content_type.mime if content_type is not None else None,
-                body=notify.body,
-            )
+        accepted = accept_notify(
+            notify,
+            package=self.package,
+            event_id=self.event_id,
+            call_id=self.call_id,
+            local_tag=self.local_tag,
+            dialog=self.dialog,
+            local_uri=self.local_uri,
+            remote_uri=self.remote_uri,
+            contact=self.contact,
+            local_seq=self._cseq,
         )
+        if isinstance(accepted, Response):
+            return accepted
+        self.dialog, update = accepted.dialog, accepted.update
+        self.state = update.state
+        self.updates.append(update)
         response = self.dialog.create_response(notify, 200)
-        if state is SubState.TERMINATED:
+        if update.state is SubState.TERMINATED:
             self.dialog.terminate()
             self.expires_at = self.refresh_at = None
         else:
-            self._granted(state_header.expires, now)
+            self._granted(update.expires, now)
         return response
+
+
+# The subscriber's handling of a NOTIFY, shared by :class:`Subscriber` and the REFER
+# subscriber (:class:`focus.sip.refer.Referrer`): one copy of the matching rules.
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyAccepted:
+    """A NOTIFY that matched a subscription and passed its dialog's checks (RFC 6665
+    s4.1.3): the subscription's ``dialog`` (created by this NOTIFY if there was none,
+    s4.1.2.4) and what the NOTIFY says.  The caller records it and answers with
+    ``dialog.create_response``."""
+
+    dialog: Dialog
+    update: SubscriberUpdate
+
+
+def accept_notify(
+    notify: Request,
+    *,
+    package: str,
+    event_id: str | None,
+    call_id: str,
+    local_tag: str,
+    dialog: Dialog | None,
+    local_uri: NameAddr | None,
+    remote_uri: NameAddr | None,
+    contact: NameAddr,
+    local_seq: int | None,
+    id_optional: bool = False,
+) -> Response | NotifyAccepted:
+    """Match ``notify`` with the subscription of ``package`` (and ``event_id``) whose
+    dialog is (``call_id``, ``local_tag``) and, when it is the first in that dialog, make
+    the dialog (:func:`dialog_from_notify`); the error response to send when it does not
+    fit (481 another dialog or subscription, 489 another package, 400 no
+    Subscription-State, or the dialog's own verdict).  ``id_optional`` lets a NOTIFY
+    without an id match (RFC 3515 s2.4.6: the first REFER's NOTIFYs may omit it).
+    Raises SipParseError (answer its status) for an unparsable header."""
+    if notify.call_id != call_id or notify.to.tag != local_tag or notify.from_.tag is None:
+        return make_response(notify, 481)
+    event = notify.event
+    if event is None or event.package != package:
+        return make_response(notify, 489)
+    if event.id != event_id and not (id_optional and event.id is None):
+        return make_response(notify, 481)  # s4.1.3: no subscription with that id
+    state_header = notify.subscription_state
+    if state_header is None:
+        return make_response(notify, 400, "Missing Subscription-State")
+    if dialog is None:
+        if local_uri is None or remote_uri is None:
+            raise LocalProtocolError("a NOTIFY-created dialog needs the local and remote URIs")
+        created = dialog_from_notify(
+            notify,
+            local_uri=local_uri,
+            remote_uri=remote_uri,
+            local_contact=contact,
+            local_seq=local_seq,
+        )
+        if isinstance(created, Response):
+            return created
+        dialog = created
+    elif dialog.id.remote_tag != notify.from_.tag:
+        return make_response(notify, 481)  # forking-free: one dialog only
+    error = dialog.receive_request(notify)
+    if error is not None:
+        return error
+    try:
+        state = SubState(state_header.state)
+    except ValueError:
+        state = SubState.ACTIVE  # s8.2.3: unknown values are treated as "active"
+    content_type = notify.content_type
+    update = SubscriberUpdate(
+        state=state,
+        reason=state_header.reason,
+        expires=state_header.expires,
+        retry_after=state_header.retry_after,
+        content_type=content_type.mime if content_type is not None else None,
+        body=notify.body,
+    )
+    return NotifyAccepted(dialog, update)
+
+
+def dialog_from_notify(
+    notify: Request,
+    *,
+    local_uri: NameAddr,
+    remote_uri: NameAddr,
+    local_contact: NameAddr,
+    local_seq: int | None,
+) -> Dialog | Response:
+    """The subscriber's dialog made by a NOTIFY that beat the 2xx of the request that
+    created the subscription (RFC 6665 s4.1.2.4): its identifiers are the NOTIFY's, the
+    remote target its Contact, the route set its Record-Route; ``local_uri`` and
+    ``remote_uri`` are the From and To of our request (RFC 3261 s12.1.2), ``local_seq``
+    its CSeq.  A NOTIFY without a Contact gets the 400 returned (a request that makes a
+    dialog needs one, RFC 3261 s8.1.1.8)."""
+    target = notify.contact
+    if target == "*" or not target:
+        return make_response(notify, 400, "Missing Contact")
+    return Dialog(
+        id=DialogId(notify.call_id, notify.to.tag or "", notify.from_.tag or ""),
+        state=DialogState.CONFIRMED,
+        is_uac=True,
+        local_uri=local_uri,
+        remote_uri=remote_uri,
+        local_contact=local_contact,
+        remote_target=target[0].uri,
+        route_set=list(notify.record_route),
+        local_seq=local_seq,
+        remote_seq=None,
+    )

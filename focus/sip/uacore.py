@@ -62,7 +62,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from focus.sip.dialog import Dialog, DialogId, DialogState, DialogTable
+from focus.sip.dialog import Dialog, DialogId, DialogTable
 from focus.sip.errors import BadExtensionError, LocalProtocolError, SipParseError
 from focus.sip.events import (
     AckNotReceived,
@@ -79,6 +79,7 @@ from focus.sip.events import (
 from focus.sip.flow import Flow, TransportFailure, TransportKind
 from focus.sip.headers import NameAddr, parse_name_addr
 from focus.sip.message import Request, Response, check_require, make_response
+from focus.sip.subscription import dialog_from_notify
 from focus.sip.timers import TimerConfig
 from focus.sip.transaction import (
     State,
@@ -1208,27 +1209,25 @@ class UACore:
         retransmitting the 2xx (s13.3.1.4 retransmits "until ACK"); the BYE ends the call."""
         self.layer.stop_2xx(call.call_id, call.invite.cseq.number, call.local_tag)
 
-    def _dialog_from_notify(self, pending: _Pending, notify: Request, source: Flow) -> Dialog:
-        """RFC 6665 s4.1.2.4: a NOTIFY that beats the SUBSCRIBE's 2xx creates the dialog."""
+    def _dialog_from_notify(
+        self, pending: _Pending, notify: Request, source: Flow
+    ) -> Dialog | Response:
+        """RFC 6665 s4.1.2.4: a NOTIFY that beats the SUBSCRIBE's 2xx creates the dialog
+        (the subscriber's rules, :func:`focus.sip.subscription.dialog_from_notify`)."""
         request = pending.request
-        contact = notify.contact
-        target = contact[0].uri if contact != "*" and contact else notify.from_.uri
-        dialog = Dialog(
-            id=DialogId(request.call_id, request.from_.tag or "", notify.from_.tag or ""),
-            state=DialogState.CONFIRMED,
-            is_uac=True,
+        made = dialog_from_notify(
+            notify,
             local_uri=NameAddr(request.from_.uri, request.from_.display_name),
             remote_uri=NameAddr(request.to.uri, request.to.display_name),
             local_contact=self._contact(pending.flow.transport),
-            remote_target=target,
-            route_set=list(notify.record_route),
             local_seq=request.cseq.number,
-            remote_seq=None,
         )
-        self._register(dialog, pending.flow)
+        if isinstance(made, Response):
+            return made
+        self._register(made, pending.flow)
         del self._early[(request.call_id, request.from_.tag or "")]
-        pending.dialog = dialog
-        return dialog
+        pending.dialog = made
+        return made
 
     # ------------------------------------------------------------------ responses in
 

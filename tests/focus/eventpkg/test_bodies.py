@@ -67,13 +67,14 @@ def step(old: ConferenceInfo, new: ConferenceInfo, version: int = 2) -> Conferen
 
 
 def test_full_document_is_rfc4575_valid_and_carries_state_and_version() -> None:
-    body = rfc4575_full(standard(), 7)
+    # as the focus sends it: named by its SIP URI (RFC 4575 s5.1), not its XCON-URI
+    body = rfc4575_full(rfc4575_view(standard(), entity="sip:conf42@example.com"), 7)
     ok, log = valid(RFC4575_XSD, body)
     assert ok, log
     root = etree.fromstring(body)
     assert root.get("state") == "full"
     assert root.get("version") == "7"
-    assert root.get("entity") == standard().entity
+    assert root.get("entity") == "sip:conf42@example.com"
 
 
 def test_full_document_maps_xcon_only_elements_away() -> None:

@@ -16,9 +16,9 @@ from focus.core.policy import Role as CoreRole
 from focus.core.store import ConferenceStore
 from focus.eventpkg.bodies import Outcome, apply_rfc4575, rfc4575_view
 from focus.eventpkg.core_bridge import feed_changes
-from focus.eventpkg.notifier import (
-    Notifier,
-    NotifierConfig,
+from focus.eventpkg.planner import (
+    NotifyPlanner,
+    PlannerConfig,
     SendNotify,
     TerminationReason,
 )
@@ -48,7 +48,7 @@ def store(tmp_path: Path) -> Iterator[ConferenceStore]:
     s.close()
 
 
-def drain(planner: Notifier) -> list[SendNotify]:
+def drain(planner: NotifyPlanner) -> list[SendNotify]:
     events = []
     while (event := planner.next_event()) is not None:
         events.append(event)
@@ -56,7 +56,7 @@ def drain(planner: Notifier) -> list[SendNotify]:
 
 
 def test_store_changes_reach_the_subscriber(store: ConferenceStore) -> None:
-    planner = Notifier(NotifierConfig(min_interval=5.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=5.0))
     clock = [0.0]
     batches: list[Sequence[Change]] = []
 
@@ -126,7 +126,7 @@ def test_a_conference_deactivated_by_its_schedule_ends_subscriptions_deactivated
     """RFC 6665 s4.2.2: a recurring conference between two occurrences is a reservation
     again; its subscribers get ``deactivated`` (subscribe again), its sidebars'
     subscribers ``noresource`` (the sidebar is gone)."""
-    planner = Notifier(NotifierConfig(min_interval=0.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=0.0))
     store.subscribe(lambda changes: feed_changes(planner, changes, 0.0))
     store.apply(cmd.Tick(now=datetime(2030, 1, 1, tzinfo=UTC)))
     uri = store.apply(cmd.CreateConference(actor=ALICE, info=_weekly()))[0].uri

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,9 +23,9 @@ from focus.sip.refer import (
     receive_refer,
     sipfrag,
 )
-from focus.sip.subscription import SubState
+from focus.sip.subscription import Subscription, SubState
 from tests.focus.sip.test_dialog import Call
-from tests.focus.sip.test_transaction_wire import ALICE_PORT, BOB_PORT, Wire, of_type
+from tests.focus.sip.test_transaction_wire import ALICE_PORT, BOB_PORT, Sent, Wire, of_type
 from tests.paths import VECTORS as TEST_VECTORS
 
 VECTORS = TEST_VECTORS / "refer"
@@ -89,8 +92,8 @@ def test_rfc3515_refer_vector_referee_side() -> None:
 class ReferWorld:
     """Alice (referrer, wire side a) asks the focus (referee, side b) to act."""
 
-    def __init__(self) -> None:
-        self.wire = Wire()
+    def __init__(self, *, drop: Callable[[Sent], bool] | None = None) -> None:
+        self.wire = Wire() if drop is None else Wire(drop=drop)
         self.referrer = Referrer.out_of_dialog(
             local_uri=ALICE,
             remote_uri=FOCUS,
@@ -125,6 +128,17 @@ class ReferWorld:
                     self.referrer.receive_response(e.request, e.response)
             if not moved:
                 return
+
+    def refer_carol(self) -> Subscription:
+        """Alice refers the focus to carol; the focus's implicit subscription."""
+        self.wire.a.send_request(
+            self.referrer.refer("<sip:carol@127.0.0.1>"), self.wire.b_flow, 0.0
+        )
+        self.run()
+        assert self.result is not None and self.result.referral is not None
+        sub = self.result.referral.subscription
+        assert sub is not None
+        return sub
 
     def focus_sends(self, notify: Request | None) -> None:
         assert notify is not None
@@ -222,11 +236,7 @@ def test_bad_refer_to_is_400(headers: list[tuple[str, str]], status: int) -> Non
 
 def test_referrer_rejects_bad_notifies() -> None:
     w = ReferWorld()
-    w.wire.a.send_request(w.referrer.refer("<sip:carol@127.0.0.1>"), w.wire.b_flow, 0.0)
-    w.run()
-    assert w.result is not None and w.result.referral is not None
-    sub = w.result.referral.subscription
-    assert sub is not None
+    sub = w.refer_carol()
     garbage = sub.notify(1.0, body=b"hello", content_type=SIPFRAG)
     assert w.referrer.receive_notify(garbage).status == 400
     wrong_type = sub.notify(1.0, body=sipfrag(180), content_type="text/plain")
@@ -237,6 +247,41 @@ def test_referrer_rejects_bad_notifies() -> None:
     other_event = sub.notify(1.0, body=sipfrag(180), content_type=SIPFRAG)
     other_event.headers.set("Event", "presence")
     assert w.referrer.receive_notify(other_event).status == 489
+
+
+def test_rfc6665_s4_1_2_4_notify_before_the_202_creates_the_dialog() -> None:
+    # The referee's 202 is lost: its first NOTIFY makes the referrer's dialog, whose
+    # identity and remote target come from the NOTIFY; the 202 resent later is absorbed.
+    first_202 = itertools.count()
+
+    def drop(s: Sent) -> bool:
+        return s.first_line.startswith("SIP/2.0 202") and s.sender == "b" and next(first_202) == 0
+
+    w = ReferWorld(drop=drop)
+    sub = w.refer_carol()
+    dialog = w.referrer.dialog
+    assert w.responses == [] and dialog is not None
+    assert dialog.id.remote_tag == sub.dialog.id.local_tag
+    assert dialog.remote_target == FOCUS_CONTACT.uri
+    assert w.referrer.statuses == [100]
+    assert [u.state for u in w.referrer.updates] == [SubState.ACTIVE]
+    w.wire.run_until(0.5)  # REFER retransmitted, the 202 resent
+    w.run()
+    assert [r.status for r in w.responses] == [202] and w.referrer.dialog is dialog
+    assert w.result is not None and w.result.referral is not None
+    w.focus_sends(w.result.referral.progress(1.0, 200))
+    w.run()
+    assert w.referrer.final_status == 200 and w.referrer.state is SubState.TERMINATED
+
+
+def test_rfc3515_s2_4_6_notify_without_id_matches_the_first_refer() -> None:
+    # The first REFER's NOTIFYs may leave the id out; another id is another subscription.
+    w = ReferWorld()
+    sub = w.refer_carol()
+    no_id = sub.notify(1.0, body=sipfrag(180), content_type=SIPFRAG)
+    no_id.headers.set("Event", "refer")
+    assert w.referrer.receive_notify(no_id).status == 200
+    assert w.referrer.statuses == [100, 180]
 
 
 @pytest.mark.parametrize(

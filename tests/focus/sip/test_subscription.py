@@ -340,3 +340,22 @@ def test_subscriber_knows_when_to_refresh() -> None:
     final = w.notifier.terminate(result.subscription, 200.0, Reason.DEACTIVATED)
     assert w.sub.receive_notify(final, now=200.0).status == 200
     assert w.sub.refresh_at is None and w.sub.state is SubState.TERMINATED
+
+
+def test_rfc6665_s4_1_3_notify_for_another_subscription_id_is_481() -> None:
+    # s4.1.3: a NOTIFY matching no subscription gets 481; the "id" is part of the match
+    # (s8.2.1), so another id in the right dialog is no subscription of ours.
+    w = World()
+    w.sub.event_id = "7"
+    w.send_subscribe(w.sub.subscribe(600))
+    assert w.subscription is not None and w.sub.state is SubState.ACTIVE
+    other = w.subscription.notify(5.0)
+    other.headers.set("Event", "conference;id=8")
+    assert w.sub.receive_notify(other).status == 481
+    no_id = w.subscription.notify(6.0)
+    no_id.headers.set("Event", "conference")
+    assert w.sub.receive_notify(no_id).status == 481
+    other_package = w.subscription.notify(7.0)
+    other_package.headers.set("Event", "presence;id=7")
+    assert w.sub.receive_notify(other_package).status == 489
+    assert len(w.sub.updates) == 1

@@ -4,9 +4,10 @@ The SIP layer (:mod:`focus.sip.subscription`) owns dialogs, expiry and the
 Subscription-State header; this planner owns the *content* and the *pacing*
 of the conference package's notifications::
 
-    planner = Notifier(NotifierConfig())
+    planner = NotifyPlanner(PlannerConfig())
     first = planner.add_subscriber("s1", conf_uri, snapshot, now,
-                                   accept=accept_header_values, role=role, user_id=uid)
+                                   accept=accept_header_values, role=role, user_id=uid,
+                                   entity=sip_uri)
     ... send ``first`` as the NOTIFY answering the SUBSCRIBE ...
     planner.conference_changed(conf_uri, old, new, now)   # from the core's changes
     planner.notify_completed("s1", ok=True, now=now)        # final response / timeout
@@ -14,6 +15,11 @@ of the conference package's notifications::
     loop.call_at(planner.get_timer(), ...) -> planner.handle_timer(now)
 
 Rules, with their sources:
+
+* **Names** (RFC 4575 s5.1, RFC 6501 s3.3): RFC 4575 documents name the
+  conference by the URI its subscriber subscribed to (``entity``, its SIP URI);
+  XCON documents and diffs by its XCON-URI, ``conf_uri``, which is also what
+  the planner files subscribers under.
 
 * **Formats** (RFC 4575 s3.4, RFC 6502 s4/s5): the Accept header picks
   :class:`Mode`: ``application/xcon-conference-info-diff+xml`` together with
@@ -35,14 +41,14 @@ Rules, with their sources:
   incremented by one for every NOTIFY sent, full or partial.
 * **Termination** (RFC 4575 s3.3, RFC 6665 s4.1.3): the conference ending or
   being deleted terminates every subscription to it with ``noresource``;
-  :meth:`Notifier.terminate` ends one for another reason (``deactivated``,
+  :meth:`NotifyPlanner.terminate` ends one for another reason (``deactivated``,
   ``timeout``, ...).  Final NOTIFYs go out at once, ignoring pacing.
 * **Privacy**: every body is built from
   :func:`focus.eventpkg.policy.view_for` of the subscriber's role; a change
   the subscriber can not see sends nothing.
 
 Cost (a change to a conference with N subscribers is O(N), not O(N^2)): paced
-deadlines sit in a heap, so :meth:`Notifier.get_timer` does not scan the
+deadlines sit in a heap, so :meth:`NotifyPlanner.get_timer` does not scan the
 subscribers; the view of one (role, user, format) and the bodies built from the
 same (sent, new, version) are computed once per snapshot and shared by every
 subscriber that needs them.
@@ -52,8 +58,9 @@ from __future__ import annotations
 
 import enum
 import heapq
+import itertools
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from focus.eventpkg.bodies import (
@@ -73,8 +80,8 @@ from focus.xcon.model import ConferenceInfo, Role, State
 __all__ = [
     "Mode",
     "NotAcceptable",
-    "Notifier",
-    "NotifierConfig",
+    "NotifyPlanner",
+    "PlannerConfig",
     "SendNotify",
     "SubscriptionState",
     "TerminationReason",
@@ -136,7 +143,7 @@ class UnknownSubscriber(KeyError):
 
 
 @dataclass(frozen=True, slots=True)
-class NotifierConfig:
+class PlannerConfig:
     """Pacing of conference notifications.
 
     Attributes:
@@ -210,6 +217,15 @@ def choose_mode(accept: Iterable[str] | None) -> Mode:
     raise NotAcceptable(sorted(types))
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _View:
+    """What one kind of subscriber may see of one snapshot, numbered: ``number`` is never
+    reused in a planner, so bodies built from views are cached by numbers."""
+
+    number: int
+    info: ConferenceInfo
+
+
 @dataclass
 class _Subscriber:
     sub_id: str
@@ -217,9 +233,10 @@ class _Subscriber:
     mode: Mode
     role: Role | enum.Enum | str
     user_id: str | None
+    entity: str  # the 'entity' of its RFC 4575 documents (RFC 4575 s5.1)
     version: int = 0
-    sent_view: ConferenceInfo | None = None  # what the subscriber holds
-    sent_xml: bytes | None = None  # the full XCON document of sent_view (diff basis)
+    sent: _View | None = None  # what the subscriber holds
+    sent_xml: bytes | None = None  # the full XCON document of ``sent`` (diff basis)
     latest: ConferenceInfo | None = None  # newest unfiltered snapshot
     dirty: bool = False
     need_full: bool = False
@@ -229,31 +246,34 @@ class _Subscriber:
     queued_due: float | None = None  # the deadline this subscriber has in the heap
 
 
+_ViewKey = tuple[object, str | None, bool, str | None]  # role, user id, RFC 4575, entity
+_BodyKey = tuple[str | int, ...]  # what a body is built from: a kind, view numbers, version
+
+
 @dataclass
 class _Shared:
     """What the subscribers of one conference share while its snapshot is ``latest``:
-    views by (role, user id, RFC 4575 or not) and bodies by the identities of what they
-    are built from (the key objects are kept in the values, so an id is never reused)."""
+    views by :data:`_ViewKey`, bodies by :data:`_BodyKey`, and whether two views (by
+    number) are equal."""
 
     latest: ConferenceInfo
-    views: dict[tuple[object, str | None, bool], ConferenceInfo] = field(default_factory=dict)
-    bodies: dict[tuple[object, ...], tuple[tuple[object, ...], bytes | None]] = field(
-        default_factory=dict
-    )
-    same: dict[tuple[int, int], tuple[object, object, bool]] = field(default_factory=dict)
+    views: dict[_ViewKey, _View] = field(default_factory=dict)
+    bodies: dict[_BodyKey, bytes | None] = field(default_factory=dict)
+    same: dict[tuple[int, int], bool] = field(default_factory=dict)
 
 
 @dataclass
-class Notifier:
+class NotifyPlanner:
     """Notification planner of the conference package (see the module doc)."""
 
-    config: NotifierConfig = field(default_factory=NotifierConfig)
+    config: PlannerConfig = field(default_factory=PlannerConfig)
     _subs: dict[str, _Subscriber] = field(default_factory=dict, init=False)
     _by_conf: dict[str, dict[str, None]] = field(default_factory=dict, init=False)
     _events: deque[SendNotify] = field(default_factory=deque, init=False)
     # paced deadlines (due, sub_id); entries whose subscriber moved on are skipped lazily
     _deadlines: list[tuple[float, str]] = field(default_factory=list, init=False)
     _shared: dict[str, _Shared] = field(default_factory=dict, init=False)
+    _view_numbers: Iterator[int] = field(default_factory=itertools.count, init=False)
 
     # ------------------------------------------------------------------ subscribers
 
@@ -267,17 +287,26 @@ class Notifier:
         accept: Iterable[str] | None = None,
         role: Role | enum.Enum | str = Role.PARTICIPANT,
         user_id: str | None = None,
+        entity: str | None = None,
     ) -> SendNotify:
         """A new subscription; returns its first NOTIFY (full state, RFC 4575 s3.2),
         to be sent right after the 2xx.  Raises NotAcceptable (answer 406) before
-        anything is recorded."""
+        anything is recorded.
+
+        ``entity`` is the conference URI the subscriber subscribed to (the conference's
+        SIP URI): RFC 4575 s5.1 makes it the 'entity' of every RFC 4575 document, and
+        with it the sidebars-by-val entries are named by their own SIP URIs too (see
+        :func:`focus.eventpkg.bodies.rfc4575_view`).  None keeps ``conf_uri``.  XCON
+        documents name the conference by its XCON-URI whatever it is (RFC 6501 s3.3)."""
         if sub_id in self._subs:
             raise ValueError(f"subscriber {sub_id!r} already exists")
         mode = choose_mode(accept)
         shared = self._shared.get(conf_uri)
         if shared is not None and shared.latest is not conference and shared.latest == conference:
             conference = shared.latest  # same snapshot: share its views and bodies
-        sub = _Subscriber(sub_id, conf_uri, mode, role, user_id, latest=conference)
+        sub = _Subscriber(
+            sub_id, conf_uri, mode, role, user_id, entity or conf_uri, latest=conference
+        )
         self._subs[sub_id] = sub
         self._by_conf.setdefault(conf_uri, {})[sub_id] = None
         return self._send(sub, now, full=True)
@@ -357,7 +386,7 @@ class Notifier:
         body, content_type = b"", None
         if reason is TerminationReason.NORESOURCE and sub.mode is Mode.RFC4575:
             doc = ConferenceInfo(
-                entity=sub.conf_uri, state=State.DELETED, version=self._next_version(sub)
+                entity=sub.entity, state=State.DELETED, version=self._next_version(sub)
             )
             body, content_type = conference_info_to_bytes(doc), CONFERENCE_INFO
         self._events.append(
@@ -456,46 +485,41 @@ class Notifier:
             shared = self._shared[sub.conf_uri] = _Shared(sub.latest)
         return shared
 
-    def _view(self, sub: _Subscriber) -> ConferenceInfo:
+    def _view(self, sub: _Subscriber) -> _View:
         assert sub.latest is not None
         shared = self._shared_for(sub)
-        key = (sub.role, sub.user_id, sub.mode is Mode.RFC4575)
+        rfc4575 = sub.mode is Mode.RFC4575
+        key = (sub.role, sub.user_id, rfc4575, sub.entity if rfc4575 else None)
         view = shared.views.get(key)
         if view is None:
-            view = view_for(
+            info = view_for(
                 sub.role, sub.user_id, sub.latest, pseudonym_key=self.config.pseudonym_key
             )
-            if sub.mode is Mode.RFC4575:
-                view = rfc4575_view(view)
-            shared.views[key] = view
+            if rfc4575:
+                info = rfc4575_view(info, entity=sub.entity)
+            view = shared.views[key] = _View(next(self._view_numbers), info)
         return view
 
-    def _unchanged(self, sub: _Subscriber, view: ConferenceInfo) -> bool:
-        """``view == sub.sent_view``, compared once per pair of shared views."""
-        sent = sub.sent_view
-        if sent is None or sent is view:
-            return sent is view
+    def _unchanged(self, sub: _Subscriber, view: _View) -> bool:
+        """``view`` says what ``sub.sent`` said, compared once per pair of views."""
+        sent = sub.sent
+        if sent is None or sent.number == view.number:
+            return sent is not None
         shared = self._shared_for(sub)
-        key = (id(sent), id(view))
-        known = shared.same.get(key)
-        if known is None or known[0] is not sent or known[1] is not view:
-            known = shared.same[key] = (sent, view, sent == view)
-        return known[2]
+        key = (sent.number, view.number)
+        same = shared.same.get(key)
+        if same is None:
+            same = shared.same[key] = sent.info == view.info
+        return same
 
     def _built(
-        self, sub: _Subscriber, parts: tuple[object, ...], build: Callable[[], bytes | None]
+        self, sub: _Subscriber, key: _BodyKey, build: Callable[[], bytes | None]
     ) -> bytes | None:
-        """``build()`` once per snapshot for these parts (compared by identity)."""
-        shared = self._shared_for(sub)
-        key = tuple(id(p) if not isinstance(p, (int, str, bool)) else p for p in parts)
-        cached = shared.bodies.get(key)
-        if cached is not None and all(
-            a is b or (isinstance(a, (int, str)) and a == b)
-            for a, b in zip(cached[0], parts, strict=True)
-        ):
-            return cached[1]
-        body = build()
-        shared.bodies[key] = (parts, body)
+        """``build()`` once per snapshot for what ``key`` names."""
+        bodies = self._shared_for(sub).bodies
+        if key in bodies:
+            return bodies[key]
+        body = bodies[key] = build()
         return body
 
     def _next_version(self, sub: _Subscriber) -> int:
@@ -511,37 +535,38 @@ class Notifier:
         return self._send(sub, now, full=sub.need_full, view=view)
 
     def _send(
-        self, sub: _Subscriber, now: float, *, full: bool, view: ConferenceInfo | None = None
+        self, sub: _Subscriber, now: float, *, full: bool, view: _View | None = None
     ) -> SendNotify:
         view = self._view(sub) if view is None else view
+        info = view.info
         content_type: str
         if sub.mode is Mode.RFC4575:
             body: bytes | None = None
             version = self._next_version(sub)
-            sent = sub.sent_view
+            sent = sub.sent
             if not full and sent is not None:
                 body = self._built(
                     sub,
-                    ("partial", sent, view, version),
-                    lambda: rfc4575_partial(sent, view, version),
+                    ("partial", sent.number, view.number, version),
+                    lambda: rfc4575_partial(sent.info, info, version),
                 )
             if body is None:
                 body = self._built(
-                    sub, ("full", view, version), lambda: rfc4575_full(view, version)
+                    sub, ("full", view.number, version), lambda: rfc4575_full(info, version)
                 )
             assert body is not None
             content_type = CONFERENCE_INFO
             sub.sent_xml = None
         else:
-            document = self._built(sub, ("xcon", view), lambda: xcon_full(view))
+            document = self._built(sub, ("xcon", view.number), lambda: xcon_full(info))
             assert document is not None
             diff = None
-            sent_xml = sub.sent_xml
-            if sub.mode is Mode.XCON_DIFF and not full and sent_xml is not None:
+            basis, sent_xml = sub.sent, sub.sent_xml
+            if sub.mode is Mode.XCON_DIFF and not full and basis and sent_xml is not None:
                 diff = self._built(
                     sub,
-                    ("diff", sent_xml, document),
-                    lambda: xcon_diff(sent_xml, document, view.entity),
+                    ("diff", basis.number, view.number),
+                    lambda: xcon_diff(sent_xml, document, info.entity),
                 )
             if diff is None or len(diff) >= len(document):
                 # a diff no smaller than the document saves nothing (RFC 6502
@@ -551,7 +576,7 @@ class Notifier:
                 body, content_type = diff, XCON_CONFERENCE_INFO_DIFF
             sub.sent_xml = document
             self._next_version(sub)
-        sub.sent_view = view
+        sub.sent = view
         sub.need_full = False
         sub.dirty = False
         sub.outstanding += 1

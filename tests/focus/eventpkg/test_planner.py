@@ -18,11 +18,11 @@ from focus.eventpkg.bodies import (
     apply_rfc4575,
     rfc4575_view,
 )
-from focus.eventpkg.notifier import (
+from focus.eventpkg.planner import (
     Mode,
     NotAcceptable,
-    Notifier,
-    NotifierConfig,
+    NotifyPlanner,
+    PlannerConfig,
     SendNotify,
     SubscriptionState,
     TerminationReason,
@@ -50,7 +50,7 @@ from tests.focus.eventpkg.helpers import (
 XCON_ACCEPT = [f"{XCON_CONFERENCE_INFO}, {XCON_CONFERENCE_INFO_DIFF}", CONFERENCE_INFO]
 
 
-def drain(planner: Notifier) -> list[SendNotify]:
+def drain(planner: NotifyPlanner) -> list[SendNotify]:
     events = []
     while (event := planner.next_event()) is not None:
         events.append(event)
@@ -94,14 +94,14 @@ def test_unacceptable_accept_is_a_406() -> None:
         choose_mode(["application/sdp", "text/plain;q=0.5"])
     assert err.value.status == 406
     assert CONFERENCE_INFO in err.value.supported
-    planner = Notifier()
+    planner = NotifyPlanner()
     with pytest.raises(NotAcceptable):
         planner.add_subscriber("s", CONF, standard(), 0.0, accept=["text/html"])
     assert planner.subscribers() == []
 
 
 def test_first_notify_is_full_state_at_version_1() -> None:
-    planner = Notifier()
+    planner = NotifyPlanner()
     first = planner.add_subscriber("s", CONF, standard(), 0.0, role=Role.PARTICIPANT, user_id=BOB)
     assert (first.content_type, first.version) == (CONFERENCE_INFO, 1)
     assert first.subscription_state is SubscriptionState.ACTIVE and first.reason is None
@@ -115,7 +115,7 @@ def test_first_notify_is_full_state_at_version_1() -> None:
 
 
 def test_xcon_subscriber_gets_xcon_full_then_diffs() -> None:
-    planner = Notifier(NotifierConfig(min_interval=0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=0))
     first = planner.add_subscriber(
         "x", CONF, standard(), 0.0, accept=XCON_ACCEPT, role=Role.MODERATOR
     )
@@ -144,7 +144,7 @@ def _xcon(view: ConferenceInfo) -> bytes:
 
 
 def test_xcon_full_only_subscriber_always_gets_full_documents() -> None:
-    planner = Notifier(NotifierConfig(min_interval=0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=0))
     planner.add_subscriber("f", CONF, standard(), 0.0, accept=[XCON_CONFERENCE_INFO])
     planner.notify_completed("f", True, 0.0)
     planner.conference_changed(CONF, standard(), joined(standard(), 1), 1.0)
@@ -156,7 +156,7 @@ def test_xcon_full_only_subscriber_always_gets_full_documents() -> None:
 
 
 def test_changes_during_the_interval_are_coalesced() -> None:
-    planner = Notifier(NotifierConfig(min_interval=5.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=5.0))
     first = planner.add_subscriber("s", CONF, standard(), 0.0)
     planner.notify_completed("s", True, 0.2)
     one = joined(standard(), 1)
@@ -179,7 +179,7 @@ def test_changes_during_the_interval_are_coalesced() -> None:
 
 
 def test_first_change_after_a_quiet_period_goes_out_at_once() -> None:
-    planner = Notifier(NotifierConfig(min_interval=5.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=5.0))
     planner.add_subscriber("s", CONF, standard(), 0.0)
     planner.notify_completed("s", True, 0.1)
     planner.conference_changed(CONF, standard(), joined(standard(), 1), 60.0)
@@ -188,7 +188,7 @@ def test_first_change_after_a_quiet_period_goes_out_at_once() -> None:
 
 
 def test_one_outstanding_notify_at_a_time() -> None:
-    planner = Notifier(NotifierConfig(min_interval=1.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=1.0))
     planner.add_subscriber("s", CONF, standard(), 0.0)
     planner.conference_changed(CONF, standard(), joined(standard(), 1), 10.0)
     # the first NOTIFY has no final response yet
@@ -201,7 +201,7 @@ def test_one_outstanding_notify_at_a_time() -> None:
 
 
 def test_failed_notify_makes_the_next_one_full_state() -> None:
-    planner = Notifier(NotifierConfig(min_interval=1.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=1.0))
     planner.add_subscriber("d", CONF, standard(), 0.0, accept=XCON_ACCEPT)
     planner.notify_completed("d", True, 0.0)
     planner.conference_changed(CONF, standard(), joined(standard(), 1), 2.0)
@@ -218,7 +218,7 @@ def test_failed_notify_makes_the_next_one_full_state() -> None:
 
 
 def test_legacy_failed_notify_resends_full_state_after_the_interval() -> None:
-    planner = Notifier(NotifierConfig(min_interval=5.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=5.0))
     planner.add_subscriber("s", CONF, standard(), 0.0)
     planner.notify_completed("s", False, 1.0)
     assert drain(planner) == []
@@ -229,7 +229,7 @@ def test_legacy_failed_notify_resends_full_state_after_the_interval() -> None:
 
 
 def test_invisible_changes_send_nothing() -> None:
-    planner = Notifier(NotifierConfig(min_interval=0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=0))
     planner.add_subscriber("p", CONF, standard(), 0.0, role=Role.PARTICIPANT, user_id=BOB)
     planner.add_subscriber("m", CONF, standard(), 0.0, role=Role.MODERATOR, user_id=ALICE)
     planner.notify_completed("p", True, 0.0)
@@ -248,7 +248,7 @@ def test_invisible_changes_send_nothing() -> None:
 
 
 def test_versions_count_per_subscription() -> None:
-    planner = Notifier(NotifierConfig(min_interval=0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=0))
     planner.add_subscriber("a", CONF, standard(), 0.0)
     planner.notify_completed("a", True, 0.0)
     conf = standard()
@@ -267,7 +267,7 @@ def test_versions_count_per_subscription() -> None:
 
 
 def test_conference_deletion_terminates_with_noresource() -> None:
-    planner = Notifier()
+    planner = NotifyPlanner()
     planner.add_subscriber("legacy", CONF, standard(), 0.0)
     planner.add_subscriber("xcon", CONF, standard(), 0.0, accept=XCON_ACCEPT)
     planner.add_subscriber("other", "xcon:other@example.com", standard(), 0.0)
@@ -287,7 +287,7 @@ def test_conference_deletion_terminates_with_noresource() -> None:
 
 
 def test_terminate_one_subscription() -> None:
-    planner = Notifier()
+    planner = NotifyPlanner()
     planner.add_subscriber("s", CONF, standard(), 0.0)
     planner.terminate("s", TerminationReason.DEACTIVATED, 1.0)
     (event,) = drain(planner)
@@ -298,7 +298,7 @@ def test_terminate_one_subscription() -> None:
 
 
 def test_ended_conference_and_config_checks() -> None:
-    planner = Notifier()
+    planner = NotifyPlanner()
     planner.add_subscriber("s", CONF, standard(), 0.0)
     with pytest.raises(ValueError, match="already exists"):
         planner.add_subscriber("s", CONF, standard(), 0.0)
@@ -306,7 +306,7 @@ def test_ended_conference_and_config_checks() -> None:
     (event,) = drain(planner)
     assert event.reason is TerminationReason.NORESOURCE
     with pytest.raises(ValueError, match="min_interval"):
-        NotifierConfig(min_interval=-1)
+        PlannerConfig(min_interval=-1)
 
 
 # --------------------------------------------------------------------------- a subscriber's life
@@ -349,7 +349,7 @@ def test_subscriber_converges_and_pacing_holds(
     accept: list[str] | None, script: list[tuple[str, float, int]]
 ) -> None:
     interval = 2.0
-    planner = Notifier(NotifierConfig(min_interval=interval))
+    planner = NotifyPlanner(PlannerConfig(min_interval=interval))
     now = 0.0
     conf = standard()
     first = planner.add_subscriber("s", CONF, conf, now, accept=accept, role=Role.OBSERVER)
@@ -414,7 +414,7 @@ def test_subscriber_converges_and_pacing_holds(
 
 
 def test_a_diff_larger_than_the_document_is_sent_as_the_document() -> None:
-    planner = Notifier(NotifierConfig(min_interval=0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=0))
     small = ConferenceInfo(entity=CONF, conference_state=ConferenceState(user_count=1))
     planner.add_subscriber("d", CONF, small, 0.0, accept=XCON_ACCEPT)
     planner.notify_completed("d", True, 0.0)
@@ -429,7 +429,7 @@ def test_a_diff_larger_than_the_document_is_sent_as_the_document() -> None:
 def test_paced_deadlines_come_in_order_and_forget_removed_subscribers() -> None:
     """Subscribers last notified at different times are held back until each one's own
     deadline; a removed or already served subscriber leaves no timer behind."""
-    planner = Notifier(NotifierConfig(min_interval=5.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=5.0))
     for i in range(5):
         planner.add_subscriber(f"s{i}", CONF, standard(), float(i))
         planner.notify_completed(f"s{i}", True, float(i))
@@ -453,7 +453,7 @@ def test_paced_deadlines_come_in_order_and_forget_removed_subscribers() -> None:
 
 
 def test_a_deadline_moved_by_a_new_notify_is_not_served_twice() -> None:
-    planner = Notifier(NotifierConfig(min_interval=5.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=5.0))
     planner.add_subscriber("s", CONF, standard(), 0.0)
     planner.notify_completed("s", True, 0.0)
     one = joined(standard(), 1)
@@ -469,7 +469,7 @@ def test_a_deadline_moved_by_a_new_notify_is_not_served_twice() -> None:
 def test_subscribers_of_one_role_get_the_same_bodies_and_users_their_own() -> None:
     """Many subscribers of one role share what they are sent (one view, one body per
     change); a user of the conference still gets her own view."""
-    planner = Notifier(NotifierConfig(min_interval=0.0))
+    planner = NotifyPlanner(PlannerConfig(min_interval=0.0))
     conf = with_users(standard(), user(ALICE, "Alice"), user(BOB, "Bob"))
     firsts = [planner.add_subscriber(f"p{i}", CONF, conf, 0.0) for i in range(20)]
     mine = planner.add_subscriber("alice", CONF, conf, 0.0, user_id=ALICE)
