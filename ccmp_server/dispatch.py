@@ -19,7 +19,7 @@ from lxml import etree
 from focus.core import commands as cmd
 from focus.core.changes import Change, Origin
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Actor, Role, allowed, effective_role
+from focus.core.policy import Actor, allowed
 from focus.core.policy import Operation as PolicyOp
 from focus.core.state import ConferenceObject, Lifecycle, ObjectKind, passwords
 from focus.xcon.codec import (
@@ -31,7 +31,7 @@ from focus.xcon.codec import (
     serialize_user,
     serialize_users,
 )
-from focus.xcon.model import ConferenceInfo, User
+from focus.xcon.model import ConferenceInfo, Role, User
 
 from .auth import Authenticator, Credentials
 from .messages import (
@@ -161,27 +161,10 @@ class Store(Protocol):
         self, actor: Actor, uri: str, *, by_ref: bool, password: str | None = None
     ) -> ConferenceObject: ...
 
+    def role_on(self, actor: Actor, obj: ConferenceObject) -> Role: ...
+
 
 _WITH_USERS = (ObjectKind.CONFERENCE, ObjectKind.SIDEBAR_BY_VAL, ObjectKind.SIDEBAR_BY_REF)
-
-
-def _role_of(user: User) -> list[Role]:
-    out = []
-    for role in user.roles or ():
-        try:
-            out.append(Role(str(role)))
-        except ValueError:
-            continue  # free-text roles carry no privilege here
-    return out
-
-
-def _find_user(info: ConferenceInfo, entity: str) -> User | None:
-    if info.users is None:
-        return None
-    for user in info.users.users:
-        if user.entity == entity:
-            return user
-    return None
 
 
 def _without_passwords(info: ConferenceInfo) -> ConferenceInfo:
@@ -357,10 +340,6 @@ class Dispatcher:
         if req.info is not None and op in (Operation.CREATE, Operation.UPDATE):
             _check_placeholders_in_values(req.info)
 
-    def _role(self, actor: Actor, obj: ConferenceObject) -> Role:
-        own = _find_user(obj.info, actor.user_id) if actor.user_id else None
-        return effective_role(actor, owner=obj.owner, conference_roles=_role_of(own) if own else ())
-
     def _object(self, uri: str, *kinds: ObjectKind) -> ConferenceObject:
         """The target of a mutation, which must be of a kind the message type addresses
         (s5.3.4, s5.3.8, s5.3.10: otherwise 404 even if the object exists)."""
@@ -372,7 +351,7 @@ class Dispatcher:
 
     def _document(self, obj: ConferenceObject, actor: Actor) -> ConferenceInfo:
         # Conference passwords are shown only to those who run the conference.
-        role = self._role(actor, obj)
+        role = self._store.role_on(actor, obj)
         if role in (Role.ADMINISTRATOR, Role.MODERATOR) and obj.kind is not ObjectKind.BLUEPRINT:
             return obj.info
         return _without_passwords(obj.info)
@@ -543,7 +522,7 @@ class Dispatcher:
             change = self._changed(changes, uri)
             added_id = getattr(change, "user", None)
             added = (
-                _find_user(change.after.info, added_id)
+                change.after.info.user(added_id)
                 if change.after is not None and isinstance(added_id, str)
                 else None
             )

@@ -41,7 +41,7 @@ from focus.sip.subscription import Reason, Subscription, SubState
 from focus.sip.transaction import new_tag
 from focus.sip.transport import TransportKind
 from focus.sip.ua import UAError, UserAgent
-from focus.xcon.model import ConferenceInfo, Role
+from focus.xcon.model import ConferenceInfo, Role, effective_role
 
 __all__ = ["ConferenceEvents"]
 
@@ -356,6 +356,5 @@ def _subscriber(info: ConferenceInfo, request: Request) -> tuple[Role | str, str
     if info.users is not None:
         for user in info.users.users:
             if any(e.entity is not None and same_aor(e.entity, aor) for e in user.endpoints):
-                roles = user.roles or (Role.PARTICIPANT,)
-                return roles[0], user.entity
+                return effective_role(user.roles or (Role.PARTICIPANT,)), user.entity
     return Role.NONE, None

@@ -39,7 +39,7 @@ from focus.core.changes import (
     UserUpdated,
 )
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Actor, Operation, Role, effective_role, require
+from focus.core.policy import Actor, Operation, require, role_on
 from focus.core.schedule import Occurrence, Schedule, ScheduleError, parse_schedule
 from focus.core.state import (
     ConferenceObject,
@@ -55,12 +55,14 @@ from focus.xcon.model import (
     ConferenceInfo,
     Endpoint,
     JoinHandling,
+    Role,
     SidebarsByVal,
     UriEntry,
     Uris,
     User,
     UserAdmissionPolicy,
     Users,
+    effective_role,
 )
 
 _CONFERENCES = frozenset({ObjectKind.CONFERENCE})
@@ -195,17 +197,11 @@ def _admitted(info: ConferenceInfo) -> set[str]:
     return found
 
 
-def _roles_of(info: ConferenceInfo, user_id: str | None) -> list[Role]:
-    if user_id is None:
-        return []
-    found: list[Role] = []
-    user = info.user(user_id)
-    for text in (user.roles or ()) if user is not None else ():
-        try:
-            found.append(Role(str(text)))
-        except ValueError:
-            continue  # an extension role this policy does not know grants nothing
-    return found
+def _roles_of(info: ConferenceInfo, user_id: str | None) -> list[Role | str]:
+    """The <roles> of ``user_id`` in ``info`` (extension roles included: effective_role
+    gives them no privilege)."""
+    user = info.user(user_id) if user_id is not None else None
+    return list(user.roles or ()) if user is not None else []
 
 
 _DESCRIPTION_FIELD = {
@@ -484,6 +480,11 @@ class Core:
         self._authorize(actor, obj, Operation.READ_SIDEBARS, password)
         return obj
 
+    def role_on(self, actor: Actor, obj: ConferenceObject) -> Role:
+        """The role ``actor`` acts with on ``obj``: her account's, her <roles> there,
+        moderator of what she created; for a sidebar also her standing in its parent."""
+        return self._role(None, actor, obj)
+
     def next_deadline(self, now: datetime) -> datetime | None:
         """When a Tick is next needed (a reservation starts or an occurrence ends)."""
         if self.now is not None and now < self.now:
@@ -522,7 +523,7 @@ class Core:
                 roles += _roles_of(parent.info, actor.user_id)
                 if parent.owner is not None and parent.owner == actor.user_id:
                     roles.append(Role.MODERATOR)
-        return effective_role(actor, owner=owner, conference_roles=roles)
+        return role_on(actor, owner=owner, conference_roles=roles)
 
     def _authorize(
         self,
@@ -1144,10 +1145,9 @@ class Core:
             raise _fail(ErrorKind.USER_EXISTS, f"{entity} is already in {obj.uri}")
         if not own and role.rank < Role.MODERATOR.rank and user.roles:
             raise _fail(ErrorKind.FORBIDDEN, "only moderators assign roles")
-        if own and role.rank < Role.MODERATOR.rank and user.roles:
-            wanted = _roles_of(_with_users(obj.info, [user]), entity)
-            if any(r.rank > role.rank for r in wanted):
-                raise _fail(ErrorKind.FORBIDDEN, "a user cannot grant herself a higher role")
+        wanted = effective_role(user.roles)
+        if own and role.rank < Role.MODERATOR.rank and wanted.rank > role.rank:
+            raise _fail(ErrorKind.FORBIDDEN, "a user cannot grant herself a higher role")
         new_info = _with_users(obj.info, [*_users(obj.info), _clean_user(user)])
         limit = _description(obj.info).maximum_user_count
         if limit is not None and len(_users(new_info)) > limit:

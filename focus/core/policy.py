@@ -17,50 +17,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from focus.core.errors import CoreError, ErrorKind
+from focus.xcon.model import Role, effective_role
 
-
-class Role(enum.Enum):
-    """RFC 6501 s4.6.5.2 roles (single-role-type), most privileged first."""
-
-    ADMINISTRATOR = "administrator"
-    MODERATOR = "moderator"
-    USER = "user"
-    PARTICIPANT = "participant"
-    OBSERVER = "observer"
-    NONE = "none"
-
-    @property
-    def rank(self) -> int:
-        """Higher is more privileged."""
-        return _RANK[self]
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        """The role named ``text`` (case-insensitive); ValueError naming the valid ones."""
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            valid = ", ".join(r.value for r in cls)
-            raise ValueError(f"unknown role {text!r}; expected one of {valid}") from None
-
-
-_RANK: Mapping[Role, int] = {
-    Role.ADMINISTRATOR: 5,
-    Role.MODERATOR: 4,
-    Role.USER: 3,
-    Role.PARTICIPANT: 2,
-    Role.OBSERVER: 1,
-    Role.NONE: 0,
-}
-
-
-def most_privileged(roles: Iterable[Role]) -> Role:
-    """The most privileged of ``roles`` (NONE for none)."""
-    best = Role.NONE
-    for role in roles:
-        if role.rank > best.rank:
-            best = role
-    return best
+__all__ = [
+    "MATRIX",
+    "Actor",
+    "Operation",
+    "allowed",
+    "require",
+    "role_on",
+]
 
 
 class Operation(enum.Enum):
@@ -154,12 +120,13 @@ def allowed(role: Role, operation: Operation) -> bool:
     return operation in MATRIX[role]
 
 
-def effective_role(actor: Actor, *, owner: str | None, conference_roles: Iterable[Role]) -> Role:
-    """The actor's role on one conference: account role, ownership and listed roles."""
-    candidates = [actor.role, *conference_roles]
+def role_on(actor: Actor, *, owner: str | None, conference_roles: Iterable[Role | str]) -> Role:
+    """The actor's role on one conference: the :func:`effective_role` of her account role,
+    her listed roles there and moderator if she created it (``owner``)."""
+    held: list[Role | str] = [actor.role, *conference_roles]
     if owner is not None and actor.user_id is not None and actor.user_id == owner:
-        candidates.append(Role.MODERATOR)
-    return most_privileged(candidates)
+        held.append(Role.MODERATOR)
+    return effective_role(held)
 
 
 def require(role: Role, operation: Operation, target: str = "") -> None:

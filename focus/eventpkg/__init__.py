@@ -35,7 +35,7 @@ from focus.eventpkg.notifier import (
     UnknownSubscriber,
     choose_mode,
 )
-from focus.eventpkg.policy import PRIVILEGED_ROLES, effective_role, may_subscribe, view_for
+from focus.eventpkg.policy import PRIVILEGED_ROLES, may_subscribe, view_for
 from focus.eventpkg.xmlpatch import PatchError, apply_patch, diff_documents, xcon_diff
 
 __all__ = [
@@ -58,7 +58,6 @@ __all__ = [
     "apply_rfc4575",
     "choose_mode",
     "diff_documents",
-    "effective_role",
     "may_subscribe",
     "rfc4575_full",
     "rfc4575_partial",

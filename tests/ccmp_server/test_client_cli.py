@@ -12,8 +12,8 @@ from pathlib import Path
 from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from ccmp_server.client import main
 from focus.core.core import CoreConfig
-from focus.core.policy import Role
 from focus.core.store import ConferenceStore
+from focus.xcon.model import Role
 from tests.paths import ROOT
 
 

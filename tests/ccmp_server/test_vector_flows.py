@@ -34,8 +34,8 @@ from ccmp_server.messages import (
     Operation,
     ResponseCode,
 )
-from focus.core.policy import Role
 from focus.core.store import ConferenceStore
+from focus.xcon.model import Role
 from tests.ccmp_server.conftest import HEADERS, open_store
 from tests.ccmp_server.vectors import load
 

@@ -11,10 +11,11 @@ from lxml import etree
 from focus.core import commands as cmd
 from focus.core.changes import ConferenceCreated, UserAdded
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Actor, Role
+from focus.core.policy import Actor
 from focus.core.state import Lifecycle, ObjectKind
 from focus.core.store import ConferenceStore
 from focus.xcon.codec import parse_conference_info, parse_user
+from focus.xcon.model import Role
 from focus.xcon.safexml import parse_xml
 from tests.paths import VECTORS as TEST_VECTORS
 
