@@ -925,23 +925,9 @@ class Core:
         else:
             info = self._default_blueprint().info
         uri = self._new_uri(tx, c.info.entity if c.info is not None else None)
-        desc = dataclasses.replace(
-            _description(info),
-            cloning_parent=parent.uri if parent is not None else None,
-            sidebar_parent=None,
-            conf_uris=self._clone_conf_uris(_description(info).conf_uris, c.clone_from, uri),
+        info = self._new_document(
+            tx, uri, info, kind=ObjectKind.CONFERENCE, source=c.clone_from, parent=parent
         )
-        info = dataclasses.replace(
-            info,
-            entity=uri,
-            state=None,
-            conference_description=desc,
-            sidebars_by_ref=None,
-            sidebars_by_val=None,
-        )
-        info = self._with_own_uris(info, uri, c.clone_from)
-        info = self._fill_user_ids(tx, _with_users(info, map(_clean_user, _users(info))))
-        self._validate(info)
         obj = ConferenceObject(
             uri=uri,
             kind=ObjectKind.CONFERENCE,
@@ -987,6 +973,45 @@ class Core:
                 base, conference_description=base_desc, floor_information=floors
             )
         return merge(base, dataclasses.replace(doc, entity=base.entity))
+
+    def _new_document(
+        self,
+        tx: _Tx,
+        uri: str,
+        info: ConferenceInfo,
+        *,
+        kind: ObjectKind,
+        source: str | None,
+        parent: ConferenceObject | None,
+    ) -> ConferenceInfo:
+        """The document of the new conference or sidebar ``uri``, made from ``info`` (a copy
+        of ``source``'s, a blueprint's or the client's): named ``uri``, its cloning or sidebar
+        parent set, no state and no sidebars of its own; <conf-uris> entries naming ``source``
+        renamed; the linked ``parent``'s enforced elements imposed (RFC 5239 s7.1: a linked
+        child starts as its parent says); its own SIP and CCMP URIs listed; users stored
+        clean, each with an XCON-USERID.  Validated."""
+        desc = dataclasses.replace(
+            _description(info),
+            cloning_parent=parent.uri if parent is not None and not kind.is_sidebar else None,
+            sidebar_parent=parent.uri if parent is not None and kind.is_sidebar else None,
+            conf_uris=self._clone_conf_uris(_description(info).conf_uris, source, uri),
+        )
+        info = dataclasses.replace(
+            info,
+            entity=uri,
+            state=None,
+            conference_description=desc,
+            sidebars_by_ref=None,
+            sidebars_by_val=None,
+        )
+        if parent is not None:
+            for element in sorted(parent.enforce):
+                value = self._enforced(parent.uri, parent.info, element)
+                info = self._enforce(uri, info, element, value)
+        info = self._with_own_uris(info, uri, source)
+        info = self._fill_user_ids(tx, _with_users(info, map(_clean_user, _users(info))))
+        self._validate(info)
+        return info
 
     @staticmethod
     def _clone_conf_uris(uris: Uris | None, source: str | None, uri: str) -> Uris | None:
@@ -1248,34 +1273,17 @@ class Core:
             raise _fail(ErrorKind.RESOURCES_EXHAUSTED, f"{parent.uri} has its maximum of sidebars")
         uri = self._new_uri(tx, c.info.entity if c.info is not None else None)
         if c.info is None:
-            info = parent.info
+            # A clone of the parent, but not of its permission to nest sidebars.
+            desc = dataclasses.replace(_description(parent.info), allow_sidebars=None)
+            info = dataclasses.replace(parent.info, conference_description=desc)
         else:
             self._patch_checks(c.info)
             info = self._substitute(tx, c.info)
-            for element in sorted(parent.enforce):
-                info = self._enforce(
-                    uri, info, element, self._enforced(parent.uri, parent.info, element)
-                )
-        desc = dataclasses.replace(
-            _description(info),
-            sidebar_parent=parent.uri,
-            cloning_parent=None,
-            allow_sidebars=None if c.info is None else _description(info).allow_sidebars,
-        )
-        info = dataclasses.replace(
-            info,
-            entity=uri,
-            state=None,
-            conference_description=desc,
-            sidebars_by_val=None,
-            sidebars_by_ref=None,
-        )
-        info = self._with_own_uris(info, uri, parent.uri)
-        info = self._fill_user_ids(tx, _with_users(info, map(_clean_user, _users(info))))
-        self._validate(info)
+        kind = ObjectKind.SIDEBAR_BY_REF if c.by_ref else ObjectKind.SIDEBAR_BY_VAL
+        info = self._new_document(tx, uri, info, kind=kind, source=parent.uri, parent=parent)
         sidebar = ConferenceObject(
             uri=uri,
-            kind=ObjectKind.SIDEBAR_BY_REF if c.by_ref else ObjectKind.SIDEBAR_BY_VAL,
+            kind=kind,
             version=0,
             info=info,
             lifecycle=parent.lifecycle,
