@@ -51,8 +51,10 @@ from focus.core.state import (
 )
 from focus.xcon.merge import merge, merge_user
 from focus.xcon.model import (
+    AllowedUsersList,
     ConferenceDescription,
     ConferenceInfo,
+    DenyUsersList,
     Endpoint,
     JoinHandling,
     Role,
@@ -177,24 +179,9 @@ def _user_ids(info: ConferenceInfo) -> set[str]:
     return {u.entity for u in _users(info) if u.entity is not None}
 
 
-def _admitted(info: ConferenceInfo) -> set[str]:
-    """Who a conference admits, lower-cased: its users' XCON-USERIDs, their endpoints and
-    associated AORs, and the targets of its allowed-users-list."""
-    found: set[str] = set()
-    for user in _users(info):
-        found.update(
-            x.strip().lower()
-            for x in (
-                user.entity,
-                *(e.entity for e in user.endpoints),
-                *(a.uri for a in (user.associated_aors.entries if user.associated_aors else ())),
-            )
-            if x
-        )
-    allowed = info.users.allowed_users_list if info.users is not None else None
-    if allowed is not None:
-        found.update(t.uri.strip().lower() for t in allowed.targets)
-    return found
+def _targets(targets: AllowedUsersList | DenyUsersList | None) -> set[str]:
+    """The URIs an allowed- or deny-users-list names, lower-cased."""
+    return {t.uri.strip().lower() for t in targets.targets} if targets is not None else set()
 
 
 def _roles_of(info: ConferenceInfo, user_id: str | None) -> list[Role | str]:
@@ -643,24 +630,6 @@ class Core:
                     f"{element.value} of {obj.uri} is enforced by its parent {parent.uri}",
                 )
 
-    def _check_sidebar_users(self, tx: _Tx, obj: ConferenceObject, new: ConferenceInfo) -> None:
-        """A sidebar admits only its parent's users: as <user> entries and as targets
-        of its allowed-users-list (RFC 5239 s9.4-9.5)."""
-        if not obj.kind.is_sidebar or obj.parent is None:
-            return
-        parent = tx.get(obj.parent)
-        allowed = _admitted(parent.info) if parent is not None else set()
-        wanted = set(_user_ids(new))
-        users = new.users or Users()
-        if users.allowed_users_list is not None:
-            wanted |= {t.uri.strip() for t in users.allowed_users_list.targets}
-        strangers = sorted(w for w in wanted if w.lower() not in allowed)
-        if strangers:
-            raise _fail(
-                ErrorKind.USER_NOT_FOUND,
-                f"{', '.join(strangers)} not in the parent conference {obj.parent}",
-            )
-
     def _fill_user_ids(self, tx: _Tx, info: ConferenceInfo) -> ConferenceInfo:
         if info.users is None or all(u.entity is not None for u in info.users.users):
             return info
@@ -1047,7 +1016,6 @@ class Core:
         merged = self._fill_user_ids(tx, _with_users(merged, map(_clean_user, _users(merged))))
         self._validate(merged)
         self._check_enforced(tx, obj, merged)
-        self._check_sidebar_users(tx, obj, merged)
         self._write_document(tx, obj, merged)
 
     def _update_conference(self, tx: _Tx, c: cmd.UpdateConference) -> None:
@@ -1161,11 +1129,22 @@ class Core:
                 raise _fail(ErrorKind.USER_NOT_FOUND, f"{user.entity} is unknown here")
         entity = user.entity
         assert entity is not None
-        if users.deny_users_list is not None:
-            denied = {t.uri.strip().lower() for t in users.deny_users_list.targets}
-            names = {entity, *(e.entity for e in user.endpoints if e.entity)}
-            if any(n.strip().lower() in denied for n in names):
-                raise _fail(ErrorKind.FORBIDDEN, f"{entity} is on the deny list of {obj.uri}")
+        names = {n.strip().lower() for n in (entity, *(e.entity for e in user.endpoints)) if n}
+        if names & _targets(users.deny_users_list):
+            raise _fail(ErrorKind.FORBIDDEN, f"{entity} is on the deny list of {obj.uri}")
+        if (
+            obj.kind.is_sidebar
+            and own
+            and role.rank < Role.MODERATOR.rank
+            and not names & _targets(users.allowed_users_list)
+        ):
+            # A sidebar is a private discussion (RFC 6504 s7): its users are whom its
+            # moderators put in it or invite, not whoever asks (in its parent or not).
+            raise _fail(
+                ErrorKind.FORBIDDEN,
+                f"{entity} is not on the allowed-users-list of the sidebar {obj.uri}; "
+                "a moderator of it may add her",
+            )
         if obj.info.user(entity) is not None:
             raise _fail(ErrorKind.USER_EXISTS, f"{entity} is already in {obj.uri}")
         if not own and role.rank < Role.MODERATOR.rank and user.roles:
@@ -1177,7 +1156,6 @@ class Core:
         limit = _description(obj.info).maximum_user_count
         if limit is not None and len(_users(new_info)) > limit:
             raise _fail(ErrorKind.RESOURCES_EXHAUSTED, f"{obj.uri} is full ({limit} users)")
-        self._check_sidebar_users(tx, obj, new_info)
         tx.write(obj.with_info(new_info), UserAdded, user=entity)
 
     @staticmethod
@@ -1291,7 +1269,6 @@ class Core:
             linked=True,
             owner=c.actor.user_id,
         )
-        self._check_sidebar_users(tx, sidebar, info)
         tx.write(sidebar, ConferenceCreated)
 
     def _sidebar(self, tx: _Tx, uri: str, by_ref: bool) -> ConferenceObject:

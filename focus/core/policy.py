@@ -8,6 +8,20 @@ The effective role of an actor on a conference is the more privileged of the rol
 their account (system wide) and their role in that conference: the creator of a conference
 is its moderator (RFC 6503 s6.3: the creator administers what she created), and a user
 listed in the conference with <roles> gets the most privileged of those roles there.
+On a sidebar, her standing in its parent counts too (a parent's moderator runs its sidebars).
+
+Sidebars (RFC 5239 s9.4, RFC 6504 s7).  Creating one is a moderator's operation on the
+parent: its creator, a user the parent lists as moderator, or an account whose role is
+moderator or administrator.  Being a user of the parent is neither needed nor enough: RFC
+6504 s7.4's supervisor, who is not in Bob's call with Carol, creates the coaching sidebar
+for herself because her account makes her a moderator (RFC 6503 s10.3 speaks of "users that
+are authorized with a special role in a conference (e.g., a supervisor in a call center
+environment)"; s7.4 step 3 asks the server to check her authority "based on the policies
+associated with that specific conference object"), while Carol, a participant, may not.
+The sidebar's creator moderates it.  A sidebar's users are its own: its moderators put
+anyone in it (s7.2's Fred, who is in no roster of the parent), and a non-moderator adds
+herself only where the sidebar's allowed-users-list names her (a sidebar is a private
+discussion, so the parent's admission policy, which may be anonymous, is not enough).
 """
 
 from __future__ import annotations
