@@ -476,9 +476,7 @@ class Dispatcher:
                 )
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
-        # The delete command carries no password; the authorizing read checks it (s5.1).
-        self._store.get_conference(actor, uri, password=req.conference_password)
-        self._apply(cmd.DeleteConference(actor=actor, uri=uri))
+        self._apply(cmd.DeleteConference(actor=actor, uri=uri, password=req.conference_password))
         return self._ok(req, actor)
 
     # ---------------------------------------------------------------- users
@@ -544,9 +542,9 @@ class Dispatcher:
                 cmd.UpdateUser(actor=actor, uri=uri, user=user, password=req.conference_password)
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
-        # RemoveUser carries no password; the authorizing read checks it (s5.1).
-        self._store.get_users(actor, uri, password=req.conference_password)
-        changes = self._apply(cmd.RemoveUser(actor=actor, uri=uri, entity=entity))
+        changes = self._apply(
+            cmd.RemoveUser(actor=actor, uri=uri, entity=entity, password=req.conference_password)
+        )
         return self._ok(req, actor, version=self._changed(changes, uri).version)
 
     # ---------------------------------------------------------------- sidebars
@@ -620,10 +618,13 @@ class Dispatcher:
                     by_ref=by_ref,
                     patch=patch,
                     expected_version=patch.version,
+                    password=req.conference_password,
                 )
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
-        self._apply(cmd.DeleteSidebar(actor=actor, uri=uri, by_ref=by_ref))
+        self._apply(
+            cmd.DeleteSidebar(actor=actor, uri=uri, by_ref=by_ref, password=req.conference_password)
+        )
         return self._ok(req, actor)
 
     # ---------------------------------------------------------------- options, extensions

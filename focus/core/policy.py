@@ -117,11 +117,14 @@ class Actor:
     user_id: str | None
     role: Role
     anonymous: bool = False
+    internal: bool = False
+    """The conferencing system's own work, not a protocol request: RFC 6503 s5.1's
+    conference password is asked of requests, not of the focus admitting a caller."""
 
     @classmethod
     def system(cls) -> Actor:
-        """The conferencing system itself (scheduler, operator tools)."""
-        return cls(user_id=None, role=Role.ADMINISTRATOR)
+        """The conferencing system itself (scheduler, SIP focus, operator tools)."""
+        return cls(user_id=None, role=Role.ADMINISTRATOR, internal=True)
 
     @classmethod
     def unauthenticated(cls) -> Actor:
