@@ -167,6 +167,11 @@ class Store(Protocol):
 _WITH_USERS = (ObjectKind.CONFERENCE, ObjectKind.SIDEBAR_BY_VAL, ObjectKind.SIDEBAR_BY_REF)
 
 
+def _display_text(info: ConferenceInfo) -> str | None:
+    desc = info.conference_description
+    return desc.display_text if desc is not None else None
+
+
 def _without_passwords(info: ConferenceInfo) -> ConferenceInfo:
     desc = info.conference_description
     if desc is None or desc.conf_uris is None or not passwords(info):
@@ -205,8 +210,8 @@ class Dispatcher:
             MessageType.CONF: self._conf,
             MessageType.USERS: self._users,
             MessageType.USER: self._user,
-            MessageType.SIDEBARS_BY_VAL: self._sidebars_by_val,
-            MessageType.SIDEBARS_BY_REF: self._sidebars_by_ref,
+            MessageType.SIDEBARS_BY_VAL: self._sidebars,
+            MessageType.SIDEBARS_BY_REF: self._sidebars,
             MessageType.SIDEBAR_BY_VAL: self._sidebar,
             MessageType.SIDEBAR_BY_REF: self._sidebar,
             MessageType.EXTENDED: self._extended,
@@ -362,6 +367,20 @@ class Dispatcher:
         xpath = compile_filter(req.xpath_filter, self._limits)
         return lambda info: matches(xpath, serialize_conference_info(_without_passwords(info)))
 
+    def _created(self, req: CcmpRequest, actor: Actor, changes: list[Change]) -> CcmpResponse:
+        """The answer to a create (s5.3.3, s5.3.4, s5.3.8, s5.3.10): the new object's URI in
+        <confObjID>, its version and its document."""
+        created = next((c for c in changes if c.before is None and c.after is not None), None)
+        if created is None or created.after is None:
+            raise CoreError(ErrorKind.STORAGE_FAILED, "the core reported no new object")
+        return self._ok(
+            req,
+            actor,
+            conf_obj_id=created.uri,
+            version=created.version,
+            info=serialize_conference_info(created.after.info),
+        )
+
     @staticmethod
     def _changed(changes: list[Change], uri: str | None = None) -> Change:
         for change in changes:
@@ -400,15 +419,7 @@ class Dispatcher:
                     actor=actor, info=self._parse_info(req), clone_from=req.conf_obj_id
                 )
             )
-            created = self._changed(changes)
-            assert created.after is not None
-            return self._ok(
-                req,
-                actor,
-                conf_obj_id=created.uri,
-                version=created.version,
-                info=serialize_conference_info(created.after.info),
-            )
+            return self._created(req, actor, changes)
         assert req.conf_obj_id is not None
         uri = req.conf_obj_id
         if op is Operation.UPDATE:
@@ -447,15 +458,7 @@ class Dispatcher:
                     password=req.conference_password,
                 )
             )
-            created = self._changed(changes)
-            assert created.after is not None
-            return self._ok(
-                req,
-                actor,
-                conf_obj_id=created.uri,
-                version=created.version,
-                info=serialize_conference_info(created.after.info),
-            )
+            return self._created(req, actor, changes)
         assert req.conf_obj_id is not None
         uri = req.conf_obj_id
         if op is Operation.RETRIEVE:
@@ -549,30 +552,30 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- sidebars
 
-    def _sidebars_by_val(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
+    def _sidebars(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
+        """sidebarsByValRequest and sidebarsByRefRequest (s5.3.7, s5.3.9): the parent's
+        sidebars of that kind that pass the xpathFilter, by value as documents (with the
+        passwords this reader may see), by reference as URIs."""
         assert req.conf_obj_id is not None
         obj = self._store.get_sidebars(actor, req.conf_obj_id, password=req.conference_password)
         keep = self._filter(req)
+        by_ref = req.message_type is MessageType.SIDEBARS_BY_REF
+        # The core keeps the parent's lists equal to its sidebars: each entry names one.
+        refs = obj.info.sidebars_by_ref.entries if obj.info.sidebars_by_ref is not None else ()
+        vals = obj.info.sidebars_by_val.entries if obj.info.sidebars_by_val is not None else ()
+        listed = [e.uri for e in refs] if by_ref else [e.entity or "" for e in vals]
+        shown = []
+        for side in filter(None, map(self._store.get, listed)):
+            doc = self._document(side, actor)  # filtered as this reader may see it
+            if keep(doc):
+                shown.append((side, doc))
+        if by_ref:
+            uris = tuple(UriEntry(side.uri, _display_text(side.info), None) for side, _ in shown)
+            return self._ok(req, actor, uris=uris, version=obj.version)
         container = etree.Element("sidebarsByValInfo")
-        listed = obj.info.sidebars_by_val.entries if obj.info.sidebars_by_val is not None else ()
-        for entry in listed:
-            side = self._store.get(entry.entity)
-            info = self._document(side, actor) if side is not None else _without_passwords(entry)
-            if keep(info):
-                container.append(serialize_conference_info(info, f"{{{INFO_NS}}}entry"))
+        for _, doc in shown:
+            container.append(serialize_conference_info(doc, f"{{{INFO_NS}}}entry"))
         return self._ok(req, actor, info=container, version=obj.version)
-
-    def _sidebars_by_ref(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
-        assert req.conf_obj_id is not None
-        obj = self._store.get_sidebars(actor, req.conf_obj_id, password=req.conference_password)
-        keep = self._filter(req)
-        entries = []
-        listed = obj.info.sidebars_by_ref.entries if obj.info.sidebars_by_ref is not None else ()
-        for entry in listed:
-            side = self._store.get(entry.uri)
-            if side is None or keep(side.info):
-                entries.append(UriEntry(entry.uri, entry.display_text, entry.purpose))
-        return self._ok(req, actor, uris=tuple(entries), version=obj.version)
 
     def _sidebar(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
         assert req.conf_obj_id is not None
@@ -591,16 +594,7 @@ class Dispatcher:
                     password=req.conference_password,
                 )
             )
-            created = next((c for c in changes if c.before is None and c.after is not None), None)
-            if created is None or created.after is None:
-                raise CoreError(ErrorKind.STORAGE_FAILED, "the core created no sidebar")
-            return self._ok(
-                req,
-                actor,
-                conf_obj_id=created.uri,
-                version=created.version,
-                info=serialize_conference_info(created.after.info),
-            )
+            return self._created(req, actor, changes)
         if op is Operation.RETRIEVE:
             obj = self._store.get_sidebar(
                 actor, uri, by_ref=by_ref, password=req.conference_password

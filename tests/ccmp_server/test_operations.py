@@ -792,3 +792,46 @@ def test_rfc6503_s5_1_the_exemption_is_a_serve_flag_off_by_default(tmp_path: Pat
     assert (
         core_config(FocusSettings(state_dir=tmp_path)).exempt_administrators_from_passwords is False
     )
+
+
+async def test_rfc6503_s5_3_7_s5_3_9_both_sidebar_lists_filter_alike(client: Client) -> None:
+    # One handler serves sidebarsByVal and sidebarsByRef: the same sidebars pass the same
+    # xpathFilter; by value they come as documents, by reference as URIs with their titles.
+    uri = (await create(client)).conf_obj_id
+    assert uri is not None
+    for by_ref in (False, True):
+        one = MessageType.SIDEBAR_BY_REF if by_ref else MessageType.SIDEBAR_BY_VAL
+        many = MessageType.SIDEBARS_BY_REF if by_ref else MessageType.SIDEBARS_BY_VAL
+        made = {}
+        for text in ("whisper", "coaching"):
+            side = await client.send(
+                CcmpRequest(
+                    one,
+                    operation=Operation.CREATE,
+                    conf_obj_id=uri,
+                    info=conf_info(title(text)),
+                )
+            )
+            assert side.code is R.SUCCESS and side.conf_obj_id, side.response_string
+            made[text] = side.conf_obj_id
+        wanted = "/conference-info[conference-description/display-text='coaching']"
+        listed = await client.send(CcmpRequest(many, conf_obj_id=uri, xpath_filter=wanted))
+        assert listed.code is R.SUCCESS, listed.response_string
+        if by_ref:
+            assert [(u.uri, u.display_text) for u in listed.uris or ()] == [
+                (made["coaching"], "coaching")
+            ]
+        else:
+            assert listed.info is not None
+            assert [e.get("entity") for e in listed.info] == [made["coaching"]]
+        everything = await client.send(CcmpRequest(many, conf_obj_id=uri))
+        docs = everything.info if everything.info is not None else ()
+        found = (
+            {u.uri for u in everything.uris or ()} if by_ref else {e.get("entity") for e in docs}
+        )
+        assert found == set(made.values())
+        for side_uri in made.values():
+            gone = await client.send(
+                CcmpRequest(one, operation=Operation.DELETE, conf_obj_id=side_uri)
+            )
+            assert gone.code is R.SUCCESS
