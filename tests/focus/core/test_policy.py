@@ -83,3 +83,27 @@ def test_role_parse() -> None:
     assert effective_role(["participant", "user"]) is Role.USER  # RFC 6501 s4.6.5.2 order
     assert effective_role(["chair"]) is Role.NONE  # an extension role grants nothing
     assert [r.rank for r in Role] == [5, 4, 3, 2, 1, 0]  # most privileged first
+
+
+def test_rfc6501_s4_6_5_2_one_role_type_and_one_effective_role() -> None:
+    # The roles a document lists (parsed by focus.xcon) are the keys of the core's matrix,
+    # and every layer asks the same effective_role; the event package has no other.
+    import focus.core
+    import focus.eventpkg
+    from focus.xcon.codec import parse_user
+    from focus.xcon.safexml import parse_xml
+
+    assert focus.core.Role is Role
+    assert not hasattr(focus.eventpkg, "effective_role")
+    user = parse_user(
+        parse_xml(
+            b'<user xmlns="urn:ietf:params:xml:ns:conference-info" entity="xcon-userid:b@x">'
+            b"<roles><entry>participant</entry><entry>moderator</entry><entry>janitor</entry>"
+            b"</roles></user>"
+        )
+    )
+    assert user.roles == (Role.PARTICIPANT, Role.MODERATOR, "janitor")
+    assert effective_role(user.roles) is Role.MODERATOR
+    assert set(MATRIX) == set(Role)
+    bob = Actor("xcon-userid:b@x", Role.OBSERVER)
+    assert role_on(bob, owner=None, conference_roles=user.roles) is Role.MODERATOR
