@@ -3,7 +3,8 @@
     python -m ccmp_server.client --url https://host:8443/ccmp --user alice --password ... CMD
 
 Commands: options, blueprints, blueprint URI, confs [--filter XPATH], create [--blueprint URI |
---clone URI | --info FILE] [--title T], show CONF, update CONF (--title T | --info FILE),
+--clone URI | --info FILE] [--title T] (a clone's title is a second request, an update),
+show CONF, update CONF (--title T | --info FILE),
 delete CONF, users CONF, user CONF [ENTITY], add-user CONF (--dial-out URI | --dial-in URI |
 --entity ID) [--name N], mute/unmute CONF ENTITY, remove CONF [ENTITY], sidebars CONF [--by-ref],
 sidebar-create CONF [--by-ref] [--info FILE], sidebar-show/sidebar-delete SIDEBAR [--by-ref],
@@ -284,9 +285,11 @@ def build_request(
         return _with(req, message_type=MessageType.CONFS, xpath_filter=args.filter)
     conf_req = _with(req, message_type=MessageType.CONF, conference_password=args.conf_password)
     if cmd == "create":
+        # RFC 6503 s5.3.4: a create carries <confObjID> (a clone) or <confInfo>, never both;
+        # a clone's title is set by a second request (see :func:`title_update`).
         source = args.blueprint or args.clone
         info = _load_info(args.info) if args.info else None
-        if info is None and args.title:
+        if source is None and info is None and args.title:
             domain = known_domain or _domain(args.domain, conf_user_id)
             if domain is None:
                 raise ClientError("cannot tell the server's domain; give --domain")
@@ -370,10 +373,34 @@ def build_request(
     raise ClientError(f"unknown command {cmd!r}")
 
 
+def title_update(
+    args: argparse.Namespace, conf_user_id: str | None, created: CcmpResponse
+) -> CcmpRequest | None:
+    """The request that gives the conference ``created`` by ``create --blueprint/--clone``
+    its ``--title``: a confRequest/update naming the version the create returned (RFC 6503
+    s4.2, so a change made in between is not overwritten but answered 409).  None when the
+    command needs no second request."""
+    if args.command != "create" or not args.title or not (args.blueprint or args.clone):
+        return None
+    if created.code is not ResponseCode.SUCCESS or not created.conf_obj_id:
+        return None
+    info = _title_patch(created.conf_obj_id, args.title, "")
+    if created.version is not None:
+        info.set("version", str(created.version))
+    return CcmpRequest(
+        message_type=MessageType.CONF,
+        conf_user_id=conf_user_id,
+        conf_obj_id=created.conf_obj_id,
+        operation=Operation.UPDATE,
+        conference_password=args.conf_password,
+        info=info,
+    )
+
+
 def needs_domain(args: argparse.Namespace, conf_user_id: str | None) -> bool:
     """Whether the request will carry a placeholder for an identifier of the server's
     domain that nothing on the command line tells (so ask the server first)."""
-    if args.command != "create" or args.info or not args.title:
+    if args.command != "create" or args.info or not args.title or args.blueprint or args.clone:
         return False
     return _domain(args.domain, conf_user_id) is None
 
@@ -621,7 +648,11 @@ def _parser() -> argparse.ArgumentParser:
     c = command(
         "create",
         "create a conference",
-        "Without --blueprint, --clone or --info the server's default blueprint is used.",
+        "Without --blueprint, --clone or --info the server's default blueprint is used.\n"
+        "With --blueprint or --clone, --title is set by a second request (a confRequest\n"
+        "update of the new conference at the version the create returned), because a\n"
+        "create carries either the object to clone or a document, not both (RFC 6503\n"
+        "s5.3.4). With --info, give the title inside the file.",
     )
     g = c.add_mutually_exclusive_group()
     g.add_argument("--blueprint", metavar="URI", help="from this blueprint")
@@ -734,19 +765,27 @@ def main(
             else []
         )
         request = build_request(args, conf_user_id, domain, endpoints)
-        sent, received, resp = asyncio.run(send(target, request))
+        exchanges = [asyncio.run(send(target, request))]
+        follow_up = title_update(args, conf_user_id, exchanges[0][2])
+        if follow_up is not None:
+            exchanges.append(asyncio.run(send(target, follow_up)))
     except CcmpAnswerError as exc:
         err.write(f"{exc}\n")
         return 1
     except ClientError as exc:
         err.write(f"error: {exc}\n")
         return 2
-    if args.xml:
-        out.write(sent.decode() + "\n" + received.decode() + "\n")
-    else:
-        describe(resp, out)
+    for sent, received, resp in exchanges:
+        if args.xml:
+            out.write(sent.decode() + "\n" + received.decode() + "\n")
+        else:
+            describe(resp, out)
+    resp = exchanges[-1][2]
     if resp.code is not ResponseCode.SUCCESS:
-        err.write(f"CCMP error {int(resp.code)}: {resp.response_string or resp.code.reason}\n")
+        err.write(f"CCMP error {int(resp.code)}: {resp.response_string or resp.code.reason}")
+        if len(exchanges) > 1:
+            err.write(f" (when setting the title of the new conference {resp.conf_obj_id})")
+        err.write("\n")
         return 1
     return 0
 

@@ -19,7 +19,7 @@ from lxml import etree
 from focus.core import commands as cmd
 from focus.core.changes import Change, Origin
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Actor, Role, allowed, effective_role
+from focus.core.policy import Actor, allowed
 from focus.core.policy import Operation as PolicyOp
 from focus.core.state import ConferenceObject, Lifecycle, ObjectKind, passwords
 from focus.xcon.codec import (
@@ -31,7 +31,7 @@ from focus.xcon.codec import (
     serialize_user,
     serialize_users,
 )
-from focus.xcon.model import ConferenceInfo, User
+from focus.xcon.model import ConferenceInfo, Role, User
 
 from .auth import Authenticator, Credentials
 from .messages import (
@@ -161,27 +161,15 @@ class Store(Protocol):
         self, actor: Actor, uri: str, *, by_ref: bool, password: str | None = None
     ) -> ConferenceObject: ...
 
+    def role_on(self, actor: Actor, obj: ConferenceObject) -> Role: ...
+
 
 _WITH_USERS = (ObjectKind.CONFERENCE, ObjectKind.SIDEBAR_BY_VAL, ObjectKind.SIDEBAR_BY_REF)
 
 
-def _role_of(user: User) -> list[Role]:
-    out = []
-    for role in user.roles or ():
-        try:
-            out.append(Role(str(role)))
-        except ValueError:
-            continue  # free-text roles carry no privilege here
-    return out
-
-
-def _find_user(info: ConferenceInfo, entity: str) -> User | None:
-    if info.users is None:
-        return None
-    for user in info.users.users:
-        if user.entity == entity:
-            return user
-    return None
+def _display_text(info: ConferenceInfo) -> str | None:
+    desc = info.conference_description
+    return desc.display_text if desc is not None else None
 
 
 def _without_passwords(info: ConferenceInfo) -> ConferenceInfo:
@@ -222,8 +210,8 @@ class Dispatcher:
             MessageType.CONF: self._conf,
             MessageType.USERS: self._users,
             MessageType.USER: self._user,
-            MessageType.SIDEBARS_BY_VAL: self._sidebars_by_val,
-            MessageType.SIDEBARS_BY_REF: self._sidebars_by_ref,
+            MessageType.SIDEBARS_BY_VAL: self._sidebars,
+            MessageType.SIDEBARS_BY_REF: self._sidebars,
             MessageType.SIDEBAR_BY_VAL: self._sidebar,
             MessageType.SIDEBAR_BY_REF: self._sidebar,
             MessageType.EXTENDED: self._extended,
@@ -357,10 +345,6 @@ class Dispatcher:
         if req.info is not None and op in (Operation.CREATE, Operation.UPDATE):
             _check_placeholders_in_values(req.info)
 
-    def _role(self, actor: Actor, obj: ConferenceObject) -> Role:
-        own = _find_user(obj.info, actor.user_id) if actor.user_id else None
-        return effective_role(actor, owner=obj.owner, conference_roles=_role_of(own) if own else ())
-
     def _object(self, uri: str, *kinds: ObjectKind) -> ConferenceObject:
         """The target of a mutation, which must be of a kind the message type addresses
         (s5.3.4, s5.3.8, s5.3.10: otherwise 404 even if the object exists)."""
@@ -372,7 +356,7 @@ class Dispatcher:
 
     def _document(self, obj: ConferenceObject, actor: Actor) -> ConferenceInfo:
         # Conference passwords are shown only to those who run the conference.
-        role = self._role(actor, obj)
+        role = self._store.role_on(actor, obj)
         if role in (Role.ADMINISTRATOR, Role.MODERATOR) and obj.kind is not ObjectKind.BLUEPRINT:
             return obj.info
         return _without_passwords(obj.info)
@@ -382,6 +366,20 @@ class Dispatcher:
             return lambda _info: True
         xpath = compile_filter(req.xpath_filter, self._limits)
         return lambda info: matches(xpath, serialize_conference_info(_without_passwords(info)))
+
+    def _created(self, req: CcmpRequest, actor: Actor, changes: list[Change]) -> CcmpResponse:
+        """The answer to a create (s5.3.3, s5.3.4, s5.3.8, s5.3.10): the new object's URI in
+        <confObjID>, its version and its document."""
+        created = next((c for c in changes if c.before is None and c.after is not None), None)
+        if created is None or created.after is None:
+            raise CoreError(ErrorKind.STORAGE_FAILED, "the core reported no new object")
+        return self._ok(
+            req,
+            actor,
+            conf_obj_id=created.uri,
+            version=created.version,
+            info=serialize_conference_info(created.after.info),
+        )
 
     @staticmethod
     def _changed(changes: list[Change], uri: str | None = None) -> Change:
@@ -421,15 +419,7 @@ class Dispatcher:
                     actor=actor, info=self._parse_info(req), clone_from=req.conf_obj_id
                 )
             )
-            created = self._changed(changes)
-            assert created.after is not None
-            return self._ok(
-                req,
-                actor,
-                conf_obj_id=created.uri,
-                version=created.version,
-                info=serialize_conference_info(created.after.info),
-            )
+            return self._created(req, actor, changes)
         assert req.conf_obj_id is not None
         uri = req.conf_obj_id
         if op is Operation.UPDATE:
@@ -468,15 +458,7 @@ class Dispatcher:
                     password=req.conference_password,
                 )
             )
-            created = self._changed(changes)
-            assert created.after is not None
-            return self._ok(
-                req,
-                actor,
-                conf_obj_id=created.uri,
-                version=created.version,
-                info=serialize_conference_info(created.after.info),
-            )
+            return self._created(req, actor, changes)
         assert req.conf_obj_id is not None
         uri = req.conf_obj_id
         if op is Operation.RETRIEVE:
@@ -497,9 +479,7 @@ class Dispatcher:
                 )
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
-        # The delete command carries no password; the authorizing read checks it (s5.1).
-        self._store.get_conference(actor, uri, password=req.conference_password)
-        self._apply(cmd.DeleteConference(actor=actor, uri=uri))
+        self._apply(cmd.DeleteConference(actor=actor, uri=uri, password=req.conference_password))
         return self._ok(req, actor)
 
     # ---------------------------------------------------------------- users
@@ -543,7 +523,7 @@ class Dispatcher:
             change = self._changed(changes, uri)
             added_id = getattr(change, "user", None)
             added = (
-                _find_user(change.after.info, added_id)
+                change.after.info.user(added_id)
                 if change.after is not None and isinstance(added_id, str)
                 else None
             )
@@ -565,37 +545,37 @@ class Dispatcher:
                 cmd.UpdateUser(actor=actor, uri=uri, user=user, password=req.conference_password)
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
-        # RemoveUser carries no password; the authorizing read checks it (s5.1).
-        self._store.get_users(actor, uri, password=req.conference_password)
-        changes = self._apply(cmd.RemoveUser(actor=actor, uri=uri, entity=entity))
+        changes = self._apply(
+            cmd.RemoveUser(actor=actor, uri=uri, entity=entity, password=req.conference_password)
+        )
         return self._ok(req, actor, version=self._changed(changes, uri).version)
 
     # ---------------------------------------------------------------- sidebars
 
-    def _sidebars_by_val(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
+    def _sidebars(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
+        """sidebarsByValRequest and sidebarsByRefRequest (s5.3.7, s5.3.9): the parent's
+        sidebars of that kind that pass the xpathFilter, by value as documents (with the
+        passwords this reader may see), by reference as URIs."""
         assert req.conf_obj_id is not None
         obj = self._store.get_sidebars(actor, req.conf_obj_id, password=req.conference_password)
         keep = self._filter(req)
+        by_ref = req.message_type is MessageType.SIDEBARS_BY_REF
+        # The core keeps the parent's lists equal to its sidebars: each entry names one.
+        refs = obj.info.sidebars_by_ref.entries if obj.info.sidebars_by_ref is not None else ()
+        vals = obj.info.sidebars_by_val.entries if obj.info.sidebars_by_val is not None else ()
+        listed = [e.uri for e in refs] if by_ref else [e.entity or "" for e in vals]
+        shown = []
+        for side in filter(None, map(self._store.get, listed)):
+            doc = self._document(side, actor)  # filtered as this reader may see it
+            if keep(doc):
+                shown.append((side, doc))
+        if by_ref:
+            uris = tuple(UriEntry(side.uri, _display_text(side.info), None) for side, _ in shown)
+            return self._ok(req, actor, uris=uris, version=obj.version)
         container = etree.Element("sidebarsByValInfo")
-        listed = obj.info.sidebars_by_val.entries if obj.info.sidebars_by_val is not None else ()
-        for entry in listed:
-            side = self._store.get(entry.entity)
-            info = self._document(side, actor) if side is not None else _without_passwords(entry)
-            if keep(info):
-                container.append(serialize_conference_info(info, f"{{{INFO_NS}}}entry"))
+        for _, doc in shown:
+            container.append(serialize_conference_info(doc, f"{{{INFO_NS}}}entry"))
         return self._ok(req, actor, info=container, version=obj.version)
-
-    def _sidebars_by_ref(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
-        assert req.conf_obj_id is not None
-        obj = self._store.get_sidebars(actor, req.conf_obj_id, password=req.conference_password)
-        keep = self._filter(req)
-        entries = []
-        listed = obj.info.sidebars_by_ref.entries if obj.info.sidebars_by_ref is not None else ()
-        for entry in listed:
-            side = self._store.get(entry.uri)
-            if side is None or keep(side.info):
-                entries.append(UriEntry(entry.uri, entry.display_text, entry.purpose))
-        return self._ok(req, actor, uris=tuple(entries), version=obj.version)
 
     def _sidebar(self, req: CcmpRequest, actor: Actor) -> CcmpResponse:
         assert req.conf_obj_id is not None
@@ -614,16 +594,7 @@ class Dispatcher:
                     password=req.conference_password,
                 )
             )
-            created = next((c for c in changes if c.before is None and c.after is not None), None)
-            if created is None or created.after is None:
-                raise CoreError(ErrorKind.STORAGE_FAILED, "the core created no sidebar")
-            return self._ok(
-                req,
-                actor,
-                conf_obj_id=created.uri,
-                version=created.version,
-                info=serialize_conference_info(created.after.info),
-            )
+            return self._created(req, actor, changes)
         if op is Operation.RETRIEVE:
             obj = self._store.get_sidebar(
                 actor, uri, by_ref=by_ref, password=req.conference_password
@@ -641,10 +612,13 @@ class Dispatcher:
                     by_ref=by_ref,
                     patch=patch,
                     expected_version=patch.version,
+                    password=req.conference_password,
                 )
             )
             return self._ok(req, actor, version=self._changed(changes, uri).version)
-        self._apply(cmd.DeleteSidebar(actor=actor, uri=uri, by_ref=by_ref))
+        self._apply(
+            cmd.DeleteSidebar(actor=actor, uri=uri, by_ref=by_ref, password=req.conference_password)
+        )
         return self._ok(req, actor)
 
     # ---------------------------------------------------------------- options, extensions

@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default: start the bundled media server on loopback ports",
     )
     serve.add_argument(
+        "--exempt-administrators-from-passwords",
+        action="store_true",
+        help="let administrator accounts act on password-protected conferences without the "
+        "conference password (off: RFC 6503 s5.1 wants it in every request to them)",
+    )
+    serve.add_argument(
         "--log-level",
         default="INFO",
         help="DEBUG, INFO, WARNING or ERROR (default: %(default)s)",
@@ -133,6 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         blueprint_dir=args.blueprint_dir,
         log_level=args.log_level,
+        exempt_administrators_from_passwords=args.exempt_administrators_from_passwords,
     )
     logging.basicConfig(
         level=settings.log_level.upper(),

@@ -46,7 +46,10 @@ def core_config(settings: FocusSettings) -> CoreConfig:
         profile = settings.profile
         participation = f"sip:{profile.conference_user}@{profile.domain}"
     return CoreConfig(
-        domain=settings.domain, participation_uri=participation, ccmp_service_uri=True
+        domain=settings.domain,
+        participation_uri=participation,
+        ccmp_service_uri=True,
+        exempt_administrators_from_passwords=settings.exempt_administrators_from_passwords,
     )
 
 

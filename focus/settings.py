@@ -83,6 +83,9 @@ class FocusSettings:
     media_server:   SIP URI of an external RFC 6230/6505 media server; ``None`` starts the
                     bundled one inside the process on loopback ports.
     rtp_ports:      the bundled media server's RTP port range (inclusive; a leg takes two).
+    exempt_administrators_from_passwords: administrators need no conference password
+                    (``--exempt-administrators-from-passwords``; off: RFC 6503 s5.1 asks it
+                    of every request, see ``focus.core.core.CoreConfig``).
     """
 
     state_dir: Path
@@ -97,6 +100,7 @@ class FocusSettings:
     sip_listen: HostPort | None = None
     media_server: str | None = None
     rtp_ports: tuple[int, int] = (40000, 44999)
+    exempt_administrators_from_passwords: bool = False
 
     def __post_init__(self) -> None:
         if self.media_server is not None and not re.match(r"^sips?:[^\s<>]+$", self.media_server):

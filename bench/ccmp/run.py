@@ -46,8 +46,8 @@ from ccmp_server.messages import (
     Subject,
 )
 from focus.core.core import CoreConfig
-from focus.core.policy import Role
 from focus.core.store import ConferenceStore
+from focus.xcon.model import Role
 
 HEADERS = {"Content-Type": f"{MEDIA_TYPE}; charset=utf-8", "Accept": MEDIA_TYPE}
 SUBJECT = Subject("bench", "bench-password")

@@ -292,24 +292,8 @@ class DialIn:
             display_text=request.from_.display_name,
             endpoints=(endpoint,),
         )
-        if obj is not None and obj.kind.is_sidebar and obj.parent:
-            # A party dialled into a sidebar (an external one, s6.6): the core keeps
-            # sidebar users in the parent's roster, so she joins the parent's roster too
-            # (the media plan then keeps her out of the parent's audio).
-            parent = ctx.store.get(obj.parent)
-            known = user_for(parent.info, p.caller) if parent is not None else None
-            if known is not None and known.entity is not None:
-                entity = known.entity
-            else:
-                added = ctx.apply(AddUser(actor=SYSTEM, uri=obj.parent, user=user))
-                entity = next(c.user for c in added if isinstance(c, UserAdded))
-                p.parent = obj.parent
-            ctx.apply(
-                AddUser(
-                    actor=SYSTEM, uri=p.conference, user=dataclasses.replace(user, entity=entity)
-                )
-            )
-            return entity
+        # A party who dials a sidebar's own URI (an external sidebar, RFC 6504 s7.2's Fred)
+        # is that sidebar's user only: a sidebar's users are its own (RFC 5239 s9.4.2).
         changes = ctx.apply(AddUser(actor=SYSTEM, uri=p.conference, user=user))
         for change in changes:
             if isinstance(change, UserAdded):

@@ -47,7 +47,7 @@ from focus.sip.subscription import Notifier, NotifierConfig, Reason, Subscriptio
 from focus.sip.transaction import new_tag
 from focus.sip.uacore import UAError
 from focus.sip.uri import SipURI
-from focus.xcon.model import ConferenceInfo, Role
+from focus.xcon.model import ConferenceInfo, Role, effective_role
 
 __all__ = ["ConferenceEvents"]
 
@@ -365,8 +365,7 @@ def _subscriber(info: ConferenceInfo, request: Request) -> tuple[Role | str, str
     if info.users is not None:
         for user in info.users.users:
             if any(e.entity is not None and same_aor(e.entity, aor) for e in user.endpoints):
-                roles = user.roles or (Role.PARTICIPANT,)
-                return roles[0], user.entity
+                return effective_role(user.roles or (Role.PARTICIPANT,)), user.entity
     return Role.NONE, None
 
 

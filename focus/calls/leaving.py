@@ -148,13 +148,11 @@ class Departures:
         entity, p.entity = p.entity, None
         if entity is None:
             return
-        parent, p.parent = p.parent, None
-        for uri in (p.conference, parent) if parent else (p.conference,):
-            try:
-                self.ctx.apply(RemoveUser(actor=SYSTEM, uri=uri, entity=entity))
-            except CoreError as exc:
-                if exc.kind not in (ErrorKind.USER_NOT_FOUND, ErrorKind.NOT_FOUND):
-                    log.warning("could not remove %s from %s: %s", entity, uri, exc)
+        try:
+            self.ctx.apply(RemoveUser(actor=SYSTEM, uri=p.conference, entity=entity))
+        except CoreError as exc:
+            if exc.kind not in (ErrorKind.USER_NOT_FOUND, ErrorKind.NOT_FOUND):
+                log.warning("could not remove %s from %s: %s", entity, p.conference, exc)
 
     @staticmethod
     def _released(p: Participant) -> None:

@@ -126,8 +126,8 @@ class Participant:
 
     ``conference`` is the XCON-URI ("" until the factory created the ad hoc conference);
     ``caller`` the From AOR (or the dial-out target); ``entity`` the core user, once added;
-    ``parent`` a sidebar's parent she was added to for this call; ``answer`` our last SDP to
-    the phone; ``media_status`` the audio status the core last asked for (RFC 4575 s5.8)."""
+    ``answer`` our last SDP to the phone; ``media_status`` the audio status the core last
+    asked for (RFC 4575 s5.8)."""
 
     call: Call
     conference: str
@@ -137,7 +137,6 @@ class Participant:
     leg: MediaLeg | None = None
     answer: SessionDescription | None = None
     media_status: str = "sendrecv"
-    parent: str | None = None
     keys: DigitCollector | None = None
 
     def move(self, event: ParticipantInput) -> ParticipantState:

@@ -39,9 +39,10 @@ from focus.core.commands import (
 )
 from focus.core.core import Core, CoreConfig, conference_id
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Actor, Operation, Role
+from focus.core.policy import Actor, Operation
 from focus.core.state import ConferenceObject, Enforceable, Lifecycle, ObjectKind
 from focus.core.store import ConferenceStore
+from focus.xcon.model import Role
 
 __all__ = [
     "Account",

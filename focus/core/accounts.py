@@ -18,7 +18,7 @@ from pathlib import Path
 
 from focus.core.database import database_path, open_database, transaction
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Role
+from focus.xcon.model import Role
 
 #: scrypt cost; 2**14 with r=8 needs 16 MiB and tens of milliseconds: costly to guess.
 DEFAULT_SCRYPT_N = 2**14

@@ -1,9 +1,10 @@
 """Commands: the only way to ask the core for a change (``ConferenceStore.apply``).
 
 Each is a small frozen dataclass naming what the actor wants; the RFC 6503 operation it
-serves is in its docstring.  Every command carries the :class:`Actor`; commands that may
-touch a password-protected conference carry the ``password`` the requester gave (RFC 6501
-s4.2.6), and updates may carry the ``expected_version`` the client worked on (RFC 6503 s4.2).
+serves is in its docstring.  Every command carries the :class:`Actor`; every command aimed at
+a conference or sidebar carries the conference ``password`` the requester gave (RFC 6501
+s4.2.6; RFC 6503 s5.1 wants it in every request whose target is protected), and updates
+may carry the ``expected_version`` the client worked on (RFC 6503 s4.2).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class DeleteConference:
 
     actor: Actor
     uri: str
+    password: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +78,7 @@ class AlterSeries:
     start: datetime
     end: datetime
     patch: ConferenceInfo
+    password: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +127,7 @@ class RemoveUser:
     actor: Actor
     uri: str
     entity: str | None = None
+    password: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,6 +151,7 @@ class UpdateSidebar:
     by_ref: bool
     patch: ConferenceInfo
     expected_version: int | None = None
+    password: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +161,7 @@ class DeleteSidebar:
     actor: Actor
     uri: str
     by_ref: bool
+    password: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

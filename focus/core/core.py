@@ -39,7 +39,7 @@ from focus.core.changes import (
     UserUpdated,
 )
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Actor, Operation, Role, effective_role, require
+from focus.core.policy import Actor, Operation, require, role_on
 from focus.core.schedule import Occurrence, Schedule, ScheduleError, parse_schedule
 from focus.core.state import (
     ConferenceObject,
@@ -51,16 +51,20 @@ from focus.core.state import (
 )
 from focus.xcon.merge import merge, merge_user
 from focus.xcon.model import (
+    AllowedUsersList,
     ConferenceDescription,
     ConferenceInfo,
+    DenyUsersList,
     Endpoint,
     JoinHandling,
+    Role,
     SidebarsByVal,
     UriEntry,
     Uris,
     User,
     UserAdmissionPolicy,
     Users,
+    effective_role,
 )
 
 _CONFERENCES = frozenset({ObjectKind.CONFERENCE})
@@ -90,6 +94,12 @@ class CoreConfig:
         ``<service-uris>`` with purpose ccmp (RFC 7082 s3: where CCMP clients manipulate
         it) from its creation on.  The focus application always sets it (with or without
         SIP); off, a bare core leaves ``<service-uris>`` as the documents give them.
+    exempt_administrators_from_passwords: let actors whose account role is administrator
+        act on password-protected conferences without the conference password.  Off by
+        default, as RFC 6503 s5.1 wants the password "in all requests whose target
+        conference object is password-protected", whoever sends them (the conference's
+        creator and moderators included; 423 without it, 422 when wrong).  The system's own
+        work (``Actor.system()``: SIP focus, scheduler) never needs it.
     """
 
     domain: str = "example.com"
@@ -101,6 +111,7 @@ class CoreConfig:
     max_sidebars: int = 64
     participation_uri: str | None = None
     ccmp_service_uri: bool = False
+    exempt_administrators_from_passwords: bool = False
 
     def __post_init__(self) -> None:
         pattern = self.participation_uri
@@ -175,37 +186,16 @@ def _user_ids(info: ConferenceInfo) -> set[str]:
     return {u.entity for u in _users(info) if u.entity is not None}
 
 
-def _admitted(info: ConferenceInfo) -> set[str]:
-    """Who a conference admits, lower-cased: its users' XCON-USERIDs, their endpoints and
-    associated AORs, and the targets of its allowed-users-list."""
-    found: set[str] = set()
-    for user in _users(info):
-        found.update(
-            x.strip().lower()
-            for x in (
-                user.entity,
-                *(e.entity for e in user.endpoints),
-                *(a.uri for a in (user.associated_aors.entries if user.associated_aors else ())),
-            )
-            if x
-        )
-    allowed = info.users.allowed_users_list if info.users is not None else None
-    if allowed is not None:
-        found.update(t.uri.strip().lower() for t in allowed.targets)
-    return found
+def _targets(targets: AllowedUsersList | DenyUsersList | None) -> set[str]:
+    """The URIs an allowed- or deny-users-list names, lower-cased."""
+    return {t.uri.strip().lower() for t in targets.targets} if targets is not None else set()
 
 
-def _roles_of(info: ConferenceInfo, user_id: str | None) -> list[Role]:
-    if user_id is None:
-        return []
-    found: list[Role] = []
-    user = info.user(user_id)
-    for text in (user.roles or ()) if user is not None else ():
-        try:
-            found.append(Role(str(text)))
-        except ValueError:
-            continue  # an extension role this policy does not know grants nothing
-    return found
+def _roles_of(info: ConferenceInfo, user_id: str | None) -> list[Role | str]:
+    """The <roles> of ``user_id`` in ``info`` (extension roles included: effective_role
+    gives them no privilege)."""
+    user = info.user(user_id) if user_id is not None else None
+    return list(user.roles or ()) if user is not None else []
 
 
 _DESCRIPTION_FIELD = {
@@ -484,6 +474,11 @@ class Core:
         self._authorize(actor, obj, Operation.READ_SIDEBARS, password)
         return obj
 
+    def role_on(self, actor: Actor, obj: ConferenceObject) -> Role:
+        """The role ``actor`` acts with on ``obj``: her account's, her <roles> there,
+        moderator of what she created; for a sidebar also her standing in its parent."""
+        return self._role(None, actor, obj)
+
     def next_deadline(self, now: datetime) -> datetime | None:
         """When a Tick is next needed (a reservation starts or an occurrence ends)."""
         if self.now is not None and now < self.now:
@@ -522,7 +517,7 @@ class Core:
                 roles += _roles_of(parent.info, actor.user_id)
                 if parent.owner is not None and parent.owner == actor.user_id:
                     roles.append(Role.MODERATOR)
-        return effective_role(actor, owner=owner, conference_roles=roles)
+        return role_on(actor, owner=owner, conference_roles=roles)
 
     def _authorize(
         self,
@@ -531,12 +526,18 @@ class Core:
         operation: Operation,
         password: str | None,
         tx: _Tx | None = None,
-        *,
-        check_password: bool = True,
     ) -> Role:
+        """``actor``'s role on ``obj`` if it allows ``operation``, and the conference
+        password given if ``obj`` has one: RFC 6503 s5.1 wants it "in all requests whose
+        target conference object is password-protected", from everyone, its creator and
+        moderators included.  Exempt: the system's own work (``Actor.internal``) and, only
+        when ``CoreConfig.exempt_administrators_from_passwords`` says so, administrators."""
         role = self._role(tx, actor, obj)
         require(role, operation, obj.uri)
-        if check_password and role.rank < Role.MODERATOR.rank:
+        exempt = actor.internal or (
+            self.config.exempt_administrators_from_passwords and actor.role is Role.ADMINISTRATOR
+        )
+        if not exempt:
             expected = passwords(obj.info)
             if expected:
                 if password is None:
@@ -641,24 +642,6 @@ class Core:
                     ErrorKind.PARENT_ENFORCED,
                     f"{element.value} of {obj.uri} is enforced by its parent {parent.uri}",
                 )
-
-    def _check_sidebar_users(self, tx: _Tx, obj: ConferenceObject, new: ConferenceInfo) -> None:
-        """A sidebar admits only its parent's users: as <user> entries and as targets
-        of its allowed-users-list (RFC 5239 s9.4-9.5)."""
-        if not obj.kind.is_sidebar or obj.parent is None:
-            return
-        parent = tx.get(obj.parent)
-        allowed = _admitted(parent.info) if parent is not None else set()
-        wanted = set(_user_ids(new))
-        users = new.users or Users()
-        if users.allowed_users_list is not None:
-            wanted |= {t.uri.strip() for t in users.allowed_users_list.targets}
-        strangers = sorted(w for w in wanted if w.lower() not in allowed)
-        if strangers:
-            raise _fail(
-                ErrorKind.USER_NOT_FOUND,
-                f"{', '.join(strangers)} not in the parent conference {obj.parent}",
-            )
 
     def _fill_user_ids(self, tx: _Tx, info: ConferenceInfo) -> ConferenceInfo:
         if info.users is None or all(u.entity is not None for u in info.users.users):
@@ -924,23 +907,9 @@ class Core:
         else:
             info = self._default_blueprint().info
         uri = self._new_uri(tx, c.info.entity if c.info is not None else None)
-        desc = dataclasses.replace(
-            _description(info),
-            cloning_parent=parent.uri if parent is not None else None,
-            sidebar_parent=None,
-            conf_uris=self._clone_conf_uris(_description(info).conf_uris, c.clone_from, uri),
+        info = self._new_document(
+            tx, uri, info, kind=ObjectKind.CONFERENCE, source=c.clone_from, parent=parent
         )
-        info = dataclasses.replace(
-            info,
-            entity=uri,
-            state=None,
-            conference_description=desc,
-            sidebars_by_ref=None,
-            sidebars_by_val=None,
-        )
-        info = self._with_own_uris(info, uri, c.clone_from)
-        info = self._fill_user_ids(tx, _with_users(info, map(_clean_user, _users(info))))
-        self._validate(info)
         obj = ConferenceObject(
             uri=uri,
             kind=ObjectKind.CONFERENCE,
@@ -987,6 +956,45 @@ class Core:
             )
         return merge(base, dataclasses.replace(doc, entity=base.entity))
 
+    def _new_document(
+        self,
+        tx: _Tx,
+        uri: str,
+        info: ConferenceInfo,
+        *,
+        kind: ObjectKind,
+        source: str | None,
+        parent: ConferenceObject | None,
+    ) -> ConferenceInfo:
+        """The document of the new conference or sidebar ``uri``, made from ``info`` (a copy
+        of ``source``'s, a blueprint's or the client's): named ``uri``, its cloning or sidebar
+        parent set, no state and no sidebars of its own; <conf-uris> entries naming ``source``
+        renamed; the linked ``parent``'s enforced elements imposed (RFC 5239 s7.1: a linked
+        child starts as its parent says); its own SIP and CCMP URIs listed; users stored
+        clean, each with an XCON-USERID.  Validated."""
+        desc = dataclasses.replace(
+            _description(info),
+            cloning_parent=parent.uri if parent is not None and not kind.is_sidebar else None,
+            sidebar_parent=parent.uri if parent is not None and kind.is_sidebar else None,
+            conf_uris=self._clone_conf_uris(_description(info).conf_uris, source, uri),
+        )
+        info = dataclasses.replace(
+            info,
+            entity=uri,
+            state=None,
+            conference_description=desc,
+            sidebars_by_ref=None,
+            sidebars_by_val=None,
+        )
+        if parent is not None:
+            for element in sorted(parent.enforce):
+                value = self._enforced(parent.uri, parent.info, element)
+                info = self._enforce(uri, info, element, value)
+        info = self._with_own_uris(info, uri, source)
+        info = self._fill_user_ids(tx, _with_users(info, map(_clean_user, _users(info))))
+        self._validate(info)
+        return info
+
     @staticmethod
     def _clone_conf_uris(uris: Uris | None, source: str | None, uri: str) -> Uris | None:
         if uris is None or source is None:
@@ -1021,7 +1029,6 @@ class Core:
         merged = self._fill_user_ids(tx, _with_users(merged, map(_clean_user, _users(merged))))
         self._validate(merged)
         self._check_enforced(tx, obj, merged)
-        self._check_sidebar_users(tx, obj, merged)
         self._write_document(tx, obj, merged)
 
     def _update_conference(self, tx: _Tx, c: cmd.UpdateConference) -> None:
@@ -1041,7 +1048,7 @@ class Core:
         if obj is not None and obj.kind is ObjectKind.BLUEPRINT:
             raise _fail(ErrorKind.OPERATION_NOT_ALLOWED, f"{c.uri} is a blueprint")
         obj = self._find(obj, c.uri, _CONFERENCES)
-        self._authorize(c.actor, obj, Operation.DELETE_CONFERENCE, None, tx)
+        self._authorize(c.actor, obj, Operation.DELETE_CONFERENCE, c.password, tx)
         dependants = tx.children(c.uri)
         if dependants:
             raise _fail(
@@ -1052,7 +1059,7 @@ class Core:
 
     def _alter_series(self, tx: _Tx, c: cmd.AlterSeries) -> None:
         obj = self._find(tx.get(c.uri), c.uri, _CONFERENCES)
-        self._authorize(c.actor, obj, Operation.UPDATE_CONFERENCE, None, tx)
+        self._authorize(c.actor, obj, Operation.UPDATE_CONFERENCE, c.password, tx)
         if not (c.start.tzinfo and c.end.tzinfo) or c.start >= c.end:
             raise _fail(ErrorKind.BAD_REQUEST, "the range needs aware times with start < end")
         time = _description(obj.info).conference_time
@@ -1135,24 +1142,33 @@ class Core:
                 raise _fail(ErrorKind.USER_NOT_FOUND, f"{user.entity} is unknown here")
         entity = user.entity
         assert entity is not None
-        if users.deny_users_list is not None:
-            denied = {t.uri.strip().lower() for t in users.deny_users_list.targets}
-            names = {entity, *(e.entity for e in user.endpoints if e.entity)}
-            if any(n.strip().lower() in denied for n in names):
-                raise _fail(ErrorKind.FORBIDDEN, f"{entity} is on the deny list of {obj.uri}")
+        names = {n.strip().lower() for n in (entity, *(e.entity for e in user.endpoints)) if n}
+        if names & _targets(users.deny_users_list):
+            raise _fail(ErrorKind.FORBIDDEN, f"{entity} is on the deny list of {obj.uri}")
+        if (
+            obj.kind.is_sidebar
+            and own
+            and role.rank < Role.MODERATOR.rank
+            and not names & _targets(users.allowed_users_list)
+        ):
+            # A sidebar is a private discussion (RFC 6504 s7): its users are whom its
+            # moderators put in it or invite, not whoever asks (in its parent or not).
+            raise _fail(
+                ErrorKind.FORBIDDEN,
+                f"{entity} is not on the allowed-users-list of the sidebar {obj.uri}; "
+                "a moderator of it may add her",
+            )
         if obj.info.user(entity) is not None:
             raise _fail(ErrorKind.USER_EXISTS, f"{entity} is already in {obj.uri}")
         if not own and role.rank < Role.MODERATOR.rank and user.roles:
             raise _fail(ErrorKind.FORBIDDEN, "only moderators assign roles")
-        if own and role.rank < Role.MODERATOR.rank and user.roles:
-            wanted = _roles_of(_with_users(obj.info, [user]), entity)
-            if any(r.rank > role.rank for r in wanted):
-                raise _fail(ErrorKind.FORBIDDEN, "a user cannot grant herself a higher role")
+        wanted = effective_role(user.roles)
+        if own and role.rank < Role.MODERATOR.rank and wanted.rank > role.rank:
+            raise _fail(ErrorKind.FORBIDDEN, "a user cannot grant herself a higher role")
         new_info = _with_users(obj.info, [*_users(obj.info), _clean_user(user)])
         limit = _description(obj.info).maximum_user_count
         if limit is not None and len(_users(new_info)) > limit:
             raise _fail(ErrorKind.RESOURCES_EXHAUSTED, f"{obj.uri} is full ({limit} users)")
-        self._check_sidebar_users(tx, obj, new_info)
         tx.write(obj.with_info(new_info), UserAdded, user=entity)
 
     @staticmethod
@@ -1226,9 +1242,8 @@ class Core:
             c.actor,
             obj,
             Operation.REMOVE_SELF if own else Operation.REMOVE_USER,
-            None,
+            c.password,
             tx,
-            check_password=False,
         )
         if obj.info.user(entity) is None:
             raise _fail(ErrorKind.USER_NOT_FOUND, f"{entity} is not a user of {obj.uri}")
@@ -1248,34 +1263,17 @@ class Core:
             raise _fail(ErrorKind.RESOURCES_EXHAUSTED, f"{parent.uri} has its maximum of sidebars")
         uri = self._new_uri(tx, c.info.entity if c.info is not None else None)
         if c.info is None:
-            info = parent.info
+            # A clone of the parent, but not of its permission to nest sidebars.
+            desc = dataclasses.replace(_description(parent.info), allow_sidebars=None)
+            info = dataclasses.replace(parent.info, conference_description=desc)
         else:
             self._patch_checks(c.info)
             info = self._substitute(tx, c.info)
-            for element in sorted(parent.enforce):
-                info = self._enforce(
-                    uri, info, element, self._enforced(parent.uri, parent.info, element)
-                )
-        desc = dataclasses.replace(
-            _description(info),
-            sidebar_parent=parent.uri,
-            cloning_parent=None,
-            allow_sidebars=None if c.info is None else _description(info).allow_sidebars,
-        )
-        info = dataclasses.replace(
-            info,
-            entity=uri,
-            state=None,
-            conference_description=desc,
-            sidebars_by_val=None,
-            sidebars_by_ref=None,
-        )
-        info = self._with_own_uris(info, uri, parent.uri)
-        info = self._fill_user_ids(tx, _with_users(info, map(_clean_user, _users(info))))
-        self._validate(info)
+        kind = ObjectKind.SIDEBAR_BY_REF if c.by_ref else ObjectKind.SIDEBAR_BY_VAL
+        info = self._new_document(tx, uri, info, kind=kind, source=parent.uri, parent=parent)
         sidebar = ConferenceObject(
             uri=uri,
-            kind=ObjectKind.SIDEBAR_BY_REF if c.by_ref else ObjectKind.SIDEBAR_BY_VAL,
+            kind=kind,
             version=0,
             info=info,
             lifecycle=parent.lifecycle,
@@ -1283,7 +1281,6 @@ class Core:
             linked=True,
             owner=c.actor.user_id,
         )
-        self._check_sidebar_users(tx, sidebar, info)
         tx.write(sidebar, ConferenceCreated)
 
     def _sidebar(self, tx: _Tx, uri: str, by_ref: bool) -> ConferenceObject:
@@ -1298,13 +1295,13 @@ class Core:
             obj,
             patch=c.patch,
             expected_version=c.expected_version,
-            password=None,
+            password=c.password,
             operation=Operation.UPDATE_SIDEBAR,
         )
 
     def _delete_sidebar(self, tx: _Tx, c: cmd.DeleteSidebar) -> None:
         obj = self._sidebar(tx, c.uri, c.by_ref)
-        self._authorize(c.actor, obj, Operation.DELETE_SIDEBAR, None, tx)
+        self._authorize(c.actor, obj, Operation.DELETE_SIDEBAR, c.password, tx)
         tx.delete(obj.uri)
 
     # ---- blueprints (RFC 6503 s5.3.3: privileged users only) --------------------------

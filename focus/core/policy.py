@@ -8,6 +8,20 @@ The effective role of an actor on a conference is the more privileged of the rol
 their account (system wide) and their role in that conference: the creator of a conference
 is its moderator (RFC 6503 s6.3: the creator administers what she created), and a user
 listed in the conference with <roles> gets the most privileged of those roles there.
+On a sidebar, her standing in its parent counts too (a parent's moderator runs its sidebars).
+
+Sidebars (RFC 5239 s9.4, RFC 6504 s7).  Creating one is a moderator's operation on the
+parent: its creator, a user the parent lists as moderator, or an account whose role is
+moderator or administrator.  Being a user of the parent is neither needed nor enough: RFC
+6504 s7.4's supervisor, who is not in Bob's call with Carol, creates the coaching sidebar
+for herself because her account makes her a moderator (RFC 6503 s10.3 speaks of "users that
+are authorized with a special role in a conference (e.g., a supervisor in a call center
+environment)"; s7.4 step 3 asks the server to check her authority "based on the policies
+associated with that specific conference object"), while Carol, a participant, may not.
+The sidebar's creator moderates it.  A sidebar's users are its own: its moderators put
+anyone in it (s7.2's Fred, who is in no roster of the parent), and a non-moderator adds
+herself only where the sidebar's allowed-users-list names her (a sidebar is a private
+discussion, so the parent's admission policy, which may be anonymous, is not enough).
 """
 
 from __future__ import annotations
@@ -17,50 +31,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from focus.core.errors import CoreError, ErrorKind
+from focus.xcon.model import Role, effective_role
 
-
-class Role(enum.Enum):
-    """RFC 6501 s4.6.5.2 roles (single-role-type), most privileged first."""
-
-    ADMINISTRATOR = "administrator"
-    MODERATOR = "moderator"
-    USER = "user"
-    PARTICIPANT = "participant"
-    OBSERVER = "observer"
-    NONE = "none"
-
-    @property
-    def rank(self) -> int:
-        """Higher is more privileged."""
-        return _RANK[self]
-
-    @classmethod
-    def parse(cls, text: str) -> Role:
-        """The role named ``text`` (case-insensitive); ValueError naming the valid ones."""
-        try:
-            return cls(text.strip().lower())
-        except ValueError:
-            valid = ", ".join(r.value for r in cls)
-            raise ValueError(f"unknown role {text!r}; expected one of {valid}") from None
-
-
-_RANK: Mapping[Role, int] = {
-    Role.ADMINISTRATOR: 5,
-    Role.MODERATOR: 4,
-    Role.USER: 3,
-    Role.PARTICIPANT: 2,
-    Role.OBSERVER: 1,
-    Role.NONE: 0,
-}
-
-
-def most_privileged(roles: Iterable[Role]) -> Role:
-    """The most privileged of ``roles`` (NONE for none)."""
-    best = Role.NONE
-    for role in roles:
-        if role.rank > best.rank:
-            best = role
-    return best
+__all__ = [
+    "MATRIX",
+    "Actor",
+    "Operation",
+    "allowed",
+    "require",
+    "role_on",
+]
 
 
 class Operation(enum.Enum):
@@ -137,11 +117,14 @@ class Actor:
     user_id: str | None
     role: Role
     anonymous: bool = False
+    internal: bool = False
+    """The conferencing system's own work, not a protocol request: RFC 6503 s5.1's
+    conference password is asked of requests, not of the focus admitting a caller."""
 
     @classmethod
     def system(cls) -> Actor:
-        """The conferencing system itself (scheduler, operator tools)."""
-        return cls(user_id=None, role=Role.ADMINISTRATOR)
+        """The conferencing system itself (scheduler, SIP focus, operator tools)."""
+        return cls(user_id=None, role=Role.ADMINISTRATOR, internal=True)
 
     @classmethod
     def unauthenticated(cls) -> Actor:
@@ -154,12 +137,13 @@ def allowed(role: Role, operation: Operation) -> bool:
     return operation in MATRIX[role]
 
 
-def effective_role(actor: Actor, *, owner: str | None, conference_roles: Iterable[Role]) -> Role:
-    """The actor's role on one conference: account role, ownership and listed roles."""
-    candidates = [actor.role, *conference_roles]
+def role_on(actor: Actor, *, owner: str | None, conference_roles: Iterable[Role | str]) -> Role:
+    """The actor's role on one conference: the :func:`effective_role` of her account role,
+    her listed roles there and moderator if she created it (``owner``)."""
+    held: list[Role | str] = [actor.role, *conference_roles]
     if owner is not None and actor.user_id is not None and actor.user_id == owner:
-        candidates.append(Role.MODERATOR)
-    return most_privileged(candidates)
+        held.append(Role.MODERATOR)
+    return effective_role(held)
 
 
 def require(role: Role, operation: Operation, target: str = "") -> None:

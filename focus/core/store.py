@@ -35,7 +35,7 @@ from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import Actor
 from focus.core.serial import SerialError, from_jsonable, to_jsonable
 from focus.core.state import ConferenceObject, ObjectKind
-from focus.xcon.model import User
+from focus.xcon.model import Role, User
 
 log = logging.getLogger("focus.core")
 
@@ -266,6 +266,10 @@ class ConferenceStore:
     ) -> ConferenceObject:
         """sidebarByVal/ByRef retrieve (RFC 6503 s5.3.8, s5.3.10)."""
         return self._core.get_sidebar(actor, uri, by_ref=by_ref, password=password)
+
+    def role_on(self, actor: Actor, obj: ConferenceObject) -> Role:
+        """The role ``actor`` acts with on ``obj`` (the one the policy decides by)."""
+        return self._core.role_on(actor, obj)
 
     def next_deadline(self, now: datetime) -> datetime | None:
         """When the application should next ``apply(Tick(...))`` (None: no schedule)."""

@@ -37,7 +37,7 @@ from focus.eventpkg.planner import (
     UnknownSubscriber,
     choose_mode,
 )
-from focus.eventpkg.policy import PRIVILEGED_ROLES, effective_role, may_subscribe, view_for
+from focus.eventpkg.policy import PRIVILEGED_ROLES, may_subscribe, view_for
 from focus.eventpkg.xmlpatch import PatchError, apply_patch, diff_documents, xcon_diff
 
 __all__ = [
@@ -60,7 +60,6 @@ __all__ = [
     "apply_rfc4575",
     "choose_mode",
     "diff_documents",
-    "effective_role",
     "may_subscribe",
     "participation_uri",
     "rfc4575_full",

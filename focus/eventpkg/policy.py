@@ -42,7 +42,6 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
-from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -57,33 +56,14 @@ from focus.xcon.model import (
     Users,
 )
 
-__all__ = ["PRIVILEGED_ROLES", "effective_role", "may_subscribe", "view_for"]
+__all__ = ["PRIVILEGED_ROLES", "may_subscribe", "view_for"]
 
 #: Roles that see the whole conference object (see the module doc).
 PRIVILEGED_ROLES = frozenset({Role.ADMINISTRATOR, Role.MODERATOR})
 
-# Most privileged first: the role a user with several roles is treated as.
-_ROLE_ORDER = (
-    Role.ADMINISTRATOR,
-    Role.MODERATOR,
-    Role.PARTICIPANT,
-    Role.USER,
-    Role.OBSERVER,
-    Role.NONE,
-)
-
-
-def effective_role(roles: Iterable[Role | enum.Enum | str] | None) -> Role | str:
-    """The most privileged of ``roles`` (a user's <roles>), ``none`` when empty."""
-    given = {_role_name(r) for r in roles or ()}
-    for role in _ROLE_ORDER:
-        if role.value in given:
-            return role
-    return next(iter(sorted(given)), Role.NONE)
-
 
 def _role_name(role: object) -> str:
-    # Any enum of RFC 6501 role values (the core has its own Role) or a string.
+    # A Role or a plain string (an extension role stays itself: unprivileged).
     value = role.value if isinstance(role, enum.Enum) else role
     return str(value)
 
@@ -97,8 +77,8 @@ def view_for(
 ) -> ConferenceInfo:
     """The part of ``conference`` a subscriber with ``role`` may see.
 
-    ``role`` is an RFC 6501 role: the model's ``Role``, the core's
-    ``focus.core.policy.Role`` or the plain string.  ``user_id`` is the
+    ``role`` is an RFC 6501 role: the model's ``Role`` (the one role type; the
+    subscriber's :func:`focus.xcon.model.effective_role`) or the plain string.  ``user_id`` is the
     subscriber's own XCON-USERID or URI (its user entry is never anonymized or
     hidden from it); None for a subscriber who is not a user of the
     conference.  Pure: the same inputs give the same view.

@@ -32,6 +32,7 @@ checks what it reads.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -89,6 +90,7 @@ __all__ = [
     "Users",
     "VideoLayout",
     "XconElement",
+    "effective_role",
 ]
 
 #: Namespace of the RFC 4575 elements (RFC 4575 s4.2).
@@ -151,14 +153,52 @@ class MediaStatus(StrEnum):
 
 
 class Role(StrEnum):
-    """<roles>/<entry> and 'required-participant': RFC 6501 s4.6.5.2, s4.2.5."""
+    """<roles>/<entry> and 'required-participant': RFC 6501 s4.6.5.2, s4.2.5; also the
+    role of an account (RFC 5239 s5.2: a user's role gives the operations she may perform).
 
-    NONE = "none"
+    The one role type of the system.  Members are listed most privileged first, in the order
+    RFC 6501 s4.6.5.2 names them; ``rank`` says it as a number.  The RFC leaves the roles'
+    semantics to policy: :mod:`focus.core.policy` is ours."""
+
     ADMINISTRATOR = "administrator"
     MODERATOR = "moderator"
     USER = "user"
-    OBSERVER = "observer"
     PARTICIPANT = "participant"
+    OBSERVER = "observer"
+    NONE = "none"
+
+    @property
+    def rank(self) -> int:
+        """Higher is more privileged (ADMINISTRATOR 5 ... NONE 0)."""
+        return len(_ROLE_ORDER) - 1 - _ROLE_ORDER.index(self)
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        """The role named ``text`` (case-insensitive); ValueError naming the valid ones."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            valid = ", ".join(r.value for r in cls)
+            raise ValueError(f"unknown role {text!r}; expected one of {valid}") from None
+
+
+_ROLE_ORDER: tuple[Role, ...] = tuple(Role)
+
+
+def effective_role(roles: Iterable[Role | str] | None) -> Role:
+    """The role someone acts with, given every role she holds (her account's, her <roles>
+    entries in a conference, moderator for its creator...): the most privileged of them.
+    Strings are read as RFC 6501 values; an extension role this system does not know
+    (RFC 6501 s4.6.5.2 allows them) grants nothing.  NONE when she holds none."""
+    best = Role.NONE
+    for given in roles or ():
+        try:
+            role = given if isinstance(given, Role) else Role(str(given).strip().lower())
+        except ValueError:
+            continue
+        if role.rank > best.rank:
+            best = role
+    return best
 
 
 class MixingMode(StrEnum):

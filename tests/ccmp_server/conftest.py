@@ -13,8 +13,8 @@ from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from ccmp_server.codec import decode_response, encode_request
 from ccmp_server.messages import MEDIA_TYPE, CcmpRequest, CcmpResponse, Subject
 from focus.core.core import CoreConfig
-from focus.core.policy import Role
 from focus.core.store import ConferenceStore
+from focus.xcon.model import Role
 
 DOMAIN = "example.com"
 # One account per RFC 6501 role; the password is "pw-" + name.

@@ -12,8 +12,8 @@ from pathlib import Path
 from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from ccmp_server.client import main
 from focus.core.core import CoreConfig
-from focus.core.policy import Role
 from focus.core.store import ConferenceStore
+from focus.xcon.model import Role
 from tests.paths import ROOT
 
 
@@ -170,3 +170,102 @@ async def test_create_default_and_by_cloning_from_the_command_line(server: CcmpS
     ), out
     code, _, err = await cli(server, "create", "--clone", "xcon:nothing@example.com")
     assert code == 1 and "CCMP error 404" in err
+
+
+CONF_FILE = (
+    '<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" '
+    'entity="xcon:AUTO_GENERATE_1@example.com"><conference-description>'
+    "<display-text>From a file</display-text></conference-description></conference-info>"
+)
+# Each `create` option combination and what it gives: (options, title shown afterwards,
+# version afterwards) for those served; (options, usage error) for those refused.
+SERVED: list[tuple[tuple[str, ...], str, int]] = [
+    ((), "AudioRoom", 1),
+    (("--blueprint", "xcon:VideoRoom@example.com"), "VideoRoom", 1),
+    (("--clone", "ORIGINAL"), "Original", 1),
+    (("--info", "FILE"), "From a file", 1),
+    (("--title", "Standup"), "Standup", 1),
+    (("--blueprint", "xcon:VideoRoom@example.com", "--title", "Standup"), "Standup", 2),
+    (("--clone", "ORIGINAL", "--title", "Standup"), "Standup", 2),
+]
+REFUSED: list[tuple[tuple[str, ...], str]] = [
+    (("--info", "FILE", "--title", "T"), "give the title inside the --info file"),
+    (("--blueprint", "xcon:VideoRoom@example.com", "--clone", "ORIGINAL"), "not allowed with"),
+    (("--blueprint", "xcon:VideoRoom@example.com", "--info", "FILE"), "not allowed with"),
+    (("--clone", "ORIGINAL", "--info", "FILE"), "not allowed with"),
+]
+
+
+async def test_rfc6503_s5_3_4_every_create_option_combination(
+    server: CcmpServer, tmp_path: Path
+) -> None:
+    # A create carries <confObjID> or <confInfo>, never both (s5.3.4): a clone's title is
+    # a second request, an update at the version the create returned.
+    code, out, err = await cli(server, "create", "--title", "Original")
+    assert code == 0, err
+    original = re.search(r"object: (\S+)", out)
+    assert original, out
+    (tmp_path / "conf.xml").write_text(CONF_FILE)
+    names = {"ORIGINAL": original.group(1), "FILE": str(tmp_path / "conf.xml")}
+    for options, title, version in SERVED:
+        argv = [names.get(a, a) for a in options]
+        code, out, err = await cli(server, "create", *argv)
+        assert code == 0, (options, out, err)
+        made = re.findall(r"object: (\S+)", out)
+        assert made and made[0] != original.group(1), (options, out)
+        code, shown, err = await cli(server, "show", made[0])
+        assert code == 0, err
+        assert f"  title: {title}\n" in shown and f"  version: {version}\n" in shown, shown
+    for options, message in REFUSED:
+        argv = [names.get(a, a) for a in options]
+        code, out, err = await cli(server, "create", *argv)
+        assert (code, out) == (2, ""), (options, err)
+        assert message in err and "usage:" in err, (options, err)
+
+
+async def test_a_clones_title_goes_in_a_second_request_with_the_version(
+    server: CcmpServer,
+) -> None:
+    code, out, err = await cli(
+        server, "--xml", "create", "--blueprint", "xcon:VideoRoom@example.com", "--title", "Q"
+    )
+    assert code == 0, err
+    requests = re.findall(r"<ccmp:ccmpRequest.*?</ccmp:ccmpRequest>", out, re.S)
+    assert len(requests) == 2, out
+    create, update = requests
+    assert "<operation>create</operation>" in create and "confInfo" not in create
+    assert "<confObjID>xcon:VideoRoom@example.com</confObjID>" in create
+    assert "<operation>update</operation>" in update and 'version="1"' in update
+    assert out.count("<response-code>200</response-code>") == 2
+
+
+async def test_cloning_a_protected_conference_with_a_title_needs_its_password(
+    server: CcmpServer, tmp_path: Path
+) -> None:
+    info = tmp_path / "secret.xml"
+    info.write_text(
+        '<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" '
+        'xmlns:xcon="urn:ietf:params:xml:ns:xcon-conference-info" '
+        'entity="xcon:AUTO_GENERATE_1@example.com"><conference-description><conf-uris><entry>'
+        "<uri>sip:s@example.com</uri><xcon:conference-password>42</xcon:conference-password>"
+        "</entry></conf-uris></conference-description></conference-info>"
+    )
+    code, out, err = await cli(server, "create", "--info", str(info))
+    assert code == 0, err
+    secret = re.search(r"object: (\S+)", out)
+    assert secret
+    # Without the password the create is refused and no update follows.
+    code, out, err = await cli(
+        server, "--xml", "create", "--clone", secret.group(1), "--title", "Q"
+    )
+    assert code == 1 and "CCMP error 423" in err and "when setting the title" not in err
+    assert out.count("<ccmp:ccmpRequest") == 1, out
+    # With it both go through: the clone is protected by the same password, the update too.
+    code, out, err = await cli(
+        server, "--conf-password", "42", "create", "--clone", secret.group(1), "--title", "Q"
+    )
+    assert code == 0, err
+    clone = re.search(r"object: (\S+)", out)
+    assert clone and "  version: 2\n" in out, out
+    code, shown, err = await cli(server, "--conf-password", "42", "show", clone.group(1))
+    assert code == 0 and "  title: Q\n" in shown, err

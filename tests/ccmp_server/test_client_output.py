@@ -72,6 +72,10 @@ BOARD = """\
 """
 
 
+# The board is protected (RFC 6503 s5.1): every request about it carries the password.
+PIN = ("--conf-password", "s3cret-pin")
+
+
 async def create_board(server: CcmpServer, tmp_path: Path, text: str = BOARD) -> tuple[str, str]:
     """Create the conference; returns its XCON-URI and the XCON-USERID prefix (user N is
     PREFIX + N as the server numbered them)."""
@@ -104,7 +108,7 @@ async def test_show_prints_uris_state_roles_and_one_line_per_endpoint(
     server: CcmpServer, tmp_path: Path
 ) -> None:
     conf, _ = await create_board(server, tmp_path)
-    code, out, err = await cli(server, "show", conf)
+    code, out, err = await cli(server, *PIN, "show", conf)
     assert code == 0, err
     users = re.findall(r"^  user (\S+)", out, re.M)
     assert len(users) == 4, out
@@ -122,17 +126,17 @@ async def test_show_prints_uris_state_roles_and_one_line_per_endpoint(
     # The conference password is a secret: flagged, never printed.
     assert "s3cret-pin" not in out
     # The same conference shows the same text again (stable order, nothing time-dependent).
-    assert (await cli(server, "show", conf))[1] == out
+    assert (await cli(server, *PIN, "show", conf))[1] == out
 
 
 async def test_users_and_user_print_the_same_lines(server: CcmpServer, tmp_path: Path) -> None:
     conf, _ = await create_board(server, tmp_path)
-    code, out, err = await cli(server, "users", conf)
+    code, out, err = await cli(server, *PIN, "users", conf)
     assert code == 0, err
     users = re.findall(r"^  user (\S+)", out, re.M)
     assert out == f"users: 200 Success\n  object: {conf}\n  version: 1\n" + users_block(users)
 
-    code, one, err = await cli(server, "user", conf, users[1])
+    code, one, err = await cli(server, *PIN, "user", conf, users[1])
     assert code == 0, err
     assert one.endswith(
         f"  user {users[1]}\n    endpoint sip:bo@example.com disconnected(booted) dialed-out\n"
@@ -144,7 +148,7 @@ async def test_raw_xml_is_unchanged_by_the_readable_output(
     server: CcmpServer, tmp_path: Path
 ) -> None:
     conf, _ = await create_board(server, tmp_path)
-    code, out, _ = await cli(server, "--xml", "show", conf)
+    code, out, _ = await cli(server, *PIN, "--xml", "show", conf)
     assert code == 0
     assert "<ccmp:ccmpRequest" in out and "<ccmp:ccmpResponse" in out
     assert re.search(r"<(\w+:)?disconnection-method>booted</", out), out
@@ -162,7 +166,7 @@ async def test_names_with_control_characters_cannot_break_lines_or_the_terminal(
         '<display-text>C&#x9b;2Jy\n  user fake\t&#x202e; "q" \\</display-text>',
     )
     conf, _ = await create_board(server, tmp_path, hostile)
-    code, out, err = await cli(server, "users", conf)
+    code, out, err = await cli(server, *PIN, "users", conf)
     assert code == 0, err
     assert "\x9b" not in out and "\u202e" not in out and "\t" not in out
     assert out.count("\n  user ") == 4, out
@@ -267,26 +271,26 @@ async def test_help_needs_no_server_and_runs_as_a_module() -> None:
 
 async def test_mute_and_unmute_show_on_every_endpoint(server: CcmpServer, tmp_path: Path) -> None:
     conf, _ = await create_board(server, tmp_path)
-    code, out, _ = await cli(server, "users", conf)
+    code, out, _ = await cli(server, *PIN, "users", conf)
     _, bo, cy, _ = re.findall(r"^  user (\S+)", out, re.M)
     # Cy's first endpoint has an untyped medium 7 (taken as its audio), the second none yet:
     # the client adds medium 1, typed audio so that readers know what was muted.
-    code, out, err = await cli(server, "mute", conf, cy)
+    code, out, err = await cli(server, *PIN, "mute", conf, cy)
     assert code == 0, err
-    code, out, err = await cli(server, "user", conf, cy)
+    code, out, err = await cli(server, *PIN, "user", conf, cy)
     assert out.endswith(
         f'  user {cy} "Cy"\n'
         "    endpoint sip:cy@example.com alerting dialed-out #7=recvonly(muted)\n"
         "    endpoint sip:cy2@example.com dialing-out audio=recvonly(muted)\n"
     ), out
-    code, out, err = await cli(server, "unmute", conf, cy)
+    code, out, err = await cli(server, *PIN, "unmute", conf, cy)
     assert code == 0, err
-    code, out, err = await cli(server, "user", conf, cy)
+    code, out, err = await cli(server, *PIN, "user", conf, cy)
     assert out.count("=sendrecv\n") == 2 and "muted" not in out, out
     # An explicit media id is set as given; its type is not known, so the id names it.
-    code, out, err = await cli(server, "mute", conf, bo, "--media-id", "9")
+    code, out, err = await cli(server, *PIN, "mute", conf, bo, "--media-id", "9")
     assert code == 0, err
-    code, out, err = await cli(server, "user", conf, bo)
+    code, out, err = await cli(server, *PIN, "user", conf, bo)
     assert out.endswith(" disconnected(booted) dialed-out #9=recvonly(muted)\n"), out
 
 
@@ -294,14 +298,14 @@ async def test_refused_preliminary_requests_are_ccmp_errors(
     server: CcmpServer, tmp_path: Path
 ) -> None:
     conf, _ = await create_board(server, tmp_path)
-    code, out, _ = await cli(server, "users", conf)
+    code, out, _ = await cli(server, *PIN, "users", conf)
     nobody_yet = re.findall(r"^  user (\S+)", out, re.M)[3]
     # mute reads the user first; the server's refusal is a CCMP error (exit 1) naming the step
-    code, out, err = await cli(server, "mute", conf, "xcon-userid:ghost@example.com")
+    code, out, err = await cli(server, *PIN, "mute", conf, "xcon-userid:ghost@example.com")
     assert (code, out) == (1, ""), err
     assert err.startswith("CCMP error 420: User Not Found"), err
     assert "(when reading user xcon-userid:ghost@example.com to find its endpoints)" in err
-    code, out, err = await cli(server, "mute", conf, nobody_yet)
+    code, out, err = await cli(server, *PIN, "mute", conf, nobody_yet)
     assert (code, out) == (2, ""), err
     assert err == f"error: user {nobody_yet} has no endpoint whose media could be set\n"
     # create --title asks the server its domain first (RFC 6503 s4.3)

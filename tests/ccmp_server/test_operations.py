@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
 from lxml import etree
 
@@ -16,8 +18,9 @@ from ccmp_server.messages import (
     Operation,
     ResponseCode,
 )
+from focus.core.core import CoreConfig
 from focus.core.store import ConferenceStore
-from tests.ccmp_server.conftest import Client, user_id
+from tests.ccmp_server.conftest import ACCOUNTS, Client, user_id
 
 CI = f"{{{INFO_NS}}}"
 R = ResponseCode
@@ -314,9 +317,81 @@ async def test_password_protected_conference(client: Client) -> None:
         )
     )
     assert join.code is R.SUCCESS
-    # The core's policy: whoever runs the conference (here its creator) needs no password.
-    delete = await client.send(conf(Operation.DELETE, uri))
+    # Whoever runs the conference gets the password back (she may hand it out).
+    own = await client.send(conf(Operation.RETRIEVE, uri, conference_password="1234"))
+    assert own.info is not None and b"1234" in etree.tostring(own.info)
+
+
+SECRET = (
+    "<ci:conference-description><ci:conf-uris><ci:entry><ci:uri>sip:s@example.com</ci:uri>"
+    "<xcon:conference-password>1234</xcon:conference-password></ci:entry></ci:conf-uris>"
+    "</ci:conference-description>"
+)
+
+
+async def test_rfc6503_s5_1_the_creator_too_must_give_the_password(client: Client) -> None:
+    # "MUST be inserted in all requests whose target conference object is password-
+    # protected": 423 for the creator and for an administrator as well.
+    uri = (await create(client, info=conf_info(SECRET))).conf_obj_id
+    assert uri is not None
+    sidebar = await client.send(
+        CcmpRequest(
+            MessageType.SIDEBAR_BY_REF,
+            operation=Operation.CREATE,
+            conf_obj_id=uri,
+            conference_password="1234",
+        )
+    )
+    assert sidebar.code is R.SUCCESS and sidebar.conf_obj_id is not None
+    requests = [
+        conf(Operation.RETRIEVE, uri),
+        conf(Operation.UPDATE, uri, info=conf_info(title("T"), entity=uri)),
+        conf(Operation.DELETE, uri),
+        CcmpRequest(MessageType.USERS, operation=Operation.RETRIEVE, conf_obj_id=uri),
+        CcmpRequest(MessageType.USER, operation=Operation.CREATE, conf_obj_id=uri),
+        CcmpRequest(MessageType.SIDEBARS_BY_REF, conf_obj_id=uri),
+        CcmpRequest(
+            MessageType.SIDEBAR_BY_REF, operation=Operation.DELETE, conf_obj_id=sidebar.conf_obj_id
+        ),
+    ]
+    for who in ("alice", "admin"):
+        for req in requests:
+            answer = await client.as_(who).send(req)
+            assert answer.code is R.CONFERENCE_PASSWORD_REQUIRED, (who, req, answer)
+    deleted = await client.send(
+        CcmpRequest(
+            MessageType.SIDEBAR_BY_REF,
+            operation=Operation.DELETE,
+            conf_obj_id=sidebar.conf_obj_id,
+            conference_password="1234",
+        )
+    )
+    assert deleted.code is R.SUCCESS
+    delete = await client.send(conf(Operation.DELETE, uri, conference_password="1234"))
     assert delete.code is R.SUCCESS
+
+
+async def test_rfc6503_s5_1_administrators_exempt_only_by_the_server_option(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    store = ConferenceStore.open(
+        tmp_path / "exempt",
+        CoreConfig(domain="example.com", exempt_administrators_from_passwords=True),
+        scrypt_n=2**4,
+    )
+    for name, role in ACCOUNTS.items():
+        store.accounts.add(name, role, f"pw-{name}")
+    server = await start_ccmp(store, CcmpConfig(port=0))
+    try:
+        alice = Client(session, server.url, "alice")
+        uri = (await create(alice, info=conf_info(SECRET))).conf_obj_id
+        admin = await alice.as_("admin").send(conf(Operation.RETRIEVE, uri))
+        assert admin.code is R.SUCCESS
+        creator = await alice.send(conf(Operation.RETRIEVE, uri))
+        assert creator.code is R.CONFERENCE_PASSWORD_REQUIRED
+    finally:
+        await server.close()
+        store.close()
 
 
 # ---------------------------------------------------------------- users / user
@@ -701,3 +776,62 @@ async def test_without_the_option_every_request_authenticates(client: Client) ->
     public = (await create(client)).conf_obj_id
     resp = await client.as_(None).send(_guest(public))
     assert resp.code is R.AUTHENTICATION_REQUIRED
+
+
+def test_rfc6503_s5_1_the_exemption_is_a_serve_flag_off_by_default(tmp_path: Path) -> None:
+    from focus.__main__ import build_parser
+    from focus.app import core_config
+    from focus.settings import FocusSettings
+
+    parser = build_parser()
+    assert parser.parse_args(["serve"]).exempt_administrators_from_passwords is False
+    args = parser.parse_args(["serve", "--exempt-administrators-from-passwords"])
+    assert args.exempt_administrators_from_passwords is True
+    settings = FocusSettings(state_dir=tmp_path, exempt_administrators_from_passwords=True)
+    assert core_config(settings).exempt_administrators_from_passwords is True
+    assert (
+        core_config(FocusSettings(state_dir=tmp_path)).exempt_administrators_from_passwords is False
+    )
+
+
+async def test_rfc6503_s5_3_7_s5_3_9_both_sidebar_lists_filter_alike(client: Client) -> None:
+    # One handler serves sidebarsByVal and sidebarsByRef: the same sidebars pass the same
+    # xpathFilter; by value they come as documents, by reference as URIs with their titles.
+    uri = (await create(client)).conf_obj_id
+    assert uri is not None
+    for by_ref in (False, True):
+        one = MessageType.SIDEBAR_BY_REF if by_ref else MessageType.SIDEBAR_BY_VAL
+        many = MessageType.SIDEBARS_BY_REF if by_ref else MessageType.SIDEBARS_BY_VAL
+        made = {}
+        for text in ("whisper", "coaching"):
+            side = await client.send(
+                CcmpRequest(
+                    one,
+                    operation=Operation.CREATE,
+                    conf_obj_id=uri,
+                    info=conf_info(title(text)),
+                )
+            )
+            assert side.code is R.SUCCESS and side.conf_obj_id, side.response_string
+            made[text] = side.conf_obj_id
+        wanted = "/conference-info[conference-description/display-text='coaching']"
+        listed = await client.send(CcmpRequest(many, conf_obj_id=uri, xpath_filter=wanted))
+        assert listed.code is R.SUCCESS, listed.response_string
+        if by_ref:
+            assert [(u.uri, u.display_text) for u in listed.uris or ()] == [
+                (made["coaching"], "coaching")
+            ]
+        else:
+            assert listed.info is not None
+            assert [e.get("entity") for e in listed.info] == [made["coaching"]]
+        everything = await client.send(CcmpRequest(many, conf_obj_id=uri))
+        docs = everything.info if everything.info is not None else ()
+        found = (
+            {u.uri for u in everything.uris or ()} if by_ref else {e.get("entity") for e in docs}
+        )
+        assert found == set(made.values())
+        for side_uri in made.values():
+            gone = await client.send(
+                CcmpRequest(one, operation=Operation.DELETE, conf_obj_id=side_uri)
+            )
+            assert gone.code is R.SUCCESS

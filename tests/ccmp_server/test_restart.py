@@ -9,7 +9,7 @@ from lxml import etree
 
 from ccmp_server.app import CcmpConfig, start_ccmp
 from ccmp_server.messages import CcmpRequest, MessageType, Operation, ResponseCode
-from focus.core.policy import Role
+from focus.xcon.model import Role
 from tests.ccmp_server.conftest import Client, open_store
 from tests.ccmp_server.test_operations import conf_info, title, user_info
 

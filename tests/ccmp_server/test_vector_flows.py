@@ -7,8 +7,10 @@ checked against the published one: response code, message type, operation (alway
 request's: RFC 6503 s5.3), version, and the data the client supplied coming back.
 
 Preconditions the examples take for granted (a conference that exists, a participant in it, a
-password) are set up with ordinary CCMP requests first. Credentials travel as HTTP Basic
-(the examples carry none); the config allows that over plain HTTP for this test only.
+password) are set up with ordinary CCMP requests first; where the RFC prints the conference
+(RFC 6504 s7.1's main conference, s7.4's Figure 24), it is created from that document.
+Credentials travel as HTTP Basic (the examples carry none); the config allows that over
+plain HTTP for this test only.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ from ccmp_server.messages import (
     Operation,
     ResponseCode,
 )
-from focus.core.policy import Role
 from focus.core.store import ConferenceStore
+from focus.xcon.model import Role
 from tests.ccmp_server.conftest import HEADERS, open_store
 from tests.ccmp_server.vectors import load
+from tests.paths import VECTORS as TEST_VECTORS
 
 DOMAIN = "example.com"
 CI = f"{{{INFO_NS}}}"
@@ -46,8 +49,13 @@ FLOW_ACCOUNTS = {
     "Alice": Role.USER,
     "Bob": Role.PARTICIPANT,
     "bob": Role.PARTICIPANT,
+    "Carol": Role.PARTICIPANT,
+    "David": Role.PARTICIPANT,
+    "Ethel": Role.PARTICIPANT,
     "admin": Role.ADMINISTRATOR,
 }
+# The conference documents RFC 6504 prints (s7.1's main conference, s7.4's Figure 24).
+DOCUMENTS = TEST_VECTORS / "xcon"
 
 
 @dataclass
@@ -56,8 +64,10 @@ class Replay:
 
     server: CcmpServer
     session: aiohttp.ClientSession
+    store: ConferenceStore
     ids: dict[str, str] = field(default_factory=dict)
     as_user: str = "Alice"
+    answers: dict[str, CcmpResponse] = field(default_factory=dict)
 
     def swap(self, data: bytes) -> bytes:
         text = data.decode("utf-8")
@@ -75,10 +85,33 @@ class Replay:
             assert resp.status == 200
             return decode_response(await resp.read())
 
-    async def ccmp(self, req: CcmpRequest, user: str = "admin") -> CcmpResponse:
+    async def ccmp(
+        self, req: CcmpRequest, user: str = "admin", code: ResponseCode = ResponseCode.SUCCESS
+    ) -> CcmpResponse:
         resp = await self.post(encode_request(req), user)
-        assert resp.code is ResponseCode.SUCCESS, (req, resp.response_string)
+        assert resp.code is code, (req, resp.response_string)
         return resp
+
+    async def retrieve(self, mt: MessageType, published: str, user: str) -> etree._Element:
+        """The document of the object the example calls `published`, as `user` reads it."""
+        req = CcmpRequest(mt, operation=Operation.RETRIEVE, conf_obj_id=self.ids[published])
+        resp = await self.ccmp(req, user)
+        assert resp.info is not None
+        return resp.info
+
+    async def published_conf(
+        self, published: str, document: str, user: str, extra_users: tuple[str, ...]
+    ) -> None:
+        """Create the conference the example takes for granted from the document the RFC
+        prints for it (its description and users), plus `extra_users`."""
+        root = etree.fromstring((DOCUMENTS / document).read_bytes())
+        parts = [root.find(f"{CI}conference-description"), root.find(f"{CI}users")]
+        users = parts[1]
+        assert parts[0] is not None and users is not None
+        for extra in extra_users:
+            etree.SubElement(users, f"{CI}user", entity=extra)
+        info = "".join(etree.tostring(p).decode() for p in parts if p is not None)
+        await self.new_conf(published, user, info)
 
     async def new_conf(self, published: str, user: str = "Alice", info: str = "") -> str:
         req = CcmpRequest(MessageType.CONF, operation=Operation.CREATE)
@@ -107,22 +140,6 @@ class Replay:
             by,
         )
 
-    async def allow(self, conf: str, uri: str, by: str = "Alice") -> None:
-        """Put `uri` in the conference's allowed-users-list (a usersRequest/update)."""
-        await self.ccmp(
-            CcmpRequest(
-                MessageType.USERS,
-                operation=Operation.UPDATE,
-                conf_obj_id=self.ids.get(conf, conf),
-                info=etree.fromstring(
-                    f'<usersInfo xmlns:xcon="{XCON_NS}"><xcon:allowed-users-list>'
-                    f'<xcon:target uri="{uri}" method="dial-out"/>'
-                    "</xcon:allowed-users-list></usersInfo>".encode()
-                ),
-            ),
-            by,
-        )
-
     async def step(
         self, name: str, *, exact_version: bool = False, user: str | None = None
     ) -> None:
@@ -139,6 +156,7 @@ class Replay:
         assert ours.message_type is published.message_type, where
         assert ours.operation is req.operation, where
         assert ours.namespace == req.namespace, where
+        self.answers[name] = ours
         if published.code is not ResponseCode.SUCCESS:
             return
         if not who and req.conf_user_id is None:
@@ -166,6 +184,9 @@ class Replay:
         if published.uris is not None:
             assert ours.uris is not None, name
             assert {u.uri for u in published.uris} <= {u.uri for u in ours.uris}, name
+        if published.info is not None and req.message_type in _SIDEBAR_TYPES and req.info is None:
+            assert ours.info is not None, name
+            _same_media_and_parent(name, published.info, ours.info, self.ids)
         if published.info is not None and req.message_type is not MessageType.BLUEPRINT:
             assert ours.info is not None, name
             sent = etree.tostring(req.info) if req.info is not None else b""
@@ -188,6 +209,41 @@ class Replay:
             assert [etree.QName(e).localname for e in ours.extension_payload] == [
                 etree.QName(e).localname for e in published.extension_payload
             ], name
+
+
+_SIDEBAR_TYPES = frozenset({MessageType.SIDEBAR_BY_REF, MessageType.SIDEBAR_BY_VAL})
+
+
+def _same_media_and_parent(
+    name: str, published: etree._Element, ours: etree._Element, ids: dict[str, str]
+) -> None:
+    """A created sidebar as the example shows it: the parent's media (label, type, status)
+    and the parent named in <sidebar-parent> (printed in <users> or in the description)."""
+    assert _media(published) <= _media(ours), f"{name}: {_media(ours)}"
+    parents = {(e.text or "").strip() for e in published.iter(f"{{{XCON_NS}}}sidebar-parent")}
+    ours_parent = {(e.text or "").strip() for e in ours.iter(f"{{{XCON_NS}}}sidebar-parent")}
+    # RFC 6504 s7.4 prints the sidebar's own URI there; s7.1 and s7.2 the parent's.
+    mapped = {ids.get(p, p) for p in parents} - {ours.get("entity")}
+    assert not mapped or ours_parent == mapped, f"{name}: {ours_parent} != {mapped}"
+
+
+def _media(info: etree._Element) -> set[tuple[str, str, str]]:
+    found = set()
+    for entry in info.iter(f"{CI}entry"):
+        kind, status = entry.find(f"{CI}type"), entry.find(f"{CI}status")
+        if entry.get("label") and kind is not None and status is not None:
+            found.add((entry.get("label", ""), (kind.text or "").strip(), status.text or ""))
+    return found
+
+
+def _named(info: etree._Element) -> set[str]:
+    """Everyone a document names: its users and its allowed-users-list targets."""
+    users = {u.get("entity", "") for u in info.iter(f"{CI}user")}
+    return users | {t.get("uri", "") for t in info.iter(f"{{{XCON_NS}}}target")}
+
+
+def _allowed(info: etree._Element) -> set[str]:
+    return {t.get("uri", "") for t in info.iter(f"{{{XCON_NS}}}target")}
 
 
 def _response_of(name: str) -> str:
@@ -225,7 +281,7 @@ async def replay(tmp_path: Path) -> AsyncIterator[Replay]:
     )
     try:
         async with aiohttp.ClientSession() as session:
-            yield Replay(server, session)
+            yield Replay(server, session, store)
     finally:
         await server.close()
         store.close()
@@ -249,9 +305,18 @@ def member(published: str, user_id: str, by: str = "Alice") -> Setup:
     return setup
 
 
-def allowed(published: str, uri: str) -> Setup:
+def published_conf(
+    published: str, document: str, user: str = "Alice", extra_users: tuple[str, ...] = ()
+) -> Setup:
     async def setup(r: Replay) -> None:
-        await r.allow(published, uri)
+        await r.published_conf(published, document, user, extra_users)
+
+    return setup
+
+
+def account_role(name: str, role: Role) -> Setup:
+    async def setup(r: Replay) -> None:
+        r.store.accounts.set_role(name, role)
 
     return setup
 
@@ -275,6 +340,50 @@ SECRET = (
 )
 C78 = "xcon:8977878@example.com"
 C94 = "xcon:8977794@example.com"
+C83 = "xcon:8978383@example.com"
+S12 = "xcon:8971212@example.com"  # s7.2's sidebar
+S13 = "xcon:8971313@example.com"  # s7.4's sidebar
+DAVID = "xcon-userid:David@example.com"
+ETHEL = "xcon-userid:Ethel@example.com"
+FRED = "sip:fred@example.com"
+
+
+async def check_s7_2(r: Replay) -> None:
+    """After s7.2: the created sidebar named the parent's parties, Fred is the sidebar's
+    (its allowed-users-list, with Alice and Bob) and in no roster of the main conference;
+    the main conference cannot be deleted while its sidebar lives (RFC 5239 s9.4)."""
+    created = r.answers["rfc6504/7.2-01-request.xml"].info
+    published = decode_response(load("rfc6504/7.2-02-response.xml")).info
+    assert created is not None and published is not None
+    assert _named(published) <= _named(created)
+    sidebar = await r.retrieve(MessageType.SIDEBAR_BY_REF, S12, "Alice")
+    wanted = {"xcon-userid:Alice@example.com", "xcon-userid:Bob@example.com", FRED}
+    assert wanted <= _allowed(sidebar)
+    assert b"sidebar with Alice, Bob, Ethel and Fred" in etree.tostring(sidebar)
+    main = await r.retrieve(MessageType.CONF, C78, "Alice")
+    assert FRED not in _named(main) and FRED not in etree.tostring(main).decode()
+    delete = CcmpRequest(MessageType.CONF, operation=Operation.DELETE, conf_obj_id=r.ids[C78])
+    await r.ccmp(delete, "Alice", ResponseCode.FORBIDDEN_DELETE_PARENT)
+
+
+async def check_s7_4(r: Replay) -> None:
+    """After s7.4: the sidebar is Alice's and Bob's (users and allowed-users-list), its
+    new audio has a real label in both their media; Carol is no longer invited; the call's
+    roster does not show Alice (Carol must not learn of the coach)."""
+    alice, bob, carol = (f"xcon-userid:{n}@{DOMAIN}" for n in ("alice", "bob", "carol"))
+    created = r.answers["rfc6504/7.4-01-request.xml"].info
+    assert created is not None and {bob, carol} <= _named(created)
+    sidebar = await r.retrieve(MessageType.SIDEBAR_BY_REF, S13, "alice")
+    assert _allowed(sidebar) == {alice, bob}
+    assert {alice, bob} <= {u.get("entity") for u in sidebar.iter(f"{CI}user")}
+    text = etree.tostring(sidebar).decode()
+    assert "AUTO_GENERATE" not in text and "Alice-to-Bob audio" in text
+    labels = {(m.text or "").strip() for m in sidebar.iter(f"{CI}label")}
+    audio = {label for label, kind, _ in _media(sidebar) if kind == "audio"} & labels
+    assert audio, "the coaching audio's label is not in the users' media"
+    call = await r.retrieve(MessageType.CONF, C83, "admin")
+    assert alice not in _named(call)
+
 
 # Each flow: setup steps (ordinary CCMP requests for what the example takes for granted) and
 # request vectors, replayed in order. The RFC 6503 s6 story starts from nothing, so its
@@ -316,21 +425,19 @@ FLOWS: dict[str, tuple[Setup | str, ...]] = {
         "rfc6504/6.5-03-request.xml",
     ),
     "rfc6504-s7.1-internal-sidebar": (
-        conf(C78),
-        member(C78, "xcon-userid:Alice@example.com"),
-        member(C78, "xcon-userid:Bob@example.com"),
+        published_conf(C78, "rfc6504-25.xml"),
         "rfc6504/7.1-01-request.xml",
         "rfc6504/7.1-03-request.xml",
         # The sidebar is a clone of the main conference, so Bob is in it already.
         "rfc6504/7.1-05-request.xml",
     ),
+    # Fred, the customer, is in no roster of the main conference: he joins only the
+    # sidebar (RFC 5239 s9.4.2).
     "rfc6504-s7.2-external-sidebar": (
-        conf(C78),
-        member(C78, "xcon-userid:Alice@example.com"),
-        member(C78, "xcon-userid:Bob@example.com"),
-        allowed(C78, "sip:fred@example.com"),
+        published_conf(C78, "rfc6504-25.xml", extra_users=(DAVID, ETHEL)),
         "rfc6504/7.2-01-request.xml",
         "rfc6504/7.2-03-request.xml",
+        check_s7_2,
     ),
     "rfc6504-s7.3-private-messages": (
         conf(C78),
@@ -338,13 +445,14 @@ FLOWS: dict[str, tuple[Setup | str, ...]] = {
         member(C78, "xcon-userid:Bob@example.com"),
         "rfc6504/7.3-01-request.xml",
     ),
+    # Alice the supervisor is not in Bob's call with Carol (Figure 24, set up by the
+    # service's administrator); she creates the sidebar as a moderator by her account.
     "rfc6504-s7.4-coaching": (
-        acting_as("alice"),
-        conf("xcon:8978383@example.com", user="alice"),
-        member("xcon:8978383@example.com", "xcon-userid:alice@example.com", "alice"),
-        member("xcon:8978383@example.com", "xcon-userid:bob@example.com", "alice"),
+        published_conf(C83, "rfc6504-38.xml", user="admin"),
+        account_role("alice", Role.MODERATOR),
         "rfc6504/7.4-01-request.xml",
         "rfc6504/7.4-03-request.xml",
+        check_s7_4,
     ),
     "rfc6504-s8-removal": (
         conf(C94),

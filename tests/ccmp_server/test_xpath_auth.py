@@ -16,7 +16,7 @@ from ccmp_server.xpath import XPathFilterError, XPathLimits, compile_filter, mat
 from focus.core.accounts import AccountDirectory
 from focus.core.database import open_database
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Role
+from focus.xcon.model import Role
 
 DOC = etree.fromstring(
     b"""<conference-info xmlns="urn:ietf:params:xml:ns:conference-info"

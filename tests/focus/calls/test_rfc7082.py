@@ -24,13 +24,13 @@ from ccmp_server.messages import (
 from focus.core.changes import ConferenceCreated
 from focus.core.commands import CreateConference
 from focus.core.core import CoreConfig
-from focus.core.policy import Actor, Role
+from focus.core.policy import Actor
 from focus.core.store import ConferenceStore
 from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Response
 from focus.sip.uacore import CallAnswered, UAEvent
 from focus.xcon.codec import parse_conference_info, serialize_conference_info
-from focus.xcon.model import ConferenceDescription, ConferenceInfo
+from focus.xcon.model import ConferenceDescription, ConferenceInfo, Role
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
 
 CI = "urn:ietf:params:xml:ns:conference-info"

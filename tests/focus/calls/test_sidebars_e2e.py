@@ -33,14 +33,14 @@ from focus.core.commands import (
     UpdateSidebar,
     UpdateUser,
 )
-from focus.core.policy import Actor, Role
+from focus.core.policy import Actor
 from focus.core.store import ConferenceStore
 from focus.mediaplan import PARENT_AUDIO, PARENT_GAIN, SM_NS
 from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call
 from focus.xcon.codec import parse_conference_info
-from focus.xcon.model import Endpoint, Media, User
+from focus.xcon.model import Endpoint, Media, Role, User
 from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
 from tests.focus.mediaplan.docs import audio_label
 from tests.mediactrl.media.phones import Phone, tone_levels

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from focus.core.core import CoreConfig
-from focus.core.policy import Actor, Role
+from focus.core.policy import Actor
 from focus.core.store import ConferenceStore
+from focus.xcon.model import Role
 
 FAST_SCRYPT = 2**4
 

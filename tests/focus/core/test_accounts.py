@@ -16,7 +16,7 @@ from focus.core.accounts import (
 )
 from focus.core.database import database_path, open_database
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import Role
+from focus.xcon.model import Role
 
 FAST = 2**4  # cheap scrypt for tests; production uses the default cost
 

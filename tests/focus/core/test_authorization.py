@@ -11,9 +11,9 @@ import pytest
 
 from focus.core import commands as cmd
 from focus.core.errors import CoreError, ErrorKind
-from focus.core.policy import MATRIX, Actor, Operation, Role
+from focus.core.policy import MATRIX, Actor, Operation
 from focus.core.store import ConferenceStore
-from focus.xcon.model import ConferenceDescription, ConferenceInfo, JoinHandling, User, Users
+from focus.xcon.model import ConferenceDescription, ConferenceInfo, JoinHandling, Role, User, Users
 from tests.focus.core.conftest import ADMIN, ALICE, BOB, add_accounts, open_store
 
 Action = Callable[[ConferenceStore, Actor, str, str], object]

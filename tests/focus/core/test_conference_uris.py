@@ -200,6 +200,45 @@ def test_a_sidebar_lists_its_own_uris(
     assert sip_store.find(sip_of(sidebar.uri)) == sip_store.get(sidebar.uri)
 
 
+@pytest.mark.parametrize("child", ["linked clone", "sidebar", "sidebar from info"])
+def test_rfc5239_s7_1_every_linked_child_starts_as_its_parent_enforces(
+    sip_store: ConferenceStore, child: str
+) -> None:
+    # One normalisation for new conferences and sidebars: a linked child's enforced
+    # elements are its parent's from the start (an entry naming the parent is not renamed,
+    # as it is in an independent clone), with its own SIP and CCMP URIs added.
+    conf = sip_store.apply(
+        cmd.CreateConference(
+            actor=ALICE,
+            enforce=frozenset({Enforceable.CONF_URIS, Enforceable.ALLOW_SIDEBARS}),
+        )
+    )[0].uri
+    web = UriEntry(uri=conf, purpose="web-page")
+    patch = ConferenceInfo(
+        entity=conf,
+        conference_description=ConferenceDescription(
+            conf_uris=Uris(entries=(web,)), allow_sidebars=True
+        ),
+    )
+    sip_store.apply(cmd.UpdateConference(actor=ALICE, uri=conf, patch=patch))
+    if child == "linked clone":
+        command: cmd.Command = cmd.CreateConference(actor=ALICE, clone_from=conf, linked=True)
+    else:
+        info = ConferenceInfo(entity="xcon:AUTO_GENERATE_1@example.com")
+        with_info = info if child == "sidebar from info" else None
+        command = cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True, info=with_info)
+    made = next(c.after for c in sip_store.apply(command) if c.uri != conf)
+    assert made is not None
+    assert conf_uris(made) == [(conf, "web-page"), (sip_of(made.uri), "participation")]
+    assert service_uris(made) == [(made.uri, "ccmp")]
+    desc = made.info.conference_description
+    assert desc is not None and desc.allow_sidebars is True
+    # An independent clone names itself where its source named itself.
+    clone = sip_store.apply(cmd.CreateConference(actor=ALICE, clone_from=conf))[0].after
+    assert clone is not None
+    assert conf_uris(clone) == [(clone.uri, "web-page"), (sip_of(clone.uri), "participation")]
+
+
 def test_a_restart_keeps_the_uris(state_dir: Path) -> None:
     config = CoreConfig(domain="example.com", participation_uri=PATTERN, ccmp_service_uri=True)
     first = add_accounts(open_store(state_dir, config=config))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from focus.core import commands as cmd
 from focus.core.changes import ConferenceCreated, ConferenceDeleted, ConferenceUpdated
+from focus.core.core import CoreConfig
 from focus.core.errors import CoreError, ErrorKind
+from focus.core.policy import Actor
 from focus.core.state import Lifecycle, ObjectKind
 from focus.core.store import ConferenceStore
 from focus.xcon.model import (
@@ -21,7 +24,7 @@ from focus.xcon.model import (
     User,
     Users,
 )
-from tests.focus.core.conftest import ADMIN, ALICE, BOB, EVE, NOBODY
+from tests.focus.core.conftest import ADMIN, ALICE, BOB, EVE, NOBODY, add_accounts, open_store
 
 
 def kind_of(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
@@ -324,7 +327,7 @@ def test_password_protected_conference(store: ConferenceStore) -> None:
         ),
     )
     uri = create(store, info=info)
-    assert store.get_conference(ALICE, uri).uri == uri  # the owner needs no password
+    assert store.get_conference(ALICE, uri, password="8601").uri == uri
     with pytest.raises(CoreError) as exc:
         store.get_conference(BOB, uri)
     assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED
@@ -355,6 +358,86 @@ def test_password_protected_conference(store: ConferenceStore) -> None:
             clone_from=uri,
         )
     assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED
+
+
+PROTECTED = ConferenceInfo(
+    entity="xcon:AUTO_GENERATE_1@example.com",
+    conference_description=ConferenceDescription(
+        conf_uris=Uris(
+            entries=(UriEntry(uri="sip:room@example.com", conference_passwords=("8601",)),)
+        )
+    ),
+)
+
+
+def every_request(uri: str, sidebar: str, password: str | None) -> list[cmd.Command]:
+    """A command of every kind aimed at the protected conference ``uri`` or its sidebar."""
+    patch = ConferenceInfo(entity=uri, conference_description=ConferenceDescription(free_text="x"))
+    side = dataclasses.replace(patch, entity=sidebar)
+    return [
+        cmd.UpdateConference(actor=ALICE, uri=uri, patch=patch, password=password),
+        cmd.UpdateUsers(actor=ALICE, uri=uri, patch=Users(), password=password),
+        cmd.AddUser(actor=ALICE, uri=uri, user=User(entity=BOB.user_id), password=password),
+        cmd.UpdateUser(actor=ALICE, uri=uri, user=User(entity=BOB.user_id), password=password),
+        cmd.RemoveUser(actor=ALICE, uri=uri, entity=BOB.user_id, password=password),
+        cmd.CreateSidebar(actor=ALICE, parent=uri, by_ref=True, password=password),
+        cmd.UpdateSidebar(actor=ALICE, uri=sidebar, by_ref=True, patch=side, password=password),
+        cmd.DeleteSidebar(actor=ALICE, uri=sidebar, by_ref=True, password=password),
+        cmd.CreateConference(actor=ALICE, clone_from=uri, password=password),
+        cmd.DeleteConference(actor=ALICE, uri=uri, password=password),
+    ]
+
+
+def test_rfc6503_s5_1_every_request_needs_the_password_even_the_creators(
+    store: ConferenceStore,
+) -> None:
+    # "MUST be inserted in all requests whose target conference object is password-
+    # protected": the creator (a moderator) and administrators get 423 too.
+    uri = create(store, info=PROTECTED)
+    store.apply(cmd.AddUser(actor=BOB, uri=uri, password="8601"))
+    sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=uri, by_ref=True, password="8601"))
+    side = sidebar[0].uri
+    for command in every_request(uri, side, None):
+        with pytest.raises(CoreError) as exc:
+            store.apply(command)
+        assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED, command
+        with pytest.raises(CoreError) as exc:
+            store.apply(dataclasses.replace(command, password="0000"))  # type: ignore[arg-type]
+        assert kind_of(exc) is ErrorKind.WRONG_PASSWORD, command
+    for read in (store.get_conference, store.get_users, store.get_sidebars):
+        for actor in (ALICE, ADMIN):
+            with pytest.raises(CoreError) as exc:
+                read(actor, uri)
+            assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED
+    with pytest.raises(CoreError) as exc:
+        store.get_sidebar(ALICE, side, by_ref=True)  # the sidebar is protected as its parent
+    assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED
+    with pytest.raises(CoreError) as exc:
+        store.apply(cmd.RemoveUser(actor=BOB, uri=uri))  # leaving too
+    assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED
+    # the system's own work (the SIP focus admitting a caller) is not a CCMP request
+    store.apply(cmd.AddUser(actor=Actor.system(), uri=uri, user=User(entity=EVE.user_id)))
+    # with the password every one of them is served
+    for command in every_request(uri, side, "8601"):
+        if isinstance(command, cmd.AddUser | cmd.CreateSidebar):
+            continue  # Bob and the sidebar are there already
+        store.apply(command)
+    assert store.get(uri) is None
+
+
+def test_rfc6503_s5_1_administrators_are_exempt_only_by_the_option(state_dir: Path) -> None:
+    config = CoreConfig(domain="example.com", exempt_administrators_from_passwords=True)
+    store = add_accounts(open_store(state_dir, config=config))
+    try:
+        uri = create(store, info=PROTECTED)
+        assert store.get_conference(ADMIN, uri).uri == uri
+        with pytest.raises(CoreError) as exc:
+            store.get_conference(ALICE, uri)  # the creator is no administrator
+        assert kind_of(exc) is ErrorKind.PASSWORD_REQUIRED
+        store.apply(cmd.DeleteConference(actor=ADMIN, uri=uri))
+    finally:
+        store.close()
+    assert CoreConfig().exempt_administrators_from_passwords is False
 
 
 def test_find_by_xcon_uri_or_conf_uri(store: ConferenceStore) -> None:

@@ -72,10 +72,11 @@ def populate(store: ConferenceStore) -> set[str]:
                 entity="xcon-userid:AUTO_GENERATE_1@example.com",
                 endpoints=(Endpoint(entity="sip:dave@example.com"),),
             ),
+            password="42",
         )
     )
-    run(cmd.CreateSidebar(actor=ALICE, parent=a, by_ref=False))
-    run(cmd.CreateSidebar(actor=ALICE, parent=a, by_ref=True))
+    run(cmd.CreateSidebar(actor=ALICE, parent=a, by_ref=False, password="42"))
+    run(cmd.CreateSidebar(actor=ALICE, parent=a, by_ref=True, password="42"))
     b = run(cmd.CreateConference(actor=ALICE, clone_from="xcon:VideoRoom@example.com"))[0].uri
     run(cmd.CreateConference(actor=ALICE, clone_from=b, linked=True))
     gone = run(cmd.CreateConference(actor=ALICE))[0].uri

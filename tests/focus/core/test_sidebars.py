@@ -5,12 +5,29 @@ from __future__ import annotations
 import pytest
 
 from focus.core import commands as cmd
-from focus.core.changes import ConferenceCreated, ConferenceDeleted, ConferenceUpdated, UserRemoved
+from focus.core.changes import (
+    ConferenceCreated,
+    ConferenceDeleted,
+    ConferenceUpdated,
+    UserAdded,
+    UserRemoved,
+)
 from focus.core.errors import CoreError, ErrorKind
+from focus.core.policy import Actor
 from focus.core.state import ObjectKind
 from focus.core.store import ConferenceStore
-from focus.xcon.model import ConferenceDescription, ConferenceInfo, State, User, Users
-from tests.focus.core.conftest import ALICE, BOB, CAROL, EVE
+from focus.xcon.model import (
+    AllowedUsersList,
+    ConferenceDescription,
+    ConferenceInfo,
+    Endpoint,
+    Role,
+    State,
+    Target,
+    User,
+    Users,
+)
+from tests.focus.core.conftest import ADMIN, ALICE, BOB, CAROL, EVE
 
 
 def kind(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
@@ -77,16 +94,16 @@ def test_sidebar_lifecycle(store: ConferenceStore, conf: str, by_ref: bool) -> N
         assert parent.info.sidebars_by_val is not None
         embedded = parent.info.sidebars_by_val.entries[0]
         assert embedded.user(CAROL.user_id or "") is None
-    # a stranger cannot be put into a sidebar
-    stranger = ConferenceInfo(
-        entity=sidebar, users=Users(users=(User(entity="xcon-userid:eve@example.com"),))
-    )
-    with pytest.raises(CoreError) as exc:
-        store.apply(cmd.UpdateSidebar(actor=ALICE, uri=sidebar, by_ref=by_ref, patch=stranger))
-    assert kind(exc) is ErrorKind.USER_NOT_FOUND
-    with pytest.raises(CoreError) as exc:
-        store.apply(cmd.AddUser(actor=EVE, uri=sidebar))
-    assert kind(exc) is ErrorKind.USER_NOT_FOUND
+    # nobody adds herself to a sidebar that does not invite her (its parent's users
+    # included: Carol was dropped); its moderator may put anyone in it (RFC 6504 s7.2)
+    for uninvited in (EVE, CAROL):
+        with pytest.raises(CoreError) as exc:
+            store.apply(cmd.AddUser(actor=uninvited, uri=sidebar))
+        assert kind(exc) is ErrorKind.FORBIDDEN
+    outsider = ConferenceInfo(entity=sidebar, users=Users(users=(User(entity=EVE.user_id),)))
+    store.apply(cmd.UpdateSidebar(actor=ALICE, uri=sidebar, by_ref=by_ref, patch=outsider))
+    assert store.get_user(ALICE, sidebar, EVE.user_id).entity == EVE.user_id
+    assert store.get_users(ALICE, conf).info.user(EVE.user_id or "") is None
     # the parent cannot go while the sidebar depends on it
     with pytest.raises(CoreError) as exc:
         store.apply(cmd.DeleteConference(actor=ALICE, uri=conf))
@@ -101,7 +118,7 @@ def test_sidebar_lifecycle(store: ConferenceStore, conf: str, by_ref: bool) -> N
     store.apply(cmd.DeleteConference(actor=ALICE, uri=conf))
 
 
-def test_sidebar_from_info_only_parent_users(store: ConferenceStore, conf: str) -> None:
+def test_sidebar_from_info_has_its_own_users(store: ConferenceStore, conf: str) -> None:
     info = ConferenceInfo(
         entity="xcon:AUTO_GENERATE_1@example.com",
         conference_description=ConferenceDescription(display_text="coaching"),
@@ -119,13 +136,15 @@ def test_sidebar_from_info_only_parent_users(store: ConferenceStore, conf: str) 
         obj.info.conference_description.maximum_user_count
         == parent.info.conference_description.maximum_user_count
     )
-    bad = ConferenceInfo(
+    # someone who is not in the parent (RFC 5239 s9.4.2's Fred) is the sidebar's only
+    outsider = "xcon-userid:outsider@example.com"
+    info = ConferenceInfo(
         entity="xcon:AUTO_GENERATE_1@example.com",
-        users=Users(users=(User(entity="xcon-userid:outsider@example.com"),)),
+        users=Users(users=(User(entity=outsider),)),
     )
-    with pytest.raises(CoreError) as exc:
-        store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True, info=bad))
-    assert kind(exc) is ErrorKind.USER_NOT_FOUND
+    side = store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True, info=info))[0]
+    assert side.after is not None and side.after.info.user(outsider) is not None
+    assert store.get_users(ALICE, conf).info.user(outsider) is None
 
 
 def test_user_removed_from_parent_leaves_sidebars(store: ConferenceStore, conf: str) -> None:
@@ -166,22 +185,21 @@ def test_sidebar_enforced_elements(store: ConferenceStore, conf: str) -> None:
 
 
 def test_parent_moderator_moderates_sidebar(store: ConferenceStore, conf: str) -> None:
-    # Bob created... no: Alice owns conf; an admin-made sidebar is still Alice's to manage
-    from tests.focus.core.conftest import ADMIN
-
+    # Alice owns conf; an admin-made sidebar is still Alice's to manage
     sidebar = store.apply(cmd.CreateSidebar(actor=ADMIN, parent=conf, by_ref=False))[0].uri
     store.apply(cmd.DeleteSidebar(actor=ALICE, uri=sidebar, by_ref=False))
 
 
 def test_user_operations_inside_a_sidebar(store: ConferenceStore, conf: str) -> None:
+    invite = AllowedUsersList(targets=(Target(uri=BOB.user_id or "", method="dial-in"),))
     info = ConferenceInfo(
         entity="xcon:AUTO_GENERATE_1@example.com",
-        users=Users(users=(User(entity=ALICE.user_id),)),
+        users=Users(users=(User(entity=ALICE.user_id),), allowed_users_list=invite),
     )
     sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True, info=info))[
         0
     ].uri
-    store.apply(cmd.AddUser(actor=BOB, uri=sidebar))  # Bob is in the parent: admitted
+    store.apply(cmd.AddUser(actor=BOB, uri=sidebar))  # the sidebar invites Bob: admitted
     store.apply(cmd.UpdateUser(actor=BOB, uri=sidebar, user=User(display_text="B")))
     assert store.get_user(BOB, sidebar).display_text == "B"
     users = store.get_users(CAROL, sidebar).info.users
@@ -190,3 +208,116 @@ def test_user_operations_inside_a_sidebar(store: ConferenceStore, conf: str) -> 
     assert store.get(conf) is not None
     parent = store.get(conf)
     assert parent is not None and parent.info.user(BOB.user_id or "") is not None
+
+
+def test_rfc6504_s7_2_an_external_sidebar_admits_a_party_not_in_the_parent(
+    store: ConferenceStore, conf: str
+) -> None:
+    # Alice takes Bob into a sidebar with the customer Fred, who is in no roster of the
+    # main conference (RFC 5239 s9.4.2, RFC 6504 s7.2).
+    sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True))[0].uri
+    fred = "sip:fred@example.com"
+    patch = ConferenceInfo(
+        entity=sidebar,
+        users=Users(
+            users=(
+                User(entity=CAROL.user_id, state=State.DELETED),
+                User(
+                    entity="xcon-userid:AUTO_GENERATE_1@example.com",
+                    endpoints=(Endpoint(entity=fred),),
+                ),
+            ),
+            allowed_users_list=AllowedUsersList(targets=(Target(uri=fred, method="dial-out"),)),
+        ),
+    )
+    store.apply(cmd.UpdateSidebar(actor=ALICE, uri=sidebar, by_ref=True, patch=patch))
+    side = store.get_sidebar(ALICE, sidebar, by_ref=True)
+    assert side.info.users is not None
+    fred_user = next(
+        u for u in side.info.users.users if u.endpoints and u.endpoints[0].entity == fred
+    )
+    assert fred_user.entity is not None and "AUTO_GENERATE" not in fred_user.entity
+    parent = store.get_users(ALICE, conf).info
+    assert parent.users is not None and parent.users.allowed_users_list is None
+    assert {u.entity for u in parent.users.users} == {ALICE.user_id, BOB.user_id, CAROL.user_id}
+    # the sidebar still never outlives its parent
+    with pytest.raises(CoreError) as exc:
+        store.apply(cmd.DeleteConference(actor=ALICE, uri=conf))
+    assert kind(exc) is ErrorKind.DELETE_PARENT_FAILED
+    # a user removed from the parent leaves its sidebars; Fred, only in the sidebar, stays
+    store.apply(cmd.RemoveUser(actor=ALICE, uri=conf, entity=BOB.user_id))
+    side = store.get_sidebar(ALICE, sidebar, by_ref=True)
+    assert side.info.user(BOB.user_id or "") is None
+    assert side.info.user(fred_user.entity) is not None
+
+
+def test_rfc6504_s7_4_a_supervisor_not_in_the_call_creates_a_coaching_sidebar(
+    store: ConferenceStore,
+) -> None:
+    # Creating a sidebar is a moderator's operation on the parent (focus.core.policy);
+    # Alice the supervisor is a moderator by her account, not by being in the call.
+    supervisor = Actor("xcon-userid:supervisor@example.com", Role.MODERATOR)
+    store.accounts.add("supervisor", Role.MODERATOR, "pw-supervisor")
+    uri = store.apply(cmd.CreateConference(actor=ADMIN))[0].uri
+    for agent_or_customer in (BOB, CAROL):
+        store.apply(cmd.AddUser(actor=agent_or_customer, uri=uri))
+    # the customer and outsiders without a moderator's standing may not
+    for refused in (CAROL, EVE, ALICE):
+        with pytest.raises(CoreError) as exc:
+            store.apply(cmd.CreateSidebar(actor=refused, parent=uri, by_ref=True))
+        assert kind(exc) is ErrorKind.FORBIDDEN
+    sidebar = store.apply(cmd.CreateSidebar(actor=supervisor, parent=uri, by_ref=True))[0].uri
+    coaching = ConferenceInfo(
+        entity=sidebar,
+        users=Users(
+            users=(
+                User(entity=supervisor.user_id),
+                User(entity=CAROL.user_id, state=State.DELETED),
+            ),
+            allowed_users_list=AllowedUsersList(
+                targets=(
+                    Target(uri=supervisor.user_id or "", method="dial-in"),
+                    Target(uri=BOB.user_id or "", method="dial-out"),
+                )
+            ),
+        ),
+    )
+    store.apply(cmd.UpdateSidebar(actor=supervisor, uri=sidebar, by_ref=True, patch=coaching))
+    users = store.get_users(supervisor, sidebar).info.users
+    assert users is not None
+    assert {u.entity for u in users.users} == {supervisor.user_id, BOB.user_id}
+    parent = store.get_users(supervisor, uri).info
+    assert parent.user(supervisor.user_id or "") is None  # Carol does not see her
+    # the sidebar is hers to run; the customer cannot walk into it
+    with pytest.raises(CoreError) as exc:
+        store.apply(cmd.AddUser(actor=CAROL, uri=sidebar))
+    assert kind(exc) is ErrorKind.FORBIDDEN
+    store.apply(cmd.DeleteSidebar(actor=supervisor, uri=sidebar, by_ref=True))
+
+
+def test_rfc6503_s5_3_6_no_anonymous_entry_into_a_sidebar(
+    store: ConferenceStore, conf: str
+) -> None:
+    # The default blueprint admits anonymous users and a cloned sidebar copies that
+    # policy; a sidebar still admits by itself only whom it invites.
+    sidebar = store.apply(cmd.CreateSidebar(actor=ALICE, parent=conf, by_ref=True))[0].uri
+    contact = "sip:walk-in@example.net"
+    joiner = User(
+        entity="xcon-userid:AUTO_GENERATE_1@example.com",
+        endpoints=(Endpoint(entity=contact),),
+    )
+    with pytest.raises(CoreError) as exc:
+        store.apply(cmd.AddUser(actor=Actor.unauthenticated(), uri=sidebar, user=joiner))
+    assert kind(exc) is ErrorKind.FORBIDDEN
+    invite = ConferenceInfo(
+        entity=sidebar,
+        users=Users(
+            allowed_users_list=AllowedUsersList(targets=(Target(uri=contact, method="dial-in"),))
+        ),
+    )
+    store.apply(cmd.UpdateSidebar(actor=ALICE, uri=sidebar, by_ref=True, patch=invite))
+    side = store.get(sidebar)
+    assert side is not None and side.info.users is not None
+    assert side.info.users.user_admission_policy == "anonymous"
+    added = store.apply(cmd.AddUser(actor=Actor.unauthenticated(), uri=sidebar, user=joiner))
+    assert isinstance(added[0], UserAdded) and added[0].uri == sidebar

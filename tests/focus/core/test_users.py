@@ -99,9 +99,9 @@ def test_auto_generated_user_and_recovery_by_endpoint(store: ConferenceStore) ->
 
 def test_user_without_xcon_userid_enters_and_gets_one(store: ConferenceStore) -> None:
     from focus.core.policy import Actor
-    from focus.core.policy import Role as PolicyRole
+    from focus.xcon.model import Role
 
-    anon = Actor(None, PolicyRole.PARTICIPANT)
+    anon = Actor(None, Role.PARTICIPANT)
     uri = new_conf(store)
     user = User(
         entity="xcon-userid:AUTO_GENERATE_1@example.com",
@@ -110,9 +110,9 @@ def test_user_without_xcon_userid_enters_and_gets_one(store: ConferenceStore) ->
     added = store.apply(cmd.AddUser(actor=anon, uri=uri, user=user))[0]
     assert isinstance(added, UserAdded) and added.user.startswith("xcon-userid:")
     # from now on the new XCON-USERID is a known confUserID (no 421)
-    me = Actor(added.user, PolicyRole.PARTICIPANT)
+    me = Actor(added.user, Role.PARTICIPANT)
     assert store.get_user(me, uri).entity == added.user
-    stranger = Actor("xcon-userid:stranger@example.com", PolicyRole.PARTICIPANT)
+    stranger = Actor("xcon-userid:stranger@example.com", Role.PARTICIPANT)
     with pytest.raises(CoreError) as exc:
         store.get_user(stranger, uri)
     assert kind(exc) is ErrorKind.INVALID_CONF_USER_ID

@@ -12,7 +12,6 @@ from focus.core import commands as cmd
 from focus.core.changes import Change
 from focus.core.core import CoreConfig
 from focus.core.policy import Actor
-from focus.core.policy import Role as CoreRole
 from focus.core.store import ConferenceStore
 from focus.eventpkg.bodies import Outcome, apply_rfc4575, rfc4575_view
 from focus.eventpkg.core_bridge import feed_changes
@@ -33,8 +32,8 @@ from focus.xcon.model import (
     User,
 )
 
-ALICE = Actor("xcon-userid:alice@example.com", CoreRole.USER)
-BOB = Actor("xcon-userid:bob@example.com", CoreRole.PARTICIPANT)
+ALICE = Actor("xcon-userid:alice@example.com", Role.USER)
+BOB = Actor("xcon-userid:bob@example.com", Role.PARTICIPANT)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lxml import etree
@@ -57,11 +57,16 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str 
 
 @dataclass
 class Ccmp:
-    """A CCMP client over HTTP (RFC 6503) as an administrator account."""
+    """A CCMP client over HTTP (RFC 6503) as an administrator account; ``password`` is
+    sent as the conference password (RFC 6503 s5.1: every request to a protected
+    conference needs it, an administrator's too)."""
 
     target: Target
+    password: str | None = None
 
     async def ask(self, request: CcmpRequest) -> CcmpResponse:
+        if self.password is not None:
+            request = replace(request, conference_password=self.password)
         _, _, response = await send(self.target, request)
         assert response.code is ResponseCode.SUCCESS, (response.code, response.response_string)
         return response

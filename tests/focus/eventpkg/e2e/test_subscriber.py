@@ -317,6 +317,7 @@ async def test_role_filtering_hides_the_password_from_participants(tmp_path: Pat
                     entity=f"xcon:AUTO_GENERATE_1@{DOMAIN}",
                 )
             )
+            running.ccmp.password = "pw-4711"  # RFC 6503 s5.1
             for who, role in ((mod, "moderator"), (part, "participant")):
                 await running.ccmp.add_user(
                     conf,
