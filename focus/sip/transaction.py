@@ -361,17 +361,7 @@ def make_ack(request: Request, response: Response) -> Request:
     Same Request-URI, Call-ID, From, CSeq number and Route as the INVITE; To from the
     response (with its tag); one Via, the INVITE's top one (same branch).
     """
-    ack = Request("ACK", request.uri)
-    h = ack.headers
-    h.add("Via", str(request.via[0]))
-    h.add("Max-Forwards", "70")
-    for value in request.headers.get_all("Route"):
-        h.add("Route", value)
-    h.add("From", request.headers.get("From") or "")
-    h.add("To", response.headers.get("To") or "")
-    h.add("Call-ID", request.call_id)
-    h.add("CSeq", f"{request.cseq.number} ACK")
-    return ack
+    return _same_transaction(request, "ACK", to=response.headers.get("To") or "")
 
 
 def make_cancel(request: Request) -> Request:
@@ -382,17 +372,23 @@ def make_cancel(request: Request) -> Request:
     """
     if request.method == "ACK":
         raise LocalProtocolError("an ACK cannot be cancelled (RFC 3261 s9.1)")
-    cancel = Request("CANCEL", request.uri)
-    h = cancel.headers
+    return _same_transaction(request, "CANCEL", to=request.headers.get("To") or "")
+
+
+def _same_transaction(request: Request, method: str, *, to: str) -> Request:
+    """``method`` in ``request``'s transaction (s9.1, s17.1.1.3): its Request-URI, top Via
+    (same branch), Route, From, Call-ID and CSeq number; only To is the caller's."""
+    built = Request(method, request.uri)
+    h = built.headers
     h.add("Via", str(request.via[0]))
     h.add("Max-Forwards", "70")
     for value in request.headers.get_all("Route"):
         h.add("Route", value)
     h.add("From", request.headers.get("From") or "")
-    h.add("To", request.headers.get("To") or "")
+    h.add("To", to)
     h.add("Call-ID", request.call_id)
-    h.add("CSeq", f"{request.cseq.number} CANCEL")
-    return cancel
+    h.add("CSeq", f"{request.cseq.number} {method}")
+    return built
 
 
 # --------------------------------------------------------------------------- keys
