@@ -69,7 +69,10 @@ from focus.sip.message import Request, Response, Via, make_response
 from focus.sip.timers import TimerConfig, TimerName
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from focus.sip.flow import Flow
+    from focus.sip.uri import URI
 
 __all__ = [
     "LIVE_TIMERS",
@@ -86,6 +89,7 @@ __all__ = [
     "make_ack",
     "make_cancel",
     "new_branch",
+    "new_request",
     "new_tag",
     "step",
 ]
@@ -353,6 +357,34 @@ def _response_input(status: int, *, from_tu: bool) -> Input:
 
 
 # --------------------------------------------------------------------------- builders
+
+
+def new_request(
+    method: str,
+    uri: URI | str,
+    *,
+    transport: str,
+    sent_by: str,
+    from_: str,
+    to: str,
+    call_id: str,
+    cseq: int,
+    routes: Iterable[str] = (),
+) -> Request:
+    """A request with the headers every request carries (RFC 3261 s8.1.1): a Via with a
+    new branch (s8.1.1.7) and ``rport`` (RFC 3581), Max-Forwards 70, ``routes``, From, To,
+    Call-ID and CSeq; the caller adds the rest."""
+    request = Request(method, uri)
+    h = request.headers
+    h.add("Via", f"SIP/2.0/{transport} {sent_by};branch={new_branch()};rport")
+    h.add("Max-Forwards", "70")
+    for route in routes:
+        h.add("Route", route)
+    h.add("From", from_)
+    h.add("To", to)
+    h.add("Call-ID", call_id)
+    h.add("CSeq", f"{cseq} {method}")
+    return request
 
 
 def make_ack(request: Request, response: Response) -> Request:
