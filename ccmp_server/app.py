@@ -20,7 +20,7 @@ from aiohttp import hdrs, web
 
 from .auth import AuthError, Credentials, parse_basic_authorization
 from .codec import CcmpDecodeError, decode_request, encode_response
-from .messages import CCMP_NS, MEDIA_TYPE, CcmpResponse, MessageType, ResponseCode
+from .messages import CCMP_NS, MEDIA_TYPE, CcmpRequest, CcmpResponse, MessageType, ResponseCode
 
 if TYPE_CHECKING:
     from focus.core.store import ConferenceStore
@@ -164,17 +164,19 @@ def _error(
     *,
     namespace: str = CCMP_NS,
     message_type: MessageType | None = None,
-    err: CcmpDecodeError | None = None,
+    echo: CcmpRequest | CcmpDecodeError | None = None,
 ) -> CcmpResponse:
-    if err is not None:
+    """An error response; ``echo`` (the request, or what the decoder read of it) lends
+    it the namespace, message type, confUserID, confObjID and operation it answers."""
+    if echo is not None:
         return CcmpResponse(
-            message_type=err.message_type,
-            code=err.code,
-            conf_user_id=err.conf_user_id or "",
-            namespace=err.namespace,
-            conf_obj_id=err.conf_obj_id,
-            operation=err.operation,
-            response_string=str(err),
+            message_type=echo.message_type,
+            code=code,
+            conf_user_id=echo.conf_user_id or "",
+            namespace=echo.namespace,
+            conf_obj_id=echo.conf_obj_id,
+            operation=echo.operation,
+            response_string=text,
         )
     return CcmpResponse(
         message_type=message_type,
@@ -284,21 +286,13 @@ async def _answer(request: web.Request, config: CcmpConfig) -> tuple[web.Respons
             body, max_bytes=config.max_body_bytes, max_depth=config.max_xml_depth
         )
     except CcmpDecodeError as exc:
-        return _ccmp(_error(exc.code, str(exc), err=exc)), str(int(exc.code)), "-"
+        return _ccmp(_error(exc.code, str(exc), echo=exc)), str(int(exc.code)), "-"
 
     basic: Credentials | None = None
     try:
         basic = parse_basic_authorization(request.headers.get(hdrs.AUTHORIZATION))
     except AuthError as exc:
-        refused = CcmpResponse(
-            message_type=ccmp_request.message_type,
-            code=ResponseCode.AUTHENTICATION_REQUIRED,
-            conf_user_id=ccmp_request.conf_user_id or "",
-            namespace=ccmp_request.namespace,
-            conf_obj_id=ccmp_request.conf_obj_id,
-            operation=ccmp_request.operation,
-            response_string=str(exc),
-        )
+        refused = _error(ResponseCode.AUTHENTICATION_REQUIRED, str(exc), echo=ccmp_request)
         return _ccmp(refused), "424", "-"
     if basic is not None and not (request.secure or config.allow_basic_auth_without_tls):
         # s10.2: credentials travel protected; over plain HTTP, Basic is not honoured.

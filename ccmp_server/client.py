@@ -486,23 +486,25 @@ def _media_word(medium: etree._Element) -> str:
     return f"{name}={status}(muted)" if status == "recvonly" else f"{name}={status}"
 
 
+def _named(word: str, element: etree._Element) -> str:
+    """``word``, the element's entity and its display-text in quotes: how a user and an
+    endpoint (RFC 4575 s5.6, s5.7) start their line."""
+    line = f"{word} {_clean(element.get('entity') or '-')}"
+    name = _first(element, f"{_CI}display-text")
+    return f"{line} {_quoted(name)}" if name else line
+
+
 def _user_lines(user: etree._Element) -> list[str]:
     """A line for the user (entity, name, RFC 6501 s4.6.5.2 roles), then one per endpoint
     (RFC 4575 s5.7: entity, name, status with its disconnection-method, joining-method,
     media)."""
-    line = f"  user {_clean(user.get('entity') or '-')}"
-    name = _first(user, f"{_CI}display-text")
-    if name:
-        line += f" {_quoted(name)}"
+    line = _named("  user", user)
     roles = _texts(user, f"{_CI}roles/{_CI}entry")
     if roles:
         line += f" roles={','.join(roles)}"
     lines = [line + "\n"]
     for endpoint in user.iterfind(f"{_CI}endpoint"):
-        line = f"    endpoint {_clean(endpoint.get('entity') or '-')}"
-        name = _first(endpoint, f"{_CI}display-text")
-        if name:
-            line += f" {_quoted(name)}"
+        line = _named("    endpoint", endpoint)
         status = _first(endpoint, f"{_CI}status")
         if status:
             line += f" {status}"

@@ -48,7 +48,7 @@ from focus.sip.errors import SipParseError
 from focus.sip.flow import Flow
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request
-from focus.sip.transaction import new_branch, new_tag
+from focus.sip.transaction import new_request, new_tag
 from focus.sip.uacore import UAError, resolve_target
 from focus.sip.uri import parse_uri
 from focus.xcon.model import EndpointStatus, User
@@ -242,14 +242,17 @@ class ChatRelay:
         sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         room = self.sip_uri(conference)
         name = _quoted(sender.display_name) + " " if sender and sender.display_name else ""
-        request = Request("MESSAGE", uri)
+        request = new_request(
+            "MESSAGE",
+            uri,
+            transport=flow.transport.value,
+            sent_by=sent_by,
+            from_=f"{name}<{room}>;tag={new_tag()}",
+            to=str(NameAddr(uri)),
+            call_id=f"{secrets.token_hex(12)}@{host}",
+            cseq=1,
+        )
         h = request.headers
-        h.add("Via", f"SIP/2.0/{flow.transport.value} {sent_by};branch={new_branch()};rport")
-        h.add("Max-Forwards", "70")
-        h.add("From", f"{name}<{room}>;tag={new_tag()}")
-        h.add("To", str(NameAddr(uri)))
-        h.add("Call-ID", f"{secrets.token_hex(12)}@{host}")
-        h.add("CSeq", "1 MESSAGE")
         if sender is not None:
             h.add("P-Asserted-Identity", f"{name}<{sender.aors[0]}>")
         h.add("Content-Type", content_type)

@@ -274,7 +274,7 @@ class ConferenceEvents:
             ):
                 self._send(sub, sub.notify(now, body=body, content_type=ctype), event.sub_id)
             else:
-                reason = Reason(event.reason.value) if event.reason else Reason.NORESOURCE
+                reason = event.reason or Reason.NORESOURCE
                 notify = self.sip.terminate(sub, now, reason, body=body, content_type=ctype)
                 self._forget(sub)
                 self._send(sub, notify, None)

@@ -223,17 +223,10 @@ def _only_rfc4575(obj: E) -> E:
         elif keep is not None and f.name not in keep:
             if value is not None and value != ():
                 changes[f.name] = f.default  # None or ()
-        elif isinstance(value, XconElement):
-            if type(value) not in _RFC4575_CLASSES:
-                changes[f.name] = None
-            else:
-                cleaned = _only_rfc4575(value)
-                if cleaned is not value:
-                    changes[f.name] = cleaned
-        elif isinstance(value, tuple) and value and isinstance(value[0], XconElement):
-            items = tuple(_only_rfc4575(x) for x in value)
-            if any(a is not b for a, b in zip(items, value, strict=True)):
-                changes[f.name] = items
+        elif isinstance(value, XconElement) and type(value) not in _RFC4575_CLASSES:
+            changes[f.name] = None
+        elif (walked := _walk(value, _only_rfc4575)) is not value:
+            changes[f.name] = walked
     return replace(obj, **changes) if changes else obj
 
 
@@ -254,15 +247,22 @@ def _no_state(obj: E) -> E:
         elif f.name == "cleared":
             if value:
                 changes[f.name] = frozenset()
-        elif isinstance(value, XconElement):
-            cleaned = _no_state(value)
-            if cleaned is not value:
-                changes[f.name] = cleaned
-        elif isinstance(value, tuple) and value and isinstance(value[0], XconElement):
-            items = tuple(_no_state(x) for x in value)
-            if any(a is not b for a, b in zip(items, value, strict=True)):
-                changes[f.name] = items
+        elif (walked := _walk(value, _no_state)) is not value:
+            changes[f.name] = walked
     return replace(obj, **changes) if changes else obj
+
+
+def _walk(value: object, clean: Callable[[Any], Any]) -> object:
+    """A field's value with ``clean`` applied to the XCON element it is or the elements
+    its tuple holds; ``value`` itself when nothing changed (so unchanged parts stay
+    shared and the caller rebuilds only what changed)."""
+    if isinstance(value, XconElement):
+        return clean(value)
+    if isinstance(value, tuple) and value and isinstance(value[0], XconElement):
+        items = tuple(clean(x) for x in value)
+        if any(a is not b for a, b in zip(items, value, strict=True)):
+            return items
+    return value
 
 
 # --------------------------------------------------------------------------- full documents

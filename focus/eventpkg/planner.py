@@ -74,6 +74,7 @@ from focus.eventpkg.bodies import (
 )
 from focus.eventpkg.policy import view_for
 from focus.eventpkg.xmlpatch import xcon_diff
+from focus.sip.subscription import Reason
 from focus.xcon.codec import conference_info_to_bytes
 from focus.xcon.model import ConferenceInfo, Role, State
 
@@ -101,17 +102,9 @@ class Mode(enum.Enum):
     """Full XCON state first, then RFC 5261 diffs (RFC 6502 s5)."""
 
 
-class TerminationReason(enum.Enum):
-    """Reasons of a terminated subscription (RFC 6665 s4.1.3); the values are the
-    Subscription-State reason tokens, the same as ``focus.sip.subscription.Reason``."""
-
-    DEACTIVATED = "deactivated"
-    PROBATION = "probation"
-    REJECTED = "rejected"
-    TIMEOUT = "timeout"
-    GIVEUP = "giveup"
-    NORESOURCE = "noresource"
-    INVARIANT = "invariant"
+TerminationReason = Reason
+"""Why a subscription ends (RFC 6665 s4.1.3): the SIP layer's own Subscription-State
+reason enum (one name per concept), under the name this package has always exported."""
 
 
 class SubscriptionState(enum.Enum):
@@ -175,7 +168,7 @@ class SendNotify:
     content_type: str | None
     body: bytes
     subscription_state: SubscriptionState
-    reason: TerminationReason | None = None
+    reason: Reason | None = None
     version: int = 0
 
 
@@ -367,7 +360,7 @@ class NotifyPlanner:
         """The conference is over (RFC 4575 s3.3): every subscription to it ends
         with ``noresource``."""
         for sub_id in list(self._by_conf.get(conf_uri, {})):
-            self.terminate(sub_id, TerminationReason.NORESOURCE, now)
+            self.terminate(sub_id, Reason.NORESOURCE, now)
 
     def conference_deactivated(self, conf_uri: str, now: float) -> None:
         """The conference's schedule deactivated it (RFC 5239 s7.3: a recurring series
@@ -375,16 +368,16 @@ class NotifyPlanner:
         with ``deactivated``, which tells the subscriber to subscribe again at once
         (RFC 6665 s4.2.2) and so see the reservation."""
         for sub_id in list(self._by_conf.get(conf_uri, {})):
-            self.terminate(sub_id, TerminationReason.DEACTIVATED, now)
+            self.terminate(sub_id, Reason.DEACTIVATED, now)
 
-    def terminate(self, sub_id: str, reason: TerminationReason, now: float) -> None:
+    def terminate(self, sub_id: str, reason: Reason, now: float) -> None:
         """End one subscription from our side: queues its final NOTIFY and forgets
         it.  RFC 4575 subscribers are told ``state="deleted"`` when the resource
         is gone (RFC 4575 s4.6); other final NOTIFYs carry no body."""
         sub = self._get(sub_id)
         sub.terminated = True
         body, content_type = b"", None
-        if reason is TerminationReason.NORESOURCE and sub.mode is Mode.RFC4575:
+        if reason is Reason.NORESOURCE and sub.mode is Mode.RFC4575:
             doc = ConferenceInfo(
                 entity=sub.entity, state=State.DELETED, version=self._next_version(sub)
             )

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from focus.sip.errors import LocalProtocolError, SipParseError
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request, Response, make_response
-from focus.sip.transaction import new_branch
+from focus.sip.transaction import new_request
 from focus.sip.uri import URI, SipURI
 
 __all__ = [
@@ -313,16 +313,18 @@ class Dialog:
         extra: Iterable[tuple[str, str]],
     ) -> Request:
         uri, routes = self._request_uri_and_routes()
-        request = Request(method, uri)
+        request = new_request(
+            method,
+            uri,
+            transport=transport,
+            sent_by=sent_by,
+            from_=str(self.local_uri.with_tag(self.id.local_tag)),
+            to=str(self.remote_uri.with_tag(self.id.remote_tag)),
+            call_id=self.id.call_id,
+            cseq=cseq,
+            routes=map(str, routes),
+        )
         h = request.headers
-        h.add("Via", f"SIP/2.0/{transport} {sent_by};branch={new_branch()};rport")
-        h.add("Max-Forwards", "70")
-        for route in routes:
-            h.add("Route", str(route))
-        h.add("From", str(self.local_uri.with_tag(self.id.local_tag)))
-        h.add("To", str(self.remote_uri.with_tag(self.id.remote_tag)))
-        h.add("Call-ID", self.id.call_id)
-        h.add("CSeq", f"{cseq} {method}")
         if method in _NEEDS_CONTACT:
             h.add("Contact", str(self.local_contact))
         for name, value in extra:

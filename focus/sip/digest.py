@@ -191,6 +191,15 @@ def _canonical_algorithm(token: str) -> str:
     raise DigestParseError(f"unsupported digest algorithm {token!r}")
 
 
+def _digest_params(value: str, what: str) -> dict[str, str]:
+    """The parameters of a header that must use the Digest scheme (``what`` names it in
+    the error: the peer sent another scheme)."""
+    scheme, params = parse_auth_params(value)
+    if scheme.lower() != "digest":
+        raise DigestParseError(f"not {what} (scheme {scheme!r})")
+    return params
+
+
 def _need(params: dict[str, str], name: str) -> str:
     try:
         return params[name]
@@ -222,9 +231,7 @@ class DigestChallenge:
 
     @classmethod
     def parse(cls, value: str) -> DigestChallenge:
-        scheme, p = parse_auth_params(value)
-        if scheme.lower() != "digest":
-            raise DigestParseError(f"not a Digest challenge (scheme {scheme!r})")
+        p = _digest_params(value, "a Digest challenge")
         qop = tuple(q.strip() for q in p["qop"].split(",") if q.strip()) if "qop" in p else ()
         return cls(
             realm=_need(p, "realm"),
@@ -272,9 +279,7 @@ class DigestCredentials:
 
     @classmethod
     def parse(cls, value: str) -> DigestCredentials:
-        scheme, p = parse_auth_params(value)
-        if scheme.lower() != "digest":
-            raise DigestParseError(f"not Digest credentials (scheme {scheme!r})")
+        p = _digest_params(value, "Digest credentials")
         nc = p.get("nc")
         if nc is not None and (len(nc) != 8 or any(c not in "0123456789abcdefABCDEF" for c in nc)):
             raise DigestParseError(f"nc must be 8 hex digits, got {nc!r}")

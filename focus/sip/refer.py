@@ -38,7 +38,7 @@ from focus.sip.subscription import (
     SubState,
     accept_notify,
 )
-from focus.sip.transaction import new_branch, new_tag
+from focus.sip.transaction import new_request, new_tag
 from focus.sip.uri import Params, SipURI
 
 __all__ = [
@@ -299,14 +299,17 @@ class Referrer:
         else:
             if self.local_uri is None or self.remote_uri is None or self.request_uri is None:
                 raise LocalProtocolError("out-of-dialog REFER needs local/remote/request URI")
-            request = Request("REFER", self.request_uri)
+            request = new_request(
+                "REFER",
+                self.request_uri,
+                transport=self.transport,
+                sent_by=self.sent_by,
+                from_=str(self.local_uri.with_tag(self.local_tag)),
+                to=str(self.remote_uri),
+                call_id=self.call_id,
+                cseq=1,
+            )
             h = request.headers
-            h.add("Via", f"SIP/2.0/{self.transport} {self.sent_by};branch={new_branch()};rport")
-            h.add("Max-Forwards", "70")
-            h.add("From", str(self.local_uri.with_tag(self.local_tag)))
-            h.add("To", str(self.remote_uri))
-            h.add("Call-ID", self.call_id)
-            h.add("CSeq", "1 REFER")
             h.add("Contact", str(self.contact))
             for name, value in extra:
                 h.add(name, value)

@@ -34,7 +34,7 @@ from focus.sip.dialog import Dialog, DialogId, DialogState, DialogTable
 from focus.sip.errors import LocalProtocolError, SipParseError
 from focus.sip.headers import EventHeader, NameAddr, split_commas
 from focus.sip.message import Request, Response, make_response
-from focus.sip.transaction import new_branch, new_tag
+from focus.sip.transaction import new_request, new_tag
 
 __all__ = [
     "SUBSCRIPTION_TABLE",
@@ -563,14 +563,17 @@ class Subscriber:
         if self.dialog is not None:
             return self._in_dialog(expires if expires is not None else 3600)
         self._cseq += 1
-        request = Request("SUBSCRIBE", self.request_uri)
+        request = new_request(
+            "SUBSCRIBE",
+            self.request_uri,
+            transport=self.transport,
+            sent_by=self.sent_by,
+            from_=str(self.local_uri.with_tag(self.local_tag)),
+            to=str(self.remote_uri),
+            call_id=self.call_id,
+            cseq=self._cseq,
+        )
         h = request.headers
-        h.add("Via", f"SIP/2.0/{self.transport} {self.sent_by};branch={new_branch()};rport")
-        h.add("Max-Forwards", "70")
-        h.add("From", str(self.local_uri.with_tag(self.local_tag)))
-        h.add("To", str(self.remote_uri))
-        h.add("Call-ID", self.call_id)
-        h.add("CSeq", f"{self._cseq} SUBSCRIBE")
         h.add("Contact", str(self.contact))
         h.add("Event", self.event)
         if expires is not None:

@@ -69,7 +69,10 @@ from focus.sip.message import Request, Response, Via, make_response
 from focus.sip.timers import TimerConfig, TimerName
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from focus.sip.flow import Flow
+    from focus.sip.uri import URI
 
 __all__ = [
     "LIVE_TIMERS",
@@ -86,6 +89,7 @@ __all__ = [
     "make_ack",
     "make_cancel",
     "new_branch",
+    "new_request",
     "new_tag",
     "step",
 ]
@@ -355,23 +359,41 @@ def _response_input(status: int, *, from_tu: bool) -> Input:
 # --------------------------------------------------------------------------- builders
 
 
+def new_request(
+    method: str,
+    uri: URI | str,
+    *,
+    transport: str,
+    sent_by: str,
+    from_: str,
+    to: str,
+    call_id: str,
+    cseq: int,
+    routes: Iterable[str] = (),
+) -> Request:
+    """A request with the headers every request carries (RFC 3261 s8.1.1): a Via with a
+    new branch (s8.1.1.7) and ``rport`` (RFC 3581), Max-Forwards 70, ``routes``, From, To,
+    Call-ID and CSeq; the caller adds the rest."""
+    request = Request(method, uri)
+    h = request.headers
+    h.add("Via", f"SIP/2.0/{transport} {sent_by};branch={new_branch()};rport")
+    h.add("Max-Forwards", "70")
+    for route in routes:
+        h.add("Route", route)
+    h.add("From", from_)
+    h.add("To", to)
+    h.add("Call-ID", call_id)
+    h.add("CSeq", f"{cseq} {method}")
+    return request
+
+
 def make_ack(request: Request, response: Response) -> Request:
     """The ACK a client transaction sends for a 300-699 response (RFC 3261 s17.1.1.3).
 
     Same Request-URI, Call-ID, From, CSeq number and Route as the INVITE; To from the
     response (with its tag); one Via, the INVITE's top one (same branch).
     """
-    ack = Request("ACK", request.uri)
-    h = ack.headers
-    h.add("Via", str(request.via[0]))
-    h.add("Max-Forwards", "70")
-    for value in request.headers.get_all("Route"):
-        h.add("Route", value)
-    h.add("From", request.headers.get("From") or "")
-    h.add("To", response.headers.get("To") or "")
-    h.add("Call-ID", request.call_id)
-    h.add("CSeq", f"{request.cseq.number} ACK")
-    return ack
+    return _same_transaction(request, "ACK", to=response.headers.get("To") or "")
 
 
 def make_cancel(request: Request) -> Request:
@@ -382,17 +404,23 @@ def make_cancel(request: Request) -> Request:
     """
     if request.method == "ACK":
         raise LocalProtocolError("an ACK cannot be cancelled (RFC 3261 s9.1)")
-    cancel = Request("CANCEL", request.uri)
-    h = cancel.headers
+    return _same_transaction(request, "CANCEL", to=request.headers.get("To") or "")
+
+
+def _same_transaction(request: Request, method: str, *, to: str) -> Request:
+    """``method`` in ``request``'s transaction (s9.1, s17.1.1.3): its Request-URI, top Via
+    (same branch), Route, From, Call-ID and CSeq number; only To is the caller's."""
+    built = Request(method, request.uri)
+    h = built.headers
     h.add("Via", str(request.via[0]))
     h.add("Max-Forwards", "70")
     for value in request.headers.get_all("Route"):
         h.add("Route", value)
     h.add("From", request.headers.get("From") or "")
-    h.add("To", request.headers.get("To") or "")
+    h.add("To", to)
     h.add("Call-ID", request.call_id)
-    h.add("CSeq", f"{request.cseq.number} CANCEL")
-    return cancel
+    h.add("CSeq", f"{request.cseq.number} {method}")
+    return built
 
 
 # --------------------------------------------------------------------------- keys

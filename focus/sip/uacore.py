@@ -86,7 +86,7 @@ from focus.sip.transaction import (
     TransactionGone,
     TransactionLayer,
     make_cancel,
-    new_branch,
+    new_request,
     new_tag,
     server_key,
 )
@@ -903,14 +903,17 @@ class UACore:
             )
         except SipParseError as exc:
             raise UAError(f"unusable From user {from_user!r}: {exc.reason}") from None
-        request = Request(method, uri)
+        request = new_request(
+            method,
+            uri,
+            transport=flow.transport.value,
+            sent_by=sent_by,
+            from_=str(local.with_tag(new_tag())),
+            to=str(NameAddr(uri)),
+            call_id=f"{secrets.token_hex(12)}@{self.local[flow.transport][0]}",
+            cseq=secrets.randbelow(2**16) + 1,
+        )
         h = request.headers
-        h.add("Via", f"SIP/2.0/{flow.transport.value} {sent_by};branch={new_branch()};rport")
-        h.add("Max-Forwards", "70")
-        h.add("From", str(local.with_tag(new_tag())))
-        h.add("To", str(NameAddr(uri)))
-        h.add("Call-ID", f"{secrets.token_hex(12)}@{self.local[flow.transport][0]}")
-        h.add("CSeq", f"{secrets.randbelow(2**16) + 1} {method}")
         if method in ("INVITE", "SUBSCRIBE", "REFER", "NOTIFY"):
             h.add("Contact", str(contact or self._contact(flow.transport)))
         if self.config.user_agent:

@@ -58,7 +58,7 @@ from mediactrl.mixer.model import Direction
 
 from . import g711
 from .clock import TickClock
-from .dtmf import DtmfReceiver, dtmf_tone
+from .dtmf import DigitReport, DtmfReceiver, dtmf_tone
 from .errors import MalformedPacket, MediaUsageError
 from .events import ActiveTalkers, DtmfReceived, EndpointBye, EndpointTimedOut, MediaEvent
 from .g711 import Law
@@ -815,18 +815,23 @@ class MediaEngine:
             except MalformedPacket:
                 stats.malformed += 1
                 return
-            for report in reports:
-                self._emit(
-                    DtmfReceived(
-                        endpoint.id,
-                        report.digit,
-                        round(report.duration * 1000 / 8000),
-                        report.volume,
-                        report.end_seen,
-                    )
-                )
+            self._emit_digits(endpoint, reports)
             return
         stats.unknown_payload_type += 1
+
+    def _emit_digits(self, endpoint: Endpoint, reports: list[DigitReport]) -> None:
+        """A DtmfReceived per finished or expired digit, its duration turned from 8 kHz
+        timestamp units into ms."""
+        for report in reports:
+            self._emit(
+                DtmfReceived(
+                    endpoint.id,
+                    report.digit,
+                    round(report.duration * 1000 / 8000),
+                    report.volume,
+                    report.end_seen,
+                )
+            )
 
     def _on_rtcp(self, endpoint: Endpoint, data: bytes) -> None:
         assert self._loop is not None
@@ -939,16 +944,7 @@ class MediaEngine:
             else:
                 inputs[slot] = frame
                 has_input[slot] = True
-            for report in endpoint.dtmf.expire(now):
-                self._emit(
-                    DtmfReceived(
-                        endpoint.id,
-                        report.digit,
-                        round(report.duration * 1000 / 8000),
-                        report.volume,
-                        report.end_seen,
-                    )
-                )
+            self._emit_digits(endpoint, endpoint.dtmf.expire(now))
             if endpoint.dtmf.active_digit is not None:
                 # Events skip the jitter buffer the audio waits in: clamp that much longer.
                 endpoint._dtmf_hold = self.config.jitter_depth + 2
