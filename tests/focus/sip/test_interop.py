@@ -27,6 +27,7 @@ from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
 from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
+from tests import sipp as peer
 from tests.focus.sip.conftest import TlsFiles, free_port, free_udp_tcp_port
 from tests.paths import ROOT
 
@@ -73,99 +74,31 @@ def uas() -> Iterator[Uas]:
 
 def sipp(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """Run sipp bounded (the caller passes -m); returns the finished process."""
-    command = [
-        "sipp",
-        *args,
-        "-timeout",
-        "60s",
-        "-nostdin",
-        "-i",
-        "127.0.0.1",
-        "-max_socket",
-        "512",
-    ]
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return peer.run(*args, "-max_socket", "512", cwd=cwd, timeout=timeout)
 
 
-def explain(result: subprocess.CompletedProcess[str]) -> str:
-    return f"sipp exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+explain = peer.explain
 
 
 # --- sipp UAC -> stack UAS ------------------------------------------------------------------
 
 
-def test_sipp_uac_calls_the_stack_over_udp(uas: Uas, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "load",
+    [
+        pytest.param(("-m", "60", "-r", "30"), id="udp"),
+        pytest.param(("-t", "t1", "-m", "60", "-r", "30"), id="tcp"),
+        # -t tn: every call opens its own connection, so the UAS keeps many at once and
+        # answers each request over the connection it came on.
+        pytest.param(("-t", "tn", "-m", "100", "-r", "50"), id="one_tcp_connection_per_call"),
+        # sipp drops 10 % of what it sends and receives: INVITE, 200, ACK and BYE all get
+        # lost sometimes, and only retransmissions (ours and sipp's) can complete the calls.
+        pytest.param(("-lost", "10", "-m", "40", "-r", "20"), id="ten_percent_loss"),
+    ],
+)
+def test_sipp_uac_calls_the_stack(uas: Uas, tmp_path: Path, load: tuple[str, ...]) -> None:
     result = sipp(
-        f"127.0.0.1:{uas.port}",
-        "-sn",
-        "uac",
-        "-m",
-        "60",
-        "-r",
-        "30",
-        "-p",
-        str(free_port()),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, explain(result)
-
-
-def test_sipp_uac_calls_the_stack_over_tcp(uas: Uas, tmp_path: Path) -> None:
-    result = sipp(
-        f"127.0.0.1:{uas.port}",
-        "-sn",
-        "uac",
-        "-t",
-        "t1",
-        "-m",
-        "60",
-        "-r",
-        "30",
-        "-p",
-        str(free_port()),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, explain(result)
-
-
-def test_sipp_uac_one_tcp_connection_per_call(uas: Uas, tmp_path: Path) -> None:
-    # -t tn: every call opens its own connection, so the UAS keeps many at once and answers
-    # each request over the connection it came on.
-    result = sipp(
-        f"127.0.0.1:{uas.port}",
-        "-sn",
-        "uac",
-        "-t",
-        "tn",
-        "-m",
-        "100",
-        "-r",
-        "50",
-        "-p",
-        str(free_port()),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, explain(result)
-
-
-def test_calls_complete_through_ten_percent_loss(uas: Uas, tmp_path: Path) -> None:
-    # sipp drops 10 % of what it sends and receives: INVITE, 200, ACK and BYE all get lost
-    # sometimes, and only retransmissions (ours and sipp's) can complete the calls.
-    result = sipp(
-        f"127.0.0.1:{uas.port}",
-        "-sn",
-        "uac",
-        "-lost",
-        "10",
-        "-m",
-        "40",
-        "-r",
-        "20",
-        "-p",
-        str(free_port()),
-        cwd=tmp_path,
+        f"127.0.0.1:{uas.port}", "-sn", "uac", *load, "-p", str(free_port()), cwd=tmp_path
     )
     assert result.returncode == 0, explain(result)
 
@@ -276,26 +209,7 @@ def test_refer_transfers_and_reports_with_sipfrag_notifies(
 ) -> None:
     # Over TCP the UAS's NOTIFYs reuse the connection sipp's INVITE opened.
     target_port = free_port()
-    target = subprocess.Popen(
-        [
-            "sipp",
-            "-sn",
-            "uas",
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(target_port),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    target = peer.start("-sn", "uas", "-m", "1", "-p", str(target_port), cwd=tmp_path)
     try:
         result = sipp(
             f"127.0.0.1:{uas.port}",
@@ -316,9 +230,7 @@ def test_refer_transfers_and_reports_with_sipfrag_notifies(
         out, _ = target.communicate(timeout=30)
         assert target.returncode == 0, out[-3000:]
     finally:
-        if target.poll() is None:
-            target.kill()
-            target.wait()
+        peer.stop(target)
 
 
 def test_the_refer_scenario_fails_against_a_referee_that_changes_its_tag(tmp_path: Path) -> None:
@@ -393,13 +305,7 @@ async def ua() -> AsyncIterator[UserAgent]:
 
 async def start_sipp(*args: str, cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        "sipp",
-        *args,
-        "-timeout",
-        "60s",
-        "-nostdin",
-        "-i",
-        "127.0.0.1",
+        *peer.command(*args),
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
