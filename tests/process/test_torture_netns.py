@@ -18,6 +18,7 @@ import tempfile
 
 import pytest
 
+from tests.focus.sip.conftest import netns_available
 from tests.paths import ROOT
 
 VECTORS = ROOT / "tests" / "vectors" / "rfc4475"
@@ -27,22 +28,9 @@ OFFER = (
 )
 
 
-def _netns_available() -> bool:
-    try:
-        result = subprocess.run(
-            ["unshare", "-n", "sh", "-c", "ip link set lo up"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
 @pytest.mark.interop
 @pytest.mark.skipif(
-    shutil.which("unshare") is None or not _netns_available(),
+    shutil.which("unshare") is None or not netns_available(),
     reason="needs unshare -n (root) for a loopback-only namespace",
 )
 def test_torture_messages_in_a_namespace() -> None:
