@@ -5,8 +5,10 @@ flight), and read calls, failures, wall time and the UAS's CPU time."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,14 @@ class Result:
         if self.cpu_seconds is None or not self.calls:
             return None
         return self.cpu_seconds / self.calls * 1e6
+
+
+def missing() -> bool:
+    """True, and said on stderr, when sipp is not installed."""
+    if shutil.which("sipp") is not None:
+        return False
+    print("sipp is not installed (Debian: apt-get install sip-tester)", file=sys.stderr)
+    return True
 
 
 def free_port() -> int:

@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import gc
 import random
-import shutil
 import sys
 import tempfile
 import tracemalloc
@@ -132,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         help="participants for the memory measurement (100)",
     )
     args = parser.parse_args(argv)
-    if shutil.which("sipp") is None:
-        print("sipp is not installed (Debian: apt-get install sip-tester)", file=sys.stderr)
+    if sipp.missing():
         return 2
     py = sys.executable
     results: list[Result] = []

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import shutil
 import sys
 import tempfile
 import tracemalloc
@@ -134,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         help="held dialogs for the memory measurement (default 2000)",
     )
     args = parser.parse_args(argv)
-    if shutil.which("sipp") is None:
-        print("sipp is not installed (Debian: apt-get install sip-tester)", file=sys.stderr)
+    if sipp.missing():
         return 2
     py = sys.executable
     targets = [
