@@ -12,13 +12,12 @@ import asyncio
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 
 import pytest
 
-from tests.focus.sip.conftest import netns_available
+from tests.focus.sip.conftest import in_loopback_namespace, netns_available
 from tests.paths import ROOT
 
 VECTORS = ROOT / "tests" / "vectors" / "rfc4475"
@@ -34,19 +33,8 @@ OFFER = (
     reason="needs unshare -n (root) for a loopback-only namespace",
 )
 def test_torture_messages_in_a_namespace() -> None:
-    done = subprocess.run(
-        [
-            "unshare",
-            "-n",
-            "sh",
-            "-c",
-            f"ip link set lo up && exec {sys.executable} -m tests.process.test_torture_netns",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = in_loopback_namespace(
+        f"exec {sys.executable} -m tests.process.test_torture_netns", timeout=120
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "call ok" in done.stdout

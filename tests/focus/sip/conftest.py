@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["TlsFiles", "free_port", "free_udp_tcp_port", "netns_available"]
+from tests.paths import ROOT
+
+__all__ = [
+    "TlsFiles",
+    "free_port",
+    "free_udp_tcp_port",
+    "in_loopback_namespace",
+    "netns_available",
+]
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
@@ -35,18 +43,25 @@ def free_udp_tcp_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no port free for both UDP and TCP")
 
 
+def in_loopback_namespace(script: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``script`` (sh) in a new network namespace with only loopback, brought up first, so
+    nothing it sends can leave the machine; run from the repository root, output kept."""
+    return subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def netns_available() -> bool:
     """True if we may create a network namespace holding only loopback (root, unshare)."""
     try:
-        result = subprocess.run(
-            ["unshare", "-n", "sh", "-c", "ip link set lo up"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
+        return in_loopback_namespace(":", timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return result.returncode == 0
 
 
 @pytest.fixture
