@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,22 +18,28 @@ import pytest
 from tests.serve import Serve, run_cli
 
 
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    done = run_cli(
+def user_add(
+    state_dir: Path, name: str, role: str, password: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``focus user add`` with the password on stdin."""
+    return run_cli(
         "focus",
         "user",
         "add",
-        "alice",
+        name,
         "--role",
-        "administrator",
+        role,
         "--password-stdin",
         "--state-dir",
-        str(tmp_path),
-        "--domain",
-        "example.org",
-        stdin="s3cret\n",
+        str(state_dir),
+        *extra,
+        stdin=password,
     )
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    done = user_add(tmp_path, "alice", "administrator", "s3cret\n", "--domain", "example.org")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "xcon-userid:alice@example.org"
     return tmp_path
@@ -46,49 +53,13 @@ def server(state_dir: Path) -> Iterator[Serve]:
 
 
 def test_user_add_rejects_bad_input(tmp_path: Path) -> None:
-    no_password = run_cli(
-        "focus",
-        "user",
-        "add",
-        "bob",
-        "--role",
-        "user",
-        "--password-stdin",
-        "--state-dir",
-        str(tmp_path),
-        stdin="",
-    )
+    no_password = user_add(tmp_path, "bob", "user", "")
     assert no_password.returncode == 2
     assert "no password" in no_password.stderr
-    bad_role = run_cli(
-        "focus",
-        "user",
-        "add",
-        "bob",
-        "--role",
-        "king",
-        "--password-stdin",
-        "--state-dir",
-        str(tmp_path),
-        stdin="pw\n",
-    )
+    bad_role = user_add(tmp_path, "bob", "king", "pw\n")
     assert bad_role.returncode == 2
     assert "invalid choice" in bad_role.stderr
-    twice = [
-        run_cli(
-            "focus",
-            "user",
-            "add",
-            "carol",
-            "--role",
-            "user",
-            "--password-stdin",
-            "--state-dir",
-            str(tmp_path),
-            stdin="pw\n",
-        )
-        for _ in range(2)
-    ]
+    twice = [user_add(tmp_path, "carol", "user", "pw\n") for _ in range(2)]
     assert twice[0].returncode == 0
     assert twice[1].returncode == 2 and "carol" in twice[1].stderr
     listed = run_cli("focus", "user", "list", "--state-dir", str(tmp_path))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.message import Request
+from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
 from tests.paths import ROOT
 
 __all__ = [
@@ -20,6 +25,7 @@ __all__ = [
     "free_udp_tcp_port",
     "in_loopback_namespace",
     "netns_available",
+    "notify_answering_ua",
 ]
 
 
@@ -116,3 +122,25 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
         timeout=60,
     )
     return TlsFiles(cert, key)
+
+
+@contextlib.asynccontextmanager
+async def notify_answering_ua(user: str, transport: TransportConfig) -> AsyncIterator[UserAgent]:
+    """A UA (a subscriber's, a referrer's side) that answers every NOTIFY 200 and keeps it,
+    in order, in ``agent.notifies``; closed on leaving."""
+    notifies: list[Request] = []
+
+    def on_event(agent: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
+            notifies.append(event.request)
+            agent.respond(event.request, 200)
+
+    methods = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "NOTIFY"})
+    agent = await UserAgent.start(
+        UAConfig(user=user, methods=methods), transport, on_event=on_event
+    )
+    agent.notifies = notifies  # type: ignore[attr-defined]
+    try:
+        yield agent
+    finally:
+        await agent.close()

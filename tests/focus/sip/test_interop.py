@@ -26,9 +26,13 @@ import pytest
 from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
-from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
 from tests import sipp as peer
-from tests.focus.sip.conftest import TlsFiles, free_port, free_udp_tcp_port
+from tests.focus.sip.conftest import (
+    TlsFiles,
+    free_port,
+    free_udp_tcp_port,
+    notify_answering_ua,
+)
 from tests.paths import ROOT
 
 pytestmark = [
@@ -194,6 +198,27 @@ def test_checked_scenario_over_tcp(uas: Uas, tmp_path: Path) -> None:
     assert result.returncode == 0, explain(result)
 
 
+def sipp_refers(
+    port: int, refer_to: str, cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """One call of the REFER checking scenario (uac_refer.xml) to ``port``, referring the
+    referee to ``refer_to``."""
+    return sipp(
+        f"127.0.0.1:{port}",
+        "-sf",
+        str(SCENARIOS / "uac_refer.xml"),
+        *args,
+        "-set",
+        "referto",
+        refer_to,
+        "-m",
+        "1",
+        "-p",
+        str(free_udp_tcp_port()),  # TCP too, for -t t1
+        cwd=cwd,
+    )
+
+
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 def test_refer_transfers_and_reports_with_sipfrag_notifies(
     uas: Uas, tmp_path: Path, transport: str
@@ -202,20 +227,8 @@ def test_refer_transfers_and_reports_with_sipfrag_notifies(
     target_port = free_port()
     target = peer.start("-sn", "uas", "-m", "1", "-p", str(target_port), cwd=tmp_path)
     try:
-        result = sipp(
-            f"127.0.0.1:{uas.port}",
-            "-sf",
-            str(SCENARIOS / "uac_refer.xml"),
-            "-t",
-            transport,
-            "-set",
-            "referto",
-            f"sip:target@127.0.0.1:{target_port}",
-            "-m",
-            "1",
-            "-p",
-            str(free_udp_tcp_port()),
-            cwd=tmp_path,
+        result = sipp_refers(
+            uas.port, f"sip:target@127.0.0.1:{target_port}", tmp_path, "-t", transport
         )
         assert result.returncode == 0, explain(result)
         out, _ = target.communicate(timeout=30)
@@ -246,19 +259,7 @@ def test_the_refer_scenario_fails_against_a_referee_that_changes_its_tag(tmp_pat
         stderr=subprocess.DEVNULL,
     )
     try:
-        result = sipp(
-            f"127.0.0.1:{port}",
-            "-sf",
-            str(SCENARIOS / "uac_refer.xml"),
-            "-set",
-            "referto",
-            "sip:nobody@127.0.0.1:9",
-            "-m",
-            "1",
-            "-p",
-            str(free_port()),
-            cwd=tmp_path,
-        )
+        result = sipp_refers(port, "sip:nobody@127.0.0.1:9", tmp_path)
         assert result.returncode == 1, explain(result)
         # Failed on purpose, at the tag check: the "999" step (reached only from there) timed
         # out once (columns: messages, retransmissions, timeouts).
@@ -273,25 +274,8 @@ def test_the_refer_scenario_fails_against_a_referee_that_changes_its_tag(tmp_pat
 
 @pytest.fixture
 async def ua() -> AsyncIterator[UserAgent]:
-    handled: list[Request] = []
-
-    def on_event(agent: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
-            handled.append(event.request)
-            agent.respond(event.request, 200)
-
-    config = UAConfig(
-        user="subscriber",
-        methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "NOTIFY"}),
-    )
-    agent = await UserAgent.start(
-        config, TransportConfig(udp_port=0, tcp_port=0), on_event=on_event
-    )
-    agent.notifies = handled  # type: ignore[attr-defined]
-    try:
+    async with notify_answering_ua("subscriber", TransportConfig(udp_port=0, tcp_port=0)) as agent:
         yield agent
-    finally:
-        await agent.close()
 
 
 async def start_sipp(*args: str, cwd: Path) -> asyncio.subprocess.Process:
