@@ -26,15 +26,13 @@ import argparse
 import asyncio
 import gc
 import random
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
 from pathlib import Path
 
-from bench.sip.run import Result, cpu_seconds, free_port, stat_counts, wait_bound
+from bench import sipp
+from bench.sipp import Result
 from focus.app import serving
 from focus.settings import FocusSettings, HostPort
 from focus.sip.aio.transport import TransportConfig
@@ -56,65 +54,15 @@ def drive(
     concurrency: int,
     workdir: Path,
 ) -> Result:
-    port = free_port()
-    command = [part.replace("{port}", str(port)) for part in server_cmd]
-    server = subprocess.Popen(
-        command, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    load = sipp.Load(
+        scenario=("-sf", str(scenario), "-s", service),
+        server_cwd=workdir,
+        bind_timeout=30,
+        settle=1.0,  # the focus opens its CFW channel right after binding SIP
+        call_timeout=120,
+        extra=("-d", "0"),
     )
-    try:
-        wait_bound(port, timeout=30)
-        time.sleep(1.0)  # the focus opens its CFW channel right after binding SIP
-        cpu_before = cpu_seconds(server.pid)
-        stats = workdir / f"{name.replace(' ', '_')}.csv"
-        client = [
-            "sipp",
-            f"127.0.0.1:{port}",
-            "-sf",
-            str(scenario),
-            "-s",
-            service,
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(free_port()),
-            "-m",
-            str(calls),
-            "-r",
-            "100000",
-            "-l",
-            str(concurrency),
-            "-d",
-            "0",
-            "-timeout",
-            "120s",
-            "-nostdin",
-            "-trace_stat",
-            "-stf",
-            str(stats),
-            "-fd",
-            "1",
-        ]
-        started = time.perf_counter()
-        subprocess.run(
-            client,
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=180,
-            check=False,
-        )
-        seconds = time.perf_counter() - started
-        cpu_after = cpu_seconds(server.pid)
-        ok, failed = stat_counts(stats)
-    finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Result(name, ok, failed, seconds, cpu)
+    return sipp.drive(name, server_cmd, load, calls, concurrency, workdir)
 
 
 def offer(port: int) -> bytes:
@@ -183,8 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         help="participants for the memory measurement (100)",
     )
     args = parser.parse_args(argv)
-    if shutil.which("sipp") is None:
-        print("sipp is not installed (Debian: apt-get install sip-tester)", file=sys.stderr)
+    if sipp.missing():
         return 2
     py = sys.executable
     results: list[Result] = []
@@ -228,10 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         f"INVITE-200-ACK-BYE, {args.calls} calls per target, <= {args.concurrency} in "
         "flight, loopback UDP"
     )
-    print(f"{'target':<20}{'calls/s':>10}{'ok':>8}{'failed':>8}{'CPU us/call':>13}")
-    for r in results:
-        cpu = f"{r.cpu_us_per_call:.0f}" if r.cpu_us_per_call is not None else "-"
-        print(f"{r.name:<20}{r.rate:>10.0f}{r.calls:>8}{r.failed:>8}{cpu:>13}")
+    sipp.print_results(results, "target", 20)
     whole, bare = results
     if bare.rate:
         print(f"ratio focus/minimal-UAS = {whole.rate / bare.rate:.2f}")

@@ -21,144 +21,25 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
-from dataclasses import dataclass
 from pathlib import Path
 
+from bench import sipp
+from bench.sipp import Result
 from focus.sip.flow import Flow, TransportKind
 from focus.sip.parser import parse_message
 from focus.sip.uacore import CallConfirmed, IncomingCall, UAConfig, UACore
 
 ROOT = Path(__file__).resolve().parents[2]
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-@dataclass(frozen=True)
-class Result:
-    name: str
-    calls: int
-    failed: int
-    seconds: float
-    cpu_seconds: float | None
-
-    @property
-    def rate(self) -> float:
-        return self.calls / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def cpu_us_per_call(self) -> float | None:
-        if self.cpu_seconds is None or not self.calls:
-            return None
-        return self.cpu_seconds / self.calls * 1e6
-
-
-def free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-def wait_bound(port: int, timeout: float = 10) -> None:
-    """Until something has bound UDP ``port`` (our own bind then fails)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return
-        time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on UDP {port}")
-
-
-def stat_counts(path: Path) -> tuple[int, int]:
-    """(successful, failed) cumulative calls from sipp's -trace_stat CSV."""
-    lines = path.read_text().strip().splitlines()
-    header, last = lines[0].split(";"), lines[-1].split(";")
-    ok = int(last[header.index("SuccessfulCall(C)")])
-    failed = int(last[header.index("FailedCall(C)")])
-    return ok, failed
+_LOAD = sipp.Load(scenario=("-sn", "uac"), server_cwd=ROOT)
 
 
 def drive(name: str, uas: list[str], calls: int, concurrency: int, workdir: Path) -> Result:
-    port = free_port()
-    command = [part.replace("{port}", str(port)) for part in uas]
-    server = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        wait_bound(port)
-        cpu_before = cpu_seconds(server.pid)
-        stats = workdir / f"{name.replace(' ', '_')}.csv"
-        client = [
-            "sipp",
-            f"127.0.0.1:{port}",
-            "-sn",
-            "uac",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(free_port()),
-            "-m",
-            str(calls),
-            "-r",
-            "100000",
-            "-l",
-            str(concurrency),
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-trace_stat",
-            "-stf",
-            str(stats),
-            "-fd",
-            "1",
-        ]
-        started = time.perf_counter()
-        subprocess.run(
-            client,
-            cwd=workdir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=90,
-            check=False,
-        )
-        seconds = time.perf_counter() - started
-        cpu_after = cpu_seconds(server.pid)
-        ok, failed = stat_counts(stats)
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-    return Result(name, ok, failed, seconds, cpu)
+    return sipp.drive(name, uas, _LOAD, calls, concurrency, workdir)
 
 
 # --- memory per dialog ------------------------------------------------------------------------
@@ -252,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         help="held dialogs for the memory measurement (default 2000)",
     )
     args = parser.parse_args(argv)
-    if shutil.which("sipp") is None:
-        print("sipp is not installed (Debian: apt-get install sip-tester)", file=sys.stderr)
+    if sipp.missing():
         return 2
     py = sys.executable
     targets = [
@@ -288,10 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         f"INVITE-200-ACK-BYE, {args.calls} calls per UAS, <= {args.concurrency} in flight,"
         " loopback UDP"
     )
-    print(f"{'UAS':<18}{'calls/s':>10}{'ok':>8}{'failed':>8}{'CPU us/call':>13}")
-    for r in results:
-        cpu = f"{r.cpu_us_per_call:.0f}" if r.cpu_us_per_call is not None else "-"
-        print(f"{r.name:<18}{r.rate:>10.0f}{r.calls:>8}{r.failed:>8}{cpu:>13}")
+    sipp.print_results(results, "UAS", 18)
     stack, sipp_uas, bare = results[:3]
     if sipp_uas.rate and bare.rate:
         print(

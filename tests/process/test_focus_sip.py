@@ -12,9 +12,7 @@ from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.uacore import CallEnded, UAConfig, UAEvent
 from focus.sip.uri import SipURI
-from tests.process.test_serve import Server
-
-SIP_UDP = re.compile(r"SIP focus listening on UDP ([\d.]+):(\d+)")
+from tests.serve import Serve
 
 OFFER = (
     b"v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -22,10 +20,8 @@ OFFER = (
 )
 
 
-async def test_factory_call_is_visible_over_ccmp(server: Server) -> None:
-    match = SIP_UDP.search(server.log.decode())
-    assert match, server.log.decode()
-    focus = f"sip:conference@{match.group(1)}:{match.group(2)}"
+async def test_factory_call_is_visible_over_ccmp(server: Serve) -> None:
+    focus = f"sip:conference@{server.sip_host}:{server.sip_port}"
     ended = asyncio.Event()
 
     def on_event(_ua: UserAgent, event: UAEvent) -> None:
@@ -52,12 +48,10 @@ async def test_factory_call_is_visible_over_ccmp(server: Server) -> None:
         await asyncio.wait_for(ended.wait(), 5)
 
 
-async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Server, state_dir: Path) -> None:
+async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Serve, state_dir: Path) -> None:
     """SIGKILL with calls up: the restarted focus deletes the ad hoc conference and marks
     the dialed-in user of a CCMP conference disconnected (failed): no call survives."""
-    match = SIP_UDP.search(server.log.decode())
-    assert match
-    host, port = match.group(1), match.group(2)
+    host, port = server.sip_host, server.sip_port
     created = await asyncio.to_thread(server.client, "create")
     assert created.returncode == 0, created.stdout + created.stderr
     kept = re.search(r"xcon:([^\s@]+)@example\.org", created.stdout)
@@ -70,7 +64,7 @@ async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Server, state
         adhoc = getattr(adhoc_call.dialog.remote_target, "user", "")
         await phone.invite(f"sip:{kept.group(1)}@{host}:{port}", OFFER)
         server.stop(signal.SIGKILL)
-    again = Server(state_dir)
+    again = Serve(state_dir)
     try:
         listed = await asyncio.to_thread(again.client, "confs")
         assert listed.returncode == 0, listed.stdout + listed.stderr
@@ -82,15 +76,13 @@ async def test_restart_after_a_crash_leaves_no_ghost_calls(server: Server, state
         again.stop(signal.SIGTERM)
 
 
-async def test_cli_mute_keeps_one_endpoint(server: Server) -> None:
+async def test_cli_mute_keeps_one_endpoint(server: Serve) -> None:
     """`ccmp_server.client mute` names the caller's existing endpoint (retrieved first), so
     the merge updates it: exactly one endpoint, its audio recvonly (RFC 6504 s6.2)."""
-    match = SIP_UDP.search(server.log.decode())
-    assert match, server.log.decode()
     async with await UserAgent.start(
         UAConfig(user="bob"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
     ) as phone:
-        call = await phone.invite(f"sip:conference@{match.group(1)}:{match.group(2)}", OFFER)
+        call = await phone.invite(f"sip:conference@{server.sip_host}:{server.sip_port}", OFFER)
         assert call.dialog is not None and isinstance(call.dialog.remote_target, SipURI)
         conf = f"xcon:{call.dialog.remote_target.user}@example.org"
         shown = await asyncio.to_thread(server.client, "users", conf)

@@ -10,152 +10,56 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-PY = sys.executable
-LISTEN = re.compile(rb"CCMP server listening on (http|https)://[^:]+:(\d+)/ccmp")
+from tests.serve import Serve, run_cli
 
 
-def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PY, "-m", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
+def user_add(
+    state_dir: Path, name: str, role: str, password: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """``focus user add`` with the password on stdin."""
+    return run_cli(
+        "focus",
+        "user",
+        "add",
+        name,
+        "--role",
+        role,
+        "--password-stdin",
+        "--state-dir",
+        str(state_dir),
+        *extra,
+        stdin=password,
     )
-
-
-class Server:
-    def __init__(self, state_dir: Path) -> None:
-        self.proc = subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "focus",
-                "serve",
-                "--state-dir",
-                str(state_dir),
-                "--ccmp-listen",
-                "127.0.0.1:0",
-                "--sip-listen",
-                "127.0.0.1:0",
-                "--domain",
-                "example.org",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        assert self.proc.stderr is not None
-        self.log = b""
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                raise AssertionError(f"server exited early: {self.log.decode()}")
-            self.log += line
-            match = LISTEN.search(line)
-            if match:
-                self.url = f"http://127.0.0.1:{int(match.group(2))}/ccmp"
-                return
-        raise AssertionError("server did not announce its CCMP port")
-
-    def client(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(
-            "ccmp_server.client",
-            "--url",
-            self.url,
-            "--user",
-            "alice",
-            "--password",
-            "s3cret",
-            *args,
-        )
-
-    def stop(self, sig: int) -> int:
-        self.proc.send_signal(sig)
-        _, err = self.proc.communicate(timeout=30)
-        self.log += err
-        return self.proc.returncode
 
 
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Path:
-    done = run_cli(
-        "focus",
-        "user",
-        "add",
-        "alice",
-        "--role",
-        "administrator",
-        "--password-stdin",
-        "--state-dir",
-        str(tmp_path),
-        "--domain",
-        "example.org",
-        stdin="s3cret\n",
-    )
+    done = user_add(tmp_path, "alice", "administrator", "s3cret\n", "--domain", "example.org")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "xcon-userid:alice@example.org"
     return tmp_path
 
 
 @pytest.fixture
-def server(state_dir: Path) -> Iterator[Server]:
-    srv = Server(state_dir)
+def server(state_dir: Path) -> Iterator[Serve]:
+    srv = Serve(state_dir)
     yield srv
-    if srv.proc.poll() is None:
-        srv.proc.kill()
-        srv.proc.wait(timeout=10)
-    if srv.proc.stderr is not None:
-        srv.proc.stderr.close()
+    srv.kill()
 
 
 def test_user_add_rejects_bad_input(tmp_path: Path) -> None:
-    no_password = run_cli(
-        "focus",
-        "user",
-        "add",
-        "bob",
-        "--role",
-        "user",
-        "--password-stdin",
-        "--state-dir",
-        str(tmp_path),
-        stdin="",
-    )
+    no_password = user_add(tmp_path, "bob", "user", "")
     assert no_password.returncode == 2
     assert "no password" in no_password.stderr
-    bad_role = run_cli(
-        "focus",
-        "user",
-        "add",
-        "bob",
-        "--role",
-        "king",
-        "--password-stdin",
-        "--state-dir",
-        str(tmp_path),
-        stdin="pw\n",
-    )
+    bad_role = user_add(tmp_path, "bob", "king", "pw\n")
     assert bad_role.returncode == 2
     assert "invalid choice" in bad_role.stderr
-    twice = [
-        run_cli(
-            "focus",
-            "user",
-            "add",
-            "carol",
-            "--role",
-            "user",
-            "--password-stdin",
-            "--state-dir",
-            str(tmp_path),
-            stdin="pw\n",
-        )
-        for _ in range(2)
-    ]
+    twice = [user_add(tmp_path, "carol", "user", "pw\n") for _ in range(2)]
     assert twice[0].returncode == 0
     assert twice[1].returncode == 2 and "carol" in twice[1].stderr
     listed = run_cli("focus", "user", "list", "--state-dir", str(tmp_path))
@@ -183,7 +87,7 @@ def test_bad_settings_are_refused_clearly(tmp_path: Path) -> None:
     assert done.returncode == 2 and "go together" in done.stderr
 
 
-def test_sigterm_stops_cleanly_and_logs_each_request(server: Server) -> None:
+def test_sigterm_stops_cleanly_and_logs_each_request(server: Serve) -> None:
     assert server.client("blueprints").returncode == 0
     assert server.stop(signal.SIGTERM) == 0
     log = server.log.decode()
@@ -191,7 +95,7 @@ def test_sigterm_stops_cleanly_and_logs_each_request(server: Server) -> None:
     assert "stopped" in log
 
 
-def test_acknowledged_conference_survives_sigkill(server: Server, state_dir: Path) -> None:
+def test_acknowledged_conference_survives_sigkill(server: Serve, state_dir: Path) -> None:
     info = state_dir / "conf.xml"
     info.write_text(
         '<conference-info xmlns="urn:ietf:params:xml:ns:conference-info" '
@@ -205,7 +109,7 @@ def test_acknowledged_conference_survives_sigkill(server: Server, state_dir: Pat
     assert uri, created.stdout
     server.stop(signal.SIGKILL)  # no clean shutdown: only what was committed survives
 
-    again = Server(state_dir)
+    again = Serve(state_dir)
     try:
         shown = again.client("show", uri.group(0))
         assert shown.returncode == 0, shown.stdout + shown.stderr

@@ -8,16 +8,16 @@ from __future__ import annotations
 import re
 import shutil
 import signal
-import socket
-import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
+from tests import sipp as peer
+from tests.focus.sip.conftest import free_port
 from tests.paths import SIPP_SCENARIOS
-from tests.process.test_serve import Server
+from tests.serve import Serve
 
 pytestmark = [
     pytest.mark.interop,
@@ -25,48 +25,27 @@ pytestmark = [
 ]
 
 SCENARIOS = SIPP_SCENARIOS
-SIP_UDP = re.compile(r"SIP focus listening on UDP ([\d.]+):(\d+)")
-
-
-def sip_port(server: Server) -> int:
-    match = SIP_UDP.search(server.log.decode())
-    assert match, server.log.decode()
-    return int(match.group(2))
 
 
 def run_sipp(port: int, scenario: str, service: str, cwd: Path, *args: str, calls: int = 4) -> str:
-    done = subprocess.run(
-        [
-            "sipp",
-            f"127.0.0.1:{port}",
-            "-sf",
-            str(SCENARIOS / scenario),
-            "-s",
-            service,
-            "-m",
-            str(calls),
-            "-r",
-            str(calls),
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-trace_msg",
-            "-trace_err",
-            *args,
-        ],
+    done = peer.run(
+        f"127.0.0.1:{port}",
+        "-sf",
+        str(SCENARIOS / scenario),
+        "-s",
+        service,
+        "-m",
+        str(calls),
+        "-r",
+        str(calls),
+        "-p",
+        "0",
+        "-trace_msg",
+        "-trace_err",
+        *args,
         cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
     )
-    out = done.stdout[-3000:] + done.stderr[-2000:]
-    for log in cwd.glob("*_errors.log"):
-        out += log.read_text(errors="replace")[-3000:]
+    out = done.stdout[-3000:] + done.stderr[-2000:] + peer.error_logs(cwd)
     assert done.returncode == 0, out
     return out
 
@@ -100,9 +79,9 @@ def to_tags_per_call(cwd: Path) -> dict[str, set[str]]:
     [("focus_factory.xml", "u1"), ("focus_factory.xml", "t1"), ("focus_hold.xml", "u1")],
 )
 def test_sipp_against_the_focus(
-    server: Server, tmp_path: Path, scenario: str, transport: str
+    server: Serve, tmp_path: Path, scenario: str, transport: str
 ) -> None:
-    run_sipp(sip_port(server), scenario, "conference", tmp_path, "-t", transport)
+    run_sipp(server.sip_port, scenario, "conference", tmp_path, "-t", transport)
     tags = to_tags_per_call(tmp_path)
     assert len(tags) == 4
     assert all(len(t) == 1 for t in tags.values()), tags
@@ -110,50 +89,25 @@ def test_sipp_against_the_focus(
 
 
 def test_sipp_joins_a_ccmp_created_conference(
-    server: Server, tmp_path: Path, state_dir: Path
+    server: Serve, tmp_path: Path, state_dir: Path
 ) -> None:
     created = server.client("create")
     assert created.returncode == 0, created.stdout + created.stderr
     conf = re.search(r"xcon:([^\s@]+)@example\.org", created.stdout)
     assert conf, created.stdout
-    run_sipp(sip_port(server), "focus_factory.xml", conf.group(1), tmp_path)
+    run_sipp(server.sip_port, "focus_factory.xml", conf.group(1), tmp_path)
     assert all(len(t) == 1 for t in to_tags_per_call(tmp_path).values())
     # The conference was made over CCMP: it stays when its callers have left.
     shown = server.client("show", conf.group(0))
     assert shown.returncode == 0, shown.stdout + shown.stderr
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def test_sipp_refer_dial_out_then_refer_bye(server: Server, tmp_path: Path) -> None:
+def test_sipp_refer_dial_out_then_refer_bye(server: Serve, tmp_path: Path) -> None:
     """s5.5 then s5.11: sipp REFERs the focus to a sipp UAS (bob), who gets called into the
     conference; a second sipp participant then REFERs bob with method=BYE and bob gets BYE."""
-    port = sip_port(server)
-    bob_port = free_udp_port()
-    bob = subprocess.Popen(
-        [
-            "sipp",
-            "-sn",
-            "uas",
-            "-p",
-            str(bob_port),
-            "-i",
-            "127.0.0.1",
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-nostdin",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    port = server.sip_port
+    bob_port = free_port()
+    bob = peer.start("-sn", "uas", "-p", str(bob_port), "-m", "1", cwd=tmp_path)
     try:
         bob_uri = f"sip:bob@127.0.0.1:{bob_port}"
         dial = tmp_path / "dial"
@@ -179,8 +133,6 @@ def test_sipp_refer_dial_out_then_refer_bye(server: Server, tmp_path: Path) -> N
             calls=1,
         )
         out, _ = bob.communicate(timeout=15)  # bob got his BYE: his one call is done
-        assert bob.returncode == 0, out.decode(errors="replace")[-2000:]
+        assert bob.returncode == 0, out[-2000:]
     finally:
-        if bob.poll() is None:
-            bob.kill()
-            bob.communicate()
+        peer.stop(bob)

@@ -12,12 +12,12 @@ import asyncio
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 
 import pytest
 
+from tests.focus.sip.conftest import in_loopback_namespace, netns_available
 from tests.paths import ROOT
 
 VECTORS = ROOT / "tests" / "vectors" / "rfc4475"
@@ -27,38 +27,14 @@ OFFER = (
 )
 
 
-def _netns_available() -> bool:
-    try:
-        result = subprocess.run(
-            ["unshare", "-n", "sh", "-c", "ip link set lo up"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
 @pytest.mark.interop
 @pytest.mark.skipif(
-    shutil.which("unshare") is None or not _netns_available(),
+    shutil.which("unshare") is None or not netns_available(),
     reason="needs unshare -n (root) for a loopback-only namespace",
 )
 def test_torture_messages_in_a_namespace() -> None:
-    done = subprocess.run(
-        [
-            "unshare",
-            "-n",
-            "sh",
-            "-c",
-            f"ip link set lo up && exec {sys.executable} -m tests.process.test_torture_netns",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = in_loopback_namespace(
+        f"exec {sys.executable} -m tests.process.test_torture_netns", timeout=120
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "call ok" in done.stdout

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-__all__ = ["TlsFiles", "free_port", "free_udp_tcp_port", "netns_available"]
+from focus.sip.aio.transport import TransportConfig
+from focus.sip.aio.ua import UserAgent
+from focus.sip.message import Request
+from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
+from tests.paths import ROOT
+
+__all__ = [
+    "TlsFiles",
+    "free_port",
+    "free_udp_tcp_port",
+    "in_loopback_namespace",
+    "netns_available",
+    "notify_answering_ua",
+]
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, host: str = "127.0.0.1") -> int:
@@ -35,18 +49,25 @@ def free_udp_tcp_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no port free for both UDP and TCP")
 
 
+def in_loopback_namespace(script: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``script`` (sh) in a new network namespace with only loopback, brought up first, so
+    nothing it sends can leave the machine; run from the repository root, output kept."""
+    return subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def netns_available() -> bool:
     """True if we may create a network namespace holding only loopback (root, unshare)."""
     try:
-        result = subprocess.run(
-            ["unshare", "-n", "sh", "-c", "ip link set lo up"],
-            capture_output=True,
-            timeout=10,
-            check=False,
-        )
+        return in_loopback_namespace(":", timeout=10).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return result.returncode == 0
 
 
 @pytest.fixture
@@ -101,3 +122,25 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
         timeout=60,
     )
     return TlsFiles(cert, key)
+
+
+@contextlib.asynccontextmanager
+async def notify_answering_ua(user: str, transport: TransportConfig) -> AsyncIterator[UserAgent]:
+    """A UA (a subscriber's, a referrer's side) that answers every NOTIFY 200 and keeps it,
+    in order, in ``agent.notifies``; closed on leaving."""
+    notifies: list[Request] = []
+
+    def on_event(agent: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
+            notifies.append(event.request)
+            agent.respond(event.request, 200)
+
+    methods = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "NOTIFY"})
+    agent = await UserAgent.start(
+        UAConfig(user=user, methods=methods), transport, on_event=on_event
+    )
+    agent.notifies = notifies  # type: ignore[attr-defined]
+    try:
+        yield agent
+    finally:
+        await agent.close()

@@ -120,30 +120,18 @@ def test_rfc2069_form_without_qop() -> None:
 
 
 def test_sess_variant_uses_cnonce() -> None:
-    a = compute_response(
-        algorithm="SHA-256-sess",
-        username="u",
-        realm="r",
-        password="p",
-        method="INVITE",
-        uri="sip:x@y",
-        nonce="n",
-        qop="auth",
-        nc="00000001",
-        cnonce="c1",
-    )
-    b = compute_response(
-        algorithm="SHA-256",
-        username="u",
-        realm="r",
-        password="p",
-        method="INVITE",
-        uri="sip:x@y",
-        nonce="n",
-        qop="auth",
-        nc="00000001",
-        cnonce="c1",
-    )
+    same = {
+        "username": "u",
+        "realm": "r",
+        "password": "p",
+        "method": "INVITE",
+        "uri": "sip:x@y",
+        "nonce": "n",
+        "qop": "auth",
+        "nc": "00000001",
+        "cnonce": "c1",
+    }
+    a, b = compute(same, "SHA-256-sess"), compute(same, "SHA-256")
     assert a != b
 
 

@@ -26,8 +26,13 @@ import pytest
 from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
-from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
-from tests.focus.sip.conftest import TlsFiles, free_port, free_udp_tcp_port
+from tests import sipp as peer
+from tests.focus.sip.conftest import (
+    TlsFiles,
+    free_port,
+    free_udp_tcp_port,
+    notify_answering_ua,
+)
 from tests.paths import ROOT
 
 pytestmark = [
@@ -73,99 +78,31 @@ def uas() -> Iterator[Uas]:
 
 def sipp(*args: str, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     """Run sipp bounded (the caller passes -m); returns the finished process."""
-    command = [
-        "sipp",
-        *args,
-        "-timeout",
-        "60s",
-        "-nostdin",
-        "-i",
-        "127.0.0.1",
-        "-max_socket",
-        "512",
-    ]
-    return subprocess.run(
-        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return peer.run(*args, "-max_socket", "512", cwd=cwd, timeout=timeout)
 
 
-def explain(result: subprocess.CompletedProcess[str]) -> str:
-    return f"sipp exited {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+explain = peer.explain
 
 
 # --- sipp UAC -> stack UAS ------------------------------------------------------------------
 
 
-def test_sipp_uac_calls_the_stack_over_udp(uas: Uas, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "load",
+    [
+        pytest.param(("-m", "60", "-r", "30"), id="udp"),
+        pytest.param(("-t", "t1", "-m", "60", "-r", "30"), id="tcp"),
+        # -t tn: every call opens its own connection, so the UAS keeps many at once and
+        # answers each request over the connection it came on.
+        pytest.param(("-t", "tn", "-m", "100", "-r", "50"), id="one_tcp_connection_per_call"),
+        # sipp drops 10 % of what it sends and receives: INVITE, 200, ACK and BYE all get
+        # lost sometimes, and only retransmissions (ours and sipp's) can complete the calls.
+        pytest.param(("-lost", "10", "-m", "40", "-r", "20"), id="ten_percent_loss"),
+    ],
+)
+def test_sipp_uac_calls_the_stack(uas: Uas, tmp_path: Path, load: tuple[str, ...]) -> None:
     result = sipp(
-        f"127.0.0.1:{uas.port}",
-        "-sn",
-        "uac",
-        "-m",
-        "60",
-        "-r",
-        "30",
-        "-p",
-        str(free_port()),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, explain(result)
-
-
-def test_sipp_uac_calls_the_stack_over_tcp(uas: Uas, tmp_path: Path) -> None:
-    result = sipp(
-        f"127.0.0.1:{uas.port}",
-        "-sn",
-        "uac",
-        "-t",
-        "t1",
-        "-m",
-        "60",
-        "-r",
-        "30",
-        "-p",
-        str(free_port()),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, explain(result)
-
-
-def test_sipp_uac_one_tcp_connection_per_call(uas: Uas, tmp_path: Path) -> None:
-    # -t tn: every call opens its own connection, so the UAS keeps many at once and answers
-    # each request over the connection it came on.
-    result = sipp(
-        f"127.0.0.1:{uas.port}",
-        "-sn",
-        "uac",
-        "-t",
-        "tn",
-        "-m",
-        "100",
-        "-r",
-        "50",
-        "-p",
-        str(free_port()),
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, explain(result)
-
-
-def test_calls_complete_through_ten_percent_loss(uas: Uas, tmp_path: Path) -> None:
-    # sipp drops 10 % of what it sends and receives: INVITE, 200, ACK and BYE all get lost
-    # sometimes, and only retransmissions (ours and sipp's) can complete the calls.
-    result = sipp(
-        f"127.0.0.1:{uas.port}",
-        "-sn",
-        "uac",
-        "-lost",
-        "10",
-        "-m",
-        "40",
-        "-r",
-        "20",
-        "-p",
-        str(free_port()),
-        cwd=tmp_path,
+        f"127.0.0.1:{uas.port}", "-sn", "uac", *load, "-p", str(free_port()), cwd=tmp_path
     )
     assert result.returncode == 0, explain(result)
 
@@ -184,18 +121,19 @@ def _to_tags_of_invite_200s(trace: str) -> dict[str, list[str]]:
     return tags
 
 
-def test_checked_scenario_and_to_tag_stable_across_2xx_retransmissions(
-    uas: Uas, tmp_path: Path
-) -> None:
-    trace = tmp_path / "messages.log"
+def held_ack_calls(port: int, calls: int, cwd: Path) -> dict[str, list[str]]:
+    """``calls`` calls of the checking scenario, each ACK held 1.7 s (so a UAS that
+    retransmits its 2xx, T1 then 2*T1, is seen doing it), which must pass; Call-ID -> the
+    To-tags of every 200 to the INVITE sipp received."""
+    trace = cwd / "messages.log"
     result = sipp(
-        f"127.0.0.1:{uas.port}",
+        f"127.0.0.1:{port}",
         "-sf",
         str(SCENARIOS / "uac_call_checked.xml"),
         "-d",
         "1700",
         "-m",
-        "4",
+        str(calls),
         "-r",
         "10",
         "-p",
@@ -203,10 +141,16 @@ def test_checked_scenario_and_to_tag_stable_across_2xx_retransmissions(
         "-trace_msg",
         "-message_file",
         str(trace),
-        cwd=tmp_path,
+        cwd=cwd,
     )
     assert result.returncode == 0, explain(result)
-    tags = _to_tags_of_invite_200s(trace.read_text(errors="replace"))
+    return _to_tags_of_invite_200s(trace.read_text(errors="replace"))
+
+
+def test_checked_scenario_and_to_tag_stable_across_2xx_retransmissions(
+    uas: Uas, tmp_path: Path
+) -> None:
+    tags = held_ack_calls(uas.port, 4, tmp_path)
     assert len(tags) == 4
     for call_id, seen in tags.items():
         # Held ACK for 1.7 s: the 200 was retransmitted (T1, 2*T1) with the same To-tag.
@@ -226,24 +170,8 @@ def test_the_retransmission_check_catches_a_uas_that_does_not_retransmit(tmp_pat
     )
     try:
         assert bare.stdout is not None and "bare responder" in bare.stdout.readline()
-        trace = tmp_path / "messages.log"
-        result = sipp(
-            f"127.0.0.1:{port}",
-            "-sf",
-            str(SCENARIOS / "uac_call_checked.xml"),
-            "-d",
-            "1700",
-            "-m",
-            "1",
-            "-p",
-            str(free_port()),
-            "-trace_msg",
-            "-message_file",
-            str(trace),
-            cwd=tmp_path,
-        )
-        assert result.returncode == 0, explain(result)  # headers and bodies are fine...
-        tags = _to_tags_of_invite_200s(trace.read_text(errors="replace"))
+        # headers and bodies are fine (held_ack_calls asserts sipp passed)...
+        tags = held_ack_calls(port, 1, tmp_path)
         assert [len(seen) for seen in tags.values()] == [1]  # ...but no 2xx retransmission
     finally:
         bare.terminate()
@@ -270,55 +198,43 @@ def test_checked_scenario_over_tcp(uas: Uas, tmp_path: Path) -> None:
     assert result.returncode == 0, explain(result)
 
 
+def sipp_refers(
+    port: int, refer_to: str, cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """One call of the REFER checking scenario (uac_refer.xml) to ``port``, referring the
+    referee to ``refer_to``."""
+    return sipp(
+        f"127.0.0.1:{port}",
+        "-sf",
+        str(SCENARIOS / "uac_refer.xml"),
+        *args,
+        "-set",
+        "referto",
+        refer_to,
+        "-m",
+        "1",
+        "-p",
+        str(free_udp_tcp_port()),  # TCP too, for -t t1
+        cwd=cwd,
+    )
+
+
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 def test_refer_transfers_and_reports_with_sipfrag_notifies(
     uas: Uas, tmp_path: Path, transport: str
 ) -> None:
     # Over TCP the UAS's NOTIFYs reuse the connection sipp's INVITE opened.
     target_port = free_port()
-    target = subprocess.Popen(
-        [
-            "sipp",
-            "-sn",
-            "uas",
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(target_port),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    target = peer.start("-sn", "uas", "-m", "1", "-p", str(target_port), cwd=tmp_path)
     try:
-        result = sipp(
-            f"127.0.0.1:{uas.port}",
-            "-sf",
-            str(SCENARIOS / "uac_refer.xml"),
-            "-t",
-            transport,
-            "-set",
-            "referto",
-            f"sip:target@127.0.0.1:{target_port}",
-            "-m",
-            "1",
-            "-p",
-            str(free_udp_tcp_port()),
-            cwd=tmp_path,
+        result = sipp_refers(
+            uas.port, f"sip:target@127.0.0.1:{target_port}", tmp_path, "-t", transport
         )
         assert result.returncode == 0, explain(result)
         out, _ = target.communicate(timeout=30)
         assert target.returncode == 0, out[-3000:]
     finally:
-        if target.poll() is None:
-            target.kill()
-            target.wait()
+        peer.stop(target)
 
 
 def test_the_refer_scenario_fails_against_a_referee_that_changes_its_tag(tmp_path: Path) -> None:
@@ -343,19 +259,7 @@ def test_the_refer_scenario_fails_against_a_referee_that_changes_its_tag(tmp_pat
         stderr=subprocess.DEVNULL,
     )
     try:
-        result = sipp(
-            f"127.0.0.1:{port}",
-            "-sf",
-            str(SCENARIOS / "uac_refer.xml"),
-            "-set",
-            "referto",
-            "sip:nobody@127.0.0.1:9",
-            "-m",
-            "1",
-            "-p",
-            str(free_port()),
-            cwd=tmp_path,
-        )
+        result = sipp_refers(port, "sip:nobody@127.0.0.1:9", tmp_path)
         assert result.returncode == 1, explain(result)
         # Failed on purpose, at the tag check: the "999" step (reached only from there) timed
         # out once (columns: messages, retransmissions, timeouts).
@@ -370,36 +274,13 @@ def test_the_refer_scenario_fails_against_a_referee_that_changes_its_tag(tmp_pat
 
 @pytest.fixture
 async def ua() -> AsyncIterator[UserAgent]:
-    handled: list[Request] = []
-
-    def on_event(agent: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
-            handled.append(event.request)
-            agent.respond(event.request, 200)
-
-    config = UAConfig(
-        user="subscriber",
-        methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "NOTIFY"}),
-    )
-    agent = await UserAgent.start(
-        config, TransportConfig(udp_port=0, tcp_port=0), on_event=on_event
-    )
-    agent.notifies = handled  # type: ignore[attr-defined]
-    try:
+    async with notify_answering_ua("subscriber", TransportConfig(udp_port=0, tcp_port=0)) as agent:
         yield agent
-    finally:
-        await agent.close()
 
 
 async def start_sipp(*args: str, cwd: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        "sipp",
-        *args,
-        "-timeout",
-        "60s",
-        "-nostdin",
-        "-i",
-        "127.0.0.1",
+        *peer.command(*args),
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

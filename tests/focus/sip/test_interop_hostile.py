@@ -14,14 +14,12 @@ from __future__ import annotations
 import re
 import shutil
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.focus.sip.conftest import netns_available
-from tests.paths import ROOT
+from tests.focus.sip.conftest import in_loopback_namespace, netns_available
 
 pytestmark = [
     pytest.mark.interop,
@@ -140,21 +138,13 @@ def sender(port: int) -> int:
 def test_hostile_addresses_in_a_loopback_only_namespace(tmp_path: Path) -> None:
     port = 5060
     script = (
-        "ip link set lo up && "
         f"{sys.executable} -m focus.sip --listen 127.0.0.1:{port} > {tmp_path}/uas.log 2>&1 & "
         "UAS=$!; "
         f"for i in $(seq 50); do grep -q listening {tmp_path}/uas.log && break; sleep 0.1; done; "
         f"{sys.executable} -m tests.focus.sip.test_interop_hostile {port}; RC=$?; "
         "kill -TERM $UAS; wait $UAS; echo UAS_RC=$?; exit $RC"
     )
-    result = subprocess.run(
-        ["unshare", "-n", "sh", "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = in_loopback_namespace(script, timeout=60)
     out = result.stdout
     uas_log = (tmp_path / "uas.log").read_text()
     assert result.returncode == 0, out + result.stderr + uas_log

@@ -10,8 +10,6 @@ the target is ``sipp -sn uas``, which we call, ACK and hang up on.
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,8 @@ from focus.sip.headers import parse_name_addr
 from focus.sip.message import Request, make_response
 from focus.sip.refer import ReferConfig, Referral, receive_refer
 from focus.sip.transaction import new_branch, new_tag
+from tests import sipp as peer
+from tests.focus.sip.conftest import free_port
 from tests.focus.sip.test_transaction_wire import UdpLoop
 from tests.paths import SIPP_SCENARIOS
 
@@ -35,12 +35,6 @@ SDP = (
     b"v=0\r\no=focus 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Referee:
@@ -129,59 +123,26 @@ class Referee:
 def test_sipp_refers_us_and_we_transfer_to_another_sipp(tmp_path: Path) -> None:
     referee = Referee()
     target_port = free_port()
-    target = subprocess.Popen(
-        [
-            "sipp",
-            "-sn",
-            "uas",
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(target_port),
-        ],
+    target = peer.start("-sn", "uas", "-m", "1", "-p", str(target_port), cwd=tmp_path)
+    referrer = peer.start(
+        f"127.0.0.1:{referee.loop.port}",
+        "-sf",
+        str(SCENARIO),
+        "-set",
+        "referto",
+        f"sip:target@127.0.0.1:{target_port}",
+        "-m",
+        "1",
+        "-p",
+        str(free_port()),
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    referrer = subprocess.Popen(
-        [
-            "sipp",
-            f"127.0.0.1:{referee.loop.port}",
-            "-sf",
-            str(SCENARIO),
-            "-set",
-            "referto",
-            f"sip:target@127.0.0.1:{target_port}",
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(free_port()),
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         referee.loop.serve(lambda: referrer.poll() is not None and target.poll() is not None)
         out_referrer, _ = referrer.communicate(timeout=30)
         out_target, _ = target.communicate(timeout=30)
     finally:
-        for proc in (referrer, target):
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        peer.stop(referrer, target)
         referee.loop.close()
     assert referrer.returncode == 0, out_referrer[-3000:]
     assert target.returncode == 0, out_target[-3000:]

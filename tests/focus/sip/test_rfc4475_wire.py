@@ -17,14 +17,13 @@ import re
 import shutil
 import socket
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.focus.sip.conftest import netns_available
+from tests.focus.sip.conftest import in_loopback_namespace, netns_available
 from tests.paths import ROOT
 
 VECTORS = ROOT / "tests" / "vectors" / "rfc4475"
@@ -137,7 +136,6 @@ def test_every_rfc4475_message_over_udp_and_tcp_then_a_normal_call(tmp_path: Pat
     log_u, log_t = tmp_path / "uas-udp.log", tmp_path / "uas-tcp.log"
     uas = f"{sys.executable} -m focus.sip --listen"
     script = (
-        "ip link set lo up && "
         f"{uas} 127.0.0.1:5060 > {log_u} 2>&1 & U=$!; "
         f"{uas} 127.0.0.1:5062 > {log_t} 2>&1 & T=$!; "
         f"for i in $(seq 100); do grep -q listening {log_u} && grep -q listening {log_t} "
@@ -145,14 +143,7 @@ def test_every_rfc4475_message_over_udp_and_tcp_then_a_normal_call(tmp_path: Pat
         f"{sys.executable} -m tests.focus.sip.test_rfc4475_wire 5060 5062; RC=$?; "
         "kill -TERM $U $T; wait $U; echo UAS_UDP_RC=$?; wait $T; echo UAS_TCP_RC=$?; exit $RC"
     )
-    result = subprocess.run(
-        ["unshare", "-n", "sh", "-c", script],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    result = in_loopback_namespace(script, timeout=90)
     out = result.stdout
     logs = log_u.read_text() + log_t.read_text()
     assert result.returncode == 0, out + result.stderr + logs

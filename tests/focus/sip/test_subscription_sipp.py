@@ -9,8 +9,6 @@ unsubscribe answered by a terminated NOTIFY.
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,8 @@ from focus.sip.events import Event, RequestReceived, ResponseReceived
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Request
 from focus.sip.subscription import Notifier, NotifierConfig, Subscription
+from tests import sipp as peer
+from tests.focus.sip.conftest import free_port
 from tests.focus.sip.test_transaction_wire import UdpLoop
 
 pytestmark = [
@@ -166,12 +166,6 @@ SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class NotifierServer:
     """Our notifier on a real UDP socket (see test_transaction_wire.UdpLoop)."""
 
@@ -218,36 +212,23 @@ def test_sipp_subscriber_against_our_notifier(tmp_path: Path) -> None:
     scenario.write_text(SCENARIO)
     server = NotifierServer()
     try:
-        proc = subprocess.Popen(
-            [
-                "sipp",
-                f"127.0.0.1:{server.port}",
-                "-sf",
-                str(scenario),
-                "-m",
-                "3",
-                "-timeout",
-                "60s",
-                "-nostdin",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(free_port()),
-                "-max_socket",
-                "512",
-            ],
+        proc = peer.start(
+            f"127.0.0.1:{server.port}",
+            "-sf",
+            str(scenario),
+            "-m",
+            "3",
+            "-p",
+            str(free_port()),
+            "-max_socket",
+            "512",
             cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
         )
         try:
             server.loop.serve(lambda: proc.poll() is not None)
             out, _ = proc.communicate(timeout=30)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            peer.stop(proc)
         assert proc.returncode == 0, out[-3000:]
         # three subscribers: 423, 200 (subscribe), 200 (unsubscribe) each
         assert sorted(server.statuses) == sorted([423, 200, 200] * 3)

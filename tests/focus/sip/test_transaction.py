@@ -170,6 +170,11 @@ def test_invite_rejected_ack_built_by_transaction_and_timers_d_g_h_i() -> None:
     assert wire.a.transaction_state(key) is None
 
 
+# Sent until 32 s: T1 = 0.5 s doubling, capped at T2 = 4 s -- Timer G (RFC 3261 s17.2.1),
+# Timer E (s17.1.2.2) and the UAS core's 2xx (s13.3.1.4) back off alike.
+BACKOFF_TO_T2 = [0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+
+
 def test_timer_g_capped_at_t2_and_timer_h_gives_up() -> None:
     wire = Wire(drop=lambda s: s.first_line.startswith("SIP/2.0 486"))
     wire.a.send_request(wire.request("INVITE"), wire.b_flow, 0.0)
@@ -177,19 +182,7 @@ def test_timer_g_capped_at_t2_and_timer_h_gives_up() -> None:
     answer(wire, 486)
     wire.run_until(40.0)
     # G: T1, 2T1, 4T1, then capped at T2 = 4 s; H at 64*T1
-    assert wire.sends("b", "SIP/2.0 486") == [
-        0.0,
-        0.5,
-        1.5,
-        3.5,
-        7.5,
-        11.5,
-        15.5,
-        19.5,
-        23.5,
-        27.5,
-        31.5,
-    ]
+    assert wire.sends("b", "SIP/2.0 486") == BACKOFF_TO_T2
     timeouts = of_type(wire.b_events, TransactionTimedOut)
     assert [t.timer for t in timeouts] == [TimerName.H]
 
@@ -231,19 +224,7 @@ def test_2xx_without_ack_backs_off_to_t2_then_asks_for_bye() -> None:
     wire.pump()
     answer(wire, 200)
     wire.run_until(40.0)
-    assert wire.sends("b", "SIP/2.0 200") == [
-        0.0,
-        0.5,
-        1.5,
-        3.5,
-        7.5,
-        11.5,
-        15.5,
-        19.5,
-        23.5,
-        27.5,
-        31.5,
-    ]
+    assert wire.sends("b", "SIP/2.0 200") == BACKOFF_TO_T2
     gave_up = of_type(wire.b_events, AckNotReceived)
     assert len(gave_up) == 1 and gave_up[0].response.status == 200
 
@@ -295,19 +276,7 @@ def test_timer_e_capped_at_t2_and_timer_f() -> None:
     wire = Wire(drop=lambda s: True)
     wire.a.send_request(wire.request("OPTIONS"), wire.b_flow, 0.0)
     wire.run_until(40.0)
-    assert wire.sends("a", "OPTIONS") == [
-        0.0,
-        0.5,
-        1.5,
-        3.5,
-        7.5,
-        11.5,
-        15.5,
-        19.5,
-        23.5,
-        27.5,
-        31.5,
-    ]
+    assert wire.sends("a", "OPTIONS") == BACKOFF_TO_T2
     assert [t.timer for t in of_type(wire.a_events, TransactionTimedOut)] == [TimerName.F]
 
 

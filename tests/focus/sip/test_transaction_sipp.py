@@ -6,8 +6,6 @@ TransactionLayer and Dialog on a real UDP socket: only retransmissions on both s
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,8 @@ from focus.sip.events import AckNotReceived, Event, RequestReceived
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import make_response
 from focus.sip.transaction import new_tag
+from tests import sipp as peer
+from tests.focus.sip.conftest import free_port
 from tests.focus.sip.test_transaction_wire import UdpLoop
 
 pytestmark = [
@@ -28,12 +28,6 @@ SDP = (
     b"v=0\r\no=uas 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Uas:
@@ -76,38 +70,25 @@ class Uas:
 
 def test_sipp_uac_through_ten_percent_loss(tmp_path: Path) -> None:
     uas = Uas()
-    sipp = subprocess.Popen(
-        [
-            "sipp",
-            f"127.0.0.1:{uas.loop.port}",
-            "-sn",
-            "uac",
-            "-lost",
-            "10",
-            "-m",
-            "20",
-            "-r",
-            "10",
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(free_port()),
-        ],
+    sipp = peer.start(
+        f"127.0.0.1:{uas.loop.port}",
+        "-sn",
+        "uac",
+        "-lost",
+        "10",
+        "-m",
+        "20",
+        "-r",
+        "10",
+        "-p",
+        str(free_port()),
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         uas.loop.serve(lambda: sipp.poll() is not None, limit=90.0)
         out, _ = sipp.communicate(timeout=30)
     finally:
-        if sipp.poll() is None:
-            sipp.kill()
-            sipp.wait()
+        peer.stop(sipp)
         uas.loop.close()
     assert sipp.returncode == 0, out[-3000:]
     assert uas.invites == 20

@@ -104,28 +104,25 @@ EXPECTED_STATES = {
 }
 
 
+def reachable(kind: Kind, start: State) -> set[State]:
+    """The states ``kind``'s table can lead to from ``start`` (``start`` included)."""
+    seen, todo = {start}, [start]
+    while todo:
+        cur = todo.pop()
+        for (src, _), (dst, _) in TABLES[kind].items():
+            if src is cur and dst not in seen:
+                seen.add(dst)
+                todo.append(dst)
+    return seen
+
+
 @pytest.mark.parametrize("kind", list(Kind))
 def test_figure_states_all_reachable_and_terminated_reachable_from_each(kind: Kind) -> None:
-    table = TABLES[kind]
-    reach = {State.INIT}
-    frontier = [State.INIT]
-    while frontier:
-        s = frontier.pop()
-        for (src, _), (dst, _) in table.items():
-            if src is s and dst not in reach:
-                reach.add(dst)
-                frontier.append(dst)
+    reach = reachable(kind, State.INIT)
     assert {s.value for s in reach} - {"Init"} == EXPECTED_STATES[kind]
     for s in reach - {State.INIT, State.TERMINATED}:
         # every state can end (a timer or a transport error leads out)
-        seen, todo = {s}, [s]
-        while todo:
-            cur = todo.pop()
-            for (src, _), (dst, _) in table.items():
-                if src is cur and dst not in seen:
-                    seen.add(dst)
-                    todo.append(dst)
-        assert State.TERMINATED in seen
+        assert State.TERMINATED in reachable(kind, s)
 
 
 # ---------------------------------------------------------------- random loss, end to end

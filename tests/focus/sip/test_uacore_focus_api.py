@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from focus.sip.events import TransactionKey
 from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request, make_response
@@ -272,16 +273,27 @@ def test_provisional_responses_are_reported(net: Net) -> None:
     assert len(again) == 1 and isinstance(again[0], CallProgress) and again[0].reinvite
 
 
-def test_answer_with_sends_a_prebuilt_response_and_counts_as_the_answer() -> None:
+def bob_who_answers_in_5s() -> Net:
+    """A Net whose b core answers 500 to a request its user leaves unanswered for 5 s."""
     net = Net()
     net.b = UACore(
         UAConfig(user="bob", methods=METHODS, answer_timeout=5.0), {TransportKind.UDP: B_ADDR}
     )
+    return net
+
+
+def message_to_a_bob_who_answers_in_5s() -> tuple[Net, TransactionKey, Request]:
+    """That Net, a MESSAGE sent a -> b (its key at a) and the request as b's user got it."""
+    net = bob_who_answers_in_5s()
     key = net.a.request(b_uri(), "MESSAGE", net.now, body=b"hi", content_type="text/plain")
     net.pump()
     got = net.take("b", IncomingRequest)
     assert isinstance(got[0], IncomingRequest)
-    request = got[0].request
+    return net, key, got[0].request
+
+
+def test_answer_with_sends_a_prebuilt_response_and_counts_as_the_answer() -> None:
+    net, key, request = message_to_a_bob_who_answers_in_5s()
     response = make_response(request, 202, to_tag="built-elsewhere")
     net.b.answer_with(request, response, net.now)
     net.pump()
@@ -294,10 +306,7 @@ def test_answer_with_sends_a_prebuilt_response_and_counts_as_the_answer() -> Non
 
 def test_unanswered_request_still_gets_500_after_answer_timeout() -> None:
     """The counterpart of the test above: without an answer, the core answers 500."""
-    net = Net()
-    net.b = UACore(
-        UAConfig(user="bob", methods=METHODS, answer_timeout=5.0), {TransportKind.UDP: B_ADDR}
-    )
+    net = bob_who_answers_in_5s()
     net.a.request(b_uri(), "MESSAGE", net.now, body=b"hi", content_type="text/plain")
     net.pump()
     assert net.take("b", IncomingRequest)
@@ -316,15 +325,7 @@ def test_answer_with_refuses_a_response_to_another_request(net: Net) -> None:
 
 
 def test_a_provisional_answer_with_does_not_count_as_final() -> None:
-    net = Net()
-    net.b = UACore(
-        UAConfig(user="bob", methods=METHODS, answer_timeout=5.0), {TransportKind.UDP: B_ADDR}
-    )
-    net.a.request(b_uri(), "MESSAGE", net.now, body=b"hi", content_type="text/plain")
-    net.pump()
-    got = net.take("b", IncomingRequest)
-    assert isinstance(got[0], IncomingRequest)
-    request = got[0].request
+    net, _, request = message_to_a_bob_who_answers_in_5s()
     net.b.answer_with(request, make_response(request, 183, to_tag="t"), net.now)
     net.advance(6.0)
     assert len(net.sent("b", "500/MESSAGE")) == 1
@@ -339,15 +340,7 @@ def test_contact_for_is_the_contact_the_core_uses(net: Net) -> None:
 def test_a_final_response_sent_with_send_response_is_not_answered_again() -> None:
     """send_response does not note the request; the core still must not try a second
     final response at answer_timeout (the transaction is Completed: no row for that)."""
-    net = Net()
-    net.b = UACore(
-        UAConfig(user="bob", methods=METHODS, answer_timeout=5.0), {TransportKind.UDP: B_ADDR}
-    )
-    net.a.request(b_uri(), "MESSAGE", net.now, body=b"hi", content_type="text/plain")
-    net.pump()
-    got = net.take("b", IncomingRequest)
-    assert isinstance(got[0], IncomingRequest)
-    request = got[0].request
+    net, _, request = message_to_a_bob_who_answers_in_5s()
     net.b.send_response(make_response(request, 200, to_tag="t"), net.now)
     net.advance(10.0)
     assert net.sent("b", "500/MESSAGE") == []

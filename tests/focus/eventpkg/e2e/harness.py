@@ -79,13 +79,17 @@ class Ccmp:
         return response.conf_obj_id
 
     async def update(self, conf: str, info: etree._Element) -> None:
-        await self.ask(
-            CcmpRequest(
-                message_type=MessageType.CONF,
-                operation=Operation.UPDATE,
-                conf_obj_id=conf,
-                info=info,
-            )
+        await self._change(MessageType.CONF, Operation.UPDATE, conf, info)
+
+    async def set_subject(self, conf: str, subject: str) -> None:
+        """A conference update that changes only the subject (one partial NOTIFY)."""
+        await self.update(
+            conf,
+            el(
+                "confInfo",
+                el("ci:conference-description", el("ci:subject", text=subject)),
+                entity=conf,
+            ),
         )
 
     async def delete(self, conf: str) -> None:
@@ -94,23 +98,16 @@ class Ccmp:
         )
 
     async def add_user(self, conf: str, info: etree._Element) -> None:
-        await self.ask(
-            CcmpRequest(
-                message_type=MessageType.USER,
-                operation=Operation.CREATE,
-                conf_obj_id=conf,
-                info=info,
-            )
-        )
+        await self._change(MessageType.USER, Operation.CREATE, conf, info)
 
     async def update_user(self, conf: str, info: etree._Element) -> None:
+        await self._change(MessageType.USER, Operation.UPDATE, conf, info)
+
+    async def _change(
+        self, kind: MessageType, operation: Operation, conf: str, info: etree._Element
+    ) -> None:
         await self.ask(
-            CcmpRequest(
-                message_type=MessageType.USER,
-                operation=Operation.UPDATE,
-                conf_obj_id=conf,
-                info=info,
-            )
+            CcmpRequest(message_type=kind, operation=operation, conf_obj_id=conf, info=info)
         )
 
     async def retrieve(self, conf: str) -> ConferenceInfo:

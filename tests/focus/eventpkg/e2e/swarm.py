@@ -246,9 +246,9 @@ class Swarm:
         socket: int | None = None,
     ) -> list[Sub]:
         """``count`` new subscriptions to sip:user@host:port, spread over the sockets, sent
-        ``batch`` at a time (retransmitted every 0.5 s, RFC 3261 Timer E style, until a
-        final response; all on ``socket`` if given); returns them when each has its final
-        response and its first NOTIFY."""
+        ``batch`` at a time (the same request retransmitted every 0.5 s, RFC 3261 Timer E
+        style, until a final response; all on ``socket`` if given); returns them when each
+        has its final response and its first NOTIFY."""
         target = f"sip:{user}@{host}:{port}"
         made: list[Sub] = []
         deadline = self._loop.time() + timeout
@@ -262,6 +262,15 @@ class Swarm:
                 )
                 self.subs[sub.call_id] = sub
                 group.append(sub)
+            # Built once: a retransmission is the same request, Via branch included, so the
+            # focus matches it to the first one's transaction (RFC 3261 s17.1.2, s17.2.3)
+            # instead of making a second subscription of it.
+            requests = {
+                sub.call_id: self._subscribe_bytes(
+                    sub, target, host, port, 1, accept, expires, None
+                )
+                for sub in group
+            }
             while True:
                 waiting = [s for s in group if s.status is None or not s.notifies]
                 if not waiting:
@@ -270,13 +279,7 @@ class Swarm:
                     raise TimeoutError(f"{len(waiting)} SUBSCRIBEs unanswered")
                 for sub in waiting:
                     if sub.status is None:
-                        self._send(
-                            sub,
-                            self._subscribe_bytes(
-                                sub, target, host, port, 1, accept, expires, None
-                            ),
-                            (host, port),
-                        )
+                        self._send(sub, requests[sub.call_id], (host, port))
                 await self._wait(functools.partial(_answered, group), 0.5)
             made.extend(group)
         return made

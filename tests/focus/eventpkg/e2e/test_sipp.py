@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,153 +16,55 @@ import pytest
 
 from focus.core import conference_id
 from focus.core.accounts import add_account
+from tests import sipp as peer
 from tests.paths import SIPP_SCENARIOS
+from tests.serve import Serve
 
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed"),
 ]
 
-PY = sys.executable
 SCENARIOS = SIPP_SCENARIOS
-CCMP_LISTEN = re.compile(rb"CCMP server listening on (?:http|https)://[^:]+:(\d+)/ccmp")
-SIP_UDP = re.compile(rb"SIP focus listening on UDP [\d.]+:(\d+)")
 CONF_URI = re.compile(r"xcon:([^\s@]+)@example\.org")
-
-
-class Serve:
-    """``python -m focus serve`` on loopback ports it picks, state in ``state_dir``, a
-    profile without NOTIFY pacing (RFC 4575 s3.9's 5 s would only slow the test)."""
-
-    def __init__(self, state_dir: Path) -> None:
-        add_account(
-            state_dir, "alice", "administrator", "s3cret", domain="example.org", scrypt_n=2**4
-        )
-        profile = state_dir / "unpaced.toml"
-        profile.write_text("notify_interval = 0.0\n")
-        self.proc = subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "focus",
-                "serve",
-                "--state-dir",
-                str(state_dir),
-                "--ccmp-listen",
-                "127.0.0.1:0",
-                "--sip-listen",
-                "127.0.0.1:0",
-                "--domain",
-                "example.org",
-                "--profile",
-                str(profile),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.log = b""
-        self.url = ""
-        self.sip_port = 0
-        try:
-            self._wait_listening()
-        except BaseException:
-            self.proc.kill()
-            self.proc.communicate(timeout=10)
-            raise
-
-    def _wait_listening(self) -> None:
-        assert self.proc.stderr is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (self.url and self.sip_port):
-            line = self.proc.stderr.readline()
-            if not line:
-                raise AssertionError(f"server exited early: {self.log.decode()}")
-            self.log += line
-            if match := CCMP_LISTEN.search(line):
-                self.url = f"http://127.0.0.1:{int(match.group(1))}/ccmp"
-            if match := SIP_UDP.search(line):
-                self.sip_port = int(match.group(1))
-        assert self.url and self.sip_port, self.log.decode()
-
-    def ccmp(self, *args: str) -> str:
-        done = subprocess.run(
-            [
-                PY,
-                "-m",
-                "ccmp_server.client",
-                "--url",
-                self.url,
-                "--user",
-                "alice",
-                "--password",
-                "s3cret",
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=30)
-        self.log += err
-        return self.proc.returncode
 
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Serve]:
+    """A profile without NOTIFY pacing (RFC 4575 s3.9's 5 s would only slow the test)."""
     state = tmp_path / "state"
     state.mkdir()
-    srv = Serve(state)
+    add_account(state, "alice", "administrator", "s3cret", domain="example.org", scrypt_n=2**4)
+    profile = state / "unpaced.toml"
+    profile.write_text("notify_interval = 0.0\n")
+    srv = Serve(state, "--profile", str(profile))
     yield srv
-    if srv.proc.poll() is None:
-        srv.proc.kill()
-        srv.proc.communicate(timeout=10)
+    srv.kill()
 
 
 def sipp(port: int, scenario: str, conf: str, cwd: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            "sipp",
-            f"127.0.0.1:{port}",
-            "-sf",
-            str(SCENARIOS / scenario),
-            "-s",
-            conf,
-            "-m",
-            "1",
-            "-timeout",
-            "60s",
-            "-nostdin",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            "0",
-            "-trace_msg",
-            "-trace_err",
-            *args,
-        ],
+    return peer.start(
+        f"127.0.0.1:{port}",
+        "-sf",
+        str(SCENARIOS / scenario),
+        "-s",
+        conf,
+        "-m",
+        "1",
+        "-p",
+        "0",
+        "-trace_msg",
+        "-trace_err",
+        *args,
         cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
     )
 
 
 def finished(proc: subprocess.Popen[str], cwd: Path) -> str:
     out, _ = proc.communicate(timeout=90)
-    for log in cwd.glob("*_errors.log"):
-        out += log.read_text(errors="replace")[-3000:]
+    out += peer.error_logs(cwd)
     assert proc.returncode == 0, out[-5000:]
     return out
-
-
-def messages(cwd: Path) -> str:
-    return "".join(log.read_text(errors="replace") for log in cwd.glob("*_messages.log"))
 
 
 def created(serve: Serve) -> str:
@@ -189,17 +89,15 @@ def test_sipp_subscribes_sees_full_then_partial_then_terminated(
     try:
         deadline = time.monotonic() + 20
         # The change must come after the full state (else it would be in it).
-        while first not in messages(tmp_path):
+        while first not in peer.messages(tmp_path):
             assert proc.poll() is None, finished(proc, tmp_path)
             assert time.monotonic() < deadline, "no first NOTIFY"
             time.sleep(0.05)
         serve.ccmp("update", f"xcon:{conf}@example.org", "--title", "After")
         finished(proc, tmp_path)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    blocks = re.split(r"\n-{10,}[^\n]*\n", messages(tmp_path))
+        peer.stop(proc)
+    blocks = re.split(r"\n-{10,}[^\n]*\n", peer.messages(tmp_path))
     # the partial carries the change
     assert any(re.search(r"^NOTIFY ", b, re.M) and "After" in b for b in blocks)
     assert serve.stop() == 0
@@ -226,4 +124,4 @@ def test_sipp_message_to_a_conference(serve: Serve, tmp_path: Path) -> None:
     finished(
         sipp(serve.sip_port, "chat_message.xml", conference_id(conf.group(1)), tmp_path), tmp_path
     )
-    assert re.search(r"^SIP/2.0 202 ", messages(tmp_path), re.M)
+    assert re.search(r"^SIP/2.0 202 ", peer.messages(tmp_path), re.M)

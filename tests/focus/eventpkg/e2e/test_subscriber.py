@@ -144,14 +144,7 @@ async def test_every_change_reaches_the_subscriber(tmp_path: Path, accept: str) 
                 assert b'state="full"' in first.body
             await agree(running, conf, sub, "subscribing")
 
-            await running.ccmp.update(
-                conf,
-                el(
-                    "confInfo",
-                    el("ci:conference-description", el("ci:subject", text="After")),
-                    entity=conf,
-                ),
-            )
+            await running.ccmp.set_subject(conf, "After")
             await agree(running, conf, sub, "the subject")
 
             call = await bob.invite(running.sip_uri(conf), sdp_offer(38010))
@@ -331,14 +324,7 @@ async def test_role_filtering_hides_the_password_from_participants(tmp_path: Pat
             for who in (mod, part):
                 assert (await who.subscribe(running.sip_uri(conf))).status == 200
             await eventually(lambda: bool(mod.notifies and part.notifies), what="first NOTIFYs")
-            await running.ccmp.update(
-                conf,
-                el(
-                    "confInfo",
-                    el("ci:conference-description", el("ci:subject", text="Board 2")),
-                    entity=conf,
-                ),
-            )
+            await running.ccmp.set_subject(conf, "Board 2")
             for who in (mod, part):
                 await agree(running, conf, who, "the subject")
             assert b"pw-4711" in mod.notifies[0].body
@@ -453,14 +439,7 @@ async def test_changes_in_quick_succession_are_paced_and_coalesced(tmp_path: Pat
             await eventually(lambda: len(sub.notifies) == 1, what="the first NOTIFY")
             first_at = asyncio.get_running_loop().time()
             for subject in ("one", "two", "three"):
-                await running.ccmp.update(
-                    conf,
-                    el(
-                        "confInfo",
-                        el("ci:conference-description", el("ci:subject", text=subject)),
-                        entity=conf,
-                    ),
-                )
+                await running.ccmp.set_subject(conf, subject)
             await asyncio.sleep(0.3)
             assert len(sub.notifies) == 1  # held back: the interval has not passed
             await eventually(

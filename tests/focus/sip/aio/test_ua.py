@@ -21,13 +21,12 @@ from focus.sip.uacore import (
     CallFailedError,
     CallState,
     IncomingCall,
-    IncomingRequest,
     RequestCompleted,
     UAConfig,
     UAError,
     UAEvent,
 )
-from tests.focus.sip.conftest import TlsFiles
+from tests.focus.sip.conftest import TlsFiles, notify_answering_ua
 
 OFFER = (
     b"v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
@@ -52,25 +51,8 @@ async def uas() -> AsyncIterator[UserAgent]:
 
 @pytest.fixture
 async def caller() -> AsyncIterator[UserAgent]:
-    notifies: list[Request] = []
-
-    def on_event(agent: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
-            notifies.append(event.request)
-            agent.respond(event.request, 200)
-
-    agent = await UserAgent.start(
-        UAConfig(
-            user="alice", methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "NOTIFY"})
-        ),
-        LOOPBACK,
-        on_event=on_event,
-    )
-    agent.notifies = notifies  # type: ignore[attr-defined]
-    try:
+    async with notify_answering_ua("alice", LOOPBACK) as agent:
         yield agent
-    finally:
-        await agent.close()
 
 
 async def next_of(events: AsyncIterator[UAEvent], kind: type) -> UAEvent:
