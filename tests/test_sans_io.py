@@ -28,6 +28,7 @@ PURE_MODULES = (
     "focus.sip.parser",
     "focus.sip.refer",
     "focus.sip.sdp",
+    "focus.sip.session_timer",
     "focus.sip.subscription",
     "focus.sip.timers",
     "focus.sip.transaction",
