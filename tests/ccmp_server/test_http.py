@@ -6,7 +6,6 @@ import asyncio
 import base64
 import logging
 import ssl
-import subprocess
 from pathlib import Path
 
 import aiohttp
@@ -24,7 +23,7 @@ from ccmp_server.messages import (
     Subject,
 )
 from focus.core.store import ConferenceStore
-from tests.ccmp_server.conftest import HEADERS, Client, user_id
+from tests.ccmp_server.conftest import HEADERS, Client, self_signed, user_id
 
 BLUEPRINTS = CcmpRequest(
     MessageType.BLUEPRINTS,
@@ -172,35 +171,8 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
 async def test_https_with_basic_auth(store: ConferenceStore, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     server = await start_ccmp(store, CcmpConfig(port=0, tls_cert=cert, tls_key=key))
     assert server.url.startswith("https://127.0.0.1:")
     ctx = ssl.create_default_context(cafile=str(cert))
