@@ -9,11 +9,11 @@ from focus.core.commands import DeleteConference, RemoveUser, UpdateUser
 from focus.core.policy import Actor
 from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import Direction, parse_sdp
-from focus.sip.uacore import Call, CallAnswered, CallEnded, CallState, UAEvent
+from focus.sip.uacore import Call, CallAnswered, CallState, UAEvent
 from focus.sip.uri import SipURI
 from focus.xcon.model import Endpoint, EndpointStatus, Media, User
 from mediactrl.mixer.model import Direction as MixDirection
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, ended_by_peer, sdp_offer
 
 
 async def eventually(check: object, timeout: float = 5.0) -> None:
@@ -108,13 +108,7 @@ async def test_ccmp_mute_becomes_a_modifyjoin(focus: Focus, phones: PhoneFactory
 
 async def test_ccmp_remove_sends_bye_and_unjoins(focus: Focus, phones: PhoneFactory) -> None:
     alice, bob = await phones("alice"), await phones("bob")
-    ended: list[Call] = []
-
-    def on_event(_ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, CallEnded) and event.by_peer:
-            ended.append(event.call)
-
-    alice.on_event = on_event
+    ended = ended_by_peer(alice)
     call = await alice.invite(focus.factory, sdp_offer(32020))
     conf = conf_of(call)
     other = await bob.invite(focus.uri(conf), sdp_offer(32022))
@@ -213,13 +207,7 @@ async def test_scheduled_end_ends_the_calls(focus: Focus, phones: PhoneFactory) 
     uri = store.apply(CreateConference(actor=Actor.system(), info=info))[0].uri
     store.apply(Tick(now=now))
     alice = await phones("alice")
-    ended: list[Call] = []
-
-    def on_event(_ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, CallEnded) and event.by_peer:
-            ended.append(event.call)
-
-    alice.on_event = on_event
+    ended = ended_by_peer(alice)
     conf = uri.partition(":")[2].partition("@")[0]
     call = await alice.invite(focus.uri(conf), sdp_offer(32050))
     store.apply(Tick(now=now + timedelta(hours=2)))

@@ -14,15 +14,11 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from ccmp_server.codec import decode_response, encode_request
 from ccmp_server.messages import (
-    MEDIA_TYPE,
     CcmpRequest,
-    CcmpResponse,
     MessageType,
     Operation,
     ResponseCode,
-    Subject,
 )
 from focus.calls.admission import same_aor
 from focus.core import conference_id
@@ -41,7 +37,7 @@ from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import Endpoint, Media, Role, User
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, ccmp_as, sdp_offer
 from tests.focus.mediaplan.docs import audio_label
 from tests.mediactrl.media.phones import Phone, tone_levels
 
@@ -231,28 +227,28 @@ async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> N
 # ---------------------------------------------------------------------- CCMP over HTTP
 
 
-async def ccmp(session: aiohttp.ClientSession, focus: Focus, req: CcmpRequest) -> CcmpResponse:
-    signed = CcmpRequest(
-        req.message_type,
-        subject=Subject("chair", "pw-chair"),
-        conf_user_id="xcon-userid:chair@example.org",
-        conf_obj_id=req.conf_obj_id,
-        operation=req.operation,
-        info=req.info,
-    )
-    async with session.post(
-        focus.running.ccmp.url,
-        data=encode_request(signed),
-        headers={"Content-Type": f"{MEDIA_TYPE}; charset=utf-8", "Accept": MEDIA_TYPE},
-    ) as resp:
-        assert resp.status == 200, await resp.text()
-        return decode_response(await resp.read())
-
-
 def conf_info(body: str, entity: str) -> etree._Element:
     return etree.fromstring(
         f'<confInfo xmlns:ci="{CI}" xmlns:sm="{SM_NS}" entity="{entity}">{body}</confInfo>'.encode()
     )
+
+
+async def update_sidebar(
+    session: aiohttp.ClientSession, focus: Focus, message_type: MessageType, sidebar: str, body: str
+) -> None:
+    """RFC 6503 sidebarBy{Val,Ref}Request update of ``sidebar`` with a <confInfo> ``body``."""
+    done = await ccmp_as(
+        "chair",
+        session,
+        focus,
+        CcmpRequest(
+            message_type,
+            operation=Operation.UPDATE,
+            conf_obj_id=sidebar,
+            info=conf_info(body, sidebar),
+        ),
+    )
+    assert done.code is ResponseCode.SUCCESS, done.response_string
 
 
 async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Room) -> None:
@@ -263,7 +259,8 @@ async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Roo
         await room.dial(name)
     room.store.accounts.add("chair", Role.ADMINISTRATOR, "pw-chair")
     async with aiohttp.ClientSession() as session:
-        made = await ccmp(
+        made = await ccmp_as(
+            "chair",
             session,
             room.focus,
             CcmpRequest(
@@ -276,17 +273,7 @@ async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Roo
         body = sidebar_body(
             room, sidebar, {"alice": (None, None), "bob": (None, None)}, link="recvonly", gain=-12
         )
-        updated = await ccmp(
-            session,
-            room.focus,
-            CcmpRequest(
-                MessageType.SIDEBAR_BY_VAL,
-                operation=Operation.UPDATE,
-                conf_obj_id=sidebar,
-                info=conf_info(body, sidebar),
-            ),
-        )
-        assert updated.code is ResponseCode.SUCCESS, updated.response_string
+        await update_sidebar(session, room.focus, MessageType.SIDEBAR_BY_VAL, sidebar, body)
         heard = await room.listen()
         hears(heard, "alice", "bob")
         hears(heard, "bob", "alice")
@@ -296,7 +283,8 @@ async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Roo
             assert 0.15 < ratio < 0.4, (name, heard[name])  # -12 dB is 0.25 in amplitude
         assert conference_id(sidebar) in room.focus.media.driver.known.conferences
 
-        gone = await ccmp(
+        gone = await ccmp_as(
+            "chair",
             session,
             room.focus,
             CcmpRequest(
@@ -372,17 +360,7 @@ async def test_floor_control_one_analyst_at_a_time(room: Room) -> None:
 
     async def grant(session: aiohttp.ClientSession, members: Members) -> None:
         body = sidebar_body(room, floor, members, link=None, gain=None)
-        done = await ccmp(
-            session,
-            room.focus,
-            CcmpRequest(
-                MessageType.SIDEBAR_BY_REF,
-                operation=Operation.UPDATE,
-                conf_obj_id=floor,
-                info=conf_info(body, floor),
-            ),
-        )
-        assert done.code is ResponseCode.SUCCESS, done.response_string
+        await update_sidebar(session, room.focus, MessageType.SIDEBAR_BY_REF, floor, body)
 
     async with aiohttp.ClientSession() as session:
         await grant(session, {**queued, "bob": ("sendrecv", None)})  # the floor to bob
