@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from focus.core.commands import Command
 from focus.core.core import CoreConfig
+from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import Actor
 from focus.core.store import ConferenceStore
 from focus.xcon.model import Role
@@ -26,6 +28,13 @@ def open_store(state: Path, **kwargs: object) -> ConferenceStore:
     config = kwargs.pop("config", None) or CoreConfig(domain="example.com")
     assert isinstance(config, CoreConfig)
     return ConferenceStore.open(state, config, scrypt_n=FAST_SCRYPT, **kwargs)  # type: ignore[arg-type]
+
+
+def refused(store: ConferenceStore, command: Command) -> ErrorKind:
+    """The kind of error the core answers ``command`` with (the test fails if it is applied)."""
+    with pytest.raises(CoreError) as exc:
+        store.apply(command)
+    return exc.value.kind
 
 
 @pytest.fixture
