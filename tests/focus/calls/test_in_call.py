@@ -14,6 +14,7 @@ from focus.sip.uri import SipURI
 from focus.xcon.model import Endpoint, EndpointStatus, Media, User
 from mediactrl.mixer.model import Direction as MixDirection
 from tests.focus.calls.conftest import Focus, PhoneFactory, ended_by_peer, sdp_offer
+from tests.focus.core.conftest import vcalendar
 
 
 async def eventually(check: object, timeout: float = 5.0) -> None:
@@ -180,22 +181,10 @@ async def test_scheduled_end_ends_the_calls(focus: Focus, phones: PhoneFactory) 
 
     now = datetime.now(UTC).replace(microsecond=0)
     start = (now - timedelta(minutes=1)).strftime("%Y%m%dT%H%M%SZ")
-    ical = (
-        "\r\n".join(
-            [
-                "BEGIN:VCALENDAR",
-                "VERSION:2.0",
-                "PRODID:-//t//EN",
-                "BEGIN:VEVENT",
-                "UID:u",
-                f"DTSTAMP:{start}",
-                f"DTSTART:{start}",
-                "DURATION:PT1H",
-                "END:VEVENT",
-                "END:VCALENDAR",
-            ]
-        )
-        + "\r\n"
+    ical = vcalendar(
+        f"DTSTAMP:{start}",
+        f"DTSTART:{start}",
+        "DURATION:PT1H",
     )
     info = ConferenceInfo(
         entity="xcon:AUTO_GENERATE_1@example.org",

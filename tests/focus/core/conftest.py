@@ -30,6 +30,22 @@ def open_store(state: Path, **kwargs: object) -> ConferenceStore:
     return ConferenceStore.open(state, config, scrypt_n=FAST_SCRYPT, **kwargs)  # type: ignore[arg-type]
 
 
+def vcalendar(*event_lines: str) -> str:
+    """An RFC 5545 calendar of one event (UID u) with these lines, as conference-time's
+    <base> carries it."""
+    body = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//t//EN",
+        "BEGIN:VEVENT",
+        "UID:u",
+        *event_lines,
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return "\r\n".join(body) + "\r\n"
+
+
 def refused(store: ConferenceStore, command: Command) -> ErrorKind:
     """The kind of error the core answers ``command`` with (the test fails if it is applied)."""
     with pytest.raises(CoreError) as exc:
