@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.flow import TransportKind
 from focus.sip.message import Response
 from focus.sip.uacore import Call, CallAnswered, CallEnded, IncomingRequest, UAConfig, UAEvent
+from mediactrl.server.app import start_media_server
 
 
 def sdp_offer(port: int, direction: str = "sendrecv", host: str = "127.0.0.1") -> bytes:
@@ -64,6 +66,14 @@ class Focus:
             len(self.server.sip.legs),
             self.server.engine.stats().endpoints,
         )
+
+    async def restart_media_server(self) -> None:
+        """A new bundled media server on the old one's SIP port, as after a crash and a
+        restart: the focus must resync its legs (the fixture closes the new one)."""
+        old = self.server
+        config = dataclasses.replace(old.config, sip_port=old.sip_port)
+        await old.close()
+        self.server = self.media.server = await start_media_server(config)
 
     async def settled(self, expected: tuple[int, int, int], timeout: float = 5.0) -> None:
         """Waits until the leg audit shows ``expected`` (BYEs take a round trip)."""
