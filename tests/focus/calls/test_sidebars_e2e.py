@@ -39,13 +39,11 @@ from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import Endpoint, Media, Role, User
 from tests.focus.calls.conftest import Focus, PhoneFactory, ccmp_as, sdp_offer
 from tests.focus.mediaplan.docs import audio_label
+from tests.focus.mediaplan.hearing import AMPLITUDE, deaf_to, hears
 from tests.mediactrl.media.phones import Phone, tone_levels
 
 SYSTEM = Actor.system()
 CI = "urn:ietf:params:xml:ns:conference-info"
-AMPLITUDE = 3000.0  # several tones summed stay far from int16 saturation
-LOUD = AMPLITUDE * 0.6
-SILENT = AMPLITUDE * 0.06
 TONES = {"alice": 500.0, "bob": 900.0, "carol": 1300.0, "dave": 1700.0, "ethel": 2100.0}
 
 
@@ -203,16 +201,6 @@ async def room(focus: Focus, phones: PhoneFactory) -> AsyncIterator[Room]:
         yield made
     finally:
         await made.close()
-
-
-def hears(heard: dict[str, dict[str, float]], who: str, *others: str) -> None:
-    for other in others:
-        assert heard[who][other] > LOUD, f"{who} should hear {other}: {heard[who]}"
-
-
-def deaf_to(heard: dict[str, dict[str, float]], who: str, *others: str) -> None:
-    for other in others:
-        assert heard[who][other] < SILENT, f"{who} must not hear {other}: {heard[who]}"
 
 
 async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from focus.core.commands import Command
+from focus.core.commands import AddUser, Command, CreateConference
 from focus.core.core import CoreConfig
 from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import Actor
@@ -44,6 +44,14 @@ def vcalendar(*event_lines: str) -> str:
         "END:VCALENDAR",
     ]
     return "\r\n".join(body) + "\r\n"
+
+
+def three_party_conference(store: ConferenceStore) -> str:
+    """Alice's conference with Alice, Bob and Carol in it (the sidebar tests' parent)."""
+    uri = store.apply(CreateConference(actor=ALICE))[0].uri
+    for actor in (ALICE, BOB, CAROL):
+        store.apply(AddUser(actor=actor, uri=uri))
+    return uri
 
 
 def refused(store: ConferenceStore, command: Command) -> ErrorKind:

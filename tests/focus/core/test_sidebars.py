@@ -27,7 +27,7 @@ from focus.xcon.model import (
     User,
     Users,
 )
-from tests.focus.core.conftest import ADMIN, ALICE, BOB, CAROL, EVE, refused
+from tests.focus.core.conftest import ADMIN, ALICE, BOB, CAROL, EVE, refused, three_party_conference
 
 
 def kind(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
@@ -36,10 +36,7 @@ def kind(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
 
 @pytest.fixture
 def conf(store: ConferenceStore) -> str:
-    uri = store.apply(cmd.CreateConference(actor=ALICE))[0].uri
-    for actor in (ALICE, BOB, CAROL):
-        store.apply(cmd.AddUser(actor=actor, uri=uri))
-    return uri
+    return three_party_conference(store)
 
 
 @pytest.mark.parametrize("by_ref", [False, True])
