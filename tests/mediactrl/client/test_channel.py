@@ -27,7 +27,7 @@ from mediactrl.mixer import model as m
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, decode, encode
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
-from tests.mediactrl.client.conftest import FAST, EventLog
+from tests.mediactrl.client.conftest import FAST, EventLog, started_client
 
 
 async def until(predicate: object, timeout: float = 3.0) -> None:
@@ -94,9 +94,7 @@ async def test_bad_mixer_body_gets_mixer_400(client: MediaControlClient) -> None
 async def test_unjoin_notify_event_reaches_callback(server: ControlServer) -> None:
     host, port = server.address
     events = EventLog()
-    cli = MediaControlClient(direct_opener(host, port, "eventscfw001"), FAST, on_event=events)
-    await cli.start()
-    try:
+    async with started_client(host, port, "eventscfw001", on_event=events) as cli:
         await cli.mixer(m.CreateConference(conferenceid="ev1"))
         await cli.mixer(m.Join("x111:y222", "ev1"))
         server.connection_closed("x111:y222")  # the caller hung up (SIP side)
@@ -107,16 +105,12 @@ async def test_unjoin_notify_event_reaches_callback(server: ControlServer) -> No
         await cli.mixer(m.DestroyConference("ev1"))
         await until(lambda: len(events.events) == 2)
         assert events.notifications()[1] == m.ConferenceExit("ev1", 0, "conference destroyed")
-    finally:
-        await cli.close()
 
 
 async def test_active_talkers_notify_when_subscribed(server: ControlServer) -> None:
     host, port = server.address
     events = EventLog()
-    cli = MediaControlClient(direct_opener(host, port, "talkercfw001"), FAST, on_event=events)
-    await cli.start()
-    try:
+    async with started_client(host, port, "talkercfw001", on_event=events) as cli:
         sub = m.Subscribe(m.ActiveTalkersSub(interval=60))
         await cli.mixer(m.CreateConference(conferenceid="talk1", subscribe=sub))
         await cli.mixer(m.CreateConference(conferenceid="quiet1"))
@@ -131,15 +125,11 @@ async def test_active_talkers_notify_when_subscribed(server: ControlServer) -> N
                 (m.ActiveTalker(connectionid="a1:b1"), m.ActiveTalker(conferenceid="side1")),
             )
         ]
-    finally:
-        await cli.close()
 
 
 async def test_keep_alive_keeps_the_channel_open(server: ControlServer) -> None:
     host, port = server.address
-    cli = MediaControlClient(direct_opener(host, port, "kalivecfw001"), replace(FAST, keep_alive=1))
-    await cli.start()
-    try:
+    async with started_client(host, port, "kalivecfw001", replace(FAST, keep_alive=1)) as cli:
         # The server closes a channel whose K-ALIVEs stop for 1 s (RFC 6230 s6.3.3.2).
         await asyncio.sleep(2.5)
         assert cli.is_up
@@ -147,8 +137,6 @@ async def test_keep_alive_keeps_the_channel_open(server: ControlServer) -> None:
         assert (await cli.mixer(m.Audit(capabilities=False))) == m.AuditResponse(
             200, mixers=m.Mixers()
         )
-    finally:
-        await cli.close()
 
 
 async def test_control_when_down_and_timeout(server: ControlServer) -> None:
@@ -195,12 +183,10 @@ async def scripted_client(
     """A started client on a channel to ``scripted_peer(on_control)``; both closed after."""
     listener = await scripted_peer(on_control)
     port = listener.sockets[0].getsockname()[1]
-    cli = MediaControlClient(direct_opener("127.0.0.1", port, cfw_id), config)
     try:
-        await cli.start()
-        yield cli
+        async with started_client("127.0.0.1", port, cfw_id, config) as cli:
+            yield cli
     finally:
-        await cli.close()
         listener.close()
         await listener.wait_closed()
 
