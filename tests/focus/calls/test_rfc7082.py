@@ -100,14 +100,7 @@ async def test_a_conference_created_over_ccmp_lists_its_sip_uri(
         )
         assert made.code is ResponseCode.SUCCESS, made.response_string
         assert made.conf_obj_id
-        got = await ccmp_as(
-            "admin",
-            session,
-            focus,
-            CcmpRequest(
-                MessageType.CONF, operation=Operation.RETRIEVE, conf_obj_id=made.conf_obj_id
-            ),
-        )
+        got = await retrieve(session, focus, made.conf_obj_id)
         assert got.code is ResponseCode.SUCCESS and got.info is not None
     # CCMP carries the document as <confInfo>; the codec reads it as <conference-info>.
     root = etree.Element(f"{{{CI}}}conference-info", nsmap={"ci": CI})
@@ -154,6 +147,16 @@ def title_patch(uri: str, version: int | None, title: str) -> etree._Element:
             version=version,
             conference_description=ConferenceDescription(display_text=title),
         )
+    )
+
+
+async def retrieve(session: aiohttp.ClientSession, focus: Focus, uri: str | None) -> CcmpResponse:
+    """RFC 6503 confRequest retrieve of ``uri`` as the administrator."""
+    return await ccmp_as(
+        "admin",
+        session,
+        focus,
+        CcmpRequest(MessageType.CONF, operation=Operation.RETRIEVE, conf_obj_id=uri),
     )
 
 
@@ -224,14 +227,7 @@ async def test_a_ccmp_sidebar_create_answers_with_its_own_uris(
         assert updated.code is ResponseCode.SUCCESS, updated.response_string
         assert updated.version == made.version + 1
         # The parent still lists its own SIP URI, not the sidebar's.
-        got = await ccmp_as(
-            "admin",
-            session,
-            focus,
-            CcmpRequest(
-                MessageType.CONF, operation=Operation.RETRIEVE, conf_obj_id=parent.conf_obj_id
-            ),
-        )
+        got = await retrieve(session, focus, parent.conf_obj_id)
         assert got.info is not None
         assert uris_of(got.info) == (
             [focus.focus.sip_uri(parent.conf_obj_id)],
