@@ -21,6 +21,7 @@ from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
 from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
+from tests.ccmp_server.conftest import cli
 from tests.focus.calls.conftest import Focus, sdp_offer, start_focus
 from tests.paths import SIPP_SCENARIOS
 
@@ -68,21 +69,9 @@ class Room:
         self.focus = focus
 
     async def ccmp(self, *args: str, user: str = "alice") -> str:
-        argv = [
-            "--url",
-            self.focus.running.ccmp.url,
-            "--user",
-            user,
-            "--password",
-            f"pw-{user}",
-            "--timeout",
-            "10",
-            *args,
-        ]
-        out, err = io.StringIO(), io.StringIO()
-        code = await asyncio.to_thread(ccmp_main, argv, out, err)
-        assert code == 0, out.getvalue() + err.getvalue()
-        return out.getvalue()
+        code, out, err = await cli(self.focus.running.ccmp.url, *args, user=user)
+        assert code == 0, out + err
+        return out
 
     def sip(self, xcon_uri: str) -> str:
         return self.focus.uri(conference_id(xcon_uri))
