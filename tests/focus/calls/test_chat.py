@@ -22,7 +22,7 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
 from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
 from tests.ccmp_server.conftest import cli
-from tests.focus.calls.conftest import Focus, sdp_offer, start_focus
+from tests.focus.calls.conftest import Focus, eventually, sdp_offer, start_focus
 from tests.paths import SIPP_SCENARIOS
 
 SCENARIOS = SIPP_SCENARIOS
@@ -52,16 +52,6 @@ class Member:
 
     def texts(self) -> list[bytes]:
         return [r.body for r in self.inbox]
-
-
-async def eventually(check: object, timeout: float = 5.0) -> None:
-    assert callable(check)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 class Room:

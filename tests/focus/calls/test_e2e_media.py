@@ -13,7 +13,7 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call, IncomingCall, UAEvent
 from focus.xcon.model import Endpoint, Media, User
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, eventually, sdp_offer
 from tests.focus.calls.test_in_call import conf_of, the_user
 from tests.mediactrl.media.phones import Phone, assert_hears, tone_levels
 
@@ -102,7 +102,7 @@ async def test_media_server_restart_keeps_the_calls_and_the_mix(
             )
             (added,) = store.apply(AddUser(actor=Actor.system(), uri=conf, user=user))
             assert isinstance(added, UserAdded)
-            await _until(functools.partial(_confirmed, answered))
+            await eventually(functools.partial(_confirmed, answered))
             calls.append(answered[0])
             phone.start_tone(parse_sdp(answered[0].remote_sdp).media[0].port)
         dialer = rtp[2]
@@ -120,7 +120,7 @@ async def test_media_server_restart_keeps_the_calls_and_the_mix(
         # Each phone is re-INVITEd with the new leg's offer (more than once if a first new
         # leg is lost in the resync); once the legs are back, send each tone where the last
         # offer says. (A new leg's SDP may equal the old one's, so count re-INVITEs.)
-        await _until(
+        await eventually(
             lambda: all(reinvites.get(c.label, 0) >= 1 for c in calls),
             timeout=15,
             what=f"re-INVITEs {reinvites}",
@@ -144,15 +144,6 @@ async def test_media_server_restart_keeps_the_calls_and_the_mix(
 
 def _confirmed(answered: list[Call]) -> bool:
     return bool(answered) and answered[0].state.value == "confirmed"
-
-
-async def _until(check: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not reached: {what}")
-        await asyncio.sleep(0.05)
 
 
 def _answer_everything(

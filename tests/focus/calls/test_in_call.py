@@ -13,17 +13,8 @@ from focus.sip.uacore import Call, CallAnswered, CallState, UAEvent
 from focus.sip.uri import SipURI
 from focus.xcon.model import Endpoint, EndpointStatus, Media, User
 from mediactrl.mixer.model import Direction as MixDirection
-from tests.focus.calls.conftest import Focus, PhoneFactory, ended_by_peer, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, ended_by_peer, eventually, sdp_offer
 from tests.focus.core.conftest import vcalendar
-
-
-async def eventually(check: object, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.02)
 
 
 def conf_of(call: Call) -> str:

@@ -17,11 +17,12 @@ from tests.focus.calls.conftest import (
     PhoneFactory,
     answers_of,
     ended_by_peer,
+    eventually,
     headers_of,
     sdp_offer,
     start_focus,
 )
-from tests.focus.calls.test_in_call import conf_of, eventually, the_user
+from tests.focus.calls.test_in_call import conf_of, the_user
 
 
 def dialog_header(call: Call) -> str:

@@ -7,7 +7,7 @@ The focus alone turns the core's documents into joins on the bundled media serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -37,7 +37,7 @@ from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import Endpoint, Media, Role, User
-from tests.focus.calls.conftest import Focus, PhoneFactory, ccmp_as, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, ccmp_as, eventually, sdp_offer
 from tests.focus.mediaplan.docs import audio_label
 from tests.focus.mediaplan.hearing import AMPLITUDE, deaf_to, hears
 from tests.mediactrl.media.phones import Phone, tone_levels
@@ -201,15 +201,6 @@ async def room(focus: Focus, phones: PhoneFactory) -> AsyncIterator[Room]:
         yield made
     finally:
         await made.close()
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached: {what}")
-        await asyncio.sleep(0.05)
 
 
 # ---------------------------------------------------------------------- CCMP over HTTP
@@ -378,14 +369,14 @@ async def test_sidebars_end_with_their_parent(focus: Focus, phones: PhoneFactory
         call = await ua.invite(focus.factory, sdp_offer(phone.address[1]))
         (made.conf,) = list(focus.focus.ad_hoc)
         sidebar = made.sidebar({"alice": (None, None)}, link="recvonly")
-        await until(
+        await eventually(
             lambda: conference_id(sidebar) in focus.media.driver.known.conferences,
             "the sidebar's mixer",
         )
         await ua.bye(call)
-        await until(lambda: made.store.get(made.conf) is None, "the conference deleted")
+        await eventually(lambda: made.store.get(made.conf) is None, "the conference deleted")
         assert made.store.get(sidebar) is None
-        await until(lambda: not focus.media.driver.known.conferences, "no mixer left")
+        await eventually(lambda: not focus.media.driver.known.conferences, "no mixer left")
         await focus.settled((0, 0, 0))
     finally:
         await made.close()
@@ -401,7 +392,7 @@ async def test_a_deleted_sidebar_puts_its_members_back(room: Room) -> None:
     room.store.apply(DeleteSidebar(actor=SYSTEM, uri=sidebar, by_ref=True))
     heard = await room.listen()
     hears(heard, "carol", "alice", "bob")
-    await until(
+    await eventually(
         lambda: conference_id(sidebar) not in room.focus.media.driver.known.conferences,
         "the sidebar's mixer destroyed",
     )
