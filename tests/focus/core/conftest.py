@@ -54,6 +54,10 @@ def three_party_conference(store: ConferenceStore) -> str:
     return uri
 
 
+def kind(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
+    return exc.value.kind
+
+
 def refused(store: ConferenceStore, command: Command) -> ErrorKind:
     """The kind of error the core answers ``command`` with (the test fails if it is applied)."""
     with pytest.raises(CoreError) as exc:

@@ -31,13 +31,9 @@ from focus.xcon.model import (
     UserAdmissionPolicy,
     Users,
 )
-from tests.focus.core.conftest import ADMIN, ALICE, add_accounts, open_store, refused
+from tests.focus.core.conftest import ADMIN, ALICE, add_accounts, kind, open_store, refused
 
 ANON = Actor.unauthenticated()
-
-
-def _kind(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
-    return exc.value.kind
 
 
 def _new_blueprint(store: ConferenceStore, title: str = "Town hall") -> str:
@@ -73,7 +69,7 @@ def test_administrator_creates_updates_and_deletes_a_blueprint(store: Conference
     assert isinstance(changed, BlueprintUpdated) and changed.version == 2
     with pytest.raises(CoreError) as exc:  # made on version 1: stale
         store.apply(cmd.UpdateBlueprint(actor=ADMIN, uri=uri, patch=patch, expected_version=1))
-    assert _kind(exc) is ErrorKind.CONFLICT_VERSION
+    assert kind(exc) is ErrorKind.CONFLICT_VERSION
     # the clone is independent of later blueprint changes (RFC 5239 s7.1)
     desc = store.get_conference(ALICE, conf).info.conference_description
     assert desc is not None and desc.display_text == "Town hall"
@@ -82,7 +78,7 @@ def test_administrator_creates_updates_and_deletes_a_blueprint(store: Conference
     assert isinstance(gone, BlueprintDeleted)
     with pytest.raises(CoreError) as exc:
         store.get_blueprint(ALICE, uri)
-    assert _kind(exc) is ErrorKind.NOT_FOUND
+    assert kind(exc) is ErrorKind.NOT_FOUND
     assert store.get(conf) is not None
     kinds = [type(c) for batch in seen for c in batch]
     assert kinds[0] is BlueprintCreated and BlueprintUpdated in kinds
@@ -98,7 +94,7 @@ def test_blueprint_files_are_static(store: ConferenceStore) -> None:
     ):
         with pytest.raises(CoreError) as exc:
             store.apply(command)
-        assert _kind(exc) is ErrorKind.OPERATION_NOT_ALLOWED  # 403, s5.4's own example
+        assert kind(exc) is ErrorKind.OPERATION_NOT_ALLOWED  # 403, s5.4's own example
 
 
 def test_blueprint_writes_need_an_administrator(store: ConferenceStore) -> None:
@@ -218,4 +214,4 @@ def test_anonymous_actor_may_do_nothing_else(store: ConferenceStore) -> None:
     ):
         with pytest.raises(CoreError) as exc:
             action()
-        assert _kind(exc) is ErrorKind.FORBIDDEN
+        assert kind(exc) is ErrorKind.FORBIDDEN

@@ -27,11 +27,16 @@ from focus.xcon.model import (
     User,
     Users,
 )
-from tests.focus.core.conftest import ADMIN, ALICE, BOB, CAROL, EVE, refused, three_party_conference
-
-
-def kind(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
-    return exc.value.kind
+from tests.focus.core.conftest import (
+    ADMIN,
+    ALICE,
+    BOB,
+    CAROL,
+    EVE,
+    kind,
+    refused,
+    three_party_conference,
+)
 
 
 @pytest.fixture

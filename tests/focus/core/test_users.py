@@ -23,15 +23,11 @@ from focus.xcon.model import (
     User,
     Users,
 )
-from tests.focus.core.conftest import ADMIN, ALICE, BOB, CAROL, EVE, NOBODY, refused
+from tests.focus.core.conftest import ADMIN, ALICE, BOB, CAROL, EVE, NOBODY, kind, refused
 
 
 def new_conf(store: ConferenceStore, **kwargs: object) -> str:
     return store.apply(cmd.CreateConference(actor=ALICE, **kwargs))[0].uri  # type: ignore[arg-type]
-
-
-def kind(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
-    return exc.value.kind
 
 
 def test_join_self(store: ConferenceStore) -> None:

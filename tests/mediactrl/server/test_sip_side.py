@@ -25,14 +25,13 @@ from focus.sip.uacore import CallAnswered, CallFailedError, CallState, RequestCo
 from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp
 from mediactrl.client import channel_offer
 from mediactrl.legs import MediaLegError, MediaLegs
-from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.g711 import Law
 from mediactrl.mixer import model as m
 from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
 from mediactrl.server.mixer_service import swapped_connection_id
 from tests.mediactrl.client.test_channel import until
-from tests.mediactrl.media.phones import Phone
+from tests.mediactrl.media.phones import Phone, press_key
 from tests.mediactrl.server.conftest import DtmfLog, sip_channel
 
 
@@ -245,12 +244,7 @@ async def test_dtmf_from_a_leg_is_reported_by_connection(
     try:
         leg = await legs.open(phone_sdp(phone.address[1]))
         _, port = audio_of(leg.answer)
-        ts = secrets.randbits(16)
-        for i, duration in enumerate((160, 320, 480)):
-            payload = build_events(TelephoneEvent(5, i == 2, 10, duration))
-            phone.send_packet(port, 101, ts, payload, marker=i == 0)
-        for _ in range(2):  # end packets are sent three times (RFC 4733 s2.5.1.4)
-            phone.send_packet(port, 101, ts, build_events(TelephoneEvent(5, True, 10, 480)))
+        press_key(phone, port, secrets.randbits(16), "5")
         await until(lambda: bool(dtmf.digits))
         await asyncio.sleep(0.1)
         assert dtmf.digits == [(swapped_connection_id(leg.connection), "5")]
