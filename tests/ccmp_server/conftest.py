@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,11 +14,13 @@ import aiohttp
 import pytest
 
 from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
+from ccmp_server.client import main
 from ccmp_server.codec import decode_response, encode_request
 from ccmp_server.messages import MEDIA_TYPE, CcmpRequest, CcmpResponse, Subject
 from focus.core.core import CoreConfig
 from focus.core.store import ConferenceStore
 from focus.xcon.model import Role
+from tests.paths import ROOT
 
 DOMAIN = "example.com"
 # One account per RFC 6501 role; the password is "pw-" + name.
@@ -37,6 +43,34 @@ def user_id(name: str) -> str:
 def open_store(state: Path) -> ConferenceStore:
     # A low scrypt cost keeps the tests fast; the production default is much higher.
     return ConferenceStore.open(state, CoreConfig(domain=DOMAIN), scrypt_n=2**4)
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1 and localhost, made by openssl in tmp_path."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
 
 
 @pytest.fixture
@@ -104,3 +138,31 @@ class Client:
 @pytest.fixture
 def client(server: CcmpServer, session: aiohttp.ClientSession) -> Client:
     return Client(session, server.url, "alice")
+
+
+async def cli(server: CcmpServer | str, *args: str, user: str = "alice") -> tuple[int, str, str]:
+    """Run the client's main() (in a thread: it runs its own event loop)."""
+    url = server if isinstance(server, str) else server.url
+    argv = ["--url", url, "--user", user, "--password", f"pw-{user}", "--timeout", "10", *args]
+    out, err = io.StringIO(), io.StringIO()
+    code = await asyncio.to_thread(main, argv, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+async def run_client_module(
+    *args: str, env: Mapping[str, str] | None = None
+) -> tuple[int, bytes, bytes]:
+    """``python -m ccmp_server.client ARGS`` as a process from the checkout (30 s at most)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ccmp_server.client",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode is not None
+    return proc.returncode, out, err

@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import io
 import os
 import re
-import sys
 from pathlib import Path
 
 from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
-from ccmp_server.client import main
 from focus.core.core import CoreConfig
 from focus.core.store import ConferenceStore
 from focus.xcon.model import Role
-from tests.paths import ROOT
-
-
-async def cli(server: CcmpServer | str, *args: str, user: str = "alice") -> tuple[int, str, str]:
-    """Run the client's main() (in a thread: it runs its own event loop)."""
-    url = server if isinstance(server, str) else server.url
-    argv = ["--url", url, "--user", user, "--password", f"pw-{user}", "--timeout", "10", *args]
-    out, err = io.StringIO(), io.StringIO()
-    code = await asyncio.to_thread(main, argv, out, err)
-    return code, out.getvalue(), err.getvalue()
+from tests.ccmp_server.conftest import cli, run_client_module
 
 
 async def test_module_entry_point_with_password_from_environment(server: CcmpServer) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ccmp_server.client",
+    code, out, err = await run_client_module(
         "--url",
         server.url,
         "--user",
         "alice",
         "blueprints",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
         env={**os.environ, "CCMP_PASSWORD": "pw-alice"},
     )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert proc.returncode == 0, err
+    assert code == 0, err
     assert b"xcon:AudioRoom@example.com" in out
 
 

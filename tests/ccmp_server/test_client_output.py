@@ -5,19 +5,15 @@ joining method and media; every command's --help; specific usage errors."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from ccmp_server.app import CcmpServer
 from ccmp_server.client import _parser, main
-from tests.paths import ROOT
-
-from .test_client_cli import cli
+from tests.ccmp_server.conftest import cli, run_client_module
 
 # A conference-info document (RFC 4575 / RFC 6501) with every field the readable output shows.
 BOARD = """\
@@ -252,20 +248,8 @@ async def test_files_that_cannot_be_read_are_named(server: CcmpServer, tmp_path:
 
 
 async def test_help_needs_no_server_and_runs_as_a_module() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ccmp_server.client",
-        "--url",
-        "http://127.0.0.1:1/",
-        "show",
-        "--help",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=ROOT,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert proc.returncode == 0, err
+    code, out, err = await run_client_module("--url", "http://127.0.0.1:1/", "show", "--help")
+    assert code == 0, err
     assert b"conf-uri: the URI phones dial" in out
 
 

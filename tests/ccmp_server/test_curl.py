@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from ccmp_server.codec import decode_response
 from ccmp_server.messages import MessageType, ResponseCode
 from focus.core.store import ConferenceStore
+from tests.ccmp_server.conftest import self_signed
 from tests.ccmp_server.vectors import load
 
 CURL = shutil.which("curl")
@@ -38,29 +38,7 @@ async def curl(*args: str) -> tuple[int, bytes, bytes]:
 async def test_rfc6504_request_with_curl_over_https_and_basic_auth(
     store: ConferenceStore, tmp_path: Path
 ) -> None:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(tmp_path)
     server: CcmpServer = await start_ccmp(store, CcmpConfig(port=0, tls_cert=cert, tls_key=key))
     body = tmp_path / "req.xml"
     # RFC 6504 s4.2's own request, sent as printed except for the XCON-USERID of our account.

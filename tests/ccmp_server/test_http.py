@@ -6,13 +6,12 @@ import asyncio
 import base64
 import logging
 import ssl
-import subprocess
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from ccmp_server.app import CcmpConfig, start_ccmp
+from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from ccmp_server.codec import decode_response, encode_request
 from ccmp_server.messages import (
     CCMP_NS,
@@ -24,7 +23,7 @@ from ccmp_server.messages import (
     Subject,
 )
 from focus.core.store import ConferenceStore
-from tests.ccmp_server.conftest import HEADERS, Client, user_id
+from tests.ccmp_server.conftest import HEADERS, Client, self_signed, user_id
 
 BLUEPRINTS = CcmpRequest(
     MessageType.BLUEPRINTS,
@@ -116,44 +115,44 @@ async def test_answer_uses_the_request_namespace(client: Client, ns: str) -> Non
     assert resp.code is ResponseCode.SUCCESS
 
 
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head, await asyncio.wait_for(reader.readexactly(length), timeout=5)
+
+
+@pytest.mark.parametrize(
+    "config", [CcmpConfig(port=0, max_body_bytes=2048)], ids=["max_body_bytes=2048"]
+)
 async def test_oversized_body_is_refused_unread(
-    store: ConferenceStore, session: aiohttp.ClientSession
+    server: CcmpServer, session: aiohttp.ClientSession
 ) -> None:
-    server = await start_ccmp(store, CcmpConfig(port=0, max_body_bytes=2048))
-    try:
-        body = encode_request(BLUEPRINTS).replace(
-            b"</ccmpRequest>", b" " * 4096 + b"</ccmpRequest>"
-        )
-        async with session.post(server.url, data=body, headers=HEADERS) as resp:
-            assert resp.status == 200
-            answer = decode_response(await resp.read())
-        assert answer.code is ResponseCode.BAD_REQUEST
-        assert "exceeds 2048 bytes" in (answer.response_string or "")
-    finally:
-        await server.close()
+    body = encode_request(BLUEPRINTS).replace(b"</ccmpRequest>", b" " * 4096 + b"</ccmpRequest>")
+    async with session.post(server.url, data=body, headers=HEADERS) as resp:
+        assert resp.status == 200
+        answer = decode_response(await resp.read())
+    assert answer.code is ResponseCode.BAD_REQUEST
+    assert "exceeds 2048 bytes" in (answer.response_string or "")
 
 
-async def test_slow_sender_gets_510(store: ConferenceStore) -> None:
-    server = await start_ccmp(store, CcmpConfig(port=0, request_timeout_s=0.2))
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(
-            b"POST /ccmp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ccmp+xml\r\n"
-            b"Accept: application/ccmp+xml\r\nContent-Length: 1000\r\n\r\n<ccmp"
-        )
-        await writer.drain()
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
-        length = next(
-            int(line.split(b":")[1])
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-        body = await asyncio.wait_for(reader.readexactly(length), timeout=5)
-        writer.close()
-        assert head.startswith(b"HTTP/1.1 200")
-        assert decode_response(body).code is ResponseCode.REQUEST_TIMEOUT
-    finally:
-        await server.close()
+@pytest.mark.parametrize(
+    "config", [CcmpConfig(port=0, request_timeout_s=0.2)], ids=["request_timeout_s=0.2"]
+)
+async def test_slow_sender_gets_510(server: CcmpServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"POST /ccmp HTTP/1.1\r\nHost: x\r\nContent-Type: application/ccmp+xml\r\n"
+        b"Accept: application/ccmp+xml\r\nContent-Length: 1000\r\n\r\n<ccmp"
+    )
+    await writer.drain()
+    head, body = await _read_answer(reader)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 200")
+    assert decode_response(body).code is ResponseCode.REQUEST_TIMEOUT
 
 
 async def test_one_log_line_per_request(client: Client, caplog: pytest.LogCaptureFixture) -> None:
@@ -172,35 +171,8 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
 async def test_https_with_basic_auth(store: ConferenceStore, tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     server = await start_ccmp(store, CcmpConfig(port=0, tls_cert=cert, tls_key=key))
     assert server.url.startswith("https://127.0.0.1:")
     ctx = ssl.create_default_context(cafile=str(cert))
@@ -263,60 +235,48 @@ async def test_answer_to_an_untyped_request_has_no_specialized_part(client: Clie
     assert b"Response>" not in answer.replace(b"ccmpResponse>", b"")
 
 
-async def _read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
-    length = next(
-        int(line.split(b":")[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    return head, await asyncio.wait_for(reader.readexactly(length), timeout=5)
-
-
-async def test_slow_headers_do_not_hold_a_connection(store: ConferenceStore) -> None:
+@pytest.mark.parametrize(
+    "config", [CcmpConfig(port=0, idle_timeout_s=0.3)], ids=["idle_timeout_s=0.3"]
+)
+async def test_slow_headers_do_not_hold_a_connection(server: CcmpServer) -> None:
     # A client trickling its request head byte by byte (slowloris) is cut off once the
     # head has not been completed within idle_timeout_s, however steadily it sends.
-    server = await start_ccmp(store, CcmpConfig(port=0, idle_timeout_s=0.3))
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        head = b"POST /ccmp HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4000
-        closed = False
-        for byte in head:
-            writer.write(bytes([byte]))
-            try:
-                await writer.drain()
-                got = await asyncio.wait_for(reader.read(1), timeout=0.02)
-            except TimeoutError:
-                continue
-            except ConnectionError:
-                closed = True
-                break
-            if got == b"":
-                closed = True
-                break
-        writer.close()
-        assert closed, "the server still waits for the head after 30 s of trickling"
-    finally:
-        await server.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    head = b"POST /ccmp HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 4000
+    closed = False
+    for byte in head:
+        writer.write(bytes([byte]))
+        try:
+            await writer.drain()
+            got = await asyncio.wait_for(reader.read(1), timeout=0.02)
+        except TimeoutError:
+            continue
+        except ConnectionError:
+            closed = True
+            break
+        if got == b"":
+            closed = True
+            break
+    writer.close()
+    assert closed, "the server still waits for the head after 30 s of trickling"
 
 
-async def test_idle_keep_alive_connection_is_closed(store: ConferenceStore) -> None:
-    server = await start_ccmp(store, CcmpConfig(port=0, idle_timeout_s=0.2))
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        body = encode_request(BLUEPRINTS)
-        head = (
-            f"POST /ccmp HTTP/1.1\r\nHost: x\r\nContent-Type: {MEDIA_TYPE}\r\n"
-            f"Accept: {MEDIA_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        writer.write(head + body)
-        _, answer = await _read_answer(reader)
-        assert decode_response(answer).code is ResponseCode.SUCCESS
-        # kept alive, then closed when no next request comes
-        assert await asyncio.wait_for(reader.read(1), timeout=10) == b""
-        writer.close()
-    finally:
-        await server.close()
+@pytest.mark.parametrize(
+    "config", [CcmpConfig(port=0, idle_timeout_s=0.2)], ids=["idle_timeout_s=0.2"]
+)
+async def test_idle_keep_alive_connection_is_closed(server: CcmpServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    body = encode_request(BLUEPRINTS)
+    head = (
+        f"POST /ccmp HTTP/1.1\r\nHost: x\r\nContent-Type: {MEDIA_TYPE}\r\n"
+        f"Accept: {MEDIA_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    writer.write(head + body)
+    _, answer = await _read_answer(reader)
+    assert decode_response(answer).code is ResponseCode.SUCCESS
+    # kept alive, then closed when no next request comes
+    assert await asyncio.wait_for(reader.read(1), timeout=10) == b""
+    writer.close()
 
 
 async def test_requests_beyond_the_in_flight_limit_get_510(

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from ccmp_server.codec import decode_response, encode_request
+from ccmp_server.messages import MEDIA_TYPE, CcmpRequest, CcmpResponse, Subject
 from focus.app import Running, serving
 from focus.settings import FocusSettings, HostPort, SipProfile
 from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.flow import TransportKind
-from focus.sip.uacore import UAConfig
+from focus.sip.message import Response
+from focus.sip.uacore import Call, CallAnswered, CallEnded, IncomingRequest, UAConfig, UAEvent
+from mediactrl.server.app import start_media_server
 
 
 def sdp_offer(port: int, direction: str = "sendrecv", host: str = "127.0.0.1") -> bytes:
@@ -60,6 +66,14 @@ class Focus:
             len(self.server.sip.legs),
             self.server.engine.stats().endpoints,
         )
+
+    async def restart_media_server(self) -> None:
+        """A new bundled media server on the old one's SIP port, as after a crash and a
+        restart: the focus must resync its legs (the fixture closes the new one)."""
+        old = self.server
+        config = dataclasses.replace(old.config, sip_port=old.sip_port)
+        await old.close()
+        self.server = self.media.server = await start_media_server(config)
 
     async def settled(self, expected: tuple[int, int, int], timeout: float = 5.0) -> None:
         """Waits until the leg audit shows ``expected`` (BYEs take a round trip)."""
@@ -113,3 +127,76 @@ async def phones() -> AsyncIterator[PhoneFactory]:
     yield make
     for ua in started:
         await ua.close()
+
+
+async def eventually(
+    check: Callable[..., object], what: str = "condition", *, timeout: float = 5.0
+) -> None:
+    """Waits (polling every 20 ms) until ``check()`` is true; fails after ``timeout`` s.
+    (``...``: a lambda may bind loop variables as defaults; it is called with none.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached in {timeout} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+def answers_of(ua: UserAgent) -> list[Response]:
+    """The 2xx answers to the INVITEs ``ua`` sends from now on (its CallAnswered events)."""
+    answers: list[Response] = []
+
+    def on_event(_ua: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, CallAnswered):
+            answers.append(event.response)
+
+    ua.on_event = on_event
+    return answers
+
+
+def ended_by_peer(ua: UserAgent) -> list[Call]:
+    """The calls of ``ua`` its peer (the focus) ends from now on, in order."""
+    ended: list[Call] = []
+
+    def on_event(_ua: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, CallEnded) and event.by_peer:
+            ended.append(event.call)
+
+    ua.on_event = on_event
+    return ended
+
+
+def headers_of(ua: UserAgent, method: str, header: str, status: int) -> list[str]:
+    """Answers every ``method`` request ``ua`` gets from now on with ``status`` and keeps
+    its ``header`` ("" where absent), in order."""
+    seen: list[str] = []
+
+    def on_event(ua: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, IncomingRequest) and event.request.method == method:
+            seen.append(event.request.headers.get(header) or "")
+            ua.respond(event.request, status)
+
+    ua.on_event = on_event
+    return seen
+
+
+async def ccmp_as(
+    user: str, session: aiohttp.ClientSession, focus: Focus, req: CcmpRequest
+) -> CcmpResponse:
+    """Sends ``req`` over HTTP to the focus's CCMP server as account ``user`` (password
+    "pw-" + user) and decodes the answer."""
+    signed = CcmpRequest(
+        req.message_type,
+        subject=Subject(user, f"pw-{user}"),
+        conf_user_id=f"xcon-userid:{user}@example.org",
+        conf_obj_id=req.conf_obj_id,
+        operation=req.operation,
+        info=req.info,
+    )
+    async with session.post(
+        focus.running.ccmp.url,
+        data=encode_request(signed),
+        headers={"Content-Type": f"{MEDIA_TYPE}; charset=utf-8", "Accept": MEDIA_TYPE},
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+        return decode_response(await resp.read())

@@ -24,8 +24,7 @@ from focus.core.changes import UserAdded
 from focus.core.commands import AddUser, CreateConference
 from focus.core.policy import Actor
 from focus.xcon.model import Endpoint, EndpointStatus, JoiningMethod, User
-from tests.focus.calls.conftest import Focus
-from tests.focus.calls.test_in_call import eventually
+from tests.focus.calls.conftest import Focus, eventually
 from tests.mediactrl.media.phones import tone_levels
 
 pytestmark = [

@@ -10,27 +10,19 @@ from pathlib import Path
 import pytest
 
 from focus.settings import SipProfile
-from focus.sip.aio.ua import UserAgent
 from focus.sip.headers import parse_name_addr
-from focus.sip.message import Response
 from focus.sip.sdp import parse_sdp
-from focus.sip.uacore import CallAnswered, CallFailedError, UAEvent
+from focus.sip.uacore import CallFailedError
 from focus.sip.uri import SipURI
 from focus.xcon.model import EndpointStatus, JoiningMethod
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
+from tests.focus.calls.conftest import Focus, PhoneFactory, answers_of, sdp_offer, start_focus
 
 
 async def test_factory_invite_creates_an_ad_hoc_conference(
     focus: Focus, phones: PhoneFactory
 ) -> None:
     alice = await phones("alice")
-    answers: list[Response] = []
-
-    def on_event(_ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, CallAnswered):
-            answers.append(event.response)
-
-    alice.on_event = on_event
+    answers = answers_of(alice)
     call = await alice.invite(focus.factory, sdp_offer(30000))
     (response,) = answers
     # RFC 4579 s3: Contact is the conference URI, flagged as a focus.

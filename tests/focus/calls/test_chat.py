@@ -21,7 +21,8 @@ from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
 from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
-from tests.focus.calls.conftest import Focus, sdp_offer, start_focus
+from tests.ccmp_server.conftest import cli
+from tests.focus.calls.conftest import Focus, eventually, sdp_offer, start_focus
 from tests.paths import SIPP_SCENARIOS
 
 SCENARIOS = SIPP_SCENARIOS
@@ -53,36 +54,14 @@ class Member:
         return [r.body for r in self.inbox]
 
 
-async def eventually(check: object, timeout: float = 5.0) -> None:
-    assert callable(check)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 class Room:
     def __init__(self, focus: Focus) -> None:
         self.focus = focus
 
     async def ccmp(self, *args: str, user: str = "alice") -> str:
-        argv = [
-            "--url",
-            self.focus.running.ccmp.url,
-            "--user",
-            user,
-            "--password",
-            f"pw-{user}",
-            "--timeout",
-            "10",
-            *args,
-        ]
-        out, err = io.StringIO(), io.StringIO()
-        code = await asyncio.to_thread(ccmp_main, argv, out, err)
-        assert code == 0, out.getvalue() + err.getvalue()
-        return out.getvalue()
+        code, out, err = await cli(self.focus.running.ccmp.url, *args, user=user)
+        assert code == 0, out + err
+        return out
 
     def sip(self, xcon_uri: str) -> str:
         return self.focus.uri(conference_id(xcon_uri))

@@ -6,7 +6,6 @@ the core, and the mixer join follows."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +18,12 @@ from focus.settings import SettingsError, SipProfile
 from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call
 from focus.xcon.model import MediaStatus
-from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.mixer.model import Direction as MixDirection
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
-from tests.focus.calls.test_e2e_media import HEARD, listen
-from tests.focus.calls.test_in_call import conf_of, eventually, join_direction
-from tests.mediactrl.media.phones import Phone
+from tests.focus.calls.conftest import Focus, PhoneFactory, eventually, sdp_offer, start_focus
+from tests.focus.calls.test_e2e_media import listen
+from tests.focus.calls.test_in_call import conf_of, join_direction
+from tests.mediactrl.media.phones import HEARD, Phone, press_key
 
-EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
 ALICE_TONE = 600.0
 
 # ---------------------------------------------------------------------- pure parts
@@ -108,14 +105,7 @@ class Keypad:
 
     async def press(self, keys: str) -> None:
         for key in keys:
-            code = EVENT_CODES[key]
-            self.timestamp = (self.timestamp + 1600) & 0xFFFFFFFF
-            for i, duration in enumerate((160, 320, 480)):
-                payload = build_events(TelephoneEvent(code, i == 2, 10, duration))
-                self.phone.send_packet(self.port, 101, self.timestamp, payload, marker=i == 0)
-            for _ in range(2):  # the end packet three times in all (s2.5.1.4)
-                payload = build_events(TelephoneEvent(code, True, 10, 480))
-                self.phone.send_packet(self.port, 101, self.timestamp, payload)
+            self.timestamp = press_key(self.phone, self.port, self.timestamp, key)
             await asyncio.sleep(0.05)
 
 
@@ -216,7 +206,6 @@ async def test_the_keypad_survives_a_media_server_restart(
     focus: Focus, phones: PhoneFactory
 ) -> None:
     """The new leg the focus opens after a media server restart is watched again."""
-    from mediactrl.server.app import start_media_server
     from tests.focus.calls.test_e2e_media import _answer_everything
 
     alice_rtp = Phone(None)
@@ -230,12 +219,7 @@ async def test_the_keypad_survives_a_media_server_restart(
         alice = participant(focus, call)
         assert alice.leg is not None
         first = alice.leg.connection
-        old = focus.server
-        config = dataclasses.replace(old.config, sip_port=old.sip_port)
-        await old.close()
-        new = await start_media_server(config)
-        focus.media.server = new  # the fixture closes this one
-        focus.server = new
+        await focus.restart_media_server()
         await eventually(lambda: reinvites.get(call.label, 0) >= 1, timeout=15)
         await focus.settled((1, 1, 1), timeout=15)
         await eventually(

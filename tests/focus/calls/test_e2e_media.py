@@ -4,7 +4,6 @@ the other two tones and not its own (by spectrum); a CCMP mute silences one of t
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -14,12 +13,11 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call, IncomingCall, UAEvent
 from focus.xcon.model import Endpoint, Media, User
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, eventually, sdp_offer
 from tests.focus.calls.test_in_call import conf_of, the_user
-from tests.mediactrl.media.phones import Phone, tone_levels
+from tests.mediactrl.media.phones import Phone, assert_hears, tone_levels
 
 TONES = (600.0, 1000.0, 1400.0)
-HEARD = 800.0  # each tone is sent at amplitude 8000; a mix partner arrives well above this
 
 
 async def listen(phones: list[Phone], seconds: float = 0.6) -> list[dict[float, float]]:
@@ -29,14 +27,6 @@ async def listen(phones: list[Phone], seconds: float = 0.6) -> list[dict[float, 
     await asyncio.sleep(seconds)
     end = loop.time()
     return [tone_levels(p.audio(start, end), list(TONES)) for p in phones]
-
-
-def assert_hears(levels: dict[float, float], heard: set[float], who: int) -> None:
-    for tone, level in levels.items():
-        if tone in heard:
-            assert level > HEARD, f"party {who} should hear {tone} Hz: {levels}"
-        else:
-            assert level < HEARD / 8, f"party {who} should not hear {tone} Hz: {levels}"
 
 
 async def test_three_parties_hear_each_other_and_a_ccmp_mute(
@@ -92,7 +82,6 @@ async def test_media_server_restart_keeps_the_calls_and_the_mix(
     from focus.core.changes import UserAdded
     from focus.core.commands import AddUser, CreateConference
     from focus.xcon.model import JoiningMethod
-    from mediactrl.server.app import start_media_server
 
     rtp = [Phone(t) for t in TONES]
     calls: list[Call] = []
@@ -113,7 +102,7 @@ async def test_media_server_restart_keeps_the_calls_and_the_mix(
             )
             (added,) = store.apply(AddUser(actor=Actor.system(), uri=conf, user=user))
             assert isinstance(added, UserAdded)
-            await _until(functools.partial(_confirmed, answered))
+            await eventually(functools.partial(_confirmed, answered))
             calls.append(answered[0])
             phone.start_tone(parse_sdp(answered[0].remote_sdp).media[0].port)
         dialer = rtp[2]
@@ -127,16 +116,11 @@ async def test_media_server_restart_keeps_the_calls_and_the_mix(
         for i, tone in enumerate(TONES):
             assert_hears(levels[i], set(TONES) - {tone}, i)
 
-        old = focus.server
-        config = dataclasses.replace(old.config, sip_port=old.sip_port)
-        await old.close()
-        new = await start_media_server(config)
-        focus.media.server = new  # the fixture closes this one
-        focus.server = new
+        await focus.restart_media_server()
         # Each phone is re-INVITEd with the new leg's offer (more than once if a first new
         # leg is lost in the resync); once the legs are back, send each tone where the last
         # offer says. (A new leg's SDP may equal the old one's, so count re-INVITEs.)
-        await _until(
+        await eventually(
             lambda: all(reinvites.get(c.label, 0) >= 1 for c in calls),
             timeout=15,
             what=f"re-INVITEs {reinvites}",
@@ -160,15 +144,6 @@ async def test_media_server_restart_keeps_the_calls_and_the_mix(
 
 def _confirmed(answered: list[Call]) -> bool:
     return bool(answered) and answered[0].state.value == "confirmed"
-
-
-async def _until(check: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not reached: {what}")
-        await asyncio.sleep(0.05)
 
 
 def _answer_everything(

@@ -12,8 +12,8 @@ from focus.core.policy import Actor
 from focus.settings import SipProfile
 from focus.sip.aio.ua import UserAgent
 from focus.sip.uacore import IncomingRequest, UAEvent
-from tests.focus.calls.conftest import PhoneFactory, sdp_offer, start_focus
-from tests.focus.calls.test_in_call import conf_of, eventually
+from tests.focus.calls.conftest import PhoneFactory, eventually, headers_of, sdp_offer, start_focus
+from tests.focus.calls.test_in_call import conf_of
 
 
 class Watcher:
@@ -87,14 +87,7 @@ async def test_the_notifier_contact_is_the_conference_uri_with_isfocus(
     conference URI with ``;isfocus`` as Contact, so in-dialog requests go to the conference."""
     async with start_focus(tmp_path, SipProfile(notify_interval=0.0)) as focus:
         alice = await phones("alice")
-        contacts: list[str] = []
-
-        def on_event(ua: UserAgent, event: UAEvent) -> None:
-            if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
-                contacts.append(event.request.headers.get("Contact") or "")
-                ua.respond(event.request, 200)
-
-        alice.on_event = on_event
+        contacts = headers_of(alice, "NOTIFY", "Contact", 200)
         call = await alice.invite(focus.factory, sdp_offer(38010))
         conf = conf_of(call)
         response, dialog = await alice.subscribe(focus.uri(conf), "conference")

@@ -9,20 +9,12 @@ from focus.core.commands import DeleteConference, RemoveUser, UpdateUser
 from focus.core.policy import Actor
 from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import Direction, parse_sdp
-from focus.sip.uacore import Call, CallAnswered, CallEnded, CallState, UAEvent
+from focus.sip.uacore import Call, CallAnswered, CallState, UAEvent
 from focus.sip.uri import SipURI
 from focus.xcon.model import Endpoint, EndpointStatus, Media, User
 from mediactrl.mixer.model import Direction as MixDirection
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
-
-
-async def eventually(check: object, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached")
-        await asyncio.sleep(0.02)
+from tests.focus.calls.conftest import Focus, PhoneFactory, ended_by_peer, eventually, sdp_offer
+from tests.focus.core.conftest import vcalendar
 
 
 def conf_of(call: Call) -> str:
@@ -108,13 +100,7 @@ async def test_ccmp_mute_becomes_a_modifyjoin(focus: Focus, phones: PhoneFactory
 
 async def test_ccmp_remove_sends_bye_and_unjoins(focus: Focus, phones: PhoneFactory) -> None:
     alice, bob = await phones("alice"), await phones("bob")
-    ended: list[Call] = []
-
-    def on_event(_ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, CallEnded) and event.by_peer:
-            ended.append(event.call)
-
-    alice.on_event = on_event
+    ended = ended_by_peer(alice)
     call = await alice.invite(focus.factory, sdp_offer(32020))
     conf = conf_of(call)
     other = await bob.invite(focus.uri(conf), sdp_offer(32022))
@@ -186,22 +172,10 @@ async def test_scheduled_end_ends_the_calls(focus: Focus, phones: PhoneFactory) 
 
     now = datetime.now(UTC).replace(microsecond=0)
     start = (now - timedelta(minutes=1)).strftime("%Y%m%dT%H%M%SZ")
-    ical = (
-        "\r\n".join(
-            [
-                "BEGIN:VCALENDAR",
-                "VERSION:2.0",
-                "PRODID:-//t//EN",
-                "BEGIN:VEVENT",
-                "UID:u",
-                f"DTSTAMP:{start}",
-                f"DTSTART:{start}",
-                "DURATION:PT1H",
-                "END:VEVENT",
-                "END:VCALENDAR",
-            ]
-        )
-        + "\r\n"
+    ical = vcalendar(
+        f"DTSTAMP:{start}",
+        f"DTSTART:{start}",
+        "DURATION:PT1H",
     )
     info = ConferenceInfo(
         entity="xcon:AUTO_GENERATE_1@example.org",
@@ -213,13 +187,7 @@ async def test_scheduled_end_ends_the_calls(focus: Focus, phones: PhoneFactory) 
     uri = store.apply(CreateConference(actor=Actor.system(), info=info))[0].uri
     store.apply(Tick(now=now))
     alice = await phones("alice")
-    ended: list[Call] = []
-
-    def on_event(_ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, CallEnded) and event.by_peer:
-            ended.append(event.call)
-
-    alice.on_event = on_event
+    ended = ended_by_peer(alice)
     conf = uri.partition(":")[2].partition("@")[0]
     call = await alice.invite(focus.uri(conf), sdp_offer(32050))
     store.apply(Tick(now=now + timedelta(hours=2)))

@@ -6,19 +6,23 @@ import asyncio
 from pathlib import Path
 
 from focus.settings import SipProfile
-from focus.sip.aio.ua import UserAgent
 from focus.sip.headers import parse_name_addr
 from focus.sip.message import Response
 from focus.sip.uacore import (
     Call,
-    CallAnswered,
-    CallEnded,
     CallFailedError,
-    IncomingRequest,
-    UAEvent,
 )
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
-from tests.focus.calls.test_in_call import conf_of, eventually, the_user
+from tests.focus.calls.conftest import (
+    Focus,
+    PhoneFactory,
+    answers_of,
+    ended_by_peer,
+    eventually,
+    headers_of,
+    sdp_offer,
+    start_focus,
+)
+from tests.focus.calls.test_in_call import conf_of, the_user
 
 
 def dialog_header(call: Call) -> str:
@@ -54,13 +58,7 @@ async def test_join_header_adds_the_caller_to_that_conference(
 
 async def test_replaces_switches_the_user_agent(focus: Focus, phones: PhoneFactory) -> None:
     desk, mobile, bob = await phones("alice"), await phones("alice"), await phones("bob")
-    ended: list[Call] = []
-
-    def on_event(_ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, CallEnded) and event.by_peer:
-            ended.append(event.call)
-
-    desk.on_event = on_event
+    ended = ended_by_peer(desk)
     first = await desk.invite(focus.factory, sdp_offer(37010))
     conf = conf_of(first)
     keep = await bob.invite(focus.uri(conf), sdp_offer(37012))
@@ -117,10 +115,7 @@ async def test_rfc3261_s20_5_allow_lists_every_method_the_focus_accepts(
     """OPTIONS (s11.2), the 200 to INVITE (s13.3.1.4) and a 405 (s20.5) carry one Allow:
     every method the focus handles, MESSAGE and SUBSCRIBE included."""
     alice, probe = await phones("alice"), await phones("probe")
-    answers: list[Response] = []
-    alice.on_event = lambda _ua, event: (
-        answers.append(event.response) if isinstance(event, CallAnswered) else None
-    )
+    answers = answers_of(alice)
     call = await alice.invite(focus.factory, sdp_offer(37030))
     conf = conf_of(call)
     assert [allowed(a) for a in answers] == [FOCUS_METHODS]
@@ -138,13 +133,7 @@ async def test_creator_policy_ends_the_conference_with_its_creator(
     """Profile ad_hoc_end = "creator" (RFC 4579 s5.12): the others get BYE."""
     async with start_focus(tmp_path, SipProfile(ad_hoc_end="creator")) as focus:
         alice, bob = await phones("alice"), await phones("bob")
-        ended: list[Call] = []
-
-        def on_event(_ua: UserAgent, event: UAEvent) -> None:
-            if isinstance(event, CallEnded) and event.by_peer:
-                ended.append(event.call)
-
-        bob.on_event = on_event
+        ended = ended_by_peer(bob)
         first = await alice.invite(focus.factory, sdp_offer(37030))
         conf = conf_of(first)
         second = await bob.invite(focus.uri(conf), sdp_offer(37032))
@@ -157,14 +146,7 @@ async def test_creator_policy_ends_the_conference_with_its_creator(
 async def test_refer_with_refer(focus: Focus, phones: PhoneFactory) -> None:
     """RFC 4579 s5.7: Refer-To carol;method=REFER makes the focus REFER carol in."""
     alice, carol = await phones("alice"), await phones("carol")
-    refers: list[str] = []
-
-    def carol_events(ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, IncomingRequest) and event.request.method == "REFER":
-            refers.append(event.request.headers.get("Refer-To") or "")
-            ua.respond(event.request, 202)
-
-    carol.on_event = carol_events
+    refers = headers_of(carol, "REFER", "Refer-To", 202)
     call = await alice.invite(focus.factory, sdp_offer(37040))
     conf = conf_of(call)
     answer = await alice.refer(call, carol.local_uri() + ";method=REFER")

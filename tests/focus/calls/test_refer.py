@@ -10,9 +10,9 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.refer import parse_sipfrag
 from focus.sip.uacore import CallEnded, CallState, IncomingRequest, UAEvent
 from focus.xcon.model import AllowedUsersList, Target, Users
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, eventually, headers_of, sdp_offer
 from tests.focus.calls.test_dial_out import Callee
-from tests.focus.calls.test_in_call import conf_of, eventually
+from tests.focus.calls.test_in_call import conf_of
 
 
 class Referrer:
@@ -83,14 +83,7 @@ async def test_ccmp_refer_target_makes_the_focus_refer(focus: Focus, phones: Pho
     """RFC 4579 s5.6 / RFC 6501 s4.6.3: a target with method refer added over CCMP gets a
     REFER whose Refer-To is the conference URI; when it dials in, it joins."""
     carol = await phones("carol")
-    refers: list[str] = []
-
-    def on_event(ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, IncomingRequest) and event.request.method == "REFER":
-            refers.append(event.request.headers.get("Refer-To") or "")
-            ua.respond(event.request, 202)
-
-    carol.on_event = on_event
+    refers = headers_of(carol, "REFER", "Refer-To", 202)
     alice = await phones("alice")
     call = await alice.invite(focus.factory, sdp_offer(35020))
     conf = conf_of(call)

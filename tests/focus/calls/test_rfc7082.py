@@ -11,27 +11,29 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from ccmp_server.codec import decode_response, encode_request
 from ccmp_server.messages import (
-    MEDIA_TYPE,
     CcmpRequest,
     CcmpResponse,
     MessageType,
     Operation,
     ResponseCode,
-    Subject,
 )
 from focus.core.changes import ConferenceCreated
 from focus.core.commands import CreateConference
 from focus.core.core import CoreConfig
 from focus.core.policy import Actor
 from focus.core.store import ConferenceStore
-from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Response
-from focus.sip.uacore import CallAnswered, UAEvent
 from focus.xcon.codec import parse_conference_info, serialize_conference_info
 from focus.xcon.model import ConferenceDescription, ConferenceInfo, Role
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
+from tests.focus.calls.conftest import (
+    Focus,
+    PhoneFactory,
+    answers_of,
+    ccmp_as,
+    sdp_offer,
+    start_focus,
+)
 
 CI = "urn:ietf:params:xml:ns:conference-info"
 CALL_INFO = re.compile(r"<(xcon:[^>]+)>\s*;\s*purpose=ccmp")
@@ -58,13 +60,7 @@ def service_and_conf_uris(
 
 async def test_options_and_the_200_carry_the_xcon_uri(focus: Focus, phones: PhoneFactory) -> None:
     alice = await phones("alice")
-    answers: list[Response] = []
-
-    def on_event(_ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, CallAnswered):
-            answers.append(event.response)
-
-    alice.on_event = on_event
+    answers = answers_of(alice)
     call = await alice.invite(focus.factory, sdp_offer(30200))
     (answer,) = answers
     conf = ccmp_uri(answer)
@@ -92,24 +88,6 @@ async def test_a_conference_of_the_core_gets_both_uris_at_once(focus: Focus) -> 
     assert (f"sip:{local}@localhost", "participation") in conf
 
 
-async def ccmp(session: aiohttp.ClientSession, focus: Focus, req: CcmpRequest) -> CcmpResponse:
-    signed = CcmpRequest(
-        req.message_type,
-        subject=Subject("admin", "pw-admin"),
-        conf_user_id="xcon-userid:admin@example.org",
-        conf_obj_id=req.conf_obj_id,
-        operation=req.operation,
-        info=req.info,
-    )
-    async with session.post(
-        focus.running.ccmp.url,
-        data=encode_request(signed),
-        headers={"Content-Type": f"{MEDIA_TYPE}; charset=utf-8", "Accept": MEDIA_TYPE},
-    ) as resp:
-        assert resp.status == 200, await resp.text()
-        return decode_response(await resp.read())
-
-
 async def test_a_conference_created_over_ccmp_lists_its_sip_uri(
     focus: Focus, phones: PhoneFactory
 ) -> None:
@@ -117,16 +95,12 @@ async def test_a_conference_created_over_ccmp_lists_its_sip_uri(
     (and the phone gets in), service-uris the XCON-URI with purpose ccmp."""
     focus.running.store.accounts.add("admin", Role.ADMINISTRATOR, "pw-admin")
     async with aiohttp.ClientSession() as session:
-        made = await ccmp(session, focus, CcmpRequest(MessageType.CONF, operation=Operation.CREATE))
+        made = await ccmp_as(
+            "admin", session, focus, CcmpRequest(MessageType.CONF, operation=Operation.CREATE)
+        )
         assert made.code is ResponseCode.SUCCESS, made.response_string
         assert made.conf_obj_id
-        got = await ccmp(
-            session,
-            focus,
-            CcmpRequest(
-                MessageType.CONF, operation=Operation.RETRIEVE, conf_obj_id=made.conf_obj_id
-            ),
-        )
+        got = await retrieve(session, focus, made.conf_obj_id)
         assert got.code is ResponseCode.SUCCESS and got.info is not None
     # CCMP carries the document as <confInfo>; the codec reads it as <conference-info>.
     root = etree.Element(f"{{{CI}}}conference-info", nsmap={"ci": CI})
@@ -176,42 +150,56 @@ def title_patch(uri: str, version: int | None, title: str) -> etree._Element:
     )
 
 
+async def retrieve(session: aiohttp.ClientSession, focus: Focus, uri: str | None) -> CcmpResponse:
+    """RFC 6503 confRequest retrieve of ``uri`` as the administrator."""
+    return await ccmp_as(
+        "admin",
+        session,
+        focus,
+        CcmpRequest(MessageType.CONF, operation=Operation.RETRIEVE, conf_obj_id=uri),
+    )
+
+
+async def retitle(
+    session: aiohttp.ClientSession,
+    focus: Focus,
+    message_type: MessageType,
+    made: CcmpResponse,
+    title: str,
+) -> CcmpResponse:
+    """An update of ``made``'s title as the administrator, naming the version it was made with."""
+    assert made.conf_obj_id is not None
+    return await ccmp_as(
+        "admin",
+        session,
+        focus,
+        CcmpRequest(
+            message_type,
+            operation=Operation.UPDATE,
+            conf_obj_id=made.conf_obj_id,
+            info=title_patch(made.conf_obj_id, made.version, title),
+        ),
+    )
+
+
 async def test_a_ccmp_create_answers_with_both_uris_and_the_stored_version(focus: Focus) -> None:
     """The create's own <confInfo> lists the SIP URI and the XCON-URI (no later update by
     the focus), and its version is the stored one: an update naming it is accepted."""
     focus.running.store.accounts.add("admin", Role.ADMINISTRATOR, "pw-admin")
     async with aiohttp.ClientSession() as session:
-        made = await ccmp(session, focus, CcmpRequest(MessageType.CONF, operation=Operation.CREATE))
+        made = await ccmp_as(
+            "admin", session, focus, CcmpRequest(MessageType.CONF, operation=Operation.CREATE)
+        )
         assert made.code is ResponseCode.SUCCESS, made.response_string
         assert made.conf_obj_id and made.info is not None and made.version is not None
-        sips, ccmps = uris_of(made.info)
-        assert sips == [focus.focus.sip_uri(made.conf_obj_id)]
-        assert ccmps == [made.conf_obj_id]
+        assert uris_of(made.info) == ([focus.focus.sip_uri(made.conf_obj_id)], [made.conf_obj_id])
         stored = focus.running.store.get(made.conf_obj_id)
         assert stored is not None and stored.version == made.version
-        updated = await ccmp(
-            session,
-            focus,
-            CcmpRequest(
-                MessageType.CONF,
-                operation=Operation.UPDATE,
-                conf_obj_id=made.conf_obj_id,
-                info=title_patch(made.conf_obj_id, made.version, "renamed"),
-            ),
-        )
+        updated = await retitle(session, focus, MessageType.CONF, made, "renamed")
         assert updated.code is ResponseCode.SUCCESS, updated.response_string
         assert updated.version == made.version + 1
         # A stale version is still refused: the check above could fail.
-        stale = await ccmp(
-            session,
-            focus,
-            CcmpRequest(
-                MessageType.CONF,
-                operation=Operation.UPDATE,
-                conf_obj_id=made.conf_obj_id,
-                info=title_patch(made.conf_obj_id, made.version, "again"),
-            ),
-        )
+        stale = await retitle(session, focus, MessageType.CONF, made, "again")
         assert stale.code is ResponseCode.CONFLICT
 
 
@@ -221,11 +209,12 @@ async def test_a_ccmp_sidebar_create_answers_with_its_own_uris(
 ) -> None:
     focus.running.store.accounts.add("admin", Role.ADMINISTRATOR, "pw-admin")
     async with aiohttp.ClientSession() as session:
-        parent = await ccmp(
-            session, focus, CcmpRequest(MessageType.CONF, operation=Operation.CREATE)
+        parent = await ccmp_as(
+            "admin", session, focus, CcmpRequest(MessageType.CONF, operation=Operation.CREATE)
         )
         assert parent.conf_obj_id is not None
-        made = await ccmp(
+        made = await ccmp_as(
+            "admin",
             session,
             focus,
             CcmpRequest(message_type, operation=Operation.CREATE, conf_obj_id=parent.conf_obj_id),
@@ -233,29 +222,12 @@ async def test_a_ccmp_sidebar_create_answers_with_its_own_uris(
         assert made.code is ResponseCode.SUCCESS, made.response_string
         assert made.conf_obj_id and made.info is not None and made.version is not None
         assert made.conf_obj_id != parent.conf_obj_id
-        sips, ccmps = uris_of(made.info)
-        assert sips == [focus.focus.sip_uri(made.conf_obj_id)]
-        assert ccmps == [made.conf_obj_id]
-        updated = await ccmp(
-            session,
-            focus,
-            CcmpRequest(
-                message_type,
-                operation=Operation.UPDATE,
-                conf_obj_id=made.conf_obj_id,
-                info=title_patch(made.conf_obj_id, made.version, "side"),
-            ),
-        )
+        assert uris_of(made.info) == ([focus.focus.sip_uri(made.conf_obj_id)], [made.conf_obj_id])
+        updated = await retitle(session, focus, message_type, made, "side")
         assert updated.code is ResponseCode.SUCCESS, updated.response_string
         assert updated.version == made.version + 1
         # The parent still lists its own SIP URI, not the sidebar's.
-        got = await ccmp(
-            session,
-            focus,
-            CcmpRequest(
-                MessageType.CONF, operation=Operation.RETRIEVE, conf_obj_id=parent.conf_obj_id
-            ),
-        )
+        got = await retrieve(session, focus, parent.conf_obj_id)
         assert got.info is not None
         assert uris_of(got.info) == (
             [focus.focus.sip_uri(parent.conf_obj_id)],

@@ -7,22 +7,18 @@ The focus alone turns the core's documents into joins on the bundled media serve
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
 from lxml import etree
 
-from ccmp_server.codec import decode_response, encode_request
 from ccmp_server.messages import (
-    MEDIA_TYPE,
     CcmpRequest,
-    CcmpResponse,
     MessageType,
     Operation,
     ResponseCode,
-    Subject,
 )
 from focus.calls.admission import same_aor
 from focus.core import conference_id
@@ -41,15 +37,13 @@ from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import Endpoint, Media, Role, User
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, ccmp_as, eventually, sdp_offer
 from tests.focus.mediaplan.docs import audio_label
+from tests.focus.mediaplan.hearing import AMPLITUDE, deaf_to, hears
 from tests.mediactrl.media.phones import Phone, tone_levels
 
 SYSTEM = Actor.system()
 CI = "urn:ietf:params:xml:ns:conference-info"
-AMPLITUDE = 3000.0  # several tones summed stay far from int16 saturation
-LOUD = AMPLITUDE * 0.6
-SILENT = AMPLITUDE * 0.06
 TONES = {"alice": 500.0, "bob": 900.0, "carol": 1300.0, "dave": 1700.0, "ethel": 2100.0}
 
 
@@ -209,50 +203,31 @@ async def room(focus: Focus, phones: PhoneFactory) -> AsyncIterator[Room]:
         await made.close()
 
 
-def hears(heard: dict[str, dict[str, float]], who: str, *others: str) -> None:
-    for other in others:
-        assert heard[who][other] > LOUD, f"{who} should hear {other}: {heard[who]}"
-
-
-def deaf_to(heard: dict[str, dict[str, float]], who: str, *others: str) -> None:
-    for other in others:
-        assert heard[who][other] < SILENT, f"{who} must not hear {other}: {heard[who]}"
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached: {what}")
-        await asyncio.sleep(0.05)
-
-
 # ---------------------------------------------------------------------- CCMP over HTTP
-
-
-async def ccmp(session: aiohttp.ClientSession, focus: Focus, req: CcmpRequest) -> CcmpResponse:
-    signed = CcmpRequest(
-        req.message_type,
-        subject=Subject("chair", "pw-chair"),
-        conf_user_id="xcon-userid:chair@example.org",
-        conf_obj_id=req.conf_obj_id,
-        operation=req.operation,
-        info=req.info,
-    )
-    async with session.post(
-        focus.running.ccmp.url,
-        data=encode_request(signed),
-        headers={"Content-Type": f"{MEDIA_TYPE}; charset=utf-8", "Accept": MEDIA_TYPE},
-    ) as resp:
-        assert resp.status == 200, await resp.text()
-        return decode_response(await resp.read())
 
 
 def conf_info(body: str, entity: str) -> etree._Element:
     return etree.fromstring(
         f'<confInfo xmlns:ci="{CI}" xmlns:sm="{SM_NS}" entity="{entity}">{body}</confInfo>'.encode()
     )
+
+
+async def update_sidebar(
+    session: aiohttp.ClientSession, focus: Focus, message_type: MessageType, sidebar: str, body: str
+) -> None:
+    """RFC 6503 sidebarBy{Val,Ref}Request update of ``sidebar`` with a <confInfo> ``body``."""
+    done = await ccmp_as(
+        "chair",
+        session,
+        focus,
+        CcmpRequest(
+            message_type,
+            operation=Operation.UPDATE,
+            conf_obj_id=sidebar,
+            info=conf_info(body, sidebar),
+        ),
+    )
+    assert done.code is ResponseCode.SUCCESS, done.response_string
 
 
 async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Room) -> None:
@@ -263,7 +238,8 @@ async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Roo
         await room.dial(name)
     room.store.accounts.add("chair", Role.ADMINISTRATOR, "pw-chair")
     async with aiohttp.ClientSession() as session:
-        made = await ccmp(
+        made = await ccmp_as(
+            "chair",
             session,
             room.focus,
             CcmpRequest(
@@ -276,17 +252,7 @@ async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Roo
         body = sidebar_body(
             room, sidebar, {"alice": (None, None), "bob": (None, None)}, link="recvonly", gain=-12
         )
-        updated = await ccmp(
-            session,
-            room.focus,
-            CcmpRequest(
-                MessageType.SIDEBAR_BY_VAL,
-                operation=Operation.UPDATE,
-                conf_obj_id=sidebar,
-                info=conf_info(body, sidebar),
-            ),
-        )
-        assert updated.code is ResponseCode.SUCCESS, updated.response_string
+        await update_sidebar(session, room.focus, MessageType.SIDEBAR_BY_VAL, sidebar, body)
         heard = await room.listen()
         hears(heard, "alice", "bob")
         hears(heard, "bob", "alice")
@@ -296,7 +262,8 @@ async def test_internal_sidebar_over_ccmp_hears_main_at_reduced_volume(room: Roo
             assert 0.15 < ratio < 0.4, (name, heard[name])  # -12 dB is 0.25 in amplitude
         assert conference_id(sidebar) in room.focus.media.driver.known.conferences
 
-        gone = await ccmp(
+        gone = await ccmp_as(
+            "chair",
             session,
             room.focus,
             CcmpRequest(
@@ -372,17 +339,7 @@ async def test_floor_control_one_analyst_at_a_time(room: Room) -> None:
 
     async def grant(session: aiohttp.ClientSession, members: Members) -> None:
         body = sidebar_body(room, floor, members, link=None, gain=None)
-        done = await ccmp(
-            session,
-            room.focus,
-            CcmpRequest(
-                MessageType.SIDEBAR_BY_REF,
-                operation=Operation.UPDATE,
-                conf_obj_id=floor,
-                info=conf_info(body, floor),
-            ),
-        )
-        assert done.code is ResponseCode.SUCCESS, done.response_string
+        await update_sidebar(session, room.focus, MessageType.SIDEBAR_BY_REF, floor, body)
 
     async with aiohttp.ClientSession() as session:
         await grant(session, {**queued, "bob": ("sendrecv", None)})  # the floor to bob
@@ -412,14 +369,14 @@ async def test_sidebars_end_with_their_parent(focus: Focus, phones: PhoneFactory
         call = await ua.invite(focus.factory, sdp_offer(phone.address[1]))
         (made.conf,) = list(focus.focus.ad_hoc)
         sidebar = made.sidebar({"alice": (None, None)}, link="recvonly")
-        await until(
+        await eventually(
             lambda: conference_id(sidebar) in focus.media.driver.known.conferences,
             "the sidebar's mixer",
         )
         await ua.bye(call)
-        await until(lambda: made.store.get(made.conf) is None, "the conference deleted")
+        await eventually(lambda: made.store.get(made.conf) is None, "the conference deleted")
         assert made.store.get(sidebar) is None
-        await until(lambda: not focus.media.driver.known.conferences, "no mixer left")
+        await eventually(lambda: not focus.media.driver.known.conferences, "no mixer left")
         await focus.settled((0, 0, 0))
     finally:
         await made.close()
@@ -435,7 +392,7 @@ async def test_a_deleted_sidebar_puts_its_members_back(room: Room) -> None:
     room.store.apply(DeleteSidebar(actor=SYSTEM, uri=sidebar, by_ref=True))
     heard = await room.listen()
     hears(heard, "carol", "alice", "bob")
-    await until(
+    await eventually(
         lambda: conference_id(sidebar) not in room.focus.media.driver.known.conferences,
         "the sidebar's mixer destroyed",
     )

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from focus.core.commands import AddUser, Command, CreateConference
 from focus.core.core import CoreConfig
+from focus.core.errors import CoreError, ErrorKind
 from focus.core.policy import Actor
 from focus.core.store import ConferenceStore
 from focus.xcon.model import Role
@@ -26,6 +28,41 @@ def open_store(state: Path, **kwargs: object) -> ConferenceStore:
     config = kwargs.pop("config", None) or CoreConfig(domain="example.com")
     assert isinstance(config, CoreConfig)
     return ConferenceStore.open(state, config, scrypt_n=FAST_SCRYPT, **kwargs)  # type: ignore[arg-type]
+
+
+def vcalendar(*event_lines: str) -> str:
+    """An RFC 5545 calendar of one event (UID u) with these lines, as conference-time's
+    <base> carries it."""
+    body = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//t//EN",
+        "BEGIN:VEVENT",
+        "UID:u",
+        *event_lines,
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+    return "\r\n".join(body) + "\r\n"
+
+
+def three_party_conference(store: ConferenceStore) -> str:
+    """Alice's conference with Alice, Bob and Carol in it (the sidebar tests' parent)."""
+    uri = store.apply(CreateConference(actor=ALICE))[0].uri
+    for actor in (ALICE, BOB, CAROL):
+        store.apply(AddUser(actor=actor, uri=uri))
+    return uri
+
+
+def kind(exc: pytest.ExceptionInfo[CoreError]) -> ErrorKind:
+    return exc.value.kind
+
+
+def refused(store: ConferenceStore, command: Command) -> ErrorKind:
+    """The kind of error the core answers ``command`` with (the test fails if it is applied)."""
+    with pytest.raises(CoreError) as exc:
+        store.apply(command)
+    return exc.value.kind
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from focus.xcon.model import (
     ConferenceTime,
     ConferenceTimeEntry,
 )
-from tests.focus.core.conftest import ALICE, BOB
+from tests.focus.core.conftest import ALICE, BOB, vcalendar
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -31,18 +31,7 @@ def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
 
 
 def ical(*lines: str) -> str:
-    body = [
-        "BEGIN:VCALENDAR",
-        "VERSION:2.0",
-        "PRODID:-//t//EN",
-        "BEGIN:VEVENT",
-        "UID:u",
-        "DTSTAMP:20300101T000000Z",
-        *lines,
-        "END:VEVENT",
-        "END:VCALENDAR",
-    ]
-    return "\r\n".join(body) + "\r\n"
+    return vcalendar("DTSTAMP:20300101T000000Z", *lines)
 
 
 def scheduled(*lines: str) -> ConferenceInfo:

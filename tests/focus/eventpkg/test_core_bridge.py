@@ -31,6 +31,7 @@ from focus.xcon.model import (
     Role,
     User,
 )
+from tests.focus.core.conftest import vcalendar
 
 ALICE = Actor("xcon-userid:alice@example.com", Role.USER)
 BOB = Actor("xcon-userid:bob@example.com", Role.PARTICIPANT)
@@ -92,23 +93,11 @@ def test_store_changes_reach_the_subscriber(store: ConferenceStore) -> None:
 
 
 def _weekly() -> ConferenceInfo:
-    ical = (
-        "\r\n".join(
-            [
-                "BEGIN:VCALENDAR",
-                "VERSION:2.0",
-                "PRODID:-//t//EN",
-                "BEGIN:VEVENT",
-                "UID:u",
-                "DTSTAMP:20300101T000000Z",
-                "DTSTART:20300107T090000Z",
-                "DURATION:PT1H",
-                "RRULE:FREQ=WEEKLY;COUNT=4",
-                "END:VEVENT",
-                "END:VCALENDAR",
-            ]
-        )
-        + "\r\n"
+    ical = vcalendar(
+        "DTSTAMP:20300101T000000Z",
+        "DTSTART:20300107T090000Z",
+        "DURATION:PT1H",
+        "RRULE:FREQ=WEEKLY;COUNT=4",
     )
     return ConferenceInfo(
         entity="xcon:AUTO_GENERATE_1@example.com",

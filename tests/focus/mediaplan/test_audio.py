@@ -30,12 +30,10 @@ from mediactrl.server.engine_backend import EngineBackend
 from mediactrl.server.mixer_service import MixerService
 from tests.focus.core.conftest import ALICE, BOB, CAROL, add_accounts, open_store
 from tests.focus.mediaplan.docs import audio_label, conference, user, vector
+from tests.focus.mediaplan.hearing import AMPLITUDE, deaf_to, hears
 from tests.mediactrl.client.conftest import FAST
 from tests.mediactrl.media.phones import Phone, tone_levels
 
-AMPLITUDE = 3000.0  # several tones summed stay far from int16 saturation
-LOUD = AMPLITUDE * 0.6
-SILENT = AMPLITUDE * 0.06
 TONES = {
     "alice": 440.0,
     "bob": 700.0,
@@ -116,16 +114,6 @@ async def room() -> AsyncIterator[Room]:
         await engine.close()
         for phone in result.phones.values():
             phone.close()
-
-
-def hears(heard: dict[str, dict[str, float]], who: str, *others: str) -> None:
-    for other in others:
-        assert heard[who][other] > LOUD, f"{who} should hear {other}: {heard[who]}"
-
-
-def deaf_to(heard: dict[str, dict[str, float]], who: str, *others: str) -> None:
-    for other in others:
-        assert heard[who][other] < SILENT, f"{who} must not hear {other}: {heard[who]}"
 
 
 async def test_internal_sidebar_main_at_reduced_volume_then_ended(room: Room) -> None:

@@ -22,7 +22,14 @@ from focus.mediaplan import (
 )
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import MediaStatus
-from tests.focus.core.conftest import ALICE, BOB, CAROL, add_accounts, open_store
+from tests.focus.core.conftest import (
+    ALICE,
+    BOB,
+    CAROL,
+    add_accounts,
+    open_store,
+    three_party_conference,
+)
 from tests.focus.mediaplan.docs import audio_label, vector
 from tests.focus.mediaplan.test_plan import row
 
@@ -38,10 +45,7 @@ def store(tmp_path: Path) -> Iterator[ConferenceStore]:
 
 @pytest.fixture
 def conf(store: ConferenceStore) -> str:
-    uri = store.apply(cmd.CreateConference(actor=ALICE))[0].uri
-    for actor in (ALICE, BOB, CAROL):
-        store.apply(cmd.AddUser(actor=actor, uri=uri))
-    return uri
+    return three_party_conference(store)
 
 
 @pytest.mark.parametrize(

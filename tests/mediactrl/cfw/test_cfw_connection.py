@@ -100,6 +100,21 @@ class Pair:
         assert isinstance(self.client.next_event(), SyncCompleted)
         assert isinstance(self.server.next_event(), SyncCompleted)
 
+    def control(self) -> str:
+        """The client's CONTROL, delivered: the server's one event is that CONTROL."""
+        tid = self.client.control(MIXER, CT, b"<x/>", self.clock.now)
+        self.pump()
+        assert events(self.server) == [ControlReceived(tid, MIXER, CT, b"<x/>")]
+        return tid
+
+    def extended(self, timeout: int | None = None) -> str:
+        """A CONTROL the server answers 202 (s6.3.2): the client's one event is that 202."""
+        tid = self.control()
+        self.server.respond(tid, 202, timeout=timeout, now=self.clock.now)
+        self.pump()
+        assert events(self.client) == [ResponseReceived(tid, 202, None, b"", extended=True)]
+        return tid
+
 
 def events(conn: CfwConnection) -> list[Event]:
     out: list[Event] = []
@@ -188,9 +203,7 @@ def test_initial_sync_without_dialog_id_is_400() -> None:
 def test_control_200_round_trip() -> None:
     pair = Pair()
     pair.open()
-    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
-    pair.pump()
-    assert events(pair.server) == [ControlReceived(tid, MIXER, CT, b"<x/>")]
+    tid = pair.control()
     pair.server.respond(tid, 200, content_type=CT, body=b"<ok/>")
     pair.pump()
     assert events(pair.client) == [ResponseReceived(tid, 200, CT, b"<ok/>")]
@@ -202,12 +215,7 @@ def test_control_200_round_trip() -> None:
 def test_extended_transaction_with_reports() -> None:
     pair = Pair()
     pair.open()
-    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
-    pair.pump()
-    events(pair.server)
-    pair.server.respond(tid, 202, timeout=10, now=pair.clock.now)
-    pair.pump()
-    assert events(pair.client) == [ResponseReceived(tid, 202, None, b"", extended=True)]
+    tid = pair.extended(10)
     pair.advance(7)
     assert pair.server.report(tid, ReportStatus.UPDATE, pair.clock.now) == 1
     pair.pump()
@@ -229,12 +237,7 @@ def test_extended_transaction_with_reports() -> None:
 def test_report_out_of_sequence_is_406() -> None:
     pair = Pair()
     pair.open()
-    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
-    pair.pump()
-    events(pair.server)
-    pair.server.respond(tid, 202, now=pair.clock.now)
-    pair.pump()
-    events(pair.client)
+    tid = pair.extended()
     bad = Request(
         tid, (("Seq", "2"), ("Status", "update"), ("Timeout", "10")), method=Method.REPORT
     )
@@ -255,9 +258,7 @@ def test_transaction_timeout_is_an_event() -> None:
         client_config=CfwConfig(dialog_id="abcd1234", transaction_timeout=5.0, keep_alive=None)
     )
     pair.open()
-    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
-    pair.pump()
-    events(pair.server)  # the server never answers
+    tid = pair.control()  # the server never answers
     pair.advance(9.9)
     assert events(pair.client) == []
     pair.advance(0.2)
@@ -270,12 +271,7 @@ def test_transaction_timeout_is_an_event() -> None:
 def test_extended_transaction_times_out_without_reports() -> None:
     pair = Pair()
     pair.open()
-    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
-    pair.pump()
-    events(pair.server)
-    pair.server.respond(tid, 202, timeout=12, now=pair.clock.now)
-    pair.pump()
-    events(pair.client)
+    tid = pair.extended(12)
     pair.server.close()  # the server dies: no refreshing REPORTs come
     pair.advance(11.9)
     assert events(pair.client) == []
@@ -286,12 +282,7 @@ def test_extended_transaction_times_out_without_reports() -> None:
 def test_server_refreshes_a_quiet_extended_transaction() -> None:
     pair = Pair()
     pair.open()
-    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
-    pair.pump()
-    events(pair.server)
-    pair.server.respond(tid, 202, timeout=10, now=pair.clock.now)
-    pair.pump()
-    events(pair.client)
+    tid = pair.extended(10)
     pair.advance(30)  # s6.3.2.1: empty updates at 80 % of Timeout keep the transaction alive
     reports = events(pair.client)
     assert reports == [

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
 
-from mediactrl.client import ClientConfig, MediaControlClient, direct_opener
+from mediactrl.client import ClientConfig, EventCallback, MediaControlClient, direct_opener
 from mediactrl.mixer import model as m
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
@@ -43,11 +44,25 @@ class EventLog:
         return [e.notification for e in self.events]
 
 
+@contextlib.asynccontextmanager
+async def started_client(
+    host: str,
+    port: int,
+    cfw_id: str,
+    config: ClientConfig = FAST,
+    on_event: EventCallback | None = None,
+) -> AsyncIterator[MediaControlClient]:
+    """A client with its channel to host:port up (cfw-id ``cfw_id``), closed afterwards."""
+    cli = MediaControlClient(direct_opener(host, port, cfw_id), config, on_event=on_event)
+    try:
+        await cli.start()
+        yield cli
+    finally:
+        await cli.close()
+
+
 @pytest.fixture
 async def client(server: ControlServer) -> AsyncIterator[MediaControlClient]:
     host, port = server.address
-    events = EventLog()
-    cli = MediaControlClient(direct_opener(host, port, "as1cfwid0001"), FAST, on_event=events)
-    await cli.start()
-    yield cli
-    await cli.close()
+    async with started_client(host, port, "as1cfwid0001", on_event=EventLog()) as cli:
+        yield cli

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
@@ -15,6 +16,7 @@ from mediactrl.cfw.message import ReportStatus
 from mediactrl.client import (
     ChannelDown,
     ChannelTarget,
+    ClientConfig,
     ControlError,
     ControlTimeout,
     MediaControlClient,
@@ -25,7 +27,7 @@ from mediactrl.mixer import model as m
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, decode, encode
 from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
-from tests.mediactrl.client.conftest import FAST, EventLog
+from tests.mediactrl.client.conftest import FAST, EventLog, started_client
 
 
 async def until(predicate: object, timeout: float = 3.0) -> None:
@@ -92,9 +94,7 @@ async def test_bad_mixer_body_gets_mixer_400(client: MediaControlClient) -> None
 async def test_unjoin_notify_event_reaches_callback(server: ControlServer) -> None:
     host, port = server.address
     events = EventLog()
-    cli = MediaControlClient(direct_opener(host, port, "eventscfw001"), FAST, on_event=events)
-    await cli.start()
-    try:
+    async with started_client(host, port, "eventscfw001", on_event=events) as cli:
         await cli.mixer(m.CreateConference(conferenceid="ev1"))
         await cli.mixer(m.Join("x111:y222", "ev1"))
         server.connection_closed("x111:y222")  # the caller hung up (SIP side)
@@ -105,16 +105,12 @@ async def test_unjoin_notify_event_reaches_callback(server: ControlServer) -> No
         await cli.mixer(m.DestroyConference("ev1"))
         await until(lambda: len(events.events) == 2)
         assert events.notifications()[1] == m.ConferenceExit("ev1", 0, "conference destroyed")
-    finally:
-        await cli.close()
 
 
 async def test_active_talkers_notify_when_subscribed(server: ControlServer) -> None:
     host, port = server.address
     events = EventLog()
-    cli = MediaControlClient(direct_opener(host, port, "talkercfw001"), FAST, on_event=events)
-    await cli.start()
-    try:
+    async with started_client(host, port, "talkercfw001", on_event=events) as cli:
         sub = m.Subscribe(m.ActiveTalkersSub(interval=60))
         await cli.mixer(m.CreateConference(conferenceid="talk1", subscribe=sub))
         await cli.mixer(m.CreateConference(conferenceid="quiet1"))
@@ -129,15 +125,11 @@ async def test_active_talkers_notify_when_subscribed(server: ControlServer) -> N
                 (m.ActiveTalker(connectionid="a1:b1"), m.ActiveTalker(conferenceid="side1")),
             )
         ]
-    finally:
-        await cli.close()
 
 
 async def test_keep_alive_keeps_the_channel_open(server: ControlServer) -> None:
     host, port = server.address
-    cli = MediaControlClient(direct_opener(host, port, "kalivecfw001"), replace(FAST, keep_alive=1))
-    await cli.start()
-    try:
+    async with started_client(host, port, "kalivecfw001", replace(FAST, keep_alive=1)) as cli:
         # The server closes a channel whose K-ALIVEs stop for 1 s (RFC 6230 s6.3.3.2).
         await asyncio.sleep(2.5)
         assert cli.is_up
@@ -145,8 +137,6 @@ async def test_keep_alive_keeps_the_channel_open(server: ControlServer) -> None:
         assert (await cli.mixer(m.Audit(capabilities=False))) == m.AuditResponse(
             200, mixers=m.Mixers()
         )
-    finally:
-        await cli.close()
 
 
 async def test_control_when_down_and_timeout(server: ControlServer) -> None:
@@ -161,30 +151,6 @@ async def test_control_when_down_and_timeout(server: ControlServer) -> None:
             await cli.mixer(m.Audit())
     finally:
         await cli.close()
-
-
-async def test_silent_server_times_out() -> None:
-    """A peer that completes SYNC but never answers CONTROL: the caller's bound applies."""
-    listener = await scripted_peer(lambda conn, event, now: None)
-    port = listener.sockets[0].getsockname()[1]
-    # Transaction-Timeout 0.2 s: the connection's own timer gives up after 2x (RFC 6230 s6.1).
-    quick = replace(FAST, transaction_timeout=0.2)
-    cli = MediaControlClient(direct_opener("127.0.0.1", port, "silentcfw001"), quick)
-    try:
-        await cli.start()
-        with pytest.raises(ControlTimeout):
-            await cli.mixer(m.Audit(), timeout=0.1)  # the caller's own bound
-        with pytest.raises(ControlTimeout):
-            await cli.mixer(m.Audit())  # the framework's bound, from the one timer
-        assert cli.is_up  # a lost answer does not end the channel
-    finally:
-        await cli.close()
-        listener.close()
-        await listener.wait_closed()
-
-
-def test_accept_any_dialog_is_off_by_default() -> None:
-    assert ControlServerConfig().accept_any_dialog is False
 
 
 async def scripted_peer(
@@ -208,6 +174,39 @@ async def scripted_peer(
     return await asyncio.start_server(serve, "127.0.0.1", 0)
 
 
+@contextlib.asynccontextmanager
+async def scripted_client(
+    on_control: Callable[[CfwConnection, ControlReceived, float], None],
+    cfw_id: str,
+    config: ClientConfig = FAST,
+) -> AsyncIterator[MediaControlClient]:
+    """A started client on a channel to ``scripted_peer(on_control)``; both closed after."""
+    listener = await scripted_peer(on_control)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        async with started_client("127.0.0.1", port, cfw_id, config) as cli:
+            yield cli
+    finally:
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_silent_server_times_out() -> None:
+    """A peer that completes SYNC but never answers CONTROL: the caller's bound applies."""
+    # Transaction-Timeout 0.2 s: the connection's own timer gives up after 2x (RFC 6230 s6.1).
+    quick = replace(FAST, transaction_timeout=0.2)
+    async with scripted_client(lambda conn, event, now: None, "silentcfw001", quick) as cli:
+        with pytest.raises(ControlTimeout):
+            await cli.mixer(m.Audit(), timeout=0.1)  # the caller's own bound
+        with pytest.raises(ControlTimeout):
+            await cli.mixer(m.Audit())  # the framework's bound, from the one timer
+        assert cli.is_up  # a lost answer does not end the channel
+
+
+def test_accept_any_dialog_is_off_by_default() -> None:
+    assert ControlServerConfig().accept_any_dialog is False
+
+
 async def test_extended_transaction_answer_is_the_final_report() -> None:
     """RFC 6230 s6.3.2: 202, then REPORTs; the final (terminate) one carries the answer."""
 
@@ -219,37 +218,21 @@ async def test_extended_transaction_answer_is_the_final_report() -> None:
             event.trans_id, ReportStatus.TERMINATE, now, content_type=CONTENT_TYPE, body=body
         )
 
-    listener = await scripted_peer(extended)
-    port = listener.sockets[0].getsockname()[1]
-    cli = MediaControlClient(direct_opener("127.0.0.1", port, "extendcfw001"), FAST)
-    try:
-        await cli.start()
+    async with scripted_client(extended, "extendcfw001") as cli:
         answer = await cli.control(PACKAGE, encode(m.CreateConference()))
         assert answer.extended
         assert decode(answer.body) == m.Response(200, "done later", conferenceid="late1")
-    finally:
-        await cli.close()
-        listener.close()
-        await listener.wait_closed()
 
 
 async def test_framework_error_codes_reach_the_caller() -> None:
     def refuse(conn: CfwConnection, event: ControlReceived, now: float) -> None:
         conn.respond(event.trans_id, 481)
 
-    listener = await scripted_peer(refuse)
-    port = listener.sockets[0].getsockname()[1]
-    cli = MediaControlClient(direct_opener("127.0.0.1", port, "refusecfw001"), FAST)
-    try:
-        await cli.start()
+    async with scripted_client(refuse, "refusecfw001") as cli:
         with pytest.raises(ControlError) as refused:
             await cli.mixer(m.Audit())
         assert refused.value.code == 481
         assert cli.is_up
-    finally:
-        await cli.close()
-        listener.close()
-        await listener.wait_closed()
 
 
 async def test_garbage_to_the_server_ends_only_that_channel(
@@ -409,16 +392,8 @@ async def test_an_undecodable_answer_is_a_control_error() -> None:
     def nonsense(conn: CfwConnection, event: ControlReceived, now: float) -> None:
         conn.respond(event.trans_id, 200, content_type=CONTENT_TYPE, body=b"<not-mixer/>")
 
-    listener = await scripted_peer(nonsense)
-    port = listener.sockets[0].getsockname()[1]
-    cli = MediaControlClient(direct_opener("127.0.0.1", port, "nonsense0001"), FAST)
-    try:
-        await cli.start()
+    async with scripted_client(nonsense, "nonsense0001") as cli:
         with pytest.raises(ControlError) as bad:
             await cli.mixer(m.Audit())
         assert bad.value.reason is not None
         assert "msc-mixer" in bad.value.reason
-    finally:
-        await cli.close()
-        listener.close()
-        await listener.wait_closed()

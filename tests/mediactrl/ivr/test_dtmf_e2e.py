@@ -20,7 +20,6 @@ from mediactrl.client import MediaControlClient, direct_opener
 from mediactrl.driver import MediaDriver, MediaDriverError
 from mediactrl.ivr.codec import PACKAGE as IVR_PACKAGE
 from mediactrl.legs import MediaLeg, MediaLegs
-from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.mixer.codec import PACKAGE as MIXER_PACKAGE
 from mediactrl.plan import ConferenceSpec
 from mediactrl.server.app import MediaServer
@@ -28,11 +27,9 @@ from mediactrl.server.control import ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
 from mediactrl.sip_opener import SipChannelOpener
 from tests.mediactrl.client.test_channel import until
-from tests.mediactrl.media.phones import Phone
+from tests.mediactrl.media.phones import Phone, press_key
 from tests.mediactrl.server.conftest import FAST
 from tests.mediactrl.server.test_sip_side import audio_of, phone_sdp
-
-EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
 
 
 @dataclass
@@ -46,14 +43,7 @@ class Keypad:
     timestamp: int = field(default_factory=lambda: secrets.randbits(16))
 
     def press(self, key: str) -> None:
-        code = EVENT_CODES[key]
-        self.timestamp = (self.timestamp + 1600) & 0xFFFFFFFF  # a new event, a new timestamp
-        for i, duration in enumerate((160, 320, 480)):
-            payload = build_events(TelephoneEvent(code, i == 2, 10, duration))
-            self.phone.send_packet(self.port, 101, self.timestamp, payload, marker=i == 0)
-        for _ in range(2):  # the end packet three times in all (s2.5.1.4)
-            payload = build_events(TelephoneEvent(code, True, 10, 480))
-            self.phone.send_packet(self.port, 101, self.timestamp, payload)
+        self.timestamp = press_key(self.phone, self.port, self.timestamp, key)
 
 
 @dataclass

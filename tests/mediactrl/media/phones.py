@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mediactrl.media import g711
+from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.media.g711 import Law
 from mediactrl.media.rtcp import RtcpPacket, parse_compound
 from mediactrl.media.rtp import RtpPacket, build_rtp, parse_rtp
@@ -163,3 +164,36 @@ def tone_levels(audio: npt.NDArray[np.float64], freqs: list[float]) -> dict[floa
         k = round(f / bin_hz)
         levels[f] = float(spectrum[max(k - 1, 0) : k + 2].max())
     return levels
+
+
+#: RFC 4733 s3.2 event codes of the keys the tests press.
+EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+
+
+def press_key(phone: Phone, port: int, timestamp: int, key: str) -> int:
+    """Presses ``key`` toward ``port`` as RFC 4733 s2.5 sends it (payload type 101): three
+    updates, the first marked, then the end packet twice more. ``timestamp`` is the last
+    event's; the new event's own (the last plus 1600) is returned."""
+    code = EVENT_CODES[key]
+    timestamp = (timestamp + 1600) & 0xFFFFFFFF  # a new event, a new timestamp
+    for i, duration in enumerate((160, 320, 480)):
+        payload = build_events(TelephoneEvent(code, i == 2, 10, duration))
+        phone.send_packet(port, 101, timestamp, payload, marker=i == 0)
+    for _ in range(2):  # the end packet three times in all (s2.5.1.4)
+        payload = build_events(TelephoneEvent(code, True, 10, 480))
+        phone.send_packet(port, 101, timestamp, payload)
+    return timestamp
+
+
+#: A tone someone is meant to hear arrives above this (each is sent at Phone's 8000);
+#: one they must not hear stays below an eighth of it.
+HEARD = 800.0
+
+
+def assert_hears(levels: dict[float, float], heard: set[float], who: int) -> None:
+    """``levels`` (tone_levels of party ``who``) has exactly the tones ``heard``."""
+    for tone, level in levels.items():
+        if tone in heard:
+            assert level > HEARD, f"party {who} should hear {tone} Hz: {levels}"
+        else:
+            assert level < HEARD / 8, f"party {who} should not hear {tone} Hz: {levels}"

@@ -22,7 +22,7 @@ from mediactrl.media import (
     g711,
 )
 from mediactrl.media.dtmf import TelephoneEvent, build_events, dtmf_tone
-from mediactrl.media.engine import MediaConfig, MediaEngine
+from mediactrl.media.engine import Endpoint, MediaConfig, MediaEngine
 from mediactrl.media.g711 import Law
 from mediactrl.media.rtcp import (
     Bye,
@@ -55,6 +55,15 @@ async def engine() -> AsyncIterator[MediaEngine]:
     eng = MediaEngine(config())
     yield eng
     await eng.close()
+
+
+async def open_endpoints(engine: MediaEngine, *phones: Phone) -> list[Endpoint]:
+    """Opens each phone and an engine endpoint sending to it, in the phones' order."""
+    eps: list[Endpoint] = []
+    for phone in phones:
+        await phone.open()
+        eps.append(await engine.create_endpoint(remote=phone.address))
+    return eps
 
 
 async def wait_until(loop: asyncio.AbstractEventLoop, t: float) -> None:
@@ -132,11 +141,8 @@ async def test_one_connection_in_two_conferences_hears_both_with_its_own_volumes
     loop = asyncio.get_running_loop()
     main, side = engine.create_conference("main"), engine.create_conference("side")
     speaker, whisperer, listener = Phone(440.0), Phone(1800.0), Phone(None)
-    eps = []
     try:
-        for phone in (speaker, whisperer, listener):
-            await phone.open()
-            eps.append(await engine.create_endpoint(remote=phone.address))
+        eps = await open_endpoints(engine, speaker, whisperer, listener)
         engine.join(eps[0].id, main)
         engine.join(eps[1].id, side)
         # The listener hears the main conference 12 dB down and the sidebar at full volume.
@@ -164,11 +170,9 @@ async def test_call_center_whisper_by_connection_joins_as_in_rfc6505_s6_2_2(
     caller, agent, supervisor = Phone(440.0), Phone(1000.0), Phone(1800.0)
     phones = (caller, agent, supervisor)
     try:
-        eps = []
-        for phone in phones:
-            await phone.open()
-            eps.append(await engine.create_endpoint(remote=phone.address))
-            phone.start_tone(eps[-1].local_port)
+        eps = await open_endpoints(engine, *phones)
+        for phone, ep in zip(phones, eps, strict=True):
+            phone.start_tone(ep.local_port)
         c, a, s = (e.id for e in eps)
         engine.join_endpoints(c, a)
         engine.join_endpoints(s, c, direction=Direction.RECVONLY)
@@ -210,10 +214,7 @@ async def test_dtmf_is_reported_once_and_clamp_keeps_it_out_of_the_mix() -> None
     conf = engine.create_conference()
     keypad, clamped, listener = Phone(None), Phone(None), Phone(None)
     try:
-        eps = []
-        for phone in (keypad, clamped, listener):
-            await phone.open()
-            eps.append(await engine.create_endpoint(remote=phone.address))
+        eps = await open_endpoints(engine, keypad, clamped, listener)
         engine.join(eps[0].id, conf, clamp_dtmf=False)
         engine.join(eps[1].id, conf, clamp_dtmf=True)
         engine.join(eps[2].id, conf, direction=Direction.RECVONLY)
@@ -269,11 +270,9 @@ async def test_active_talkers_follow_who_speaks() -> None:
     conf = engine.create_conference(active_talkers_interval=0)
     talker, quiet = Phone(1000.0), Phone(None)
     try:
-        eps = []
-        for phone in (talker, quiet):
-            await phone.open()
-            eps.append(await engine.create_endpoint(remote=phone.address))
-            engine.join(eps[-1].id, conf)
+        eps = await open_endpoints(engine, talker, quiet)
+        for ep in eps:
+            engine.join(ep.id, conf)
         talker.start_tone(eps[0].local_port)
         await wait_until(loop, loop.time() + 0.5)
         await talker.stop_tone()
@@ -468,12 +467,10 @@ async def test_sdp_hold_stops_our_rtp_and_ignores_theirs_without_timing_out() ->
     conf = engine.create_conference()
     talker, held = Phone(1000.0), Phone(440.0)
     try:
-        eps = []
-        for phone in (talker, held):
-            await phone.open()
-            eps.append(await engine.create_endpoint(remote=phone.address))
-            engine.join(eps[-1].id, conf)
-            phone.start_tone(eps[-1].local_port)
+        eps = await open_endpoints(engine, talker, held)
+        for phone, ep in zip((talker, held), eps, strict=True):
+            engine.join(ep.id, conf)
+            phone.start_tone(ep.local_port)
         await wait_until(loop, loop.time() + 0.4)
         # A re-INVITE puts the leg on hold (a=inactive both ways).
         engine.set_endpoint_direction(eps[1].id, Direction.INACTIVE)
@@ -523,11 +520,9 @@ async def test_reordered_duplicated_and_lost_packets_over_udp(engine: MediaEngin
     conf = engine.create_conference()
     sender, listener = Phone(None), Phone(None)
     try:
-        eps = []
-        for phone in (sender, listener):
-            await phone.open()
-            eps.append(await engine.create_endpoint(remote=phone.address))
-            engine.join(eps[-1].id, conf)
+        eps = await open_endpoints(engine, sender, listener)
+        for ep in eps:
+            engine.join(ep.id, conf)
         n = np.arange(160 * 60)
         pcm = (8000 * np.sin(2 * np.pi * 1000.0 * n / 8000)).astype(np.int16)
         frames = [g711.encode(Law.PCMU, pcm[i * 160 : (i + 1) * 160]).tobytes() for i in range(60)]

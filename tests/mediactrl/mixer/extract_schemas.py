@@ -11,6 +11,7 @@ stored files are exactly this extraction.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.paths import ROOT
@@ -53,29 +54,35 @@ def _schema(lines: list[str], first: int) -> str:
     return "\n".join(block) + "\n"
 
 
+def _rfc_schema(
+    number: int, authors: str, date: str, starts: Callable[[list[str], int], bool]
+) -> str:
+    """The schema in RFC ``number`` (page footers name ``authors``, headers ``date``) that
+    begins at the first '<?xml' line ``starts(lines, index)`` accepts."""
+    lines = _pages_removed(
+        (SPECS / f"rfc{number}.txt").read_text(encoding="ascii"),
+        rf"^{authors}, et al\. .*\[Page \d+\]$",
+        rf"^RFC {number} .*{date}$",
+    )
+    first = next(
+        i for i, line in enumerate(lines) if line.strip().startswith("<?xml") and starts(lines, i)
+    )
+    return _schema(lines, first)
+
+
 def extract() -> dict[str, str]:
     """File name -> content of the two schemas, corrections applied."""
-    rfc6505 = _pages_removed(
-        (SPECS / "rfc6505.txt").read_text(encoding="ascii"),
-        r"^McGlashan, et al\. .*\[Page \d+\]$",
-        r"^RFC 6505 .*March 2012$",
-    )
-    start = next(
-        i
-        for i, line in enumerate(rfc6505)
-        if line.strip().startswith("<?xml") and "msc-mixer" in "".join(rfc6505[i : i + 3])
-    )
-    rfc6230 = _pages_removed(
-        (SPECS / "rfc6230.txt").read_text(encoding="ascii"),
-        r"^Boulton, et al\. .*\[Page \d+\]$",
-        r"^RFC 6230 .*May 2011$",
-    )
-    fw_start = next(
-        i
-        for i, line in enumerate(rfc6230)
-        if line.strip().startswith("<?xml") and "encoding" in line
-    )
-    files = {"mixer.xsd": _schema(rfc6505, start), "framework.xsd": _schema(rfc6230, fw_start)}
+    files = {
+        "mixer.xsd": _rfc_schema(
+            6505,
+            "McGlashan",
+            "March 2012",
+            lambda lines, i: "msc-mixer" in "".join(lines[i : i + 3]),
+        ),
+        "framework.xsd": _rfc_schema(
+            6230, "Boulton", "May 2011", lambda lines, i: "encoding" in lines[i]
+        ),
+    }
     for name, wrong, right, _why in CORRECTIONS:
         assert files[name].count(wrong) == 1, f"{name}: correction target not found once"
         files[name] = files[name].replace(wrong, right)

@@ -22,12 +22,11 @@ from mediactrl.legs import MediaLeg, MediaLegs
 from mediactrl.plan import ConferenceSpec, participant_streams
 from mediactrl.server.app import MediaServer
 from mediactrl.sip_opener import SipChannelOpener
-from tests.mediactrl.media.phones import Phone, tone_levels
+from tests.mediactrl.media.phones import Phone, assert_hears, tone_levels
 from tests.mediactrl.server.conftest import FAST
 from tests.mediactrl.server.test_sip_side import phone_sdp
 
 TONES = (600.0, 1000.0, 1400.0)
-HEARD = 800.0  # amplitude of a tone someone is meant to hear (each is sent at 8000)
 
 
 @dataclass
@@ -93,14 +92,6 @@ async def listen(conf: Conference, seconds: float = 0.6) -> dict[int, dict[float
     return {
         i: tone_levels(p.phone.audio(start, end), list(TONES)) for i, p in enumerate(conf.parties)
     }
-
-
-def assert_hears(levels: dict[float, float], heard: set[float], who: int) -> None:
-    for tone, level in levels.items():
-        if tone in heard:
-            assert level > HEARD, f"party {who} should hear {tone} Hz: {levels}"
-        else:
-            assert level < HEARD / 8, f"party {who} should not hear {tone} Hz: {levels}"
 
 
 async def test_each_hears_the_others_then_mute_then_unjoin(conf: Conference) -> None:

@@ -21,7 +21,7 @@ from mediactrl.legs import MediaLegs
 from mediactrl.mixer import model as m
 from mediactrl.plan import ConferenceSpec, participant_streams
 from mediactrl.sip_opener import SipChannelOpener
-from tests.mediactrl.server.conftest import FAST
+from tests.mediactrl.server.conftest import FAST, sip_channel
 from tests.mediactrl.server.test_sip_side import phone_sdp
 
 READY = re.compile(rb"media server listening: SIP (sip:\S+) \(UDP and TCP\), CFW ([\d.]+):(\d+)")
@@ -94,17 +94,10 @@ async def process() -> AsyncIterator[Process]:
 async def test_sigterm_stops_cleanly_after_serving_a_channel(
     process: Process, ua: UserAgent
 ) -> None:
-    opener = SipChannelOpener(ua, process.uri, address="127.0.0.1")
-    client = MediaControlClient(opener, FAST)
-    await client.start()
-    try:
-        await client.wait_up(10)
+    async with sip_channel(ua, process.uri, 10) as (_, client):
         answer = await client.mixer(m.CreateConference("proc1"))
         assert isinstance(answer, m.Response) and answer.status == 200
         assert process.cfw_port == CFW_PORT  # --cfw-listen was honoured
-    finally:
-        await client.close()
-        await opener.close()
     code, out = await process.stop(signal.SIGTERM)
     assert code == 0
     assert out.rstrip().endswith(b"media server stopped")
@@ -147,33 +140,21 @@ async def test_killed_server_comes_back_and_the_client_renegotiates_audits_recre
             assert code == 0
 
 
-def test_bad_arguments_are_refused_with_usage() -> None:
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["--sip-listen", "127.0.0.1:0", "--rtp-ports", "5000-4000"], 2, "LOW < HIGH"),
+        (["--sip-listen", "0.0.0.0:0"], 1, "concrete address"),
+    ],
+    ids=["bad arguments get the usage", "a wildcard SIP address"],
+)
+def test_bad_command_lines_are_refused(args: list[str], code: int, says: str) -> None:
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mediactrl.server",
-            "--sip-listen",
-            "127.0.0.1:0",
-            "--rtp-ports",
-            "5000-4000",
-        ],
+        [sys.executable, "-m", "mediactrl.server", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2
-    assert "LOW < HIGH" in result.stderr
-
-
-def test_wildcard_sip_address_is_refused() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "mediactrl.server", "--sip-listen", "0.0.0.0:0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 1
-    assert "concrete address" in result.stderr
+    assert result.returncode == code
+    assert says in result.stderr

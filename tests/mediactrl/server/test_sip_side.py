@@ -23,18 +23,16 @@ from focus.sip.offer_answer import (
 from focus.sip.sdp import Direction, SessionDescription, parse_sdp
 from focus.sip.uacore import CallAnswered, CallFailedError, CallState, RequestCompleted, UAEvent
 from mediactrl.cfw.sdp import build_offer, parse_cfw_sdp
-from mediactrl.client import MediaControlClient, channel_offer
+from mediactrl.client import channel_offer
 from mediactrl.legs import MediaLegError, MediaLegs
-from mediactrl.media.dtmf import TelephoneEvent, build_events
 from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.g711 import Law
 from mediactrl.mixer import model as m
 from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
 from mediactrl.server.mixer_service import swapped_connection_id
-from mediactrl.sip_opener import SipChannelOpener
 from tests.mediactrl.client.test_channel import until
-from tests.mediactrl.media.phones import Phone
-from tests.mediactrl.server.conftest import FAST, DtmfLog
+from tests.mediactrl.media.phones import Phone, press_key
+from tests.mediactrl.server.conftest import DtmfLog, sip_channel
 
 
 def phone_sdp(
@@ -76,11 +74,7 @@ async def test_control_invite_answered_passive_with_listener_port_and_own_cfw_id
 async def test_channel_over_sip_carries_control_and_bye_ends_it(
     media_server: MediaServer, ua: UserAgent
 ) -> None:
-    opener = SipChannelOpener(ua, media_server.sip_uri, address="127.0.0.1")
-    client = MediaControlClient(opener, FAST)
-    await client.start()
-    try:
-        await client.wait_up(5)
+    async with sip_channel(ua, media_server.sip_uri, 5) as (opener, client):
         answer = await client.mixer(m.CreateConference("sipconf1"))
         assert isinstance(answer, m.Response) and answer.status == 200
         first = opener.call
@@ -93,9 +87,6 @@ async def test_channel_over_sip_carries_control_and_bye_ends_it(
         assert isinstance(audit, m.AuditResponse)
         assert audit.mixers is not None
         assert [c.conferenceid for c in audit.mixers.conferences] == ["sipconf1"]
-    finally:
-        await client.close()
-        await opener.close()
     await until(lambda: not media_server.control.open_channels)
 
 
@@ -253,12 +244,7 @@ async def test_dtmf_from_a_leg_is_reported_by_connection(
     try:
         leg = await legs.open(phone_sdp(phone.address[1]))
         _, port = audio_of(leg.answer)
-        ts = secrets.randbits(16)
-        for i, duration in enumerate((160, 320, 480)):
-            payload = build_events(TelephoneEvent(5, i == 2, 10, duration))
-            phone.send_packet(port, 101, ts, payload, marker=i == 0)
-        for _ in range(2):  # end packets are sent three times (RFC 4733 s2.5.1.4)
-            phone.send_packet(port, 101, ts, build_events(TelephoneEvent(5, True, 10, 480)))
+        press_key(phone, port, secrets.randbits(16), "5")
         await until(lambda: bool(dtmf.digits))
         await asyncio.sleep(0.1)
         assert dtmf.digits == [(swapped_connection_id(leg.connection), "5")]
