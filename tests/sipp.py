@@ -4,6 +4,8 @@ output kept for the assertion message, and never left running."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -49,3 +51,32 @@ def error_logs(cwd: Path) -> str:
 def messages(cwd: Path) -> str:
     """Every ``-trace_msg`` log sipp wrote in ``cwd``."""
     return "".join(log.read_text(errors="replace") for log in cwd.glob("*_messages.log"))
+
+
+# --- from a test whose server runs in the same event loop (it must not block the loop)
+
+
+async def start_async(*args: str, cwd: Path) -> asyncio.subprocess.Process:
+    """sipp started as an asyncio subprocess, stdout and stderr together in one pipe."""
+    return await asyncio.create_subprocess_exec(
+        *command(*args), cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+
+
+async def finish_async(proc: asyncio.subprocess.Process, timeout: float = 90) -> tuple[int, str]:
+    """Waits for ``proc`` to end (killed after ``timeout``); its exit code and output tail."""
+    try:
+        async with asyncio.timeout(timeout):
+            out, _ = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace")[-3000:]
+
+
+async def run_async(*args: str, cwd: Path, timeout: float = 90) -> tuple[int, str]:
+    """sipp run to its end from inside an event loop; its exit code and output tail."""
+    return await finish_async(await start_async(*args, cwd=cwd), timeout)

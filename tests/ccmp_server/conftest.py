@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -43,34 +42,6 @@ def user_id(name: str) -> str:
 def open_store(state: Path) -> ConferenceStore:
     # A low scrypt cost keeps the tests fast; the production default is much higher.
     return ConferenceStore.open(state, CoreConfig(domain=DOMAIN), scrypt_n=2**4)
-
-
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    """A certificate and key for 127.0.0.1 and localhost, made by openssl in tmp_path."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 @pytest.fixture

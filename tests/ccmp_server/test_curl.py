@@ -12,8 +12,8 @@ from ccmp_server.app import CcmpConfig, CcmpServer, start_ccmp
 from ccmp_server.codec import decode_response
 from ccmp_server.messages import MessageType, ResponseCode
 from focus.core.store import ConferenceStore
-from tests.ccmp_server.conftest import self_signed
 from tests.ccmp_server.vectors import load
+from tests.certs import self_signed
 
 CURL = shutil.which("curl")
 pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed")

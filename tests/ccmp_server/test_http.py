@@ -23,7 +23,8 @@ from ccmp_server.messages import (
     Subject,
 )
 from focus.core.store import ConferenceStore
-from tests.ccmp_server.conftest import HEADERS, Client, self_signed, user_id
+from tests.ccmp_server.conftest import HEADERS, Client, user_id
+from tests.certs import self_signed
 
 BLUEPRINTS = CcmpRequest(
     MessageType.BLUEPRINTS,

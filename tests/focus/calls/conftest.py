@@ -129,19 +129,6 @@ async def phones() -> AsyncIterator[PhoneFactory]:
         await ua.close()
 
 
-async def eventually(
-    check: Callable[..., object], what: str = "condition", *, timeout: float = 5.0
-) -> None:
-    """Waits (polling every 20 ms) until ``check()`` is true; fails after ``timeout`` s.
-    (``...``: a lambda may bind loop variables as defaults; it is called with none.)"""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached in {timeout} s: {what}")
-        await asyncio.sleep(0.02)
-
-
 def answers_of(ua: UserAgent) -> list[Response]:
     """The 2xx answers to the INVITEs ``ua`` sends from now on (its CallAnswered events)."""
     answers: list[Response] = []

@@ -24,8 +24,9 @@ from focus.core.changes import UserAdded
 from focus.core.commands import AddUser, CreateConference
 from focus.core.policy import Actor
 from focus.xcon.model import Endpoint, EndpointStatus, JoiningMethod, User
-from tests.focus.calls.conftest import Focus, eventually
+from tests.focus.calls.conftest import Focus
 from tests.mediactrl.media.phones import tone_levels
+from tests.waiting import eventually
 
 pytestmark = [
     pytest.mark.interop,

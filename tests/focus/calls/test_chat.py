@@ -21,9 +21,11 @@ from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Request
 from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
+from tests import sipp
 from tests.ccmp_server.conftest import cli
-from tests.focus.calls.conftest import Focus, eventually, sdp_offer, start_focus
+from tests.focus.calls.conftest import Focus, sdp_offer, start_focus
 from tests.paths import SIPP_SCENARIOS
+from tests.waiting import eventually
 
 SCENARIOS = SIPP_SCENARIOS
 METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "MESSAGE", "NOTIFY"})
@@ -216,32 +218,12 @@ async def test_a_message_in_a_calls_dialog_is_relayed(
 
 
 async def _sipp(*args: str, cwd: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        "sipp",
-        *args,
-        "-i",
-        "127.0.0.1",
-        "-m",
-        "1",
-        "-timeout",
-        "15s",
-        "-nostdin",
-        "-trace_err",
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await sipp.start_async(*args, "-m", "1", "-trace_err", cwd=cwd)
 
 
 async def _finished(proc: asyncio.subprocess.Process, cwd: Path) -> None:
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 20)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    logs = "".join(p.read_text(errors="replace") for p in cwd.glob("*_errors.log"))
-    assert proc.returncode == 0, out.decode()[-2000:] + err.decode()[-2000:] + logs
+    code, out = await sipp.finish_async(proc, 20)
+    assert code == 0, out + sipp.error_logs(cwd)
 
 
 @pytest.mark.interop

@@ -15,7 +15,8 @@ from focus.sip.headers import parse_name_addr
 from focus.sip.message import make_response
 from focus.sip.uacore import Call, CallEnded, CallState, IncomingCall, UAEvent
 from focus.xcon.model import Endpoint, JoiningMethod, User
-from tests.focus.calls.conftest import Focus, PhoneFactory, eventually, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
+from tests.waiting import eventually
 
 
 class Callee:

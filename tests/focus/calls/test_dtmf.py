@@ -19,10 +19,11 @@ from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call
 from focus.xcon.model import MediaStatus
 from mediactrl.mixer.model import Direction as MixDirection
-from tests.focus.calls.conftest import Focus, PhoneFactory, eventually, sdp_offer, start_focus
+from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
 from tests.focus.calls.test_e2e_media import listen
 from tests.focus.calls.test_in_call import conf_of, join_direction
 from tests.mediactrl.media.phones import HEARD, Phone, press_key
+from tests.waiting import eventually
 
 ALICE_TONE = 600.0
 

@@ -13,9 +13,10 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call, IncomingCall, UAEvent
 from focus.xcon.model import Endpoint, Media, User
-from tests.focus.calls.conftest import Focus, PhoneFactory, eventually, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer
 from tests.focus.calls.test_in_call import conf_of, the_user
 from tests.mediactrl.media.phones import Phone, assert_hears, tone_levels
+from tests.waiting import eventually
 
 TONES = (600.0, 1000.0, 1400.0)
 

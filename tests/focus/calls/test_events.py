@@ -12,8 +12,9 @@ from focus.core.policy import Actor
 from focus.settings import SipProfile
 from focus.sip.aio.ua import UserAgent
 from focus.sip.uacore import IncomingRequest, UAEvent
-from tests.focus.calls.conftest import PhoneFactory, eventually, headers_of, sdp_offer, start_focus
+from tests.focus.calls.conftest import PhoneFactory, headers_of, sdp_offer, start_focus
 from tests.focus.calls.test_in_call import conf_of
+from tests.waiting import eventually
 
 
 class Watcher:

@@ -13,8 +13,9 @@ from focus.sip.uacore import Call, CallAnswered, CallState, UAEvent
 from focus.sip.uri import SipURI
 from focus.xcon.model import Endpoint, EndpointStatus, Media, User
 from mediactrl.mixer.model import Direction as MixDirection
-from tests.focus.calls.conftest import Focus, PhoneFactory, ended_by_peer, eventually, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, ended_by_peer, sdp_offer
 from tests.focus.core.conftest import vcalendar
+from tests.waiting import eventually
 
 
 def conf_of(call: Call) -> str:

@@ -17,12 +17,12 @@ from tests.focus.calls.conftest import (
     PhoneFactory,
     answers_of,
     ended_by_peer,
-    eventually,
     headers_of,
     sdp_offer,
     start_focus,
 )
 from tests.focus.calls.test_in_call import conf_of, the_user
+from tests.waiting import eventually
 
 
 def dialog_header(call: Call) -> str:

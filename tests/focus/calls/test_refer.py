@@ -10,9 +10,10 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.refer import parse_sipfrag
 from focus.sip.uacore import CallEnded, CallState, IncomingRequest, UAEvent
 from focus.xcon.model import AllowedUsersList, Target, Users
-from tests.focus.calls.conftest import Focus, PhoneFactory, eventually, headers_of, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, headers_of, sdp_offer
 from tests.focus.calls.test_dial_out import Callee
 from tests.focus.calls.test_in_call import conf_of
+from tests.waiting import eventually
 
 
 class Referrer:

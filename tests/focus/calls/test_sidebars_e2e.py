@@ -37,10 +37,11 @@ from focus.sip.sdp import parse_sdp
 from focus.sip.uacore import Call
 from focus.xcon.codec import parse_conference_info
 from focus.xcon.model import Endpoint, Media, Role, User
-from tests.focus.calls.conftest import Focus, PhoneFactory, ccmp_as, eventually, sdp_offer
+from tests.focus.calls.conftest import Focus, PhoneFactory, ccmp_as, sdp_offer
 from tests.focus.mediaplan.docs import audio_label
 from tests.focus.mediaplan.hearing import AMPLITUDE, deaf_to, hears
 from tests.mediactrl.media.phones import Phone, tone_levels
+from tests.waiting import eventually
 
 SYSTEM = Actor.system()
 CI = "urn:ietf:params:xml:ns:conference-info"

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from mediactrl.media import g711
-from mediactrl.media.dtmf import TelephoneEvent, build_events
+from mediactrl.media.dtmf import DTMF_DIGITS, TelephoneEvent, build_events
 from mediactrl.media.g711 import Law
 from mediactrl.media.rtcp import RtcpPacket, parse_compound
 from mediactrl.media.rtp import RtpPacket, build_rtp, parse_rtp
@@ -167,7 +167,8 @@ def tone_levels(audio: npt.NDArray[np.float64], freqs: list[float]) -> dict[floa
 
 
 #: RFC 4733 s3.2 event codes of the keys the tests press.
-EVENT_CODES = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+#: RFC 4733 s3.2 event codes of the keys (the inverse of the media server's table).
+EVENT_CODES = {key: code for code, key in enumerate(DTMF_DIGITS)}
 
 
 def press_key(phone: Phone, port: int, timestamp: int, key: str) -> int:

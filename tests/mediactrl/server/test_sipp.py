@@ -4,13 +4,13 @@ checked, ACK, BYE), over UDP and TCP; the server ends with no RTP endpoint left.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 
 import pytest
 
 from mediactrl.server.app import MediaServer
+from tests import sipp
 from tests.mediactrl.client.test_channel import until
 from tests.paths import SIPP_SCENARIOS
 
@@ -23,31 +23,10 @@ SCENARIO = SIPP_SCENARIOS / "mediaserver_leg.xml"
 
 
 async def run_sipp(server: MediaServer, *args: str, cwd: Path) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        "sipp",
-        f"127.0.0.1:{server.sip_port}",
-        "-sf",
-        str(SCENARIO),
-        "-s",
-        "mediaserver",
-        "-m",
-        "6",
-        "-r",
-        "6",
-        "-timeout",
-        "60s",
-        "-nostdin",
-        "-i",
-        "127.0.0.1",
-        *args,
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    target = f"127.0.0.1:{server.sip_port}"
+    return await sipp.run_async(
+        target, "-sf", str(SCENARIO), "-s", "mediaserver", "-m", "6", "-r", "6", *args, cwd=cwd
     )
-    async with asyncio.timeout(90):
-        out, _ = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace")[-3000:]
 
 
 @pytest.mark.parametrize("transport", ["u1", "t1"])

@@ -6,9 +6,8 @@ documents (RFC 4575 s4.6) or RFC 6502 diffs."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -44,15 +43,6 @@ SCHEMAS: dict[str, etree._Validator] = {
     XCON_DIFF: RFC6502_XSD,
 }
 _PARSER = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False, huge_tree=False)
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError(f"not reached within {timeout} s: {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass

@@ -20,10 +20,10 @@ from tests.focus.eventpkg.e2e.harness import (
     Running,
     Subscriber,
     el,
-    eventually,
     running_focus,
 )
 from tests.focus.eventpkg.e2e.test_subscriber import new_conference
+from tests.waiting import eventually
 
 PROFILE = SipProfile(notify_interval=0.0, domain="sip.example.net", conference_user="room-{id}")
 

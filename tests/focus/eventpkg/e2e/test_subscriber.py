@@ -30,9 +30,9 @@ from tests.focus.eventpkg.e2e.harness import (
     Running,
     Subscriber,
     el,
-    eventually,
     running_focus,
 )
+from tests.waiting import eventually
 
 
 def facts(info: ConferenceInfo | None) -> dict[str, Any]:
