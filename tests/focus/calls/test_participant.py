@@ -56,6 +56,22 @@ def test_every_state_and_input(state: ParticipantState, event: ParticipantInput)
         assert p.move(event) is expected and p.state is expected
 
 
+@given(st.sampled_from(list(S)), st.sampled_from(list(In)))
+def test_any_state_and_input_moves_as_the_table_says_or_refuses(
+    state: ParticipantState, event: ParticipantInput
+) -> None:
+    """Hypothesis over state x input: the table's entry, or ParticipantError and no change."""
+    p = participant(state)
+    expected = TRANSITIONS.get((state, event))
+    try:
+        moved = p.move(event)
+    except ParticipantError as exc:
+        assert expected is None and exc.state is state and exc.event is event
+        assert p.state is state
+    else:
+        assert moved is expected is p.state
+
+
 def test_every_state_is_reachable_and_every_one_but_gone_can_leave() -> None:
     reached = set(STARTS)
     frontier = list(STARTS)
