@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focus.sip.uri_patterns import PatternError, UriPatterns
+
 DEFAULT_CCMP_PORT = 8080
 DEFAULT_DOMAIN = "localhost"
 DEFAULT_SIP_PORT = 5060
@@ -157,6 +159,12 @@ class SipProfile:
                        disables it (her digits are then not even collected).
     dtmf_digit_timeout: seconds allowed between two digits of that sequence; a slower
                        press starts over.
+    dialout_targets:   SIP URI patterns (``sip:*@example.com``, ``sip:+1555*@gw.example.com``;
+                       see focus.sip.uri_patterns) the focus may call, however the call is
+                       asked for (REFER, CCMP dial-out, allowed-users-list targets): a focus
+                       that calls any URI is an open relay for toll fraud. ``None`` (the
+                       default): anyone in the profile's domain or at the focus's own listen
+                       addresses; an empty list: nobody.
     """
 
     name: str = "default"
@@ -177,8 +185,14 @@ class SipProfile:
     max_expires: int = 86400
     dtmf_mute_toggle: str = "*6"
     dtmf_digit_timeout: float = 2.0
+    dialout_targets: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.dialout_targets is not None:
+            try:
+                UriPatterns(self.dialout_targets)
+            except PatternError as exc:
+                raise SettingsError(f"profile {self.name}: dialout_targets: {exc}") from None
         if len(self.dtmf_mute_toggle) > 8 or not _DTMF.fullmatch(self.dtmf_mute_toggle):
             raise SettingsError(
                 f"profile {self.name}: dtmf_mute_toggle must be at most 8 "
@@ -265,6 +279,7 @@ class SipProfile:
             "max_expires",
             "dtmf_mute_toggle",
             "dtmf_digit_timeout",
+            "dialout_targets",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -284,6 +299,11 @@ class SipProfile:
         if "listen" in data:
             kwargs["listen"] = HostPort.parse(
                 _typed(name, "listen", data["listen"], str), default_port=DEFAULT_SIP_PORT
+            )
+        if "dialout_targets" in data:
+            items = _typed(name, "dialout_targets", data["dialout_targets"], list)
+            kwargs["dialout_targets"] = tuple(
+                _typed(name, "dialout_targets", item, str) for item in items
             )
         if "transports" in data:
             items = _typed(name, "transports", data["transports"], list)

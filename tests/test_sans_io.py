@@ -34,6 +34,7 @@ PURE_MODULES = (
     "focus.sip.transaction",
     "focus.sip.uacore",
     "focus.sip.uri",
+    "focus.sip.uri_patterns",
     "focus.xcon.codec",
     "focus.xcon.merge",
     "focus.xcon.model",

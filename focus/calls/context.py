@@ -37,6 +37,7 @@ from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
 from focus.sip.message import Request
 from focus.sip.uri import Params, SipURI
+from focus.sip.uri_patterns import UriPatterns
 from focus.xcon.model import (
     DisconnectionMethod,
     Endpoint,
@@ -92,6 +93,13 @@ class CallContext:
         self.config = config
         self.profile = config.profile
         self.calls = CallRegistry()
+        # Where the focus may call (toll fraud: never anywhere it is asked to).
+        targets = self.profile.dialout_targets
+        self.dialout_targets = (
+            UriPatterns(targets)
+            if targets is not None
+            else UriPatterns.anyone_at([self.profile.domain, *(h for h, _ in ua.local.values())])
+        )
         # One media plan per conference tree: the conference's own joins and its sidebars'
         # (whisper, coaching, floor control) come from the same planner, never overwrite.
         self.media = MediaReconciler(driver) if driver is not None else None

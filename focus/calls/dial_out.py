@@ -7,6 +7,10 @@ the user carries it with our isfocus Contact (and From naming the conference, as
 example); the user's answer goes to the media server in the ACK. The endpoint status follows
 the call (RFC 4575 s5.7.3): dialing-out, alerting (180/183), connected, or disconnected with
 disconnection-method busy (486/600) or failed (s5.7.6).
+
+Only targets matching the profile's ``dialout_targets`` are called (default: the profile's
+domain and the focus's own addresses); any other is refused with 403 before anything is sent:
+a focus that calls whatever it is asked to is an open relay for toll fraud.
 """
 
 from __future__ import annotations
@@ -74,11 +78,16 @@ class DialOut:
         if ctx.calls.of_user(conference, entity):
             return 200  # already in a call
         try:
-            parse_target(target)
+            uri = parse_target(target)
         except ValueError as exc:
             log.warning("cannot dial %s: %s", target, exc)
             self._failed(conference, entity, target)
             return 416
+        if not ctx.dialout_targets.allows(uri):
+            # Whoever asked (REFER, CCMP, a target list), the profile says where we may call.
+            log.warning("dial-out to %s refused: not in the profile's dialout_targets", target)
+            self._failed(conference, entity, target)
+            return 403
         try:
             leg = await ctx.legs.open(b"")
         except MediaLegError as exc:
