@@ -122,6 +122,9 @@ def sip_configs(settings: FocusSettings, listen: HostPort) -> tuple[UAConfig, Tr
         ),
         # The focus answers OPTIONS itself: a conference URI's answer names it isfocus.
         answer_options=False,
+        # Join (RFC 3911), Replaces (RFC 3891) and session timers (RFC 4028) are the focus's:
+        # a request that Requires them is not refused 420.
+        supported=("join", "replaces", *(("timer",) if profile.session_timer else ())),
     )
     transport = TransportConfig(
         host=listen.host,

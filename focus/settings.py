@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focus.sip.session_timer import SessionTimerConfig
 from focus.sip.uri_patterns import PatternError, UriPatterns
 
 DEFAULT_CCMP_PORT = 8080
@@ -165,6 +166,12 @@ class SipProfile:
                        that calls any URI is an open relay for toll fraud. ``None`` (the
                        default): anyone in the profile's domain or at the focus's own listen
                        addresses; an empty list: nobody.
+    session_expires:   RFC 4028 session timers on dial-in calls: the longest session interval
+                       granted, in seconds (1800, s4's recommendation); a call not refreshed
+                       within its interval is ended with BYE, so a phone that vanished
+                       leaves. 0 turns session timers off.
+    min_se:            the shortest interval accepted (>= 90, RFC 4028 s5); a request asking
+                       less is answered 422 with this Min-SE.
     """
 
     name: str = "default"
@@ -186,8 +193,15 @@ class SipProfile:
     dtmf_mute_toggle: str = "*6"
     dtmf_digit_timeout: float = 2.0
     dialout_targets: tuple[str, ...] | None = None
+    session_expires: int = 1800
+    min_se: int = 90
 
     def __post_init__(self) -> None:
+        if self.session_expires and not 90 <= self.min_se <= self.session_expires:
+            raise SettingsError(
+                f"profile {self.name}: need 90 <= min_se <= session_expires (RFC 4028 s4, s5),"
+                " or session_expires = 0 for no session timers"
+            )
         if self.dialout_targets is not None:
             try:
                 UriPatterns(self.dialout_targets)
@@ -236,6 +250,13 @@ class SipProfile:
             raise SettingsError(f"profile {self.name}: timers need t1 > 0, t2 >= t1, t4 >= 0")
 
     @property
+    def session_timer(self) -> SessionTimerConfig | None:
+        """The RFC 4028 policy of the profile's calls, or None when turned off."""
+        if not self.session_expires:
+            return None
+        return SessionTimerConfig(session_expires=self.session_expires, min_se=self.min_se)
+
+    @property
     def factory_uri(self) -> str:
         return f"sip:{self.factory_user}@{self.domain}"
 
@@ -280,6 +301,8 @@ class SipProfile:
             "dtmf_mute_toggle",
             "dtmf_digit_timeout",
             "dialout_targets",
+            "session_expires",
+            "min_se",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -314,7 +337,7 @@ class SipProfile:
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise SettingsError(f"profile {name}: {key} must be a number of seconds")
                 kwargs[key] = float(value)
-        for key in ("min_expires", "default_expires", "max_expires"):
+        for key in ("min_expires", "default_expires", "max_expires", "session_expires", "min_se"):
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int):

@@ -35,6 +35,7 @@ class Refusal:
     status: int
     reason: str
     challenge: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # e.g. Min-SE with a 422 (RFC 4028 s6)
 
 
 def refusal_for(exc: CoreError) -> Refusal:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from focus.calls.participant import Participant
 from focus.calls.registry import CallRegistry
+from focus.calls.timers import SessionTimers
 from focus.core.changes import Change, Origin
 from focus.core.commands import Command, UpdateUser
 from focus.core.core import conference_id
@@ -103,6 +104,7 @@ class CallContext:
         # One media plan per conference tree: the conference's own joins and its sidebars'
         # (whisper, coaching, floor control) come from the same planner, never overwrite.
         self.media = MediaReconciler(driver) if driver is not None else None
+        self.timers = SessionTimers(ua, self.profile.session_timer)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- the core, as the SIP front end

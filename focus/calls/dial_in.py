@@ -46,6 +46,7 @@ from focus.core.state import ConferenceObject, Lifecycle
 from focus.sip.digest import DigestConfig, DigestServer, check_request
 from focus.sip.message import Request
 from focus.sip.sdp import SdpError, parse_sdp
+from focus.sip.session_timer import IntervalTooSmall, SessionTimerHeaderError, TimerAnswer
 from focus.sip.uacore import Call, CallState
 from focus.sip.uri import SipURI
 from focus.xcon.model import (
@@ -140,9 +141,18 @@ class DialIn:
             if not any(m.media == "audio" and not m.rejected for m in offer.media):
                 self.reject(call, Refusal(488, "Not Acceptable Here - no audio stream offered"))
                 return
+        try:
+            timer = ctx.timers.verdict(request)
+        except SessionTimerHeaderError as exc:
+            self.reject(call, Refusal(exc.status, exc.reason))
+            return
+        if isinstance(timer, IntervalTooSmall):
+            # RFC 4028 s9: asked a shorter session interval than we accept.
+            self.reject(call, Refusal(422, "Session Interval Too Small", headers=timer.headers()))
+            return
         p = Participant(call, conference, aor_of(request), ParticipantState.INCOMING)
         ctx.calls.add(p)
-        ctx.spawn(self._join(p, request, replaces), f"join {call.call_id}")
+        ctx.spawn(self._join(p, request, replaces, timer), f"join {call.call_id}")
 
     def confirmed(self, call: Call, body: bytes) -> None:
         """The ACK of our 200. After an offerless INVITE it carries the caller's answer to
@@ -166,7 +176,7 @@ class DialIn:
             headers = [("WWW-Authenticate", c.to_header()) for c in self._digest.challenges(ua.now)]
             ua.reject(call, 401, refusal.reason, headers=headers)
         else:
-            ua.reject(call, refusal.status, refusal.reason)
+            ua.reject(call, refusal.status, refusal.reason, headers=refusal.headers)
 
     def _admission(self, obj: ConferenceObject, request: Request) -> Refusal | None:
         uri = request.uri
@@ -190,7 +200,11 @@ class DialIn:
     # ---- joining
 
     async def _join(
-        self, p: Participant, request: Request, replaces: Participant | None = None
+        self,
+        p: Participant,
+        request: Request,
+        replaces: Participant | None,
+        timer: TimerAnswer | None,
     ) -> None:
         ctx = self.ctx
         call = p.call
@@ -213,8 +227,9 @@ class DialIn:
                 call,
                 leg.answer,
                 contact=ctx.focus_contact(p.conference, call.flow.transport),
-                headers=[ctx.call_info(p.conference)],
+                headers=[ctx.call_info(p.conference), *(timer.headers() if timer else ())],
             )
+            ctx.timers.answered(p, timer)
             p.move(ParticipantInput.CONNECTED)
             self.joins += 1
             log.info("%s joined %s (%s)", p.caller, p.conference, call.call_id)

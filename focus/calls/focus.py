@@ -97,6 +97,7 @@ class ConferenceFocus:
         ctx = self.ctx = CallContext(store, ua, legs, driver, config)
         self.keypad = Keypad(ctx)
         self.departures = Departures(ctx, self.keypad)
+        ctx.timers.on_expired = lambda p: self.departures.departed(p, send_bye=True)
         self.dial_in = DialIn(ctx, self.departures, self.keypad)
         self.dial_out = DialOut(ctx, self.departures, self.keypad)
         self.transfers = Transfers(ctx, self.dial_out, self.departures)
@@ -149,6 +150,7 @@ class ConferenceFocus:
         self._unsubscribe()
         self.events.close()
         await self.chat.close()
+        self.ctx.timers.close()
         await self.ctx.cancel_tasks()
         # Concurrent and bounded: a phone that vanished must not hold the shutdown up for a
         # whole BYE transaction timeout.
@@ -221,7 +223,7 @@ class ConferenceFocus:
         headers = [
             ("Allow", self.ua.allow),
             ("Accept", "application/sdp, message/sipfrag"),
-            ("Supported", "join, replaces"),
+            ("Supported", ", ".join(self.ua.supported)),
         ]
         conference: str | None = None
         if user is not None and user != ctx.profile.factory_user:

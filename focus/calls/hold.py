@@ -19,6 +19,7 @@ from focus.core.commands import UpdateUser
 from focus.core.errors import CoreError
 from focus.sip.message import Request
 from focus.sip.sdp import SdpError, parse_sdp
+from focus.sip.session_timer import IntervalTooSmall, SessionTimerHeaderError
 from focus.sip.uacore import Call
 from focus.xcon.model import Endpoint, EndpointStatus, User
 
@@ -35,10 +36,20 @@ class Hold:
         if p is None or p.answer is None or not p.in_conference():
             ua.reject(call, 488, "Not Acceptable Here - no session to modify")
             return
+        try:
+            timer = self.ctx.timers.verdict(request)  # a re-INVITE refreshes (RFC 4028 s9)
+        except SessionTimerHeaderError as exc:
+            ua.reject(call, exc.status, exc.reason)
+            return
+        if isinstance(timer, IntervalTooSmall):
+            ua.reject(call, 422, "Session Interval Too Small", headers=timer.headers())
+            return
+        headers = timer.headers() if timer is not None else ()
         if not request.body:
             # Offerless re-INVITE: offer what we answered last.
             p.answer = p.answer.bump_version()
-            ua.accept(call, p.answer.to_bytes())
+            ua.accept(call, p.answer.to_bytes(), headers=headers)
+            self.ctx.timers.answered(p, timer)
             return
         try:
             offer = parse_sdp(request.body)
@@ -50,7 +61,8 @@ class Hold:
             ua.reject(call, 488, "Not Acceptable Here - the streams changed")
             return
         held = is_hold(offer)
-        ua.accept(call, answer.to_bytes())
+        ua.accept(call, answer.to_bytes(), headers=headers)
+        self.ctx.timers.answered(p, timer)
         p.answer = answer
         if held != p.held():
             p.move(ParticipantInput.HOLD if held else ParticipantInput.RESUME)

@@ -34,12 +34,16 @@ class Departures:
         self.ctx = ctx
         self.keypad = keypad
 
-    async def departed(self, p: Participant) -> None:
-        """The phone hung up (BYE, or CANCEL before we answered)."""
+    async def departed(self, p: Participant, *, send_bye: bool = False) -> None:
+        """The phone hung up (BYE, or CANCEL before we answered); with ``send_bye`` it is gone
+        without a word (its session expired, RFC 4028 s10): we send the BYE, and she leaves
+        all the same, an ad hoc conference ending per its policy."""
         if p.left():
             return
         p.move(ParticipantInput.LEAVE)
         ctx = self.ctx
+        if send_bye and p.call.state is not CallState.ENDED:
+            ctx.ua.hang_up(p.call)
         creator = ctx.calls.creators.get(p.conference) is p
         ctx.calls.remove(p)
         await self.release_media(p)
@@ -137,6 +141,7 @@ class Departures:
     async def release_media(self, p: Participant) -> None:
         """Her joins go (the tree re-planned without her leg), then the leg."""
         self.keypad.stop(p)
+        self.ctx.timers.forget(p)
         leg = p.leg
         if leg is None:
             return

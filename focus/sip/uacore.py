@@ -664,7 +664,13 @@ class UACore:
         self._drain_layer(now)
 
     def reinvite(
-        self, call: Call, body: bytes, now: float, *, content_type: str = "application/sdp"
+        self,
+        call: Call,
+        body: bytes,
+        now: float,
+        *,
+        content_type: str = "application/sdp",
+        headers: Iterable[tuple[str, str]] = (),
     ) -> TransactionKey:
         """Send a re-INVITE in a confirmed call (s14.1); ``body`` empty asks the peer for an
         offer. Its 2xx comes as :class:`CallAnswered` (ACKed by us unless offerless); a
@@ -680,6 +686,7 @@ class UACore:
             transport=flow.transport.value,
             body=body,
             content_type=content_type if body else None,
+            headers=headers,
         )
         key = self.layer.send_request(request, flow, now)
         call.invite, call.invite_key, call.offer = request, key, body

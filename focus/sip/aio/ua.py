@@ -173,6 +173,11 @@ class UserAgent:
         return MappingProxyType(self.core.local)
 
     @property
+    def supported(self) -> tuple[str, ...]:
+        """The option tags we implement (RFC 3261 s19.2), e.g. for a Supported header."""
+        return self.core.config.supported
+
+    @property
     def allow(self) -> str:
         """The Allow header value: every method we handle (RFC 3261 s20.5)."""
         return self.core.allow
@@ -409,7 +414,12 @@ class UserAgent:
         self.flush()
 
     async def reinvite(
-        self, call: Call, body: bytes, *, content_type: str = "application/sdp"
+        self,
+        call: Call,
+        body: bytes,
+        *,
+        content_type: str = "application/sdp",
+        headers: Iterable[tuple[str, str]] = (),
     ) -> Response:
         """Send a re-INVITE in a confirmed call (s14.1) and wait for its final response.
 
@@ -417,7 +427,7 @@ class UserAgent:
         it and the application answers with :meth:`ack`); a non-2xx (491 glare, 488 ...)
         leaves the call as it was (s14.1). Raises :class:`UAError` if the call is not
         confirmed or another INVITE is pending in it."""
-        self.core.reinvite(call, body, self.now, content_type=content_type)
+        self.core.reinvite(call, body, self.now, content_type=content_type, headers=headers)
         fut: asyncio.Future[Response] = self._loop.create_future()
         self._reinvites[(call.call_id, call.invite.cseq.number)] = fut
         self.flush()

@@ -1,0 +1,147 @@
+"""RFC 4028 session timers on the focus's dial-in calls (asyncio adapter over the pure
+:mod:`focus.sip.session_timer`): one ``loop.call_at`` for every call's timer.
+
+Every INVITE and re-INVITE a phone sends gets the s9 verdict: 422 with our Min-SE when it
+asks a shorter interval than the profile's ``min_se``; otherwise our 2xx carries
+Session-Expires (at most the profile's ``session_expires``, refresher per s9 Table 2) and the
+call's :class:`~focus.sip.session_timer.SessionTimer` (re)starts when the 2xx goes out. When we
+are the refresher the focus re-INVITEs with the same session description at half the
+interval (s10); a refresh the phone refuses with 408 or 481, or no refresh at all before the
+session expires, ends the call with BYE (s10): a phone that vanished without BYE leaves the
+conference as if it had hung up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from focus.calls.participant import Participant
+from focus.sip.aio.ua import UserAgent
+from focus.sip.errors import LocalProtocolError
+from focus.sip.message import Request
+from focus.sip.session_timer import (
+    IntervalTooSmall,
+    RefreshDue,
+    SessionExpired,
+    SessionTimer,
+    SessionTimerConfig,
+    TimerAnswer,
+    uas_answer,
+)
+from focus.sip.uacore import UAError
+
+__all__ = ["SessionTimers"]
+
+log = logging.getLogger(__name__)
+
+Expire = Callable[[Participant], Awaitable[None]]
+
+
+class SessionTimers:
+    """The session timers of the focus's calls; ``config`` None turns them off."""
+
+    def __init__(self, ua: UserAgent, config: SessionTimerConfig | None) -> None:
+        self.ua = ua
+        self.config = config
+        self.on_expired: Expire | None = None  # set by the focus: ends the call (BYE)
+        self._timers: dict[Participant, SessionTimer] = {}
+        self._handle: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def verdict(self, request: Request) -> IntervalTooSmall | TimerAnswer | None:
+        """The s9 answer to an incoming (re-)INVITE; None when timers are off. Raises
+        :class:`~focus.sip.session_timer.SessionTimerHeaderError` (its status, 400) for
+        malformed timer headers."""
+        if self.config is None:
+            return None
+        return uas_answer(request.headers, self.config)
+
+    def answered(self, p: Participant, answer: TimerAnswer | None) -> None:
+        """Our 2xx with ``answer``'s headers went out: the call's interval starts (again)."""
+        negotiated = answer.negotiated if answer is not None else None
+        now = self.ua.now
+        timer = self._timers.get(p)
+        if timer is not None:
+            timer.refreshed(negotiated, now)
+        elif negotiated is not None:
+            timer = self._timers[p] = SessionTimer(negotiated, now)
+        if timer is not None and answer is not None and answer.min_se_seen:
+            timer.saw_min_se(answer.min_se_seen)
+        self._arm()
+
+    def forget(self, p: Participant) -> None:
+        if self._timers.pop(p, None) is not None:
+            self._arm()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        for task in self._tasks:
+            task.cancel()
+        self._timers.clear()
+
+    def _arm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        deadlines = [d for t in self._timers.values() if (d := t.get_timer()) is not None]
+        if deadlines:
+            self._handle = asyncio.get_running_loop().call_at(min(deadlines), self._due)
+
+    def _due(self) -> None:
+        self._handle = None
+        now = self.ua.now
+        for p, timer in list(self._timers.items()):
+            event = timer.handle_timer(now)
+            if isinstance(event, RefreshDue):
+                self._spawn(self._refresh(p, timer))
+            elif isinstance(event, SessionExpired):
+                log.info(
+                    "session of %s expired (%d s without refresh): BYE", p.caller, event.interval
+                )
+                self._timers.pop(p, None)
+                if self.on_expired is not None:
+                    self._spawn(self.on_expired(p))
+        self._arm()
+
+    async def _refresh(self, p: Participant, timer: SessionTimer) -> None:
+        """A refresh by re-INVITE with our last session description (RFC 4028 s10)."""
+        assert self.config is not None
+        if p.answer is None or not p.in_conference():
+            return
+        request = timer.refresh_request(self.config)
+        try:
+            response = await self.ua.reinvite(
+                p.call, p.answer.to_bytes(), headers=request.headers()
+            )
+        except (UAError, LocalProtocolError) as exc:
+            log.info("session refresh of %s not sent: %s", p.caller, exc)
+            return  # another INVITE is under way; the expiry still stands
+        if response.status == 422:
+            retry = request.after_422(response.headers)
+            if retry is not None:
+                timer.saw_min_se(retry.min_se)
+            return  # the next refresh asks at least that; the expiry still stands
+        if 200 <= response.status < 300:
+            timer.refreshed(request.read_2xx(response.headers), self.ua.now)
+            self._arm()
+        elif response.status in (408, 481) and self.on_expired is not None:
+            # s10: the session is gone on the other side.
+            self._timers.pop(p, None)
+            await self.on_expired(p)
+
+    def _spawn(self, job: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await job
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("session timer job failed")
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
