@@ -122,16 +122,21 @@ ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
             stderr=subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
         )
-        for _ in range(100):
+        # baresip starts in well under a second alone, but a loaded 2-core machine (the whole
+        # suite) has taken over 5 s: wait up to 20 s, and say why if it died instead.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while True:
             try:
                 self._reader, self._writer = await asyncio.open_connection(
                     "127.0.0.1", self.ctrl_port
                 )
                 break
             except OSError:
+                if self.proc.returncode is not None or loop.time() > deadline:
+                    log = (self.home / "baresip.log").read_text(errors="replace")[-2000:]
+                    raise AssertionError(f"baresip ctrl_tcp did not come up:\n{log}") from None
                 await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("baresip ctrl_tcp did not come up")
         self._task = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
