@@ -104,7 +104,7 @@ class CallContext:
         # One media plan per conference tree: the conference's own joins and its sidebars'
         # (whisper, coaching, floor control) come from the same planner, never overwrite.
         self.media = MediaReconciler(driver) if driver is not None else None
-        self.timers = SessionTimers(ua, self.profile.session_timer)
+        self.timers = SessionTimers(ua, self.profile.session_timer, self.spawn)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # ---- the core, as the SIP front end

@@ -37,18 +37,19 @@ __all__ = ["SessionTimers"]
 log = logging.getLogger(__name__)
 
 Expire = Callable[[Participant], Awaitable[None]]
+Spawn = Callable[[Awaitable[None], str], None]
 
 
 class SessionTimers:
     """The session timers of the focus's calls; ``config`` None turns them off."""
 
-    def __init__(self, ua: UserAgent, config: SessionTimerConfig | None) -> None:
+    def __init__(self, ua: UserAgent, config: SessionTimerConfig | None, spawn: Spawn) -> None:
         self.ua = ua
         self.config = config
         self.on_expired: Expire | None = None  # set by the focus: ends the call (BYE)
+        self._spawn = spawn  # background work, its failures logged (CallContext.spawn)
         self._timers: dict[Participant, SessionTimer] = {}
         self._handle: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def verdict(self, request: Request) -> IntervalTooSmall | TimerAnswer | None:
         """The s9 answer to an incoming (re-)INVITE; None when timers are off. Raises
@@ -79,8 +80,6 @@ class SessionTimers:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        for task in self._tasks:
-            task.cancel()
         self._timers.clear()
 
     def _arm(self) -> None:
@@ -97,14 +96,14 @@ class SessionTimers:
         for p, timer in list(self._timers.items()):
             event = timer.handle_timer(now)
             if isinstance(event, RefreshDue):
-                self._spawn(self._refresh(p, timer))
+                self._spawn(self._refresh(p, timer), f"refresh {p.caller}")
             elif isinstance(event, SessionExpired):
                 log.info(
                     "session of %s expired (%d s without refresh): BYE", p.caller, event.interval
                 )
                 self._timers.pop(p, None)
                 if self.on_expired is not None:
-                    self._spawn(self.on_expired(p))
+                    self._spawn(self.on_expired(p), f"expired {p.caller}")
         self._arm()
 
     async def _refresh(self, p: Participant, timer: SessionTimer) -> None:
@@ -132,16 +131,3 @@ class SessionTimers:
             # s10: the session is gone on the other side.
             self._timers.pop(p, None)
             await self.on_expired(p)
-
-    def _spawn(self, job: Awaitable[None]) -> None:
-        async def run() -> None:
-            try:
-                await job
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("session timer job failed")
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
