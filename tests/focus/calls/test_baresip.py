@@ -175,15 +175,25 @@ ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}
 
 
 def free_ports(n: int) -> list[int]:
+    """``n`` free loopback ports, each with the port after it free too: baresip listens for
+    SIP/TLS on its SIP port + 1 (a taken one fails its start: "Address already in use")."""
     import socket
 
     ports: list[int] = []
-    socks = []
-    for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
+    socks: list[socket.socket] = []
+    while len(ports) < n:
+        first = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        first.bind(("127.0.0.1", 0))
+        port = first.getsockname()[1]
+        following = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            following.bind(("127.0.0.1", port + 1))
+        except OSError:
+            first.close()
+            following.close()
+            continue
+        socks += [first, following]
+        ports.append(port)
     for s in socks:
         s.close()
     return ports
