@@ -79,8 +79,6 @@ class DialIn:
         self.ctx = ctx
         self.departures = departures
         self.keypad = keypad
-        self.joins = 0
-        self.refusals: dict[int, int] = {}
         self._digest_password: str | None = None
         self._digest = DigestServer(
             DigestConfig(realm=ctx.profile.domain), lambda _user: self._digest_password
@@ -167,7 +165,6 @@ class DialIn:
         self.ctx.spawn(self.departures.hang_up(p, remove_user=True), f"no answer {call.call_id}")
 
     def reject(self, call: Call, refusal: Refusal, request: Request | None = None) -> None:
-        self.refusals[refusal.status] = self.refusals.get(refusal.status, 0) + 1
         if call.state is not CallState.INCOMING:
             return
         log.info("refused %s: %d %s", call.call_id, refusal.status, refusal.reason)
@@ -231,7 +228,6 @@ class DialIn:
             )
             ctx.timers.answered(p, timer)
             p.move(ParticipantInput.CONNECTED)
-            self.joins += 1
             log.info("%s joined %s (%s)", p.caller, p.conference, call.call_id)
             await self.keypad.watch(p)
             if replaces is not None and not replaces.left():

@@ -59,7 +59,6 @@ class DialOut:
         self.ctx = ctx
         self.departures = departures
         self.keypad = keypad
-        self.joins = 0
 
     def dial_out(self, conference: str, entity: str, target: str) -> None:
         """Calls ``target`` for the user ``entity`` of ``conference`` (in the background)."""
@@ -134,7 +133,6 @@ class DialOut:
             return 487
         p.answer = parse_sdp(leg.answer)
         p.move(ParticipantInput.CONNECTED)
-        self.joins += 1
         ctx.set_status(p, EndpointStatus.CONNECTED)
         log.info("%s dialed out into %s", target, conference)
         await self.keypad.watch(p)

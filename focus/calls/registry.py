@@ -63,9 +63,8 @@ class CallRegistry:
         self._unindex_conference(p)
         if p.leg is not None and self._by_connection.get(p.leg.connection) is p:
             del self._by_connection[p.leg.connection]
-        for uri, creator in list(self.creators.items()):
-            if creator is p:
-                del self.creators[uri]
+        if p.conference and self.creators.get(p.conference) is p:
+            del self.creators[p.conference]  # a call creates only its own conference
         return True
 
     def set_conference(self, p: Participant, uri: str) -> None:
