@@ -14,6 +14,8 @@ conference as if it had hung up.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -49,7 +51,12 @@ class SessionTimers:
         self.on_expired: Expire | None = None  # set by the focus: ends the call (BYE)
         self._spawn = spawn  # background work, its failures logged (CallContext.spawn)
         self._timers: dict[Participant, SessionTimer] = {}
+        # Deadlines in a heap, so a join or a departure costs O(log N), not a scan of every
+        # call; an entry whose timer moved or went is stale and dropped when it comes up.
+        self._heap: list[tuple[float, int, Participant]] = []
+        self._order = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
+        self._armed: float | None = None
 
     def verdict(self, request: Request) -> IntervalTooSmall | TimerAnswer | None:
         """The s9 answer to an incoming (re-)INVITE; None when timers are off. Raises
@@ -70,7 +77,8 @@ class SessionTimers:
             timer = self._timers[p] = SessionTimer(negotiated, now)
         if timer is not None and answer is not None and answer.min_se_seen:
             timer.saw_min_se(answer.min_se_seen)
-        self._arm()
+        if timer is not None:
+            self._schedule(p, timer)
 
     def forget(self, p: Participant) -> None:
         if self._timers.pop(p, None) is not None:
@@ -80,30 +88,58 @@ class SessionTimers:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        self._armed = None
         self._timers.clear()
+        self._heap.clear()
+
+    def _schedule(self, p: Participant, timer: SessionTimer) -> None:
+        deadline = timer.get_timer()
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._order), p))
+        self._arm()
+
+    def _current(self, deadline: float, p: Participant) -> SessionTimer | None:
+        """``p``'s timer if ``deadline`` is still its next one, else None (a stale entry)."""
+        timer = self._timers.get(p)
+        return timer if timer is not None and timer.get_timer() == deadline else None
 
     def _arm(self) -> None:
+        """The one loop timer at the earliest live deadline."""
+        while self._heap and self._current(self._heap[0][0], self._heap[0][2]) is None:
+            heapq.heappop(self._heap)
+        earliest = self._heap[0][0] if self._heap else None
+        if earliest == self._armed:
+            return
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        deadlines = [d for t in self._timers.values() if (d := t.get_timer()) is not None]
-        if deadlines:
-            self._handle = asyncio.get_running_loop().call_at(min(deadlines), self._due)
+        self._armed = earliest
+        if earliest is not None:
+            self._handle = asyncio.get_running_loop().call_at(earliest, self._due)
 
     def _due(self) -> None:
-        self._handle = None
+        self._handle = self._armed = None
         now = self.ua.now
-        for p, timer in list(self._timers.items()):
+        while self._heap and self._heap[0][0] <= now:
+            deadline, _, p = heapq.heappop(self._heap)
+            timer = self._current(deadline, p)
+            if timer is None:
+                continue
             event = timer.handle_timer(now)
-            if isinstance(event, RefreshDue):
-                self._spawn(self._refresh(p, timer), f"refresh {p.caller}")
-            elif isinstance(event, SessionExpired):
+            if isinstance(event, SessionExpired):
                 log.info(
                     "session of %s expired (%d s without refresh): BYE", p.caller, event.interval
                 )
                 self._timers.pop(p, None)
                 if self.on_expired is not None:
                     self._spawn(self.on_expired(p), f"expired {p.caller}")
+                continue
+            if isinstance(event, RefreshDue):
+                self._spawn(self._refresh(p, timer), f"refresh {p.caller}")
+            # Its next deadline (after a refresh is due: the expiry, until the refresh works).
+            following = timer.get_timer()
+            if following is not None:
+                heapq.heappush(self._heap, (following, next(self._order), p))
         self._arm()
 
     async def _refresh(self, p: Participant, timer: SessionTimer) -> None:
@@ -126,7 +162,7 @@ class SessionTimers:
             return  # the next refresh asks at least that; the expiry still stands
         if 200 <= response.status < 300:
             timer.refreshed(request.read_2xx(response.headers), self.ua.now)
-            self._arm()
+            self._schedule(p, timer)
         elif response.status in (408, 481) and self.on_expired is not None:
             # s10: the session is gone on the other side.
             self._timers.pop(p, None)
