@@ -46,7 +46,7 @@ from focus.core.state import ConferenceObject, Lifecycle
 from focus.sip.digest import DigestConfig, DigestServer, check_request
 from focus.sip.message import Request
 from focus.sip.sdp import SdpError, parse_sdp
-from focus.sip.session_timer import IntervalTooSmall, SessionTimerHeaderError, TimerAnswer
+from focus.sip.session_timer import TimerAnswer
 from focus.sip.uacore import Call, CallState
 from focus.sip.uri import SipURI
 from focus.xcon.model import (
@@ -139,14 +139,9 @@ class DialIn:
             if not any(m.media == "audio" and not m.rejected for m in offer.media):
                 self.reject(call, Refusal(488, "Not Acceptable Here - no audio stream offered"))
                 return
-        try:
-            timer = ctx.timers.verdict(request)
-        except SessionTimerHeaderError as exc:
-            self.reject(call, Refusal(exc.status, exc.reason))
-            return
-        if isinstance(timer, IntervalTooSmall):
-            # RFC 4028 s9: asked a shorter session interval than we accept.
-            self.reject(call, Refusal(422, "Session Interval Too Small", headers=timer.headers()))
+        timer = ctx.timers.verdict(request)  # RFC 4028 s9
+        if isinstance(timer, Refusal):
+            self.reject(call, timer)
             return
         p = Participant(call, conference, aor_of(request), ParticipantState.INCOMING)
         ctx.calls.add(p)

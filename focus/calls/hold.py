@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 
+from focus.calls.admission import Refusal
 from focus.calls.context import SYSTEM, CallContext
 from focus.calls.offers import answer_like, is_hold
 from focus.calls.participant import Participant, ParticipantInput
@@ -19,7 +20,6 @@ from focus.core.commands import UpdateUser
 from focus.core.errors import CoreError
 from focus.sip.message import Request
 from focus.sip.sdp import SdpError, parse_sdp
-from focus.sip.session_timer import IntervalTooSmall, SessionTimerHeaderError
 from focus.sip.uacore import Call
 from focus.xcon.model import Endpoint, EndpointStatus, User
 
@@ -36,13 +36,9 @@ class Hold:
         if p is None or p.answer is None or not p.in_conference():
             ua.reject(call, 488, "Not Acceptable Here - no session to modify")
             return
-        try:
-            timer = self.ctx.timers.verdict(request)  # a re-INVITE refreshes (RFC 4028 s9)
-        except SessionTimerHeaderError as exc:
-            ua.reject(call, exc.status, exc.reason)
-            return
-        if isinstance(timer, IntervalTooSmall):
-            ua.reject(call, 422, "Session Interval Too Small", headers=timer.headers())
+        timer = self.ctx.timers.verdict(request)  # a re-INVITE refreshes (RFC 4028 s9)
+        if isinstance(timer, Refusal):
+            ua.reject(call, timer.status, timer.reason, headers=timer.headers)
             return
         headers = timer.headers() if timer is not None else ()
         if not request.body:

@@ -19,6 +19,7 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
+from focus.calls.admission import Refusal
 from focus.calls.participant import Participant
 from focus.sip.aio.ua import UserAgent
 from focus.sip.errors import LocalProtocolError
@@ -29,6 +30,7 @@ from focus.sip.session_timer import (
     SessionExpired,
     SessionTimer,
     SessionTimerConfig,
+    SessionTimerHeaderError,
     TimerAnswer,
     uas_answer,
 )
@@ -58,13 +60,19 @@ class SessionTimers:
         self._handle: asyncio.TimerHandle | None = None
         self._armed: float | None = None
 
-    def verdict(self, request: Request) -> IntervalTooSmall | TimerAnswer | None:
-        """The s9 answer to an incoming (re-)INVITE; None when timers are off. Raises
-        :class:`~focus.sip.session_timer.SessionTimerHeaderError` (its status, 400) for
-        malformed timer headers."""
+    def verdict(self, request: Request) -> Refusal | TimerAnswer | None:
+        """The s9 answer to an incoming (re-)INVITE: the refusal to send (422 with our Min-SE
+        for a too short interval, 400 for malformed timer headers), or what our 2xx says;
+        None when timers are off."""
         if self.config is None:
             return None
-        return uas_answer(request.headers, self.config)
+        try:
+            answer = uas_answer(request.headers, self.config)
+        except SessionTimerHeaderError as exc:
+            return Refusal(exc.status, exc.reason)
+        if isinstance(answer, IntervalTooSmall):
+            return Refusal(422, "Session Interval Too Small", headers=answer.headers())
+        return answer
 
     def answered(self, p: Participant, answer: TimerAnswer | None) -> None:
         """Our 2xx with ``answer``'s headers went out: the call's interval starts (again)."""
