@@ -44,6 +44,7 @@ __all__ = [
     "challenge",
     "check_request",
     "compute_response",
+    "ha1",
     "parse_auth_params",
 ]
 
@@ -78,12 +79,19 @@ def _hash(algorithm: str, data: str) -> str:
     return hashlib.new(name, data.encode("utf-8")).hexdigest()
 
 
+def ha1(algorithm: str, username: str, realm: str, password: str) -> str:
+    """HA1 = H(username:realm:password) (RFC 7616 s3.4.2, RFC 8760 s2): what a server keeps
+    instead of the password. ``algorithm`` picks H; a ``-sess`` variant's HA1 is the same."""
+    return _hash(algorithm, f"{username}:{realm}:{password}")
+
+
 def compute_response(
     *,
     algorithm: str,
     username: str,
     realm: str,
-    password: str,
+    password: str | None = None,
+    stored_ha1: str | None = None,
     method: str,
     uri: str,
     nonce: str,
@@ -94,22 +102,28 @@ def compute_response(
     """The ``response`` value of RFC 7616 s3.4.1 (RFC 2617 s3.2.2.1 for MD5).
 
     With ``qop=auth``: H(HA1:nonce:nc:cnonce:qop:HA2); without qop (RFC 2069):
-    H(HA1:nonce:HA2).  HA1 = H(user:realm:password), and for ``-sess`` algorithms
-    HA1 = H(H(user:realm:password):nonce:cnonce).  HA2 = H(method:uri).
+    H(HA1:nonce:HA2).  HA1 = H(user:realm:password) (or ``stored_ha1``, a server's
+    stored :func:`ha1`, instead of the password), and for ``-sess`` algorithms
+    HA1 = H(HA1:nonce:cnonce).  HA2 = H(method:uri).
     """
-    ha1 = _hash(algorithm, f"{username}:{realm}:{password}")
+    if stored_ha1 is not None:
+        key = stored_ha1.lower()
+    elif password is not None:
+        key = ha1(algorithm, username, realm, password)
+    else:
+        raise ValueError("compute_response needs the password or its HA1")
     if algorithm.endswith("-sess"):
         if cnonce is None:
             raise DigestParseError(f"{algorithm} needs a cnonce")
-        ha1 = _hash(algorithm, f"{ha1}:{nonce}:{cnonce}")
+        key = _hash(algorithm, f"{key}:{nonce}:{cnonce}")
     ha2 = _hash(algorithm, f"{method}:{uri}")
     if qop is None:
-        return _hash(algorithm, f"{ha1}:{nonce}:{ha2}")
+        return _hash(algorithm, f"{key}:{nonce}:{ha2}")
     if qop != "auth":
         raise DigestParseError(f"unsupported qop {qop!r}; only 'auth' is supported")
     if nc is None or cnonce is None:
         raise DigestParseError("qop=auth needs both nc and cnonce")
-    return _hash(algorithm, f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
+    return _hash(algorithm, f"{key}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -414,12 +428,14 @@ class _NonceState:
 class DigestServer:
     """Challenges and verifies digest credentials for one realm.
 
-    ``password_for(username)`` returns the user's password, or ``None`` if the user
-    is unknown.  The opaque value is fixed per server instance.
+    ``ha1_for(username, algorithm)`` returns the user's stored HA1 for that algorithm
+    (:func:`ha1`; a ``-sess`` algorithm asks for its base one's), or ``None`` if the user
+    is unknown or has none: the server never needs the password itself.  The opaque
+    value is fixed per server instance.
     """
 
     config: DigestConfig
-    password_for: Callable[[str], str | None]
+    ha1_for: Callable[[str, str], str | None]
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     opaque: str = field(default_factory=lambda: secrets.token_hex(8))
     _nonces: dict[str, _NonceState] = field(default_factory=dict, init=False, repr=False)
@@ -509,14 +525,14 @@ class DigestServer:
         state = self._nonces.get(creds.nonce)
         if state is None or now - issued > self.config.nonce_lifetime:
             return AuthResult(AuthOutcome.STALE, user, "nonce expired")
-        password = self.password_for(user)
-        if password is None:
-            return AuthResult(AuthOutcome.WRONG, user, "unknown user")
+        stored = self.ha1_for(user, creds.algorithm.removesuffix("-sess"))
+        if stored is None:
+            return AuthResult(AuthOutcome.WRONG, user, "unknown user or no credentials")
         expected = compute_response(
             algorithm=creds.algorithm,
             username=user,
             realm=self.config.realm,
-            password=password,
+            stored_ha1=stored,
             method=method,
             uri=creds.uri,
             nonce=creds.nonce,

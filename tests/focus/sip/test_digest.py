@@ -23,6 +23,7 @@ from focus.sip.digest import (
     challenge,
     check_request,
     compute_response,
+    ha1,
     parse_auth_params,
 )
 from focus.sip.message import Request
@@ -139,7 +140,11 @@ USERS = {"alice": "wonderland", "bob": "builder"}
 
 
 def make_server(**kw: object) -> DigestServer:
-    return DigestServer(DigestConfig(realm="conf.example", **kw), USERS.get)  # type: ignore[arg-type]
+    def ha1_for(user: str, algorithm: str) -> str | None:
+        password = USERS.get(user)
+        return None if password is None else ha1(algorithm, user, "conf.example", password)
+
+    return DigestServer(DigestConfig(realm="conf.example", **kw), ha1_for)  # type: ignore[arg-type]
 
 
 def login(
