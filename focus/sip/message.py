@@ -23,7 +23,7 @@ from focus.sip.headers import (
     SubscriptionState,
     Via,
 )
-from focus.sip.uri import URI, parse_uri
+from focus.sip.uri import URI, parse_uri, redacted
 
 __all__ = [
     "REASON_PHRASES",
@@ -263,7 +263,8 @@ class Request(Message):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.uri} headers={len(self.headers)}>"
+        # never a conference password in a log line (RFC 4579 dial-in with ;password=)
+        return f"<Request {self.method} {redacted(self.uri)} headers={len(self.headers)}>"
 
 
 class Response(Message):

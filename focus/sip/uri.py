@@ -28,6 +28,7 @@ __all__ = [
     "format_hostport",
     "parse_hostport",
     "parse_uri",
+    "redacted",
     "unescape",
 ]
 
@@ -378,6 +379,31 @@ _HEADER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/?:+$%]*")
 _TEL_NUMBER_RE = re.compile(r"\+?[0-9A-Fa-f*#\-.()]+")
 _TEL_PVALUE_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()\[\]/:&+$%]*")
 _OPAQUE_BAD = frozenset(' \t\r\n<>"\\^`{|}') | frozenset(chr(c) for c in range(32))
+
+
+_SECRET_PARAMS = frozenset({"password"})
+_HIDDEN = "***"
+
+
+def redacted(uri: URI | str) -> str:
+    """``uri`` for a log line: a conference password (the ``password`` URI parameter, as
+    focus.calls.dial_in accepts it) and the RFC 3261 s19.1.1 user:password part replaced by
+    ``***``. Text that does not parse as a URI has everything after its first ``;`` or
+    ``?`` hidden."""
+    if isinstance(uri, str):
+        text = uri
+        try:
+            uri = parse_uri(text)
+        except SipParseError:
+            cut = min((i for i in (text.find(";"), text.find("?")) if i >= 0), default=-1)
+            return text if cut < 0 else text[:cut] + ";" + _HIDDEN
+    if not isinstance(uri, SipURI):
+        return str(uri)
+    params = Params(
+        [(n, _HIDDEN if n.lower() in _SECRET_PARAMS else v) for n, v in uri.params.pairs]
+    )
+    password = None if uri.password is None else _HIDDEN
+    return str(SipURI(uri.host, uri.user, password, uri.port, params, uri.headers, uri.scheme))
 
 
 def parse_uri(text: str) -> URI:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from focus.sip.errors import SipParseError
+from focus.sip.message import Request
 from focus.sip.uri import (
     AbsoluteURI,
     Params,
@@ -13,6 +14,7 @@ from focus.sip.uri import (
     format_hostport,
     parse_hostport,
     parse_uri,
+    redacted,
 )
 
 
@@ -211,3 +213,15 @@ def test_params_mapping() -> None:
 def test_bare_ipv6_host_gets_brackets() -> None:
     assert SipURI("::1", port=5060) == sip("sip:[::1]:5060")
     assert str(SipURI("2001:db8::1")) == "sip:[2001:db8::1]"
+
+
+def test_redacted_hides_conference_passwords_for_logs() -> None:
+    """Issue 10: a ``password`` URI parameter (dial-in) or user:password never reaches a log."""
+    assert redacted("sip:conf7@h;password=s3cret;transport=tcp") == (
+        "sip:conf7@h;password=***;transport=tcp"
+    )
+    assert redacted(parse_uri("sip:bob:hunter2@h:5070")) == "sip:bob:***@h:5070"
+    assert redacted("sip:conf7@h") == "sip:conf7@h"
+    assert "s3cret" not in redacted("not a uri;password=s3cret")
+    req = Request("INVITE", parse_uri("sip:conf7@h;PASSWORD=s3cret"))
+    assert "s3cret" not in repr(req) and "conf7@h" in repr(req)
