@@ -4,7 +4,8 @@ Commands (other tools and checks rely on these names; ``--help`` on each documen
 
     python -m focus serve --state-dir DIR --ccmp-listen HOST:PORT
         [--sip-listen HOST:PORT] [--profile NAME] [--media-server SIP-URI]
-    python -m focus user add NAME --role ROLE --password-stdin --state-dir DIR
+    python -m focus user add NAME --role ROLE --password-stdin --state-dir DIR [--profile NAME]
+    python -m focus user set-password NAME --password-stdin --state-dir DIR [--profile NAME]
     python -m focus user list --state-dir DIR
     python -m focus user remove NAME --state-dir DIR
 """
@@ -43,6 +44,24 @@ def _add_state_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DOMAIN,
         help="host part of XCON-URIs and XCON-USERIDs (default: %(default)s)",
     )
+
+
+def _add_password_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        required=True,
+        help="read the password from the first line of standard input",
+    )
+    parser.add_argument(
+        "--profile",
+        default="default",
+        metavar="NAME",
+        help="SIP profile whose digest realm (its domain) the account's SIP credentials are "
+        "made for: the account signs in over SIP with its name and this password "
+        "(default: %(default)s)",
+    )
+    _add_state_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,13 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = user_sub.add_parser("add", help="create an account and print its XCON-USERID")
     add.add_argument("name", help="account name (letters, digits, . _ ~ + -)")
     add.add_argument("--role", required=True, choices=ROLES, help="RFC 6501 role")
-    add.add_argument(
-        "--password-stdin",
-        action="store_true",
-        required=True,
-        help="read the password from the first line of standard input",
+    _add_password_options(add)
+    password = user_sub.add_parser(
+        "set-password", help="replace an account's password (CCMP and SIP credentials)"
     )
-    _add_state_options(add)
+    password.add_argument("name")
+    _add_password_options(password)
     listing = user_sub.add_parser("list", help="list accounts with their roles")
     _add_state_options(listing)
     remove = user_sub.add_parser("remove", help="delete an account")
@@ -153,19 +171,26 @@ def _user(args: argparse.Namespace) -> int:
     from focus.core.accounts import AccountDirectory, add_account
     from focus.core.database import database_path, open_database
 
-    if args.user_command == "add":
-        line = sys.stdin.readline()
-        password = line.rstrip("\r\n")
+    password = ""
+    if args.user_command in ("add", "set-password"):
+        password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             print("error: no password on standard input", file=sys.stderr)
             return 2
-        account = add_account(args.state_dir, args.name, args.role, password, domain=args.domain)
+    if args.user_command == "add":
+        realm = SipProfile.load(args.profile).digest_realm
+        account = add_account(
+            args.state_dir, args.name, args.role, password, domain=args.domain, sip_realm=realm
+        )
         print(account.user_id)
         return 0
     conn = open_database(database_path(args.state_dir))
     try:
         directory = AccountDirectory(conn, args.domain)
-        if args.user_command == "list":
+        if args.user_command == "set-password":
+            realm = SipProfile.load(args.profile).digest_realm
+            directory.set_password(args.name, password, sip_realm=realm)
+        elif args.user_command == "list":
             for account in directory.all():
                 print(f"{account.name}\t{account.role.value}\t{account.user_id}")
         else:

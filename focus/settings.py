@@ -6,6 +6,7 @@ receives a :class:`FocusSettings` and passes the parts on to each front end.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import tomllib
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from focus.authority import AuthorizationPolicy, RuleError
+from focus.sip.lockout import LockoutConfig
 from focus.sip.session_timer import SessionTimerConfig
 from focus.sip.uri_patterns import PatternError, UriPatterns
 
@@ -172,6 +175,31 @@ class SipProfile:
                        leaves. 0 turns session timers off.
     min_se:            the shortest interval accepted (>= 90, RFC 4028 s5); a request asking
                        less is answered 422 with this Min-SE.
+    authorization:     who may do what over SIP (``[authorization]`` table; see
+                       focus.authority): one rule per action -- ``factory`` (INVITE to
+                       the factory: an ad hoc conference; default ``authenticated``),
+                       ``dial_in`` (INVITE to a conference, before its own admission policy;
+                       ``anyone``), ``refer_dialout`` (REFER asking the focus to call or
+                       refer someone; ``authenticated``, and only to dialout_targets),
+                       ``refer_remove`` (REFER with method=BYE; ``moderator``),
+                       ``subscribe`` (conference package; ``anyone``: RFC 4575 privacy
+                       filtering applies) and ``message`` (chat; ``anyone``: only members
+                       may post). A rule is ``anyone``, ``authenticated`` (an account by SIP
+                       digest, or an identity asserted by a trusted proxy), ``moderator``
+                       (such a user whose RFC 6501 role is moderator or administrator) or a
+                       list of domains (the caller's host).
+    realm:             the digest realm of SIP accounts (RFC 3261 s22.1); ``None``: the
+                       domain. ``python -m focus user add --profile NAME`` stores HA1 hashes
+                       for it, so changing it needs the passwords set again. A conference
+                       password is asked for in its own realm ``<conference-id>@<domain>``.
+    trusted_proxies:   IP addresses or CIDR networks (the Kamailio in front) whose
+                       P-Asserted-Identity (RFC 3325) is believed as the authenticated
+                       identity, without a challenge; from anyone else PAI is ignored.
+    nonce_lifetime:    seconds a digest challenge's nonce stays good; an older one gets a
+                       new challenge with stale=true (RFC 7616 s3.3).
+    auth_max_failures, auth_failure_window, auth_lockout: a source address that fails
+                       authentication auth_max_failures times within auth_failure_window
+                       seconds is refused (403) for auth_lockout seconds, logged once.
     """
 
     name: str = "default"
@@ -195,8 +223,16 @@ class SipProfile:
     dialout_targets: tuple[str, ...] | None = None
     session_expires: int = 1800
     min_se: int = 90
+    authorization: AuthorizationPolicy = field(default_factory=AuthorizationPolicy)
+    realm: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    nonce_lifetime: float = 300.0
+    auth_max_failures: int = 5
+    auth_failure_window: float = 60.0
+    auth_lockout: float = 300.0
 
     def __post_init__(self) -> None:
+        self._check_authentication()
         if self.session_expires and not 90 <= self.min_se <= self.session_expires:
             raise SettingsError(
                 f"profile {self.name}: need 90 <= min_se <= session_expires (RFC 4028 s4, s5),"
@@ -248,6 +284,34 @@ class SipProfile:
             )
         if not (self.t1 > 0 and self.t2 >= self.t1 and self.t4 >= 0):
             raise SettingsError(f"profile {self.name}: timers need t1 > 0, t2 >= t1, t4 >= 0")
+
+    def _check_authentication(self) -> None:
+        for item in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"profile {self.name}: trusted_proxies: {item!r} is not an IP address "
+                    "or CIDR network"
+                ) from None
+        if self.realm is not None and (not self.realm or any(c in self.realm for c in '"\\\r\n')):
+            raise SettingsError(f"profile {self.name}: bad realm {self.realm!r}")
+        try:
+            LockoutConfig(self.auth_max_failures, self.auth_failure_window, self.auth_lockout)
+        except ValueError as exc:
+            raise SettingsError(f"profile {self.name}: {exc}") from None
+        if not self.nonce_lifetime > 0:
+            raise SettingsError(f"profile {self.name}: nonce_lifetime must be > 0")
+
+    @property
+    def digest_realm(self) -> str:
+        """The realm SIP accounts authenticate in (``realm``, else the domain)."""
+        return self.realm or self.domain
+
+    @property
+    def lockout(self) -> LockoutConfig:
+        """The brute-force lock-out of digest authentication."""
+        return LockoutConfig(self.auth_max_failures, self.auth_failure_window, self.auth_lockout)
 
     @property
     def session_timer(self) -> SessionTimerConfig | None:
@@ -303,6 +367,13 @@ class SipProfile:
             "dialout_targets",
             "session_expires",
             "min_se",
+            "authorization",
+            "realm",
+            "trusted_proxies",
+            "nonce_lifetime",
+            "auth_max_failures",
+            "auth_failure_window",
+            "auth_lockout",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -316,9 +387,17 @@ class SipProfile:
             "user_agent",
             "ad_hoc_end",
             "dtmf_mute_toggle",
+            "realm",
         ):
             if key in data:
                 kwargs[key] = _typed(name, key, data[key], str)
+        if "authorization" in data:
+            try:
+                kwargs["authorization"] = AuthorizationPolicy.from_table(
+                    _typed(name, "authorization", data["authorization"], dict)
+                )
+            except RuleError as exc:
+                raise SettingsError(f"profile {name}: {exc}") from None
         if "listen" in data:
             kwargs["listen"] = HostPort.parse(
                 _typed(name, "listen", data["listen"], str), default_port=DEFAULT_SIP_PORT
@@ -328,16 +407,37 @@ class SipProfile:
             kwargs["dialout_targets"] = tuple(
                 _typed(name, "dialout_targets", item, str) for item in items
             )
+        if "trusted_proxies" in data:
+            items = _typed(name, "trusted_proxies", data["trusted_proxies"], list)
+            kwargs["trusted_proxies"] = tuple(
+                _typed(name, "trusted_proxies", item, str) for item in items
+            )
         if "transports" in data:
             items = _typed(name, "transports", data["transports"], list)
             kwargs["transports"] = tuple(_typed(name, "transports", t, str).lower() for t in items)
-        for key in ("t1", "t2", "t4", "notify_interval", "dtmf_digit_timeout"):
+        for key in (
+            "t1",
+            "t2",
+            "t4",
+            "notify_interval",
+            "dtmf_digit_timeout",
+            "nonce_lifetime",
+            "auth_failure_window",
+            "auth_lockout",
+        ):
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise SettingsError(f"profile {name}: {key} must be a number of seconds")
                 kwargs[key] = float(value)
-        for key in ("min_expires", "default_expires", "max_expires", "session_expires", "min_se"):
+        for key in (
+            "min_expires",
+            "default_expires",
+            "max_expires",
+            "session_expires",
+            "min_se",
+            "auth_max_failures",
+        ):
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int):

@@ -1,6 +1,10 @@
 """`python -m focus serve` as a subprocess for tests: on loopback ports it picks, state in a
 folder the caller made (with the account ``alice``/``s3cret`` the CCMP calls use), its
-stderr log kept, and its CCMP URL and SIP UDP address read from what it announces."""
+stderr log kept, and its CCMP URL and SIP UDP address read from what it announces.
+
+Unless told otherwise it runs the profile tests/open_sip.toml, which opens every SIP action
+to anyone: the process tests are about calls, not about who may make them;
+tests/security/ passes ``profile=None`` to test the default profile's gates."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import time
 from pathlib import Path
 
 PY = sys.executable
+#: The default profile with every SIP action open (see the module docstring).
+OPEN_SIP = Path(__file__).resolve().parent / "open_sip.toml"
 CCMP_LISTEN = re.compile(rb"CCMP server listening on (?:http|https)://[^:]+:(\d+)/ccmp")
 SIP_UDP = re.compile(rb"SIP focus listening on UDP ([\d.]+):(\d+)")
 
@@ -24,9 +30,12 @@ def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 class Serve:
-    """The server for ``state_dir``; ``extra``: further ``serve`` options (``--profile``)."""
+    """The server for ``state_dir``; ``extra``: further ``serve`` options (``--profile``:
+    then ``profile`` is not used); ``profile``: the profile file, ``None`` for the default."""
 
-    def __init__(self, state_dir: Path, *extra: str) -> None:
+    def __init__(self, state_dir: Path, *extra: str, profile: Path | None = OPEN_SIP) -> None:
+        if profile is not None and "--profile" not in extra:
+            extra = (*extra, "--profile", str(profile))
         self.proc = subprocess.Popen(
             [
                 PY,

@@ -19,6 +19,7 @@ from tests.paths import ROOT
 PURE_MODULES = (
     "focus.sip.dialog",
     "focus.sip.digest",
+    "focus.sip.lockout",
     "focus.sip.errors",
     "focus.sip.events",
     "focus.sip.flow",
@@ -55,7 +56,9 @@ PURE_MODULES = (
     "focus.eventpkg.xmlpatch",
     "focus.mediaplan",
     "focus.mediaplan.plan",
+    "focus.authority",
     "focus.calls.admission",
+    "focus.calls.gatekeeper",
     "focus.calls.digits",
     "focus.calls.offers",
     "focus.calls.participant",

@@ -34,7 +34,8 @@ from pathlib import Path
 from bench import sipp
 from bench.sipp import Result
 from focus.app import serving
-from focus.settings import FocusSettings, HostPort
+from focus.authority import OPEN
+from focus.settings import FocusSettings, HostPort, SipProfile
 from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.flow import TransportKind
@@ -82,6 +83,7 @@ async def memory_per_participant(participants: int, state_dir: Path) -> float:
         sip_listen=HostPort("127.0.0.1", 0),
         rtp_ports=(base, base + 4 * participants + 100),
         log_level="WARNING",
+        profile=SipProfile(authorization=OPEN),  # the bench dials the factory anonymously
     )
     async with serving(settings) as running:
         assert running.ua is not None and running.media is not None
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-focus-") as tmp:
         work = Path(tmp)
         (work / "state").mkdir()
+        # sipp dials the factory anonymously: the profile opens it (the default wants a user)
+        open_profile = work / "open.toml"
+        open_profile.write_text('[authorization]\nfactory = "anyone"\n')
         focus = [
             py,
             "-m",
@@ -151,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             "127.0.0.1:{port}",
             "--log-level",
             "WARNING",
+            "--profile",
+            str(open_profile),
         ]
         results.append(
             drive(

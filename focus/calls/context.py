@@ -20,6 +20,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from focus.authority import Action, Identity, rules_text
+from focus.calls.admission import Refusal
+from focus.calls.gatekeeper import GateConfig, Gatekeeper, parse_networks
 from focus.calls.participant import Participant
 from focus.calls.registry import CallRegistry
 from focus.calls.timers import SessionTimers
@@ -36,6 +39,7 @@ from focus.settings import SipProfile
 from focus.sip.aio.ua import UserAgent
 from focus.sip.flow import TransportKind
 from focus.sip.headers import NameAddr
+from focus.sip.lockout import LockedOut
 from focus.sip.message import Request
 from focus.sip.uri import Params, SipURI
 from focus.sip.uri_patterns import UriPatterns
@@ -105,7 +109,72 @@ class CallContext:
         # (whisper, coaching, floor control) come from the same planner, never overwrite.
         self.media = MediaReconciler(driver) if driver is not None else None
         self.timers = SessionTimers(ua, self.profile.session_timer, self.spawn)
+        self.gate = self._gatekeeper()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _gatekeeper(self) -> Gatekeeper:
+        """Who may do what over SIP: the profile's rules, accounts' HA1s, the lock-out."""
+        profile, accounts = self.profile, self.store.accounts
+        realm = profile.digest_realm
+
+        def account(name: str) -> Identity | None:
+            found = accounts.get(name)
+            if found is None:
+                return None
+            aor = f"sip:{found.name}@{profile.domain}"
+            return Identity(aor, found.name, found.user_id, found.role)
+
+        def locked_out(event: LockedOut) -> None:
+            # fail2ban-style: source and username only, never a password or a response
+            log.warning(
+                "SIP authentication locked out %s for %.0f s after %d failures (last user %r)",
+                event.source,
+                event.until - self.ua.now,
+                event.failures,
+                event.username,
+            )
+
+        config = GateConfig(
+            realm=realm,
+            domain=profile.domain,
+            policy=profile.authorization,
+            trusted_proxies=parse_networks(profile.trusted_proxies),
+            nonce_lifetime=profile.nonce_lifetime,
+            lockout=profile.lockout,
+        )
+        log.info("SIP authorization: %s (digest realm %r)", rules_text(config.policy), realm)
+        return Gatekeeper(
+            config, account, lambda name, alg: accounts.sip_ha1(name, alg, realm), locked_out
+        )
+
+    def allowed(
+        self,
+        action: Action,
+        request: Request,
+        source: str,
+        participant: Participant | None = None,
+        conference: ConferenceObject | None = None,
+    ) -> bool:
+        """Whether the profile lets ``request`` (not an INVITE; from address ``source``, in
+        ``participant``'s dialog if any) do ``action``; a refusal (401 challenge, 403) is
+        answered here. An identity proven in a call's dialog is kept for the call."""
+        gate = self.gate.check(
+            action,
+            request,
+            source,
+            self.ua.now,
+            known=participant.identity if participant is not None else None,
+            conference=conference.info if conference is not None else None,
+        )
+        if isinstance(gate, Refusal):
+            log.info(
+                "refused %s %s: %d %s", request.method, request.call_id, gate.status, gate.reason
+            )
+            self.ua.respond(request, gate.status, reason=gate.reason, headers=gate.headers)
+            return False
+        if participant is not None and participant.identity is None:
+            participant.identity = gate.identity
+        return True
 
     # ---- the core, as the SIP front end
 

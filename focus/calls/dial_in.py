@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 
+from focus.authority import Action, Identity
 from focus.calls.admission import (
     Refusal,
     admit,
@@ -43,7 +45,7 @@ from focus.core.commands import AddUser, CreateConference, UpdateUser
 from focus.core.core import conference_id
 from focus.core.errors import CoreError
 from focus.core.state import ConferenceObject, Lifecycle
-from focus.sip.digest import DigestConfig, DigestServer, check_request
+from focus.sip.digest import AuthOutcome, DigestConfig, DigestServer, check_request, ha1
 from focus.sip.message import Request
 from focus.sip.sdp import SdpError, parse_sdp
 from focus.sip.session_timer import TimerAnswer
@@ -67,6 +69,13 @@ __all__ = ["DialIn"]
 
 log = logging.getLogger(__name__)
 
+_MAX_CONFERENCE_REALMS = 256
+
+
+def _ha1_of(realm: str, password: str) -> Callable[[str, str], str | None]:
+    """A conference password as a digest server's HA1 lookup (any username)."""
+    return lambda user, algorithm: ha1(algorithm, user, realm, password)
+
 
 class _Gone(Exception):
     """The caller went away (CANCEL) while we were setting the call up."""
@@ -79,10 +88,9 @@ class DialIn:
         self.ctx = ctx
         self.departures = departures
         self.keypad = keypad
-        self._digest_password: str | None = None
-        self._digest = DigestServer(
-            DigestConfig(realm=ctx.profile.domain), lambda _user: self._digest_password
-        )
+        # Conference passwords are asked for in the conference's own realm
+        # "<conference-id>@<domain>", apart from the accounts' (the profile's digest realm).
+        self._conference_digest: dict[str, DigestServer] = {}
 
     # ---- the INVITE
 
@@ -107,7 +115,14 @@ class DialIn:
             self.reject(call, Refusal(404, "Not Found - no such conference"))
             return
         conference = ""
-        if user != profile.factory_user:
+        identity: Identity | None = None
+        if user == profile.factory_user:
+            gate = ctx.gate.check(Action.FACTORY, request, call.flow.host, ctx.ua.now)
+            if isinstance(gate, Refusal):
+                self.reject(call, gate)
+                return
+            identity = gate.identity
+        else:
             conf_id = profile.conference_id_of(user)
             obj = ctx.lookup(conf_id, request) if conf_id is not None else None
             if obj is None:
@@ -122,6 +137,13 @@ class DialIn:
                     ),
                 )
                 return
+            gate = ctx.gate.check(
+                Action.DIAL_IN, request, call.flow.host, ctx.ua.now, conference=obj.info
+            )
+            if isinstance(gate, Refusal):
+                self.reject(call, gate)
+                return
+            identity = gate.identity
             refusal = self._admission(obj, request)
             if refusal is not None:
                 self.reject(call, refusal, request)
@@ -143,7 +165,9 @@ class DialIn:
         if isinstance(timer, Refusal):
             self.reject(call, timer)
             return
-        p = Participant(call, conference, aor_of(request), ParticipantState.INCOMING)
+        p = Participant(
+            call, conference, aor_of(request), ParticipantState.INCOMING, identity=identity
+        )
         ctx.calls.add(p)
         ctx.spawn(self._join(p, request, replaces, timer), f"join {call.call_id}")
 
@@ -165,27 +189,49 @@ class DialIn:
         log.info("refused %s: %d %s", call.call_id, refusal.status, refusal.reason)
         ua = self.ctx.ua
         if refusal.challenge and request is not None:
-            headers = [("WWW-Authenticate", c.to_header()) for c in self._digest.challenges(ua.now)]
+            digest = self._conference_realm(request)
+            challenges = digest.challenges(ua.now) if digest is not None else []
+            headers = [("WWW-Authenticate", c.to_header()) for c in challenges]
             ua.reject(call, 401, refusal.reason, headers=headers)
         else:
             ua.reject(call, refusal.status, refusal.reason, headers=refusal.headers)
+
+    def _conference_realm(self, request: Request) -> DigestServer | None:
+        """The digest server of the conference a request names (its realm
+        ``<conference-id>@<domain>``); a bounded few are kept, the oldest dropped."""
+        uri = request.uri
+        user = uri.user if isinstance(uri, SipURI) else None
+        conf_id = self.ctx.profile.conference_id_of(user) if user is not None else None
+        if conf_id is None:
+            return None
+        realm = f"{conf_id}@{self.ctx.profile.domain}"
+        servers = self._conference_digest
+        server = servers.pop(realm, None)
+        if server is None:
+            server = DigestServer(DigestConfig(realm=realm), lambda _user, _alg: None)
+        servers[realm] = server
+        while len(servers) > _MAX_CONFERENCE_REALMS:
+            del servers[next(iter(servers))]
+        return server
 
     def _admission(self, obj: ConferenceObject, request: Request) -> Refusal | None:
         uri = request.uri
         given = uri.params.get("password") if isinstance(uri, SipURI) else None
         authenticated = False
         passwords = conference_passwords(obj.info)
-        if passwords and request.headers.get_all("Authorization"):
+        digest = self._conference_realm(request) if passwords else None
+        realm = digest.config.realm if digest is not None else ""
+        if digest is not None and request.headers.get_all("Authorization"):
+            result = None
             for password in passwords:
-                self._digest_password = password
-                try:
-                    result = check_request(request, self._digest, self.ctx.ua.now)
-                finally:
-                    self._digest_password = None
-                if result.ok:
-                    authenticated = True
+                digest.ha1_for = _ha1_of(realm, password)
+                result = check_request(request, digest, self.ctx.ua.now)
+                if result.ok or result.outcome is not AuthOutcome.WRONG:
                     break
-            else:
+            digest.ha1_for = lambda _user, _alg: None
+            if result is not None and result.ok:
+                authenticated = True
+            elif result is not None and result.outcome is not AuthOutcome.MISSING:
                 return Refusal(403, "Forbidden - wrong conference password")
         return admit(obj.info, aor_of(request), password=given, authenticated=authenticated)
 

@@ -34,6 +34,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from focus.authority import Action
 from focus.calls.chat import ChatRelay
 from focus.calls.context import CallContext, FocusConfig
 from focus.calls.dial_in import DialIn
@@ -55,10 +56,8 @@ from focus.core.changes import (
     UserRemoved,
     UserUpdated,
 )
-from focus.core.state import ConferenceObject
 from focus.core.store import ConferenceStore
 from focus.sip.aio.ua import UserAgent
-from focus.sip.dialog import Dialog
 from focus.sip.flow import TransportKind
 from focus.sip.message import Request
 from focus.sip.uacore import (
@@ -182,16 +181,33 @@ class ConferenceFocus:
                 p = self.calls.get(call)
                 if p is not None and by_peer:
                     self.ctx.spawn(self.departures.departed(p), f"departure {call.call_id}")
-            case IncomingRequest(request=request, dialog=dialog) if request.method == "REFER":
-                self.transfers.refer(request, dialog)
+            case IncomingRequest(request=request, dialog=dialog, source=source) if (
+                request.method == "REFER"
+            ):
+                self.transfers.refer(request, dialog, source.host)
             case IncomingRequest(request=request) if request.method == "NOTIFY":
                 # Progress of a REFER we sent (RFC 3515 s2.4.4): noted, always accepted.
                 log.info("refer progress from %s: %r", request.from_.uri, request.body[:40])
                 self.ua.respond(request, 200)
-            case IncomingRequest(request=request) if request.method == "SUBSCRIBE":
-                self.events.subscribe(request)
-            case IncomingRequest(request=request, dialog=dialog) if request.method == "MESSAGE":
-                self.chat.message(request, self._dialog_conference(dialog))
+            case IncomingRequest(request=request, source=source) if request.method == "SUBSCRIBE":
+                # the profile's subscribe rule, on new subscriptions (refreshes are in theirs)
+                if request.headers.to.tag is not None or self.ctx.allowed(
+                    Action.SUBSCRIBE, request, source.host, None, self.ctx.lookup_request(request)
+                ):
+                    self.events.subscribe(request)
+            case IncomingRequest(request=request, dialog=dialog, source=source) if (
+                request.method == "MESSAGE"
+            ):
+                p = self.calls.of_dialog(dialog.id) if dialog is not None else None
+                conference = self.store.get(p.conference) if p is not None else None
+                if self.ctx.allowed(
+                    Action.MESSAGE,
+                    request,
+                    source.host,
+                    p,
+                    conference or self.ctx.lookup_request(request),
+                ):
+                    self.chat.message(request, conference)
             case RequestCompleted(key=key, response=response):
                 self.events.completed(key, response)
             case IncomingRequest(request=request) if request.method == "OPTIONS":
@@ -208,11 +224,6 @@ class ConferenceFocus:
                     log.info("caller gave up on %s (%s)", call.call_id, event.reason)
             case _:
                 pass
-
-    def _dialog_conference(self, dialog: Dialog | None) -> ConferenceObject | None:
-        """The conference of the call whose dialog a request came in (None outside one)."""
-        p = self.calls.of_dialog(dialog.id) if dialog is not None else None
-        return self.store.get(p.conference) if p is not None else None
 
     def _options(self, request: Request) -> None:
         """RFC 4579 s5.13: OPTIONS tells whether a URI is a conference URI (Contact with

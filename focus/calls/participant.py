@@ -31,6 +31,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from focus.authority import Identity
 from focus.calls.digits import DigitCollector
 
 if TYPE_CHECKING:  # type-only: the call and the leg are the asyncio adapters' objects
@@ -127,7 +128,8 @@ class Participant:
     ``conference`` is the XCON-URI ("" until the factory created the ad hoc conference);
     ``caller`` the From AOR (or the dial-out target); ``entity`` the core user, once added;
     ``answer`` our last SDP to the phone; ``media_status`` the audio status the core last
-    asked for (RFC 4575 s5.8)."""
+    asked for (RFC 4575 s5.8); ``identity`` who the INVITE proved she is (digest or a
+    trusted proxy's P-Asserted-Identity): her in-dialog requests are not challenged again."""
 
     call: Call
     conference: str
@@ -138,6 +140,7 @@ class Participant:
     answer: SessionDescription | None = None
     media_status: str = "sendrecv"
     keys: DigitCollector | None = None
+    identity: Identity | None = None
 
     def move(self, event: ParticipantInput) -> ParticipantState:
         """Take ``event``; returns the new state (raises :class:`ParticipantError`)."""

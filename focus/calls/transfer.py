@@ -8,6 +8,11 @@ NOTIFYs (RFC 3515 s2.4.4-2.4.7: 100 Trying at once, the final status at the end)
 * Refer-To a user: the focus dials her in (s5.5);
 * Refer-To with ``method=BYE``: the focus ends that participant's call (s5.11);
 * Refer-To with ``method=REFER``: the focus REFERs that user to the conference (s5.7).
+
+Who may ask is the profile's ``refer_dialout`` rule (dial-in and refer; by default an
+authenticated user, and the target must match ``dialout_targets``) and ``refer_remove``
+(method=BYE; by default a moderator), checked by :mod:`focus.calls.gatekeeper` before the
+202: a REFER in the dialog of a call whose INVITE was authenticated is that user's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable
 
+from focus.authority import Action
 from focus.calls.admission import aor_of, refusal_for, same_aor
 from focus.calls.context import SYSTEM, CallContext
 from focus.calls.dial_out import DialOut
@@ -44,9 +50,9 @@ class Transfers:
         self.dial_out = dial_out
         self.departures = departures
 
-    def refer(self, request: Request, dialog: Dialog | None) -> None:
+    def refer(self, request: Request, dialog: Dialog | None, source: str) -> None:
         """Answered 202 and reported by NOTIFYs, or refused at once when it cannot be acted
-        upon."""
+        upon or its sender (at address ``source``) may not ask it."""
         ua = self.ctx.ua
         conference = self._conference(request, dialog)
         if conference is None:
@@ -67,6 +73,11 @@ class Transfers:
         method = (uri.params.get("method") or "INVITE").upper()
         if method not in ("INVITE", "BYE", "REFER"):
             ua.respond(request, 403, reason=f"Forbidden - cannot refer with {method}")
+            return
+        ctx = self.ctx
+        action = Action.REFER_REMOVE if method == "BYE" else Action.REFER_DIALOUT
+        p = ctx.calls.of_dialog(dialog.id) if dialog is not None else None
+        if not ctx.allowed(action, request, source, p, ctx.store.get(conference)):
             return
         target = str(
             SipURI(

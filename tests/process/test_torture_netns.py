@@ -19,6 +19,7 @@ import pytest
 
 from tests.focus.sip.conftest import in_loopback_namespace, netns_available
 from tests.paths import ROOT
+from tests.serve import OPEN_SIP
 
 VECTORS = ROOT / "tests" / "vectors" / "rfc4475"
 OFFER = (
@@ -58,6 +59,8 @@ async def drive() -> int:
             "127.0.0.1:0",
             "--sip-listen",
             "127.0.0.1:0",
+            "--profile",  # its phone dials the factory anonymously
+            str(OPEN_SIP),
             stderr=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.DEVNULL,
         )

@@ -16,6 +16,7 @@ import pytest
 from ccmp_server.codec import decode_response, encode_request
 from ccmp_server.messages import MEDIA_TYPE, CcmpRequest, CcmpResponse, Subject
 from focus.app import Running, serving
+from focus.authority import OPEN
 from focus.settings import FocusSettings, HostPort, SipProfile
 from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
@@ -86,7 +87,16 @@ class Focus:
 
 
 @contextlib.asynccontextmanager
-async def start_focus(state_dir: Path, profile: SipProfile | None = None) -> AsyncIterator[Focus]:
+async def start_focus(
+    state_dir: Path, profile: SipProfile | None = None, *, gated: bool = False
+) -> AsyncIterator[Focus]:
+    """The focus with ``profile`` (default: the default one); every SIP action open to
+    anyone unless ``gated`` (the profile's own ``authorization`` rules then apply): the
+    call-flow tests are about what a call does, not who may make it, so their phones dial
+    the factory and REFER anonymously. tests/security/ tests the gates."""
+    profile = profile or SipProfile()
+    if not gated:
+        profile = dataclasses.replace(profile, authorization=OPEN)
     base = random.randrange(20000, 60000, 2)
     settings = FocusSettings(
         state_dir=state_dir,
@@ -94,7 +104,7 @@ async def start_focus(state_dir: Path, profile: SipProfile | None = None) -> Asy
         ccmp_listen=HostPort("127.0.0.1", 0),
         sip_listen=HostPort("127.0.0.1", 0),
         rtp_ports=(base, base + 300),
-        profile=profile or SipProfile(),
+        profile=profile,
     )
     async with serving(settings) as running:
         assert running.media is not None

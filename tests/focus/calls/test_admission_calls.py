@@ -134,7 +134,7 @@ async def test_password_by_digest_challenge(focus: Focus) -> None:
     challenge = await udp_exchange(focus.host, focus.port, invite_text(uri, 1, call_id))
     assert challenge.status == 401
     offered = [DigestChallenge.parse(v) for v in challenge.headers.get_all("WWW-Authenticate")]
-    assert offered and offered[0].realm == "localhost"
+    assert offered and offered[0].realm == f"{conf}@localhost"  # the conference's own realm
     for password, status in (("wrong", 403), ("s3cret", 200)):
         creds = answer_challenge(
             offered[0],
