@@ -328,6 +328,11 @@ class DialIn:
         endpoint = self._endpoint(p, request)
         obj = ctx.store.get(p.conference)
         existing = user_for(obj.info, p.caller) if obj is not None else None
+        # An authenticated caller is her account's XCON user (RFC 6501 s4.6.5): a second
+        # phone of hers, or the user CCMP added for her, gets this endpoint.
+        account = p.identity.user_id if p.identity is not None else None
+        if existing is None and obj is not None and account is not None:
+            existing = obj.info.user(account)
         if existing is not None and existing.entity is not None:
             # Invited ahead (CCMP add with a dial-in target): the same user connects now.
             endpoint = dataclasses.replace(endpoint, entity=endpoint_entity(existing, p.caller))
@@ -340,7 +345,7 @@ class DialIn:
             )
             return existing.entity
         user = User(
-            entity=f"xcon-userid:AUTO_GENERATE_1@{ctx.config.xcon_domain}",
+            entity=account or f"xcon-userid:AUTO_GENERATE_1@{ctx.config.xcon_domain}",
             display_text=request.from_.display_name,
             endpoints=(endpoint,),
         )

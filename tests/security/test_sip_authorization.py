@@ -293,14 +293,19 @@ def ccmp_conference(server: Serve, tmp_path: Path, password: str | None = None) 
         f"<uri>sip:AUTO_GENERATE_1@localhost</uri><purpose>participation</purpose>{secret}"
         "</entry></conf-uris></conference-description></conference-info>"
     )
+    found = re.search(r"xcon:([^\s@]+)@example\.org", ccmp(server, "create", "--info", str(info)))
+    assert found
+    return found.group(1)
+
+
+def ccmp(server: Serve, *args: str) -> str:
+    """The CCMP client as the administrator; its output (it must succeed)."""
     done = run_cli(
         "ccmp_server.client", "--url", server.url, "--user", "admin", "--password", "s3cret",
-        "create", "--info", str(info),
+        *args,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    found = re.search(r"xcon:([^\s@]+)@example\.org", done.stdout)
-    assert found, done.stdout
-    return found.group(1)
+    return done.stdout
 
 
 # ---- the rules
@@ -316,6 +321,11 @@ def test_an_anonymous_factory_invite_is_challenged_and_an_account_joins(
     assert {c.realm for c in offered} == {"localhost"}
     assert answer.status == 200, answer.reason
     assert (answer.headers.get("Contact") or "").endswith(";isfocus")
+    # Her SIP identity is her XCON user: the roster lists her account's XCON-USERID.
+    conf = re.search(r"sip:([^@]+)@", alice.contact_of(answer))
+    assert conf
+    users = ccmp(server, "users", f"xcon:{conf.group(1)}@example.org")
+    assert "xcon-userid:alice@example.org" in users, users
     dialog = alice.dialog(answer)
     assert alice.in_dialog(dialog, "BYE").status == 200
 
