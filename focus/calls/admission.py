@@ -16,6 +16,7 @@ from focus.sip.uri import SipURI, parse_uri
 from focus.xcon.model import ConferenceInfo, JoinHandling, UserAdmissionPolicy, Users
 
 __all__ = [
+    "WRONG_PASSWORD",
     "Refusal",
     "admit",
     "aor_of",
@@ -30,12 +31,18 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a caller may not join, as the SIP answer to give. ``challenge`` asks for a
-    401 with a digest challenge (the caller may retry with the conference password)."""
+    401 with a digest challenge (the caller may retry with the conference password);
+    ``bad_password``: she gave a wrong one (a failed authentication for the lock-out)."""
 
     status: int
     reason: str
     challenge: bool = False
     headers: tuple[tuple[str, str], ...] = ()  # e.g. Min-SE with a 422 (RFC 4028 s6)
+    bad_password: bool = False
+
+
+#: A wrong conference password (URI parameter or digest).
+WRONG_PASSWORD = Refusal(403, "Forbidden - wrong conference password", bad_password=True)
 
 
 def refusal_for(exc: CoreError) -> Refusal:
@@ -150,7 +157,7 @@ def admit(
         if password is None:
             return Refusal(401, "Unauthorized - conference password required", challenge=True)
         if not any(hmac.compare_digest(password.encode(), p.encode()) for p in passwords):
-            return Refusal(403, "Forbidden - wrong conference password")
+            return WRONG_PASSWORD
     desc = info.conference_description
     limit = desc.maximum_user_count if desc is not None else None
     if limit is not None and not _is_user(users, caller) and len(users.users) >= limit:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 
 from focus.authority import Action, Identity
 from focus.calls.admission import (
+    WRONG_PASSWORD,
     Refusal,
     admit,
     aor_of,
@@ -144,7 +145,7 @@ class DialIn:
                 self.reject(call, gate)
                 return
             identity = gate.identity
-            refusal = self._admission(obj, request)
+            refusal = self._admission(obj, request, call.flow.host)
             if refusal is not None:
                 self.reject(call, refusal, request)
                 return
@@ -214,25 +215,38 @@ class DialIn:
             del servers[next(iter(servers))]
         return server
 
-    def _admission(self, obj: ConferenceObject, request: Request) -> Refusal | None:
+    def _admission(self, obj: ConferenceObject, request: Request, source: str) -> Refusal | None:
+        """The conference's policy; a wrong conference password counts as a failed
+        authentication of ``source`` (focus.sip.lockout), as a wrong account password does."""
+        passwords = conference_passwords(obj.info)
+        gate, now = self.ctx.gate, self.ctx.ua.now
+        locked = gate.locked(source, now) if passwords else None
+        if locked is not None:
+            return locked
+        refusal = self._policy(obj, request, passwords)
+        if refusal is not None and refusal.bad_password and gate.failed(source, now):
+            return gate.locked(source, now)
+        return refusal
+
+    def _policy(
+        self, obj: ConferenceObject, request: Request, passwords: tuple[str, ...]
+    ) -> Refusal | None:
         uri = request.uri
         given = uri.params.get("password") if isinstance(uri, SipURI) else None
         authenticated = False
-        passwords = conference_passwords(obj.info)
         digest = self._conference_realm(request) if passwords else None
         realm = digest.config.realm if digest is not None else ""
         if digest is not None and request.headers.get_all("Authorization"):
             result = None
             for password in passwords:
-                digest.ha1_for = _ha1_of(realm, password)
-                result = check_request(request, digest, self.ctx.ua.now)
+                lookup = _ha1_of(realm, password)
+                result = check_request(request, digest, self.ctx.ua.now, ha1_for=lookup)
                 if result.ok or result.outcome is not AuthOutcome.WRONG:
                     break
-            digest.ha1_for = lambda _user, _alg: None
             if result is not None and result.ok:
                 authenticated = True
             elif result is not None and result.outcome is not AuthOutcome.MISSING:
-                return Refusal(403, "Forbidden - wrong conference password")
+                return WRONG_PASSWORD
         return admit(obj.info, aor_of(request), password=given, authenticated=authenticated)
 
     # ---- joining

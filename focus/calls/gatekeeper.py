@@ -132,9 +132,9 @@ class Gatekeeper:
             return verdict
         if isinstance(verdict, Forbidden):
             return Refusal(403, f"Forbidden - {verdict.reason}")
-        if self.lockout.locked(source, now):
-            return _locked(source)
-        return self._challenge(f"Unauthorized - {verdict.reason}", now, stale=False)
+        return self.locked(source, now) or self._challenge(
+            f"Unauthorized - {verdict.reason}", now, stale=False
+        )
 
     # ---- identities
 
@@ -164,8 +164,9 @@ class Gatekeeper:
     def _digest(self, request: Request, source: str, now: float) -> Identity | Refusal | None:
         """The account whose credentials verify; a Refusal for bad ones; None if the
         request has none for our realm (e.g. only a conference password's)."""
-        if self.lockout.locked(source, now):
-            return _locked(source)
+        locked = self.locked(source, now)
+        if locked is not None:
+            return locked
         result = check_request(request, self.digest, now)
         outcome = result.outcome
         if outcome is AuthOutcome.MISSING:
@@ -180,12 +181,22 @@ class Gatekeeper:
             return self._challenge("Unauthorized - the nonce has expired", now, stale=True)
         if outcome in (AuthOutcome.MALFORMED, AuthOutcome.BAD_NONCE):
             return self._challenge(f"Unauthorized - {result.detail}", now, stale=False)
-        event = self.lockout.failed(source, now, result.username)
-        if event is not None:
-            self._on_lockout(event)
+        if self.failed(source, now, result.username):
             return _locked(source)
         what = "replayed credentials" if outcome is AuthOutcome.REPLAY else "wrong credentials"
         return Refusal(403, f"Forbidden - {what} for {result.username!r}")
+
+    def failed(self, source: str, now: float, username: str | None = None) -> bool:
+        """One failed authentication from ``source`` (also a wrong conference password);
+        True when it locks the source out (reported through ``on_lockout``)."""
+        event = self.lockout.failed(source, now, username)
+        if event is not None:
+            self._on_lockout(event)
+        return event is not None
+
+    def locked(self, source: str, now: float) -> Refusal | None:
+        """The 403 for a source that is locked out, else None."""
+        return _locked(source) if self.lockout.locked(source, now) else None
 
     def _challenge(self, reason: str, now: float, *, stale: bool) -> Refusal:
         headers = tuple(

@@ -490,13 +490,20 @@ class DigestServer:
         ]
 
     def verify(
-        self, method: str, headers: list[str], now: float, *, request_uri: str | None = None
+        self,
+        method: str,
+        headers: list[str],
+        now: float,
+        *,
+        request_uri: str | None = None,
+        ha1_for: Callable[[str, str], str | None] | None = None,
     ) -> AuthResult:
         """Check the ``Authorization`` (or ``Proxy-Authorization``) header values.
 
         ``headers`` are all values of that header; the one for our realm is used
         (RFC 3261 s22.3).  ``request_uri``, when given, must equal the ``uri``
-        parameter (RFC 2617 s3.2.2.5).
+        parameter (RFC 2617 s3.2.2.5).  ``ha1_for`` replaces the server's lookup for
+        this check (a conference with several passwords tries each).
         """
         creds: DigestCredentials | None = None
         for value in headers:
@@ -525,7 +532,7 @@ class DigestServer:
         state = self._nonces.get(creds.nonce)
         if state is None or now - issued > self.config.nonce_lifetime:
             return AuthResult(AuthOutcome.STALE, user, "nonce expired")
-        stored = self.ha1_for(user, creds.algorithm.removesuffix("-sess"))
+        stored = (ha1_for or self.ha1_for)(user, creds.algorithm.removesuffix("-sess"))
         if stored is None:
             return AuthResult(AuthOutcome.WRONG, user, "unknown user or no credentials")
         expected = compute_response(
@@ -571,13 +578,23 @@ def challenge(
 
 
 def check_request(
-    request: Request, server: DigestServer, now: float, *, proxy: bool = False
+    request: Request,
+    server: DigestServer,
+    now: float,
+    *,
+    proxy: bool = False,
+    ha1_for: Callable[[str, str], str | None] | None = None,
 ) -> AuthResult:
     """Verify the request's ``Authorization`` (or ``Proxy-Authorization``) header,
-    with the Request-URI as the expected ``uri`` (RFC 3261 s22.4)."""
+    with the Request-URI as the expected ``uri`` (RFC 3261 s22.4); ``ha1_for`` as in
+    :meth:`DigestServer.verify`."""
     name = "Proxy-Authorization" if proxy else "Authorization"
     return server.verify(
-        request.method, request.headers.get_all(name), now, request_uri=str(request.uri)
+        request.method,
+        request.headers.get_all(name),
+        now,
+        request_uri=str(request.uri),
+        ha1_for=ha1_for,
     )
 
 

@@ -482,3 +482,18 @@ def test_a_conference_password_never_reaches_the_log(
     assert server.stop(signal.SIGTERM) == 0
     log = server.log.decode()
     assert secret not in log, [line for line in log.splitlines() if secret in line]
+
+
+def test_guessing_a_conference_password_locks_out_too(
+    server: Serve, phones: list[Phone], tmp_path: Path
+) -> None:
+    conf = ccmp_conference(server, tmp_path, password="Right-Pin-77")
+    guesser = phone(server, phones, "mallory", bind=GUESSER)
+    answers = [guesser.invite(guesser.uri(conf) + f";password=pin{n}") for n in range(5)]
+    assert [a.status for a in answers] == [403] * 5
+    assert "wrong conference password" in answers[0].reason
+    assert "too many failed authentications" in answers[4].reason
+    locked = guesser.invite(guesser.uri(conf) + ";password=Right-Pin-77")
+    assert locked.status == 403 and "too many" in locked.reason
+    bob = phone(server, phones, "bob")  # from another address the right one works
+    assert bob.invite(bob.uri(conf) + ";password=Right-Pin-77", media_port=30060).status == 200
