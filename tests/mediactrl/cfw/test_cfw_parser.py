@@ -113,8 +113,6 @@ def test_stream_of_messages_split_anywhere() -> None:
         ),
         (b"CFW abcd1234 REPORT\r\nSeq: 1\r\nStatus: done\r\nTimeout: 1\r\n\r\n", 400, "abcd1234"),
         (b"CFW abcd1234 SYNC\r\nPackages: a.b/1\r\nPackages: a.b/1\r\n\r\n", 400, "abcd1234"),
-        (b"CFW ab SYNC\r\nPackages: msc-mixer/1.0\r\n\r\n", 400, None),  # trans-id too short
-        (b"HTTP/1.1 200 OK\r\n\r\n", 400, None),
         (b"CFW abcd1234 200\r\nbad header\r\n\r\n", 400, None),  # responses are not answered
         (
             b"CFW abcd1234 CONTROL\r\nControl-Package: msc-mixer/1.0\r\n"
@@ -131,6 +129,30 @@ def test_recoverable_errors_name_the_status(raw: bytes, status: int, trans_id: s
     assert isinstance(first, ParseError)
     assert (first.status, first.trans_id, first.fatal) == (status, trans_id, False)
     assert isinstance(second, Request)  # the stream goes on after a framed error
+
+
+@pytest.mark.parametrize(
+    ("raw", "trans_id", "reason"),
+    [
+        (b"CFW ab SYNC\r\n", None, "no transaction id"),  # trans-id too short: unanswerable
+        (b"HTTP", None, "not a CFW message"),  # decided after four bytes
+        (b"GET / HTTP/1.1\r\n", None, "not a CFW message"),
+        (b"\r\nCFW abcd1234 K-ALIVE\r\n", None, "not a CFW message"),
+        (b"CFW \xff\xfe SYNC\r\n", None, "no transaction id"),
+        (b"CFW abcd1234 SYNC\r\n" + b"X: y\r\n" * 65, "abcd1234", "header lines"),
+    ],
+)
+def test_unanswerable_or_flooding_heads_are_fatal_before_the_blank_line(
+    raw: bytes, trans_id: str | None, reason: str
+) -> None:
+    """No blank line needed: the bytes in already prove the stream cannot be framed or the
+    request cannot be answered (a 400 goes out only with a readable transaction id)."""
+    parser = CfwParser()
+    parser.receive_data(raw)
+    event = parser.next_event()
+    assert isinstance(event, ParseError)
+    assert (event.status, event.trans_id, event.fatal) == (400, trans_id, True)
+    assert reason in event.reason
 
 
 def test_bad_content_length_is_fatal() -> None:
