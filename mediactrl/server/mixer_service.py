@@ -10,10 +10,11 @@ registry: a failing request changes nothing (s4.2.1.1, s4.2.2.2: "MUST NOT creat
 Events the mixer generates (<unjoin-notify>, <conferenceexit>, <active-talkers-notify>,
 s4.2.4) come back as :class:`Notice` values addressed to the owner of the affected resource.
 
-Ownership follows RFC 7058 s8: a conference or join belongs to the owner whose channel created
-it; another owner's audit does not see it and any attempt to touch it is a framework-level 403.
-An owner is normally the cfw-id of the channel (the control server may map several cfw-ids of
-one application server to one owner, so that a reconnected channel keeps its mixers).
+Ownership follows RFC 6505 s7 (and RFC 7058 s8): a conference or join belongs to the channel
+that created it, named by its channel identifier (the cfw-id / Dialog-ID, never the SIP
+identity behind it); another channel's audit does not see it and any attempt to audit, modify,
+join to, unjoin or destroy it is a framework-level 403.  A channel that comes back with the
+same identifier (the control server checks who may) is the same owner and keeps its mixers.
 
 :class:`ControlOnlyBackend` is a legitimate product mode, not a test double: a media server that
 tracks the mixing graph with no media at all, for signalling tests and for deployments where
@@ -357,6 +358,12 @@ class MixerService:
                 entries.append(m.ActiveTalker(conferenceid=talker))
         notify = m.ActiveTalkersNotify(conference_id, tuple(entries))
         return (Notice(conference.owner, m.Event(notify)),)
+
+    def holds(self, owner: str) -> bool:
+        """True while ``owner`` owns any conference or join (its channel may come back)."""
+        return any(c.owner == owner for c in self._conferences.values()) or any(
+            j.owner == owner for j in self._joins.values()
+        )
 
     def conferences_of(self, owner: str) -> tuple[str, ...]:
         """Conference ids owned by ``owner`` (for diagnostics and tests)."""
