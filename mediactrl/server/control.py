@@ -354,6 +354,9 @@ class ControlServer:
         dialog, ended by :meth:`forget_channel`.
         """
         claim = self._claims.get(cfw_id)
+        if claim is not None and not claim.dialogs and not self.service.holds(cfw_id):
+            del self._claims[cfw_id]  # its mixers went after its last dialog: free again
+            claim = None
         if claim is not None and claim.identity != identity:
             raise ChannelRefused(f"cfw-id {cfw_id} belongs to another application server")
         if claim is None:

@@ -216,8 +216,8 @@ def test_serializer_refuses_what_the_grammar_cannot_carry() -> None:
 
 
 # ---------------------------------------------------------------- fuzzing
-_token = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.\-+%=/]{3,12}", fullmatch=True)
-_messages = st.one_of(
+TOKENS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.\-+%=/]{3,12}", fullmatch=True)
+MESSAGES = st.one_of(
     st.builds(
         lambda t, p, b: Request(
             t,
@@ -225,20 +225,20 @@ _messages = st.one_of(
             b,
             method=Method.CONTROL,
         ),
-        _token,
-        _token,
+        TOKENS,
+        TOKENS,
         st.binary(min_size=1, max_size=64),
     ),
     st.builds(
         lambda t, s, n: Request(
             t, (("Seq", str(n)), ("Status", s), ("Timeout", "10")), method=Method.REPORT
         ),
-        _token,
+        TOKENS,
         st.sampled_from(["update", "terminate"]),
         st.integers(0, 10**6),
     ),
-    st.builds(lambda t, c: Response(t, code=c), _token, st.sampled_from([200, 202, 400, 403, 481])),
-    st.builds(lambda t: Request(t, method=Method.K_ALIVE), _token),
+    st.builds(lambda t, c: Response(t, code=c), TOKENS, st.sampled_from([200, 202, 400, 403, 481])),
+    st.builds(lambda t: Request(t, method=Method.K_ALIVE), TOKENS),
 )
 
 
@@ -257,7 +257,7 @@ def _parse_all(data: bytes, step: int | None) -> list[Message | ParseError]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(_messages, min_size=1, max_size=4))
+@given(st.lists(MESSAGES, min_size=1, max_size=4))
 def test_fuzz_serialized_messages_parse_back(messages: list[Message]) -> None:
     data = b"".join(serialize(m) for m in messages)
     assert _parse_all(data, None) == messages
@@ -266,7 +266,7 @@ def test_fuzz_serialized_messages_parse_back(messages: list[Message]) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    _messages,
+    MESSAGES,
     st.lists(st.tuples(st.integers(0, 400), st.binary(max_size=4)), min_size=1, max_size=4),
 )
 def test_fuzz_mutations_yield_messages_or_errors(

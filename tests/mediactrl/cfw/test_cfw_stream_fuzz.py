@@ -14,33 +14,18 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mediactrl.cfw.message import Message, Method, Request, Response, serialize
+from mediactrl.cfw.message import Message, Request, Response, serialize
 from mediactrl.cfw.parser import CfwParser, NeedData, ParseError, ParserLimits
+from tests.mediactrl.cfw.test_cfw_parser import MESSAGES, TOKENS
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LIMITS = ParserLimits(max_head=512, max_body=1024, max_headers=8)
 
-_ids = st.from_regex(r"[A-Za-z0-9]{4,16}", fullmatch=True)
-_packages = st.sampled_from(["msc-mixer/1.0", "msc-ivr/1.0"])
-_messages = st.one_of(
-    st.builds(
-        lambda t, p, b: Request(
-            t,
-            (("Control-Package", p), ("Content-Type", "application/msc-mixer+xml")),
-            b,
-            method=Method.CONTROL,
-        ),
-        _ids,
-        _packages,
-        st.binary(min_size=1, max_size=200),
-    ),
-    st.builds(
-        lambda t, d: Request(t, (("Dialog-ID", d), ("Packages", "msc-mixer/1.0")), method="SYNC"),
-        _ids,
-        _ids,
-    ),
-    st.builds(lambda t, c: Response(t, code=c), _ids, st.sampled_from([200, 202, 403, 481])),
-    st.builds(lambda t: Request(t, method=Method.K_ALIVE), _ids),
+# The parser tests' messages, and the SYNC that opens every channel.
+_messages = MESSAGES | st.builds(
+    lambda t, d: Request(t, (("Dialog-ID", d), ("Packages", "msc-mixer/1.0")), method="SYNC"),
+    TOKENS,
+    st.from_regex(r"[A-Za-z0-9]{4,16}", fullmatch=True),
 )
 _garbage = st.one_of(
     st.binary(min_size=1, max_size=40),

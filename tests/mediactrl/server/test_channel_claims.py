@@ -48,9 +48,9 @@ def test_the_claim_outlives_the_dialog_while_the_channel_owns_mixers() -> None:
     server.expect_channel("chan00000002", FOCUS, ["127.0.0.1"])  # the owner takes it back
     assert server.sync_verdict("chan00000002", "127.0.0.1") == 200
     assert server.sync_verdict("chan00000002", "127.0.0.2") == 403  # from elsewhere
-    server.service.execute("chan00000002", m.DestroyConference("mine"))
     server.forget_channel("chan00000002")
-    # Nothing left to protect: the cfw-id is free again.
+    # Its last mixer goes after its last dialog: nothing left to protect, the cfw-id is free.
+    server.service.execute("chan00000002", m.DestroyConference("mine"))
     server.expect_channel("chan00000002", MALLORY)
     assert server.sync_verdict("chan00000002", "10.0.0.9") == 200  # no hosts given: anywhere
 
