@@ -32,6 +32,7 @@ with the same cfw-id.  The same cfw-id offered by another identity is refused wi
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import logging
 import secrets
@@ -87,6 +88,15 @@ class ControlServerConfig:
     transaction_timeout: float = 10.0
     report_timeout: int = 10
     limits: ParserLimits = field(default_factory=ParserLimits)
+
+
+def _is_ip(host: str) -> bool:
+    """Only an address can be compared with a TCP peer (a c= may name a host, RFC 4566)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class ChannelRefused(Exception):
@@ -392,7 +402,7 @@ class ControlServer:
         answer = build_answer(
             offer, address=host, port=port, cfw_id=ours, session_id=secrets.randbits(31)
         )
-        hosts = {offer.address} if source_host is None else {offer.address, source_host}
+        hosts = {h for h in (offer.address, source_host) if h is not None and _is_ip(h)}
         self.expect_channel(offer.cfw_id, identity, hosts - _UNSPECIFIED)
         return answer
 
