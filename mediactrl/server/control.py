@@ -76,6 +76,10 @@ class ControlServerConfig:
     accept_any_dialog: test mode: accept a SYNC with any Dialog-ID, owned by that id.
     sync_timeout: seconds a new TCP connection has to complete its SYNC before it is closed
         (the framework itself waits forever; a listener must not).
+    orphan_timeout: seconds a channel identifier may stay without a connection before its
+        mixers are released (long enough for a reconnect and handover; an application server
+        that restarted comes back under a new cfw-id and would leave them forever); None:
+        keep them.
     transaction_timeout, report_timeout: as in :class:`~mediactrl.cfw.connection.CfwConfig`.
     limits: CFW parser limits.
     """
@@ -85,6 +89,7 @@ class ControlServerConfig:
     packages: tuple[str, ...] = (PACKAGE, ivr_codec.PACKAGE)
     accept_any_dialog: bool = False
     sync_timeout: float = 10.0
+    orphan_timeout: float | None = 120.0
     transaction_timeout: float = 10.0
     report_timeout: int = 10
     limits: ParserLimits = field(default_factory=ParserLimits)
@@ -156,6 +161,7 @@ class _Channel(asyncio.Protocol):
         self._server.channels.discard(self)
         if self.dialog_id is not None and self._server.open_channels.get(self.dialog_id) is self:
             del self._server.open_channels[self.dialog_id]
+            self._server.orphaned(self.dialog_id)
         if self._server.ivr.channel_lost(self.key):
             log.info("channel %s lost: its IVR dialogs ended", self.dialog_id)
 
@@ -221,6 +227,7 @@ class _Channel(asyncio.Protocol):
             self._sync_deadline = None
             previous = self._server.open_channels.get(self.dialog_id)
             self._server.open_channels[self.dialog_id] = self
+            self._server.adopted(self.dialog_id)
             if previous is not None and previous is not self:
                 # Same identifier, same channel (RFC 6505 s7): its old connection is stale.
                 log.info("channel %s moved to a new connection", self.dialog_id)
@@ -319,6 +326,8 @@ class ControlServer:
         self.open_channels: dict[str, _Channel] = {}  # channel identifier -> its connection
         self._claims: dict[str, _Claim] = {}  # cfw-id -> who negotiated it
         self._server: asyncio.Server | None = None
+        self._orphans: dict[str, float] = {}  # channel identifier -> when its mixers go
+        self._orphan_timer: asyncio.TimerHandle | None = None
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> tuple[str, int]:
@@ -337,6 +346,40 @@ class ControlServer:
         host, port = self._server.sockets[0].getsockname()[:2]
         return str(host), int(port)
 
+    # ----------------------------------------------------------------- orphaned mixers
+    def orphaned(self, dialog_id: str) -> None:
+        """``dialog_id`` lost its last connection: its mixers wait ``orphan_timeout`` for it."""
+        timeout = self.config.orphan_timeout
+        if timeout is not None and self.service.holds(dialog_id):
+            self._orphans[dialog_id] = asyncio.get_running_loop().time() + timeout
+            self._rearm_orphans()
+
+    def adopted(self, dialog_id: str) -> None:
+        """``dialog_id`` has a connection again (handover): its mixers stay."""
+        if self._orphans.pop(dialog_id, None) is not None:
+            self._rearm_orphans()
+
+    def _rearm_orphans(self) -> None:
+        if self._orphan_timer is not None:
+            self._orphan_timer.cancel()
+            self._orphan_timer = None
+        if self._orphans:
+            due = min(self._orphans.values())
+            self._orphan_timer = asyncio.get_running_loop().call_at(due, self._release_orphans)
+
+    def _release_orphans(self) -> None:
+        self._orphan_timer = None
+        now = asyncio.get_running_loop().time()
+        for dialog_id, due in list(self._orphans.items()):
+            if due <= now:
+                del self._orphans[dialog_id]
+                log.info("channel %s did not come back: its mixers are released", dialog_id)
+                self.deliver(self.service.release(dialog_id))
+                claim = self._claims.get(dialog_id)
+                if claim is not None and not claim.dialogs:
+                    del self._claims[dialog_id]
+        self._rearm_orphans()
+
     async def close(self) -> None:
         """Stops listening and drops every channel (the registry survives in the service)."""
         if self._server is not None:
@@ -345,6 +388,8 @@ class ControlServer:
             await self._server.wait_closed()
             self._server = None
         self.drop_channels()
+        self._orphans.clear()
+        self._rearm_orphans()
 
     def drop_channels(self) -> None:
         """Resets every TCP connection at once (operator action; also how tests kill channels)."""

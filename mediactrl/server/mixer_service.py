@@ -201,8 +201,10 @@ class ControlOnlyBackend:
 class MixerServiceConfig:
     """Settings of the executor.
 
-    allow_cross_owner: lift the RFC 7058 s8 isolation (one trusted application server using
-        several channels under different cfw-ids); off by default.
+    allow_cross_owner: lift the RFC 6505 s7 / RFC 7058 s8 isolation (an administrative
+        channel, one trusted application server using several cfw-ids): another channel's
+        conference is reachable by its id when no other channel has one of that id; off by
+        default.
     conference_id_bytes: random bytes in a conferenceid the MS picks (s4.2.1.1).
     """
 
@@ -370,6 +372,16 @@ class MixerService:
                 entries.append(m.ActiveTalker(conferenceid=other.name if other else talker))
         notify = m.ActiveTalkersNotify(conference.name, tuple(entries))
         return (Notice(conference.owner, m.Event(notify)),)
+
+    def release(self, owner: str) -> tuple[Notice, ...]:
+        """Destroys everything ``owner`` owns (its channel is gone for good), as its own
+        <destroyconference>s and <unjoin>s would; returns their events."""
+        notices: list[Notice] = []
+        for name in self.conferences_of(owner):
+            notices.extend(self.execute(owner, m.DestroyConference(name)).notices)
+        for join in [j for j in self._joins.values() if j.owner == owner]:
+            notices.extend(self.execute(owner, m.Unjoin(join.id1, join.id2)).notices)
+        return tuple(notices)
 
     def holds(self, owner: str) -> bool:
         """True while ``owner`` owns any conference or join (its channel may come back)."""

@@ -359,6 +359,32 @@ async def test_channel_negotiated_by_sdp_offer_answer(backend: ControlOnlyBacken
         await strict.close()
 
 
+async def test_a_lost_channels_mixers_wait_for_its_handover_then_go(
+    backend: ControlOnlyBackend,
+) -> None:
+    """RFC 6505 s7 handover: the same cfw-id back within ``orphan_timeout`` keeps the mixers;
+    a channel that never comes back (its application server restarted under a new cfw-id)
+    does not leave them on the media server forever."""
+    server = ControlServer(
+        MixerService(backend), ControlServerConfig(accept_any_dialog=True, orphan_timeout=0.5)
+    )
+    host, port = await server.start()
+    client = MediaControlClient(direct_opener(host, port, "orphan000001"), FAST)
+    try:
+        await client.start()
+        await client.mixer(m.CreateConference("waits"))
+        server.drop_channels()
+        await until(lambda: client.connections_made == 2 and client.is_up)
+        await asyncio.sleep(0.7)  # past the timeout: the handover cancelled the release
+        assert server.service.conferences_of("orphan000001") == ("waits",)
+        await client.close()
+        await until(lambda: not server.service.conferences_of("orphan000001"))
+        assert backend.conferences == {}
+    finally:
+        await client.close()
+        await server.close()
+
+
 async def test_sdp_offers_the_listener_cannot_take(server: ControlServer) -> None:
     offer = channel_offer("127.0.0.1", cfw_id="tlsoffer0001")
     with pytest.raises(SdpError) as tls:
