@@ -14,9 +14,11 @@ The SIP INVITE that negotiates the channel is not done here: a caller-supplied a
 opener* returns the :class:`ChannelTarget` (host, port, cfw-id) each time a channel is needed,
 so the same client runs over a direct opener (tests, static configuration) or the SIP UA.
 
-When the channel drops, the client reconnects with bounded exponential backoff, re-SYNCs, and
-runs the ``on_channel_up`` hook (the driver audits the server there and re-creates what it
-wants).  SIP calls are not touched: only the control channel is re-established.
+When the channel drops, the client reconnects with bounded exponential backoff, re-SYNCs
+(openers keep their cfw-id, so the media server sees the same channel come back and hands its
+mixers over, RFC 6505 s7), and runs the ``on_channel_up`` hook (the driver audits the server
+there and re-creates what it wants).  SIP calls are not touched: only the control channel is
+re-established.
 """
 
 from __future__ import annotations
@@ -103,10 +105,11 @@ class ChannelOffer:
 
 
 def channel_offer(address: str, *, cfw_id: str | None = None) -> ChannelOffer:
-    """A fresh COMEDIA offer (setup:active, connection:new) with a new cfw-id (s4.1).
+    """A fresh COMEDIA offer (setup:active, connection:new) with ``cfw_id`` or a new one (s4.1).
 
-    A SIP channel opener is then: ``offer = channel_offer(my_ip)``; send an INVITE with
-    ``offer.sdp``; ``return offer.target(answer_sdp)``.
+    A SIP channel opener is then: ``offer = channel_offer(my_ip, cfw_id=mine)``; send an
+    INVITE with ``offer.sdp``; ``return offer.target(answer_sdp)``.  Offer the same cfw-id on
+    every reconnect: it names the channel, and the channel owns its mixers (RFC 6505 s7).
     """
     cfw_id = cfw_id or secrets.token_hex(6)
     sdp = build_offer(address=address, cfw_id=cfw_id, session_id=secrets.randbits(31))

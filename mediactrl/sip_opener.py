@@ -3,11 +3,15 @@
 :class:`SipChannelOpener` is a :data:`~mediactrl.client.ChannelOpener` for
 :class:`~mediactrl.client.MediaControlClient`: each call sends an INVITE with the COMEDIA offer
 of RFC 6230 s4.1 (:func:`~mediactrl.client.channel_offer`: ``m=application 9 TCP cfw``,
-``a=setup:active``, ``a=connection:new``, a fresh ``a=cfw-id``) through a
+``a=setup:active``, ``a=connection:new``, ``a=cfw-id``) through a
 :class:`focus.sip.aio.ua.UserAgent` and returns the :class:`~mediactrl.client.ChannelTarget` of the
 answer.  The dialog of an earlier channel is ended with BYE when a new one is opened (the
 client only asks again when the old channel dropped), and :meth:`SipChannelOpener.close` ends
 the current one.  Media legs are opened by :class:`mediactrl.legs.MediaLegs`.
+
+The cfw-id is chosen once per opener and offered again on every reconnect: the channel
+identifier names the channel and owns its mixers on the media server (RFC 6505 s7), so a
+channel re-established after a drop takes its conferences back (mediactrl/README.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 
 from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import SdpError
@@ -30,11 +35,21 @@ class SipChannelOpener:
     """Opens CFW channels by SIP INVITE to ``target`` (the media server's SIP URI).
 
     ``address`` is the IP put in the offer's c= line (where the client connects from);
-    ``timeout`` bounds one INVITE; ``call`` is the dialog of the current channel.
+    ``timeout`` bounds one INVITE; ``call`` is the dialog of the current channel; ``cfw_id``
+    is the channel identifier offered every time (default: a random one).
     """
 
-    def __init__(self, ua: UserAgent, target: str, *, address: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        ua: UserAgent,
+        target: str,
+        *,
+        address: str,
+        timeout: float = 10.0,
+        cfw_id: str | None = None,
+    ) -> None:
         self.ua = ua
+        self.cfw_id = cfw_id or secrets.token_hex(6)
         self.target = target
         self.address = address
         self.timeout = timeout
@@ -46,7 +61,7 @@ class SipChannelOpener:
         previous, self.call = self.call, None
         if previous is not None:
             self._bye_later(previous)
-        offer = channel_offer(self.address)
+        offer = channel_offer(self.address, cfw_id=self.cfw_id)
         call = await asyncio.wait_for(self.ua.invite(self.target, offer.sdp.encode()), self.timeout)
         try:
             target = offer.target(call.remote_sdp.decode("utf-8", "replace"))

@@ -8,8 +8,16 @@ after the headers and by Content-Length.
 A message whose framing could be read but whose content is wrong (a bad header value, a
 missing mandatory header) yields a *recoverable* ``ParseError``: its bytes are skipped and the
 stream goes on.  When framing itself is lost (no valid Content-Length, a head over the size
-limit) the error is fatal: the parser stops and repeats that error, since nothing later on the
-stream can be trusted.
+limit, more header lines than allowed, bare LF line ends) or when a bad request cannot be
+answered because no transaction id can be read from its start line, the error is fatal: the
+parser stops and repeats that error, since nothing later on the stream can be trusted.
+
+Fatal head errors are found as soon as the bytes that prove them are in (a start line that is
+not ``CFW <trans-id> ...`` after its CRLF, not ``CFW `` at all after four bytes, one header
+line too many, the size limit crossed), not when the blank line arrives: a peer that never
+sends one is not waited for.  Each check fires at a fixed stream position and the earliest
+wins, so the verdict does not depend on how the stream was split.  A malformed *response* is
+skipped (responses are never answered); a transaction waiting for it times out.
 """
 
 from __future__ import annotations
@@ -35,8 +43,8 @@ __all__ = ["NEED_DATA", "CfwParser", "NeedData", "ParseError", "ParserLimits", "
 class ParserLimits:
     """Size limits that keep a hostile peer from exhausting memory.
 
-    ``max_head``: bytes of start line plus headers; ``max_body``: Content-Length accepted;
-    ``max_headers``: number of header lines.
+    ``max_head``: bytes of start line plus headers, blank line included; ``max_body``:
+    Content-Length accepted; ``max_headers``: number of header lines.
     """
 
     max_head: int = 16 * 1024
@@ -202,16 +210,12 @@ class CfwParser:
         if self._fatal is not None:
             return self._fatal
         end = self._buffer.find(b"\r\n\r\n")
-        bare = self._buffer.find(b"\n\n")
-        if bare >= 0 and (end < 0 or bare < end):
-            # Without CRLF the head's end is never seen: fail now rather than wait forever.
-            return self._fail(400, "lines must end with CRLF (RFC 6230 s9.1)", None)
+        problem = _head_problem(self._buffer, end, self.limits)
+        if problem is not None:
+            status, reason, trans_id = problem
+            return self._fail(status, reason, trans_id)
         if end < 0:
-            if len(self._buffer) > self.limits.max_head:
-                return self._fail(431, f"message head exceeds {self.limits.max_head} bytes", None)
             return NEED_DATA
-        if end > self.limits.max_head:
-            return self._fail(431, f"message head exceeds {self.limits.max_head} bytes", None)
         head = bytes(self._buffer[:end])
         trans_id = _peek_trans_id(head)  # only a valid id may be answered
         try:
@@ -252,6 +256,54 @@ class CfwParser:
 
     def _head_end(self) -> int:
         return self._buffer.find(b"\r\n\r\n")
+
+
+_PREFIX = b"CFW "
+
+
+def _head_problem(
+    buffer: bytearray, end: int, limits: ParserLimits
+) -> tuple[int, str, str | None] | None:
+    """The fatal problem of the message head at the start of ``buffer``, if the bytes in prove
+    one: (status, reason, trans_id to answer).  ``end`` is where the head's CRLFCRLF starts (-1:
+    not in yet).  Each check has the stream position at which it is decided; the earliest
+    wins, so byte-at-a-time feeding and one big read agree."""
+    stop = end + 4 if end >= 0 else len(buffer)  # the head's bytes, blank line included
+    bare = buffer.find(b"\n\n", 0, stop)
+    if bare >= 0:
+        stop = bare + 2
+    found: list[tuple[int, int, str]] = []  # (position decided, order, reason)
+    for i, byte in enumerate(buffer[: min(len(_PREFIX), stop)]):
+        if byte != _PREFIX[i]:
+            found.append((i + 1, 0, "not a CFW message (RFC 6230 s9.1 start line)"))
+            break
+    first_end = buffer.find(b"\r\n", 0, stop)
+    first = bytes(buffer[:first_end]) if first_end >= 0 else None
+    if first is not None and _peek_trans_id(first) is None and not _is_response_line(first):
+        found.append((first_end + 2, 1, f"bad start line {first[:80]!r}: no transaction id"))
+    crlf = -2
+    for _ in range(limits.max_headers + 2):  # the start line's, one per header, one too many
+        crlf = buffer.find(b"\r\n", crlf + 2, stop)
+        if crlf < 0:
+            break
+    else:
+        found.append((crlf + 2, 2, f"more than {limits.max_headers} header lines"))
+    if stop > limits.max_head:
+        found.append((limits.max_head + 1, 3, f"message head exceeds {limits.max_head} bytes"))
+    if bare >= 0:
+        found.append((bare + 2, 4, "lines must end with CRLF (RFC 6230 s9.1)"))
+    if not found:
+        return None
+    position, _, reason = min(found)
+    trans_id = None
+    if first is not None and first_end + 2 <= position:
+        trans_id = _peek_trans_id(first)
+    return 400, reason, trans_id
+
+
+def _is_response_line(first: bytes) -> bool:
+    parts = first.split(b" ")
+    return len(parts) >= 3 and parts[0] == b"CFW" and parts[2].isdigit()
 
 
 def _peek_trans_id(head: bytes) -> str | None:

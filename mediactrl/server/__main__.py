@@ -1,7 +1,8 @@
 """``python -m mediactrl.server --sip-listen HOST:PORT``: the bundled RFC 6230/6505 media server.
 
 Options: ``--cfw-listen HOST:PORT`` (default: the SIP host, any free port), ``--rtp-ports
-LOW-HIGH`` (default 40000-44999), ``--log-level L``.  It prints one line with its SIP URI and
+LOW-HIGH`` (default 40000-44999), ``--orphan-timeout SECONDS`` (default 120; 0: keep a lost
+channel's mixers), ``--log-level L``.  It prints one line with its SIP URI and
 CFW address when it is ready, and stops cleanly on SIGTERM or SIGINT.
 """
 
@@ -35,6 +36,16 @@ def _port_range(text: str) -> tuple[int, int]:
     return first, last
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m mediactrl.server",
@@ -63,6 +74,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="RTP port range (default 40000-44999)",
     )
     parser.add_argument(
+        "--orphan-timeout",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long a control channel that lost its connection keeps its mixers for its "
+        "application server to come back with the same cfw-id (RFC 6505 s7); 0: forever "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default="WARNING",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -80,6 +100,7 @@ def config_from(args: argparse.Namespace) -> MediaServerConfig:
         cfw_host=cfw_host,
         cfw_port=cfw_port,
         rtp_ports=args.rtp_ports,
+        orphan_timeout=args.orphan_timeout or None,
     )
 
 

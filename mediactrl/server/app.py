@@ -41,6 +41,9 @@ class MediaServerConfig:
     media_host: address the RTP sockets bind and the SDP announces (None: the SIP host).
     sip_user: user part of the UA's URI (``sip:<user>@host:port``).
     media_timeout: seconds without RTP before a leg is reported silent (logged only).
+    orphan_timeout: seconds the mixers of a control channel that lost its connection wait for
+        it to come back with the same cfw-id (RFC 6505 s7 handover) before they are released;
+        None keeps them (see :class:`~mediactrl.server.control.ControlServerConfig`).
     """
 
     sip_host: str = "127.0.0.1"
@@ -51,6 +54,7 @@ class MediaServerConfig:
     media_host: str | None = None
     sip_user: str = "mediaserver"
     media_timeout: float | None = 30.0
+    orphan_timeout: float | None = 120.0
 
 
 class MediaServer:
@@ -139,7 +143,11 @@ async def start_media_server(
     )
     control = ControlServer(
         MixerService(EngineBackend(engine)),
-        ControlServerConfig(host=config.cfw_host or config.sip_host, port=config.cfw_port),
+        ControlServerConfig(
+            host=config.cfw_host or config.sip_host,
+            port=config.cfw_port,
+            orphan_timeout=config.orphan_timeout,
+        ),
     )
     side = SipSide(control, engine, on_dtmf=on_dtmf)
     holder.append((control, side))

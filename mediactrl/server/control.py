@@ -4,19 +4,35 @@ A thin asyncio adapter over :class:`~mediactrl.cfw.connection.CfwConnection` as 
 side: bytes read are fed to the connection, bytes it produces are written, and ONE
 ``loop.call_at`` timer per channel is armed from ``get_timer()``.  CONTROL bodies of
 msc-mixer/1.0 go to the :class:`~mediactrl.server.mixer_service.MixerService`; the events it
-produces go out as CONTROLs on the channel of the owner they are addressed to.  Bodies of
-msc-ivr/1.0 (RFC 6231, the DTMF part) go to the :class:`~mediactrl.server.ivr_service.IvrService`;
-its events (<dtmfnotify>, <dialogexit>) go to the very channel that started the dialog, and a
-channel's dialogs end with it.
+produces go out as CONTROLs on the channel they are addressed to.  Bodies of msc-ivr/1.0
+(RFC 6231, the DTMF part) go to the :class:`~mediactrl.server.ivr_service.IvrService`; its
+events (<dtmfnotify>, <dialogexit>) go to the very connection that started the dialog, and a
+connection's dialogs end with it.
+
+Who owns what (RFC 6505 s7, RFC 6230 s12.3): a channel is named by its channel identifier,
+the client's cfw-id of the SDP that is also the Dialog-ID of its SYNC, and "channels are the
+same if they have the same identifier".  Mixers, joins and IVR dialogs belong to that
+identifier, never to the SIP identity behind it: several channels of one application server
+are as separate as channels of two.  A SYNC whose Dialog-ID is already open on another TCP
+connection is the same channel coming back (the application server lost its connection):
+the new connection takes over and the old one is closed; channels with other identifiers are
+never touched.
 
 A channel is accepted only for a cfw-id the SIP side negotiated in the COMEDIA set-up
-(:meth:`ControlServer.expect_channel`); an unknown Dialog-ID gets 481 (RFC 7058 s5.4).  With
-``ControlServerConfig.accept_any_dialog`` (test mode) every Dialog-ID is its own owner.
+(:meth:`ControlServer.answer_offer`, :meth:`ControlServer.expect_channel`); an unknown
+Dialog-ID gets 481 (RFC 7058 s5.4).  The first negotiation *claims* the cfw-id for the SIP
+identity that made it (From URI and source address, as the SIP side gives it) and the hosts
+it may connect from; the claim outlives the SIP dialog while the identifier still owns
+mixers, so that application server (and only it) can hand its channel over to a new dialog
+with the same cfw-id.  The same cfw-id offered by another identity is refused with 403
+(:class:`ChannelRefused`), and a SYNC from a host outside the claim gets 403.  With
+``ControlServerConfig.accept_any_dialog`` (test mode) any Dialog-ID is accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import logging
 import secrets
@@ -43,9 +59,11 @@ from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, encode
 from mediactrl.server.ivr_service import IvrNotice, IvrService
 from mediactrl.server.mixer_service import MixerService, Notice
 
-__all__ = ["ControlServer", "ControlServerConfig"]
+__all__ = ["ChannelRefused", "ControlServer", "ControlServerConfig"]
 
 log = logging.getLogger(__name__)
+
+_UNSPECIFIED = frozenset({"0.0.0.0", "::"})  # noqa: S104 -- a c= that names no host
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,10 @@ class ControlServerConfig:
     accept_any_dialog: test mode: accept a SYNC with any Dialog-ID, owned by that id.
     sync_timeout: seconds a new TCP connection has to complete its SYNC before it is closed
         (the framework itself waits forever; a listener must not).
+    orphan_timeout: seconds a channel identifier may stay without a connection before its
+        mixers are released (long enough for a reconnect and handover; an application server
+        that restarted comes back under a new cfw-id and would leave them forever); None:
+        keep them.
     transaction_timeout, report_timeout: as in :class:`~mediactrl.cfw.connection.CfwConfig`.
     limits: CFW parser limits.
     """
@@ -67,9 +89,38 @@ class ControlServerConfig:
     packages: tuple[str, ...] = (PACKAGE, ivr_codec.PACKAGE)
     accept_any_dialog: bool = False
     sync_timeout: float = 10.0
+    orphan_timeout: float | None = 120.0
     transaction_timeout: float = 10.0
     report_timeout: int = 10
     limits: ParserLimits = field(default_factory=ParserLimits)
+
+
+def _is_ip(host: str) -> bool:
+    """Only an address can be compared with a TCP peer (a c= may name a host, RFC 4566)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class ChannelRefused(Exception):
+    """The SIP side must refuse this control-channel INVITE with ``status`` (the offerer's
+    fault: e.g. 403, a cfw-id claimed by another SIP identity, RFC 6230 s12.3)."""
+
+    def __init__(self, reason: str, status: int = 403) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass
+class _Claim:
+    """Who negotiated a cfw-id: the only identity that may negotiate it again."""
+
+    identity: str | None  # None: announced locally (expect_channel without an identity)
+    hosts: frozenset[str]  # where its TCP connections may come from; empty: anywhere
+    dialogs: int = 0  # SIP dialogs currently negotiating the channel; SYNCs need one
 
 
 class _Channel(asyncio.Protocol):
@@ -82,9 +133,8 @@ class _Channel(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._sync_deadline: float | None = self._loop.time() + server.config.sync_timeout
-        self.dialog_id: str | None = None
-        self.owner: str | None = None
-        self.key = f"ch{next(server.channel_numbers)}"  # names this channel to the IvrService
+        self.dialog_id: str | None = None  # the channel identifier, once the SYNC is accepted
+        self.key = f"ch{next(server.channel_numbers)}"  # names this connection to the IvrService
 
     # ----------------------------------------------------------------- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -109,8 +159,9 @@ class _Channel(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         self._server.channels.discard(self)
-        if self.owner is not None and self._server.open_channels.get(self.owner) is self:
-            del self._server.open_channels[self.owner]
+        if self.dialog_id is not None and self._server.open_channels.get(self.dialog_id) is self:
+            del self._server.open_channels[self.dialog_id]
+            self._server.orphaned(self.dialog_id)
         if self._server.ivr.channel_lost(self.key):
             log.info("channel %s lost: its IVR dialogs ended", self.dialog_id)
 
@@ -164,20 +215,22 @@ class _Channel(asyncio.Protocol):
     def _handle(self, event: object) -> None:
         now = self._loop.time()
         if isinstance(event, SyncReceived):
-            owner = self._server.owner_for(event.dialog_id)
-            if owner is None:
-                log.info("SYNC with unknown Dialog-ID %s refused (481)", event.dialog_id)
-                self._conn.reject_sync(481)
+            status = self._server.sync_verdict(event.dialog_id, self._peer_host())
+            if status != 200:
+                log.info("SYNC with Dialog-ID %s refused (%d)", event.dialog_id, status)
+                self._conn.reject_sync(status)
                 return
             if self._conn.accept_sync(now):
-                self.dialog_id, self.owner = event.dialog_id, owner
+                self.dialog_id = event.dialog_id
         elif isinstance(event, SyncCompleted):
-            assert self.owner is not None
+            assert self.dialog_id is not None
             self._sync_deadline = None
-            previous = self._server.open_channels.get(self.owner)
-            self._server.open_channels[self.owner] = self
+            previous = self._server.open_channels.get(self.dialog_id)
+            self._server.open_channels[self.dialog_id] = self
+            self._server.adopted(self.dialog_id)
             if previous is not None and previous is not self:
-                # The application server reconnected: the old channel is stale.
+                # Same identifier, same channel (RFC 6505 s7): its old connection is stale.
+                log.info("channel %s moved to a new connection", self.dialog_id)
                 previous.abort()
         elif isinstance(event, ControlReceived):
             self._on_control(event, now)
@@ -185,7 +238,7 @@ class _Channel(asyncio.Protocol):
             log.warning("channel %s: %s %s timed out", self.dialog_id, event.method, event.trans_id)
         elif isinstance(event, BadMessageReceived):
             log.info("channel %s: refused a message: %s", self.dialog_id, event.reason)
-            if self.owner is None:
+            if self.dialog_id is None:
                 # Not even a SYNC yet: this is no MEDIACTRL peer (RFC 7058 s5.4 closes too).
                 self._conn.close()
         elif isinstance(event, ChannelClosed):
@@ -193,8 +246,12 @@ class _Channel(asyncio.Protocol):
         elif isinstance(event, ResponseReceived) and event.code != 200:
             log.info("channel %s: event %s answered %s", self.dialog_id, event.trans_id, event.code)
 
+    def _peer_host(self) -> str | None:
+        peer = self._transport.get_extra_info("peername") if self._transport else None
+        return str(peer[0]) if peer else None
+
     def _on_control(self, event: ControlReceived, now: float) -> None:
-        assert self.owner is not None
+        assert self.dialog_id is not None
         if event.package.split("/")[0] == ivr_codec.PACKAGE.split("/")[0]:
             self._on_ivr_control(event)
             return
@@ -206,7 +263,7 @@ class _Channel(asyncio.Protocol):
             # Not a mixer body at all: a syntax error of the framework message (s7).
             self._conn.respond(event.trans_id, 400)
             return
-        outcome = self._server.service.handle_body(self.owner, event.body)
+        outcome = self._server.service.handle_body(self.dialog_id, event.body)
         if outcome.answer is None:
             self._conn.respond(event.trans_id, outcome.cfw_status)
         else:
@@ -214,12 +271,12 @@ class _Channel(asyncio.Protocol):
         self._server.deliver(outcome.notices)
 
     def _on_ivr_control(self, event: ControlReceived) -> None:
-        assert self.owner is not None
+        assert self.dialog_id is not None
         content_type = (event.content_type or "").split(";")[0].strip()
         if content_type != ivr_codec.CONTENT_TYPE:
             self._conn.respond(event.trans_id, 400)
             return
-        outcome = self._server.ivr.handle_body(self.owner, self.key, event.body)
+        outcome = self._server.ivr.handle_body(self.dialog_id, self.key, event.body)
         self._conn.respond(
             event.trans_id, 200, content_type=ivr_codec.CONTENT_TYPE, body=outcome.body()
         )
@@ -237,7 +294,7 @@ class _Channel(asyncio.Protocol):
         try:
             self._conn.control(package, content_type, body, self._loop.time())
         except LocalProtocolError as exc:
-            log.info("event for %s not sent: %s", self.owner, exc)
+            log.info("event for %s not sent: %s", self.dialog_id, exc)
             return
         self._flush()
         self._rearm()
@@ -266,9 +323,11 @@ class ControlServer:
             limits=self.config.limits,
         )
         self.channels: set[_Channel] = set()  # every TCP connection, synced or not
-        self.open_channels: dict[str, _Channel] = {}  # owner -> its synced channel
-        self._expected: dict[str, str] = {}  # cfw-id -> owner
+        self.open_channels: dict[str, _Channel] = {}  # channel identifier -> its connection
+        self._claims: dict[str, _Claim] = {}  # cfw-id -> who negotiated it
         self._server: asyncio.Server | None = None
+        self._orphans: dict[str, float] = {}  # channel identifier -> when its mixers go
+        self._orphan_timer: asyncio.TimerHandle | None = None
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> tuple[str, int]:
@@ -287,6 +346,40 @@ class ControlServer:
         host, port = self._server.sockets[0].getsockname()[:2]
         return str(host), int(port)
 
+    # ----------------------------------------------------------------- orphaned mixers
+    def orphaned(self, dialog_id: str) -> None:
+        """``dialog_id`` lost its last connection: its mixers wait ``orphan_timeout`` for it."""
+        timeout = self.config.orphan_timeout
+        if timeout is not None and self.service.holds(dialog_id):
+            self._orphans[dialog_id] = asyncio.get_running_loop().time() + timeout
+            self._rearm_orphans()
+
+    def adopted(self, dialog_id: str) -> None:
+        """``dialog_id`` has a connection again (handover): its mixers stay."""
+        if self._orphans.pop(dialog_id, None) is not None:
+            self._rearm_orphans()
+
+    def _rearm_orphans(self) -> None:
+        if self._orphan_timer is not None:
+            self._orphan_timer.cancel()
+            self._orphan_timer = None
+        if self._orphans:
+            due = min(self._orphans.values())
+            self._orphan_timer = asyncio.get_running_loop().call_at(due, self._release_orphans)
+
+    def _release_orphans(self) -> None:
+        self._orphan_timer = None
+        now = asyncio.get_running_loop().time()
+        for dialog_id, due in list(self._orphans.items()):
+            if due <= now:
+                del self._orphans[dialog_id]
+                log.info("channel %s did not come back: its mixers are released", dialog_id)
+                self.deliver(self.service.release(dialog_id))
+                claim = self._claims.get(dialog_id)
+                if claim is not None and not claim.dialogs:
+                    del self._claims[dialog_id]
+        self._rearm_orphans()
+
     async def close(self) -> None:
         """Stops listening and drops every channel (the registry survives in the service)."""
         if self._server is not None:
@@ -295,6 +388,8 @@ class ControlServer:
             await self._server.wait_closed()
             self._server = None
         self.drop_channels()
+        self._orphans.clear()
+        self._rearm_orphans()
 
     def drop_channels(self) -> None:
         """Resets every TCP connection at once (operator action; also how tests kill channels)."""
@@ -302,23 +397,43 @@ class ControlServer:
             channel.abort()
 
     # ----------------------------------------------------------------- SIP side hooks
-    def expect_channel(self, cfw_id: str, owner: str | None = None) -> None:
-        """The SIP side negotiated ``cfw_id`` (RFC 6230 s4, COMEDIA): accept its SYNC.
+    def expect_channel(
+        self, cfw_id: str, identity: str | None = None, hosts: Iterable[str] = ()
+    ) -> None:
+        """A SIP dialog negotiated ``cfw_id`` (RFC 6230 s4, COMEDIA): accept its SYNC.
 
-        ``owner`` names the application server the channel acts for (default: the cfw-id);
-        channels with the same owner share conferences and joins, so an application server
-        re-establishing its channel under a new cfw-id keeps its mixers.
+        ``identity`` is the SIP identity that negotiated it and ``hosts`` where its TCP
+        connection may come from (empty: anywhere).  The first negotiation claims the cfw-id;
+        raises :class:`ChannelRefused` (403) when another identity claimed it, so its mixers
+        cannot be taken over by whoever saw the cfw-id in an SDP.  Each call counts one SIP
+        dialog, ended by :meth:`forget_channel`.
         """
-        self._expected[cfw_id] = owner or cfw_id
+        claim = self._claims.get(cfw_id)
+        if claim is not None and not claim.dialogs and not self.service.holds(cfw_id):
+            del self._claims[cfw_id]  # its mixers went after its last dialog: free again
+            claim = None
+        if claim is not None and claim.identity != identity:
+            raise ChannelRefused(f"cfw-id {cfw_id} belongs to another application server")
+        if claim is None:
+            claim = self._claims[cfw_id] = _Claim(identity, frozenset(hosts))
+        claim.dialogs += 1
 
     def answer_offer(
-        self, offer_sdp: str | bytes | SessionDescription, *, owner: str | None = None
+        self,
+        offer_sdp: str | bytes | SessionDescription,
+        *,
+        identity: str | None = None,
+        source_host: str | None = None,
     ) -> str:
         """The SIP side got an INVITE for a control channel: expects its SYNC and returns the
         SDP answer (setup:passive, our listening address, a cfw-id of our own, s4.2).
 
-        Raises :class:`~focus.sip.sdp.SdpError` (with the SIP status to answer) for an
-        offer this listener cannot take: no cfw stream, TLS, or a passive offerer.
+        ``identity`` names the offerer (the SIP side passes its From URI and source address)
+        and ``source_host`` where the INVITE came from; the channel's TCP connection must come
+        from there or from the offer's c= address.  Raises :class:`~focus.sip.sdp.SdpError`
+        (with the SIP status to answer) for an offer this listener cannot take: no cfw stream,
+        TLS, or a passive offerer; :class:`ChannelRefused` (403) for a cfw-id another identity
+        claimed.
         """
         offer = parse_cfw_sdp(offer_sdp)
         if offer.rejected:
@@ -332,22 +447,40 @@ class ControlServer:
         answer = build_answer(
             offer, address=host, port=port, cfw_id=ours, session_id=secrets.randbits(31)
         )
-        self.expect_channel(offer.cfw_id, owner)
+        hosts = {h for h in (offer.address, source_host) if h is not None and _is_ip(h)}
+        self.expect_channel(offer.cfw_id, identity, hosts - _UNSPECIFIED)
         return answer
 
     def forget_channel(self, cfw_id: str) -> None:
-        """The SIP dialog of ``cfw_id`` ended: refuse new SYNCs for it, close its channel."""
-        self._expected.pop(cfw_id, None)
+        """A SIP dialog of ``cfw_id`` ended; when it was the last one, refuse new SYNCs for it
+        and close its channel.  The claim stays while the identifier owns mixers (handover)."""
+        claim = self._claims.get(cfw_id)
+        if claim is None:
+            return
+        claim.dialogs = max(claim.dialogs - 1, 0)
+        if claim.dialogs:
+            return  # the channel was handed over to a newer dialog
+        if not self.service.holds(cfw_id):
+            del self._claims[cfw_id]
         for channel in list(self.channels):
             if channel.dialog_id == cfw_id:
                 channel.abort(graceful=True)
 
-    def owner_for(self, dialog_id: str) -> str | None:
-        """The owner of a Dialog-ID, or None when its SYNC must be refused."""
-        owner = self._expected.get(dialog_id)
-        if owner is None and self.config.accept_any_dialog:
-            return dialog_id
-        return owner
+    def expects(self, dialog_id: str) -> bool:
+        """True while a SIP dialog holds ``dialog_id`` (its SYNC would be accepted)."""
+        claim = self._claims.get(dialog_id)
+        return claim is not None and claim.dialogs > 0
+
+    def sync_verdict(self, dialog_id: str, peer_host: str | None) -> int:
+        """The answer to a SYNC for ``dialog_id`` from ``peer_host``: 200 to accept, 481 for
+        an identifier no SIP dialog negotiated (RFC 7058 s5.4), 403 from a host outside its
+        claim (RFC 6230 s12.3)."""
+        claim = self._claims.get(dialog_id)
+        if claim is None or not claim.dialogs:
+            return 200 if self.config.accept_any_dialog else 481
+        if claim.hosts and peer_host not in claim.hosts:
+            return 403
+        return 200
 
     def connection_closed(self, connection_id: str) -> None:
         """The SIP side ended a media connection: its joins and IVR dialogs end and owners
@@ -382,7 +515,8 @@ class ControlServer:
             self.dtmf(event.endpoint_id, event.digit)
 
     def deliver(self, notices: Iterable[Notice]) -> None:
-        """Sends events to the open channels of their owners; an absent owner misses them."""
+        """Sends events on the channels that own their mixers; a channel that is down (until
+        it is handed over) misses them."""
         for notice in notices:
             channel = self.open_channels.get(notice.owner)
             if channel is None:

@@ -11,9 +11,11 @@ What it refuses, with the RFC's status: operations it cannot run (prompt 429, re
 collect/control 439), external documents (src, 420), prepared dialogs (none exist: 406),
 conference dialogs (439), <stream> selections (428), <dialogprepare>/<audit> (439).
 
-Dialog ids are scoped to the owner (the application server behind the channel), so two
-application servers never collide.  Input: bodies and engine digits; output: a
-:class:`IvrOutcome` (the <response>) and :class:`IvrNotice` events addressed to channels.
+Dialog ids are scoped to the owner, the channel identifier (cfw-id / Dialog-ID) of the
+channel that started them, as mixers are (RFC 6505 s7): two channels never collide, and a
+channel can neither see nor terminate another's dialogs (for it they do not exist: 406).
+Input: bodies and engine digits; output: a :class:`IvrOutcome` (the <response>) and
+:class:`IvrNotice` events addressed to channels.
 """
 
 from __future__ import annotations

@@ -10,10 +10,17 @@ registry: a failing request changes nothing (s4.2.1.1, s4.2.2.2: "MUST NOT creat
 Events the mixer generates (<unjoin-notify>, <conferenceexit>, <active-talkers-notify>,
 s4.2.4) come back as :class:`Notice` values addressed to the owner of the affected resource.
 
-Ownership follows RFC 7058 s8: a conference or join belongs to the owner whose channel created
-it; another owner's audit does not see it and any attempt to touch it is a framework-level 403.
-An owner is normally the cfw-id of the channel (the control server may map several cfw-ids of
-one application server to one owner, so that a reconnected channel keeps its mixers).
+Ownership follows RFC 6505 s7 (and RFC 7058 s8): a conference or join belongs to the channel
+that created it, named by its channel identifier (the cfw-id / Dialog-ID, never the SIP
+identity behind it); another channel's audit does not see it and any attempt to audit, modify,
+join to, unjoin or destroy it is a framework-level 403.  A channel that comes back with the
+same identifier (the control server checks who may) is the same owner and keeps its mixers.
+
+Conference ids are scoped to their channel, like the audit: an id another channel chose is
+invisible here, so two application servers that both call their first conference "conf1"
+each get one (naming it from a third channel is still a 403, s7's Rejection).  The registry
+keys a conference by the name the backend knows it by: its id, unless another channel already
+has a conference of that id, then a unique variant of it (``backend_id``).
 
 :class:`ControlOnlyBackend` is a legitimate product mode, not a test double: a media server that
 tracks the mixing graph with no media at all, for signalling tests and for deployments where
@@ -23,6 +30,7 @@ the focus must run without RTP.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -193,8 +201,10 @@ class ControlOnlyBackend:
 class MixerServiceConfig:
     """Settings of the executor.
 
-    allow_cross_owner: lift the RFC 7058 s8 isolation (one trusted application server using
-        several channels under different cfw-ids); off by default.
+    allow_cross_owner: lift the RFC 6505 s7 / RFC 7058 s8 isolation (an administrative
+        channel, one trusted application server using several cfw-ids): another channel's
+        conference is reachable by its id when no other channel has one of that id; off by
+        default.
     conference_id_bytes: random bytes in a conferenceid the MS picks (s4.2.1.1).
     """
 
@@ -231,6 +241,7 @@ class Outcome:
 @dataclass
 class _Conference:
     owner: str
+    name: str  # the conferenceid as its owner knows it
     settings: ConferenceSettings
     talkers_sent_at: float | None = None
 
@@ -238,9 +249,10 @@ class _Conference:
 @dataclass
 class _Join:
     owner: str
-    id1: str
+    id1: str  # as the owner named them
     id2: str
     streams: tuple[m.Stream, ...]  # oriented from id1; never empty
+    keys: tuple[str, str]  # id1, id2 as the registry and the backend know them
 
 
 class _Refusal(Exception):
@@ -289,8 +301,9 @@ class MixerService:
     def __init__(self, backend: MixerBackend, config: MixerServiceConfig | None = None) -> None:
         self.backend = backend
         self.config = config or MixerServiceConfig()
-        self._conferences: dict[str, _Conference] = {}
-        self._joins: dict[frozenset[str], _Join] = {}
+        self._conferences: dict[str, _Conference] = {}  # by backend id
+        self._by_name: dict[str, dict[str, str]] = {}  # conferenceid -> owner -> backend id
+        self._joins: dict[frozenset[str], _Join] = {}  # by the backend ids of the pair
 
     # ----------------------------------------------------------------- entry points
     def handle_body(self, owner: str, body: bytes) -> Outcome:
@@ -326,7 +339,7 @@ class MixerService:
             if names & key:
                 # The media plane may already have dropped the join with the leg.
                 with contextlib.suppress(BackendError):
-                    self.backend.unjoin(join.id1, join.id2)
+                    self.backend.unjoin(*join.keys)
                 self._drop_join(key, join, 2, "connection terminated", notices, backend=False)
         return tuple(notices)
 
@@ -336,7 +349,8 @@ class MixerService:
         """The media plane reports who talks in a conference; notifies its owner if it
         subscribed (s4.2.1.4.4.1).  With ``now`` the service itself keeps to one notification
         per interval; None means the media plane already paces them.  Talkers are named as
-        the owner named them in its joins (either orientation of a connection id)."""
+        the owner named them in its joins (either orientation of a connection id).
+        ``conference_id`` and conference talkers are backend ids (:meth:`backend_id`)."""
         conference = self._conferences.get(conference_id)
         if conference is None or conference.settings.active_talkers_interval is None:
             return ()
@@ -354,28 +368,50 @@ class MixerService:
                     named = swapped_connection_id(talker)
                 entries.append(m.ActiveTalker(connectionid=named))
             else:
-                entries.append(m.ActiveTalker(conferenceid=talker))
-        notify = m.ActiveTalkersNotify(conference_id, tuple(entries))
+                other = self._conferences.get(talker)
+                entries.append(m.ActiveTalker(conferenceid=other.name if other else talker))
+        notify = m.ActiveTalkersNotify(conference.name, tuple(entries))
         return (Notice(conference.owner, m.Event(notify)),)
 
+    def release(self, owner: str) -> tuple[Notice, ...]:
+        """Destroys everything ``owner`` owns (its channel is gone for good), as its own
+        <destroyconference>s and <unjoin>s would; returns their events."""
+        notices: list[Notice] = []
+        for name in self.conferences_of(owner):
+            notices.extend(self.execute(owner, m.DestroyConference(name)).notices)
+        for join in [j for j in self._joins.values() if j.owner == owner]:
+            notices.extend(self.execute(owner, m.Unjoin(join.id1, join.id2)).notices)
+        return tuple(notices)
+
+    def holds(self, owner: str) -> bool:
+        """True while ``owner`` owns any conference or join (its channel may come back)."""
+        return any(c.owner == owner for c in self._conferences.values()) or any(
+            j.owner == owner for j in self._joins.values()
+        )
+
     def conferences_of(self, owner: str) -> tuple[str, ...]:
-        """Conference ids owned by ``owner`` (for diagnostics and tests)."""
-        return tuple(c for c, conf in self._conferences.items() if conf.owner == owner)
+        """Conference ids owned by ``owner``, as it named them (diagnostics and tests)."""
+        return tuple(c.name for c in self._conferences.values() if c.owner == owner)
+
+    def backend_id(self, owner: str, conference_id: str) -> str | None:
+        """The backend's name of ``owner``'s conference ``conference_id`` (None: no such)."""
+        return self._by_name.get(conference_id, {}).get(owner)
 
     def participants(self, conference_id: str) -> tuple[str, ...]:
-        """Entities joined to a conference, in join order."""
+        """Entities joined to a conference (by backend id), in join order, as named in the
+        joins."""
         out: list[str] = []
         for join in self._joins.values():
-            if conference_id in (join.id1, join.id2):
-                out.append(join.id2 if join.id1 == conference_id else join.id1)
+            if conference_id in join.keys:
+                out.append(join.id2 if join.keys[0] == conference_id else join.id1)
         return tuple(out)
 
     def join_streams(self, id1: str, id2: str) -> tuple[m.Stream, ...] | None:
-        """The streams of the join between two entities, oriented from ``id1``."""
+        """The streams of the join between two entities (backend ids), oriented from ``id1``."""
         join = self._joins.get(frozenset((id1, id2)))
         if join is None:
             return None
-        return join.streams if join.id1 == id1 else _flipped(join.streams)
+        return join.streams if join.keys[0] == id1 else _flipped(join.streams)
 
     # ----------------------------------------------------------------- dispatch
     def _dispatch(
@@ -407,12 +443,25 @@ class MixerService:
         return m.Response(refusal.status, _reason(refusal.reason), conferenceid=conferenceid)
 
     # ----------------------------------------------------------------- conferences
-    def _owned_conference(self, owner: str, conference_id: str) -> _Conference:
-        conference = self._conferences.get(conference_id)
-        if conference is None:
+    def _resolve(self, owner: str, conference_id: str) -> str | None:
+        """The backend id of the conference ``owner`` means by ``conference_id``; None when no
+        channel has one of that name.  Another channel's conference is a 403 (RFC 6505 s7),
+        unless ``allow_cross_owner`` and the name is unambiguous."""
+        holders = self._by_name.get(conference_id)
+        if not holders:
+            return None
+        key = holders.get(owner)
+        if key is not None:
+            return key
+        if self.config.allow_cross_owner and len(holders) == 1:
+            return next(iter(holders.values()))
+        raise _Refusal(FORBIDDEN, "resource of another channel")
+
+    def _owned_conference(self, owner: str, conference_id: str) -> tuple[str, _Conference]:
+        key = self._resolve(owner, conference_id)
+        if key is None:
             raise _Refusal(MixerStatus.CONFERENCE_DOES_NOT_EXIST, f"no conference {conference_id}")
-        self._check_owner(owner, conference.owner)
-        return conference
+        return key, self._conferences[key]
 
     def _check_owner(self, owner: str, resource_owner: str) -> None:
         if owner != resource_owner and not self.config.allow_cross_owner:
@@ -437,7 +486,8 @@ class MixerService:
 
     def _create(self, owner: str, request: m.CreateConference) -> m.Response:
         conference_id = request.conferenceid
-        if conference_id is not None and conference_id in self._conferences:
+        taken = self._by_name.get(conference_id or "", {})
+        if owner in taken or (taken and self.config.allow_cross_owner):
             raise _Refusal(
                 MixerStatus.CONFERENCE_ALREADY_EXISTS, f"conference {conference_id} exists"
             )
@@ -463,12 +513,18 @@ class MixerService:
             request.video_switch,
             _talkers_interval(request.subscribe),
         )
-        self.backend.create_conference(conference_id, settings)
-        self._conferences[conference_id] = _Conference(owner, settings)
+        key = conference_id
+        for n in itertools.count(2):
+            if key not in self._conferences:
+                break
+            key = f"{conference_id}~{n}"  # the same id on another channel (RFC 6505 s7)
+        self.backend.create_conference(key, settings)
+        self._conferences[key] = _Conference(owner, conference_id, settings)
+        self._by_name.setdefault(conference_id, {})[owner] = key
         return m.Response(200, "Conference created", conferenceid=conference_id)
 
     def _modify_conference(self, owner: str, request: m.ModifyConference) -> m.Response:
-        conference = self._owned_conference(owner, request.conferenceid)
+        key, conference = self._owned_conference(owner, request.conferenceid)
         self._check_config(request)
         old = conference.settings
         settings = replace(
@@ -481,7 +537,7 @@ class MixerService:
             if request.subscribe is not None
             else old.active_talkers_interval,
         )
-        self.backend.modify_conference(request.conferenceid, settings)
+        self.backend.modify_conference(key, settings)
         conference.settings = settings
         return m.Response(200, "Conference modified", conferenceid=request.conferenceid)
 
@@ -489,13 +545,17 @@ class MixerService:
         self, owner: str, request: m.DestroyConference, notices: list[Notice]
     ) -> m.Response:
         conference_id = request.conferenceid
-        conference = self._owned_conference(owner, conference_id)
-        self.backend.destroy_conference(conference_id)
+        key, conference = self._owned_conference(owner, conference_id)
+        self.backend.destroy_conference(key)
         # s4.2.1.3: every participant is unjoined (unjoin-notify), then conferenceexit.
-        for key, join in list(self._joins.items()):
-            if conference_id in key:
-                self._drop_join(key, join, 2, "conference terminated", notices, backend=False)
-        del self._conferences[conference_id]
+        for pair, join in list(self._joins.items()):
+            if key in pair:
+                self._drop_join(pair, join, 2, "conference terminated", notices, backend=False)
+        del self._conferences[key]
+        holders = self._by_name[conference.name]
+        del holders[conference.owner]
+        if not holders:
+            del self._by_name[conference.name]
         exit_event = m.ConferenceExit(conference_id, 0, "conference destroyed")
         notices.append(Notice(conference.owner, m.Event(exit_event)))
         return m.Response(200, "Conference destroyed", conferenceid=conference_id)
@@ -503,20 +563,19 @@ class MixerService:
     def _new_conference_id(self) -> str:
         while True:
             candidate = secrets.token_hex(self.config.conference_id_bytes)[:7]
-            if candidate not in self._conferences:
+            if candidate not in self._conferences and candidate not in self._by_name:
                 return candidate
 
     # ----------------------------------------------------------------- joins
-    def _entity(self, owner: str, entity: str) -> bool:
-        """Checks an id1/id2 exists and may be used; True for a conference."""
-        conference = self._conferences.get(entity)
-        if conference is not None:
-            self._check_owner(owner, conference.owner)
-            return True
+    def _entity(self, owner: str, entity: str) -> tuple[str, bool]:
+        """Checks an id1/id2 exists and may be used: (its backend id, whether a conference)."""
+        key = self._resolve(owner, entity)
+        if key is not None:
+            return key, True
         if is_connection_id(entity):
             if not self.backend.connection_exists(entity):
                 raise _Refusal(MixerStatus.CONNECTION_DOES_NOT_EXIST, f"no connection {entity}")
-            return False
+            return entity, False
         raise _Refusal(MixerStatus.CONFERENCE_DOES_NOT_EXIST, f"no conference {entity}")
 
     def _check_streams(self, streams: tuple[m.Stream, ...]) -> None:
@@ -543,8 +602,8 @@ class MixerService:
 
     def _join(self, owner: str, request: m.Join) -> m.Response:
         id1, id2 = request.id1, request.id2
-        first_is_conf = self._entity(owner, id1)
-        second_is_conf = self._entity(owner, id2)
+        key1, first_is_conf = self._entity(owner, id1)
+        key2, second_is_conf = self._entity(owner, id2)
         if id1 == id2 and first_is_conf:
             raise _Refusal(MixerStatus.JOIN_OPERATION_FAILED, "a conference cannot join itself")
         # A connection joined to itself is an echo (RFC 7058 s6.1.1): a connection-connection
@@ -558,46 +617,47 @@ class MixerService:
             raise _Refusal(
                 MixerStatus.MIXING_CONFERENCES_UNSUPPORTED, "joining conferences not supported"
             )
-        key = frozenset((id1, id2))
+        key = frozenset((key1, key2))
         if key in self._joins:
             raise _Refusal(MixerStatus.ALREADY_JOINED, f"{id1} and {id2} are already joined")
         self._check_streams(request.streams)
         if caps.max_participants is not None:
-            conferences = [c for c, c_is in ((id1, first_is_conf), (id2, second_is_conf)) if c_is]
+            conferences = [c for c, c_is in ((key1, first_is_conf), (key2, second_is_conf)) if c_is]
             for conference_id in conferences:
                 if len(self.participants(conference_id)) >= caps.max_participants:
                     raise _Refusal(
                         MixerStatus.CONFERENCE_FULL, f"conference {conference_id} is full"
                     )
         streams = request.streams or self._default_streams()
-        self.backend.join(id1, id2, streams)
-        self._joins[key] = _Join(owner, id1, id2, streams)
+        self.backend.join(key1, key2, streams)
+        self._joins[key] = _Join(owner, id1, id2, streams, (key1, key2))
         return m.Response(200, "Join successful")
 
-    def _existing_join(self, owner: str, id1: str, id2: str) -> _Join:
-        self._entity(owner, id1)
-        self._entity(owner, id2)
-        join = self._joins.get(frozenset((id1, id2)))
+    def _existing_join(self, owner: str, id1: str, id2: str) -> tuple[frozenset[str], _Join, bool]:
+        """The join of id1 and id2, its key, and whether they are named in its order."""
+        key1, _ = self._entity(owner, id1)
+        key2, _ = self._entity(owner, id2)
+        key = frozenset((key1, key2))
+        join = self._joins.get(key)
         if join is None:
             raise _Refusal(MixerStatus.NOT_JOINED, f"{id1} and {id2} are not joined")
         self._check_owner(owner, join.owner)
-        return join
+        return key, join, join.keys[0] == key1
 
     def _modify_join(self, owner: str, request: m.ModifyJoin) -> m.Response:
-        join = self._existing_join(owner, request.id1, request.id2)
+        _, join, same_order = self._existing_join(owner, request.id1, request.id2)
         self._check_streams(request.streams)
-        wanted = request.streams if join.id1 == request.id1 else _flipped(request.streams)
+        wanted = request.streams if same_order else _flipped(request.streams)
         changed = {streams_key(s) for s in wanted}
         # s4.2.2.3: the streams named are configured as given "from this point forward";
         # the other media keep theirs.
         streams = tuple(s for s in join.streams if streams_key(s) not in changed) + wanted
-        self.backend.modify_join(join.id1, join.id2, streams)
+        self.backend.modify_join(*join.keys, streams)
         join.streams = streams
         return m.Response(200, "Join modified")
 
     def _unjoin(self, owner: str, request: m.Unjoin, notices: list[Notice]) -> m.Response:
-        join = self._existing_join(owner, request.id1, request.id2)
-        key = frozenset((request.id1, request.id2))
+        key, join, _ = self._existing_join(owner, request.id1, request.id2)
         if request.streams:
             self._check_streams(request.streams)
             removed = {streams_key(s) for s in request.streams}
@@ -607,7 +667,7 @@ class MixerService:
                 )
             remaining = tuple(s for s in join.streams if streams_key(s) not in removed)
             if remaining:
-                self.backend.modify_join(join.id1, join.id2, remaining)
+                self.backend.modify_join(*join.keys, remaining)
                 join.streams = remaining
                 return m.Response(200, "Streams unjoined")
         self._drop_join(key, join, 0, None, notices)
@@ -624,7 +684,7 @@ class MixerService:
         backend: bool = True,
     ) -> None:
         if backend:
-            self.backend.unjoin(join.id1, join.id2)
+            self.backend.unjoin(*join.keys)
         del self._joins[key]
         event = m.Event(m.UnjoinNotify(status, join.id1, join.id2, reason))
         notices.append(Notice(join.owner, event))
@@ -645,9 +705,9 @@ class MixerService:
         # RFC 7058 s8: an audit shows only what this owner is involved in.
         visible = self.config.allow_cross_owner
         conferences = tuple(
-            self._conference_audit(conference_id, conference)
-            for conference_id, conference in self._conferences.items()
-            if (visible or conference.owner == owner) and only in (None, conference_id)
+            self._conference_audit(key, conference)
+            for key, conference in self._conferences.items()
+            if (visible or conference.owner == owner) and only in (None, conference.name)
         )
         joins = tuple(
             m.JoinAudit(join.id1, join.id2)
@@ -656,14 +716,14 @@ class MixerService:
         )
         return m.Mixers(conferences, joins)
 
-    def _conference_audit(self, conference_id: str, conference: _Conference) -> m.ConferenceAudit:
-        participants = self.participants(conference_id)
+    def _conference_audit(self, key: str, conference: _Conference) -> m.ConferenceAudit:
+        participants = self.participants(key)
         layout = None
         for candidate in conference.settings.video_layouts or ():
             if candidate.min_participants <= max(len(participants), 1):
                 layout = candidate
         return m.ConferenceAudit(
-            conference_id, conference.settings.codecs, participants or None, layout
+            conference.name, conference.settings.codecs, participants or None, layout
         )
 
 

@@ -55,12 +55,13 @@ from focus.sip.uacore import (
     IncomingRequest,
     UAEvent,
 )
+from focus.sip.uri import URI, SipURI
 from mediactrl.cfw.sdp import is_cfw_media, parse_cfw_sdp
 from mediactrl.media.engine import MediaEngine, PayloadTypes
 from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.events import DtmfReceived, EndpointBye, EndpointTimedOut
 from mediactrl.media.g711 import Law
-from mediactrl.server.control import ControlServer
+from mediactrl.server.control import ChannelRefused, ControlServer
 
 __all__ = ["AUDIO_CAPABILITY", "MediaLegInfo", "SipSide"]
 
@@ -82,6 +83,16 @@ class MediaLegInfo:
     stream: NegotiatedStream | None = None
     closed: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _identity(uri: URI, call: Call) -> str:
+    """Who offers a control channel: the From AoR with its port (two application servers on
+    one host differ by port) and the source host (RFC 6230 s12.3 policy, control.py)."""
+    if isinstance(uri, SipURI):
+        named = f"{uri.aor}:{uri.port}" if uri.port is not None else uri.aor
+    else:
+        named = str(uri)
+    return f"{named} from {call.flow.host}"
 
 
 class SipSide:
@@ -150,18 +161,22 @@ class SipSide:
 
     # ----------------------------------------------------------------- control channel
     def _open_channel(
-        self, ua: UserAgent, call: Call, offer: SessionDescription, owner: str
+        self, ua: UserAgent, call: Call, offer: SessionDescription, identity: str
     ) -> None:
         try:
-            answer = self.control.answer_offer(offer, owner=owner)
+            answer = self.control.answer_offer(offer, identity=identity, source_host=call.flow.host)
             cfw_id = parse_cfw_sdp(offer).cfw_id
         except SdpError as exc:
             log.info("control channel offer refused: %s", exc.reason)
             ua.reject(call, exc.status, f"Not Acceptable Here - {exc.reason}"[:120])
             return
+        except ChannelRefused as exc:
+            log.warning("control channel of %s refused: %s", identity, exc.reason)
+            ua.reject(call, exc.status, f"Forbidden - {exc.reason}"[:120])
+            return
         self.channels[call] = cfw_id
         ua.accept(call, answer.encode())
-        log.info("control channel %s set up for %s", cfw_id, owner)
+        log.info("control channel %s set up for %s", cfw_id, identity)
 
     # ----------------------------------------------------------------- media legs
     def _open_leg(self, ua: UserAgent, call: Call, offer: SessionDescription | None) -> None:

@@ -407,6 +407,30 @@ def test_lost_framing_closes_the_channel() -> None:
     assert isinstance(events(pair.server)[-1], ChannelClosed)
 
 
+@pytest.mark.parametrize("side", ["server", "client"])
+@pytest.mark.parametrize(
+    ("raw", "answer"),
+    [
+        (b"GARBAGE", []),  # not CFW: closed at once, nothing to answer
+        (b"CFW %%% CONTROL\r\n", []),  # no transaction id to answer
+        (b"CFW abcd1234 CONTROL\r\n" + b"X: y\r\n" * 65, [Response("abcd1234", code=400)]),
+    ],
+    ids=["not cfw", "unreadable trans-id", "header flood"],
+)
+def test_unframeable_input_is_answered_400_if_it_can_be_and_closes(
+    side: str, raw: bytes, answer: list[Response]
+) -> None:
+    """No blank line needed: both ends close as soon as the bytes prove the stream broken."""
+    pair = Pair()
+    pair.open()
+    conn = pair.server if side == "server" else pair.client
+    conn.receive_data(raw, pair.clock.now)
+    assert conn.closed
+    assert wire(conn.data_to_send()) == answer
+    closed = events(conn)
+    assert isinstance(closed[0], BadMessageReceived) and isinstance(closed[-1], ChannelClosed)
+
+
 def test_server_may_send_control_events_to_the_client() -> None:
     pair = Pair()
     pair.open()

@@ -113,8 +113,6 @@ def test_stream_of_messages_split_anywhere() -> None:
         ),
         (b"CFW abcd1234 REPORT\r\nSeq: 1\r\nStatus: done\r\nTimeout: 1\r\n\r\n", 400, "abcd1234"),
         (b"CFW abcd1234 SYNC\r\nPackages: a.b/1\r\nPackages: a.b/1\r\n\r\n", 400, "abcd1234"),
-        (b"CFW ab SYNC\r\nPackages: msc-mixer/1.0\r\n\r\n", 400, None),  # trans-id too short
-        (b"HTTP/1.1 200 OK\r\n\r\n", 400, None),
         (b"CFW abcd1234 200\r\nbad header\r\n\r\n", 400, None),  # responses are not answered
         (
             b"CFW abcd1234 CONTROL\r\nControl-Package: msc-mixer/1.0\r\n"
@@ -131,6 +129,30 @@ def test_recoverable_errors_name_the_status(raw: bytes, status: int, trans_id: s
     assert isinstance(first, ParseError)
     assert (first.status, first.trans_id, first.fatal) == (status, trans_id, False)
     assert isinstance(second, Request)  # the stream goes on after a framed error
+
+
+@pytest.mark.parametrize(
+    ("raw", "trans_id", "reason"),
+    [
+        (b"CFW ab SYNC\r\n", None, "no transaction id"),  # trans-id too short: unanswerable
+        (b"HTTP", None, "not a CFW message"),  # decided after four bytes
+        (b"GET / HTTP/1.1\r\n", None, "not a CFW message"),
+        (b"\r\nCFW abcd1234 K-ALIVE\r\n", None, "not a CFW message"),
+        (b"CFW \xff\xfe SYNC\r\n", None, "no transaction id"),
+        (b"CFW abcd1234 SYNC\r\n" + b"X: y\r\n" * 65, "abcd1234", "header lines"),
+    ],
+)
+def test_unanswerable_or_flooding_heads_are_fatal_before_the_blank_line(
+    raw: bytes, trans_id: str | None, reason: str
+) -> None:
+    """No blank line needed: the bytes in already prove the stream cannot be framed or the
+    request cannot be answered (a 400 goes out only with a readable transaction id)."""
+    parser = CfwParser()
+    parser.receive_data(raw)
+    event = parser.next_event()
+    assert isinstance(event, ParseError)
+    assert (event.status, event.trans_id, event.fatal) == (400, trans_id, True)
+    assert reason in event.reason
 
 
 def test_bad_content_length_is_fatal() -> None:
@@ -194,8 +216,8 @@ def test_serializer_refuses_what_the_grammar_cannot_carry() -> None:
 
 
 # ---------------------------------------------------------------- fuzzing
-_token = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.\-+%=/]{3,12}", fullmatch=True)
-_messages = st.one_of(
+TOKENS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.\-+%=/]{3,12}", fullmatch=True)
+MESSAGES = st.one_of(
     st.builds(
         lambda t, p, b: Request(
             t,
@@ -203,20 +225,20 @@ _messages = st.one_of(
             b,
             method=Method.CONTROL,
         ),
-        _token,
-        _token,
+        TOKENS,
+        TOKENS,
         st.binary(min_size=1, max_size=64),
     ),
     st.builds(
         lambda t, s, n: Request(
             t, (("Seq", str(n)), ("Status", s), ("Timeout", "10")), method=Method.REPORT
         ),
-        _token,
+        TOKENS,
         st.sampled_from(["update", "terminate"]),
         st.integers(0, 10**6),
     ),
-    st.builds(lambda t, c: Response(t, code=c), _token, st.sampled_from([200, 202, 400, 403, 481])),
-    st.builds(lambda t: Request(t, method=Method.K_ALIVE), _token),
+    st.builds(lambda t, c: Response(t, code=c), TOKENS, st.sampled_from([200, 202, 400, 403, 481])),
+    st.builds(lambda t: Request(t, method=Method.K_ALIVE), TOKENS),
 )
 
 
@@ -235,7 +257,7 @@ def _parse_all(data: bytes, step: int | None) -> list[Message | ParseError]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(_messages, min_size=1, max_size=4))
+@given(st.lists(MESSAGES, min_size=1, max_size=4))
 def test_fuzz_serialized_messages_parse_back(messages: list[Message]) -> None:
     data = b"".join(serialize(m) for m in messages)
     assert _parse_all(data, None) == messages
@@ -244,7 +266,7 @@ def test_fuzz_serialized_messages_parse_back(messages: list[Message]) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    _messages,
+    MESSAGES,
     st.lists(st.tuples(st.integers(0, 400), st.binary(max_size=4)), min_size=1, max_size=4),
 )
 def test_fuzz_mutations_yield_messages_or_errors(

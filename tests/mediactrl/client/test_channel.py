@@ -25,7 +25,7 @@ from mediactrl.client import (
 )
 from mediactrl.mixer import model as m
 from mediactrl.mixer.codec import CONTENT_TYPE, PACKAGE, decode, encode
-from mediactrl.server.control import ControlServer, ControlServerConfig
+from mediactrl.server.control import ChannelRefused, ControlServer, ControlServerConfig
 from mediactrl.server.mixer_service import ControlOnlyBackend, MixerService
 from tests.mediactrl.client.conftest import FAST, EventLog, started_client
 
@@ -323,15 +323,16 @@ async def test_a_connection_that_never_syncs_is_closed(backend: ControlOnlyBacke
 
 async def test_channel_negotiated_by_sdp_offer_answer(backend: ControlOnlyBackend) -> None:
     """The COMEDIA exchange of RFC 6230 s4 as the SIP INVITE would carry it: our offer, the
-    media server's answer, then TCP to the answered address with the offer's cfw-id."""
+    media server's answer, then TCP to the answered address with the offer's cfw-id.  The
+    client offers the same cfw-id again after a drop and gets its mixers back (RFC 6505 s7)."""
     strict = ControlServer(MixerService(backend))  # no test mode: only negotiated cfw-ids
     await strict.start()
     offers: list[str] = []
 
     async def sip_like_opener() -> ChannelTarget:
-        offer = channel_offer("127.0.0.1")
+        offer = channel_offer("127.0.0.1", cfw_id="focusas00001")
         offers.append(offer.cfw_id)
-        answer = strict.answer_offer(offer.sdp, owner="focus-as")
+        answer = strict.answer_offer(offer.sdp, identity="sip:focus@as1", source_host="127.0.0.1")
         assert "a=setup:passive" in answer
         return offer.target(answer)
 
@@ -339,18 +340,49 @@ async def test_channel_negotiated_by_sdp_offer_answer(backend: ControlOnlyBacken
     try:
         await cli.start()
         await cli.mixer(m.CreateConference("sdp1"))
-        assert strict.service.conferences_of("focus-as") == ("sdp1",)
-        # A new negotiation (new cfw-id) for the same owner keeps the mixers.
+        assert strict.service.conferences_of("focusas00001") == ("sdp1",)
         strict.drop_channels()
         await until(lambda: cli.connections_made == 2 and cli.is_up)
-        assert len(set(offers)) == 2
+        assert offers == ["focusas00001"] * 2
         audit = await cli.mixer(m.Audit(capabilities=False))
         assert isinstance(audit, m.AuditResponse)
         assert audit.mixers is not None
         assert [c.conferenceid for c in audit.mixers.conferences] == ["sdp1"]
+        # Another SIP identity offering the same cfw-id is refused: no hijack by SDP sniffing.
+        with pytest.raises(ChannelRefused) as refused:
+            strict.answer_offer(
+                channel_offer("127.0.0.1", cfw_id="focusas00001").sdp, identity="sip:mallory@x"
+            )
+        assert refused.value.status == 403
     finally:
         await cli.close()
         await strict.close()
+
+
+async def test_a_lost_channels_mixers_wait_for_its_handover_then_go(
+    backend: ControlOnlyBackend,
+) -> None:
+    """RFC 6505 s7 handover: the same cfw-id back within ``orphan_timeout`` keeps the mixers;
+    a channel that never comes back (its application server restarted under a new cfw-id)
+    does not leave them on the media server forever."""
+    server = ControlServer(
+        MixerService(backend), ControlServerConfig(accept_any_dialog=True, orphan_timeout=0.5)
+    )
+    host, port = await server.start()
+    client = MediaControlClient(direct_opener(host, port, "orphan000001"), FAST)
+    try:
+        await client.start()
+        await client.mixer(m.CreateConference("waits"))
+        server.drop_channels()
+        await until(lambda: client.connections_made == 2 and client.is_up)
+        await asyncio.sleep(0.7)  # past the timeout: the handover cancelled the release
+        assert server.service.conferences_of("orphan000001") == ("waits",)
+        await client.close()
+        await until(lambda: not server.service.conferences_of("orphan000001"))
+        assert backend.conferences == {}
+    finally:
+        await client.close()
+        await server.close()
 
 
 async def test_sdp_offers_the_listener_cannot_take(server: ControlServer) -> None:

@@ -167,6 +167,37 @@ def test_owners_are_isolated() -> None:
     assert status(shared, m.Join(BOB, "c9"), AS2) == 200
 
 
+def test_conference_ids_are_scoped_to_their_channel() -> None:
+    """RFC 6505 s7: two channels that both pick "conf1" each get their own; neither sees the
+    other's, and a third channel naming it gets 403 whichever it means."""
+    svc = service()
+    assert status(svc, m.CreateConference("conf1"), AS1) == 200
+    assert status(svc, m.CreateConference("conf1"), AS2) == 200
+    assert status(svc, m.CreateConference("conf1"), AS2) == MixerStatus.CONFERENCE_ALREADY_EXISTS
+    assert status(svc, m.Join(ALICE, "conf1"), AS1) == 200
+    assert status(svc, m.Join(BOB, "conf1"), AS2) == 200
+    key1, key2 = svc.backend_id(AS1, "conf1"), svc.backend_id(AS2, "conf1")
+    assert key1 == "conf1" and key2 is not None and key2 != key1
+    assert svc.participants(key1) == (ALICE,) and svc.participants(key2) == (BOB,)
+    for owner, who in ((AS1, ALICE), (AS2, BOB)):
+        audit = svc.execute(owner, m.Audit(capabilities=False)).answer
+        assert isinstance(audit, m.AuditResponse)
+        assert audit.mixers == m.Mixers(
+            (m.ConferenceAudit("conf1", participants=(who,)),), (m.JoinAudit(who, "conf1"),)
+        )
+    third = "as3cfwid0003"
+    assert status(svc, m.DestroyConference("conf1"), third) == FORBIDDEN
+    assert status(svc, m.Join(CAROL, "conf1"), third) == FORBIDDEN
+    # Events carry the owner's own name for its conference.
+    svc.execute(AS2, m.ModifyConference("conf1", subscribe=m.Subscribe(m.ActiveTalkersSub(1))))
+    assert svc.active_talkers(key2, [BOB], None) == (
+        Notice(AS2, m.Event(m.ActiveTalkersNotify("conf1", (m.ActiveTalker(connectionid=BOB),)))),
+    )
+    outcome = svc.execute(AS2, m.DestroyConference("conf1"))
+    assert [n.owner for n in outcome.notices] == [AS2, AS2]
+    assert svc.conferences_of(AS1) == ("conf1",) and svc.conferences_of(AS2) == ()
+
+
 def test_destroy_unjoins_everyone_then_exits() -> None:
     svc = service()
     svc.execute(AS1, m.CreateConference("main"))
@@ -262,12 +293,18 @@ def test_random_requests_keep_registry_and_media_plane_equal(
             assert outcome.answer.status in VALID_STATUSES
             decode(outcome.body())  # every answer is a valid msc-mixer document
         # The media plane holds exactly what the registry says was done.
-        everyone = set(svc.conferences_of(AS1)) | set(svc.conferences_of(AS2))
-        assert set(backend.conferences) == everyone
+        keys = {
+            svc.backend_id(channel, name): channel
+            for channel in (AS1, AS2)
+            for name in svc.conferences_of(channel)
+        }
+        assert set(backend.conferences) == set(keys)
         for (id1, id2), streams in backend.joins.items():
             assert svc.join_streams(id1, id2) == streams
-        for conference in everyone:
-            for member in svc.participants(conference):
+        for conference, channel in keys.items():
+            assert conference is not None
+            for named in svc.participants(conference):
+                member = svc.backend_id(channel, named) or named
                 assert {(member, conference), (conference, member)} & set(backend.joins)
 
 

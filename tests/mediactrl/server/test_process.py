@@ -145,8 +145,9 @@ async def test_killed_server_comes_back_and_the_client_renegotiates_audits_recre
     [
         (["--sip-listen", "127.0.0.1:0", "--rtp-ports", "5000-4000"], 2, "LOW < HIGH"),
         (["--sip-listen", "0.0.0.0:0"], 1, "concrete address"),
+        (["--sip-listen", "127.0.0.1:0", "--orphan-timeout", "-1"], 2, "seconds >= 0"),
     ],
-    ids=["bad arguments get the usage", "a wildcard SIP address"],
+    ids=["bad arguments get the usage", "a wildcard SIP address", "a negative orphan timeout"],
 )
 def test_bad_command_lines_are_refused(args: list[str], code: int, says: str) -> None:
     result = subprocess.run(

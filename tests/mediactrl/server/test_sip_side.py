@@ -66,9 +66,9 @@ async def test_control_invite_answered_passive_with_listener_port_and_own_cfw_id
     assert answer.connection == "new"
     assert (answer.address, answer.port) == media_server.cfw_address
     assert answer.cfw_id != offer.cfw_id
-    assert media_server.control.owner_for(offer.cfw_id) is not None
+    assert media_server.control.expects(offer.cfw_id)
     await ua.bye(call)
-    await until(lambda: media_server.control.owner_for(offer.cfw_id) is None)
+    await until(lambda: not media_server.control.expects(offer.cfw_id))
 
 
 async def test_channel_over_sip_carries_control_and_bye_ends_it(
@@ -80,7 +80,7 @@ async def test_channel_over_sip_carries_control_and_bye_ends_it(
         first = opener.call
         assert first is not None
         # BYE of the channel's dialog ends the channel (s4.2): the client notices the drop
-        # and negotiates a new channel with a new INVITE, keeping its conferences (same owner).
+        # and negotiates a new channel with a new INVITE, keeping its conferences (same cfw-id).
         await ua.bye(first)
         await until(lambda: opener.call not in (None, first) and client.is_up, timeout=5)
         audit = await client.mixer(m.Audit())
@@ -331,7 +331,7 @@ async def test_reinvite_of_the_control_dialog_keeps_the_channel(
     ua.flush()
     await until(lambda: bool(completed))
     assert completed == [first]
-    assert media_server.control.owner_for(offer.cfw_id) is not None
+    assert media_server.control.expects(offer.cfw_id)
     await ua.bye(call)
 
 
