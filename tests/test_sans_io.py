@@ -52,6 +52,7 @@ PURE_MODULES = (
     "focus.core.state",
     "focus.eventpkg.bodies",
     "focus.eventpkg.core_bridge",
+    "focus.eventpkg.limits",
     "focus.eventpkg.planner",
     "focus.eventpkg.policy",
     "focus.eventpkg.xmlpatch",

@@ -57,6 +57,7 @@ from focus.core.changes import (
 )
 from focus.core.state import ConferenceObject
 from focus.core.store import ConferenceStore
+from focus.eventpkg.limits import SubscriptionQuota
 from focus.sip.aio.ua import UserAgent
 from focus.sip.dialog import Dialog
 from focus.sip.flow import TransportKind
@@ -116,6 +117,9 @@ class ConferenceFocus:
             min_expires=profile.min_expires,
             default_expires=profile.default_expires,
             max_expires=profile.max_expires,
+            quota=SubscriptionQuota(
+                profile.max_subscriptions_per_conference, profile.max_subscriptions_per_source
+            ),
         )
         # The room's URI at our address (as in our isfocus Contacts): a reply reaches it.
         self.chat = ChatRelay(
