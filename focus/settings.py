@@ -182,8 +182,10 @@ class SipProfile:
     max_joins_in_progress: new INVITEs are refused while this many calls are still being
                        set up (ringing, opening their media leg, joining).
     max_participants:  new INVITEs are refused while the process has this many calls.
-    max_loop_lag:      seconds the event loop may run late before new INVITEs are refused
-                       (0: never).
+    max_loop_lag:      seconds the event loop may run late, on average over the last few
+                       measurements, before new INVITEs are refused (0: never).
+    max_call_rate:     new INVITEs taken per second over all sources (0: no limit); joins
+                       share the one event loop with CCMP and the calls already up.
     retry_after_min/retry_after_max: the Retry-After range, in seconds.
     source_rate:       new out-of-dialog INVITE, SUBSCRIBE and MESSAGE requests per second
                        one source IP may send on average (0: no limit) ...
@@ -219,9 +221,10 @@ class SipProfile:
     dialout_targets: tuple[str, ...] | None = None
     session_expires: int = 1800
     min_se: int = 90
-    max_joins_in_progress: int = 32
+    max_joins_in_progress: int = 16
     max_participants: int = 2000
-    max_loop_lag: float = 0.5
+    max_loop_lag: float = 0.25
+    max_call_rate: float = 20.0
     retry_after_min: int = 5
     retry_after_max: int = 15
     source_rate: float = 20.0
@@ -308,6 +311,7 @@ class SipProfile:
         """The limits on new requests the SIP stack applies (see the overload keys)."""
         return OverloadConfig(
             max_loop_lag=self.max_loop_lag,
+            call_rate=self.max_call_rate,
             retry_after=(self.retry_after_min, self.retry_after_max),
             source_rate=self.source_rate,
             source_burst=self.source_burst,
@@ -451,7 +455,7 @@ _OVERLOAD_INTS = (
     "max_subscriptions_per_source",
     "max_message_size",
 )
-_OVERLOAD_NUMBERS = ("max_loop_lag", "source_rate")
+_OVERLOAD_NUMBERS = ("max_loop_lag", "max_call_rate", "source_rate")
 
 
 def _typed(profile: str, key: str, value: object, kind: type[Any]) -> Any:

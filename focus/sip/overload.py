@@ -14,9 +14,10 @@ What is refused, in this order (the cheapest, most specific reason first):
    ``source_rate`` per second (a token bucket per source IP, ``source_burst`` deep, in a
    table of at most ``max_sources`` sources, least recently seen evicted): 503;
 3. a new INVITE while the application is busy (its ``busy`` hook names why: joins in
-   progress, no media server, too many participants) or the event loop lags more than
-   ``max_loop_lag`` seconds: 503. Only this one means *we* are overloaded, so only it
-   sets the RFC 7339 loss percentage (:attr:`LoadGate.loss`).
+   progress, no media server, too many participants), the event loop lags more than
+   ``max_loop_lag`` seconds, or new calls arrive faster than ``call_rate`` per second over
+   all sources: 503. Only these mean *we* are overloaded, so only they set the RFC 7339
+   loss percentage (:meth:`LoadGate.loss`).
 
 OPTIONS, in-dialog requests and everything the application does itself are never refused
 here. Every 503 carries Retry-After, drawn from ``retry_after`` (randomised, so refused
@@ -39,6 +40,9 @@ __all__ = [
     "TokenBuckets",
 ]
 
+#: Weight of the newest lag measurement in the moving average.
+_LAG_WEIGHT = 0.3
+
 #: New out-of-dialog requests that start work for the focus: rate-limited per source.
 RATED_METHODS = frozenset({"INVITE", "SUBSCRIBE", "MESSAGE"})
 
@@ -47,8 +51,9 @@ RATED_METHODS = frozenset({"INVITE", "SUBSCRIBE", "MESSAGE"})
 class OverloadConfig:
     """Limits on new work (the profile's overload keys, see :class:`focus.settings.SipProfile`).
 
-    max_loop_lag:  seconds the event loop may run late (as the transport's own timer measures
-                   it) before new INVITEs are refused; 0 disables the check.
+    max_loop_lag:  seconds the event loop may run late, on average over the last few
+                   measurements of the transport's own timer, before new INVITEs are refused;
+                   0 disables the check.
     lag_memory:    seconds a lag measurement counts for (a stall is remembered that long).
     retry_after:   (low, high) seconds; each 503 carries a Retry-After drawn uniformly from it.
     source_rate:   new INVITE/SUBSCRIBE/MESSAGE requests per second one source IP may send on
@@ -59,9 +64,12 @@ class OverloadConfig:
                    once; a new request beyond it gets 503. 0 disables the limit.
     loss_window:   seconds over which the share of refused INVITEs is measured (the RFC 7339
                    ``oc`` loss percentage we send upstream while overloaded).
+    call_rate:     new INVITEs taken per second over all sources (a bucket as deep as one
+                   second's worth); 0 disables it. Joins cost CPU on the one event loop that
+                   also serves CCMP and calls already up: this keeps headroom for them.
     """
 
-    max_loop_lag: float = 0.5
+    max_loop_lag: float = 0.25
     lag_memory: float = 2.0
     retry_after: tuple[int, int] = (5, 15)
     source_rate: float = 20.0
@@ -69,6 +77,7 @@ class OverloadConfig:
     max_sources: int = 4096
     max_pending_per_source: int = 64
     loss_window: float = 2.0
+    call_rate: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.retry_after
@@ -76,6 +85,8 @@ class OverloadConfig:
             raise ValueError(f"retry_after must be 0 <= low <= high, not {self.retry_after}")
         if self.max_loop_lag < 0 or self.lag_memory <= 0 or self.loss_window <= 0:
             raise ValueError("max_loop_lag must be >= 0, lag_memory and loss_window > 0")
+        if self.call_rate < 0:
+            raise ValueError("call_rate must be >= 0")
         if self.source_rate < 0 or (self.source_rate and self.source_burst < 1):
             raise ValueError("source_rate must be >= 0 with source_burst >= 1")
         if self.max_sources < 1 or self.max_pending_per_source < 0:
@@ -89,11 +100,12 @@ class RefusalCause(enum.Enum):
     RATE = "request rate of this source over its limit"
     BUSY = "the focus cannot take a new call now"
     LAG = "the focus is overloaded (event loop lagging)"
+    CALL_RATE = "new calls arrive faster than the focus takes them"
 
     @property
     def overload(self) -> bool:
         """Whether the cause is our own load (RFC 7339 feedback), not one source's excess."""
-        return self in (RefusalCause.BUSY, RefusalCause.LAG)
+        return self in (RefusalCause.BUSY, RefusalCause.LAG, RefusalCause.CALL_RATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +158,8 @@ class TokenBuckets:
             elapsed = max(0.0, now - bucket.at)
             bucket.tokens = min(float(self.burst), bucket.tokens + elapsed * self.rate)
             bucket.at = max(bucket.at, now)
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
+        if bucket.tokens >= 1.0 - 1e-9:  # (a refill of exactly 1/rate may round below 1)
+            bucket.tokens = max(0.0, bucket.tokens - 1.0)
             return True
         return False
 
@@ -171,6 +183,7 @@ class LoadGate:
         self.busy = busy
         self._rng = rng if rng is not None else random.Random()
         self._buckets = TokenBuckets(config.source_rate, config.source_burst, config.max_sources)
+        self._calls = TokenBuckets(config.call_rate, max(1, round(config.call_rate)), 1)
         self._lag = 0.0
         self._lag_at = float("-inf")
         # INVITEs taken / refused for our own load, in the current and the previous window.
@@ -180,12 +193,16 @@ class LoadGate:
         self.refused = dict.fromkeys(RefusalCause, 0)
 
     def note_lag(self, lag: float, now: float) -> None:
-        """The loop ran ``lag`` seconds late at ``now`` (the adapter's timer fired late)."""
-        if lag >= self._lag or now - self._lag_at > self.config.lag_memory / 2:
-            self._lag, self._lag_at = max(0.0, lag), now
+        """The loop ran ``lag`` seconds late at ``now`` (the adapter's timer fired late).
+
+        Smoothed (a moving average over the last few measurements): a sustained lag is
+        overload; one garbage-collection pause is not."""
+        previous = self.lag(now)
+        self._lag = previous + _LAG_WEIGHT * (max(0.0, lag) - previous)
+        self._lag_at = now
 
     def lag(self, now: float) -> float:
-        """The lag that counts at ``now`` (0 once the last measurement is too old)."""
+        """The smoothed lag at ``now`` (0 once the last measurement is too old)."""
         return self._lag if now - self._lag_at <= self.config.lag_memory else 0.0
 
     def check(self, method: str, source: str, pending: int, now: float) -> Refusal | None:
@@ -208,6 +225,8 @@ class LoadGate:
             refusal = self._refuse(RefusalCause.BUSY, why)
         elif cfg.max_loop_lag and (lag := self.lag(now)) > cfg.max_loop_lag:
             refusal = self._refuse(RefusalCause.LAG, f"{lag * 1000:.0f} ms late")
+        elif cfg.call_rate and not self._calls.take("", now):
+            refusal = self._refuse(RefusalCause.CALL_RATE, f"over {cfg.call_rate:g}/s")
         self._count(refusal is not None, now)
         return refusal
 

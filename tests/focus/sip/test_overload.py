@@ -84,11 +84,25 @@ def test_busy_and_lag_refuse_new_invites_only() -> None:
     assert "3 joins in progress" in refusal.reason
     assert gate.check("SUBSCRIBE", "192.0.2.1", 1, 0.0) is None
     reason[0] = None
-    gate.note_lag(0.5, 10.0)
+    gate.note_lag(0.5, 10.0)  # one pause (a garbage collection) is not overload ...
+    assert gate.check("INVITE", "192.0.2.1", 1, 10.0) is None
+    for n in range(5):  # ... a loop that keeps running late is
+        gate.note_lag(0.5, 10.1 + n / 10)
     lagging = gate.check("INVITE", "192.0.2.1", 1, 10.5)
     assert lagging is not None and lagging.cause is RefusalCause.LAG
-    # A stall is remembered for lag_memory seconds, then forgotten.
-    assert gate.check("INVITE", "192.0.2.1", 1, 11.5) is None
+    # The lag is remembered for lag_memory seconds after the last measurement, then gone.
+    assert gate.check("INVITE", "192.0.2.1", 1, 11.6) is None
+
+
+def test_the_call_rate_bounds_new_invites_over_all_sources() -> None:
+    gate = LoadGate(OverloadConfig(source_rate=0, call_rate=3))
+    verdicts = [gate.check("INVITE", f"192.0.2.{n}", 1, 0.0) for n in range(5)]
+    assert [v is None for v in verdicts] == [True, True, True, False, False]
+    refusal = verdicts[-1]
+    assert refusal is not None and refusal.cause is RefusalCause.CALL_RATE
+    assert refusal.cause.overload
+    assert gate.check("MESSAGE", "192.0.2.9", 1, 0.0) is None  # calls only
+    assert gate.check("INVITE", "192.0.2.9", 1, 1.0) is None  # a second later: room again
 
 
 def test_loss_is_the_share_of_invites_refused_for_our_own_load() -> None:
@@ -130,9 +144,9 @@ def test_bad_config_is_refused(bad: dict[str, object]) -> None:
 # ---- inside the UA core
 
 
-def gated_net() -> tuple[Net, LoadGate]:
+def gated_net(overload: OverloadConfig | None = None) -> tuple[Net, LoadGate]:
     net = Net()
-    config = UAConfig(user="bob", methods=METHODS, overload=OverloadConfig())
+    config = UAConfig(user="bob", methods=METHODS, overload=overload or OverloadConfig())
     net.b = UACore(config, {TransportKind.UDP: B_ADDR})
     assert net.b.gate is not None
     return net, net.b.gate
@@ -180,3 +194,19 @@ def test_options_and_in_dialog_requests_pass_a_busy_gate() -> None:
     ]
     assert methods == ["MESSAGE"]
     assert net.sent("b", "200/OPTIONS")
+
+
+def test_a_source_with_too_many_unanswered_requests_gets_503_until_one_is_answered() -> None:
+    net, _ = gated_net(OverloadConfig(max_pending_per_source=2))
+    for _ in range(3):
+        net.a.request(b_uri(), "MESSAGE", net.now, body=b"hi", content_type="text/plain")
+    net.pump()
+    handed = [e for e in net.take("b", IncomingRequest) if isinstance(e, IncomingRequest)]
+    assert len(handed) == 2  # the application holds two, unanswered
+    (refused,) = net.sent("b", "503/MESSAGE")
+    assert isinstance(refused, Response) and "pending" in refused.reason
+    assert refused.headers.get("Retry-After")
+    net.b.respond(handed[0].request, 200, net.now)
+    net.a.request(b_uri(), "MESSAGE", net.now, body=b"again", content_type="text/plain")
+    net.pump()
+    assert len(net.take("b", IncomingRequest)) == 1
