@@ -10,6 +10,8 @@ limits are per IP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import secrets
 import socket
 import time
@@ -23,7 +25,7 @@ from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.message import Response
 from focus.sip.parser import StreamParser, parse_message
-from focus.sip.uacore import UAConfig
+from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
 from tests.process.test_serve import state_dir
 from tests.serve import Serve
 
@@ -208,8 +210,22 @@ def tcp_exchange(address: tuple[str, int], data: bytes) -> tuple[list[int], bool
     return statuses, False
 
 
+def tcp_address(server: Serve) -> tuple[str, int]:
+    """The focus's TCP listener, as it announced it (with port 0 it may differ from UDP's)."""
+    found = re.search(rb"SIP focus listening on TCP ([\d.]+):(\d+)", server.log)
+    if found is None:  # announced right after UDP: read the rest of that line block
+        assert server.proc.stderr is not None
+        while found is None:
+            line = server.proc.stderr.readline()
+            assert line, server.log
+            server.log += line
+            found = re.search(rb"SIP focus listening on TCP ([\d.]+):(\d+)", server.log)
+    return found.group(1).decode(), int(found.group(2))
+
+
 def test_message_size_limits_and_tcp_framing_abuse(server: Serve) -> None:
     focus = (server.sip_host, server.sip_port)
+    tcp = tcp_address(server)
     uri = f"sip:conference@{focus[0]}:{focus[1]}"
     source = ("127.0.0.5", 5999)
     # UDP: a datagram over max_message_size whose head is readable gets 513.
@@ -220,30 +236,39 @@ def test_message_size_limits_and_tcp_framing_abuse(server: Serve) -> None:
         assert answer.status == 513
     head = request("MESSAGE", uri, source, transport="TCP").rsplit(b"Content-Length", 1)[0]
     # A Content-Length over the limit: answered (513), then the connection is closed.
-    statuses, closed = tcp_exchange(focus, head + b"Content-Length: 100000\r\n\r\n")
+    statuses, closed = tcp_exchange(tcp, head + b"Content-Length: 100000\r\n\r\n")
     assert statuses in ([413], [513]) and closed
     # A bad Content-Length: 400, closed.
-    statuses, closed = tcp_exchange(focus, head + b"Content-Length: ten\r\n\r\n")
+    statuses, closed = tcp_exchange(tcp, head + b"Content-Length: ten\r\n\r\n")
     assert statuses == [400] and closed
     # A header block over the limit without its end: closed (nothing to answer).
-    statuses, closed = tcp_exchange(focus, head + b"X-Junk: " + b"j" * 6000)
+    statuses, closed = tcp_exchange(tcp, head + b"X-Junk: " + b"j" * 6000)
     assert statuses == [] and closed
     # A header flood (more fields than allowed): closed.
     flood = head + b"".join(b"X-%d: 1\r\n" % n for n in range(300)) + b"Content-Length: 0\r\n\r\n"
-    statuses, closed = tcp_exchange(focus, flood)
+    statuses, closed = tcp_exchange(tcp, flood)
     assert statuses == [] and closed
     # A garbage start line, its headers still readable: 400, closed.
     garbage = b"HELLO THERE\r\n" + head.split(b"\r\n", 1)[1] + b"Content-Length: 0\r\n\r\n"
-    statuses, closed = tcp_exchange(focus, garbage)
+    statuses, closed = tcp_exchange(tcp, garbage)
     assert statuses == [400] and closed
     # A garbage line alone (a TLS hello, an HTTP request...): closed at once.
-    statuses, closed = tcp_exchange(focus, b"GET / HTTP/1.1\r\nHost: x\r\n")
+    statuses, closed = tcp_exchange(tcp, b"GET / HTTP/1.1\r\nHost: x\r\n")
     assert statuses == [] and closed
     # After all that, the focus still answers.
     with udp_socket("127.0.0.6") as sock:
         sock.sendto(request("OPTIONS", uri, sock.getsockname()), focus)
         (ok,) = finals(sock, 1, timeout=5).values()
         assert ok.status == 200
+
+
+WATCHER_METHODS = frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "NOTIFY"})
+
+
+def accept_notify(ua: UserAgent, event: UAEvent) -> None:
+    """A watcher that takes its NOTIFYs (a refused one would end its subscription)."""
+    if isinstance(event, IncomingRequest) and event.request.method == "NOTIFY":
+        ua.respond(event.request, 200)
 
 
 async def test_subscriptions_per_source_and_per_conference_are_bounded(server: Serve) -> None:
@@ -255,18 +280,28 @@ async def test_subscriptions_per_source_and_per_conference_are_bounded(server: S
         assert call.dialog is not None
         conference = str(call.dialog.remote_target).split(";")[0]
 
-        async def subscribe(host: str) -> Response:
-            async with await UserAgent.start(
-                UAConfig(user="alice"), TransportConfig(host=host, udp_port=0, tcp_port=None)
-            ) as watcher:
+        async with contextlib.AsyncExitStack() as watchers:
+
+            async def subscribe(host: str) -> Response:
+                # Each watcher stays up (its subscription alive) until the test ends.
+                watcher = await watchers.enter_async_context(
+                    await UserAgent.start(
+                        UAConfig(user="alice", methods=WATCHER_METHODS),
+                        # TCP too: the focus sends a UDP subscriber's NOTIFYs over TCP
+                        # (a bug of its own, reported), and a lost NOTIFY ends the
+                        # subscription.
+                        TransportConfig(host=host, udp_port=0, tcp_port=0),
+                        on_event=accept_notify,
+                    )
+                )
                 response, _ = await watcher.subscribe(conference, "conference", expires=600)
                 return response
 
-        first = [await subscribe("127.0.0.7") for _ in range(3)]
-        assert [r.status for r in first[:2]] == [200, 200], [r.status for r in first]
-        assert first[2].status == 503 and "source" in first[2].reason
-        assert first[2].headers.get("Retry-After")
-        other = [await subscribe("127.0.0.8") for _ in range(2)]
-        assert other[0].status == 200
-        assert other[1].status == 503 and "conference" in other[1].reason
+            first = [await subscribe("127.0.0.7") for _ in range(3)]
+            assert [r.status for r in first[:2]] == [200, 200], [r.status for r in first]
+            assert first[2].status == 503 and "source" in first[2].reason
+            assert first[2].headers.get("Retry-After")
+            other = [await subscribe("127.0.0.8") for _ in range(2)]
+            assert other[0].status == 200
+            assert other[1].status == 503 and "conference" in other[1].reason
         await phone.bye(call)
