@@ -38,9 +38,9 @@ from pathlib import Path
 import aiohttp
 
 from bench import sipp
+from bench.ccmp.run import HEADERS
 from ccmp_server.codec import decode_response, encode_request
 from ccmp_server.messages import (
-    MEDIA_TYPE,
     CcmpRequest,
     MessageType,
     Operation,
@@ -52,7 +52,6 @@ from focus.settings import SipProfile
 ROOT = Path(__file__).resolve().parents[1]
 JOIN_SCENARIO = ROOT / "sip_profiles" / "sipp" / "focus_factory.xml"
 FLOOD_SCENARIO = ROOT / "bench" / "flood_factory.xml"
-HEADERS = {"Content-Type": f"{MEDIA_TYPE}; charset=utf-8", "Accept": MEDIA_TYPE}
 SUBJECT = Subject("bench", "bench-password")
 USER_ID = "xcon-userid:bench@example.org"
 ANSWER_BOUND = 32  # seconds: 64*T1, the INVITE client transaction's Timer B
@@ -300,12 +299,7 @@ async def measure(args: argparse.Namespace, work: Path) -> int:
                 await asyncio.sleep(wait)
             after = await asyncio.to_thread(usage, focus.pid)
     finally:
-        focus.terminate()
-        try:
-            focus.wait(15)
-        except subprocess.TimeoutExpired:
-            focus.kill()
-            focus.wait()
+        sipp.stop(focus)
     ok, refused = count_answers(work)
     nothing = total - ok - refused
     quiet_p99, flood_p99 = p99(quiet), p99(during)
