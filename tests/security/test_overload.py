@@ -305,3 +305,60 @@ async def test_subscriptions_per_source_and_per_conference_are_bounded(server: S
             assert other[0].status == 200
             assert other[1].status == 503 and "conference" in other[1].reason
         await phone.bye(call)
+
+
+def start_serve(state_dir: Path, tmp_path: Path, profile: str, *extra: str) -> Serve:
+    path = tmp_path / "limits.toml"
+    opened = "factory" in SipProfile.__dataclass_fields__
+    path.write_text(profile + ('factory = "anyone"\n' if opened else ""))
+    return Serve(state_dir, "--profile", str(path), *extra)
+
+
+async def test_participants_per_process_are_bounded(state_dir: Path, tmp_path: Path) -> None:
+    srv = start_serve(state_dir, tmp_path, 'domain = "example.org"\nmax_participants = 1\n')
+    try:
+        factory = f"sip:conference@{srv.sip_host}:{srv.sip_port}"
+        async with await UserAgent.start(
+            UAConfig(user="alice"), TransportConfig(host="127.0.0.1", udp_port=0, tcp_port=0)
+        ) as phone:
+            call = await phone.invite(factory, OFFER)
+            with udp_socket("127.0.0.9") as sock:
+                sock.sendto(
+                    request("INVITE", factory, sock.getsockname(), body=OFFER),
+                    (srv.sip_host, srv.sip_port),
+                )
+                (refused,) = finals(sock, 1, timeout=10).values()
+            assert refused.status == 503 and "participants" in refused.reason
+            assert refused.headers.get("Retry-After")
+            await phone.bye(call)
+    finally:
+        srv.kill()
+
+
+def test_no_media_server_channel_means_503_at_once(state_dir: Path, tmp_path: Path) -> None:
+    # A media server nobody answers for: the control channel never comes up.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        srv = start_serve(
+            state_dir, tmp_path, 'domain = "example.org"\n', "--media-server",
+            f"sip:ms@127.0.0.1:{port}",
+        )  # fmt: skip
+        try:
+            factory = f"sip:conference@{srv.sip_host}:{srv.sip_port}"
+            with udp_socket("127.0.0.9") as sock:
+                sock.sendto(
+                    request("OPTIONS", factory, sock.getsockname()), (srv.sip_host, srv.sip_port)
+                )
+                sock.sendto(
+                    request("INVITE", factory, sock.getsockname(), body=OFFER),
+                    (srv.sip_host, srv.sip_port),
+                )
+                answers = finals(sock, 2, timeout=10)
+            by_method = {r.cseq.method: r for r in answers.values()}
+            assert by_method["OPTIONS"].status == 200
+            refused = by_method["INVITE"]
+            assert refused.status == 503 and "media server" in refused.reason
+            assert refused.headers.get("Retry-After")
+        finally:
+            srv.kill()
