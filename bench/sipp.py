@@ -158,14 +158,19 @@ def drive(
         cpu_after = cpu_seconds(server.pid)
         ok, failed = stat_counts(stats)
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return Result(name, ok, failed, seconds, cpu)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if the process has not exited 15 s later."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def print_results(results: list[Result], label: str, width: int) -> None:

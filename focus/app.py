@@ -28,13 +28,16 @@ from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.timers import TimerConfig
 from focus.sip.uacore import UAConfig
-from mediactrl.client import MediaControlClient
+from mediactrl.client import ChannelDown, MediaControlClient
 from mediactrl.driver import MediaDriver
 from mediactrl.legs import MediaLegs
 from mediactrl.server.app import MediaServer, MediaServerConfig, start_media_server
 from mediactrl.sip_opener import SipChannelOpener
 
 log = logging.getLogger("focus")
+
+#: Seconds the start waits for the media server's control channel before serving anyway.
+MEDIA_STARTUP_WAIT = 10.0
 
 
 def core_config(settings: FocusSettings) -> CoreConfig:
@@ -125,11 +128,14 @@ def sip_configs(settings: FocusSettings, listen: HostPort) -> tuple[UAConfig, Tr
         # Join (RFC 3911), Replaces (RFC 3891) and session timers (RFC 4028) are the focus's:
         # a request that Requires them is not refused 420.
         supported=("join", "replaces", *(("timer",) if profile.session_timer else ())),
+        # New out-of-dialog requests pass the overload gate first (focus.sip.overload).
+        overload=profile.overload,
     )
     transport = TransportConfig(
         host=listen.host,
         udp_port=listen.port if "udp" in profile.transports else None,
         tcp_port=listen.port if "tcp" in profile.transports else None,
+        parser=profile.parser,
     )
     return ua, transport
 
@@ -227,6 +233,10 @@ async def serving(settings: FocusSettings) -> AsyncIterator[Running]:
                 log.info("SIP focus listening on %s %s:%d", kind.value, host, port)
             log.info("conference factory URI %s", settings.profile.factory_uri)
             media = await start_media(settings, ua)
+            # Until the control channel is up every new call is refused 503 (the overload
+            # gate); give it a moment so a freshly started focus takes calls at once.
+            with contextlib.suppress(ChannelDown):
+                await media.client.wait_up(MEDIA_STARTUP_WAIT)
             focus = ConferenceFocus(
                 store, ua, media.legs, media.driver, FocusConfig(settings.profile, settings.domain)
             )

@@ -16,6 +16,8 @@ from typing import Any
 
 from focus.authority import AuthorizationPolicy, RuleError
 from focus.sip.lockout import LockoutConfig
+from focus.sip.overload import OverloadConfig
+from focus.sip.parser import ParserConfig
 from focus.sip.session_timer import SessionTimerConfig
 from focus.sip.uri_patterns import PatternError, UriPatterns
 
@@ -200,6 +202,30 @@ class SipProfile:
     auth_max_failures, auth_failure_window, auth_lockout: a source address that fails
                        authentication auth_max_failures times within auth_failure_window
                        seconds is refused (403) for auth_lockout seconds, logged once.
+
+    Overload (issue 10; every refusal is 503 with a Retry-After drawn from
+    [retry_after_min, retry_after_max] seconds, RFC 3261 s21.5.4, sent at once, before any
+    media work; see focus.sip.overload):
+
+    max_joins_in_progress: new INVITEs are refused while this many calls are still being
+                       set up (ringing, opening their media leg, joining).
+    max_participants:  new INVITEs are refused while the process has this many calls.
+    max_loop_lag:      seconds the event loop may run late, on average over the last few
+                       measurements, before new INVITEs are refused (0: never).
+    max_call_rate:     new INVITEs taken per second over all sources (0: no limit); joins
+                       share the one event loop with CCMP and the calls already up.
+    retry_after_min/retry_after_max: the Retry-After range, in seconds.
+    source_rate:       new out-of-dialog INVITE, SUBSCRIBE and MESSAGE requests per second
+                       one source IP may send on average (0: no limit) ...
+    source_burst:      ... and at once.
+    max_pending_per_source: unanswered server transactions one source IP may have open;
+                       a new out-of-dialog request beyond it gets 503 (0: no limit).
+    max_subscriptions_per_conference / max_subscriptions_per_source: conference-package
+                       subscriptions one conference / one source IP may have; a SUBSCRIBE
+                       beyond either gets 503 with Retry-After and a reason naming the limit.
+    max_message_size:  largest SIP message accepted, in octets: a larger UDP datagram gets
+                       513 Message Too Large (when a response can be built), a TCP stream
+                       announcing one is answered 513 and closed (RFC 3261 s18.3).
     """
 
     name: str = "default"
@@ -230,9 +256,33 @@ class SipProfile:
     auth_max_failures: int = 5
     auth_failure_window: float = 60.0
     auth_lockout: float = 300.0
+    max_joins_in_progress: int = 16
+    max_participants: int = 2000
+    max_loop_lag: float = 0.25
+    max_call_rate: float = 20.0
+    retry_after_min: int = 5
+    retry_after_max: int = 15
+    source_rate: float = 20.0
+    source_burst: int = 40
+    max_pending_per_source: int = 64
+    max_subscriptions_per_conference: int = 500
+    max_subscriptions_per_source: int = 50
+    max_message_size: int = 65535
 
     def __post_init__(self) -> None:
         self._check_authentication()
+        try:
+            self.overload  # noqa: B018 -- building it is the check
+        except ValueError as exc:
+            raise SettingsError(f"profile {self.name}: {exc}") from None
+        if min(self.max_joins_in_progress, self.max_participants) < 1:
+            raise SettingsError(
+                f"profile {self.name}: max_joins_in_progress and max_participants must be >= 1"
+            )
+        if min(self.max_subscriptions_per_conference, self.max_subscriptions_per_source) < 1:
+            raise SettingsError(f"profile {self.name}: subscription limits must be >= 1")
+        if not 1024 <= self.max_message_size <= 1_048_576:
+            raise SettingsError(f"profile {self.name}: max_message_size must be 1024..1048576")
         if self.session_expires and not 90 <= self.min_se <= self.session_expires:
             raise SettingsError(
                 f"profile {self.name}: need 90 <= min_se <= session_expires (RFC 4028 s4, s5),"
@@ -321,6 +371,27 @@ class SipProfile:
         return SessionTimerConfig(session_expires=self.session_expires, min_se=self.min_se)
 
     @property
+    def overload(self) -> OverloadConfig:
+        """The limits on new requests the SIP stack applies (see the overload keys)."""
+        return OverloadConfig(
+            max_loop_lag=self.max_loop_lag,
+            call_rate=self.max_call_rate,
+            retry_after=(self.retry_after_min, self.retry_after_max),
+            source_rate=self.source_rate,
+            source_burst=self.source_burst,
+            max_pending_per_source=self.max_pending_per_source,
+        )
+
+    @property
+    def parser(self) -> ParserConfig:
+        """Size limits of incoming SIP messages (the header block stays within 16 KiB)."""
+        return ParserConfig(
+            max_message_size=self.max_message_size,
+            max_body_size=self.max_message_size,
+            max_head_size=min(16384, self.max_message_size),
+        )
+
+    @property
     def factory_uri(self) -> str:
         return f"sip:{self.factory_user}@{self.domain}"
 
@@ -374,6 +445,8 @@ class SipProfile:
             "auth_max_failures",
             "auth_failure_window",
             "auth_lockout",
+            *_OVERLOAD_INTS,
+            *_OVERLOAD_NUMBERS,
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -443,6 +516,14 @@ class SipProfile:
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise SettingsError(f"profile {name}: {key} must be a whole number of seconds")
                 kwargs[key] = value
+        for key in (*_OVERLOAD_INTS, *_OVERLOAD_NUMBERS):
+            if key in data:
+                value = data[key]
+                whole = key in _OVERLOAD_INTS
+                if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+                    kind = "a whole number" if whole else "a number"
+                    raise SettingsError(f"profile {name}: {key} must be {kind}")
+                kwargs[key] = value if whole else float(value)
         return cls(**kwargs)
 
     @classmethod
@@ -460,6 +541,21 @@ class SipProfile:
         except OSError as exc:
             raise SettingsError(f"cannot read profile {path}: {exc.strerror}") from None
         return cls.from_toml(stem, text)
+
+
+#: The overload keys (see SipProfile): whole numbers, and numbers that may have a fraction.
+_OVERLOAD_INTS = (
+    "max_joins_in_progress",
+    "max_participants",
+    "retry_after_min",
+    "retry_after_max",
+    "source_burst",
+    "max_pending_per_source",
+    "max_subscriptions_per_conference",
+    "max_subscriptions_per_source",
+    "max_message_size",
+)
+_OVERLOAD_NUMBERS = ("max_loop_lag", "max_call_rate", "source_rate")
 
 
 def _typed(profile: str, key: str, value: object, kind: type[Any]) -> Any:

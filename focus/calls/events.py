@@ -29,6 +29,7 @@ from focus.core.state import ConferenceObject
 from focus.core.store import ConferenceStore
 from focus.eventpkg.bodies import participation_uri
 from focus.eventpkg.core_bridge import feed_changes
+from focus.eventpkg.limits import SubscriptionLimits, SubscriptionQuota
 from focus.eventpkg.planner import (
     NotAcceptable,
     NotifyPlanner,
@@ -92,6 +93,7 @@ class ConferenceEvents:
         max_expires: int = 86400,
         window: int = 64,
         window_age: float = 0.25,
+        quota: SubscriptionQuota | None = None,
     ) -> None:
         self.ua = ua
         self.lookup = lookup
@@ -115,6 +117,7 @@ class ConferenceEvents:
             PlannerConfig(min_interval=min_interval, pseudonym_key=secrets.token_bytes(16))
         )
         self.subs: dict[str, Subscription] = {}  # planner id -> SIP subscription
+        self.limits = SubscriptionLimits(quota or SubscriptionQuota())
         self._ids: dict[SubKey, str] = {}  # Subscription.key -> planner id
         self._pending: dict[TransactionKey, str] = {}  # NOTIFY transactions -> planner id
         self._timer: asyncio.TimerHandle | None = None
@@ -169,6 +172,12 @@ class ConferenceEvents:
         if not may_subscribe(role, user_id, obj.info):
             self._answer(request, make_response(request, 403, to_tag=new_tag()))
             return
+        source = request.via[0].received or request.via[0].host
+        if (why := self.limits.refusal(obj.uri, source)) is not None:
+            refused = make_response(request, 503, f"Service Unavailable - {why}", to_tag=new_tag())
+            refused.headers.add("Retry-After", str(30 + secrets.randbelow(31)))
+            self._answer(request, refused)
+            return
         sub_id = secrets.token_hex(8)
         try:
             first = self.planner.add_subscriber(
@@ -207,6 +216,7 @@ class ConferenceEvents:
             self._send(sub, result.notify, None)
             return
         self.subs[sub_id] = sub
+        self.limits.added(sub_id, obj.uri, source)
         self._ids[sub.key] = sub_id
         self._send(sub, result.notify, sub_id)
         self._arm()
@@ -327,6 +337,7 @@ class ConferenceEvents:
         sub_id = self._ids.pop(sub.key, None)
         if sub_id is not None:
             self.subs.pop(sub_id, None)
+            self.limits.removed(sub_id)
             self.planner.remove_subscriber(sub_id)
 
     # ------------------------------------------------------------------ time

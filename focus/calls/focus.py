@@ -57,6 +57,7 @@ from focus.core.changes import (
     UserUpdated,
 )
 from focus.core.store import ConferenceStore
+from focus.eventpkg.limits import SubscriptionQuota
 from focus.sip.aio.ua import UserAgent
 from focus.sip.flow import TransportKind
 from focus.sip.message import Request
@@ -115,6 +116,9 @@ class ConferenceFocus:
             min_expires=profile.min_expires,
             default_expires=profile.default_expires,
             max_expires=profile.max_expires,
+            quota=SubscriptionQuota(
+                profile.max_subscriptions_per_conference, profile.max_subscriptions_per_source
+            ),
         )
         # The room's URI at our address (as in our isfocus Contacts): a reply reaches it.
         self.chat = ChatRelay(
@@ -123,6 +127,8 @@ class ConferenceFocus:
             ctx.lookup_request,
             lambda uri: str(ctx.focus_contact(uri, TransportKind.UDP).uri),
         )
+        if ua.core.gate is not None:
+            ua.set_load_gate(self.busy)
         if driver is not None:
             driver.on_refused = self.recovery.joins_refused
             driver.on_unjoined = self.recovery.unjoined
@@ -139,6 +145,19 @@ class ConferenceFocus:
         """XCON-URIs of the conferences the factory created (core state, so a restart keeps
         them)."""
         return frozenset(o.uri for o in self.store.objects() if is_ad_hoc(o))
+
+    def busy(self) -> str | None:
+        """Why a new call cannot be taken now, or None (the UA's overload gate asks before
+        an INVITE reaches dial-in: a refusal is a 503 at once, with no media work)."""
+        ctx, profile = self.ctx, self.config.profile
+        if ctx.driver is None or not ctx.driver.client.is_up:
+            return "media server control channel down"
+        if len(ctx.calls) >= profile.max_participants:
+            return f"{len(ctx.calls)} participants"
+        joining = ctx.calls.joining()
+        if joining >= profile.max_joins_in_progress:
+            return f"{joining} joins in progress"
+        return None
 
     def sip_uri(self, conference_uri: str) -> str:
         """The SIP conference URI (in the profile's domain) of an XCON-URI."""

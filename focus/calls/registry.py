@@ -130,6 +130,11 @@ class CallRegistry:
     def by_connection(self, connection: str) -> Participant | None:
         return self._by_connection.get(connection)
 
+    def joining(self) -> int:
+        """Calls not in their conference yet (ringing, opening media, joining): the joins in
+        progress the overload gate bounds."""
+        return sum(1 for p in self._by_call.values() if not p.in_conference())
+
     def conferences(self) -> list[str]:
         """Every conference (or sidebar) at least one call is in."""
         return list(self._by_conference)

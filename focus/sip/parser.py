@@ -223,6 +223,31 @@ def _find_head_end(data: bytes | bytearray, start: int) -> re.Match[bytes] | Non
     return _HEAD_END_RE.search(data, max(start, min(found) - 1))
 
 
+def _head_of(data: bytes, config: ParserConfig) -> Request | Response | None:
+    """The header block of an oversized datagram, if it is readable: enough to answer 513."""
+    lead = _LEADING_CRLF_RE.match(data)
+    start = lead.end() if lead else 0
+    end = _find_head_end(data[: start + config.max_head_size + 4], start)
+    if end is None:
+        return None
+    try:
+        return _split_head(data[start : end.start()], config)
+    except SipParseError as exc:
+        return exc.message if isinstance(exc.message, Request) else None
+
+
+def _bad_start_line(buf: bytes | bytearray, config: ParserConfig) -> SipParseError | None:
+    """Why the first line of a stream's next message cannot start a SIP message, as soon as
+    it is complete (a peer sending garbage is cut off at once, not after max_head_size)."""
+    newline = buf.find(b"\n", 0, config.max_head_size)
+    if newline < 0:
+        return None
+    line = bytes(buf[:newline]).rstrip(b"\r").decode("utf-8", "surrogateescape")
+    if _REQUEST_LINE_RE.fullmatch(line) or _STATUS_LINE_RE.fullmatch(line):
+        return None
+    return SipParseError.bad("Malformed start line")
+
+
 def is_keepalive(data: bytes) -> bool:
     """True for a datagram of only CRLFs: an RFC 5626 s4.4.1 keep-alive, not a message."""
     return bool(data) and not data.strip(b"\r\n")
@@ -231,7 +256,7 @@ def is_keepalive(data: bytes) -> bool:
 def parse_message(data: bytes, config: ParserConfig = DEFAULT_CONFIG) -> Request | Response:
     """Parse one message from a datagram; raises :class:`SipParseError`."""
     if len(data) > config.max_message_size:
-        raise SipParseError("Message Too Large", 513)
+        raise SipParseError("Message Too Large", 513, message=_head_of(data, config))
     lead = _LEADING_CRLF_RE.match(data)
     start = lead.end() if lead else 0
     if start == len(data):
@@ -352,6 +377,9 @@ class StreamParser:
         buf = self._buf
         end = _find_head_end(buf, max(0, self._scan_from - 3))
         if end is None:
+            bad = _bad_start_line(buf, self.config)
+            if bad is not None:
+                raise self._fail(bad)
             self._scan_from = len(buf)
             if len(buf) > self.config.max_head_size:
                 raise self._fail(SipParseError("Message Too Large - header block", 513))

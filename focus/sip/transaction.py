@@ -501,6 +501,9 @@ class _TwoXXRetransmit:
     give_up_at: float
 
 
+#: Server transaction states before the final response (RFC 3261 Figures 7 and 8).
+_UNANSWERED = frozenset({State.TRYING, State.PROCEEDING})
+
 _HeapEntry = tuple[float, int, "_Transaction | _TwoXXRetransmit", TimerName | None, _Timer | None]
 
 
@@ -524,6 +527,8 @@ class TransactionLayer:
         self._seq = itertools.count()
         self._out: list[Transmit] = []
         self._events: deque[Event] = deque()
+        # Server transactions not answered finally yet, by source host (overload limits).
+        self._unanswered: dict[str, int] = {}
 
     # ---------------------------------------------------------------- outputs
 
@@ -573,6 +578,11 @@ class TransactionLayer:
 
     def __len__(self) -> int:
         return len(self._client) + len(self._server)
+
+    def unanswered_from(self, host: str) -> int:
+        """Server transactions from ``host`` still Trying or Proceeding (no final response
+        yet): the work one source has in progress with us."""
+        return self._unanswered.get(host, 0)
 
     # ---------------------------------------------------------------- TU inputs
 
@@ -812,6 +822,28 @@ class TransactionLayer:
     ) -> None:
         """Apply one input and everything it triggers (zero-length timers fire inline,
         which is how reliable transports skip the linger states)."""
+        was_open = txn.key.server and txn.state in _UNANSWERED
+        try:
+            self._run(txn, event, now, message, source)
+        finally:
+            if txn.key.server and txn.flow is not None:
+                delta = (txn.state in _UNANSWERED) - was_open
+                if delta:
+                    host = txn.flow.host
+                    count = self._unanswered.get(host, 0) + delta
+                    if count > 0:
+                        self._unanswered[host] = count
+                    else:
+                        self._unanswered.pop(host, None)
+
+    def _run(
+        self,
+        txn: _Transaction,
+        event: Input,
+        now: float,
+        message: Request | Response | None,
+        source: Flow | None,
+    ) -> None:
         pending: list[Input] = [event]
         while pending:
             current = pending.pop(0)

@@ -79,6 +79,8 @@ from focus.sip.events import (
 from focus.sip.flow import Flow, TransportFailure, TransportKind
 from focus.sip.headers import NameAddr, parse_name_addr
 from focus.sip.message import Request, Response, check_require, make_response
+from focus.sip.oc import OcClient, offer, offers_loss, server_feedback
+from focus.sip.overload import LoadGate, OverloadConfig
 from focus.sip.subscription import dialog_from_notify
 from focus.sip.timers import TimerConfig
 from focus.sip.transaction import (
@@ -161,6 +163,10 @@ class UAConfig:
         gets 480 Temporarily Unavailable (a re-INVITE gets 500).
     supported: option tags (RFC 3261 s19.2) the application implements; a request whose
         Require names any other gets 420 Bad Extension with Unsupported (s8.2.2.3).
+    overload: limits on new out-of-dialog requests (:mod:`focus.sip.overload`); refused
+        ones get 503 with Retry-After before the application sees them. ``None``: no gate.
+    oc_validity: milliseconds our RFC 7339 ``oc`` feedback is valid for (s4.3), sent while
+        the gate finds us overloaded to clients that offered ``oc``.
     """
 
     user: str = "focus"
@@ -173,6 +179,8 @@ class UAConfig:
     answer_timeout: float = 32.0
     ring_timeout: float = 180.0
     supported: tuple[str, ...] = ()
+    overload: OverloadConfig | None = None
+    oc_validity: int = 500
 
 
 _CALL_LABELS: Iterator[str] = (f"c{n}" for n in itertools.count(1))
@@ -424,6 +432,10 @@ class UACore:
         self._deadlines: list[tuple[float, int, TransactionKey, Request]] = []
         self._seq = itertools.count()
         self._allow = ", ".join(sorted(config.methods | {"ACK", "BYE", "CANCEL", "OPTIONS"}))
+        #: decides on new out-of-dialog requests (None: every one is taken)
+        self.gate = LoadGate(config.overload) if config.overload is not None else None
+        #: RFC 7339 feedback from the servers we send requests to
+        self.oc = OcClient()
 
     # ------------------------------------------------------------------ SipCore protocol
 
@@ -546,6 +558,10 @@ class UACore:
             local_sdp=body,
             contact=ours,
         )
+        if not self.oc.admit(flow.address, now):
+            # RFC 7339 s5.10, s7.2: the server asked for fewer requests; this one is shed.
+            self._fail(call, 503, "Service Unavailable - shed by overload control (RFC 7339)")
+            return call
         key = self.layer.send_request(request, flow, now)
         call.invite_key = key
         self._calls_by_invite[key] = call
@@ -921,6 +937,7 @@ class UACore:
             cseq=secrets.randbelow(2**16) + 1,
         )
         h = request.headers
+        h.replace_top_via(offer(h.via[0]))  # RFC 7339 s4.1: we honour overload feedback
         if method in ("INVITE", "SUBSCRIBE", "REFER", "NOTIFY"):
             h.add("Contact", str(contact or self._contact(flow.transport)))
         if self.config.user_agent:
@@ -955,7 +972,14 @@ class UACore:
             response.headers.add("Content-Type", content_type or "application/octet-stream")
             response.body = body
 
-    def _error(self, request: Request, status: int, reason: str | None, now: float) -> None:
+    def _error(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None,
+        now: float,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         """An error response to a request outside the application's view. Works on a
         request whose From/To/CSeq do not parse too (the layer accepted its Via)."""
         try:
@@ -969,7 +993,7 @@ class UACore:
             response = make_response(
                 request, status, reason, to_tag=to_tag or self._tag_for(request)
             )
-        self._finish_response(response, b"", None, ())
+        self._finish_response(response, b"", None, headers)
         self._send_response(response, now)
 
     def _tag_for(self, request: Request) -> str:
@@ -996,11 +1020,26 @@ class UACore:
         self._flows.pop(dialog.id, None)
 
     def _send_response(self, response: Response, now: float) -> None:
+        if self.gate is not None:
+            self._feedback(response, now)
         try:
             self.layer.send_response(response, now)
         except TransactionGone as exc:
             # The peer gave up (or CANCELled) before we answered: nothing left to answer.
             log.info("response dropped: %s", exc)
+
+    def _feedback(self, response: Response, now: float) -> None:
+        """RFC 7339 s5.1/s5.2: our load in the top Via, for a client that offered ``oc``."""
+        assert self.gate is not None
+        try:
+            top = response.via[0]
+        except (SipParseError, IndexError):
+            return
+        if offers_loss(top):
+            loss = self.gate.loss(now)
+            response.headers.replace_top_via(
+                server_feedback(top, loss, now, self.config.oc_validity)
+            )
 
     def _send_ack(self, call: Call, body: bytes, content_type: str) -> None:
         dialog = call.dialog
@@ -1092,6 +1131,14 @@ class UACore:
             self._on_ack(request)
             return
         assert key is not None
+        if self.gate is not None and request.to.tag is None:
+            refusal = self.gate.check(
+                method, source.host, self.layer.unanswered_from(source.host), now
+            )
+            if refusal is not None:
+                log.info("%s from %s refused: %s", method, source.host, refusal.reason)
+                self._error(request, refusal.status, refusal.reason, now, refusal.headers)
+                return
         try:
             check_require(request, self.config.supported)
         except BadExtensionError as exc:
@@ -1243,10 +1290,13 @@ class UACore:
 
     def _on_response(self, response: Response, key: TransactionKey, now: float) -> None:
         call = self._calls_by_invite.get(key)
+        pending = self._pending.get(key)
+        sent_to = call.flow if call is not None else pending.flow if pending is not None else None
+        if sent_to is not None:
+            self.oc.receive(sent_to.address, response.via[0], now)
         if call is not None:
             self._invite_response(call, key, response, now)
             return
-        pending = self._pending.get(key)
         if pending is None or response.status < 200:
             return
         del self._pending[key]

@@ -15,7 +15,9 @@ the routing rules it applies are the pure :mod:`focus.sip.flow`. It
 * keeps TCP/TLS connections keyed by transport and remote address for reuse, and closes
   idle ones (through the same timer);
 * arms exactly ONE ``loop.call_at`` timer, re-armed after every input to the earliest of the
-  core's ``get_timer()`` and the next idle-connection sweep;
+  core's ``get_timer()``, the next idle-connection sweep and, while someone listens
+  (:attr:`SipTransport.on_lag`), the next event-loop lag probe: how late that timer fires
+  is the loop's lag, the overload gate's measure of how busy the process is;
 * never sends to broadcast, multicast or unspecified addresses (:func:`forbidden_destination`
   is checked before every ``sendto``/``connect``); such a send is reported to the core as a
   transport error (RFC 3261 s18.4) instead.
@@ -203,6 +205,11 @@ class SipTransport:
         self.local_tls: tuple[str, int] | None = None
         self._tls_server: asyncio.Server | None = None
         self.on_error: Callable[[BaseException], None] | None = None
+        #: told ``(lag, now)`` each time the timer fires: how many seconds late it ran
+        self.on_lag: Callable[[float, float], None] | None = None
+        #: seconds between lag probes while ``on_lag`` is set
+        self.lag_probe_interval = 0.1
+        self._next_probe: float | None = None
 
     @classmethod
     async def start(cls, core: SipCore, config: TransportConfig) -> SipTransport:
@@ -347,9 +354,13 @@ class SipTransport:
         self._pump()
 
     def _on_timer(self) -> None:
+        now = self._loop.time()
+        if self.on_lag is not None and self._timer_when is not None:
+            self._guard(self.on_lag, max(0.0, now - self._timer_when), now)
         self._timer = None
         self._timer_when = None
-        now = self._loop.time()
+        if self._next_probe is not None and now >= self._next_probe:
+            self._next_probe = None
         if self._next_sweep is not None and now >= self._next_sweep:
             self._sweep_idle(now)
         deadline = self.core.get_timer()
@@ -490,6 +501,10 @@ class SipTransport:
             deadline = self._next_sweep if deadline is None else min(deadline, self._next_sweep)
         else:
             self._next_sweep = None
+        if self.on_lag is not None:
+            if self._next_probe is None:
+                self._next_probe = self._loop.time() + self.lag_probe_interval
+            deadline = self._next_probe if deadline is None else min(deadline, self._next_probe)
         if deadline == self._timer_when:
             return
         if self._timer is not None:

@@ -147,7 +147,19 @@ class UserAgent:
         bridge.core = core
         ua = cls(core, transport, on_event)
         holder.append(ua)
+        if core.gate is not None:
+            # The gate measures how busy the loop is by how late our one timer fires.
+            transport.on_lag = core.gate.note_lag
+            transport.flush()
         return ua
+
+    def set_load_gate(self, busy: Callable[[], str | None]) -> None:
+        """The application's say in taking new calls: ``busy()`` returns why a new INVITE
+        cannot be taken now (it is then answered 503 with Retry-After before any event), or
+        ``None``. Needs ``UAConfig.overload`` (the gate's limits)."""
+        if self.core.gate is None:
+            raise UAError("set_load_gate needs UAConfig.overload")
+        self.core.gate.busy = busy
 
     async def __aenter__(self) -> UserAgent:
         return self

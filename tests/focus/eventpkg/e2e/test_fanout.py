@@ -18,7 +18,16 @@ T1 = 0.1  # RFC 3261 Timer F = 64*T1 = 6.4 s, the time a dead subscriber can cos
 
 async def test_a_change_reaches_a_thousand_subscribers_past_a_dead_one(tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
-    async with running_focus(tmp_path, SipProfile(notify_interval=0.0, t1=T1)) as running:
+    # A thousand subscribers from one address: that address's overload limits are lifted.
+    profile = SipProfile(
+        notify_interval=0.0,
+        t1=T1,
+        source_rate=0.0,
+        max_pending_per_source=0,
+        max_subscriptions_per_source=2 * SUBSCRIBERS,
+        max_subscriptions_per_conference=2 * SUBSCRIBERS,
+    )
+    async with running_focus(tmp_path, profile) as running:
         conf = await running.ccmp.create(
             el(
                 "confInfo",
