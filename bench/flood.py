@@ -47,7 +47,6 @@ from ccmp_server.messages import (
     ResponseCode,
     Subject,
 )
-from focus.settings import SipProfile
 
 ROOT = Path(__file__).resolve().parents[1]
 JOIN_SCENARIO = ROOT / "sip_profiles" / "sipp" / "focus_factory.xml"
@@ -84,9 +83,8 @@ def profile_text(extra: str = "") -> str:
     # The flood comes from one address (sipp's): its per-source rate limit is lifted, so
     # what is measured is the focus's own load shedding, not the rate limiter.
     text = 'domain = "example.org"\nsource_rate = 0.0\n' + extra
-    if "factory" in SipProfile.__dataclass_fields__:
-        text += 'factory = "anyone"\n'  # once the factory needs an authenticated caller
-    return text
+    # The factory needs an authenticated caller by default (a TOML table: it goes last).
+    return text + '\n[authorization]\nfactory = "anyone"\n'
 
 
 def start_focus(work: Path, sip_port: int, extra: str = "") -> tuple[subprocess.Popen[bytes], str]:
