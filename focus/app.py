@@ -181,7 +181,7 @@ async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane:
             MediaServerConfig(sip_host=host, sip_port=0, rtp_ports=settings.rtp_ports)
         )
         uri = server.sip_uri
-    legs = MediaLegs(ua, uri)
+    legs = MediaLegs(ua, uri, session_timer=settings.profile.session_timer)
     opener = SipChannelOpener(ua, uri, address=host)
     client = MediaControlClient(opener)
     # Its on_dtmf (keypad digits), on_refused and on_unjoined callbacks are the focus's,

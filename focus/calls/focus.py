@@ -104,6 +104,7 @@ class ConferenceFocus:
         self.hold = Hold(ctx)
         self.recovery = Recovery(ctx, self.departures, self.keypad)
         self.recovery.after_restart()
+        ctx.timers.on_leg_lost = self.recovery.participant_leg_lost
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
         profile = config.profile

@@ -17,6 +17,11 @@ told apart by its SDP:
   re-INVITE updates the remote address, payload types and direction; BYE closes the endpoint
   and the control side sends unjoin-notify (status 2) for its joins.
 
+Session timers (RFC 4028, :mod:`mediactrl.server.leg_timers`): a leg INVITE or re-INVITE
+asking an interval below our Min-SE gets 422; our 2xx carries Session-Expires (the
+application server refreshes by default), and a leg not refreshed in time is ended with BYE,
+so an application server that vanished does not hold its legs, ports and joins forever.
+
 Offers we cannot use get 488 with a reason: no cfw and no audio stream, no common codec, a
 control offer that is passive or over TLS, an SDP that does not parse.
 
@@ -37,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from focus.sip.aio.ua import UserAgent
+from focus.sip.headers import Headers
 from focus.sip.offer_answer import (
     LocalSession,
     MediaCapability,
@@ -46,6 +52,7 @@ from focus.sip.offer_answer import (
     negotiate,
 )
 from focus.sip.sdp import SdpError, SessionDescription, parse_sdp
+from focus.sip.session_timer import SessionTimerConfig, TimerAnswer
 from focus.sip.uacore import (
     Call,
     CallConfirmed,
@@ -61,6 +68,7 @@ from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.events import DtmfReceived, EndpointBye, EndpointTimedOut
 from mediactrl.media.g711 import Law
 from mediactrl.server.control import ControlServer
+from mediactrl.server.leg_timers import LEG_TIMER_POLICY, LegTimers, TimerRefusal
 
 __all__ = ["AUDIO_CAPABILITY", "MediaLegInfo", "SipSide"]
 
@@ -80,6 +88,7 @@ class MediaLegInfo:
     call: Call
     local_sdp: SessionDescription | None = None
     stream: NegotiatedStream | None = None
+    timer: TimerAnswer | None = None  # what our 2xx says of the session timer (RFC 4028)
     closed: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -87,6 +96,7 @@ class MediaLegInfo:
 class SipSide:
     """Routes the UA's events: control channels to the control server, media legs to the
     engine.  Install with ``UserAgent.start(..., on_event=side)``; call :meth:`close` on stop.
+    ``session_timer`` is the legs' RFC 4028 policy (None: no session timers).
     """
 
     def __init__(
@@ -95,10 +105,13 @@ class SipSide:
         engine: MediaEngine,
         *,
         on_dtmf: DtmfCallback | None = None,
+        session_timer: SessionTimerConfig | None = LEG_TIMER_POLICY,
     ) -> None:
         self.control = control
         self.engine = engine
         self.on_dtmf = on_dtmf
+        self.session_timer = session_timer
+        self.timers: LegTimers | None = None  # made with the UA, on its first event
         host = engine.config.host
         self._session = LocalSession(
             address=host,
@@ -112,12 +125,14 @@ class SipSide:
 
     # ----------------------------------------------------------------- the UA's events
     def __call__(self, ua: UserAgent, event: UAEvent) -> None:
+        if self.timers is None:
+            self.timers = LegTimers(ua, self.session_timer, lambda c: self._expired(ua, c))
         match event:
             case IncomingCall(call=call, offer=offer, reinvite=reinvite, request=request):
                 if reinvite:
-                    self._reinvite(ua, call, offer)
+                    self._reinvite(ua, call, offer, self.timers.verdict(request.headers))
                 else:
-                    self._new_call(ua, call, offer, str(request.from_.uri))
+                    self._new_call(ua, call, offer, str(request.from_.uri), request.headers)
             case CallConfirmed(call=call, body=body):
                 leg = self.legs.get(call)
                 if leg is not None and body:
@@ -134,9 +149,11 @@ class SipSide:
             case _:
                 pass
 
-    def _new_call(self, ua: UserAgent, call: Call, offer: bytes, from_uri: str) -> None:
+    def _new_call(
+        self, ua: UserAgent, call: Call, offer: bytes, from_uri: str, headers: Headers
+    ) -> None:
         if not offer:
-            self._open_leg(ua, call, None)
+            self._open_leg(ua, call, None, headers)
             return
         try:
             parsed = parse_sdp(offer)
@@ -146,7 +163,7 @@ class SipSide:
         if any(is_cfw_media(m) for m in parsed.media):  # a CFW channel (RFC 6230 s4.1)
             self._open_channel(ua, call, parsed, from_uri)
         else:
-            self._open_leg(ua, call, parsed)
+            self._open_leg(ua, call, parsed, headers)
 
     # ----------------------------------------------------------------- control channel
     def _open_channel(
@@ -164,7 +181,14 @@ class SipSide:
         log.info("control channel %s set up for %s", cfw_id, owner)
 
     # ----------------------------------------------------------------- media legs
-    def _open_leg(self, ua: UserAgent, call: Call, offer: SessionDescription | None) -> None:
+    def _open_leg(
+        self, ua: UserAgent, call: Call, offer: SessionDescription | None, headers: Headers
+    ) -> None:
+        assert self.timers is not None
+        timer = self.timers.verdict(headers)  # RFC 4028 s9
+        if isinstance(timer, TimerRefusal):
+            ua.reject(call, timer.status, timer.reason, headers=timer.headers)
+            return
         remote_tag = call.invite.from_.tag or ""
         if not remote_tag or ":" in remote_tag + call.local_tag:
             ua.reject(call, 400, "Bad Request - a media leg needs a From tag without ':'")
@@ -175,7 +199,7 @@ class SipSide:
         ):
             ua.reject(call, 488, "Not Acceptable Here - no audio stream over RTP/AVP")
             return
-        leg = MediaLegInfo(f"{call.local_tag}:{remote_tag}", call)
+        leg = MediaLegInfo(f"{call.local_tag}:{remote_tag}", call, timer=timer)
         self.legs[call] = leg
         self._spawn(self._answer_leg(ua, leg, offer))
 
@@ -205,7 +229,7 @@ class SipSide:
             ua.reject(call, 488, f"Not Acceptable Here - {exc.reason}"[:120])
             return
         leg.local_sdp = local
-        ua.accept(call, local.to_bytes())
+        self._accept(ua, leg, local, leg.timer)
         log.info("media leg %s on port %d", leg.connection_id, endpoint.local_port)
         leg.ready.set()
 
@@ -255,7 +279,25 @@ class SipSide:
             log.info("leg %s: unusable answer in the ACK (%s): ending it", leg.connection_id, exc)
             self._spawn(self._hang_up(ua, leg.call))
 
-    def _reinvite(self, ua: UserAgent, call: Call, offer: bytes) -> None:
+    def _accept(
+        self,
+        ua: UserAgent,
+        leg: MediaLegInfo,
+        local: SessionDescription,
+        timer: TimerAnswer | None,
+    ) -> None:
+        """Our 2xx with the session timer's headers; the leg's interval starts (again)."""
+        ua.accept(leg.call, local.to_bytes(), headers=timer.headers() if timer else ())
+        if self.timers is not None:
+            self.timers.answered(leg.call, timer)
+
+    def _expired(self, ua: UserAgent, call: Call) -> None:
+        """No refresh came in time (RFC 4028 s10): the leg ends with BYE."""
+        self._spawn(self._hang_up(ua, call))
+
+    def _reinvite(
+        self, ua: UserAgent, call: Call, offer: bytes, timer: TimerRefusal | TimerAnswer | None
+    ) -> None:
         if call in self.channels:
             # Session refresh of the control dialog: nothing changes (s4: one TCP channel).
             ua.accept(call, call.local_sdp)
@@ -263,6 +305,9 @@ class SipSide:
         leg = self.legs.get(call)
         if leg is None or leg.local_sdp is None:
             ua.reject(call, 491, "Request Pending")
+            return
+        if isinstance(timer, TimerRefusal):
+            ua.reject(call, timer.status, timer.reason, headers=timer.headers)
             return
         try:
             if offer:
@@ -279,7 +324,7 @@ class SipSide:
             ua.reject(call, 488, f"Not Acceptable Here - {reason}"[:120])
             return
         leg.local_sdp = local
-        ua.accept(call, local.to_bytes())
+        self._accept(ua, leg, local, timer)
 
     # ----------------------------------------------------------------- endings
     def _ended(self, call: Call, reason: str) -> None:
@@ -288,6 +333,8 @@ class SipSide:
             log.info("control channel %s ended: %s", cfw_id, reason)
             self.control.forget_channel(cfw_id)
             return
+        if self.timers is not None:
+            self.timers.forget(call)
         leg = self.legs.pop(call, None)
         if leg is None or leg.closed:
             return
@@ -324,6 +371,8 @@ class SipSide:
 
     async def close(self) -> None:
         """Waits for leg set-ups under way (the engine closes the endpoints themselves)."""
+        if self.timers is not None:
+            await self.timers.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -1,0 +1,161 @@
+"""RFC 4028 session timers on the media server's media legs, as UAS (asyncio adapter over the
+pure :mod:`focus.sip.session_timer`): one ``loop.call_at`` for every leg's timer.
+
+Every leg INVITE and re-INVITE gets the s9 verdict (:meth:`LegTimers.verdict`): 422 with our
+Min-SE for a too short interval, 400 for malformed timer headers, else the headers our 2xx
+carries; the leg's :class:`~focus.sip.session_timer.SessionTimer` (re)starts when the 2xx goes
+out (:meth:`LegTimers.answered`).  The default policy leaves refreshing to the application
+server (``refresh_ourselves=False``: it opened the leg, it knows whether the call lives); a
+leg not refreshed before its session expires goes to ``expire(call)``, which sends BYE, so the
+legs of an application server that vanished are released.  Should a UAC ask us to refresh
+(``refresher=uas``) we re-INVITE with our last session description at half the interval.
+
+Time is the UA's clock; :meth:`LegTimers.handle_timer` takes ``now`` (tests run a fake clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from focus.sip.aio.ua import UserAgent
+from focus.sip.headers import Headers
+from focus.sip.session_timer import (
+    IntervalTooSmall,
+    RefreshDue,
+    SessionExpired,
+    SessionTimer,
+    SessionTimerConfig,
+    SessionTimerHeaderError,
+    TimerAnswer,
+    uas_answer,
+)
+from focus.sip.uacore import Call, UAError
+
+__all__ = ["LEG_TIMER_POLICY", "LegTimers", "TimerRefusal"]
+
+log = logging.getLogger(__name__)
+
+#: The media server's default: grant up to 30 min, never below 90 s, the UAC refreshes.
+LEG_TIMER_POLICY = SessionTimerConfig(refresh_ourselves=False)
+
+Expire = Callable[[Call], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRefusal:
+    """Reject the (re-)INVITE with this: 422 with our Min-SE, or 400 (the UAC's fault)."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class LegTimers:
+    """The session timers of the legs; ``config`` None turns them off."""
+
+    def __init__(self, ua: UserAgent, config: SessionTimerConfig | None, expire: Expire) -> None:
+        self.ua = ua
+        self.config = config
+        self._expire = expire
+        self._timers: dict[Call, SessionTimer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed: float | None = None
+
+    def verdict(self, headers: Headers) -> TimerRefusal | TimerAnswer | None:
+        """The s9 answer to a leg's (re-)INVITE; None when timers are off."""
+        if self.config is None:
+            return None
+        try:
+            answer = uas_answer(headers, self.config)
+        except SessionTimerHeaderError as exc:
+            return TimerRefusal(exc.status, f"Bad Request - {exc.reason}")
+        if isinstance(answer, IntervalTooSmall):
+            return TimerRefusal(422, "Session Interval Too Small", answer.headers())
+        return answer
+
+    def answered(self, call: Call, answer: TimerAnswer | None) -> None:
+        """Our 2xx carrying ``answer`` went out: the leg's interval starts (again)."""
+        negotiated = answer.negotiated if answer is not None else None
+        timer = self._timers.get(call)
+        if timer is not None:
+            timer.refreshed(negotiated, self.ua.now)
+        elif negotiated is not None:
+            timer = self._timers[call] = SessionTimer(negotiated, self.ua.now)
+        if timer is not None and answer is not None and answer.min_se_seen:
+            timer.saw_min_se(answer.min_se_seen)
+        self._arm()
+
+    def forget(self, call: Call) -> None:
+        if self._timers.pop(call, None) is not None:
+            self._arm()
+
+    @property
+    def next_deadline(self) -> float | None:
+        return self._armed
+
+    def handle_timer(self, now: float) -> None:
+        """Runs what is due at ``now``: refreshes we owe, BYE for expired legs."""
+        for call, timer in list(self._timers.items()):
+            deadline = timer.get_timer()
+            if deadline is None or deadline > now:
+                continue
+            event = timer.handle_timer(now)
+            if isinstance(event, SessionExpired):
+                log.info("leg %s not refreshed for %d s: BYE", call.call_id, event.interval)
+                del self._timers[call]
+                self._expire(call)
+            elif isinstance(event, RefreshDue):
+                task = asyncio.get_running_loop().create_task(self._refresh(call, timer))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        self._arm()
+
+    async def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._armed = None
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _arm(self) -> None:
+        # Legs are few per media server process: a scan, not a heap.
+        deadlines = [d for t in self._timers.values() if (d := t.get_timer()) is not None]
+        earliest = min(deadlines, default=None)
+        if earliest == self._armed:
+            return
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._armed = earliest
+        if earliest is not None:
+            self._handle = asyncio.get_running_loop().call_at(earliest, self._due)
+
+    def _due(self) -> None:
+        self._handle = self._armed = None
+        self.handle_timer(self.ua.now)
+
+    async def _refresh(self, call: Call, timer: SessionTimer) -> None:
+        assert self.config is not None
+        request = timer.refresh_request(self.config)
+        try:
+            response = await self.ua.reinvite(call, call.local_sdp, headers=request.headers())
+        except UAError as exc:
+            log.info("refresh of leg %s not sent: %s", call.call_id, exc)
+            return
+        if self._timers.get(call) is not timer:
+            return
+        if 200 <= response.status < 300:
+            try:
+                timer.refreshed(request.read_2xx(response.headers), self.ua.now)
+            except SessionTimerHeaderError:
+                return  # the expiry stands
+            self._arm()
+        elif response.status in (408, 481):
+            del self._timers[call]
+            self._expire(call)
