@@ -67,6 +67,7 @@ from mediactrl.media.engine import MediaEngine, PayloadTypes
 from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.events import DtmfReceived, EndpointBye, EndpointTimedOut
 from mediactrl.media.g711 import Law
+from mediactrl.mixer.model import Direction
 from mediactrl.server.control import ControlServer
 from mediactrl.server.leg_timers import LEG_TIMER_POLICY, LegTimers, TimerRefusal
 
@@ -268,6 +269,8 @@ class SipSide:
             # Not sending (hold, recvonly): no remote, so the mixer sends nothing there.
             remote_addr = (stream.remote_address, stream.remote_port)
         self.engine.update_endpoint_remote(leg.connection_id, remote_addr, types)
+        # Our side's direction: on hold or inactive, no media is expected (media timeout).
+        self.engine.set_endpoint_direction(leg.connection_id, Direction(stream.direction.value))
         leg.stream = stream
 
     def _take_answer(self, ua: UserAgent, leg: MediaLegInfo, body: bytes) -> None:
