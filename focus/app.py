@@ -186,7 +186,7 @@ async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane:
     client = MediaControlClient(opener)
     # Its on_dtmf (keypad digits), on_refused and on_unjoined callbacks are the focus's,
     # set when ConferenceFocus is built on it (the focus comes after the media plane).
-    driver = MediaDriver(client)
+    driver = MediaDriver(client, media_timeout=settings.profile.media_timeout or None)
     plane = MediaPlane(legs, opener, client, driver, server)
     plane.start()
     log.info("media server %s", uri)

@@ -166,12 +166,17 @@ class SipProfile:
                        that calls any URI is an open relay for toll fraud. ``None`` (the
                        default): anyone in the profile's domain or at the focus's own listen
                        addresses; an empty list: nobody.
-    session_expires:   RFC 4028 session timers on dial-in calls: the longest session interval
-                       granted, in seconds (1800, s4's recommendation); a call not refreshed
-                       within its interval is ended with BYE, so a phone that vanished
-                       leaves. 0 turns session timers off.
+    session_expires:   RFC 4028 session timers on every call (dial-in, dial-out, the legs to
+                       the media server): the interval asked for and the longest granted, in
+                       seconds (1800, s4's recommendation); a call not refreshed within its
+                       interval is ended with BYE, so a phone that vanished leaves. 0 turns
+                       session timers off.
     min_se:            the shortest interval accepted (>= 90, RFC 4028 s5); a request asking
                        less is answered 422 with this Min-SE.
+    media_timeout:     seconds without RTP and RTCP from a joined call, not on hold, after
+                       which the media server tells the focus (a media-timeout event, see
+                       mediactrl/README.md) and the call is ended with BYE (60; 0: off).
+                       Values below 10 are for tests: a phone's RTCP may come every 5 s.
     """
 
     name: str = "default"
@@ -195,6 +200,7 @@ class SipProfile:
     dialout_targets: tuple[str, ...] | None = None
     session_expires: int = 1800
     min_se: int = 90
+    media_timeout: int = 60
 
     def __post_init__(self) -> None:
         if self.session_expires and not 90 <= self.min_se <= self.session_expires:
@@ -202,6 +208,8 @@ class SipProfile:
                 f"profile {self.name}: need 90 <= min_se <= session_expires (RFC 4028 s4, s5),"
                 " or session_expires = 0 for no session timers"
             )
+        if self.media_timeout < 0:
+            raise SettingsError(f"profile {self.name}: media_timeout must be >= 0 (0: off)")
         if self.dialout_targets is not None:
             try:
                 UriPatterns(self.dialout_targets)
@@ -303,6 +311,7 @@ class SipProfile:
             "dialout_targets",
             "session_expires",
             "min_se",
+            "media_timeout",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -337,7 +346,14 @@ class SipProfile:
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise SettingsError(f"profile {name}: {key} must be a number of seconds")
                 kwargs[key] = float(value)
-        for key in ("min_expires", "default_expires", "max_expires", "session_expires", "min_se"):
+        for key in (
+            "min_expires",
+            "default_expires",
+            "max_expires",
+            "session_expires",
+            "min_se",
+            "media_timeout",
+        ):
             if key in data:
                 value = data[key]
                 if isinstance(value, bool) or not isinstance(value, int):
