@@ -362,7 +362,7 @@ class SipSide:
             if self.on_dtmf is not None:
                 self.on_dtmf(event.endpoint_id, event.digit)
         elif isinstance(event, EndpointTimedOut):
-            log.info("no RTP from %s for %.0f s", event.endpoint_id, event.silent_for)
+            log.info("no RTP or RTCP from %s for %.0f s", event.endpoint_id, event.silent_for)
         elif isinstance(event, EndpointBye):
             log.info("RTCP BYE from %s: %s", event.endpoint_id, event.reason)
 
