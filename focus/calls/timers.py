@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import heapq
-import itertools
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -45,6 +43,7 @@ from focus.sip.session_timer import (
     SessionTimerHeaderError,
     TimerAnswer,
     TimerRequest,
+    TimerTable,
     initial_request,
     uas_answer,
 )
@@ -78,12 +77,8 @@ class SessionTimers:
         self.on_expired: Expire | None = None  # set by the focus: ends the call (BYE)
         self.on_leg_lost: LegLost | None = None  # set by the focus: a new media leg
         self._spawn = spawn  # background work, its failures logged (CallContext.spawn)
-        self._timers: dict[_Key, SessionTimer] = {}
+        self._timers: TimerTable[_Key] = TimerTable()
         self._leg_calls: dict[Participant, Call] = {}  # the leg each MEDIA_LEG timer is for
-        # Deadlines in a heap, so a join or a departure costs O(log N), not a scan of every
-        # call; an entry whose timer moved or went is stale and dropped when it comes up.
-        self._heap: list[tuple[float, int, _Key]] = []
-        self._order = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._armed: float | None = None
 
@@ -106,7 +101,7 @@ class SessionTimers:
     def answered(self, p: Participant, answer: TimerAnswer | None) -> None:
         """Our 2xx with ``answer``'s headers went out: the call's interval starts (again)."""
         negotiated = answer.negotiated if answer is not None else None
-        timer = self._restart((p, TimedDialog.PHONE), negotiated)
+        timer = self._start((p, TimedDialog.PHONE), negotiated)
         if timer is not None and answer is not None and answer.min_se_seen:
             timer.saw_min_se(answer.min_se_seen)
         self.leg_opened(p)
@@ -127,7 +122,7 @@ class SessionTimers:
 
     def started(self, p: Participant, offer: TimerRequest | None) -> None:
         """The 2xx to our INVITE (``offer`` in it) confirmed the phone's call (s7.2)."""
-        self._restart((p, TimedDialog.PHONE), _read_2xx(offer, p.call.response))
+        self._start((p, TimedDialog.PHONE), _read_2xx(offer, p.call.response))
         self.leg_opened(p)
 
     def leg_opened(self, p: Participant) -> None:
@@ -138,13 +133,13 @@ class SessionTimers:
             return
         self._leg_calls[p] = leg.call
         key = (p, TimedDialog.MEDIA_LEG)
-        self._timers.pop(key, None)
-        self._restart(key, _read_2xx(leg.timer, leg.call.response))
+        self._timers.forget(key)
+        self._start(key, _read_2xx(leg.timer, leg.call.response))
 
     def forget(self, p: Participant) -> None:
         """Her call ended: both her timers go."""
         self._leg_calls.pop(p, None)
-        gone = [self._timers.pop((p, side), None) for side in TimedDialog]
+        gone = [self._timers.forget((p, side)) for side in TimedDialog]
         if any(t is not None for t in gone):
             self._arm()
 
@@ -155,69 +150,38 @@ class SessionTimers:
         self._armed = None
         self._timers.clear()
         self._leg_calls.clear()
-        self._heap.clear()
 
     # ---- the one timer
 
     @property
     def next_deadline(self) -> float | None:
-        """The earliest live deadline (on the UA's clock), or None."""
-        self._arm()
-        return self._armed
+        """The earliest deadline (on the UA's clock), or None."""
+        return self._timers.get_timer()
 
     def handle_timer(self, now: float) -> None:
         """Runs every timer due at ``now`` (the loop timer calls it with the UA's clock)."""
-        while self._heap and self._heap[0][0] <= now:
-            deadline, _, key = heapq.heappop(self._heap)
-            timer = self._current(deadline, key)
-            if timer is None:
-                continue
-            event = timer.handle_timer(now)
+        for key, timer, event in self._timers.handle_timer(now):
             if isinstance(event, SessionExpired):
+                p, side = key
                 log.info(
                     "session of %s's %s expired (%d s without refresh)",
-                    key[0].caller,
-                    key[1].value,
+                    p.caller,
+                    side.value,
                     event.interval,
                 )
-                self._timers.pop(key, None)
                 self._lost(key)
-                continue
-            if isinstance(event, RefreshDue):
+            elif isinstance(event, RefreshDue):
                 self._spawn(self._refresh(key, timer), f"refresh {key[0].caller}")
-            # Its next deadline (after a refresh is due: the expiry, until the refresh works).
-            following = timer.get_timer()
-            if following is not None:
-                heapq.heappush(self._heap, (following, next(self._order), key))
         self._arm()
 
-    def _restart(self, key: _Key, negotiated: Negotiated | None) -> SessionTimer | None:
-        now = self.ua.now
-        timer = self._timers.get(key)
-        if timer is not None:
-            timer.refreshed(negotiated, now)
-        elif negotiated is not None:
-            timer = self._timers[key] = SessionTimer(negotiated, now)
-        if timer is not None:
-            self._schedule(key, timer)
+    def _start(self, key: _Key, negotiated: Negotiated | None) -> SessionTimer | None:
+        timer = self._timers.start(key, negotiated, self.ua.now)
+        self._arm()
         return timer
 
-    def _schedule(self, key: _Key, timer: SessionTimer) -> None:
-        deadline = timer.get_timer()
-        if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._order), key))
-        self._arm()
-
-    def _current(self, deadline: float, key: _Key) -> SessionTimer | None:
-        """``key``'s timer if ``deadline`` is still its next one, else None (a stale entry)."""
-        timer = self._timers.get(key)
-        return timer if timer is not None and timer.get_timer() == deadline else None
-
     def _arm(self) -> None:
-        """The one loop timer at the earliest live deadline."""
-        while self._heap and self._current(self._heap[0][0], self._heap[0][2]) is None:
-            heapq.heappop(self._heap)
-        earliest = self._heap[0][0] if self._heap else None
+        """The one loop timer at the earliest deadline."""
+        earliest = self._timers.get_timer()
         if earliest == self._armed:
             return
         if self._handle is not None:
@@ -268,12 +232,12 @@ class SessionTimers:
         if self._timers.get(key) is not timer:
             return  # she left, or a new leg, meanwhile
         if 200 <= response.status < 300:
-            timer.refreshed(_read_2xx(request, response), self.ua.now)
-            self._schedule(key, timer)
+            self._start(key, _read_2xx(request, response))
         elif response.status in (408, 481):
             # s10: the session is gone on the other side.
             log.info("refresh of %s's %s: %d", p.caller, side.value, response.status)
-            self._timers.pop(key, None)
+            self._timers.forget(key)
+            self._arm()
             self._lost(key)
 
 

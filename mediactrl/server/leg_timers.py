@@ -30,6 +30,7 @@ from focus.sip.session_timer import (
     SessionTimerConfig,
     SessionTimerHeaderError,
     TimerAnswer,
+    TimerTable,
     uas_answer,
 )
 from focus.sip.uacore import Call, UAError
@@ -54,13 +55,14 @@ class TimerRefusal:
 
 
 class LegTimers:
-    """The session timers of the legs; ``config`` None turns them off."""
+    """The session timers of the legs; ``config`` None turns them off. ``ua`` is the media
+    server's UA (set by the SIP side when it starts routing the UA's events)."""
 
-    def __init__(self, ua: UserAgent, config: SessionTimerConfig | None, expire: Expire) -> None:
-        self.ua = ua
+    def __init__(self, config: SessionTimerConfig | None, expire: Expire) -> None:
+        self.ua: UserAgent | None = None
         self.config = config
         self._expire = expire
-        self._timers: dict[Call, SessionTimer] = {}
+        self._timers: TimerTable[Call] = TimerTable()
         self._tasks: set[asyncio.Task[None]] = set()
         self._handle: asyncio.TimerHandle | None = None
         self._armed: float | None = None
@@ -80,33 +82,24 @@ class LegTimers:
     def answered(self, call: Call, answer: TimerAnswer | None) -> None:
         """Our 2xx carrying ``answer`` went out: the leg's interval starts (again)."""
         negotiated = answer.negotiated if answer is not None else None
-        timer = self._timers.get(call)
-        if timer is not None:
-            timer.refreshed(negotiated, self.ua.now)
-        elif negotiated is not None:
-            timer = self._timers[call] = SessionTimer(negotiated, self.ua.now)
+        timer = self._timers.start(call, negotiated, self._now())
         if timer is not None and answer is not None and answer.min_se_seen:
             timer.saw_min_se(answer.min_se_seen)
         self._arm()
 
     def forget(self, call: Call) -> None:
-        if self._timers.pop(call, None) is not None:
+        if self._timers.forget(call) is not None:
             self._arm()
 
     @property
     def next_deadline(self) -> float | None:
-        return self._armed
+        return self._timers.get_timer()
 
     def handle_timer(self, now: float) -> None:
         """Runs what is due at ``now``: refreshes we owe, BYE for expired legs."""
-        for call, timer in list(self._timers.items()):
-            deadline = timer.get_timer()
-            if deadline is None or deadline > now:
-                continue
-            event = timer.handle_timer(now)
+        for call, timer, event in self._timers.handle_timer(now):
             if isinstance(event, SessionExpired):
                 log.info("leg %s not refreshed for %d s: BYE", call.call_id, event.interval)
-                del self._timers[call]
                 self._expire(call)
             elif isinstance(event, RefreshDue):
                 task = asyncio.get_running_loop().create_task(self._refresh(call, timer))
@@ -124,9 +117,7 @@ class LegTimers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _arm(self) -> None:
-        # Legs are few per media server process: a scan, not a heap.
-        deadlines = [d for t in self._timers.values() if (d := t.get_timer()) is not None]
-        earliest = min(deadlines, default=None)
+        earliest = self._timers.get_timer()
         if earliest == self._armed:
             return
         if self._handle is not None:
@@ -138,12 +129,17 @@ class LegTimers:
 
     def _due(self) -> None:
         self._handle = self._armed = None
-        self.handle_timer(self.ua.now)
+        self.handle_timer(self._now())
+
+    def _now(self) -> float:
+        assert self.ua is not None, "LegTimers.ua is set before any leg is answered"
+        return self.ua.now
 
     async def _refresh(self, call: Call, timer: SessionTimer) -> None:
         assert self.config is not None
         request = timer.refresh_request(self.config)
         try:
+            assert self.ua is not None
             response = await self.ua.reinvite(call, call.local_sdp, headers=request.headers())
         except UAError as exc:
             log.info("refresh of leg %s not sent: %s", call.call_id, exc)
@@ -152,10 +148,11 @@ class LegTimers:
             return
         if 200 <= response.status < 300:
             try:
-                timer.refreshed(request.read_2xx(response.headers), self.ua.now)
+                negotiated = request.read_2xx(response.headers)
             except SessionTimerHeaderError:
                 return  # the expiry stands
+            self._timers.start(call, negotiated, self._now())
             self._arm()
         elif response.status in (408, 481):
-            del self._timers[call]
+            self.forget(call)
             self._expire(call)

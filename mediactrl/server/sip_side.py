@@ -111,8 +111,7 @@ class SipSide:
         self.control = control
         self.engine = engine
         self.on_dtmf = on_dtmf
-        self.session_timer = session_timer
-        self.timers: LegTimers | None = None  # made with the UA, on its first event
+        self.timers = LegTimers(session_timer, self._expired)
         host = engine.config.host
         self._session = LocalSession(
             address=host,
@@ -126,8 +125,7 @@ class SipSide:
 
     # ----------------------------------------------------------------- the UA's events
     def __call__(self, ua: UserAgent, event: UAEvent) -> None:
-        if self.timers is None:
-            self.timers = LegTimers(ua, self.session_timer, lambda c: self._expired(ua, c))
+        self.timers.ua = ua
         match event:
             case IncomingCall(call=call, offer=offer, reinvite=reinvite, request=request):
                 if reinvite:
@@ -185,7 +183,6 @@ class SipSide:
     def _open_leg(
         self, ua: UserAgent, call: Call, offer: SessionDescription | None, headers: Headers
     ) -> None:
-        assert self.timers is not None
         timer = self.timers.verdict(headers)  # RFC 4028 s9
         if isinstance(timer, TimerRefusal):
             ua.reject(call, timer.status, timer.reason, headers=timer.headers)
@@ -291,12 +288,12 @@ class SipSide:
     ) -> None:
         """Our 2xx with the session timer's headers; the leg's interval starts (again)."""
         ua.accept(leg.call, local.to_bytes(), headers=timer.headers() if timer else ())
-        if self.timers is not None:
-            self.timers.answered(leg.call, timer)
+        self.timers.answered(leg.call, timer)
 
-    def _expired(self, ua: UserAgent, call: Call) -> None:
+    def _expired(self, call: Call) -> None:
         """No refresh came in time (RFC 4028 s10): the leg ends with BYE."""
-        self._spawn(self._hang_up(ua, call))
+        assert self.timers.ua is not None
+        self._spawn(self._hang_up(self.timers.ua, call))
 
     def _reinvite(
         self, ua: UserAgent, call: Call, offer: bytes, timer: TimerRefusal | TimerAnswer | None
@@ -336,8 +333,7 @@ class SipSide:
             log.info("control channel %s ended: %s", cfw_id, reason)
             self.control.forget_channel(cfw_id)
             return
-        if self.timers is not None:
-            self.timers.forget(call)
+        self.timers.forget(call)
         leg = self.legs.pop(call, None)
         if leg is None or leg.closed:
             return
@@ -374,8 +370,7 @@ class SipSide:
 
     async def close(self) -> None:
         """Waits for leg set-ups under way (the engine closes the endpoints themselves)."""
-        if self.timers is not None:
-            await self.timers.close()
+        await self.timers.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 
 from focus.settings import SipProfile
-from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import parse_sdp
-from focus.sip.uacore import Call, CallEnded, UAEvent
-from tests.focus.calls.conftest import Focus, PhoneFactory, sdp_offer, start_focus
+from tests.focus.calls.conftest import Focus, PhoneFactory, ended_by_peer, sdp_offer, start_focus
 from tests.focus.calls.test_in_call import conf_of
 from tests.mediactrl.media.phones import Phone
 from tests.waiting import eventually
@@ -29,22 +27,11 @@ async def quick(tmp_path: Path) -> AsyncIterator[Focus]:
         yield started
 
 
-def endings(ua: UserAgent) -> list[Call]:
-    ended: list[Call] = []
-
-    def on_event(_ua: UserAgent, event: UAEvent) -> None:
-        if isinstance(event, CallEnded) and event.by_peer:
-            ended.append(event.call)
-
-    ua.on_event = on_event
-    return ended
-
-
 async def test_a_silent_call_is_ended_and_leaves_everything(
     quick: Focus, phones: PhoneFactory
 ) -> None:
     alice = await phones("alice")
-    ended = endings(alice)
+    ended = ended_by_peer(alice)
     call = await alice.invite(quick.factory, sdp_offer(35800))  # and never sends RTP
     conf = conf_of(call)
     await quick.settled((1, 1, 1))
@@ -63,7 +50,7 @@ async def test_a_talking_call_and_a_held_one_stay(quick: Focus, phones: PhoneFac
         await talker.open()
         await held.open()
         ua_t, ua_h = await phones("talker"), await phones("held")
-        ended_t, ended_h = endings(ua_t), endings(ua_h)
+        ended_t, ended_h = ended_by_peer(ua_t), ended_by_peer(ua_h)
         call_t = await ua_t.invite(quick.factory, sdp_offer(talker.address[1]))
         talker.start_tone(parse_sdp(call_t.answer).media[0].port)
         target = quick.uri(conf_of(call_t))

@@ -155,9 +155,11 @@ class TimedCallee:
             self.ended.append(event)
 
 
-def dial(focus: Focus, callee: TimedCallee) -> str:
+async def dial(focus: Focus, callee: TimedCallee) -> str:
+    """The focus dials ``callee`` (CCMP-style dial-out) until she is in; the conference."""
     conf = new_conference(focus)
     add_dial_out(focus, conf, callee.ua.local_uri())
+    await focus.settled((1, 1, 1))
     return conf
 
 
@@ -169,8 +171,7 @@ async def test_rfc4028_s7_1_the_dial_out_invite_asks_for_a_session_timer(
     focus: Focus, phones: PhoneFactory
 ) -> None:
     callee = TimedCallee(await phones("bob"), "1800;refresher=uas")
-    dial(focus, callee)
-    await focus.settled((1, 1, 1))
+    await dial(focus, callee)
     (invite,) = callee.invites
     assert "timer" in (invite.headers.get("Supported") or "")
     assert invite.headers.get("Session-Expires") == "1800"
@@ -181,8 +182,7 @@ async def test_rfc4028_s7_3_a_422_to_the_dial_out_is_retried_with_its_min_se(
     focus: Focus, phones: PhoneFactory
 ) -> None:
     callee = TimedCallee(await phones("bob"), "1900;refresher=uas", invite_answers=[422, 200])
-    dial(focus, callee)
-    await focus.settled((1, 1, 1))
+    await dial(focus, callee)
     first, retry = callee.invites
     assert first.headers.get("Session-Expires") == "1800"
     assert retry.headers.get("Session-Expires") == "1900"
@@ -206,8 +206,7 @@ async def test_rfc4028_s10_the_focus_refreshes_a_dial_out_at_half_the_interval(
 ) -> None:
     # refresher=uac: the focus placed the call, so the focus refreshes.
     callee = TimedCallee(await phones("bob"), "90;refresher=uac")
-    dial(focus, callee)
-    await focus.settled((1, 1, 1))
+    await dial(focus, callee)
     await refresh_due(focus, callee, 1)
     (refresh,) = callee.refreshes
     assert refresh.headers.get("Session-Expires") == "90;refresher=uac"
@@ -227,8 +226,7 @@ async def test_rfc4028_s10_a_refresh_answered_422_is_retried_with_the_larger_int
     callee = TimedCallee(
         await phones("bob"), "90;refresher=uac", refresh_answers=[422, 200], min_se="120"
     )
-    dial(focus, callee)
-    await focus.settled((1, 1, 1))
+    await dial(focus, callee)
     await refresh_due(focus, callee, 2)
     first, retry = callee.refreshes
     assert first.headers.get("Session-Expires") == "90;refresher=uac"
@@ -242,8 +240,7 @@ async def test_rfc4028_s10_a_refresh_answered_408_or_481_ends_the_call(
     focus: Focus, phones: PhoneFactory, status: int
 ) -> None:
     callee = TimedCallee(await phones("bob"), "90;refresher=uac", refresh_answers=[status])
-    conf = dial(focus, callee)
-    await focus.settled((1, 1, 1))
+    conf = await dial(focus, callee)
     await refresh_due(focus, callee, 1)
     # The 408/481 ended the dialog (RFC 3261 s12.2.1.2): the call ends, nothing is kept.
     await focus.settled((0, 0, 0))
@@ -293,7 +290,6 @@ async def test_rfc4028_media_legs_carry_a_session_timer_the_focus_refreshes(
     # The media server leaves refreshing to the focus that opened the leg.
     assert str(ms_leg.timer.session_expires) == "1800;refresher=uac"
     ms_timers = focus.server.sip.timers
-    assert ms_timers is not None
     expiry = ms_timers.next_deadline
     assert expiry is not None
     # The focus refreshes its leg at 900 s (fake clock): the media server's expiry moves on.
@@ -317,9 +313,38 @@ async def test_rfc4028_a_leg_not_refreshed_is_ended_by_the_media_server(
     await focus.settled((1, 1, 1))
     (old,) = focus.server.sip.legs
     ms_timers = focus.server.sip.timers
-    assert ms_timers is not None and ms_timers.next_deadline is not None
+    assert ms_timers.next_deadline is not None
     ms_timers.handle_timer(ms_timers.next_deadline)
     await eventually(lambda: old not in focus.server.sip.legs, "the media server's BYE")
     await eventually(lambda: bool(focus.server.sip.legs), "a new leg")
     await focus.settled((1, 1, 1))
     assert len(focus.focus.calls) == 1
+
+
+async def test_rfc4028_s9_a_dial_in_leaving_the_choice_is_refreshed_by_the_focus(
+    focus: Focus, phones: PhoneFactory
+) -> None:
+    """Table 2 row 4: the phone supports timer but names no refresher; the focus takes the
+    role (refreshing too often is harmless) and re-INVITEs it at half the interval."""
+    alice = await phones("alice")
+    refreshes: list[Request] = []
+
+    def on_event(ua: UserAgent, event: UAEvent) -> None:
+        if isinstance(event, IncomingCall) and event.reinvite:
+            refreshes.append(event.request)
+            ua.accept(event.call, sdp_offer(35650), headers=[("Session-Expires", "90")])
+
+    alice.on_event = on_event
+    asked = [("Supported", "timer"), ("Session-Expires", "90")]
+    call = await alice.invite(focus.factory, sdp_offer(35650), headers=asked)
+    assert call.response is not None
+    granted = parse_session_expires(call.response.headers.get("Session-Expires") or "")
+    assert granted.refresher is Refresher.UAS
+    timers = timers_of(focus)
+    deadline = timers.next_deadline
+    assert deadline is not None and 44 < deadline - focus.focus.ua.now <= 45
+    timers.handle_timer(deadline)
+    await eventually(lambda: bool(refreshes), "the focus's refresh")
+    assert refreshes[0].headers.get("Session-Expires") == "90;refresher=uac"
+    await alice.bye(call)
+    await focus.settled((0, 0, 0))
