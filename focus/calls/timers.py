@@ -23,18 +23,17 @@ timers on a fake clock through real sockets.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable
 
 from focus.calls.admission import Refusal
 from focus.calls.participant import Participant
+from focus.sip.aio.alarm import Alarm
 from focus.sip.aio.ua import UserAgent
 from focus.sip.errors import LocalProtocolError
 from focus.sip.message import Request, Response
 from focus.sip.session_timer import (
-    IntervalTooSmall,
     Negotiated,
     RefreshDue,
     SessionExpired,
@@ -42,10 +41,11 @@ from focus.sip.session_timer import (
     SessionTimerConfig,
     SessionTimerHeaderError,
     TimerAnswer,
+    TimerRefusal,
     TimerRequest,
     TimerTable,
     initial_request,
-    uas_answer,
+    uas_verdict,
 )
 from focus.sip.uacore import Call, UAError
 
@@ -79,8 +79,7 @@ class SessionTimers:
         self._spawn = spawn  # background work, its failures logged (CallContext.spawn)
         self._timers: TimerTable[_Key] = TimerTable()
         self._leg_calls: dict[Participant, Call] = {}  # the leg each MEDIA_LEG timer is for
-        self._handle: asyncio.TimerHandle | None = None
-        self._armed: float | None = None
+        self._alarm = Alarm(lambda: self.handle_timer(self.ua.now))
 
     # ---- UAS (s9)
 
@@ -90,13 +89,10 @@ class SessionTimers:
         None when timers are off."""
         if self.config is None:
             return None
-        try:
-            answer = uas_answer(request.headers, self.config)
-        except SessionTimerHeaderError as exc:
-            return Refusal(exc.status, exc.reason)
-        if isinstance(answer, IntervalTooSmall):
-            return Refusal(422, "Session Interval Too Small", headers=answer.headers())
-        return answer
+        verdict = uas_verdict(request.headers, self.config)
+        if isinstance(verdict, TimerRefusal):
+            return Refusal(verdict.status, verdict.reason, headers=verdict.headers)
+        return verdict
 
     def answered(self, p: Participant, answer: TimerAnswer | None) -> None:
         """Our 2xx with ``answer``'s headers went out: the call's interval starts (again)."""
@@ -144,10 +140,7 @@ class SessionTimers:
             self._arm()
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._armed = None
+        self._alarm.cancel()
         self._timers.clear()
         self._leg_calls.clear()
 
@@ -181,19 +174,7 @@ class SessionTimers:
 
     def _arm(self) -> None:
         """The one loop timer at the earliest deadline."""
-        earliest = self._timers.get_timer()
-        if earliest == self._armed:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._armed = earliest
-        if earliest is not None:
-            self._handle = asyncio.get_running_loop().call_at(earliest, self._due)
-
-    def _due(self) -> None:
-        self._handle = self._armed = None
-        self.handle_timer(self.ua.now)
+        self._alarm.arm(self._timers.get_timer())
 
     def _lost(self, key: _Key) -> None:
         """The dialog is gone on the other side (s10): BYE the call, or a new media leg."""

@@ -79,6 +79,7 @@ __all__ = [
     "SessionTimerConfig",
     "SessionTimerHeaderError",
     "TimerAnswer",
+    "TimerRefusal",
     "TimerRequest",
     "TimerTable",
     "expiry_margin",
@@ -87,6 +88,7 @@ __all__ = [
     "parse_min_se",
     "parse_session_expires",
     "uas_answer",
+    "uas_verdict",
 ]
 
 #: The option tag of the extension (RFC 4028 s12.3).
@@ -312,6 +314,27 @@ def uas_answer(headers: Headers, config: SessionTimerConfig) -> IntervalTooSmall
     # Require: MUST when the UAC refreshes, SHOULD when it only has to BYE; never to a UAC
     # that does not support timer (it would fail the call).
     return TimerAnswer(SessionExpires(interval, refresher), supports, seen)
+
+
+@dataclass(frozen=True, slots=True)
+class TimerRefusal:
+    """Reject the (re-)INVITE or UPDATE with this: 422 with our Min-SE (s6, s9), or 400 for
+    a malformed Session-Expires or Min-SE (the UAC's fault)."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def uas_verdict(headers: Headers, config: SessionTimerConfig) -> TimerRefusal | TimerAnswer:
+    """:func:`uas_answer` with its refusals as the response to send (422 or 400)."""
+    try:
+        answer = uas_answer(headers, config)
+    except SessionTimerHeaderError as exc:
+        return TimerRefusal(exc.status, exc.reason)
+    if isinstance(answer, IntervalTooSmall):
+        return TimerRefusal(answer.status, "Session Interval Too Small", answer.headers())
+    return answer
 
 
 # --- UAC (s7) ---------------------------------------------------------------------------

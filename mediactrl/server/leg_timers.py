@@ -18,24 +18,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from focus.sip.aio.alarm import Alarm
 from focus.sip.aio.ua import UserAgent
 from focus.sip.headers import Headers
 from focus.sip.session_timer import (
-    IntervalTooSmall,
     RefreshDue,
     SessionExpired,
     SessionTimer,
     SessionTimerConfig,
     SessionTimerHeaderError,
     TimerAnswer,
+    TimerRefusal,
     TimerTable,
-    uas_answer,
+    uas_verdict,
 )
 from focus.sip.uacore import Call, UAError
 
-__all__ = ["LEG_TIMER_POLICY", "LegTimers", "TimerRefusal"]
+__all__ = ["LEG_TIMER_POLICY", "LegTimers"]
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,6 @@ log = logging.getLogger(__name__)
 LEG_TIMER_POLICY = SessionTimerConfig(refresh_ourselves=False)
 
 Expire = Callable[[Call], None]
-
-
-@dataclass(frozen=True, slots=True)
-class TimerRefusal:
-    """Reject the (re-)INVITE with this: 422 with our Min-SE, or 400 (the UAC's fault)."""
-
-    status: int
-    reason: str
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 class LegTimers:
@@ -64,20 +55,11 @@ class LegTimers:
         self._expire = expire
         self._timers: TimerTable[Call] = TimerTable()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._handle: asyncio.TimerHandle | None = None
-        self._armed: float | None = None
+        self._alarm = Alarm(lambda: self.handle_timer(self._now()))
 
     def verdict(self, headers: Headers) -> TimerRefusal | TimerAnswer | None:
         """The s9 answer to a leg's (re-)INVITE; None when timers are off."""
-        if self.config is None:
-            return None
-        try:
-            answer = uas_answer(headers, self.config)
-        except SessionTimerHeaderError as exc:
-            return TimerRefusal(exc.status, f"Bad Request - {exc.reason}")
-        if isinstance(answer, IntervalTooSmall):
-            return TimerRefusal(422, "Session Interval Too Small", answer.headers())
-        return answer
+        return None if self.config is None else uas_verdict(headers, self.config)
 
     def answered(self, call: Call, answer: TimerAnswer | None) -> None:
         """Our 2xx carrying ``answer`` went out: the leg's interval starts (again)."""
@@ -108,28 +90,14 @@ class LegTimers:
         self._arm()
 
     async def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._handle = self._armed = None
+        self._alarm.cancel()
         self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _arm(self) -> None:
-        earliest = self._timers.get_timer()
-        if earliest == self._armed:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._armed = earliest
-        if earliest is not None:
-            self._handle = asyncio.get_running_loop().call_at(earliest, self._due)
-
-    def _due(self) -> None:
-        self._handle = self._armed = None
-        self.handle_timer(self._now())
+        self._alarm.arm(self._timers.get_timer())
 
     def _now(self) -> float:
         assert self.ua is not None, "LegTimers.ua is set before any leg is answered"

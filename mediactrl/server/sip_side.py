@@ -52,7 +52,7 @@ from focus.sip.offer_answer import (
     negotiate,
 )
 from focus.sip.sdp import SdpError, SessionDescription, parse_sdp
-from focus.sip.session_timer import SessionTimerConfig, TimerAnswer
+from focus.sip.session_timer import SessionTimerConfig, TimerAnswer, TimerRefusal
 from focus.sip.uacore import (
     Call,
     CallConfirmed,
@@ -69,7 +69,7 @@ from mediactrl.media.events import DtmfReceived, EndpointBye, EndpointTimedOut
 from mediactrl.media.g711 import Law
 from mediactrl.mixer.model import Direction
 from mediactrl.server.control import ControlServer
-from mediactrl.server.leg_timers import LEG_TIMER_POLICY, LegTimers, TimerRefusal
+from mediactrl.server.leg_timers import LEG_TIMER_POLICY, LegTimers
 
 __all__ = ["AUDIO_CAPABILITY", "MediaLegInfo", "SipSide"]
 
