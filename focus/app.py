@@ -187,12 +187,12 @@ async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane:
             MediaServerConfig(sip_host=host, sip_port=0, rtp_ports=settings.rtp_ports)
         )
         uri = server.sip_uri
-    legs = MediaLegs(ua, uri)
+    legs = MediaLegs(ua, uri, session_timer=settings.profile.session_timer)
     opener = SipChannelOpener(ua, uri, address=host)
     client = MediaControlClient(opener)
     # Its on_dtmf (keypad digits), on_refused and on_unjoined callbacks are the focus's,
     # set when ConferenceFocus is built on it (the focus comes after the media plane).
-    driver = MediaDriver(client)
+    driver = MediaDriver(client, media_timeout=settings.profile.media_timeout or None)
     plane = MediaPlane(legs, opener, client, driver, server)
     plane.start()
     log.info("media server %s", uri)

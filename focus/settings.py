@@ -171,10 +171,11 @@ class SipProfile:
                        that calls any URI is an open relay for toll fraud. ``None`` (the
                        default): anyone in the profile's domain or at the focus's own listen
                        addresses; an empty list: nobody.
-    session_expires:   RFC 4028 session timers on dial-in calls: the longest session interval
-                       granted, in seconds (1800, s4's recommendation); a call not refreshed
-                       within its interval is ended with BYE, so a phone that vanished
-                       leaves. 0 turns session timers off.
+    session_expires:   RFC 4028 session timers on every call (dial-in, dial-out, the legs to
+                       the media server): the interval asked for and the longest granted, in
+                       seconds (1800, s4's recommendation); a call not refreshed within its
+                       interval is ended with BYE, so a phone that vanished leaves. 0 turns
+                       session timers off.
     min_se:            the shortest interval accepted (>= 90, RFC 4028 s5); a request asking
                        less is answered 422 with this Min-SE.
     authorization:     who may do what over SIP (``[authorization]`` table; see
@@ -226,6 +227,10 @@ class SipProfile:
     max_message_size:  largest SIP message accepted, in octets: a larger UDP datagram gets
                        513 Message Too Large (when a response can be built), a TCP stream
                        announcing one is answered 513 and closed (RFC 3261 s18.3).
+    media_timeout:     seconds without RTP and RTCP from a joined call, not on hold, after
+                       which the media server tells the focus (a media-timeout event, see
+                       mediactrl/README.md) and the call is ended with BYE (60; 0: off).
+                       Values below 10 are for tests: a phone's RTCP may come every 5 s.
     """
 
     name: str = "default"
@@ -268,6 +273,7 @@ class SipProfile:
     max_subscriptions_per_conference: int = 500
     max_subscriptions_per_source: int = 50
     max_message_size: int = 65535
+    media_timeout: int = 60
 
     def __post_init__(self) -> None:
         self._check_authentication()
@@ -288,6 +294,8 @@ class SipProfile:
                 f"profile {self.name}: need 90 <= min_se <= session_expires (RFC 4028 s4, s5),"
                 " or session_expires = 0 for no session timers"
             )
+        if self.media_timeout < 0:
+            raise SettingsError(f"profile {self.name}: media_timeout must be >= 0 (0: off)")
         if self.dialout_targets is not None:
             try:
                 UriPatterns(self.dialout_targets)
@@ -447,6 +455,7 @@ class SipProfile:
             "auth_lockout",
             *_OVERLOAD_INTS,
             *_OVERLOAD_NUMBERS,
+            "media_timeout",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -510,6 +519,7 @@ class SipProfile:
             "session_expires",
             "min_se",
             "auth_max_failures",
+            "media_timeout",
         ):
             if key in data:
                 value = data[key]

@@ -17,11 +17,16 @@ dialog without operations that subscribes to all DTMF (<dtmfsub matchmode="all"/
 re-starts it on every new channel (dialogs end with the channel that started them); each digit
 of a <dtmfnotify> goes to ``on_dtmf(connection_id, digit)``.  Digits pressed while no channel is
 open are lost.
+
+Media timeout (our msc-mixer extension, mediactrl/README.md): with ``media_timeout`` every join
+of a connection asks for it (an attribute a media server without the extension ignores), and
+a <media-timeout> event goes to ``on_media_timeout(connection_id)``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -64,6 +69,7 @@ UnjoinedCallback = Callable[[str, str, int], None]
 ConferenceExitCallback = Callable[[str, int], None]
 RefusedCallback = Callable[[MediaDriverError], None]
 DtmfCallback = Callable[[str, str], None]
+MediaTimeoutCallback = Callable[[str], None]
 
 
 class MediaDriver:
@@ -79,7 +85,9 @@ class MediaDriver:
     dropped), ``on_conference_exit(conference_id, status)`` (s4.2.4.3, not for our destroys),
     ``on_refused(error)`` when the reconciliation after a reconnect had items refused (a
     media server restart loses its SIP media legs: their joins come back 412),
-    ``on_dtmf(connection_id, digit)`` for each digit of a watched connection (watch_dtmf).
+    ``on_dtmf(connection_id, digit)`` for each digit of a watched connection (watch_dtmf),
+    ``on_media_timeout(connection_id)`` when a connection went silent for ``media_timeout``
+    seconds (None: not asked).
     """
 
     MAX_ROUNDS = 4  # plans re-run after answers that changed the known state
@@ -93,9 +101,13 @@ class MediaDriver:
         on_conference_exit: ConferenceExitCallback | None = None,
         on_refused: RefusedCallback | None = None,
         on_dtmf: DtmfCallback | None = None,
+        on_media_timeout: MediaTimeoutCallback | None = None,
+        media_timeout: int | None = None,
     ) -> None:
         self.client = client
         self.on_dtmf = on_dtmf
+        self.on_media_timeout = on_media_timeout
+        self.media_timeout = media_timeout
         self._dtmf_wanted: set[str] = set()  # connections whose digits the focus wants
         self._dtmf_dialogs: dict[str, str] = {}  # dialogid -> connection, on this channel
         self._dialog_numbers = itertools.count(1)
@@ -302,8 +314,11 @@ class MediaDriver:
             if not steps:
                 break
             for step in steps:
+                request = step.request
+                if isinstance(request, m.Join) and self.media_timeout is not None:
+                    request = dataclasses.replace(request, media_timeout=self.media_timeout)
                 try:
-                    answer = await self.client.mixer(step.request)
+                    answer = await self.client.mixer(request)
                 except (ChannelDown, ControlTimeout) as exc:
                     # The channel will reopen and resync; the desired state is kept.
                     log.info("media server unreachable (%s): reconciling later", exc)
@@ -331,6 +346,10 @@ class MediaDriver:
                 self._desired = self._desired.without_join(note.id1, note.id2)
                 if self.on_unjoined is not None:
                     self.on_unjoined(note.id1, note.id2, note.status)
+        elif isinstance(note, m.MediaTimeout):
+            log.info("no media from %s for %d s", note.connectionid, note.silent_for)
+            if self.on_media_timeout is not None:
+                self.on_media_timeout(note.connectionid)
         elif isinstance(note, m.ConferenceExit):
             self._known = self._known.without_conference(note.conferenceid)
             if note.conferenceid in self._desired.conferences:

@@ -16,6 +16,11 @@ by SIP and CFW, so any RFC 6230/6505 media server can stand in for the bundled o
 An asyncio adapter over :class:`focus.sip.aio.ua.UserAgent`: :class:`MediaLegs` is the one place
 that opens legs; an INVITE given up on is CANCELled, and ACKed and BYEd should its 200 still
 come, so no leg is left behind on the media server.
+
+With a ``session_timer`` policy every leg INVITE asks for an RFC 4028 session timer
+(Supported: timer, Session-Expires, Min-SE; a 422 is retried once with its Min-SE, s7.4), so a
+media server ends the legs of a focus that vanished; :attr:`MediaLeg.timer` is what the leg's
+INVITE asked, for the focus's session timers to read the 2xx (``call.response``) with.
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ from dataclasses import dataclass, field
 
 from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import SdpError, parse_sdp
+from focus.sip.session_timer import (
+    SessionTimerConfig,
+    SessionTimerHeaderError,
+    TimerRequest,
+    initial_request,
+)
 from focus.sip.uacore import Call, CallFailedError, CallState, UAError
 from mediactrl.plan import connection_id
 
@@ -59,6 +70,7 @@ class MediaLeg:
     answer: bytes
     needs_answer: bool
     ua: UserAgent = field(repr=False)
+    timer: TimerRequest | None = None  # the session timer the leg's INVITE asked (RFC 4028)
 
     def complete(self, answer: bytes) -> None:
         """Sends the participant's answer to the media server's offer (in the ACK)."""
@@ -70,12 +82,21 @@ class MediaLeg:
 
 class MediaLegs:
     """Opens and closes media legs to the media server at ``server_uri``; ``timeout`` is the
-    default bound on one leg's INVITE.  ``open_legs`` holds the legs open now, by call."""
+    default bound on one leg's INVITE; ``session_timer`` the RFC 4028 policy of the legs
+    (None: no timer asked).  ``open_legs`` holds the legs open now, by call."""
 
-    def __init__(self, ua: UserAgent, server_uri: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        ua: UserAgent,
+        server_uri: str,
+        *,
+        timeout: float = 10.0,
+        session_timer: SessionTimerConfig | None = None,
+    ) -> None:
         self.ua = ua
         self.server_uri = server_uri
         self.timeout = timeout
+        self.session_timer = session_timer
         self.open_legs: dict[Call, MediaLeg] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
 
@@ -83,8 +104,42 @@ class MediaLegs:
         """A leg carrying ``offer`` (empty: the media server offers, see
         :meth:`MediaLeg.complete`); raises :class:`MediaLegError` when refused or not
         answered within ``timeout`` (default: the instance's)."""
+        timer = initial_request(self.session_timer) if self.session_timer is not None else None
+        call = await self._invite(offer, timer, timeout)
+        response = call.response
+        if timer is not None and response is not None and response.status == 422:
+            # s7.4: once more with the media server's larger Min-SE.
+            try:
+                timer = timer.after_422(response.headers)
+            except SessionTimerHeaderError:
+                timer = None
+            if timer is None:
+                raise MediaLegError("media server answered 422 without a larger Min-SE")
+            call = await self._invite(offer, timer, timeout)
+            if call.dialog is None:
+                raise MediaLegError("media server answered 422 to its own Min-SE")
+        dialog = call.dialog
+        if dialog is None or not call.remote_sdp:
+            await self._bye(call)
+            raise MediaLegError("media server answered without SDP")
+        leg = MediaLeg(
+            call,
+            connection_id(dialog.id.local_tag, dialog.id.remote_tag),
+            call.remote_sdp,
+            needs_answer=not offer,
+            ua=self.ua,
+            timer=timer,
+        )
+        self.open_legs[call] = leg
+        return leg
+
+    async def _invite(
+        self, offer: bytes, timer: TimerRequest | None, timeout: float | None
+    ) -> Call:
+        """The leg's INVITE, answered 2xx, or 422 when ``timer`` asked too little."""
+        headers = timer.headers() if timer is not None else ()
         try:
-            call = self.ua.dial(self.server_uri, offer)
+            call = self.ua.dial(self.server_uri, offer, headers=headers)
         except UAError as exc:
             raise MediaLegError(f"cannot reach the media server: {exc}") from None
         waiter = asyncio.ensure_future(self.ua.answered(call))
@@ -96,24 +151,14 @@ class MediaLegs:
             self._give_up(call, waiter)
             raise MediaLegError("the media server did not answer in time") from None
         except CallFailedError as exc:
+            if exc.status == 422 and timer is not None:
+                return call
             # 488 stays 488 (the participant's SDP is the problem); anything else is ours.
             status = 488 if exc.status == 488 else 503
             raise MediaLegError(
                 f"media server answered {exc.status} {exc.reason}", status
             ) from None
-        dialog = call.dialog
-        if dialog is None or not call.remote_sdp:
-            await self._bye(call)
-            raise MediaLegError("media server answered without SDP")
-        leg = MediaLeg(
-            call,
-            connection_id(dialog.id.local_tag, dialog.id.remote_tag),
-            call.remote_sdp,
-            needs_answer=not offer,
-            ua=self.ua,
-        )
-        self.open_legs[call] = leg
-        return leg
+        return call
 
     def _give_up(self, call: Call, waiter: asyncio.Future[Call]) -> None:
         """CANCEL an unanswered leg INVITE; if its 200 crosses the CANCEL, ACK and BYE it."""

@@ -18,6 +18,14 @@ from pathlib import Path
 PY = sys.executable
 #: The default profile with every SIP action open (see the module docstring).
 OPEN_SIP = Path(__file__).resolve().parent / "open_sip.toml"
+
+
+def open_profile(text: str) -> str:
+    """A profile's text with every SIP action opened as in ``OPEN_SIP`` (its
+    ``[authorization]`` table goes last: every TOML key after a table header is the table's)."""
+    return text + "\n" + OPEN_SIP.read_text()
+
+
 CCMP_LISTEN = re.compile(rb"CCMP server listening on (?:http|https)://[^:]+:(\d+)/ccmp")
 SIP_UDP = re.compile(rb"SIP focus listening on UDP ([\d.]+):(\d+)")
 

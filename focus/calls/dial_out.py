@@ -93,29 +93,45 @@ class DialOut:
             log.warning("dial-out to %s: no media leg: %s", target, exc)
             self._failed(conference, entity, target)
             return 503
-        try:
-            # RFC 4579 s5.5: our Contact is the conference URI with isfocus, and From names
-            # the conference as the calling party (as in s5.2's example).
-            contact = ctx.focus_contact(conference, TransportKind.UDP)
-            call = ctx.ua.dial(
-                target, leg.answer, contact=contact, from_user=getattr(contact.uri, "user", None)
+        offer = ctx.timers.offer()  # RFC 4028 s7.1: we ask for a session timer
+        for attempt in range(2):
+            try:
+                # RFC 4579 s5.5: our Contact is the conference URI with isfocus, and From
+                # names the conference as the calling party (as in s5.2's example).
+                contact = ctx.focus_contact(conference, TransportKind.UDP)
+                call = ctx.ua.dial(
+                    target,
+                    leg.answer,
+                    contact=contact,
+                    from_user=getattr(contact.uri, "user", None),
+                    headers=offer.headers() if offer is not None else (),
+                )
+            except UAError as exc:
+                await ctx.abandon(leg)
+                log.warning("cannot dial %s: %s", target, exc)
+                self._failed(conference, entity, target)
+                return exc.status or 503
+            except Exception:
+                await ctx.abandon(leg)
+                raise
+            p = Participant(
+                call, conference, target, ParticipantState.DIALING, entity=entity, leg=leg
             )
-        except UAError as exc:
-            await ctx.abandon(leg)
-            log.warning("cannot dial %s: %s", target, exc)
-            self._failed(conference, entity, target)
-            return exc.status or 503
-        except Exception:
-            await ctx.abandon(leg)
-            raise
-        p = Participant(call, conference, target, ParticipantState.DIALING, entity=entity, leg=leg)
-        ctx.calls.add(p)
-        ctx.set_status(p, EndpointStatus.DIALING_OUT)
-        try:
-            await ctx.ua.answered(call)
-        except CallFailedError as exc:
-            await self._unanswered(p, exc.status)
-            return exc.status
+            ctx.calls.add(p)
+            if attempt == 0:
+                ctx.set_status(p, EndpointStatus.DIALING_OUT)
+            try:
+                await ctx.ua.answered(call)
+            except CallFailedError as exc:
+                retry = ctx.timers.retry(offer, call) if attempt == 0 else None
+                if retry is None or p.left():
+                    await self._unanswered(p, exc.status)
+                    return exc.status
+                # s7.3: 422, so once more asking the callee's Min-SE.
+                ctx.calls.remove(p)
+                offer = retry
+                continue
+            break
         if p.left():
             return 487  # hung up (CCMP removal) while her 200 was on its way
         try:
@@ -133,6 +149,7 @@ class DialOut:
             return 487
         p.answer = parse_sdp(leg.answer)
         p.move(ParticipantInput.CONNECTED)
+        ctx.timers.started(p, offer)  # the 2xx said who refreshes (s7.2)
         ctx.set_status(p, EndpointStatus.CONNECTED)
         log.info("%s dialed out into %s", target, conference)
         await self.keypad.watch(p)

@@ -104,6 +104,7 @@ class ConferenceFocus:
         self.hold = Hold(ctx)
         self.recovery = Recovery(ctx, self.departures, self.keypad)
         self.recovery.after_restart()
+        ctx.timers.on_leg_lost = self.recovery.participant_leg_lost
         self._unsubscribe = store.subscribe(self._on_changes)
         ua.on_event = self.on_event
         profile = config.profile
@@ -133,6 +134,15 @@ class ConferenceFocus:
             driver.on_refused = self.recovery.joins_refused
             driver.on_unjoined = self.recovery.unjoined
             driver.on_dtmf = self.keypad.on_dtmf
+            driver.on_media_timeout = self._media_timeout
+
+    def _media_timeout(self, connection: str) -> None:
+        """The media server heard nothing from her for ``media_timeout`` seconds: the phone
+        is gone; she leaves as if she had hung up (our BYE)."""
+        p = self.calls.by_connection(connection)
+        if p is not None and p.in_conference():
+            log.info("no media from %s: ending the call", p.caller)
+            self.ctx.spawn(self.departures.departed(p, send_bye=True), f"silent {p.caller}")
 
     # ---- what others ask of the focus
 

@@ -183,7 +183,13 @@ class Recovery:
 
     def leg_lost(self, connection: str) -> None:
         p = self.ctx.calls.by_connection(connection)
-        if p is not None and p.can(ParticipantInput.MEDIA_LOST):
+        if p is not None:
+            self.participant_leg_lost(p)
+
+    def participant_leg_lost(self, p: Participant) -> None:
+        """Her leg is gone (the media server ended it, or it failed its session refresh,
+        RFC 4028 s10): a new one is opened."""
+        if p.can(ParticipantInput.MEDIA_LOST):
             p.move(ParticipantInput.MEDIA_LOST)
             self.ctx.spawn(self._relink(p), f"relink {p.caller}")
 
@@ -242,6 +248,7 @@ class Recovery:
         ctx.calls.set_leg(p, leg)
         p.answer = parse_sdp(leg.answer)
         p.move(ParticipantInput.RELINKED)
+        ctx.timers.leg_opened(p)
         await ctx.mix(p)
         log.info("media of %s restored on %s", p.caller, leg.connection)
         await self.keypad.watch(p)

@@ -1,47 +1,71 @@
-"""RFC 4028 session timers on the focus's dial-in calls (asyncio adapter over the pure
-:mod:`focus.sip.session_timer`): one ``loop.call_at`` for every call's timer.
+"""RFC 4028 session timers on the focus's calls and on their media legs (asyncio adapter over
+the pure :mod:`focus.sip.session_timer`): one ``loop.call_at`` for every dialog's timer.
 
-Every INVITE and re-INVITE a phone sends gets the s9 verdict: 422 with our Min-SE when it
-asks a shorter interval than the profile's ``min_se``; otherwise our 2xx carries
+As UAS (dial-in): every INVITE and re-INVITE a phone sends gets the s9 verdict: 422 with our
+Min-SE when it asks a shorter interval than the profile's ``min_se``; otherwise our 2xx carries
 Session-Expires (at most the profile's ``session_expires``, refresher per s9 Table 2) and the
-call's :class:`~focus.sip.session_timer.SessionTimer` (re)starts when the 2xx goes out. When we
-are the refresher the focus re-INVITEs with the same session description at half the
-interval (s10); a refresh the phone refuses with 408 or 481, or no refresh at all before the
-session expires, ends the call with BYE (s10): a phone that vanished without BYE leaves the
-conference as if it had hung up.
+call's :class:`~focus.sip.session_timer.SessionTimer` (re)starts when the 2xx goes out.
+
+As UAC (dial-out, from CCMP or REFER, and every media leg): our INVITE carries
+:meth:`SessionTimers.offer` (Supported: timer, Session-Expires, Min-SE), a 422 is retried once
+with its larger Min-SE (s7.4), and the 2xx decides who refreshes (:meth:`SessionTimers.started`).
+
+When we are the refresher the focus re-INVITEs with the same session description at half the
+interval (s10); a 422 to a refresh is retried with the larger interval; a refresh refused with
+408 or 481, or no refresh at all before the session expires, ends the call with BYE (s10): a
+phone that vanished without BYE leaves the conference as if it had hung up. A media leg whose
+refresh fails goes to ``on_leg_lost`` (the focus opens a new leg, as after a media server
+restart).
+
+Time is the UA's clock; :meth:`SessionTimers.handle_timer` takes ``now``, so a test can run the
+timers on a fake clock through real sockets.
 """
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 
 from focus.calls.admission import Refusal
 from focus.calls.participant import Participant
+from focus.sip.aio.alarm import Alarm
 from focus.sip.aio.ua import UserAgent
 from focus.sip.errors import LocalProtocolError
-from focus.sip.message import Request
+from focus.sip.message import Request, Response
 from focus.sip.session_timer import (
-    IntervalTooSmall,
+    Negotiated,
     RefreshDue,
     SessionExpired,
     SessionTimer,
     SessionTimerConfig,
     SessionTimerHeaderError,
     TimerAnswer,
-    uas_answer,
+    TimerRefusal,
+    TimerRequest,
+    TimerTable,
+    initial_request,
+    uas_verdict,
 )
-from focus.sip.uacore import UAError
+from focus.sip.uacore import Call, UAError
 
-__all__ = ["SessionTimers"]
+__all__ = ["SessionTimers", "TimedDialog"]
 
 log = logging.getLogger(__name__)
 
 Expire = Callable[[Participant], Awaitable[None]]
+LegLost = Callable[[Participant], None]
 Spawn = Callable[[Awaitable[None], str], None]
+
+
+class TimedDialog(enum.Enum):
+    """Which of a participant's dialogs a session timer runs on."""
+
+    PHONE = "phone"  # the call with the participant
+    MEDIA_LEG = "media leg"  # the focus's 3PCC leg to the media server (RFC 3725)
+
+
+_Key = tuple[Participant, TimedDialog]
 
 
 class SessionTimers:
@@ -51,14 +75,13 @@ class SessionTimers:
         self.ua = ua
         self.config = config
         self.on_expired: Expire | None = None  # set by the focus: ends the call (BYE)
+        self.on_leg_lost: LegLost | None = None  # set by the focus: a new media leg
         self._spawn = spawn  # background work, its failures logged (CallContext.spawn)
-        self._timers: dict[Participant, SessionTimer] = {}
-        # Deadlines in a heap, so a join or a departure costs O(log N), not a scan of every
-        # call; an entry whose timer moved or went is stale and dropped when it comes up.
-        self._heap: list[tuple[float, int, Participant]] = []
-        self._order = itertools.count()
-        self._handle: asyncio.TimerHandle | None = None
-        self._armed: float | None = None
+        self._timers: TimerTable[_Key] = TimerTable()
+        self._leg_calls: dict[Participant, Call] = {}  # the leg each MEDIA_LEG timer is for
+        self._alarm = Alarm(lambda: self.handle_timer(self.ua.now))
+
+    # ---- UAS (s9)
 
     def verdict(self, request: Request) -> Refusal | TimerAnswer | None:
         """The s9 answer to an incoming (re-)INVITE: the refusal to send (422 with our Min-SE
@@ -66,112 +89,160 @@ class SessionTimers:
         None when timers are off."""
         if self.config is None:
             return None
-        try:
-            answer = uas_answer(request.headers, self.config)
-        except SessionTimerHeaderError as exc:
-            return Refusal(exc.status, exc.reason)
-        if isinstance(answer, IntervalTooSmall):
-            return Refusal(422, "Session Interval Too Small", headers=answer.headers())
-        return answer
+        verdict = uas_verdict(request.headers, self.config)
+        if isinstance(verdict, TimerRefusal):
+            return Refusal(verdict.status, verdict.reason, headers=verdict.headers)
+        return verdict
 
     def answered(self, p: Participant, answer: TimerAnswer | None) -> None:
         """Our 2xx with ``answer``'s headers went out: the call's interval starts (again)."""
         negotiated = answer.negotiated if answer is not None else None
-        now = self.ua.now
-        timer = self._timers.get(p)
-        if timer is not None:
-            timer.refreshed(negotiated, now)
-        elif negotiated is not None:
-            timer = self._timers[p] = SessionTimer(negotiated, now)
+        timer = self._start((p, TimedDialog.PHONE), negotiated)
         if timer is not None and answer is not None and answer.min_se_seen:
             timer.saw_min_se(answer.min_se_seen)
-        if timer is not None:
-            self._schedule(p, timer)
+        self.leg_opened(p)
+
+    # ---- UAC (s7)
+
+    def offer(self) -> TimerRequest | None:
+        """What our INVITE says about the timer (s7.1); None when timers are off."""
+        return None if self.config is None else initial_request(self.config)
+
+    @staticmethod
+    def retry(offer: TimerRequest | None, call: Call) -> TimerRequest | None:
+        """The retry after our INVITE got 422 (s7.3): None when there is none to make."""
+        response = call.response
+        if offer is None or response is None or response.status != 422:
+            return None
+        return _after_422(offer, response)
+
+    def started(self, p: Participant, offer: TimerRequest | None) -> None:
+        """The 2xx to our INVITE (``offer`` in it) confirmed the phone's call (s7.2)."""
+        self._start((p, TimedDialog.PHONE), _read_2xx(offer, p.call.response))
+        self.leg_opened(p)
+
+    def leg_opened(self, p: Participant) -> None:
+        """``p``'s media leg is up: its timer, as the leg's 2xx agreed, starts (once per leg:
+        again after a new leg replaced a lost one)."""
+        leg = p.leg
+        if leg is None or self._leg_calls.get(p) is leg.call:
+            return
+        self._leg_calls[p] = leg.call
+        key = (p, TimedDialog.MEDIA_LEG)
+        self._timers.forget(key)
+        self._start(key, _read_2xx(leg.timer, leg.call.response))
 
     def forget(self, p: Participant) -> None:
-        if self._timers.pop(p, None) is not None:
+        """Her call ended: both her timers go."""
+        self._leg_calls.pop(p, None)
+        gone = [self._timers.forget((p, side)) for side in TimedDialog]
+        if any(t is not None for t in gone):
             self._arm()
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._armed = None
+        self._alarm.cancel()
         self._timers.clear()
-        self._heap.clear()
+        self._leg_calls.clear()
 
-    def _schedule(self, p: Participant, timer: SessionTimer) -> None:
-        deadline = timer.get_timer()
-        if deadline is not None:
-            heapq.heappush(self._heap, (deadline, next(self._order), p))
+    # ---- the one timer
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The earliest deadline (on the UA's clock), or None."""
+        return self._timers.get_timer()
+
+    def handle_timer(self, now: float) -> None:
+        """Runs every timer due at ``now`` (the loop timer calls it with the UA's clock)."""
+        for key, timer, event in self._timers.handle_timer(now):
+            if isinstance(event, SessionExpired):
+                p, side = key
+                log.info(
+                    "session of %s's %s expired (%d s without refresh)",
+                    p.caller,
+                    side.value,
+                    event.interval,
+                )
+                self._lost(key)
+            elif isinstance(event, RefreshDue):
+                self._spawn(self._refresh(key, timer), f"refresh {key[0].caller}")
         self._arm()
 
-    def _current(self, deadline: float, p: Participant) -> SessionTimer | None:
-        """``p``'s timer if ``deadline`` is still its next one, else None (a stale entry)."""
-        timer = self._timers.get(p)
-        return timer if timer is not None and timer.get_timer() == deadline else None
+    def _start(self, key: _Key, negotiated: Negotiated | None) -> SessionTimer | None:
+        timer = self._timers.start(key, negotiated, self.ua.now)
+        self._arm()
+        return timer
 
     def _arm(self) -> None:
-        """The one loop timer at the earliest live deadline."""
-        while self._heap and self._current(self._heap[0][0], self._heap[0][2]) is None:
-            heapq.heappop(self._heap)
-        earliest = self._heap[0][0] if self._heap else None
-        if earliest == self._armed:
-            return
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        self._armed = earliest
-        if earliest is not None:
-            self._handle = asyncio.get_running_loop().call_at(earliest, self._due)
+        """The one loop timer at the earliest deadline."""
+        self._alarm.arm(self._timers.get_timer())
 
-    def _due(self) -> None:
-        self._handle = self._armed = None
-        now = self.ua.now
-        while self._heap and self._heap[0][0] <= now:
-            deadline, _, p = heapq.heappop(self._heap)
-            timer = self._current(deadline, p)
-            if timer is None:
-                continue
-            event = timer.handle_timer(now)
-            if isinstance(event, SessionExpired):
-                log.info(
-                    "session of %s expired (%d s without refresh): BYE", p.caller, event.interval
-                )
-                self._timers.pop(p, None)
-                if self.on_expired is not None:
-                    self._spawn(self.on_expired(p), f"expired {p.caller}")
-                continue
-            if isinstance(event, RefreshDue):
-                self._spawn(self._refresh(p, timer), f"refresh {p.caller}")
-            # Its next deadline (after a refresh is due: the expiry, until the refresh works).
-            following = timer.get_timer()
-            if following is not None:
-                heapq.heappush(self._heap, (following, next(self._order), p))
-        self._arm()
+    def _lost(self, key: _Key) -> None:
+        """The dialog is gone on the other side (s10): BYE the call, or a new media leg."""
+        p, side = key
+        if side is TimedDialog.MEDIA_LEG:
+            if self.on_leg_lost is not None:
+                self.on_leg_lost(p)
+        elif self.on_expired is not None:
+            self._spawn(self.on_expired(p), f"expired {p.caller}")
 
-    async def _refresh(self, p: Participant, timer: SessionTimer) -> None:
-        """A refresh by re-INVITE with our last session description (RFC 4028 s10)."""
+    async def _refresh(self, key: _Key, timer: SessionTimer) -> None:
+        """A refresh by re-INVITE with our last session description (RFC 4028 s10); a 422
+        is retried once with its larger Min-SE (s7.4)."""
         assert self.config is not None
-        if p.answer is None or not p.in_conference():
+        p, side = key
+        call, body = _dialog_of(p, side)
+        if call is None or not p.in_conference():
             return
-        request = timer.refresh_request(self.config)
-        try:
-            response = await self.ua.reinvite(
-                p.call, p.answer.to_bytes(), headers=request.headers()
-            )
-        except (UAError, LocalProtocolError) as exc:
-            log.info("session refresh of %s not sent: %s", p.caller, exc)
-            return  # another INVITE is under way; the expiry still stands
-        if response.status == 422:
-            retry = request.after_422(response.headers)
-            if retry is not None:
-                timer.saw_min_se(retry.min_se)
-            return  # the next refresh asks at least that; the expiry still stands
+        request: TimerRequest | None = timer.refresh_request(self.config)
+        response: Response | None = None
+        for _ in range(2):
+            assert request is not None
+            try:
+                response = await self.ua.reinvite(call, body, headers=request.headers())
+            except (UAError, LocalProtocolError) as exc:
+                log.info("session refresh of %s not sent: %s", p.caller, exc)
+                return  # another INVITE is under way; the expiry still stands
+            if response.status != 422:
+                break
+            retry = _after_422(request, response)
+            if retry is None:
+                return  # the peer wants no more than we asked: the expiry still stands
+            timer.saw_min_se(retry.min_se)
+            request = retry
+        assert response is not None and request is not None
+        if self._timers.get(key) is not timer:
+            return  # she left, or a new leg, meanwhile
         if 200 <= response.status < 300:
-            timer.refreshed(request.read_2xx(response.headers), self.ua.now)
-            self._schedule(p, timer)
-        elif response.status in (408, 481) and self.on_expired is not None:
+            self._start(key, _read_2xx(request, response))
+        elif response.status in (408, 481):
             # s10: the session is gone on the other side.
-            self._timers.pop(p, None)
-            await self.on_expired(p)
+            log.info("refresh of %s's %s: %d", p.caller, side.value, response.status)
+            self._timers.forget(key)
+            self._arm()
+            self._lost(key)
+
+
+def _dialog_of(p: Participant, side: TimedDialog) -> tuple[Call | None, bytes]:
+    """The dialog to refresh and the session description to send again in it."""
+    if side is TimedDialog.MEDIA_LEG:
+        return (None, b"") if p.leg is None else (p.leg.call, p.leg.call.local_sdp)
+    return (None, b"") if p.answer is None else (p.call, p.answer.to_bytes())
+
+
+def _after_422(request: TimerRequest, response: Response) -> TimerRequest | None:
+    try:
+        return request.after_422(response.headers)
+    except SessionTimerHeaderError:
+        return None
+
+
+def _read_2xx(offer: TimerRequest | None, response: Response | None) -> Negotiated | None:
+    """The timer the 2xx agreed; a malformed one keeps ours, refreshed by us (safe side)."""
+    if offer is None or response is None:
+        return None
+    try:
+        return offer.read_2xx(response.headers)
+    except SessionTimerHeaderError as exc:
+        log.info("2xx with %s: we refresh at the interval we asked", exc)
+        asked = offer.session_expires
+        return None if asked is None else Negotiated(asked.interval, we_refresh=True)

@@ -39,6 +39,13 @@ The timer, per dialog, with ``now`` passed in::
 :meth:`SessionTimer.refreshed`, which restarts the interval or, without Session-Expires,
 turns the timer off (s7.2).
 
+Many dialogs' timers, by key, with one earliest deadline for the UA's one loop timer::
+
+    table = TimerTable()                             # e.g. TimerTable[Call]()
+    table.start(key, negotiated, now)                # a 2xx sent or received (new or refresh)
+    deadline = table.get_timer()
+    for key, timer, event in table.handle_timer(now): ...   # an expired timer is dropped
+
 Choices: a Session-Expires below our Min-SE is refused with 422 even when the UAC does not
 list ``timer`` in Supported (s11.1: otherwise whoever inserted it sets our refresh rate); a
 2xx whose interval is below the Min-SE we sent is taken at our Min-SE, and one without a
@@ -50,7 +57,11 @@ BYE wrongly is not). Malformed header fields raise :class:`SessionTimerHeaderErr
 from __future__ import annotations
 
 import enum
+import heapq
+import itertools
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from focus.sip.errors import LocalProtocolError, SipParseError
 from focus.sip.headers import Headers, parse_params
@@ -68,13 +79,16 @@ __all__ = [
     "SessionTimerConfig",
     "SessionTimerHeaderError",
     "TimerAnswer",
+    "TimerRefusal",
     "TimerRequest",
+    "TimerTable",
     "expiry_margin",
     "format_min_se",
     "initial_request",
     "parse_min_se",
     "parse_session_expires",
     "uas_answer",
+    "uas_verdict",
 ]
 
 #: The option tag of the extension (RFC 4028 s12.3).
@@ -302,6 +316,27 @@ def uas_answer(headers: Headers, config: SessionTimerConfig) -> IntervalTooSmall
     return TimerAnswer(SessionExpires(interval, refresher), supports, seen)
 
 
+@dataclass(frozen=True, slots=True)
+class TimerRefusal:
+    """Reject the (re-)INVITE or UPDATE with this: 422 with our Min-SE (s6, s9), or 400 for
+    a malformed Session-Expires or Min-SE (the UAC's fault)."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def uas_verdict(headers: Headers, config: SessionTimerConfig) -> TimerRefusal | TimerAnswer:
+    """:func:`uas_answer` with its refusals as the response to send (422 or 400)."""
+    try:
+        answer = uas_answer(headers, config)
+    except SessionTimerHeaderError as exc:
+        return TimerRefusal(exc.status, exc.reason)
+    if isinstance(answer, IntervalTooSmall):
+        return TimerRefusal(answer.status, "Session Interval Too Small", answer.headers())
+    return answer
+
+
 # --- UAC (s7) ---------------------------------------------------------------------------
 
 
@@ -428,3 +463,78 @@ class SessionTimer:
             self._refresh_at = None
             return RefreshDue(at)
         return None
+
+
+# --- many dialogs' timers, for one loop timer ---------------------------------------------
+
+K = TypeVar("K", bound=Hashable)
+
+
+class TimerTable(Generic[K]):
+    """The session timers of many dialogs by key, their deadlines in a heap: a start or a
+    forget costs O(log N), not a scan; an entry whose timer moved or went is stale and
+    dropped when it comes up."""
+
+    __slots__ = ("_heap", "_order", "_timers")
+
+    def __init__(self) -> None:
+        self._timers: dict[K, SessionTimer] = {}
+        self._heap: list[tuple[float, int, K]] = []
+        self._order = itertools.count()
+
+    def __contains__(self, key: K) -> bool:
+        return key in self._timers
+
+    def get(self, key: K) -> SessionTimer | None:
+        return self._timers.get(key)
+
+    def start(self, key: K, negotiated: Negotiated | None, now: float) -> SessionTimer | None:
+        """A 2xx agreed ``negotiated`` at ``now``: ``key``'s timer restarts, or starts; None
+        when there is none (no timer asked, or turned off: it stays until :meth:`forget`)."""
+        timer = self._timers.get(key)
+        if timer is not None:
+            timer.refreshed(negotiated, now)
+        elif negotiated is not None:
+            timer = self._timers[key] = SessionTimer(negotiated, now)
+        if timer is not None:
+            self._push(key, timer)
+        return timer
+
+    def forget(self, key: K) -> SessionTimer | None:
+        return self._timers.pop(key, None)
+
+    def clear(self) -> None:
+        self._timers.clear()
+        self._heap.clear()
+
+    def get_timer(self) -> float | None:
+        """The earliest deadline of any timer, or None."""
+        heap = self._heap
+        while heap and self._current(heap[0][0], heap[0][2]) is None:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
+
+    def handle_timer(self, now: float) -> list[tuple[K, SessionTimer, RefreshDue | SessionExpired]]:
+        """Every event due at ``now``; a timer whose session expired is dropped."""
+        due: list[tuple[K, SessionTimer, RefreshDue | SessionExpired]] = []
+        while self._heap and self._heap[0][0] <= now:
+            deadline, _, key = heapq.heappop(self._heap)
+            timer = self._current(deadline, key)
+            event = timer.handle_timer(now) if timer is not None else None
+            if timer is None or event is None:
+                continue
+            due.append((key, timer, event))
+            if isinstance(event, SessionExpired):
+                del self._timers[key]
+            else:  # after a refresh is due: the expiry, until the refresh works
+                self._push(key, timer)
+        return due
+
+    def _push(self, key: K, timer: SessionTimer) -> None:
+        deadline = timer.get_timer()
+        if deadline is not None:
+            heapq.heappush(self._heap, (deadline, next(self._order), key))
+
+    def _current(self, deadline: float, key: K) -> SessionTimer | None:
+        timer = self._timers.get(key)
+        return timer if timer is not None and timer.get_timer() == deadline else None

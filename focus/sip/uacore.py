@@ -221,6 +221,7 @@ class Call:
     remote_sdp: bytes = b""  # what the peer sent (offer or answer)
     label: str = field(default_factory=lambda: next(_CALL_LABELS))
     contact: NameAddr | None = None  # our Contact if the application chose it (invite)
+    response: Response | None = None  # the final response to our initial INVITE (its headers)
 
     def __repr__(self) -> str:
         side = "out" if self.outgoing else "in"
@@ -727,6 +728,10 @@ class UACore:
             self.reject(call, 480, now)
             return None
         assert call.dialog is not None
+        if call.dialog.terminated:
+            # A 408/481 in the dialog ended it (s12.2.1.2): nothing to send, only to release.
+            self._end(call, "dialog ended by 408/481", by_peer=False)
+            return None
         key = self.request(call.dialog, "BYE", now)
         self._end(call, "BYE sent", by_peer=False)
         return key
@@ -1318,6 +1323,8 @@ class UACore:
         self, call: Call, key: TransactionKey, response: Response, now: float
     ) -> None:
         status = response.status
+        if status >= 200 and call.state is CallState.CALLING:
+            call.response = response  # e.g. a 422's Min-SE, a 2xx's Session-Expires (RFC 4028)
         if status < 200:
             if (
                 status > 100

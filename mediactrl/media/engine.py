@@ -19,6 +19,7 @@ API (all ids are strings chosen by the caller, or generated when None)::
                                       payload_types=PayloadTypes())      # -> Endpoint
     engine.update_endpoint_remote(ep.id, remote, payload_types=None)
     engine.set_endpoint_direction(ep.id, Direction.RECVONLY)   # the leg's SDP direction (hold)
+    engine.set_media_timeout(ep.id, 60.0)              # None: back to config.media_timeout
     await engine.close_endpoint(ep.id)                 # RTCP BYE, leaves every conference
     engine.create_conference(conf_id=None, active_talkers_interval=None,
                              max_participants=None) -> str
@@ -76,6 +77,7 @@ from .rtcp import (
     parse_compound,
 )
 from .rtp import RtpPacket, SequenceTracker, is_rtcp, parse_rtp
+from .silence import SilenceWatch
 from .talkers import TalkerDetector, frame_levels_dbov
 
 __all__ = [
@@ -113,7 +115,8 @@ class MediaConfig:
     jitter_depth / jitter_max_excess: packets buffered before playing / extra allowed.
     jitter_max_depth: late packets deepen the buffer up to this many packets (adaptive).
     rtcp_interval: mean seconds between RTCP reports (randomised 0.5-1.5x, RFC 3550 s6.2).
-    media_timeout: seconds without RTP before EndpointTimedOut (None: never).
+    media_timeout: seconds without RTP and RTCP before EndpointTimedOut (None: never), for
+        endpoints without one of their own (set_media_timeout); never while on hold.
     latch_remote: learn an endpoint's remote address from its first packet when none is set.
     talker_*: active-talker threshold (dBov), frames to become active, frames to stop.
     dtmf_soft_timeout: seconds after which a digit without its end packet is reported.
@@ -238,9 +241,7 @@ class Endpoint:
         self._seq = secrets.randbits(16)
         self._ts_offset = secrets.randbits(32)
         self._first_packet = True
-        self._last_rx: float | None = None
-        self._created: float = 0.0
-        self._timed_out = False
+        self.silence = SilenceWatch(config.media_timeout, 0.0)  # started when it opens
         self._last_sr: tuple[int, float] | None = None  # (middle NTP, arrival) of the last SR
         self._next_rtcp = 0.0
         self._dtmf_started: int | None = None  # sample index where a synthesised tone began
@@ -248,6 +249,7 @@ class Endpoint:
         self.conferences: dict[str, JoinSettings] = {}
         self.sending = True  # SDP direction of the leg itself (set_endpoint_direction)
         self.receiving = True
+        self.direction = Direction.SENDRECV
 
     @property
     def ssrc(self) -> int:
@@ -488,7 +490,7 @@ class MediaEngine:
         endpoint.local_port, endpoint.rtcp_port = port, port + 1
         self._ports_in_use.add(port)
         now = self._loop.time()
-        endpoint._created = now
+        endpoint.silence.heard(now)
         endpoint._next_rtcp = now + self._rtcp_delay()
         self._endpoints[endpoint_id] = endpoint
         return endpoint
@@ -510,14 +512,33 @@ class MediaEngine:
     def set_endpoint_direction(self, endpoint_id: str, direction: Direction) -> None:
         """The leg's negotiated SDP direction, as the media server's own SDP states it
         (RFC 3264 s6.1): recvonly/inactive stop our RTP (the phone put us on hold),
-        sendonly/inactive ignore its audio and suspend the media timeout; RTCP goes on.
-        Independent of conference joins, which keep their own directions."""
+        sendonly/inactive ignore its audio; RTCP goes on.  Anything but sendrecv suspends
+        the media timeout (a phone on hold may send nothing).  Independent of conference
+        joins, which keep their own directions."""
         endpoint = self.endpoint(endpoint_id)
         endpoint.sending = direction in (Direction.SENDRECV, Direction.SENDONLY)
         endpoint.receiving = direction in (Direction.SENDRECV, Direction.RECVONLY)
-        if endpoint.receiving and self._loop is not None:
-            endpoint._last_rx = self._loop.time()  # the timeout counts from the resume
-            endpoint._timed_out = False
+        endpoint.direction = direction
+        self._expect(endpoint)
+
+    def set_media_timeout(self, endpoint_id: str, timeout: float | None) -> None:
+        """Report EndpointTimedOut after ``timeout`` s without RTP and RTCP from this
+        endpoint (None: the config's ``media_timeout``), counted from now at the earliest."""
+        endpoint = self.endpoint(endpoint_id)
+        endpoint.silence.set_timeout(
+            timeout if timeout is not None else self.config.media_timeout, self._now()
+        )
+
+    def _now(self) -> float:
+        return self._loop.time() if self._loop is not None else 0.0
+
+    def _expect(self, endpoint: Endpoint) -> None:
+        """Media is expected from a sendrecv leg not held by its joins: with joins, at
+        least one must carry audio one way or the other (a held participant's are all
+        inactive)."""
+        joined = endpoint.conferences.values()
+        carried = not joined or any(j.upstream.enabled or j.downstream.enabled for j in joined)
+        endpoint.silence.expect(endpoint.direction is Direction.SENDRECV and carried, self._now())
 
     async def close_endpoint(self, endpoint_id: str) -> None:
         """Leave every conference, send an RTCP BYE and close the sockets."""
@@ -638,6 +659,7 @@ class MediaEngine:
         conference.members.append(endpoint)
         conference.rebuild()
         self._batch = None
+        self._expect(endpoint)
 
     def modify_join(
         self,
@@ -658,6 +680,7 @@ class MediaEngine:
         endpoint.conferences[conf_id] = self._settings(settings, direction, volume_db, clamp_dtmf)
         conference.rebuild()
         self._batch = None
+        self._expect(endpoint)
 
     def unjoin(self, endpoint_id: str, conf_id: str) -> None:
         conference = self._conference(conf_id)
@@ -669,6 +692,7 @@ class MediaEngine:
         conference.members.remove(endpoint)
         conference.rebuild()
         self._batch = None
+        self._expect(endpoint)
 
     # ------------------------------------------------------------------ connection joins
     @staticmethod
@@ -791,8 +815,7 @@ class MediaEngine:
         stats = endpoint.stats
         stats.packets_received += 1
         stats.octets_received += len(payload)
-        endpoint._last_rx = arrival
-        endpoint._timed_out = False
+        endpoint.silence.heard(arrival)
         tracker = endpoint._tracker
         if tracker is None or endpoint._tracker_ssrc != ssrc:
             tracker = endpoint._tracker = SequenceTracker(sequence)
@@ -841,6 +864,7 @@ class MediaEngine:
             endpoint.stats.malformed += 1
             return
         now = self._loop.time()
+        endpoint.silence.heard(now)  # RTCP alone (a phone sending no audio) is a sign of life
         endpoint.stats.rtcp_received += 1
         for packet in packets:
             if isinstance(packet, SenderReport | ReceiverReport):
@@ -932,7 +956,6 @@ class MediaEngine:
     def _tick(self, tick: int, now: float) -> None:
         samples = self.config.frame_samples
         inputs, has_input = self._inputs, self._has_input
-        timeout = self.config.media_timeout
         dtmf_active: list[Endpoint] = []
         for endpoint in self._endpoints.values():
             frame = endpoint.jitter.pop()
@@ -954,11 +977,9 @@ class MediaEngine:
                 if endpoint._dtmf_hold > 0:
                     endpoint._dtmf_hold -= 1
                     dtmf_active.append(endpoint)
-            if timeout is not None and endpoint.receiving and not endpoint._timed_out:
-                since = endpoint._last_rx if endpoint._last_rx is not None else endpoint._created
-                if now - since > timeout:
-                    endpoint._timed_out = True
-                    self._emit(EndpointTimedOut(endpoint.id, now - since))
+            silent_for = endpoint.silence.check(now)
+            if silent_for is not None:
+                self._emit(EndpointTimedOut(endpoint.id, silent_for))
 
         out = np.zeros((self._capacity, samples), np.float32)
         listens = np.zeros(self._capacity, dtype=bool)

@@ -37,6 +37,7 @@ from mediactrl.mixer.model import (
     Event,
     Join,
     JoinAudit,
+    MediaTimeout,
     MixerMessage,
     Mixers,
     MixerStatus,
@@ -58,6 +59,7 @@ from mediactrl.mixer.model import (
 
 __all__ = [
     "CONTENT_TYPE",
+    "MEDIA_TIMEOUT_NAMESPACE",
     "NAMESPACE",
     "PACKAGE",
     "DecodeLimits",
@@ -68,6 +70,10 @@ __all__ = [
 ]
 
 NAMESPACE: Final = "urn:ietf:params:xml:ns:msc-mixer"
+#: Our package extension (mediactrl/README.md "Media timeout"): the media-timeout attribute
+#: of <join> and the <media-timeout> notification of <event>.
+MEDIA_TIMEOUT_NAMESPACE: Final = "urn:x-xcon-focus:params:xml:ns:msc-mixer:media-timeout"
+_MT = f"{{{MEDIA_TIMEOUT_NAMESPACE}}}"
 PACKAGE: Final = "msc-mixer/1.0"  # RFC 6505 s3.1
 CONTENT_TYPE: Final = "application/msc-mixer+xml"  # RFC 6505 s8.4
 SCHEMA_DIR: Final = Path(__file__).resolve().parent / "schema"
@@ -289,7 +295,7 @@ def _decode_message(element: etree._Element) -> MixerMessage:
     if name in ("join", "modifyjoin", "unjoin"):
         ids = (_req(element, "id1"), _req(element, "id2"))
         if name == "join":
-            return Join(*ids, _streams(element))
+            return Join(*ids, _streams(element), _media_timeout(element))
         if name == "modifyjoin":
             return ModifyJoin(*ids, _streams(element))
         return Unjoin(*ids, _streams(element))
@@ -314,12 +320,26 @@ def _decode_message(element: etree._Element) -> MixerMessage:
     raise MixerDecodeError(f"<{name}> is not a mixer request, response or event")
 
 
+def _media_timeout(element: etree._Element) -> int | None:
+    text = element.get(f"{_MT}media-timeout")
+    if text is None:
+        return None
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or not 0 < len(text) <= 9 or int(text) == 0:
+        raise MixerDecodeError(f"media-timeout must be a positive number of seconds: {text!r}")
+    return int(text)
+
+
 def _decode_notification(
     element: etree._Element,
-) -> ActiveTalkersNotify | UnjoinNotify | ConferenceExit | None:
+) -> ActiveTalkersNotify | UnjoinNotify | ConferenceExit | MediaTimeout | None:
     children = _mine(element)
     if not children:
-        return None
+        ours = element.find(f"{_MT}media-timeout")
+        if ours is None:
+            return None  # foreign content we do not know
+        silent = ours.get("silent-for", "0").strip()
+        return MediaTimeout(_req(ours, "connectionid"), int(silent) if silent.isdigit() else 0)
     child = children[0]
     name = _local(child)
     if name == "active-talkers-notify":
@@ -525,6 +545,8 @@ def _encode_body(root: etree._Element, message: MixerMessage) -> None:
     elif isinstance(message, Join | ModifyJoin | Unjoin):
         name = {Join: "join", ModifyJoin: "modifyjoin", Unjoin: "unjoin"}[type(message)]
         element = _E(root, name, {"id1": message.id1, "id2": message.id2})
+        if isinstance(message, Join) and message.media_timeout is not None:
+            element.set(f"{_MT}media-timeout", str(message.media_timeout))
         _encode_streams(element, message.streams)
     elif isinstance(message, Audit):
         _E(
@@ -564,6 +586,14 @@ def _encode_event(element: etree._Element, message: Event) -> None:
         attrs = {"conferenceid": note.conferenceid}
         attrs.update(_status_attrs(note.status, note.reason, note.desclang))
         _E(element, "conferenceexit", attrs)
+    elif isinstance(note, MediaTimeout):
+        nsmap: Any = {"mt": MEDIA_TIMEOUT_NAMESPACE}
+        etree.SubElement(
+            element,
+            f"{_MT}media-timeout",
+            {"connectionid": note.connectionid, "silent-for": str(note.silent_for)},
+            nsmap=nsmap,
+        )
 
 
 def _encode_auditresponse(root: etree._Element, message: AuditResponse) -> None:

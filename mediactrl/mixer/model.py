@@ -31,6 +31,7 @@ __all__ = [
     "Event",
     "Join",
     "JoinAudit",
+    "MediaTimeout",
     "MixerMessage",
     "MixerStatus",
     "Mixers",
@@ -259,11 +260,16 @@ class DestroyConference:
 
 @dataclass(frozen=True)
 class Join:
-    """<join> (s4.2.2.2): joins id1 and id2 (connectionids or conferenceids)."""
+    """<join> (s4.2.2.2): joins id1 and id2 (connectionids or conferenceids).
+
+    ``media_timeout`` (seconds; an extension attribute, mediactrl/README.md "Media timeout")
+    asks for a :class:`MediaTimeout` event when the connection goes silent; a media server
+    without the extension ignores it (s4: foreign attributes are lax)."""
 
     id1: str
     id2: str
     streams: tuple[Stream, ...] = ()
+    media_timeout: int | None = None
 
 
 @dataclass(frozen=True)
@@ -345,11 +351,21 @@ class ConferenceExit:
 
 
 @dataclass(frozen=True)
+class MediaTimeout:
+    """Extension notification (mediactrl/README.md "Media timeout"): the connection, as the
+    application server named it in its join, received no RTP and no RTCP for ``silent_for``
+    seconds, not being on hold: the peer behind it is probably gone."""
+
+    connectionid: str
+    silent_for: int
+
+
+@dataclass(frozen=True)
 class Event:
     """<event> (s4.2.4): one notification, or None for an <event/> carrying only foreign
-    content."""
+    content we do not know."""
 
-    notification: ActiveTalkersNotify | UnjoinNotify | ConferenceExit | None = None
+    notification: ActiveTalkersNotify | UnjoinNotify | ConferenceExit | MediaTimeout | None = None
 
 
 @dataclass(frozen=True)

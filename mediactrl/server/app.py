@@ -158,6 +158,7 @@ async def start_media_server(
                 user=config.sip_user,
                 user_agent="xcon-mediaserver",
                 methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO"}),
+                supported=("timer",),  # RFC 4028 on media legs (sip_side)
             ),
             TransportConfig(
                 host=config.sip_host, udp_port=config.sip_port, tcp_port=config.sip_port

@@ -505,14 +505,16 @@ class ControlServer:
 
     def on_media_event(self, event: object) -> None:
         """Routes a media engine event (``MediaEngine(on_event=...)``) to the package events:
-        active talkers become <active-talkers-notify>, digits <dtmfnotify>; the others are
-        for the SIP side."""
-        from mediactrl.media.events import ActiveTalkers, DtmfReceived
+        active talkers become <active-talkers-notify>, digits <dtmfnotify>, a silent leg
+        <media-timeout> (for owners that asked); the others are for the SIP side."""
+        from mediactrl.media.events import ActiveTalkers, DtmfReceived, EndpointTimedOut
 
         if isinstance(event, ActiveTalkers):
             self.active_talkers(event.conference_id, event.talkers, paced=True)
         elif isinstance(event, DtmfReceived):
             self.dtmf(event.endpoint_id, event.digit)
+        elif isinstance(event, EndpointTimedOut):  # the media-timeout extension
+            self.deliver(self.service.media_timed_out(event.endpoint_id, event.silent_for))
 
     def deliver(self, notices: Iterable[Notice]) -> None:
         """Sends events on the channels that own their mixers; a channel that is down (until

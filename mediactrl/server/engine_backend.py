@@ -112,6 +112,12 @@ class EngineBackend:
         with _mapped():
             self.engine.unjoin(endpoint, conference)
 
+    def watch_media(self, connection_id: str, timeout: float | None) -> None:
+        endpoint = self.endpoint_id(connection_id)
+        if endpoint is None:
+            raise BackendError(f"no connection {connection_id}", 412)
+        self.engine.set_media_timeout(endpoint, timeout)
+
 
 @contextmanager
 def _mapped() -> Iterator[None]:

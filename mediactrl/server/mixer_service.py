@@ -134,6 +134,10 @@ class MixerBackend(Protocol):
 
     def unjoin(self, id1: str, id2: str) -> None: ...
 
+    def watch_media(self, connection_id: str, timeout: float | None) -> None:
+        """Report the connection's silence after ``timeout`` s (None: the plane's default);
+        the media-timeout extension (mediactrl/README.md)."""
+
 
 CONTROL_ONLY_CAPABILITIES = BackendCapabilities(
     media=frozenset({"audio", "video"}),
@@ -196,6 +200,9 @@ class ControlOnlyBackend:
     def unjoin(self, id1: str, id2: str) -> None:
         self.joins.pop((id1, id2), None)
 
+    def watch_media(self, connection_id: str, timeout: float | None) -> None:
+        """No media, no silence to watch."""
+
 
 @dataclass(frozen=True)
 class MixerServiceConfig:
@@ -253,6 +260,7 @@ class _Join:
     id2: str
     streams: tuple[m.Stream, ...]  # oriented from id1; never empty
     keys: tuple[str, str]  # id1, id2 as the registry and the backend know them
+    media_timeout: int | None = None  # asked with the join (the media-timeout extension)
 
 
 class _Refusal(Exception):
@@ -630,8 +638,33 @@ class MixerService:
                     )
         streams = request.streams or self._default_streams()
         self.backend.join(key1, key2, streams)
-        self._joins[key] = _Join(owner, id1, id2, streams, (key1, key2))
+        self._joins[key] = _Join(owner, id1, id2, streams, (key1, key2), request.media_timeout)
+        if request.media_timeout is not None:
+            self._watch({key1, key2})
         return m.Response(200, "Join successful")
+
+    def _watch(self, entities: set[str]) -> None:
+        """The media plane watches each connection for the shortest timeout its joins ask."""
+        for connection in filter(is_connection_id, entities):
+            names = {connection, swapped_connection_id(connection)}
+            asked = [j.media_timeout for k, j in self._joins.items() if names & k]
+            timeouts = [t for t in asked if t is not None]
+            with contextlib.suppress(BackendError):  # the connection went meanwhile
+                self.backend.watch_media(connection, min(timeouts, default=None))
+
+    def media_timed_out(self, connection_id: str, silent_for: float) -> tuple[Notice, ...]:
+        """The media plane saw no RTP and no RTCP from a connection: each owner that asked
+        (media-timeout on a join of it) gets a <media-timeout> event naming the connection
+        as it did."""
+        names = {connection_id, swapped_connection_id(connection_id)}
+        told: dict[str, Notice] = {}
+        for key, join in self._joins.items():
+            if join.media_timeout is None or join.owner in told or not names & key:
+                continue
+            named = join.id1 if join.id1 in names else join.id2
+            event = m.Event(m.MediaTimeout(named, int(silent_for)))
+            told[join.owner] = Notice(join.owner, event)
+        return tuple(told.values())
 
     def _existing_join(self, owner: str, id1: str, id2: str) -> tuple[frozenset[str], _Join, bool]:
         """The join of id1 and id2, its key, and whether they are named in its order."""
@@ -686,6 +719,8 @@ class MixerService:
         if backend:
             self.backend.unjoin(*join.keys)
         del self._joins[key]
+        if join.media_timeout is not None and backend:
+            self._watch(set(join.keys))
         event = m.Event(m.UnjoinNotify(status, join.id1, join.id2, reason))
         notices.append(Notice(join.owner, event))
 

@@ -17,6 +17,11 @@ told apart by its SDP:
   re-INVITE updates the remote address, payload types and direction; BYE closes the endpoint
   and the control side sends unjoin-notify (status 2) for its joins.
 
+Session timers (RFC 4028, :mod:`mediactrl.server.leg_timers`): a leg INVITE or re-INVITE
+asking an interval below our Min-SE gets 422; our 2xx carries Session-Expires (the
+application server refreshes by default), and a leg not refreshed in time is ended with BYE,
+so an application server that vanished does not hold its legs, ports and joins forever.
+
 Offers we cannot use get 488 with a reason: no cfw and no audio stream, no common codec, a
 control offer that is passive or over TLS, an SDP that does not parse.
 
@@ -37,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from focus.sip.aio.ua import UserAgent
+from focus.sip.headers import Headers
 from focus.sip.offer_answer import (
     LocalSession,
     MediaCapability,
@@ -46,6 +52,7 @@ from focus.sip.offer_answer import (
     negotiate,
 )
 from focus.sip.sdp import SdpError, SessionDescription, parse_sdp
+from focus.sip.session_timer import SessionTimerConfig, TimerAnswer, TimerRefusal
 from focus.sip.uacore import (
     Call,
     CallConfirmed,
@@ -61,7 +68,9 @@ from mediactrl.media.engine import MediaEngine, PayloadTypes
 from mediactrl.media.errors import MediaUsageError
 from mediactrl.media.events import DtmfReceived, EndpointBye, EndpointTimedOut
 from mediactrl.media.g711 import Law
+from mediactrl.mixer.model import Direction
 from mediactrl.server.control import ChannelRefused, ControlServer
+from mediactrl.server.leg_timers import LEG_TIMER_POLICY, LegTimers
 
 __all__ = ["AUDIO_CAPABILITY", "MediaLegInfo", "SipSide"]
 
@@ -81,6 +90,7 @@ class MediaLegInfo:
     call: Call
     local_sdp: SessionDescription | None = None
     stream: NegotiatedStream | None = None
+    timer: TimerAnswer | None = None  # what our 2xx says of the session timer (RFC 4028)
     closed: bool = False
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -98,6 +108,7 @@ def _identity(uri: URI, call: Call) -> str:
 class SipSide:
     """Routes the UA's events: control channels to the control server, media legs to the
     engine.  Install with ``UserAgent.start(..., on_event=side)``; call :meth:`close` on stop.
+    ``session_timer`` is the legs' RFC 4028 policy (None: no session timers).
     """
 
     def __init__(
@@ -106,10 +117,12 @@ class SipSide:
         engine: MediaEngine,
         *,
         on_dtmf: DtmfCallback | None = None,
+        session_timer: SessionTimerConfig | None = LEG_TIMER_POLICY,
     ) -> None:
         self.control = control
         self.engine = engine
         self.on_dtmf = on_dtmf
+        self.timers = LegTimers(session_timer, self._expired)
         host = engine.config.host
         self._session = LocalSession(
             address=host,
@@ -123,12 +136,13 @@ class SipSide:
 
     # ----------------------------------------------------------------- the UA's events
     def __call__(self, ua: UserAgent, event: UAEvent) -> None:
+        self.timers.ua = ua
         match event:
             case IncomingCall(call=call, offer=offer, reinvite=reinvite, request=request):
                 if reinvite:
-                    self._reinvite(ua, call, offer)
+                    self._reinvite(ua, call, offer, self.timers.verdict(request.headers))
                 else:
-                    self._new_call(ua, call, offer, str(request.from_.uri))
+                    self._new_call(ua, call, offer, str(request.from_.uri), request.headers)
             case CallConfirmed(call=call, body=body):
                 leg = self.legs.get(call)
                 if leg is not None and body:
@@ -145,9 +159,11 @@ class SipSide:
             case _:
                 pass
 
-    def _new_call(self, ua: UserAgent, call: Call, offer: bytes, from_uri: str) -> None:
+    def _new_call(
+        self, ua: UserAgent, call: Call, offer: bytes, from_uri: str, headers: Headers
+    ) -> None:
         if not offer:
-            self._open_leg(ua, call, None)
+            self._open_leg(ua, call, None, headers)
             return
         try:
             parsed = parse_sdp(offer)
@@ -157,7 +173,7 @@ class SipSide:
         if any(is_cfw_media(m) for m in parsed.media):  # a CFW channel (RFC 6230 s4.1)
             self._open_channel(ua, call, parsed, from_uri)
         else:
-            self._open_leg(ua, call, parsed)
+            self._open_leg(ua, call, parsed, headers)
 
     # ----------------------------------------------------------------- control channel
     def _open_channel(
@@ -179,7 +195,13 @@ class SipSide:
         log.info("control channel %s set up for %s", cfw_id, identity)
 
     # ----------------------------------------------------------------- media legs
-    def _open_leg(self, ua: UserAgent, call: Call, offer: SessionDescription | None) -> None:
+    def _open_leg(
+        self, ua: UserAgent, call: Call, offer: SessionDescription | None, headers: Headers
+    ) -> None:
+        timer = self.timers.verdict(headers)  # RFC 4028 s9
+        if isinstance(timer, TimerRefusal):
+            ua.reject(call, timer.status, timer.reason, headers=timer.headers)
+            return
         remote_tag = call.invite.from_.tag or ""
         if not remote_tag or ":" in remote_tag + call.local_tag:
             ua.reject(call, 400, "Bad Request - a media leg needs a From tag without ':'")
@@ -190,7 +212,7 @@ class SipSide:
         ):
             ua.reject(call, 488, "Not Acceptable Here - no audio stream over RTP/AVP")
             return
-        leg = MediaLegInfo(f"{call.local_tag}:{remote_tag}", call)
+        leg = MediaLegInfo(f"{call.local_tag}:{remote_tag}", call, timer=timer)
         self.legs[call] = leg
         self._spawn(self._answer_leg(ua, leg, offer))
 
@@ -220,7 +242,7 @@ class SipSide:
             ua.reject(call, 488, f"Not Acceptable Here - {exc.reason}"[:120])
             return
         leg.local_sdp = local
-        ua.accept(call, local.to_bytes())
+        self._accept(ua, leg, local, leg.timer)
         log.info("media leg %s on port %d", leg.connection_id, endpoint.local_port)
         leg.ready.set()
 
@@ -259,6 +281,8 @@ class SipSide:
             # Not sending (hold, recvonly): no remote, so the mixer sends nothing there.
             remote_addr = (stream.remote_address, stream.remote_port)
         self.engine.update_endpoint_remote(leg.connection_id, remote_addr, types)
+        # Our side's direction: on hold or inactive, no media is expected (media timeout).
+        self.engine.set_endpoint_direction(leg.connection_id, Direction(stream.direction.value))
         leg.stream = stream
 
     def _take_answer(self, ua: UserAgent, leg: MediaLegInfo, body: bytes) -> None:
@@ -270,7 +294,25 @@ class SipSide:
             log.info("leg %s: unusable answer in the ACK (%s): ending it", leg.connection_id, exc)
             self._spawn(self._hang_up(ua, leg.call))
 
-    def _reinvite(self, ua: UserAgent, call: Call, offer: bytes) -> None:
+    def _accept(
+        self,
+        ua: UserAgent,
+        leg: MediaLegInfo,
+        local: SessionDescription,
+        timer: TimerAnswer | None,
+    ) -> None:
+        """Our 2xx with the session timer's headers; the leg's interval starts (again)."""
+        ua.accept(leg.call, local.to_bytes(), headers=timer.headers() if timer else ())
+        self.timers.answered(leg.call, timer)
+
+    def _expired(self, call: Call) -> None:
+        """No refresh came in time (RFC 4028 s10): the leg ends with BYE."""
+        assert self.timers.ua is not None
+        self._spawn(self._hang_up(self.timers.ua, call))
+
+    def _reinvite(
+        self, ua: UserAgent, call: Call, offer: bytes, timer: TimerRefusal | TimerAnswer | None
+    ) -> None:
         if call in self.channels:
             # Session refresh of the control dialog: nothing changes (s4: one TCP channel).
             ua.accept(call, call.local_sdp)
@@ -278,6 +320,9 @@ class SipSide:
         leg = self.legs.get(call)
         if leg is None or leg.local_sdp is None:
             ua.reject(call, 491, "Request Pending")
+            return
+        if isinstance(timer, TimerRefusal):
+            ua.reject(call, timer.status, timer.reason, headers=timer.headers)
             return
         try:
             if offer:
@@ -294,7 +339,7 @@ class SipSide:
             ua.reject(call, 488, f"Not Acceptable Here - {reason}"[:120])
             return
         leg.local_sdp = local
-        ua.accept(call, local.to_bytes())
+        self._accept(ua, leg, local, timer)
 
     # ----------------------------------------------------------------- endings
     def _ended(self, call: Call, reason: str) -> None:
@@ -303,6 +348,7 @@ class SipSide:
             log.info("control channel %s ended: %s", cfw_id, reason)
             self.control.forget_channel(cfw_id)
             return
+        self.timers.forget(call)
         leg = self.legs.pop(call, None)
         if leg is None or leg.closed:
             return
@@ -327,7 +373,7 @@ class SipSide:
             if self.on_dtmf is not None:
                 self.on_dtmf(event.endpoint_id, event.digit)
         elif isinstance(event, EndpointTimedOut):
-            log.info("no RTP from %s for %.0f s", event.endpoint_id, event.silent_for)
+            log.info("no RTP or RTCP from %s for %.0f s", event.endpoint_id, event.silent_for)
         elif isinstance(event, EndpointBye):
             log.info("RTCP BYE from %s: %s", event.endpoint_id, event.reason)
 
@@ -339,6 +385,7 @@ class SipSide:
 
     async def close(self) -> None:
         """Waits for leg set-ups under way (the engine closes the endpoints themselves)."""
+        await self.timers.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

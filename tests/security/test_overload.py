@@ -26,7 +26,7 @@ from focus.sip.message import Response
 from focus.sip.parser import StreamParser, parse_message
 from focus.sip.uacore import IncomingRequest, UAConfig, UAEvent
 from tests.process.test_serve import state_dir
-from tests.serve import Serve
+from tests.serve import Serve, open_profile
 
 __all__ = ["state_dir"]
 
@@ -44,13 +44,10 @@ max_subscriptions_per_source = 2
 max_message_size = 4096
 """
 
-#: A TOML table, so it goes last in a profile.
-OPEN_FACTORY = '\n[authorization]\nfactory = "anyone"\n'
-
 
 def profile_text() -> str:
     # The factory needs an authenticated user by default; these tests are about load.
-    return PROFILE + OPEN_FACTORY
+    return open_profile(PROFILE)
 
 
 @pytest.fixture
@@ -310,7 +307,7 @@ async def test_subscriptions_per_source_and_per_conference_are_bounded(server: S
 
 def start_serve(state_dir: Path, tmp_path: Path, profile: str, *extra: str) -> Serve:
     path = tmp_path / "limits.toml"
-    path.write_text(profile + OPEN_FACTORY)
+    path.write_text(open_profile(profile))
     return Serve(state_dir, "--profile", str(path), *extra)
 
 

@@ -22,6 +22,7 @@ from focus.sip.session_timer import (
     SessionTimerHeaderError,
     TimerAnswer,
     TimerRequest,
+    TimerTable,
     format_min_se,
     initial_request,
     parse_min_se,
@@ -424,3 +425,36 @@ def test_rfc4028_s10_expiry_never_before_refresh_and_a_refresh_moves_both(
             assert timer.get_timer() == now + new_interval / 2
         else:
             assert timer.get_timer() == expires_at
+
+
+# --- TimerTable: many dialogs' timers behind one deadline ---------------------------------
+
+
+def test_timer_table_gives_the_earliest_deadline_and_each_event_once() -> None:
+    table: TimerTable[str] = TimerTable()
+    table.start("refresher", Negotiated(90, we_refresh=True), now=0.0)  # refresh at 45
+    table.start("bystander", Negotiated(120, we_refresh=False), now=0.0)  # BYE at 88
+    assert table.get_timer() == 45.0
+    ((key, _, event),) = table.handle_timer(45.0)
+    assert key == "refresher" and isinstance(event, RefreshDue)
+    assert table.handle_timer(45.0) == []  # once
+    assert table.get_timer() == 60.0  # the refresher's expiry: 90 - 30
+    expired = table.handle_timer(88.0)
+    assert sorted(k for k, _, e in expired if isinstance(e, SessionExpired)) == [
+        "bystander",
+        "refresher",
+    ]
+    assert "refresher" not in table and table.get_timer() is None
+
+
+def test_timer_table_restart_and_forget_leave_no_stale_deadline() -> None:
+    table: TimerTable[str] = TimerTable()
+    table.start("a", Negotiated(90, we_refresh=True), now=0.0)
+    table.start("a", Negotiated(90, we_refresh=True), now=30.0)  # a refresh's 2xx
+    assert table.get_timer() == 75.0
+    assert table.handle_timer(50.0) == []  # the old deadline (45) went stale
+    table.start("b", Negotiated(90, we_refresh=True), now=0.0)
+    assert table.forget("b") is not None
+    assert table.get_timer() == 75.0
+    table.start("a", None, now=40.0)  # a 2xx without Session-Expires: the timer is off
+    assert table.get_timer() is None and "a" in table
