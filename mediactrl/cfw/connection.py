@@ -131,6 +131,8 @@ class CfwConfig:
     report_timeout: Timeout header (seconds) we put on 202s and REPORTs (s6.3.2.1: 10-15).
     keep_alive_ratio: fraction of the keep-alive period after which the active side sends
         K-ALIVE (s6.3.3.1 recommends 80 %).
+    message_timeout: seconds a message may stay half-received; a peer that starts one and
+        does not finish it (a slow-loris holding the channel's buffer) is closed.
     limits: parser size limits.
     """
 
@@ -140,6 +142,7 @@ class CfwConfig:
     transaction_timeout: float = 10.0
     report_timeout: int = 10
     keep_alive_ratio: float = 0.8
+    message_timeout: float = 10.0
     limits: ParserLimits = field(default_factory=ParserLimits)
 
     def __post_init__(self) -> None:
@@ -148,7 +151,7 @@ class CfwConfig:
                 raise LocalProtocolError(f"package name {package!r} is not an alpha-num-token")
         if self.keep_alive is not None and not 1 <= self.keep_alive <= MAX_KEEP_ALIVE:
             raise LocalProtocolError(f"keep_alive must be 1..{MAX_KEEP_ALIVE} seconds")
-        if self.transaction_timeout <= 0 or self.report_timeout <= 0:
+        if min(self.transaction_timeout, self.report_timeout, self.message_timeout) <= 0:
             raise LocalProtocolError("timeouts must be positive")
         if not 0 < self.keep_alive_ratio < 1:
             raise LocalProtocolError("keep_alive_ratio must be between 0 and 1")
@@ -206,6 +209,7 @@ class CfwConnection:
         self._sync_trans_id: str | None = None  # client: our initial SYNC
         self._ka_reset: float = now
         self._ka_pending: str | None = None  # trans-id of our outstanding K-ALIVE
+        self._partial_since: float | None = None  # when the half-received bytes began
 
     # ----------------------------------------------------------------- state machine
     def _fire(self, trigger: Trigger) -> None:
@@ -250,13 +254,18 @@ class CfwConnection:
         while not self.closed:
             item = self._parser.next_event()
             if isinstance(item, NeedData):
-                return
+                break
             if isinstance(item, ParseError):
                 self._on_parse_error(item)
             elif isinstance(item, Request):
                 self._on_request(item, now)
             else:
                 self._on_response(item, now)
+        # Keep-alive traffic would otherwise let a peer hold a half message forever.
+        if not self._parser.buffered:
+            self._partial_since = None
+        elif self._partial_since is None:
+            self._partial_since = now
 
     def connection_lost(self) -> None:
         """The transport is gone (EOF or error)."""
@@ -275,6 +284,8 @@ class CfwConnection:
         deadlines = [txn.deadline for txn in self._outgoing.values()]
         deadlines.extend(self._report_acks.values())
         deadlines.extend(t.refresh_at for t in self._incoming.values() if t.refresh_at is not None)
+        if self._partial_since is not None:
+            deadlines.append(self._partial_since + self.config.message_timeout)
         if self.state is State.OPEN and self.keep_alive is not None:
             deadlines.append(self._ka_reset + self.keep_alive)
             if self.side is Side.CLIENT and self._ka_pending is None:
@@ -284,6 +295,12 @@ class CfwConnection:
     def handle_timer(self, now: float) -> None:
         """Runs what is due at ``now``: K-ALIVE sending, keep-alive expiry, timeouts."""
         if self.state is State.CLOSED:
+            return
+        if (
+            self._partial_since is not None
+            and now >= self._partial_since + self.config.message_timeout
+        ):
+            self._close(Trigger.FATAL, "a message was left unfinished", None)
             return
         for trans_id, txn in list(self._outgoing.items()):
             if txn.deadline <= now:

@@ -431,6 +431,37 @@ def test_unframeable_input_is_answered_400_if_it_can_be_and_closes(
     assert isinstance(closed[0], BadMessageReceived) and isinstance(closed[-1], ChannelClosed)
 
 
+@pytest.mark.parametrize("side", ["server", "client"])
+def test_a_message_left_unfinished_closes_the_channel(side: str) -> None:
+    """A peer that sends a readable start line and never its end (a slow loris keeping the
+    channel's buffer) is closed after message_timeout, keep-alives notwithstanding."""
+    pair = Pair()
+    pair.open()
+    conn = pair.server if side == "server" else pair.client
+    conn.receive_data(b"CFW abcd1234 CONTROL\r\nControl-Package: msc-mixer/1.0\r\n", pair.clock.now)
+    assert not conn.closed
+    pair.advance(conn.config.message_timeout - 1)
+    conn.receive_data(b"Content-Type: application/msc-mixer+xml\r\n", pair.clock.now)
+    assert not conn.closed  # still within the time a message may take
+    pair.advance(1)
+    assert conn.closed
+    assert isinstance(events(conn)[-1], ChannelClosed)
+
+
+def test_a_finished_message_clears_the_unfinished_deadline() -> None:
+    pair = Pair()
+    pair.open()
+    tid = pair.client.control(MIXER, CT, b"<x/>", pair.clock.now)
+    raw = pair.client.data_to_send()
+    pair.server.receive_data(raw[:10], pair.clock.now)
+    pair.server.receive_data(raw[10:], pair.clock.now)
+    assert events(pair.server) == [ControlReceived(tid, MIXER, CT, b"<x/>")]
+    pair.server.respond(tid, 200)
+    pair.pump()
+    pair.advance(3 * pair.server.config.message_timeout)
+    assert not pair.server.closed and not pair.client.closed
+
+
 def test_server_may_send_control_events_to_the_client() -> None:
     pair = Pair()
     pair.open()
