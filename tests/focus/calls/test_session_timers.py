@@ -242,7 +242,11 @@ async def test_rfc4028_s10_a_refresh_answered_408_or_481_ends_the_call(
     callee = TimedCallee(await phones("bob"), "90;refresher=uac", refresh_answers=[status])
     conf = await dial(focus, callee)
     await refresh_due(focus, callee, 1)
-    # The 408/481 ended the dialog (RFC 3261 s12.2.1.2): the call ends, nothing is kept.
+    # s10: the session ends WITH a BYE, though the 408/481 ended the dialog for the focus
+    # (RFC 3261 s12.2.1.2); this callee still has it, so it answers 200 and hangs up.
+    await eventually(lambda: bool(callee.ended), "the focus's BYE")
+    assert callee.ended[0].by_peer
+    # The call ends, nothing is kept.
     await focus.settled((0, 0, 0))
     assert not focus.focus.calls
     call_id = callee.invites[0].call_id
