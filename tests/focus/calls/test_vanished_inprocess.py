@@ -29,8 +29,7 @@ from mediactrl.legs import MediaLeg
 from mediactrl.media.silence import SilenceWatch
 from tests import sipp as peer
 from tests.focus.calls.conftest import Focus, start_focus
-from tests.paths import SIPP_SCENARIOS
-from tests.security.test_vanished_calls import media_server_port
+from tests.security.test_vanished_calls import media_server_port, vanishing_caller
 from tests.waiting import eventually
 
 pytestmark = [
@@ -83,19 +82,7 @@ def room_objects() -> dict[str, int]:
 async def vanish_once(focus: Focus, cwd: Path) -> tuple[int, dict[str, object]]:
     """A sipp caller joins, talks, is killed; the media server's RTP port it had and what
     was held during the call."""
-    cwd.mkdir()
-    (cwd / "vanishing.ulaw").write_bytes(b"\xff" * 16000)  # 2 s of PCMU silence, looped
-    sipp = await peer.start_async(
-        f"{focus.host}:{focus.port}",
-        "-sf",
-        str(SIPP_SCENARIOS / "focus_vanishing.xml"),
-        "-s",
-        "conference",
-        "-m",
-        "1",
-        "-trace_msg",
-        cwd=cwd,
-    )
+    sipp = await peer.start_async(*vanishing_caller(f"{focus.host}:{focus.port}", cwd), cwd=cwd)
     try:
         await eventually(lambda: focus.audit() == (1, 1, 1), "sipp in", timeout=15)
         # The media server's port, from the 200 in sipp's log (written a little later).
