@@ -5,11 +5,18 @@ her endpoint status becomes on-hold (RFC 4575 s5.7.3), which the media plan read
 go inactive); a sendrecv re-offer resumes. An offerless re-INVITE gets our last answer again
 (version bumped, RFC 3264 s8); a re-offer whose streams do not line up with the session is
 refused 488 (a new stream would need a new leg).
+
+The phone's audio direction also goes on to its media leg (3PCC, RFC 3725: the focus offers
+the media server what the phone offered): the media server then sends only to a phone that
+listens and expects media only from a phone that sends, so its media timeout pauses for a
+phone that said recvonly or inactive and rightly sends no RTP (and perhaps no RTCP).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 
 from focus.calls.admission import Refusal
 from focus.calls.context import SYSTEM, CallContext
@@ -18,12 +25,15 @@ from focus.calls.participant import Participant, ParticipantInput
 from focus.calls.roster import endpoint_entity
 from focus.core.commands import UpdateUser
 from focus.core.errors import CoreError
+from focus.sip.errors import LocalProtocolError
 from focus.sip.message import Request
-from focus.sip.sdp import SdpError, parse_sdp
-from focus.sip.uacore import Call
+from focus.sip.sdp import Direction, SdpError, SessionDescription, parse_sdp
+from focus.sip.uacore import Call, UAError
 from focus.xcon.model import Endpoint, EndpointStatus, User
 
 __all__ = ["Hold"]
+
+log = logging.getLogger(__name__)
 
 
 class Hold:
@@ -60,6 +70,9 @@ class Hold:
         ua.accept(call, answer.to_bytes(), headers=headers)
         self.ctx.timers.answered(p, timer)
         p.answer = answer
+        leg_offer = _leg_reoffer(p.leg.call.local_sdp if p.leg else b"", offer)
+        if leg_offer is not None:
+            self.ctx.spawn(self._pass_direction(p, leg_offer), f"leg direction {call.call_id}")
         if held != p.held():
             p.move(ParticipantInput.HOLD if held else ParticipantInput.RESUME)
             self.ctx.spawn(self._apply(p), f"hold {call.call_id}")
@@ -82,3 +95,41 @@ class Hold:
                         )
                     )
         await ctx.mix(p)
+
+    async def _pass_direction(self, p: Participant, offer: bytes) -> None:
+        """Re-offers the media leg with the phone's direction (RFC 3264 s8.4); a refused or
+        crossed re-INVITE leaves the leg as it was (the next re-offer tries again)."""
+        leg = p.leg
+        if leg is None or not p.in_conference():
+            return
+        try:
+            response = await leg.ua.reinvite(leg.call, offer)
+        except (UAError, LocalProtocolError) as exc:
+            log.info("media leg of %s keeps its direction: %s", p.caller, exc)
+            return
+        if response.status >= 300:
+            log.info("media leg of %s keeps its direction: %d", p.caller, response.status)
+
+
+def _leg_reoffer(leg_sdp: bytes, phone: SessionDescription) -> bytes | None:
+    """The leg's last offer with its audio direction as the phone's re-offer says (null
+    connection, RFC 2543 hold: receives nothing), version bumped; None when it already
+    says so, or there is no leg offer to change."""
+    if not leg_sdp:
+        return None
+    try:
+        ours = parse_sdp(leg_sdp)
+    except SdpError:
+        return None
+    audio = [i for i, m in enumerate(phone.media) if m.media == "audio" and not m.rejected]
+    mine = [i for i, m in enumerate(ours.media) if m.media == "audio" and not m.rejected]
+    if not audio or not mine:
+        return None
+    said = phone.direction_of(audio[0])
+    conn = phone.connection_of(audio[0])
+    wanted = Direction.of(said.sends, said.receives and not (conn is not None and conn.is_null))
+    if ours.direction_of(mine[0]) is wanted:
+        return None
+    media = list(ours.media)
+    media[mine[0]] = media[mine[0]].with_direction(wanted)
+    return dataclasses.replace(ours, media=tuple(media)).bump_version().to_bytes()

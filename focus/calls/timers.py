@@ -23,6 +23,7 @@ timers on a fake clock through real sockets.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from focus.calls.admission import Refusal
 from focus.calls.participant import Participant
 from focus.sip.aio.alarm import Alarm
 from focus.sip.aio.ua import UserAgent
+from focus.sip.dialog import DialogState
 from focus.sip.errors import LocalProtocolError
 from focus.sip.message import Request, Response
 from focus.sip.session_timer import (
@@ -48,6 +50,7 @@ from focus.sip.session_timer import (
     uas_verdict,
 )
 from focus.sip.uacore import Call, UAError
+from focus.sip.uri import format_hostport
 
 __all__ = ["SessionTimers", "TimedDialog"]
 
@@ -217,9 +220,30 @@ class SessionTimers:
         elif response.status in (408, 481):
             # s10: the session is gone on the other side.
             log.info("refresh of %s's %s: %d", p.caller, side.value, response.status)
+            _bye_dead_dialog(self.ua, call)
             self._timers.forget(key)
             self._arm()
             self._lost(key)
+
+
+def _bye_dead_dialog(ua: UserAgent, call: Call) -> None:
+    """RFC 4028 s10: a refresh answered 408 or 481 ends the session with a BYE, although the
+    dialog layer has already ended the dialog (RFC 3261 s12.2.1.2, so ``hang_up`` only
+    releases the call). The BYE is built on a live copy of the dead dialog and not awaited:
+    the peer may well answer 481, and the call is over for us either way."""
+    dialog = call.dialog
+    if dialog is None:
+        return
+    flow = ua.core.flow_for(dialog)
+    host, port = ua.local.get(flow.transport) or next(iter(ua.local.values()))
+    live = dataclasses.replace(dialog, state=DialogState.CONFIRMED, client_invite_pending=False)
+    try:
+        bye = live.create_request(
+            "BYE", sent_by=format_hostport(host, port), transport=flow.transport.value
+        )
+        ua.send_nowait(bye, flow=flow)
+    except (UAError, LocalProtocolError) as exc:
+        log.info("BYE after the failed refresh of %r not sent: %s", call, exc)
 
 
 def _dialog_of(p: Participant, side: TimedDialog) -> tuple[Call | None, bytes]:

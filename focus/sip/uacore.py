@@ -109,6 +109,7 @@ __all__ = [
     "RequestCompleted",
     "UAConfig",
     "UACore",
+    "UACounts",
     "UAError",
     "UAEvent",
     "resolve_target",
@@ -194,6 +195,22 @@ class CallState(enum.Enum):
     ANSWERED = "answered"  # UAS: 2xx sent, waiting for ACK; UAC: 2xx got, ACK pending (3PCC)
     CONFIRMED = "confirmed"  # ACK sent (UAC) / received (UAS)
     ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class UACounts:
+    """What a UA holds now (:meth:`UACore.counts`): a call that ended and whose
+    transactions finished leaves every count as it was before it (the vanished-call tests
+    check that). Transactions linger after their final response for Timer J/K (s17)."""
+
+    calls: int  # calls with a dialog
+    invites: int  # INVITE transactions of calls, ours and the peers'
+    dialogs: int
+    transactions: int  # client and server
+    requests: int  # our non-INVITE requests waiting for their final response
+    unanswered: int  # requests handed to the application, not answered yet
+    flows: int  # dialogs' remembered next hops (TCP connection reuse)
+    awaited: int = 0  # what the asyncio adapter has callers waiting on (UserAgent.counts)
 
 
 @dataclass(eq=False, slots=True)
@@ -437,6 +454,18 @@ class UACore:
         self.gate = LoadGate(config.overload) if config.overload is not None else None
         #: RFC 7339 feedback from the servers we send requests to
         self.oc = OcClient()
+
+    def counts(self) -> UACounts:
+        """What this UA holds now (read-only)."""
+        return UACounts(
+            calls=len(self._calls),
+            invites=len(self._calls_by_invite) + len(self._incoming_invites),
+            dialogs=len(self.dialogs.dialogs),
+            transactions=len(self.layer),
+            requests=len(self._pending) + len(self._early),
+            unanswered=len(self._sources),
+            flows=len(self._flows),
+        )
 
     # ------------------------------------------------------------------ SipCore protocol
 

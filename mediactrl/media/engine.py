@@ -187,6 +187,7 @@ class EngineStats:
     skipped_ticks: int
     endpoints: int
     conferences: int
+    ports_in_use: int = 0  # RTP ports bound by open endpoints (each with its RTCP port + 1)
 
 
 class _RtpProtocol(asyncio.DatagramProtocol):
@@ -420,6 +421,7 @@ class MediaEngine:
             skipped_ticks=clock.skipped_ticks if clock else 0,
             endpoints=len(self._endpoints),
             conferences=sum(not c.startswith(_PAIR_PREFIX) for c in self._conferences),
+            ports_in_use=len(self._ports_in_use),
         )
 
     # ------------------------------------------------------------------ endpoints

@@ -48,6 +48,7 @@ __all__ = [
     "ConferenceSettings",
     "ControlOnlyBackend",
     "MixerBackend",
+    "MixerCounts",
     "MixerService",
     "MixerServiceConfig",
     "Notice",
@@ -245,6 +246,16 @@ class Outcome:
         return encode(self.answer) if self.answer is not None else b""
 
 
+@dataclass(frozen=True, slots=True)
+class MixerCounts:
+    """What the service holds now (:meth:`MixerService.counts`): mixers (RFC 6505 s4.2.1
+    <createconference>, summed over the owners' names for them) and joins (s4.2.2)."""
+
+    conferences: int
+    names: int  # (conferenceid, owner) pairs
+    joins: int
+
+
 @dataclass
 class _Conference:
     owner: str
@@ -312,6 +323,14 @@ class MixerService:
         self._conferences: dict[str, _Conference] = {}  # by backend id
         self._by_name: dict[str, dict[str, str]] = {}  # conferenceid -> owner -> backend id
         self._joins: dict[frozenset[str], _Join] = {}  # by the backend ids of the pair
+
+    def counts(self) -> MixerCounts:
+        """What the service holds now (read-only)."""
+        return MixerCounts(
+            conferences=len(self._conferences),
+            names=sum(map(len, self._by_name.values())),
+            joins=len(self._joins),
+        )
 
     # ----------------------------------------------------------------- entry points
     def handle_body(self, owner: str, body: bytes) -> Outcome:

@@ -94,6 +94,15 @@ def media_server_port(cwd: Path) -> int | None:
     return None
 
 
+def vanishing_caller(target: str, cwd: Path) -> tuple[str, ...]:
+    """sipp's arguments for one focus_vanishing.xml caller to ``target``'s factory, run in
+    ``cwd`` (made here, with the RTP it streams)."""
+    cwd.mkdir()
+    (cwd / "vanishing.ulaw").write_bytes(b"\xff" * 16000)  # 2 s of PCMU silence, looped
+    sipp = str(SIPP_SCENARIOS / "focus_vanishing.xml")
+    return (target, "-sf", sipp, "-s", "conference", "-m", "1", "-trace_msg")
+
+
 def vanished(server: Serve, conference: str, port: int, kill: Callable[[], None]) -> None:
     """Kills the phone and checks that everything it held is released in time."""
     kill()
@@ -114,19 +123,7 @@ def test_a_killed_sipp_caller_is_gone_within_the_media_timeout(
     server: Serve, tmp_path: Path
 ) -> None:
     cwd = tmp_path / "sipp"
-    cwd.mkdir()
-    (cwd / "vanishing.ulaw").write_bytes(b"\xff" * 16000)  # 2 s of PCMU silence, looped
-    sipp = peer.start(
-        f"127.0.0.1:{server.sip_port}",
-        "-sf",
-        str(SIPP_SCENARIOS / "focus_vanishing.xml"),
-        "-s",
-        "conference",
-        "-m",
-        "1",
-        "-trace_msg",
-        cwd=cwd,
-    )
+    sipp = peer.start(*vanishing_caller(f"127.0.0.1:{server.sip_port}", cwd), cwd=cwd)
     try:
         wait_for(lambda: bool(conferences(server)), "sipp's ad hoc conference", 20)
         (conference,) = conferences(server)

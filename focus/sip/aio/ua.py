@@ -31,6 +31,7 @@ Using it::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -54,6 +55,7 @@ from focus.sip.uacore import (
     RequestCompleted,
     UAConfig,
     UACore,
+    UACounts,
     UAError,
     UAEvent,
 )
@@ -178,6 +180,17 @@ class UserAgent:
         for fut in futures:
             if not fut.done():
                 fut.cancel()
+
+    def counts(self) -> UACounts:
+        """What the UA holds now (:meth:`UACore.counts`), with the futures callers await."""
+        awaited = (
+            len(self._invites)
+            + len(self._failures)
+            + len(self._requests)
+            + len(self._confirmed)
+            + len(self._reinvites)
+        )
+        return dataclasses.replace(self.core.counts(), awaited=awaited)
 
     @property
     def local(self) -> Mapping[TransportKind, tuple[str, int]]:

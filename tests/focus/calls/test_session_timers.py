@@ -194,6 +194,12 @@ async def refresh_due(focus: Focus, callee: TimedCallee, count: int) -> None:
     """Runs the focus's session timers to the next deadline (half of 90 s, not 45 s of
     waiting) and waits for the ``count``-th refresh to arrive."""
     timers = timers_of(focus)
+    # The call's timer starts when the focus has read the 2xx, which may come just after
+    # the legs settled (a loaded machine).
+    await eventually(
+        lambda: (timers.next_deadline or float("inf")) - focus.focus.ua.now < 46,
+        "the call's session timer",
+    )
     deadline = timers.next_deadline
     assert deadline is not None
     assert 44 < deadline - focus.focus.ua.now <= 45  # s10: at half the interval
@@ -242,7 +248,11 @@ async def test_rfc4028_s10_a_refresh_answered_408_or_481_ends_the_call(
     callee = TimedCallee(await phones("bob"), "90;refresher=uac", refresh_answers=[status])
     conf = await dial(focus, callee)
     await refresh_due(focus, callee, 1)
-    # The 408/481 ended the dialog (RFC 3261 s12.2.1.2): the call ends, nothing is kept.
+    # s10: the session ends WITH a BYE, though the 408/481 ended the dialog for the focus
+    # (RFC 3261 s12.2.1.2); this callee still has it, so it answers 200 and hangs up.
+    await eventually(lambda: bool(callee.ended), "the focus's BYE")
+    assert callee.ended[0].by_peer
+    # The call ends, nothing is kept.
     await focus.settled((0, 0, 0))
     assert not focus.focus.calls
     call_id = callee.invites[0].call_id
