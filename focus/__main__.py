@@ -22,14 +22,23 @@ from pathlib import Path
 from focus.settings import (
     DEFAULT_CCMP_PORT,
     DEFAULT_DOMAIN,
+    DEFAULT_RTP_PORTS,
     DEFAULT_SIP_PORT,
     FocusSettings,
     HostPort,
     SettingsError,
     SipProfile,
+    parse_port_range,
 )
 
 ROLES = ("administrator", "moderator", "user", "participant", "observer", "none")
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    try:
+        return parse_port_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_state_options(parser: argparse.ArgumentParser) -> None:
@@ -107,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
         "default: start the bundled media server on loopback ports",
     )
     serve.add_argument(
+        "--rtp-ports",
+        type=_port_range,
+        default=DEFAULT_RTP_PORTS,
+        metavar="LOW-HIGH",
+        help="the bundled media server's RTP ports (default 16384-32767, below the kernel's "
+        "ephemeral ports)",
+    )
+    serve.add_argument(
         "--exempt-administrators-from-passwords",
         action="store_true",
         help="let administrator accounts act on password-protected conferences without the "
@@ -157,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key,
         blueprint_dir=args.blueprint_dir,
         log_level=args.log_level,
+        rtp_ports=args.rtp_ports,
         exempt_administrators_from_passwords=args.exempt_administrators_from_passwords,
     )
     logging.basicConfig(

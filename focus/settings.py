@@ -31,6 +31,22 @@ _USER_PART = re.compile(r"^[A-Za-z0-9._~+-]{1,64}$")
 _DTMF = re.compile(r"[0-9*#A-D]*")
 
 
+#: 16384-32767, as FreeSWITCH: below the ephemeral range the kernel hands out (Linux: from
+#: 32768), so no client socket on the host takes an RTP port away from the media server.
+DEFAULT_RTP_PORTS = (16384, 32767)
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``LOW-HIGH`` (inclusive, 1024 <= LOW < HIGH <= 65535); ValueError saying what is wrong."""
+    low, sep, high = text.partition("-")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise ValueError(f"expected LOW-HIGH, got {text!r}")
+    first, last = int(low), int(high)
+    if not 1024 <= first < last <= 65535:
+        raise ValueError(f"need 1024 <= LOW < HIGH <= 65535, got {text!r}")
+    return first, last
+
+
 class SettingsError(ValueError):
     """A setting given by the operator is unusable; the message says which and why."""
 
@@ -90,7 +106,9 @@ class FocusSettings:
                     serves no SIP at all (CCMP only, as before the focus existed).
     media_server:   SIP URI of an external RFC 6230/6505 media server; ``None`` starts the
                     bundled one inside the process on loopback ports.
-    rtp_ports:      the bundled media server's RTP port range (inclusive; a leg takes two).
+    rtp_ports:      the bundled media server's RTP port range (inclusive; a leg takes two;
+                    ``--rtp-ports``). The default stays below Linux's ephemeral ports
+                    (32768-60999), where any socket of the host may take a port first.
     exempt_administrators_from_passwords: administrators need no conference password
                     (``--exempt-administrators-from-passwords``; off: RFC 6503 s5.1 asks it
                     of every request, see ``focus.core.core.CoreConfig``).
@@ -107,7 +125,7 @@ class FocusSettings:
     profile: SipProfile = field(default_factory=lambda: SipProfile())  # noqa: PLW0108 -- defined below
     sip_listen: HostPort | None = None
     media_server: str | None = None
-    rtp_ports: tuple[int, int] = (40000, 44999)
+    rtp_ports: tuple[int, int] = DEFAULT_RTP_PORTS
     exempt_administrators_from_passwords: bool = False
 
     def __post_init__(self) -> None:

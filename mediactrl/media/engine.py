@@ -126,7 +126,7 @@ class MediaConfig:
     """
 
     host: str = "127.0.0.1"
-    port_range: tuple[int, int] = (40000, 44999)
+    port_range: tuple[int, int] = (16384, 32767)  # below the ephemeral ports
     ptime: float = 0.02
     jitter_depth: int = 2
     jitter_max_excess: int = 6

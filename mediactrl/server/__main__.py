@@ -1,7 +1,7 @@
 """``python -m mediactrl.server --sip-listen HOST:PORT``: the bundled RFC 6230/6505 media server.
 
 Options: ``--cfw-listen HOST:PORT`` (default: the SIP host, any free port), ``--rtp-ports
-LOW-HIGH`` (default 40000-44999), ``--orphan-timeout SECONDS`` (default 120; 0: keep a lost
+LOW-HIGH`` (default 16384-32767), ``--orphan-timeout SECONDS`` (default 120; 0: keep a lost
 channel's mixers), ``--log-level L``.  It prints one line with its SIP URI and
 CFW address when it is ready, and stops cleanly on SIGTERM or SIGINT.
 """
@@ -69,9 +69,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rtp-ports",
         type=_port_range,
-        default=(40000, 44999),
+        default=(16384, 32767),
         metavar="LOW-HIGH",
-        help="RTP port range (default 40000-44999)",
+        help="RTP port range (default 16384-32767, below the kernel's ephemeral ports)",
     )
     parser.add_argument(
         "--orphan-timeout",

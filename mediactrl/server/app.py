@@ -50,7 +50,7 @@ class MediaServerConfig:
     sip_port: int = 5070
     cfw_host: str | None = None
     cfw_port: int = 0
-    rtp_ports: tuple[int, int] = (40000, 44999)
+    rtp_ports: tuple[int, int] = (16384, 32767)  # below the ephemeral ports
     media_host: str | None = None
     sip_user: str = "mediaserver"
     media_timeout: float | None = 30.0

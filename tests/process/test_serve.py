@@ -76,6 +76,7 @@ def test_help_documents_every_serve_option() -> None:
         "--blueprint-dir",
         "--log-level",
         "--domain",
+        "--rtp-ports",
     ):
         assert option in text
 
@@ -85,6 +86,8 @@ def test_bad_settings_are_refused_clearly(tmp_path: Path) -> None:
     assert done.returncode == 2 and "invalid port" in done.stderr
     done = run_cli("focus", "serve", "--state-dir", str(tmp_path), "--tls-cert", "/nonexistent")
     assert done.returncode == 2 and "go together" in done.stderr
+    done = run_cli("focus", "serve", "--state-dir", str(tmp_path), "--rtp-ports", "5000-80")
+    assert done.returncode == 2 and "LOW < HIGH" in done.stderr
 
 
 def test_sigterm_stops_cleanly_and_logs_each_request(server: Serve) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from focus.settings import DEFAULT_RTP_PORTS
 from tests import sipp as peer
 from tests.focus.calls.test_baresip import Baresip, free_ports
 from tests.paths import SIPP_SCENARIOS
@@ -62,8 +63,12 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float) -> float:
     return time.monotonic() - start
 
 
+LOW_RTP, HIGH_RTP = DEFAULT_RTP_PORTS
+
+
 def rtp_ports(server: Serve) -> set[int]:
-    """The UDP ports in the bundled media server's RTP range (40000-44999) that the focus
+    """The UDP ports in the bundled media server's RTP range (the default, below the
+    kernel's ephemeral ports, so no other socket of the process lands there) that the focus
     process holds a socket on (its /proc fds matched with /proc/net/udp)."""
     inodes: set[str] = set()
     for fd in Path(f"/proc/{server.proc.pid}/fd").iterdir():
@@ -78,7 +83,7 @@ def rtp_ports(server: Serve) -> set[int]:
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             port = int(fields[1].rsplit(":", 1)[1], 16)
-            if fields[9] in inodes and 40000 <= port <= 44999:
+            if fields[9] in inodes and LOW_RTP <= port <= HIGH_RTP:
                 ports.add(port)
     return ports
 
