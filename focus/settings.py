@@ -388,6 +388,9 @@ class SipProfile:
             source_rate=self.source_rate,
             source_burst=self.source_burst,
             max_pending_per_source=self.max_pending_per_source,
+            trusted_proxies=tuple(
+                ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies
+            ),
         )
 
     @property

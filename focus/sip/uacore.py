@@ -1138,7 +1138,7 @@ class UACore:
         assert key is not None
         if self.gate is not None and request.to.tag is None:
             refusal = self.gate.check(
-                method, source.host, self.layer.unanswered_from(source.host), now
+                method, source.host, self.layer.unanswered_from(source.host), now, request.via
             )
             if refusal is not None:
                 log.info("%s from %s refused: %s", method, source.host, refusal.reason)

@@ -1,6 +1,7 @@
 """Overload rules of issue 10 against a running `python -m focus serve`, over real sockets:
-a burst of new calls is answered 503 with Retry-After while OPTIONS, an established call and
-CCMP keep working; a source over its rate is refused; oversized messages and TCP framing
+a burst of new calls is answered 503 (without Retry-After, RFC 7339 s5.10.2; with the loss
+percentage to a peer that offered ``oc``) while OPTIONS, an established call and CCMP keep
+working; a source over its rate is refused; oversized messages and TCP framing
 abuse get an answer where one can be built and a closed connection otherwise, within 1 s;
 subscriptions per source and per conference are bounded.
 
@@ -60,14 +61,23 @@ def server(state_dir: Path, tmp_path: Path) -> Iterator[Serve]:
 
 
 def request(
-    method: str, uri: str, source: tuple[str, int], *, transport: str = "UDP", body: bytes = b""
+    method: str,
+    uri: str,
+    source: tuple[str, int],
+    *,
+    transport: str = "UDP",
+    body: bytes = b"",
+    oc: bool = False,
 ) -> bytes:
-    """A new out-of-dialog request from ``source``, as bytes."""
+    """A new out-of-dialog request from ``source``, as bytes; ``oc``: offering RFC 7339
+    overload control in its Via."""
     host, port = source
     tag = secrets.token_hex(4)
+    offer = ";oc;oc-algo=loss" if oc else ""
     head = [
         f"{method} {uri} SIP/2.0",
-        f"Via: SIP/2.0/{transport} {host}:{port};branch=z9hG4bK{secrets.token_hex(8)};rport",
+        f"Via: SIP/2.0/{transport} {host}:{port};branch=z9hG4bK{secrets.token_hex(8)};rport"
+        + offer,
         "Max-Forwards: 70",
         f"From: <sip:caller@{host}:{port}>;tag={tag}",
         f"To: <{uri}>",
@@ -131,13 +141,15 @@ async def test_a_burst_is_answered_503_while_options_a_call_and_ccmp_keep_workin
     ) as phone:
         call = await phone.invite(factory, OFFER)
         assert call.dialog is not None
-        # 30 new calls at once from ten peers (three each: under their own rate limit).
+        # 30 new calls at once from ten peers (three each: under their own rate limit); the
+        # even ones offer RFC 7339 overload control.
         socks = [udp_socket(f"127.0.0.{10 + n}") for n in range(10)]
         try:
             for _ in range(3):
-                for sock in socks:
+                for n, sock in enumerate(socks):
                     source = sock.getsockname()
-                    sock.sendto(request("INVITE", factory, source, body=OFFER), focus)
+                    offer = request("INVITE", factory, source, body=OFFER, oc=n % 2 == 0)
+                    sock.sendto(offer, focus)
             # Meanwhile the rest of the focus is served.
             options = await phone.options(factory)
             in_call = await phone.request(call.dialog, "OPTIONS")
@@ -155,7 +167,12 @@ async def test_a_burst_is_answered_503_while_options_a_call_and_ccmp_keep_workin
         assert len(answers) == 30, "every INVITE of the burst gets a final answer"
         refused = [r for r in answers if r.status == 503]
         assert refused, [r.status for r in answers]
-        assert all((r.headers.get("Retry-After") or "").isdigit() for r in refused)
+        # RFC 7339 s5.10.2: our own overload is refused without Retry-After; a peer that
+        # offered oc learns by how much to reduce instead.
+        assert all(r.headers.get("Retry-After") is None for r in refused)
+        offered = [r for r in refused if "oc" in r.via[0].params]
+        assert offered and all(int(r.via[0].params.get("oc") or 0) > 0 for r in offered)
+        assert all(int(r.via[0].host.rsplit(".", 1)[1]) % 2 == 0 for r in offered)
         assert any("joins in progress" in r.reason for r in refused), refused[0].reason
         assert {r.status for r in answers} <= {200, 503}
         # The call that was up before the burst still is.
@@ -326,7 +343,7 @@ async def test_participants_per_process_are_bounded(state_dir: Path, tmp_path: P
                 )
                 (refused,) = finals(sock, 1, timeout=10).values()
             assert refused.status == 503 and "participants" in refused.reason
-            assert refused.headers.get("Retry-After")
+            assert refused.headers.get("Retry-After") is None  # RFC 7339 s5.10.2
             await phone.bye(call)
     finally:
         srv.kill()
@@ -356,6 +373,6 @@ def test_no_media_server_channel_means_503_at_once(state_dir: Path, tmp_path: Pa
             assert by_method["OPTIONS"].status == 200
             refused = by_method["INVITE"]
             assert refused.status == 503 and "media server" in refused.reason
-            assert refused.headers.get("Retry-After")
+            assert refused.headers.get("Retry-After") is None  # RFC 7339 s5.10.2
         finally:
             srv.kill()
