@@ -43,7 +43,9 @@ source_burst = 5
 max_subscriptions_per_conference = 3
 max_subscriptions_per_source = 2
 max_message_size = 4096
+trusted_proxies = ["127.0.0.2"]
 """
+PROXY = "127.0.0.2"
 
 
 def profile_text() -> str:
@@ -198,6 +200,41 @@ async def test_a_source_over_its_rate_gets_503_and_others_do_not(server: Serve) 
     assert len(flood) == 12 and len(refused) >= 6, [r.status for r in flood.values()]
     assert all("rate" in r.reason and r.headers.get("Retry-After") for r in refused)
     assert [r.status != 503 for r in calm.values()] == [True]
+
+
+async def test_a_trusted_proxy_is_limited_per_phone_not_as_one_source(server: Serve) -> None:
+    """The Kamailio in front carries many phones from one address: each phone (the Via
+    below the proxy's, as the proxy received it) has its own bucket."""
+    focus = (server.sip_host, server.sip_port)
+    target = f"sip:conference@{focus[0]}:{focus[1]}"
+
+    def proxied(phone: str) -> bytes:
+        """A MESSAGE the proxy forwards for ``phone``: the phone's Via below the proxy's."""
+        start, top, rest = request("MESSAGE", target, proxy.getsockname(), body=b"hi").split(
+            b"\r\n", 2
+        )
+        below = f"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{secrets.token_hex(6)}"
+        return b"\r\n".join([start, top, f"{below};received={phone}".encode(), rest])
+
+    proxy = udp_socket(PROXY)
+    try:
+        # Twelve phones, one MESSAGE each: over the proxy's address's bucket of 5, but no
+        # phone is over its own.
+        for n in range(12):
+            proxy.sendto(proxied(f"198.51.100.{n + 1}"), focus)
+        many = await asyncio.to_thread(finals, proxy, 12)
+        # One phone sending twelve is over its own rate.
+        for _ in range(12):
+            proxy.sendto(proxied("198.51.100.200"), focus)
+        one = await asyncio.to_thread(finals, proxy, 12)
+    finally:
+        proxy.close()
+    assert len(many) == 12 and all(r.status != 503 for r in many.values()), [
+        (r.status, r.reason) for r in many.values()
+    ]
+    refused = [r for r in one.values() if r.status == 503]
+    assert len(one) == 12 and len(refused) >= 6, [r.status for r in one.values()]
+    assert all("rate" in r.reason and r.headers.get("Retry-After") for r in refused)
 
 
 def tcp_exchange(address: tuple[str, int], data: bytes) -> tuple[list[int], bool]:
