@@ -104,9 +104,14 @@ def udp_socket(host: str) -> socket.socket:
     return sock
 
 
-def finals(sock: socket.socket, count: int, timeout: float = 15.0) -> dict[str, Response]:
+def finals(
+    sock: socket.socket,
+    count: int,
+    timeout: float = 15.0,
+    provisional: list[Response] | None = None,
+) -> dict[str, Response]:
     """The first final response to each of ``count`` requests (by Call-ID), read until all
-    came or ``timeout`` passed."""
+    came or ``timeout`` passed; provisional responses go to ``provisional``."""
     got: dict[str, Response] = {}
     deadline = time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
@@ -117,6 +122,8 @@ def finals(sock: socket.socket, count: int, timeout: float = 15.0) -> dict[str, 
         message = parse_message(data)
         if isinstance(message, Response) and message.status >= 200:
             got.setdefault(message.call_id, message)
+        elif isinstance(message, Response) and provisional is not None:
+            provisional.append(message)
     return got
 
 
@@ -405,11 +412,14 @@ def test_no_media_server_channel_means_503_at_once(state_dir: Path, tmp_path: Pa
                     request("INVITE", factory, sock.getsockname(), body=OFFER),
                     (srv.sip_host, srv.sip_port),
                 )
-                answers = finals(sock, 2, timeout=10)
+                trying: list[Response] = []
+                answers = finals(sock, 2, timeout=10, provisional=trying)
             by_method = {r.cseq.method: r for r in answers.values()}
             assert by_method["OPTIONS"].status == 200
             refused = by_method["INVITE"]
             assert refused.status == 503 and "media server" in refused.reason
             assert refused.headers.get("Retry-After") is None  # RFC 7339 s5.10.2
+            # Refused at once, so without a 100 Trying first (RFC 3261 s17.2.1).
+            assert trying == [], [(r.status, r.reason) for r in trying]
         finally:
             srv.kill()

@@ -217,6 +217,8 @@ def test_refused_invite_gets_503_with_oc_feedback_and_retransmissions_are_absorb
     assert isinstance(finals[0], Response) and finals[0].via[0].params.get("oc") == "100"
     assert isinstance(finals[0], Response) and "joins in progress" in finals[0].reason
     assert asked == [1]  # decided once, by the gate; the layer answered the rest
+    # Answered at once, so without a 100 Trying first (RFC 3261 s17.2.1): one message each.
+    assert net.sent("b", "100/INVITE") == []
     assert net.take("b", IncomingCall) == []  # the application never saw it
 
 
