@@ -484,6 +484,33 @@ def test_a_conference_password_never_reaches_the_log(
     assert secret not in log, [line for line in log.splitlines() if secret in line]
 
 
+def test_a_malformed_request_with_a_password_never_reaches_the_log(server: Serve) -> None:
+    secret = "Pin-" + secrets.token_hex(6)
+    uri = f"sip:room@{server.sip_host}:{server.sip_port};password={secret}"
+    # A header line without its colon: the parser's error quotes that raw line.
+    malformed = (
+        f"INVITE {uri} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKbad1;rport\r\n"
+        f"To <{uri}>\r\nFrom: <sip:eve@127.0.0.1>;tag=1\r\nCall-ID: bad1\r\n"
+        "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(10)
+        sock.sendto(malformed, (server.sip_host, server.sip_port))
+        # (No answer: without its header fields the request cannot be answered.) An
+        # OPTIONS after it is answered once the focus has been through the bad one.
+        options = malformed.replace(b"INVITE", b"OPTIONS").replace(b"To <", b"To: <")
+        sock.sendto(options.replace(b"bad1", b"ok1"), (server.sip_host, server.sip_port))
+        answer = parse_message(sock.recv(65535))
+    assert isinstance(answer, Response) and answer.call_id == "ok1", answer
+    assert server.stop(signal.SIGTERM) == 0
+    log = server.log.decode()
+    bad = [line for line in log.splitlines() if "bad message" in line]
+    assert bad and "password=***" in bad[0], bad
+    assert secret not in log, [line for line in log.splitlines() if secret in line]
+
+
 def test_guessing_a_conference_password_locks_out_too(
     server: Serve, phones: list[Phone], tmp_path: Path
 ) -> None:
