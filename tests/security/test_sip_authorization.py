@@ -402,6 +402,92 @@ def test_refer_remove_needs_a_moderator(server: Serve, phones: list[Phone], tmp_
     assert bob.wait_request("BYE").call_id  # bob was sent away
 
 
+SUBSCRIBE_HEADERS = ("Event: conference", "Expires: 60", "Accept: application/conference-info+xml")
+
+
+def test_a_closed_subscribe_rule_challenges_and_admits_an_account(tmp_path: Path) -> None:
+    server = start(tmp_path, '[authorization]\nsubscribe = "authenticated"\n')
+    phones: list[Phone] = []
+    try:
+        uri = f"sip:{ccmp_conference(server, tmp_path)}@{server.sip_host}:{server.sip_port}"
+        alice = phone(server, phones, "alice")
+        challenge = alice.send(
+            "SUBSCRIBE", uri, call_id="sub1", cseq=1, from_tag="s1", headers=SUBSCRIBE_HEADERS
+        )
+        assert challenge is not None and challenge.status == 401, challenge
+        assert "subscribe needs an authenticated user" in challenge.reason
+        auth = credentials(challenge, "SUBSCRIBE", uri, "alice", PASSWORDS["alice"])
+        answer = alice.send(
+            "SUBSCRIBE", uri, call_id="sub1", cseq=2, from_tag="s1",
+            headers=(*SUBSCRIBE_HEADERS, auth),
+        )  # fmt: skip
+        assert answer is not None
+        assert answer.status == 200, answer.reason
+        # (Its first NOTIFY, the full state, is too large for UDP: it goes over TCP to
+        # a port this phone does not listen on, RFC 3261 s18.1.1. The 200 is the point.)
+        assert answer.headers.get("Expires"), answer
+    finally:
+        server.kill()
+        for made in phones:
+            made.close()
+
+
+def test_a_moderator_message_rule_refuses_a_user_and_passes_a_moderator(tmp_path: Path) -> None:
+    server = start(tmp_path, '[authorization]\nmessage = "moderator"\n')
+    phones: list[Phone] = []
+    try:
+        uri = f"sip:{ccmp_conference(server, tmp_path)}@{server.sip_host}:{server.sip_port}"
+
+        def message(who: Phone, user: str | None) -> Response:
+            headers = ("Content-Type: text/plain",)
+            first = who.send(
+                "MESSAGE", uri, call_id=f"m-{who.user}", cseq=1, from_tag="m1",
+                headers=headers, body=b"hello",
+            )  # fmt: skip
+            assert first is not None and first.status == 401, first
+            if user is None:
+                return first
+            auth = credentials(first, "MESSAGE", uri, user, PASSWORDS[user])
+            again = who.send(
+                "MESSAGE", uri, call_id=f"m-{who.user}", cseq=2, from_tag="m1",
+                headers=(*headers, auth), body=b"hello",
+            )  # fmt: skip
+            assert again is not None
+            return again
+
+        anonymous = message(phone(server, phones, "eve"), None)
+        assert "message needs an authenticated user" in anonymous.reason
+        user = message(phone(server, phones, "alice"), "alice")
+        assert user.status == 403 and "message is for moderators" in user.reason, user.reason
+        # Past the rule, the chat's own rules decide (this conference has no text media).
+        moderator = message(phone(server, phones, "mod"), "mod")
+        assert "profile rule" not in moderator.reason, moderator.reason
+        assert moderator.status == 403 and "text media" in moderator.reason, moderator.reason
+    finally:
+        server.kill()
+        for made in phones:
+            made.close()
+
+
+def test_a_domain_list_rule_admits_its_domains_only(tmp_path: Path) -> None:
+    server = start(tmp_path, '[authorization]\nfactory = ["example.org"]\n')
+    phones: list[Phone] = []
+    try:
+        outsider = phone(server, phones, "bob")
+        refused = outsider.invite(outsider.uri("conference"))
+        assert refused.status == 403, refused.reason
+        assert "factory is allowed from" in refused.reason and "127.0.0.1" in refused.reason
+        member = phone(server, phones, "carol")
+        member.aor = "sip:carol@example.org"
+        answer = member.invite(member.uri("conference"), media_port=30070)
+        assert answer.status == 200, answer.reason
+        assert member.in_dialog(member.dialog(answer), "BYE").status == 200
+    finally:
+        server.kill()
+        for made in phones:
+            made.close()
+
+
 def test_a_replayed_digest_is_refused(server: Serve, phones: list[Phone]) -> None:
     alice = phone(server, phones, "alice")
     factory = alice.uri("conference")
