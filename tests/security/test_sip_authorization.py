@@ -8,6 +8,7 @@ source address (127.0.0.2 plays the trusted proxy, 127.0.0.3 the password guesse
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import signal
@@ -260,6 +261,19 @@ def start(tmp_path: Path, profile_text: str = "") -> Serve:
     return Serve(state, "--profile", str(profile))
 
 
+@contextlib.contextmanager
+def started(tmp_path: Path, profile_text: str) -> Iterator[tuple[Serve, list[Phone]]]:
+    """The server of :func:`start` and a list for its phones, all gone afterwards."""
+    srv = start(tmp_path, profile_text)
+    made: list[Phone] = []
+    try:
+        yield srv, made
+    finally:
+        srv.kill()
+        for p in made:
+            p.close()
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Serve]:
     srv = start(tmp_path)
@@ -406,9 +420,7 @@ SUBSCRIBE_HEADERS = ("Event: conference", "Expires: 60", "Accept: application/co
 
 
 def test_a_closed_subscribe_rule_challenges_and_admits_an_account(tmp_path: Path) -> None:
-    server = start(tmp_path, '[authorization]\nsubscribe = "authenticated"\n')
-    phones: list[Phone] = []
-    try:
+    with started(tmp_path, '[authorization]\nsubscribe = "authenticated"\n') as (server, phones):
         uri = f"sip:{ccmp_conference(server, tmp_path)}@{server.sip_host}:{server.sip_port}"
         alice = phone(server, phones, "alice")
         challenge = alice.send(
@@ -426,16 +438,10 @@ def test_a_closed_subscribe_rule_challenges_and_admits_an_account(tmp_path: Path
         # (Its first NOTIFY, the full state, is too large for UDP: it goes over TCP to
         # a port this phone does not listen on, RFC 3261 s18.1.1. The 200 is the point.)
         assert answer.headers.get("Expires"), answer
-    finally:
-        server.kill()
-        for made in phones:
-            made.close()
 
 
 def test_a_moderator_message_rule_refuses_a_user_and_passes_a_moderator(tmp_path: Path) -> None:
-    server = start(tmp_path, '[authorization]\nmessage = "moderator"\n')
-    phones: list[Phone] = []
-    try:
+    with started(tmp_path, '[authorization]\nmessage = "moderator"\n') as (server, phones):
         uri = f"sip:{ccmp_conference(server, tmp_path)}@{server.sip_host}:{server.sip_port}"
 
         def message(who: Phone, user: str | None) -> Response:
@@ -463,16 +469,10 @@ def test_a_moderator_message_rule_refuses_a_user_and_passes_a_moderator(tmp_path
         moderator = message(phone(server, phones, "mod"), "mod")
         assert "profile rule" not in moderator.reason, moderator.reason
         assert moderator.status == 403 and "text media" in moderator.reason, moderator.reason
-    finally:
-        server.kill()
-        for made in phones:
-            made.close()
 
 
 def test_a_domain_list_rule_admits_its_domains_only(tmp_path: Path) -> None:
-    server = start(tmp_path, '[authorization]\nfactory = ["example.org"]\n')
-    phones: list[Phone] = []
-    try:
+    with started(tmp_path, '[authorization]\nfactory = ["example.org"]\n') as (server, phones):
         outsider = phone(server, phones, "bob")
         refused = outsider.invite(outsider.uri("conference"))
         assert refused.status == 403, refused.reason
@@ -482,10 +482,6 @@ def test_a_domain_list_rule_admits_its_domains_only(tmp_path: Path) -> None:
         answer = member.invite(member.uri("conference"), media_port=30070)
         assert answer.status == 200, answer.reason
         assert member.in_dialog(member.dialog(answer), "BYE").status == 200
-    finally:
-        server.kill()
-        for made in phones:
-            made.close()
 
 
 def test_a_replayed_digest_is_refused(server: Serve, phones: list[Phone]) -> None:
