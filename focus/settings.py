@@ -216,15 +216,17 @@ class SipProfile:
     trusted_proxies:   IP addresses or CIDR networks (the Kamailio in front) whose
                        P-Asserted-Identity (RFC 3325) is believed as the authenticated
                        identity, without a challenge; from anyone else PAI is ignored.
+                       Their requests are rate-limited per origin (the Via below theirs),
+                       not as one source (focus.sip.overload.origin).
     nonce_lifetime:    seconds a digest challenge's nonce stays good; an older one gets a
                        new challenge with stale=true (RFC 7616 s3.3).
     auth_max_failures, auth_failure_window, auth_lockout: a source address that fails
                        authentication auth_max_failures times within auth_failure_window
                        seconds is refused (403) for auth_lockout seconds, logged once.
 
-    Overload (issue 10; every refusal is 503 with a Retry-After drawn from
-    [retry_after_min, retry_after_max] seconds, RFC 3261 s21.5.4, sent at once, before any
-    media work; see focus.sip.overload):
+    Overload (issue 10; every refusal is 503, sent at once, before any media work; one
+    source's excess carries a Retry-After drawn from [retry_after_min, retry_after_max]
+    seconds, RFC 3261 s21.5.4, our own load none, RFC 7339 s5.10.2; see focus.sip.overload):
 
     max_joins_in_progress: new INVITEs are refused while this many calls are still being
                        set up (ringing, opening their media leg, joining).
@@ -406,6 +408,9 @@ class SipProfile:
             source_rate=self.source_rate,
             source_burst=self.source_burst,
             max_pending_per_source=self.max_pending_per_source,
+            trusted_proxies=tuple(
+                ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies
+            ),
         )
 
     @property

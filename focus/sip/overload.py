@@ -20,24 +20,36 @@ What is refused, in this order (the cheapest, most specific reason first):
    loss percentage (:meth:`LoadGate.loss`).
 
 OPTIONS, in-dialog requests and everything the application does itself are never refused
-here. Every 503 carries Retry-After, drawn from ``retry_after`` (randomised, so refused
-callers do not all come back in the same second).
+here. A refusal for one source's excess (1., 2.) carries Retry-After, drawn from
+``retry_after`` (randomised, so refused callers do not all come back in the same second);
+one for our own load (3.) carries none (RFC 7339 s5.10.2, see :meth:`LoadGate._refuse`).
+
+A trusted proxy (``trusted_proxies``: the Kamailio in front, carrying many phones from one
+address) is not one source: its requests are rate-limited by their origin, the address the
+proxy received them from (:func:`origin`), and are not counted against a pending limit of
+the proxy's own (the transaction layer counts by address; the origin's rate bounds what one
+phone behind the proxy starts, the load checks what all of them start together).
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from focus.sip.headers import Via
+
 __all__ = [
+    "IpNetwork",
     "LoadGate",
     "OverloadConfig",
     "Refusal",
     "RefusalCause",
     "TokenBuckets",
+    "origin",
 ]
 
 #: Weight of the newest lag measurement in the moving average.
@@ -45,6 +57,8 @@ _LAG_WEIGHT = 0.3
 
 #: New out-of-dialog requests that start work for the focus: rate-limited per source.
 RATED_METHODS = frozenset({"INVITE", "SUBSCRIBE", "MESSAGE"})
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,8 @@ class OverloadConfig:
     call_rate:     new INVITEs taken per second over all sources (a bucket as deep as one
                    second's worth); 0 disables it. Joins cost CPU on the one event loop that
                    also serves CCMP and calls already up: this keeps headroom for them.
+    trusted_proxies: networks of the proxies in front (the profile's ``trusted_proxies``):
+                   limited by their requests' origins, not as one source (module docstring).
     """
 
     max_loop_lag: float = 0.25
@@ -78,6 +94,7 @@ class OverloadConfig:
     max_pending_per_source: int = 64
     loss_window: float = 2.0
     call_rate: float = 0.0
+    trusted_proxies: tuple[IpNetwork, ...] = ()
 
     def __post_init__(self) -> None:
         low, high = self.retry_after
@@ -110,15 +127,18 @@ class RefusalCause(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A new request refused: answer ``status`` with ``reason`` and Retry-After."""
+    """A new request refused: answer ``status`` with ``reason`` and Retry-After (seconds;
+    ``None``: none, RFC 7339 s5.10.2)."""
 
     cause: RefusalCause
     reason: str
-    retry_after: int
+    retry_after: int | None
     status: int = 503
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:
+        if self.retry_after is None:
+            return ()
         return (("Retry-After", str(self.retry_after)),)
 
 
@@ -205,17 +225,23 @@ class LoadGate:
         """The smoothed lag at ``now`` (0 once the last measurement is too old)."""
         return self._lag if now - self._lag_at <= self.config.lag_memory else 0.0
 
-    def check(self, method: str, source: str, pending: int, now: float) -> Refusal | None:
+    def check(
+        self, method: str, source: str, pending: int, now: float, via: Sequence[Via] = ()
+    ) -> Refusal | None:
         """The refusal for a new out-of-dialog ``method`` request from ``source`` (an IP),
-        which has ``pending`` server transactions open (this one included), or ``None``."""
+        which has ``pending`` server transactions open (this one included), or ``None``.
+        ``via`` is the request's Via list, top first: from a trusted proxy, whose request
+        it is (:func:`origin`)."""
         cfg = self.config
         if method in ("ACK", "CANCEL"):
             return None
-        if cfg.max_pending_per_source and pending > cfg.max_pending_per_source:
+        proxied = _trusted(source, cfg.trusted_proxies)
+        key = origin(source, via, cfg.trusted_proxies) if proxied else source
+        if not proxied and cfg.max_pending_per_source and pending > cfg.max_pending_per_source:
             return self._refuse(RefusalCause.PENDING, f"{pending} requests pending")
         if method not in RATED_METHODS:
             return None
-        if cfg.source_rate and not self._buckets.take(source, now):
+        if cfg.source_rate and not self._buckets.take(key, now):
             return self._refuse(RefusalCause.RATE, f"over {cfg.source_rate:g}/s")
         if method != "INVITE":
             return None
@@ -255,8 +281,37 @@ class LoadGate:
     def _refuse(self, cause: RefusalCause, detail: str) -> Refusal:
         self.refused[cause] += 1
         low, high = self.config.retry_after
-        return Refusal(
-            cause,
-            f"Service Unavailable - {cause.value} ({detail})",
-            self._rng.randint(low, high),
-        )
+        # RFC 7339 s5.10.2: a server in overload that throttles "MUST reject some requests
+        # from non-participating clients with a 503 (Service Unavailable) response without
+        # the Retry-After header". A participating client (it offered ``oc``) gets none
+        # either: the loss percentage in the 503's Via is its instruction (s5.10), and a
+        # Retry-After would make it stop sending altogether (RFC 3261 s21.5.4). One
+        # source's excess is not our overload: that refusal keeps its Retry-After.
+        retry = None if cause.overload else self._rng.randint(low, high)
+        return Refusal(cause, f"Service Unavailable - {cause.value} ({detail})", retry)
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None  # a host name: never a trusted proxy (they are listed by address)
+
+
+def _trusted(host: str, proxies: Sequence[IpNetwork]) -> bool:
+    address = _address(host) if proxies else None
+    return address is not None and any(address in net for net in proxies)
+
+
+def origin(source: str, via: Sequence[Via], proxies: Sequence[IpNetwork]) -> str:
+    """Whom a request from ``source`` is limited as: ``source`` itself unless it is a
+    trusted proxy; then the first hop below the trusted ones, as the proxy
+    saw it (its Via's ``received``, RFC 3261 s18.2.1, else its sent-by host). A request
+    the proxies originated themselves (no such Via) is the proxy's own."""
+    if not _trusted(source, proxies):
+        return source
+    for hop in via[1:]:
+        address = hop.received or hop.host
+        if not _trusted(address, proxies):
+            return address.strip("[]").lower()
+    return source

@@ -30,6 +30,9 @@ Choices made where RFC 3261 leaves room:
   (s17.2.1 allows it; it stops the client's Timer A early), unless
   ``TimerConfig.trying_delay`` is set: then only if the TU has not responded by then (or the
   INVITE is retransmitted first), which spares one message per promptly answered call.
+  Either way a response the TU sends while the 100 is still in the outgoing queue (the TU
+  answered the INVITE in the same step, as a refusal at the overload gate does) replaces
+  it: the 100 is not sent.
 * CANCEL is answered by the layer itself (s9.2): 481 if no INVITE server transaction
   matches; else 200, and when the INVITE is still Proceeding, 487 for it plus a
   :class:`~focus.sip.events.RequestCancelled` event for the TU.
@@ -627,6 +630,8 @@ class TransactionLayer:
         step(txn.kind, txn.state, event)  # raise before touching anything
         if txn.to_tag is None and response.status != 100:
             txn.to_tag = response.to.tag
+        if response.status != 100:
+            self._drop_queued_trying(txn)
         txn.last_response = response
         self._drive(txn, event, now)
         if txn.kind is Kind.INVITE_SERVER and event is I.TU_2XX:
@@ -919,6 +924,18 @@ class TransactionLayer:
                     return name
                 self._arm(txn, name, initial, now)
         return None
+
+    def _drop_queued_trying(self, txn: _Transaction) -> None:
+        """The TU answers before our 100 Trying left (it is still in the outgoing queue):
+        s17.2.1 asks for the 100 only when the TU will not answer within 200 ms, so the
+        answer goes alone -- one message instead of two, e.g. for each 503 of a flood."""
+        trying = txn.last_response
+        if trying is None or trying.status != 100:
+            return
+        for i, queued in enumerate(self._out):
+            if queued.message is trying:
+                del self._out[i]
+                return
 
     def _send_trying(self, txn: _Transaction) -> None:
         trying = make_response(txn.request, 100)

@@ -165,7 +165,7 @@ class UAConfig:
     supported: option tags (RFC 3261 s19.2) the application implements; a request whose
         Require names any other gets 420 Bad Extension with Unsupported (s8.2.2.3).
     overload: limits on new out-of-dialog requests (:mod:`focus.sip.overload`); refused
-        ones get 503 with Retry-After before the application sees them. ``None``: no gate.
+        ones get 503 before the application sees them. ``None``: no gate.
     oc_validity: milliseconds our RFC 7339 ``oc`` feedback is valid for (s4.3), sent while
         the gate finds us overloaded to clients that offered ``oc``.
     """
@@ -1167,7 +1167,7 @@ class UACore:
         assert key is not None
         if self.gate is not None and request.to.tag is None:
             refusal = self.gate.check(
-                method, source.host, self.layer.unanswered_from(source.host), now
+                method, source.host, self.layer.unanswered_from(source.host), now, request.via
             )
             if refusal is not None:
                 log.info("%s from %s refused: %s", method, source.host, refusal.reason)

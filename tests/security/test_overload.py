@@ -1,6 +1,7 @@
 """Overload rules of issue 10 against a running `python -m focus serve`, over real sockets:
-a burst of new calls is answered 503 with Retry-After while OPTIONS, an established call and
-CCMP keep working; a source over its rate is refused; oversized messages and TCP framing
+a burst of new calls is answered 503 (without Retry-After, RFC 7339 s5.10.2; with the loss
+percentage to a peer that offered ``oc``) while OPTIONS, an established call and CCMP keep
+working; a source over its rate is refused; oversized messages and TCP framing
 abuse get an answer where one can be built and a closed connection otherwise, within 1 s;
 subscriptions per source and per conference are bounded.
 
@@ -42,7 +43,9 @@ source_burst = 5
 max_subscriptions_per_conference = 3
 max_subscriptions_per_source = 2
 max_message_size = 4096
+trusted_proxies = ["127.0.0.2"]
 """
+PROXY = "127.0.0.2"
 
 
 def profile_text() -> str:
@@ -60,14 +63,23 @@ def server(state_dir: Path, tmp_path: Path) -> Iterator[Serve]:
 
 
 def request(
-    method: str, uri: str, source: tuple[str, int], *, transport: str = "UDP", body: bytes = b""
+    method: str,
+    uri: str,
+    source: tuple[str, int],
+    *,
+    transport: str = "UDP",
+    body: bytes = b"",
+    oc: bool = False,
 ) -> bytes:
-    """A new out-of-dialog request from ``source``, as bytes."""
+    """A new out-of-dialog request from ``source``, as bytes; ``oc``: offering RFC 7339
+    overload control in its Via."""
     host, port = source
     tag = secrets.token_hex(4)
+    offer = ";oc;oc-algo=loss" if oc else ""
     head = [
         f"{method} {uri} SIP/2.0",
-        f"Via: SIP/2.0/{transport} {host}:{port};branch=z9hG4bK{secrets.token_hex(8)};rport",
+        f"Via: SIP/2.0/{transport} {host}:{port};branch=z9hG4bK{secrets.token_hex(8)};rport"
+        + offer,
         "Max-Forwards: 70",
         f"From: <sip:caller@{host}:{port}>;tag={tag}",
         f"To: <{uri}>",
@@ -92,9 +104,14 @@ def udp_socket(host: str) -> socket.socket:
     return sock
 
 
-def finals(sock: socket.socket, count: int, timeout: float = 15.0) -> dict[str, Response]:
+def finals(
+    sock: socket.socket,
+    count: int,
+    timeout: float = 15.0,
+    provisional: list[Response] | None = None,
+) -> dict[str, Response]:
     """The first final response to each of ``count`` requests (by Call-ID), read until all
-    came or ``timeout`` passed."""
+    came or ``timeout`` passed; provisional responses go to ``provisional``."""
     got: dict[str, Response] = {}
     deadline = time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
@@ -105,6 +122,8 @@ def finals(sock: socket.socket, count: int, timeout: float = 15.0) -> dict[str, 
         message = parse_message(data)
         if isinstance(message, Response) and message.status >= 200:
             got.setdefault(message.call_id, message)
+        elif isinstance(message, Response) and provisional is not None:
+            provisional.append(message)
     return got
 
 
@@ -131,13 +150,15 @@ async def test_a_burst_is_answered_503_while_options_a_call_and_ccmp_keep_workin
     ) as phone:
         call = await phone.invite(factory, OFFER)
         assert call.dialog is not None
-        # 30 new calls at once from ten peers (three each: under their own rate limit).
+        # 30 new calls at once from ten peers (three each: under their own rate limit); the
+        # even ones offer RFC 7339 overload control.
         socks = [udp_socket(f"127.0.0.{10 + n}") for n in range(10)]
         try:
             for _ in range(3):
-                for sock in socks:
+                for n, sock in enumerate(socks):
                     source = sock.getsockname()
-                    sock.sendto(request("INVITE", factory, source, body=OFFER), focus)
+                    offer = request("INVITE", factory, source, body=OFFER, oc=n % 2 == 0)
+                    sock.sendto(offer, focus)
             # Meanwhile the rest of the focus is served.
             options = await phone.options(factory)
             in_call = await phone.request(call.dialog, "OPTIONS")
@@ -155,7 +176,12 @@ async def test_a_burst_is_answered_503_while_options_a_call_and_ccmp_keep_workin
         assert len(answers) == 30, "every INVITE of the burst gets a final answer"
         refused = [r for r in answers if r.status == 503]
         assert refused, [r.status for r in answers]
-        assert all((r.headers.get("Retry-After") or "").isdigit() for r in refused)
+        # RFC 7339 s5.10.2: our own overload is refused without Retry-After; a peer that
+        # offered oc learns by how much to reduce instead.
+        assert all(r.headers.get("Retry-After") is None for r in refused)
+        offered = [r for r in refused if "oc" in r.via[0].params]
+        assert offered and all(int(r.via[0].params.get("oc") or 0) > 0 for r in offered)
+        assert all(int(r.via[0].host.rsplit(".", 1)[1]) % 2 == 0 for r in offered)
         assert any("joins in progress" in r.reason for r in refused), refused[0].reason
         assert {r.status for r in answers} <= {200, 503}
         # The call that was up before the burst still is.
@@ -181,6 +207,41 @@ async def test_a_source_over_its_rate_gets_503_and_others_do_not(server: Serve) 
     assert len(flood) == 12 and len(refused) >= 6, [r.status for r in flood.values()]
     assert all("rate" in r.reason and r.headers.get("Retry-After") for r in refused)
     assert [r.status != 503 for r in calm.values()] == [True]
+
+
+async def test_a_trusted_proxy_is_limited_per_phone_not_as_one_source(server: Serve) -> None:
+    """The Kamailio in front carries many phones from one address: each phone (the Via
+    below the proxy's, as the proxy received it) has its own bucket."""
+    focus = (server.sip_host, server.sip_port)
+    target = f"sip:conference@{focus[0]}:{focus[1]}"
+
+    def proxied(phone: str) -> bytes:
+        """A MESSAGE the proxy forwards for ``phone``: the phone's Via below the proxy's."""
+        start, top, rest = request("MESSAGE", target, proxy.getsockname(), body=b"hi").split(
+            b"\r\n", 2
+        )
+        below = f"Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK{secrets.token_hex(6)}"
+        return b"\r\n".join([start, top, f"{below};received={phone}".encode(), rest])
+
+    proxy = udp_socket(PROXY)
+    try:
+        # Twelve phones, one MESSAGE each: over the proxy's address's bucket of 5, but no
+        # phone is over its own.
+        for n in range(12):
+            proxy.sendto(proxied(f"198.51.100.{n + 1}"), focus)
+        many = await asyncio.to_thread(finals, proxy, 12)
+        # One phone sending twelve is over its own rate.
+        for _ in range(12):
+            proxy.sendto(proxied("198.51.100.200"), focus)
+        one = await asyncio.to_thread(finals, proxy, 12)
+    finally:
+        proxy.close()
+    assert len(many) == 12 and all(r.status != 503 for r in many.values()), [
+        (r.status, r.reason) for r in many.values()
+    ]
+    refused = [r for r in one.values() if r.status == 503]
+    assert len(one) == 12 and len(refused) >= 6, [r.status for r in one.values()]
+    assert all("rate" in r.reason and r.headers.get("Retry-After") for r in refused)
 
 
 def tcp_exchange(address: tuple[str, int], data: bytes) -> tuple[list[int], bool]:
@@ -326,7 +387,7 @@ async def test_participants_per_process_are_bounded(state_dir: Path, tmp_path: P
                 )
                 (refused,) = finals(sock, 1, timeout=10).values()
             assert refused.status == 503 and "participants" in refused.reason
-            assert refused.headers.get("Retry-After")
+            assert refused.headers.get("Retry-After") is None  # RFC 7339 s5.10.2
             await phone.bye(call)
     finally:
         srv.kill()
@@ -351,11 +412,14 @@ def test_no_media_server_channel_means_503_at_once(state_dir: Path, tmp_path: Pa
                     request("INVITE", factory, sock.getsockname(), body=OFFER),
                     (srv.sip_host, srv.sip_port),
                 )
-                answers = finals(sock, 2, timeout=10)
+                trying: list[Response] = []
+                answers = finals(sock, 2, timeout=10, provisional=trying)
             by_method = {r.cseq.method: r for r in answers.values()}
             assert by_method["OPTIONS"].status == 200
             refused = by_method["INVITE"]
             assert refused.status == 503 and "media server" in refused.reason
-            assert refused.headers.get("Retry-After")
+            assert refused.headers.get("Retry-After") is None  # RFC 7339 s5.10.2
+            # Refused at once, so without a 100 Trying first (RFC 3261 s17.2.1).
+            assert trying == [], [(r.status, r.reason) for r in trying]
         finally:
             srv.kill()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import socket
 import ssl
 from collections.abc import Callable
@@ -51,10 +52,21 @@ from focus.sip.flow import (
 from focus.sip.headers import Via
 from focus.sip.message import Request, Response
 from focus.sip.parser import DEFAULT_CONFIG, ParserConfig, StreamParser, parse_message
+from focus.sip.uri import redacted
 
 __all__ = ["SipTransport", "TransportConfig"]
 
 log = logging.getLogger(__name__)
+
+#: A SIP URI quoted in a parse error (the parser quotes the offending line).
+_QUOTED_URI = re.compile(r"sips?:[^\s'\"<>,]+", re.IGNORECASE)
+
+
+def _loggable(exc: SipParseError) -> str:
+    """A parse error for the log, every SIP URI in it redacted: the raw line it quotes
+    may carry a conference password (``;password=``, issue 10)."""
+    return _QUOTED_URI.sub(lambda m: redacted(m.group(0)), str(exc))
+
 
 Message = Request | Response
 
@@ -313,7 +325,7 @@ class SipTransport:
                 if conn.parser.broken:
                     # A stream that lost its framing cannot be resynchronised (RFC 4475
                     # s3.1.2.3): drop the connection.
-                    log.info("closing TCP connection from %s:%d: %s", *conn.key, exc)
+                    log.info("closing TCP connection from %s:%d: %s", *conn.key, _loggable(exc))
                     conn.close()
                     return
                 continue
@@ -325,7 +337,7 @@ class SipTransport:
         """Answer an unparseable request statelessly when it can be answered at all
         (:func:`focus.sip.flow.stateless_rejection`)."""
         self.stats.parse_errors += 1
-        log.info("bad message from %s:%d: %s", source.host, source.port, exc)
+        log.info("bad message from %s:%d: %s", source.host, source.port, _loggable(exc))
         response = stateless_rejection(exc, source)
         if response is not None:
             self._send(Transmit(response, source))

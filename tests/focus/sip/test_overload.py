@@ -1,18 +1,21 @@
 """The overload gate (focus.sip.overload) alone, over time sequences, and inside a UA core:
-a refused INVITE is answered 503 with Retry-After at once, and its retransmissions are
-absorbed by the transaction layer without asking the gate again."""
+a refused INVITE is answered 503 at once (Retry-After only for one source's excess, RFC 7339
+s5.10.2), and its retransmissions are absorbed by the transaction layer without asking the
+gate again; a trusted proxy is limited by its requests' origins."""
 
 from __future__ import annotations
 
 import random
+from ipaddress import ip_network
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from focus.sip.flow import TransportKind
+from focus.sip.headers import Via, parse_via
 from focus.sip.message import Response
-from focus.sip.overload import LoadGate, OverloadConfig, RefusalCause, TokenBuckets
+from focus.sip.overload import LoadGate, OverloadConfig, RefusalCause, TokenBuckets, origin
 from focus.sip.uacore import IncomingCall, IncomingRequest, UAConfig, UACore
 from tests.focus.sip.test_uacore import B_ADDR, METHODS, OFFER, Net, b_uri
 
@@ -58,7 +61,8 @@ def test_a_source_over_its_rate_is_refused_and_others_are_not() -> None:
     assert [v is None for v in verdicts] == [True, True, True, False, False]
     refusal = verdicts[-1]
     assert refusal is not None and refusal.cause is RefusalCause.RATE
-    assert refusal.status == 503 and 5 <= refusal.retry_after <= 15
+    assert refusal.status == 503 and refusal.retry_after is not None
+    assert 5 <= refusal.retry_after <= 15
     assert gate.check("INVITE", "192.0.2.2", 1, 0.0) is None  # another source
     assert gate.check("OPTIONS", "192.0.2.1", 1, 0.0) is None  # not rated
     assert gate.check("INVITE", "192.0.2.1", 1, 0.5) is None  # one token back
@@ -78,6 +82,7 @@ def test_busy_and_lag_refuse_new_invites_only() -> None:
     refusal = gate.check("INVITE", "192.0.2.1", 1, 0.0)
     assert refusal is not None and refusal.cause is RefusalCause.BUSY
     assert "3 joins in progress" in refusal.reason
+    assert refusal.headers == ()  # our own load: no Retry-After (RFC 7339 s5.10.2)
     assert gate.check("SUBSCRIBE", "192.0.2.1", 1, 0.0) is None
     reason[0] = None
     gate.note_lag(0.5, 10.0)  # one pause (a garbage collection) is not overload ...
@@ -113,13 +118,55 @@ def test_loss_is_the_share_of_invites_refused_for_our_own_load() -> None:
 
 
 def test_retry_after_is_randomised_within_the_range() -> None:
-    gate = LoadGate(OverloadConfig(retry_after=(2, 9)), busy=lambda: "busy", rng=random.Random(7))
+    config = OverloadConfig(retry_after=(2, 9), source_rate=1, source_burst=1)
+    gate = LoadGate(config, rng=random.Random(7))
+    assert gate.check("INVITE", "192.0.2.1", 1, 0.0) is None
     values = set()
     for _ in range(200):
         refusal = gate.check("INVITE", "192.0.2.1", 1, 0.0)
-        assert refusal is not None
+        assert refusal is not None and refusal.cause is RefusalCause.RATE
         values.add(refusal.retry_after)
+        assert refusal.headers == (("Retry-After", str(refusal.retry_after)),)
     assert values <= set(range(2, 10)) and len(values) > 3
+
+
+PROXY = ip_network("192.0.2.0/29")
+
+
+def vias(*hops: str) -> list[Via]:
+    """A request's Via list, top first, from ``hops`` ("host" or "host;received=ip")."""
+    return [parse_via(f"SIP/2.0/UDP {hop};branch=z9hG4bK{n}")[0] for n, hop in enumerate(hops)]
+
+
+def test_a_trusted_proxy_is_limited_by_each_origin_not_as_one_source() -> None:
+    config = OverloadConfig(source_rate=1, source_burst=2, trusted_proxies=(PROXY,))
+    gate = LoadGate(config, rng=random.Random(3))
+    # Twenty phones behind the proxy, two calls each: none is over its own rate ...
+    for n in range(20):
+        phone = vias("192.0.2.1:5060", f"phone{n}.invalid;received=198.51.100.{n}")
+        assert gate.check("INVITE", "192.0.2.1", 1, 0.0, phone) is None
+        assert gate.check("INVITE", "192.0.2.1", 1, 0.0, phone) is None
+    # ... a third from one of them is (its bucket, not the proxy's), and others still pass.
+    phone = vias("192.0.2.1", "10.0.0.7;received=198.51.100.3")
+    refusal = gate.check("INVITE", "192.0.2.1", 1, 0.0, phone)
+    assert refusal is not None and refusal.cause is RefusalCause.RATE
+    assert gate.check("INVITE", "192.0.2.1", 1, 0.0, vias("192.0.2.1", "198.51.100.99")) is None
+    # The proxy's own pending count is the sum over its phones: not a per-source limit.
+    assert gate.check("OPTIONS", "192.0.2.1", 10_000, 0.0, phone) is None
+    # An untrusted source is one source, whatever its Via claims.
+    spoof = vias("203.0.113.5", "198.51.100.50")
+    assert gate.check("INVITE", "203.0.113.5", 1, 0.0, spoof) is None
+    assert gate.check("INVITE", "203.0.113.5", 1, 0.0, vias("203.0.113.5", "198.51.100.51")) is None
+    assert gate.check("INVITE", "203.0.113.5", 1, 0.0, spoof) is not None
+
+
+def test_origin_skips_every_trusted_hop() -> None:
+    proxies = (PROXY,)
+    assert origin("203.0.113.5", vias("203.0.113.5", "198.51.100.1"), proxies) == "203.0.113.5"
+    two = vias("192.0.2.2", "192.0.2.1;received=192.0.2.1", "[2001:DB8::1]:5060")
+    assert origin("192.0.2.2", two, proxies) == "2001:db8::1"
+    assert origin("192.0.2.2", vias("192.0.2.2"), proxies) == "192.0.2.2"  # the proxy's own
+    assert origin("192.0.2.2", [], proxies) == "192.0.2.2"
 
 
 @pytest.mark.parametrize(
@@ -148,7 +195,7 @@ def gated_net(overload: OverloadConfig | None = None) -> tuple[Net, LoadGate]:
     return net, net.b.gate
 
 
-def test_refused_invite_gets_503_with_retry_after_and_retransmissions_are_absorbed() -> None:
+def test_refused_invite_gets_503_with_oc_feedback_and_retransmissions_are_absorbed() -> None:
     net, gate = gated_net()
     asked: list[int] = []
 
@@ -165,9 +212,13 @@ def test_refused_invite_gets_503_with_retry_after_and_retransmissions_are_absorb
     net.advance(2.0)
     finals = net.sent("b", "503/INVITE")
     assert len(finals) >= 2
-    assert all(f.headers.get("Retry-After") for f in finals)
+    # RFC 7339 s5.10.2: no Retry-After; our core offered oc, so the loss is in its Via.
+    assert all(isinstance(f, Response) and f.headers.get("Retry-After") is None for f in finals)
+    assert isinstance(finals[0], Response) and finals[0].via[0].params.get("oc") == "100"
     assert isinstance(finals[0], Response) and "joins in progress" in finals[0].reason
     assert asked == [1]  # decided once, by the gate; the layer answered the rest
+    # Answered at once, so without a 100 Trying first (RFC 3261 s17.2.1): one message each.
+    assert net.sent("b", "100/INVITE") == []
     assert net.take("b", IncomingCall) == []  # the application never saw it
 
 
