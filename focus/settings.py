@@ -224,9 +224,10 @@ class SipProfile:
                        authentication auth_max_failures times within auth_failure_window
                        seconds is refused (403) for auth_lockout seconds, logged once.
 
-    Overload (issue 10; every refusal is 503, sent at once, before any media work; one
-    source's excess carries a Retry-After drawn from [retry_after_min, retry_after_max]
-    seconds, RFC 3261 s21.5.4, our own load none, RFC 7339 s5.10.2; see focus.sip.overload):
+    Overload (issue 10; every refusal is 503, sent at once, before any media work, with a
+    Retry-After drawn from [retry_after_min, retry_after_max] seconds, RFC 3261 s21.5.4 --
+    except a refusal for our own load of a call that came through a proxy, which has none,
+    RFC 7339 s5.10.2; see focus.sip.overload):
 
     max_joins_in_progress: new INVITEs are refused while this many calls are still being
                        set up (ringing, opening their media leg, joining).

@@ -20,9 +20,9 @@ What is refused, in this order (the cheapest, most specific reason first):
    loss percentage (:meth:`LoadGate.loss`).
 
 OPTIONS, in-dialog requests and everything the application does itself are never refused
-here. A refusal for one source's excess (1., 2.) carries Retry-After, drawn from
-``retry_after`` (randomised, so refused callers do not all come back in the same second);
-one for our own load (3.) carries none (RFC 7339 s5.10.2, see :meth:`LoadGate._refuse`).
+here. A refusal carries Retry-After, drawn from ``retry_after`` (randomised, so refused
+callers do not all come back in the same second), except one for our own load (3.) of a
+request that came through a proxy (RFC 7339 s5.10.2, see :meth:`LoadGate._refuse`).
 
 A trusted proxy (``trusted_proxies``: the Kamailio in front, carrying many phones from one
 address) is not one source: its requests are rate-limited by their origin, the address the
@@ -248,11 +248,11 @@ class LoadGate:
         refusal: Refusal | None = None
         why = self.busy() if self.busy is not None else None
         if why is not None:
-            refusal = self._refuse(RefusalCause.BUSY, why)
+            refusal = self._refuse(RefusalCause.BUSY, why, via)
         elif cfg.max_loop_lag and (lag := self.lag(now)) > cfg.max_loop_lag:
-            refusal = self._refuse(RefusalCause.LAG, f"{lag * 1000:.0f} ms late")
+            refusal = self._refuse(RefusalCause.LAG, f"{lag * 1000:.0f} ms late", via)
         elif cfg.call_rate and not self._calls.take("", now):
-            refusal = self._refuse(RefusalCause.CALL_RATE, f"over {cfg.call_rate:g}/s")
+            refusal = self._refuse(RefusalCause.CALL_RATE, f"over {cfg.call_rate:g}/s", via)
         self._count(refusal is not None, now)
         return refusal
 
@@ -278,16 +278,20 @@ class LoadGate:
         self._counts = [0, 0]
         self._window_start = now
 
-    def _refuse(self, cause: RefusalCause, detail: str) -> Refusal:
+    def _refuse(self, cause: RefusalCause, detail: str, via: Sequence[Via] = ()) -> Refusal:
         self.refused[cause] += 1
         low, high = self.config.retry_after
-        # RFC 7339 s5.10.2: a server in overload that throttles "MUST reject some requests
-        # from non-participating clients with a 503 (Service Unavailable) response without
-        # the Retry-After header". A participating client (it offered ``oc``) gets none
-        # either: the loss percentage in the 503's Via is its instruction (s5.10), and a
-        # Retry-After would make it stop sending altogether (RFC 3261 s21.5.4). One
-        # source's excess is not our overload: that refusal keeps its Retry-After.
-        retry = None if cause.overload else self._rng.randint(low, high)
+        # Our own load, answered to an upstream SIP server (the request has come through a
+        # proxy: more than one Via): RFC 7339 s5.10.2 says a throttling server "MUST reject
+        # some requests from non-participating clients with a 503 ... without the
+        # Retry-After header", since a proxy reads Retry-After as "this server is down for
+        # that long" (RFC 3261 s21.5.4) and would send it nothing at all; one that offered
+        # ``oc`` has the loss percentage in the 503's Via as its instruction (s5.10). A
+        # phone calling us directly (one Via) is the end client RFC 3261 s21.5.4 speaks
+        # to: it gets Retry-After, so it comes back later rather than at once. One source's
+        # excess is not our overload: that refusal always has its Retry-After.
+        upstream_server = len(via) > 1
+        retry = None if cause.overload and upstream_server else self._rng.randint(low, high)
         return Refusal(cause, f"Service Unavailable - {cause.value} ({detail})", retry)
 
 

@@ -1,9 +1,9 @@
 """Overload rules of issue 10 against a running `python -m focus serve`, over real sockets:
-a burst of new calls is answered 503 (without Retry-After, RFC 7339 s5.10.2; with the loss
-percentage to a peer that offered ``oc``) while OPTIONS, an established call and CCMP keep
-working; a source over its rate is refused; oversized messages and TCP framing
-abuse get an answer where one can be built and a closed connection otherwise, within 1 s;
-subscriptions per source and per conference are bounded.
+a burst of new calls is answered 503 (with Retry-After to phones calling directly, without
+to proxies, RFC 7339 s5.10.2; with the loss percentage to a peer that offered ``oc``) while
+OPTIONS, an established call and CCMP keep working; a source over its rate is refused;
+oversized messages and TCP framing abuse get an answer where one can be built and a closed
+connection otherwise, within 1 s; subscriptions per source and per conference are bounded.
 
 Distinct loopback source addresses (127.0.0.x) stand for distinct peers: the per-source
 limits are per IP."""
@@ -70,9 +70,11 @@ def request(
     transport: str = "UDP",
     body: bytes = b"",
     oc: bool = False,
+    proxied: bool = False,
 ) -> bytes:
     """A new out-of-dialog request from ``source``, as bytes; ``oc``: offering RFC 7339
-    overload control in its Via."""
+    overload control in its Via; ``proxied``: as a proxy forwards a phone's request (the
+    phone's Via below the proxy's)."""
     host, port = source
     tag = secrets.token_hex(4)
     offer = ";oc;oc-algo=loss" if oc else ""
@@ -80,6 +82,7 @@ def request(
         f"{method} {uri} SIP/2.0",
         f"Via: SIP/2.0/{transport} {host}:{port};branch=z9hG4bK{secrets.token_hex(8)};rport"
         + offer,
+        *(["Via: SIP/2.0/UDP 192.0.2.77:5060;branch=z9hG4bK" + secrets.token_hex(8)] * proxied),
         "Max-Forwards: 70",
         f"From: <sip:caller@{host}:{port}>;tag={tag}",
         f"To: <{uri}>",
@@ -151,13 +154,15 @@ async def test_a_burst_is_answered_503_while_options_a_call_and_ccmp_keep_workin
         call = await phone.invite(factory, OFFER)
         assert call.dialog is not None
         # 30 new calls at once from ten peers (three each: under their own rate limit); the
-        # even ones offer RFC 7339 overload control.
+        # even ones are proxies forwarding phones' calls and offer RFC 7339 overload control,
+        # the odd ones phones calling directly.
         socks = [udp_socket(f"127.0.0.{10 + n}") for n in range(10)]
         try:
             for _ in range(3):
                 for n, sock in enumerate(socks):
                     source = sock.getsockname()
-                    offer = request("INVITE", factory, source, body=OFFER, oc=n % 2 == 0)
+                    even = n % 2 == 0
+                    offer = request("INVITE", factory, source, body=OFFER, oc=even, proxied=even)
                     sock.sendto(offer, focus)
             # Meanwhile the rest of the focus is served.
             options = await phone.options(factory)
@@ -176,9 +181,13 @@ async def test_a_burst_is_answered_503_while_options_a_call_and_ccmp_keep_workin
         assert len(answers) == 30, "every INVITE of the burst gets a final answer"
         refused = [r for r in answers if r.status == 503]
         assert refused, [r.status for r in answers]
-        # RFC 7339 s5.10.2: our own overload is refused without Retry-After; a peer that
-        # offered oc learns by how much to reduce instead.
-        assert all(r.headers.get("Retry-After") is None for r in refused)
+        # RFC 7339 s5.10.2: our own overload is refused to an upstream server without
+        # Retry-After (one that offered oc learns by how much to reduce instead); a phone
+        # calling directly is told when to come back (RFC 3261 s21.5.4).
+        proxies = [r for r in refused if len(r.via) > 1]
+        phones = [r for r in refused if len(r.via) == 1]
+        assert proxies and all(r.headers.get("Retry-After") is None for r in proxies)
+        assert phones and all(r.headers.get("Retry-After") for r in phones)
         offered = [r for r in refused if "oc" in r.via[0].params]
         assert offered and all(int(r.via[0].params.get("oc") or 0) > 0 for r in offered)
         assert all(int(r.via[0].host.rsplit(".", 1)[1]) % 2 == 0 for r in offered)
@@ -387,7 +396,7 @@ async def test_participants_per_process_are_bounded(state_dir: Path, tmp_path: P
                 )
                 (refused,) = finals(sock, 1, timeout=10).values()
             assert refused.status == 503 and "participants" in refused.reason
-            assert refused.headers.get("Retry-After") is None  # RFC 7339 s5.10.2
+            assert refused.headers.get("Retry-After")  # a phone calling directly (s21.5.4)
             await phone.bye(call)
     finally:
         srv.kill()
@@ -418,7 +427,7 @@ def test_no_media_server_channel_means_503_at_once(state_dir: Path, tmp_path: Pa
             assert by_method["OPTIONS"].status == 200
             refused = by_method["INVITE"]
             assert refused.status == 503 and "media server" in refused.reason
-            assert refused.headers.get("Retry-After") is None  # RFC 7339 s5.10.2
+            assert refused.headers.get("Retry-After")  # a phone calling directly (s21.5.4)
             # Refused at once, so without a 100 Trying first (RFC 3261 s17.2.1).
             assert trying == [], [(r.status, r.reason) for r in trying]
         finally:

@@ -157,8 +157,9 @@ class UserAgent:
 
     def set_load_gate(self, busy: Callable[[], str | None]) -> None:
         """The application's say in taking new calls: ``busy()`` returns why a new INVITE
-        cannot be taken now (it is then answered 503 before any event, without Retry-After:
-        RFC 7339 s5.10.2), or ``None``. Needs ``UAConfig.overload`` (the gate's limits)."""
+        cannot be taken now (it is then answered 503 before any event; Retry-After only to a
+        phone calling directly, RFC 7339 s5.10.2), or ``None``. Needs ``UAConfig.overload``
+        (the gate's limits)."""
         if self.core.gate is None:
             raise UAError("set_load_gate needs UAConfig.overload")
         self.core.gate.busy = busy

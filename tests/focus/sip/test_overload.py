@@ -82,7 +82,9 @@ def test_busy_and_lag_refuse_new_invites_only() -> None:
     refusal = gate.check("INVITE", "192.0.2.1", 1, 0.0)
     assert refusal is not None and refusal.cause is RefusalCause.BUSY
     assert "3 joins in progress" in refusal.reason
-    assert refusal.headers == ()  # our own load: no Retry-After (RFC 7339 s5.10.2)
+    assert refusal.retry_after is not None  # a phone calling us directly: RFC 3261 s21.5.4
+    proxied = gate.check("INVITE", "192.0.2.1", 1, 0.0, via=vias("192.0.2.1", "198.51.100.7"))
+    assert proxied is not None and proxied.headers == ()  # to a proxy: RFC 7339 s5.10.2
     assert gate.check("SUBSCRIBE", "192.0.2.1", 1, 0.0) is None
     reason[0] = None
     gate.note_lag(0.5, 10.0)  # one pause (a garbage collection) is not overload ...
@@ -212,8 +214,9 @@ def test_refused_invite_gets_503_with_oc_feedback_and_retransmissions_are_absorb
     net.advance(2.0)
     finals = net.sent("b", "503/INVITE")
     assert len(finals) >= 2
-    # RFC 7339 s5.10.2: no Retry-After; our core offered oc, so the loss is in its Via.
-    assert all(isinstance(f, Response) and f.headers.get("Retry-After") is None for f in finals)
+    # Our core offered oc, so the loss is in its Via; a UA calling directly (one Via) is
+    # told when to come back as well (RFC 3261 s21.5.4; RFC 7339 s5.10.2 is about proxies).
+    assert all(isinstance(f, Response) and f.headers.get("Retry-After") for f in finals)
     assert isinstance(finals[0], Response) and finals[0].via[0].params.get("oc") == "100"
     assert isinstance(finals[0], Response) and "joins in progress" in finals[0].reason
     assert asked == [1]  # decided once, by the gate; the layer answered the rest
