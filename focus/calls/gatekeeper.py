@@ -39,12 +39,11 @@ from focus.sip.errors import SipParseError
 from focus.sip.headers import parse_name_addr
 from focus.sip.lockout import LockedOut, Lockout, LockoutConfig
 from focus.sip.message import Request
+from focus.sip.overload import IpNetwork
 from focus.sip.uri import SipURI
 from focus.xcon.model import ConferenceInfo, Role
 
-__all__ = ["GateConfig", "Gatekeeper", "IpNetwork", "parse_networks"]
-
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["GateConfig", "Gatekeeper", "parse_networks"]
 
 
 def parse_networks(items: Iterable[str]) -> tuple[IpNetwork, ...]:
