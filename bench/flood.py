@@ -12,12 +12,23 @@ directory that opens the factory to anyone), all on loopback:
 3. the flood: sipp at 5x the join rate for ``--seconds`` (``bench/flood_factory.xml``:
    200 or 503 accepted, anything else or no final answer within 32 s counts as nothing),
    with CCMP retrieves timed all the while;
-4. 30 s after the flood stopped: CPU and RSS again.
+4. 30 s after the flood stopped: CPU, RSS and the heap again; 15 s later the heap once more
+   (by then every flood transaction has ended: Timer L/J and D are 32 s, 64*T1).
+
+Memory is reported twice, because RSS alone is not honest about a leak: CPython keeps freed
+pymalloc arenas and glibc keeps freed pages, so RSS after a peak stays near the peak even
+when everything the flood allocated is free again. The focus runs under
+:mod:`bench.heap_focus` (``python -m focus serve`` plus a SIGUSR1 probe, bench-only: the
+product has no such option) and reports, when the bench signals it, the objects the garbage
+collector tracks, pymalloc's allocated blocks and glibc's malloc bytes in use. The memory
+goal is judged on that heap figure (malloc bytes in use back within 10 % of before, live
+objects within 5 %); RSS is printed beside it. ``--trim`` has the probe call glibc's
+``malloc_trim(0)`` after its reading, to show how much of the RSS was free pages malloc
+kept (a measurement aid: the focus itself never trims).
 
 It prints how many INVITEs got 200, 503 and nothing, both p99s, CPU and RSS before and
 after, and whether each goal is met: every INVITE answered within 32 s; CCMP p99 during the
-flood under 3x the quiet p99; CPU back within 5 points of a core and RSS within 20 % of
-before (Python keeps some freed memory in its own pools: a few percent is not a leak).
+flood under 3x the quiet p99; CPU back within 5 points of a core and the heap back (above).
 
 Run: ``python -m bench.flood`` (repository root; needs ``sipp``). About 60 s.
 """
@@ -26,7 +37,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -74,6 +88,24 @@ def usage(pid: int, window: float = 2.0) -> Usage:
     return Usage(100 * (after - before) / window, rss)
 
 
+def heap(pid: int, report: Path, timeout: float = 20.0) -> dict[str, float]:
+    """The focus's heap figures (bench.heap_focus writes one JSON line per SIGUSR1)."""
+    seen = len(report.read_text().splitlines()) if report.exists() else 0
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = report.read_text().splitlines() if report.exists() else []
+        if len(lines) > seen:
+            figures: dict[str, float] = json.loads(lines[seen])
+            return figures
+        time.sleep(0.1)
+    raise RuntimeError("the focus did not report its heap (is it bench.heap_focus?)")
+
+
+def mib(value: float) -> str:
+    return f"{value / 2**20:.1f} MiB"
+
+
 def p99(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000 if ordered else 0.0
@@ -87,7 +119,9 @@ def profile_text(extra: str = "") -> str:
     return text + '\n[authorization]\nfactory = "anyone"\n'
 
 
-def start_focus(work: Path, sip_port: int, extra: str = "") -> tuple[subprocess.Popen[bytes], str]:
+def start_focus(
+    work: Path, sip_port: int, extra: str = "", *, trim: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
     py = sys.executable
     state = work / "state"
     added = subprocess.run(
@@ -120,7 +154,8 @@ def start_focus(work: Path, sip_port: int, extra: str = "") -> tuple[subprocess.
         [
             py,
             "-m",
-            "focus",
+            "bench.heap_focus",
+            str(work / "heap.jsonl"),
             "serve",
             "--state-dir",
             str(state),
@@ -135,6 +170,8 @@ def start_focus(work: Path, sip_port: int, extra: str = "") -> tuple[subprocess.
         ],
         stdout=subprocess.DEVNULL,
         stderr=log,
+        env={**os.environ, "XCON_BENCH_TRIM": "trim" if trim else ""},
+        cwd=ROOT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -249,7 +286,8 @@ def count_answers(work: Path) -> tuple[int, int]:
 
 async def measure(args: argparse.Namespace, work: Path) -> int:
     port = sipp.free_port()
-    focus, url = start_focus(work, port, "\n".join(args.set))
+    focus, url = start_focus(work, port, "\n".join(args.set), trim=args.trim)
+    report = work / "heap.jsonl"
     try:
         sipp.wait_bound(port)
         ccmp = Ccmp(url)
@@ -263,6 +301,7 @@ async def measure(args: argparse.Namespace, work: Path) -> int:
                 return 0
             quiet = await ccmp.time_for(session, 3.0)
             before = await asyncio.to_thread(usage, focus.pid)
+            heap_before = await asyncio.to_thread(heap, focus.pid, report)
             flood_rate = max(1, round(5 * rate))
             total = flood_rate * args.seconds
             flood = run_sipp(
@@ -296,6 +335,9 @@ async def measure(args: argparse.Namespace, work: Path) -> int:
             if wait > 0:
                 await asyncio.sleep(wait)
             after = await asyncio.to_thread(usage, focus.pid)
+            heap_after = await asyncio.to_thread(heap, focus.pid, report)
+            await asyncio.sleep(15)
+            heap_late = await asyncio.to_thread(heap, focus.pid, report)
     finally:
         sipp.stop(focus)
     ok, refused = count_answers(work)
@@ -303,7 +345,12 @@ async def measure(args: argparse.Namespace, work: Path) -> int:
     quiet_p99, flood_p99 = p99(quiet), p99(during)
     answered = nothing == 0
     responsive = flood_p99 < 3 * quiet_p99
-    recovered = after.cpu <= before.cpu + 5 and after.rss <= before.rss * 1.2
+    in_use = "malloc_in_use" if "malloc_in_use" in heap_before else "pymalloc_blocks"
+    heap_back = (
+        heap_late[in_use] <= heap_before[in_use] * 1.1
+        and heap_late["gc_objects"] <= heap_before["gc_objects"] * 1.05
+    )
+    recovered = after.cpu <= before.cpu + 5 and heap_back
     print(
         f"join rate (closed loop of {args.calls} calls, {args.concurrency} in flight): "
         f"{rate:.0f} joins/s ({join_failures} calls refused or failed)"
@@ -322,10 +369,30 @@ async def measure(args: argparse.Namespace, work: Path) -> int:
         f"RSS {before.rss / 2**20:.1f} MiB -> {after.rss / 2**20:.1f} MiB "
         f"({args.settle:.0f} s after the flood)"
     )
+    print(
+        f"focus heap (bench.heap_focus): live objects {heap_before['gc_objects']:.0f} -> "
+        f"{heap_after['gc_objects']:.0f} -> {heap_late['gc_objects']:.0f}, pymalloc blocks "
+        f"{heap_before['pymalloc_blocks']:.0f} -> {heap_after['pymalloc_blocks']:.0f} -> "
+        f"{heap_late['pymalloc_blocks']:.0f} (before, {args.settle:.0f} s after, "
+        f"{args.settle + 15:.0f} s after)"
+    )
+    if "malloc_in_use" in heap_before:
+        print(
+            f"  malloc in use {mib(heap_before['malloc_in_use'])} -> "
+            f"{mib(heap_after['malloc_in_use'])} -> {mib(heap_late['malloc_in_use'])}; "
+            f"held by malloc {mib(heap_before['malloc_held'])} -> "
+            f"{mib(heap_after['malloc_held'])} -> {mib(heap_late['malloc_held'])}"
+        )
+    if "rss_after_trim" in heap_late:
+        print(
+            f"  RSS {mib(heap_late['rss'])} -> {mib(heap_late['rss_after_trim'])} after "
+            f"malloc_trim(0) ({args.settle + 15:.0f} s after; before the flood: "
+            f"{mib(heap_before['rss_after_trim'])} after a trim)"
+        )
     for goal, met in (
         (f"every INVITE got a final answer within {ANSWER_BOUND} s", answered),
         ("CCMP p99 during the flood < 3x quiet p99", responsive),
-        ("CPU and memory back to their before-values", recovered),
+        ("CPU and the heap back to their before-values", recovered),
     ):
         print(f"  [{'met' if met else 'NOT met'}] {goal}")
     return 0 if answered and responsive and recovered else 1
@@ -348,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="KEY=VALUE",
         help="a profile line for the focus (TOML, e.g. max_joins_in_progress=8); repeatable",
+    )
+    parser.add_argument(
+        "--trim",
+        action="store_true",
+        help="have the focus call glibc malloc_trim(0) after each heap reading",
     )
     parser.add_argument("--joins-only", action="store_true", help="measure the join rate only")
     args = parser.parse_args(argv)

@@ -23,7 +23,7 @@ from focus.core.commands import Tick
 from focus.core.core import CoreConfig
 from focus.core.errors import CoreError
 from focus.core.store import ConferenceStore
-from focus.settings import FocusSettings, HostPort, SettingsError
+from focus.settings import FocusSettings, HostPort, SettingsError, SipProfile
 from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.timers import TimerConfig
@@ -113,13 +113,18 @@ def ccmp_config(settings: FocusSettings) -> CcmpConfig:
     )
 
 
+def transaction_timers(profile: SipProfile) -> TimerConfig:
+    """The profile's RFC 3261 T1/T2/T4, for the focus UA and the bundled media server."""
+    return TimerConfig(t1=profile.t1, t2=profile.t2, t4=profile.t4)
+
+
 def sip_configs(settings: FocusSettings, listen: HostPort) -> tuple[UAConfig, TransportConfig]:
     """The focus UA's identity and its listener, from the profile."""
     profile = settings.profile
     ua = UAConfig(
         user="focus",
         user_agent=profile.user_agent,
-        timers=TimerConfig(t1=profile.t1, t2=profile.t2, t4=profile.t4),
+        timers=transaction_timers(profile),
         methods=frozenset(
             {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE"}
         ),
@@ -184,7 +189,12 @@ async def start_media(settings: FocusSettings, ua: UserAgent) -> MediaPlane:
     if uri is None:
         # The bundled media server, on loopback ports of its own, reached like any other.
         server = await start_media_server(
-            MediaServerConfig(sip_host=host, sip_port=0, rtp_ports=settings.rtp_ports)
+            MediaServerConfig(
+                sip_host=host,
+                sip_port=0,
+                rtp_ports=settings.rtp_ports,
+                timers=transaction_timers(settings.profile),  # one process, one set of timers
+            )
         )
         uri = server.sip_uri
     legs = MediaLegs(ua, uri, session_timer=settings.profile.session_timer)

@@ -446,8 +446,11 @@ class UACore:
         # from, and which were given a final response (the rest are answered when overdue).
         self._sources: dict[TransactionKey, Flow] = {}
         self._finals_given: set[TransactionKey] = set()
-        # (deadline, seq, key, request): answer_timeout / ring_timeout, lazily deleted.
-        self._deadlines: list[tuple[float, int, TransactionKey, Request]] = []
+        # (deadline, seq, key): answer_timeout / ring_timeout, lazily deleted; the request
+        # waits in _awaiting_answer only while its transaction lives, so a flood's INVITEs
+        # are freed when their transactions end, not ring_timeout later.
+        self._deadlines: list[tuple[float, int, TransactionKey]] = []
+        self._awaiting_answer: dict[TransactionKey, Request] = {}
         self._seq = itertools.count()
         self._allow = ", ".join(sorted(config.methods | {"ACK", "BYE", "CANCEL", "OPTIONS"}))
         #: decides on new out-of-dialog requests (None: every one is taken)
@@ -481,8 +484,14 @@ class UACore:
         self.layer.handle_timer(now)
         self._drain_layer(now)
         while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, key, request = heapq.heappop(self._deadlines)
-            self._answer_overdue(key, request, now)
+            _, _, key = heapq.heappop(self._deadlines)
+            request = self._awaiting_answer.get(key)
+            if request is not None:
+                self._answer_overdue(key, request, now)
+
+    def _answer_by(self, deadline: float, key: TransactionKey, request: Request) -> None:
+        self._awaiting_answer[key] = request
+        heapq.heappush(self._deadlines, (deadline, next(self._seq), key))
 
     def get_timer(self) -> float | None:
         layer = self.layer.get_timer()
@@ -1136,9 +1145,13 @@ class UACore:
                     self._calls_by_invite.pop(key, None)
                     self._sources.pop(key, None)
                     self._finals_given.discard(key)
-                    if self._deadlines and not self.layer:
-                        # Nothing can be pending any more: drop the stale deadlines.
-                        self._deadlines.clear()
+                    self._awaiting_answer.pop(key, None)
+                    if len(self._deadlines) > 2 * len(self._awaiting_answer) + 32:
+                        # Mostly stale entries: keep the heap bounded by live transactions.
+                        self._deadlines = [
+                            d for d in self._deadlines if d[2] in self._awaiting_answer
+                        ]
+                        heapq.heapify(self._deadlines)
                 case MessageDiscarded(message=message, reason=why):
                     log.debug("discarded %r: %s", message, why)
 
@@ -1204,9 +1217,7 @@ class UACore:
         self, request: Request, source: Flow, key: TransactionKey, now: float
     ) -> None:
         self._sources[key] = source
-        heapq.heappush(
-            self._deadlines, (now + self.config.answer_timeout, next(self._seq), key, request)
-        )
+        self._answer_by(now + self.config.answer_timeout, key, request)
 
     def _not_allowed(self, request: Request, now: float) -> None:
         self._error(request, 405 if request.method in KNOWN_METHODS else 501, None, now)
@@ -1232,9 +1243,7 @@ class UACore:
             invite_key=key,
         )
         self._incoming_invites[key] = call
-        heapq.heappush(
-            self._deadlines, (now + self.config.ring_timeout, next(self._seq), key, request)
-        )
+        self._answer_by(now + self.config.ring_timeout, key, request)
         self._events.append(IncomingCall(call, request, request.body))
 
     def _on_ack(self, request: Request) -> None:
@@ -1284,9 +1293,7 @@ class UACore:
             call.invite_key = key
             call.remote_sdp = request.body or call.remote_sdp
             self._incoming_invites[key] = call
-            heapq.heappush(
-                self._deadlines, (now + self.config.ring_timeout, next(self._seq), key, request)
-            )
+            self._answer_by(now + self.config.ring_timeout, key, request)
             self._events.append(IncomingCall(call, request, request.body, reinvite=True))
             return
         if method in self.config.methods or method == "OPTIONS":

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from focus.sip.aio.transport import TransportConfig
 from focus.sip.aio.ua import UserAgent
 from focus.sip.flow import TransportKind
+from focus.sip.timers import TimerConfig
 from focus.sip.uacore import UAConfig
 from mediactrl.media.engine import MediaConfig, MediaEngine
 from mediactrl.server.control import ControlServer, ControlServerConfig
@@ -44,6 +45,9 @@ class MediaServerConfig:
     orphan_timeout: seconds the mixers of a control channel that lost its connection wait for
         it to come back with the same cfw-id (RFC 6505 s7 handover) before they are released;
         None keeps them (see :class:`~mediactrl.server.control.ControlServerConfig`).
+    timers: RFC 3261 T1/T2/T4 of the SIP UA; they set how long a finished leg's INVITE
+        transaction (Timer L = 64*T1) and its call are kept. The bundled media server takes
+        the focus profile's.
     """
 
     sip_host: str = "127.0.0.1"
@@ -55,6 +59,7 @@ class MediaServerConfig:
     sip_user: str = "mediaserver"
     media_timeout: float | None = 30.0
     orphan_timeout: float | None = 120.0
+    timers: TimerConfig = field(default_factory=TimerConfig)
 
 
 class MediaServer:
@@ -159,6 +164,7 @@ async def start_media_server(
                 user_agent="xcon-mediaserver",
                 methods=frozenset({"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO"}),
                 supported=("timer",),  # RFC 4028 on media legs (sip_side)
+                timers=config.timers,
             ),
             TransportConfig(
                 host=config.sip_host, udp_port=config.sip_port, tcp_port=config.sip_port
