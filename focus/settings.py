@@ -6,7 +6,6 @@ receives a :class:`FocusSettings` and passes the parts on to each front end.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
 import tomllib
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from focus.authority import AuthorizationPolicy, RuleError
+from focus.sip.flow import IpNetwork, parse_networks
 from focus.sip.lockout import LockoutConfig
 from focus.sip.overload import OverloadConfig
 from focus.sip.parser import ParserConfig
@@ -365,14 +365,10 @@ class SipProfile:
             raise SettingsError(f"profile {self.name}: timers need t1 > 0, t2 >= t1, t4 >= 0")
 
     def _check_authentication(self) -> None:
-        for item in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(item, strict=False)
-            except ValueError:
-                raise SettingsError(
-                    f"profile {self.name}: trusted_proxies: {item!r} is not an IP address "
-                    "or CIDR network"
-                ) from None
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise SettingsError(f"profile {self.name}: trusted_proxies: {exc}") from None
         if self.realm is not None and (not self.realm or any(c in self.realm for c in '"\\\r\n')):
             raise SettingsError(f"profile {self.name}: bad realm {self.realm!r}")
         try:
@@ -409,10 +405,13 @@ class SipProfile:
             source_rate=self.source_rate,
             source_burst=self.source_burst,
             max_pending_per_source=self.max_pending_per_source,
-            trusted_proxies=tuple(
-                ipaddress.ip_network(item, strict=False) for item in self.trusted_proxies
-            ),
+            trusted_proxies=self.trusted_networks,
         )
+
+    @property
+    def trusted_networks(self) -> tuple[IpNetwork, ...]:
+        """``trusted_proxies`` as networks (checked when the profile was made)."""
+        return parse_networks(self.trusted_proxies)
 
     @property
     def parser(self) -> ParserConfig:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from focus.authority import Action, Identity, rules_text
 from focus.calls.admission import Refusal
-from focus.calls.gatekeeper import GateConfig, Gatekeeper, parse_networks
+from focus.calls.gatekeeper import GateConfig, Gatekeeper
 from focus.calls.participant import Participant
 from focus.calls.registry import CallRegistry
 from focus.calls.timers import SessionTimers
@@ -138,7 +138,7 @@ class CallContext:
             realm=realm,
             domain=profile.domain,
             policy=profile.authorization,
-            trusted_proxies=parse_networks(profile.trusted_proxies),
+            trusted_proxies=profile.trusted_networks,
             nonce_lifetime=profile.nonce_lifetime,
             lockout=profile.lockout,
         )

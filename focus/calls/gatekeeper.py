@@ -20,8 +20,7 @@ either :class:`~focus.authority.Allowed` (with the identity found) or the
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from focus.authority import (
@@ -36,26 +35,14 @@ from focus.authority import (
 from focus.calls.admission import Refusal, aor_of, same_aor
 from focus.sip.digest import AuthOutcome, DigestConfig, DigestServer, check_request
 from focus.sip.errors import SipParseError
+from focus.sip.flow import IpNetwork, in_networks
 from focus.sip.headers import parse_name_addr
 from focus.sip.lockout import LockedOut, Lockout, LockoutConfig
 from focus.sip.message import Request
-from focus.sip.overload import IpNetwork
 from focus.sip.uri import SipURI
 from focus.xcon.model import ConferenceInfo, Role
 
-__all__ = ["GateConfig", "Gatekeeper", "parse_networks"]
-
-
-def parse_networks(items: Iterable[str]) -> tuple[IpNetwork, ...]:
-    """``192.0.2.10``, ``10.0.0.0/8``, ``2001:db8::/32``: addresses or CIDR networks
-    (ValueError naming the bad one)."""
-    out: list[IpNetwork] = []
-    for item in items:
-        try:
-            out.append(ipaddress.ip_network(item.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or CIDR network: {item!r}") from None
-    return tuple(out)
+__all__ = ["GateConfig", "Gatekeeper"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +83,7 @@ class Gatekeeper:
 
     def trusted(self, source: str) -> bool:
         """Whether ``source`` (an IP address) is one of the trusted proxies."""
-        try:
-            address = ipaddress.ip_address(source.strip("[]"))
-        except ValueError:
-            return False
-        return any(address in net for net in self.config.trusted_proxies)
+        return in_networks(source, self.config.trusted_proxies)
 
     def check(
         self,

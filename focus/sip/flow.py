@@ -20,6 +20,7 @@ import enum
 import functools
 import hashlib
 import ipaddress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,10 +31,13 @@ from focus.sip.message import BrokenRequest, Request, Response, make_response
 
 __all__ = [
     "Flow",
+    "IpNetwork",
     "SipCore",
     "TransportFailure",
     "TransportKind",
     "forbidden_destination",
+    "in_networks",
+    "parse_networks",
     "response_destination",
     "stamp_via",
     "stateless_rejection",
@@ -149,6 +153,28 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return None
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(items: Iterable[str]) -> tuple[IpNetwork, ...]:
+    """``192.0.2.10``, ``10.0.0.0/8``, ``2001:db8::/32``: addresses or CIDR networks
+    (ValueError naming the bad one)."""
+    out: list[IpNetwork] = []
+    for item in items:
+        try:
+            out.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or CIDR network: {item!r}") from None
+    return tuple(out)
+
+
+def in_networks(host: str, networks: Sequence[IpNetwork]) -> bool:
+    """Whether ``host`` is an IP address inside one of ``networks`` (a host name never is:
+    trusted peers are listed by address)."""
+    address = _ip(host) if networks else None
+    return address is not None and any(address in net for net in networks)
 
 
 def stamp_via(via: Via, source_host: str, source_port: int) -> Via:

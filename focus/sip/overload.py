@@ -34,16 +34,15 @@ phone behind the proxy starts, the load checks what all of them start together).
 from __future__ import annotations
 
 import enum
-import ipaddress
 import random
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from focus.sip.flow import IpNetwork, in_networks
 from focus.sip.headers import Via
 
 __all__ = [
-    "IpNetwork",
     "LoadGate",
     "OverloadConfig",
     "Refusal",
@@ -57,8 +56,6 @@ _LAG_WEIGHT = 0.3
 
 #: New out-of-dialog requests that start work for the focus: rate-limited per source.
 RATED_METHODS = frozenset({"INVITE", "SUBSCRIBE", "MESSAGE"})
-
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +232,7 @@ class LoadGate:
         cfg = self.config
         if method in ("ACK", "CANCEL"):
             return None
-        proxied = _trusted(source, cfg.trusted_proxies)
+        proxied = in_networks(source, cfg.trusted_proxies)
         key = origin(source, via, cfg.trusted_proxies) if proxied else source
         if not proxied and cfg.max_pending_per_source and pending > cfg.max_pending_per_source:
             return self._refuse(RefusalCause.PENDING, f"{pending} requests pending")
@@ -295,27 +292,15 @@ class LoadGate:
         return Refusal(cause, f"Service Unavailable - {cause.value} ({detail})", retry)
 
 
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None  # a host name: never a trusted proxy (they are listed by address)
-
-
-def _trusted(host: str, proxies: Sequence[IpNetwork]) -> bool:
-    address = _address(host) if proxies else None
-    return address is not None and any(address in net for net in proxies)
-
-
 def origin(source: str, via: Sequence[Via], proxies: Sequence[IpNetwork]) -> str:
     """Whom a request from ``source`` is limited as: ``source`` itself unless it is a
     trusted proxy; then the first hop below the trusted ones, as the proxy
     saw it (its Via's ``received``, RFC 3261 s18.2.1, else its sent-by host). A request
     the proxies originated themselves (no such Via) is the proxy's own."""
-    if not _trusted(source, proxies):
+    if not in_networks(source, proxies):
         return source
     for hop in via[1:]:
         address = hop.received or hop.host
-        if not _trusted(address, proxies):
+        if not in_networks(address, proxies):
             return address.strip("[]").lower()
     return source

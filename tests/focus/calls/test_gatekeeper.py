@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from focus.authority import Action, Allowed, AuthorizationPolicy, Identity, Rule, Who
 from focus.calls.admission import Refusal
-from focus.calls.gatekeeper import GateConfig, Gatekeeper, parse_networks
+from focus.calls.gatekeeper import GateConfig, Gatekeeper
 from focus.sip.digest import DigestChallenge, answer_challenge, ha1
+from focus.sip.flow import parse_networks
 from focus.sip.lockout import LockedOut, LockoutConfig
 from focus.sip.message import Request
 from focus.sip.parser import parse_message
