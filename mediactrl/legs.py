@@ -34,7 +34,6 @@ from focus.sip.aio.ua import UserAgent
 from focus.sip.sdp import SdpError, parse_sdp
 from focus.sip.session_timer import (
     SessionTimerConfig,
-    SessionTimerHeaderError,
     TimerRequest,
     initial_request,
 )
@@ -109,10 +108,7 @@ class MediaLegs:
         response = call.response
         if timer is not None and response is not None and response.status == 422:
             # s7.4: once more with the media server's larger Min-SE.
-            try:
-                timer = timer.after_422(response.headers)
-            except SessionTimerHeaderError:
-                timer = None
+            timer = timer.retry_after_422(response.headers)
             if timer is None:
                 raise MediaLegError("media server answered 422 without a larger Min-SE")
             call = await self._invite(offer, timer, timeout)

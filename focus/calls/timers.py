@@ -117,7 +117,7 @@ class SessionTimers:
         response = call.response
         if offer is None or response is None or response.status != 422:
             return None
-        return _after_422(offer, response)
+        return offer.retry_after_422(response.headers)
 
     def started(self, p: Participant, offer: TimerRequest | None) -> None:
         """The 2xx to our INVITE (``offer`` in it) confirmed the phone's call (s7.2)."""
@@ -207,7 +207,7 @@ class SessionTimers:
                 return  # another INVITE is under way; the expiry still stands
             if response.status != 422:
                 break
-            retry = _after_422(request, response)
+            retry = request.retry_after_422(response.headers)
             if retry is None:
                 return  # the peer wants no more than we asked: the expiry still stands
             timer.saw_min_se(retry.min_se)
@@ -251,13 +251,6 @@ def _dialog_of(p: Participant, side: TimedDialog) -> tuple[Call | None, bytes]:
     if side is TimedDialog.MEDIA_LEG:
         return (None, b"") if p.leg is None else (p.leg.call, p.leg.call.local_sdp)
     return (None, b"") if p.answer is None else (p.call, p.answer.to_bytes())
-
-
-def _after_422(request: TimerRequest, response: Response) -> TimerRequest | None:
-    try:
-        return request.after_422(response.headers)
-    except SessionTimerHeaderError:
-        return None
 
 
 def _read_2xx(offer: TimerRequest | None, response: Response | None) -> Negotiated | None:

@@ -367,6 +367,14 @@ class TimerRequest:
         refresher = None if self.session_expires is None else self.session_expires.refresher
         return TimerRequest(their, SessionExpires(their, refresher))
 
+    def retry_after_422(self, headers: Headers) -> TimerRequest | None:
+        """:meth:`after_422` for a UAC that just gives up: None also when the 422 carries
+        no usable Min-SE (the peer broke s6's MUST; nothing to retry with)."""
+        try:
+            return self.after_422(headers)
+        except SessionTimerHeaderError:
+            return None
+
     def read_2xx(self, headers: Headers) -> Negotiated | None:
         """The timer a 2xx to this request agreed (s7.2); None: no session timer."""
         answered = _session_expires(headers)
