@@ -166,7 +166,7 @@ def parse_networks(items: Iterable[str]) -> tuple[IpNetwork, ...]:
         try:
             out.append(ipaddress.ip_network(item.strip(), strict=False))
         except ValueError:
-            raise ValueError(f"not an IP address or CIDR network: {item!r}") from None
+            raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
     return tuple(out)
 
 
